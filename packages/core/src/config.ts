@@ -1,0 +1,79 @@
+import { ConfigError } from './errors.js';
+
+/** Environment-like input: `process.env` or a plain record of strings. */
+export type EnvLike = Readonly<Record<string, string | undefined>>;
+
+/** One problem found while validating configuration (the shape of a zod issue). */
+export interface ConfigIssue {
+  readonly path: ReadonlyArray<PropertyKey>;
+  readonly message: string;
+}
+
+/**
+ * The part of a schema that baton uses: zod schemas satisfy it, and so can any validator that reports
+ * issues with a path.
+ */
+export interface ConfigSchema<T> {
+  safeParse(
+    input: unknown,
+  ): { success: true; data: T } | { success: false; error: { issues: ConfigIssue[] } };
+}
+
+/** How a backend describes its settings, so errors can name the variable the user actually set. */
+export interface FieldDocs {
+  /** Environment variable that feeds this field, if any. */
+  env?: string;
+  /** What a valid value looks like, e.g. `a duration such as 15s`. Shown in error messages as the fix. */
+  hint?: string;
+}
+
+/**
+ * Validates `input` against `schema`. On failure throws a {@link ConfigError} whose `field` is the first bad
+ * field (its environment variable when the value came from the environment) and whose message lists every
+ * problem with the fix.
+ */
+export function parseConfig<T>(
+  schema: ConfigSchema<T>,
+  input: unknown,
+  context: { backend: string; fields?: Readonly<Record<string, FieldDocs>>; fromEnv?: boolean },
+): T {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const lines: string[] = [];
+  let firstField: string | undefined;
+  for (const issue of result.error.issues) {
+    const path = issue.path.map(String).join('.') || '(root)';
+    const docs = context.fields?.[path];
+    const name = context.fromEnv && docs?.env ? docs.env : path;
+    firstField ??= name;
+    const value = valueAt(input, issue.path);
+    const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
+    const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
+    const fix = docs?.hint ? ` Fix: set ${name} to ${docs.hint}.` : '';
+    lines.push(`  - ${name}${where}: ${issue.message} (${shown}).${fix}`);
+  }
+  throw new ConfigError(
+    firstField ?? '(root)',
+    `Invalid configuration for the '${context.backend}' backend:\n${lines.join('\n')}`,
+    { backend: context.backend, cause: result.error },
+  );
+}
+
+function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let current: unknown = input;
+  for (const key of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+/** Copies the defined entries of `env` named in `mapping` (env var → config field) into a config object. */
+export function pickEnv(env: EnvLike, mapping: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [variable, field] of Object.entries(mapping)) {
+    const value = env[variable];
+    if (value !== undefined && value !== '') out[field] = value;
+  }
+  return out;
+}

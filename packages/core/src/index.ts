@@ -1,0 +1,20 @@
+export * from './acquire.js';
+export * from './backoff.js';
+export * from './clock.js';
+export * from './config.js';
+export * from './duration.js';
+export * from './errors.js';
+export * from './keepalive.js';
+export type * from './lock.js';
+export * from './memory/backend.js';
+export * from './memory/provider.js';
+export * from './memory/store.js';
+export * from './registry.js';
+export * from './schema-helpers.js';
+export * from './session-base.js';
+export * from './watch.js';
+
+import { memoryBackend } from './memory/backend.js';
+import { registerBackend } from './registry.js';
+
+registerBackend(memoryBackend);

@@ -1,0 +1,183 @@
+import type { Clock } from './clock.js';
+
+/**
+ * What a backend can do beyond the required contract. The conformance kit and the shared helpers read these
+ * to pick a strategy (native watch vs. polling) and to skip groups that cannot apply.
+ */
+export interface LockCapabilities {
+  /** `watch` is pushed by the server (Consul blocking queries) rather than polled. */
+  readonly nativeWatch: boolean;
+  /** Smallest session TTL the backend accepts, in milliseconds. */
+  readonly minTtlMs: number;
+  /** The backend enforces a lock-delay after a lost (not released) lock. */
+  readonly lockDelay: boolean;
+  /** `list()` is available. */
+  readonly list: boolean;
+  /** `forceRelease()` is available. */
+  readonly forceRelease: boolean;
+}
+
+/** Options for {@link LockProvider.openSession}. */
+export interface SessionOptions {
+  /**
+   * Session time-to-live in milliseconds. The session is renewed well before it runs out; if renewal keeps
+   * failing, the session (and every lease in it) is treated as lost once `ttlMs` has passed since the start
+   * of the last successful renewal. Defaults to the backend's configured TTL.
+   */
+  ttlMs?: number;
+  /**
+   * After this session is *lost* (not after a clean release), nobody may take its keys for this long.
+   * Protects against a holder that still believes it holds the lock. Defaults to the backend's setting.
+   */
+  lockDelayMs?: number;
+  /** Human-readable name (worker id, host) stored with the session where the backend can. */
+  name?: string;
+}
+
+/** Options for {@link LockSession.tryAcquire}. */
+export interface TryAcquireOptions {
+  /** Value published with the lock (readable through {@link LockProvider.getHolder}); e.g. leader info. */
+  value?: string;
+  /**
+   * Keep the lock unavailable to others for at least this long after it was acquired, even if it is released
+   * earlier (ShedLock's `lockAtLeastFor`). Does not extend a lease that is *lost*.
+   */
+  lockAtLeastForMs?: number;
+}
+
+/** Options for the blocking {@link LockSession.acquire}. */
+export interface AcquireOptions extends TryAcquireOptions {
+  /** Abort waiting. The promise rejects with an `ABORTED` error carrying the signal's reason. */
+  signal?: AbortSignal;
+  /** Give up after this long; rejects with a `TIMEOUT` error. Unlimited when omitted. */
+  timeoutMs?: number;
+}
+
+/**
+ * Exclusive ownership of one key, granted to one session.
+ *
+ * What you may assume while `signal` is not aborted: no other session was granted this key *by the backend*
+ * after this lease, and every other holder's fence is smaller than {@link Lease.fence}.
+ *
+ * What you may not assume: that you still hold the lease a moment later. A lease can be lost at any time
+ * (process pause, network partition, server restart). Check `signal` before an irreversible step, pass it to
+ * your I/O, and send {@link Lease.fence} with every write so the receiver can reject a stale holder.
+ */
+export interface Lease extends AsyncDisposable {
+  /** The key as the caller passed it (before any backend encoding). */
+  readonly key: string;
+  /**
+   * Fencing token. Strictly greater than the fence of every earlier acquisition of this key by anyone,
+   * including after release, expiry, and deletion and re-creation of the key. A safe integer.
+   */
+  readonly fence: number;
+  /** The session that holds this lease. */
+  readonly sessionId: string;
+  /** The value published with the lock. */
+  readonly value: string | undefined;
+  /**
+   * Aborts when this lease ends: with a `LEASE_LOST` {@link BatonError} when it was lost (session lost,
+   * someone else took the key, operator force-release), or `LEASE_RELEASED` after {@link Lease.release}.
+   */
+  readonly signal: AbortSignal;
+  /**
+   * Releases the lease so others may take it (subject to `lockAtLeastForMs`). Idempotent. Never releases a
+   * lock someone else now holds: the release is conditional on this session still owning this acquisition.
+   * Resolves `true` when this call released it, `false` when it was already released or lost.
+   * Rejects only with a transport error; the lease's signal is aborted either way.
+   */
+  release(): Promise<boolean>;
+  /**
+   * Replaces the published value without giving up the lease (leader `proclaim`). Rejects with `LEASE_LOST`
+   * if the lease is no longer held.
+   */
+  publish(value: string): Promise<void>;
+}
+
+/**
+ * One participant's connection to the lock backend: a Consul session, or a DynamoDB owner id with its
+ * heartbeat. All leases of a session live and die with it.
+ */
+export interface LockSession extends AsyncDisposable {
+  /** Backend session id / owner id. */
+  readonly id: string;
+  /** The effective TTL in milliseconds. */
+  readonly ttlMs: number;
+  /** Aborts with a `SESSION_LOST` error when the session can no longer be trusted, or `CLOSED` after destroy. */
+  readonly signal: AbortSignal;
+  /**
+   * Tries once to take `key`. Never waits for a held lock: resolves `null` when someone else holds it (or a
+   * lock-delay / lockAtLeastFor window is active). Transport and permission failures reject with a typed
+   * {@link BatonError}; they are never reported as `null`. Taking a key this session already holds resolves
+   * `null` as well: leases are not re-entrant.
+   */
+  tryAcquire(key: string, options?: TryAcquireOptions): Promise<Lease | null>;
+  /**
+   * Waits until `key` can be taken (using the backend's watch where it has one, jittered polling otherwise),
+   * then returns the lease.
+   */
+  acquire(key: string, options?: AcquireOptions): Promise<Lease>;
+  /**
+   * Runs `fn` while holding `key` and releases afterwards, whatever `fn` does. `fn` receives the lease; its
+   * `signal` aborts if the lease is lost while `fn` runs.
+   */
+  withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T>;
+  /** Leases this session currently holds. */
+  leases(): readonly Lease[];
+  /**
+   * Releases every lease cleanly, then ends the session. Idempotent. After it, `signal` is aborted and
+   * `tryAcquire` rejects with `CLOSED`.
+   */
+  destroy(): Promise<void>;
+}
+
+/** Who holds a key right now, as the backend reports it. */
+export interface LockHolder {
+  /** The caller's key. */
+  readonly key: string;
+  /** Id of the holding session. */
+  readonly sessionId: string;
+  /** Fence of the holder's acquisition. */
+  readonly fence: number;
+  /** Value the holder published. */
+  readonly value: string | undefined;
+}
+
+/** Options for {@link LockProvider.watch}. */
+export interface WatchOptions {
+  /** Ends the iteration. */
+  signal?: AbortSignal;
+  /** Polling interval for backends without native watch (jittered). */
+  pollIntervalMs?: number;
+}
+
+/**
+ * A lock backend. Create one per process with `createLockProvider()`; open one session per worker.
+ */
+export interface LockProvider extends AsyncDisposable {
+  /** Registered backend name (`memory`, `consul`, `dynamodb`, or a custom one). */
+  readonly backend: string;
+  /** What this backend supports beyond the required contract. */
+  readonly capabilities: LockCapabilities;
+  /** The clock the provider measures time with. */
+  readonly clock: Clock;
+  /** Opens a session and starts renewing it. Rejects with a typed error if the backend is unreachable. */
+  openSession(options?: SessionOptions): Promise<LockSession>;
+  /** The current holder of `key`, or `null` when nobody holds it. A consistent read. */
+  getHolder(key: string, options?: { signal?: AbortSignal }): Promise<LockHolder | null>;
+  /**
+   * The holder of `key` now, then again each time it changes. Intermediate states may be coalesced, but
+   * the latest state is always delivered and an older state never follows a newer one. Ends when `signal`
+   * aborts. Errors are retried with jittered backoff; only a permission error ends the iteration (thrown).
+   */
+  watch(key: string, options?: WatchOptions): AsyncIterable<LockHolder | null>;
+  /** Lists held locks whose key starts with `prefix` (capability `list`). */
+  list?(prefix?: string): Promise<LockHolder[]>;
+  /**
+   * Operator escape hatch (capability `forceRelease`): clears the holder of `key` regardless of owner. The
+   * holder is not told until its next renewal or monitor check; its fence stays valid in the meantime.
+   */
+  forceRelease?(key: string): Promise<boolean>;
+  /** Destroys every session this provider opened and closes connections. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,170 @@
+import { type Clock, systemClock } from '../clock.js';
+import { ClosedError, InvalidArgumentError, LeaseLostError } from '../errors.js';
+import { KeepAlive } from '../keepalive.js';
+import type {
+  LockCapabilities,
+  LockHolder,
+  LockProvider,
+  LockSession,
+  SessionOptions,
+  TryAcquireOptions,
+  WatchOptions,
+} from '../lock.js';
+import { AbstractLockSession, type Acquisition, type ManagedLease, validateKey } from '../session-base.js';
+import { MemoryLockStore } from './store.js';
+
+/** Options for {@link MemoryLockProvider}. */
+export interface MemoryLockProviderOptions {
+  /** The shared "server". Providers that share a store see each other's locks. Defaults to a new store. */
+  store?: MemoryLockStore;
+  /** Defaults to the store's clock. */
+  clock?: Clock;
+  /** Default session TTL in ms (15 000). */
+  ttlMs?: number;
+  /** Default lock-delay in ms after a lost session (15 000, as Consul). */
+  lockDelayMs?: number;
+}
+
+const capabilities: LockCapabilities = {
+  nativeWatch: true,
+  minTtlMs: 1,
+  lockDelay: true,
+  list: true,
+  forceRelease: true,
+};
+
+/**
+ * The reference implementation of the lock contract, in process memory. Sessions renew through the same
+ * {@link KeepAlive} as networked backends, so injected store failures exercise the real loss logic.
+ */
+export class MemoryLockProvider implements LockProvider {
+  readonly backend = 'memory';
+  readonly capabilities = capabilities;
+  readonly store: MemoryLockStore;
+  readonly clock: Clock;
+  readonly #defaults: { ttlMs: number; lockDelayMs: number };
+  readonly #sessions = new Set<MemorySession>();
+  #closed = false;
+
+  constructor(options: MemoryLockProviderOptions = {}) {
+    this.store = options.store ?? new MemoryLockStore(options.clock ? { clock: options.clock } : {});
+    this.clock = options.clock ?? this.store.clock ?? systemClock;
+    this.#defaults = { ttlMs: options.ttlMs ?? 15_000, lockDelayMs: options.lockDelayMs ?? 15_000 };
+  }
+
+  async openSession(options: SessionOptions = {}): Promise<MemorySession> {
+    if (this.#closed) throw new ClosedError('memory lock provider is closed');
+    const ttlMs = options.ttlMs ?? this.#defaults.ttlMs;
+    const lockDelayMs = options.lockDelayMs ?? this.#defaults.lockDelayMs;
+    if (!(ttlMs > 0)) throw new InvalidArgumentError(`ttlMs must be > 0, got ${ttlMs}`);
+    if (!(lockDelayMs >= 0)) throw new InvalidArgumentError(`lockDelayMs must be >= 0, got ${lockDelayMs}`);
+    const startedAt = this.clock.monotonicNow();
+    const id = this.store.createSession({ ttlMs, lockDelayMs, name: options.name });
+    const session = new MemorySession(this, id, ttlMs, startedAt);
+    this.#sessions.add(session);
+    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
+    return session;
+  }
+
+  async getHolder(key: string): Promise<LockHolder | null> {
+    validateKey(key);
+    return this.store.holder(key);
+  }
+
+  async *watch(key: string, options: WatchOptions = {}): AsyncGenerator<LockHolder | null> {
+    validateKey(key);
+    yield* this.store.subscribe(key, options.signal);
+  }
+
+  async list(prefix?: string): Promise<LockHolder[]> {
+    return this.store.list(prefix);
+  }
+
+  async forceRelease(key: string): Promise<boolean> {
+    validateKey(key);
+    return this.store.forceRelease(key);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#sessions].map((s) => s.destroy()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A session of the in-memory provider. */
+export class MemorySession extends AbstractLockSession<undefined> implements LockSession {
+  readonly #provider: MemoryLockProvider;
+  readonly #keepAlive: KeepAlive;
+
+  constructor(provider: MemoryLockProvider, id: string, ttlMs: number, startedAt: number) {
+    super({
+      id,
+      ttlMs,
+      clock: provider.clock,
+      watch: (key, options) => provider.watch(key, options),
+      nativeWatch: true,
+    });
+    this.#provider = provider;
+    this.#keepAlive = new KeepAlive({
+      ttlMs,
+      startedAt,
+      clock: provider.clock,
+      renew: async () => provider.store.renewSession(id),
+      onLost: (error) => this.markSessionLost(error),
+    }).start();
+  }
+
+  /**
+   * Test hook: behave like a crashed process. Renewal stops and nothing is released; the store expires the
+   * session after its TTL and applies the lock-delay. The session's signal does not abort here (a dead
+   * process observes nothing).
+   */
+  abandon(): void {
+    this.#keepAlive.stop();
+  }
+
+  protected async acquireOnce(
+    key: string,
+    options: TryAcquireOptions,
+  ): Promise<Acquisition<undefined> | null> {
+    const result = this.#provider.store.acquire(this.id, key, options);
+    return result ? { fence: result.fence, value: options.value, state: undefined } : null;
+  }
+
+  protected async releaseOnce(lease: ManagedLease<undefined>): Promise<boolean> {
+    return this.#provider.store.release(this.id, lease.key, lease.fence);
+  }
+
+  protected async publishOnce(lease: ManagedLease<undefined>, value: string): Promise<void> {
+    if (!this.#provider.store.publish(this.id, lease.key, lease.fence, value)) {
+      const error = new LeaseLostError(`lease '${lease.key}' is no longer held`, { backend: 'memory' });
+      lease.markLost(error);
+      throw error;
+    }
+  }
+
+  protected override onLeaseAcquired(lease: ManagedLease<undefined>): void {
+    void this.#monitor(lease);
+  }
+
+  protected async endSession(): Promise<void> {
+    this.#keepAlive.stop();
+    this.#provider.store.destroySession(this.id);
+  }
+
+  async #monitor(lease: ManagedLease<undefined>): Promise<void> {
+    for await (const holder of this.#provider.store.subscribe(lease.key, lease.signal)) {
+      if (!holder || holder.sessionId !== this.id || holder.fence !== lease.fence) {
+        lease.markLost(
+          new LeaseLostError(`lease '${lease.key}' was taken away at the server`, { backend: 'memory' }),
+        );
+        return;
+      }
+    }
+  }
+}

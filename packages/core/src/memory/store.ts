@@ -1,0 +1,270 @@
+import { randomUUID } from 'node:crypto';
+import { type Clock, systemClock, type TimerHandle } from '../clock.js';
+import { SessionLostError, UnavailableError } from '../errors.js';
+import type { LockHolder } from '../lock.js';
+import { LatestValue } from '../watch.js';
+
+interface StoredSession {
+  id: string;
+  name: string | undefined;
+  ttlMs: number;
+  lockDelayMs: number;
+  timer: TimerHandle | undefined;
+}
+
+interface StoredKey {
+  key: string;
+  holder: string | undefined;
+  fence: number;
+  value: string | undefined;
+  acquiredAt: number;
+  lockAtLeastForMs: number;
+  /** Monotonic time before which nobody may acquire (lock-delay or lockAtLeastFor). */
+  blockedUntil: number;
+  watch: LatestValue<LockHolder | null>;
+}
+
+/** One lease grant as the store recorded it: the server-side history the chaos checker reads. */
+export interface GrantRecord {
+  key: string;
+  sessionId: string;
+  fence: number;
+  grantedAt: number;
+  endedAt: number | undefined;
+  end: 'released' | 'expired' | 'destroyed' | 'forced' | undefined;
+}
+
+/** Options for {@link MemoryLockStore}. */
+export interface MemoryLockStoreOptions {
+  clock?: Clock;
+  /**
+   * The store invalidates a session `ttlMs × ttlMultiplier` after its last renewal (Consul uses 2). Must be
+   * ≥ 1: the client treats its session as lost after `ttlMs`, so the store must never expire it sooner.
+   */
+  ttlMultiplier?: number;
+}
+
+/**
+ * The in-memory lock "server": shared by every provider and session in one process. It keeps the same rules
+ * a real backend keeps (TTL, lock-delay on loss, lockAtLeastFor, a global fencing index that never restarts)
+ * and offers test hooks: fault injection, key deletion and the grant history.
+ */
+export class MemoryLockStore {
+  readonly clock: Clock;
+  readonly ttlMultiplier: number;
+  readonly #sessions = new Map<string, StoredSession>();
+  readonly #keys = new Map<string, StoredKey>();
+  readonly #history: GrantRecord[] = [];
+  #index = 0;
+  #failures = 0;
+
+  constructor(options: MemoryLockStoreOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.ttlMultiplier = options.ttlMultiplier ?? 1;
+    if (!(this.ttlMultiplier >= 1)) throw new RangeError('ttlMultiplier must be >= 1');
+  }
+
+  /** Makes the next `count` operations fail with an `UNAVAILABLE` error, as a dropped connection would. */
+  failNext(count = 1): void {
+    this.#failures += count;
+  }
+
+  /** Every grant so far, in grant order. */
+  history(): readonly GrantRecord[] {
+    return this.#history;
+  }
+
+  createSession(options: { ttlMs: number; lockDelayMs: number; name?: string | undefined }): string {
+    this.#maybeFail('create session');
+    const session: StoredSession = {
+      id: randomUUID(),
+      name: options.name,
+      ttlMs: options.ttlMs,
+      lockDelayMs: options.lockDelayMs,
+      timer: undefined,
+    };
+    this.#sessions.set(session.id, session);
+    this.#armExpiry(session);
+    return session.id;
+  }
+
+  renewSession(id: string): void {
+    this.#maybeFail('renew session');
+    const session = this.#sessions.get(id);
+    if (!session) throw new SessionLostError(`session '${id}' not found`, { backend: 'memory' });
+    this.#armExpiry(session);
+  }
+
+  hasSession(id: string): boolean {
+    return this.#sessions.has(id);
+  }
+
+  /** Ends a session the way Consul's destroy does: keys still held are invalidated (lock-delay applies). */
+  destroySession(id: string): void {
+    this.#maybeFail('destroy session');
+    this.#invalidate(id, 'destroyed');
+  }
+
+  acquire(
+    sessionId: string,
+    key: string,
+    options: { value?: string | undefined; lockAtLeastForMs?: number | undefined },
+  ): { fence: number } | null {
+    this.#maybeFail('acquire');
+    if (!this.#sessions.has(sessionId)) throw new SessionLostError(`session '${sessionId}' not found`);
+    const now = this.clock.monotonicNow();
+    const entry = this.#keys.get(key);
+    if (entry && (entry.holder !== undefined || now < entry.blockedUntil)) return null;
+    const fence = ++this.#index;
+    const target = entry ?? this.#newKey(key);
+    target.holder = sessionId;
+    target.fence = fence;
+    target.value = options.value;
+    target.acquiredAt = now;
+    target.lockAtLeastForMs = options.lockAtLeastForMs ?? 0;
+    this.#history.push({ key, sessionId, fence, grantedAt: now, endedAt: undefined, end: undefined });
+    this.#publish(target);
+    return { fence };
+  }
+
+  release(sessionId: string, key: string, fence: number): boolean {
+    this.#maybeFail('release');
+    const entry = this.#keys.get(key);
+    if (!entry || entry.holder !== sessionId || entry.fence !== fence) return false;
+    const minUntil = entry.acquiredAt + entry.lockAtLeastForMs;
+    this.#free(entry, 'released');
+    entry.blockedUntil = Math.max(entry.blockedUntil, minUntil);
+    return true;
+  }
+
+  publish(sessionId: string, key: string, fence: number, value: string): boolean {
+    this.#maybeFail('publish');
+    const entry = this.#keys.get(key);
+    if (!entry || entry.holder !== sessionId || entry.fence !== fence) return false;
+    entry.value = value;
+    this.#index++;
+    this.#publish(entry);
+    return true;
+  }
+
+  /** Operator force-release: clears the holder, no lock-delay. */
+  forceRelease(key: string): boolean {
+    this.#maybeFail('force release');
+    const entry = this.#keys.get(key);
+    if (!entry || entry.holder === undefined) return false;
+    this.#free(entry, 'forced');
+    return true;
+  }
+
+  /** Deletes the key entirely (as an operator might). The global index keeps fences increasing. */
+  deleteKey(key: string): void {
+    const entry = this.#keys.get(key);
+    if (!entry) return;
+    if (entry.holder !== undefined) this.#free(entry, 'forced');
+    this.#keys.delete(key);
+    entry.watch.set(null);
+  }
+
+  holder(key: string): LockHolder | null {
+    this.#maybeFail('read');
+    return this.#snapshot(this.#keys.get(key));
+  }
+
+  /** Held keys starting with `prefix`. */
+  list(prefix = ''): LockHolder[] {
+    this.#maybeFail('list');
+    const out: LockHolder[] = [];
+    for (const entry of this.#keys.values()) {
+      const snapshot = this.#snapshot(entry);
+      if (snapshot && entry.key.startsWith(prefix)) out.push(snapshot);
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  /** Raw stored state of a key, for conformance checks. */
+  inspect(key: string): { holder: string | undefined; fence: number; value: string | undefined } | null {
+    const entry = this.#keys.get(key);
+    return entry ? { holder: entry.holder, fence: entry.fence, value: entry.value } : null;
+  }
+
+  /** Change stream of a key's holder (yields the current holder first). */
+  subscribe(key: string, signal?: AbortSignal): AsyncGenerator<LockHolder | null> {
+    const entry = this.#keys.get(key) ?? this.#newKey(key);
+    return entry.watch.subscribe(signal);
+  }
+
+  #newKey(key: string): StoredKey {
+    const entry: StoredKey = {
+      key,
+      holder: undefined,
+      fence: 0,
+      value: undefined,
+      acquiredAt: 0,
+      lockAtLeastForMs: 0,
+      blockedUntil: Number.NEGATIVE_INFINITY,
+      watch: new LatestValue<LockHolder | null>(null),
+    };
+    this.#keys.set(key, entry);
+    return entry;
+  }
+
+  #snapshot(entry: StoredKey | undefined): LockHolder | null {
+    if (!entry || entry.holder === undefined) return null;
+    return { key: entry.key, sessionId: entry.holder, fence: entry.fence, value: entry.value };
+  }
+
+  #publish(entry: StoredKey): void {
+    entry.watch.set(this.#snapshot(entry));
+  }
+
+  #free(entry: StoredKey, end: NonNullable<GrantRecord['end']>): void {
+    const grant = this.#findGrant(entry);
+    if (grant) {
+      grant.endedAt = this.clock.monotonicNow();
+      grant.end = end;
+    }
+    entry.holder = undefined;
+    this.#index++;
+    this.#publish(entry);
+  }
+
+  #findGrant(entry: StoredKey): GrantRecord | undefined {
+    for (let i = this.#history.length - 1; i >= 0; i--) {
+      const g = this.#history[i]!;
+      if (g.key === entry.key && g.fence === entry.fence) return g;
+    }
+    return undefined;
+  }
+
+  #armExpiry(session: StoredSession): void {
+    if (session.timer !== undefined) this.clock.clearTimeout(session.timer);
+    session.timer = this.clock.setTimeout(
+      () => this.#invalidate(session.id, 'expired'),
+      session.ttlMs * this.ttlMultiplier,
+    );
+  }
+
+  #invalidate(id: string, end: 'expired' | 'destroyed'): void {
+    const session = this.#sessions.get(id);
+    if (!session) return;
+    if (session.timer !== undefined) this.clock.clearTimeout(session.timer);
+    this.#sessions.delete(id);
+    const now = this.clock.monotonicNow();
+    for (const entry of this.#keys.values()) {
+      if (entry.holder !== id) continue;
+      this.#free(entry, end);
+      if (session.lockDelayMs > 0)
+        entry.blockedUntil = Math.max(entry.blockedUntil, now + session.lockDelayMs);
+    }
+  }
+
+  #maybeFail(operation: string): void {
+    if (this.#failures > 0) {
+      this.#failures--;
+      throw new UnavailableError(`memory store: injected failure during ${operation}`, {
+        backend: 'memory',
+        cause: new Error('ECONNRESET (injected)'),
+      });
+    }
+  }
+}

@@ -1,0 +1,271 @@
+import { waitToAcquire } from './acquire.js';
+import type { Clock } from './clock.js';
+import {
+  type BatonError,
+  ClosedError,
+  InvalidArgumentError,
+  LeaseLostError,
+  LeaseReleasedError,
+  SessionLostError,
+} from './errors.js';
+import type {
+  AcquireOptions,
+  Lease,
+  LockHolder,
+  LockSession,
+  TryAcquireOptions,
+  WatchOptions,
+} from './lock.js';
+
+/** What a backend returns from a successful acquisition. `state` is the backend's own bookkeeping. */
+export interface Acquisition<S> {
+  fence: number;
+  value: string | undefined;
+  state: S;
+}
+
+/** Constructor arguments of {@link AbstractLockSession}. */
+export interface SessionInit {
+  id: string;
+  ttlMs: number;
+  clock: Clock;
+  /** The provider's watch, used by the blocking `acquire`. */
+  watch: (key: string, options: WatchOptions) => AsyncIterable<LockHolder | null>;
+  /** Whether `watch` is pushed by the server; otherwise `acquire` polls with jitter. */
+  nativeWatch: boolean;
+}
+
+/**
+ * A lease managed by {@link AbstractLockSession}. Backends keep their per-lease bookkeeping (record version,
+ * acquisition time, ...) in `state`.
+ */
+export class ManagedLease<S> implements Lease {
+  readonly key: string;
+  readonly fence: number;
+  readonly sessionId: string;
+  readonly acquiredAt: number;
+  readonly lockAtLeastForMs: number;
+  state: S;
+  #value: string | undefined;
+  readonly #controller = new AbortController();
+  readonly #session: AbstractLockSession<S>;
+  #releasing: Promise<boolean> | undefined;
+
+  constructor(
+    session: AbstractLockSession<S>,
+    key: string,
+    acquisition: Acquisition<S>,
+    options: TryAcquireOptions,
+  ) {
+    this.#session = session;
+    this.key = key;
+    this.fence = acquisition.fence;
+    this.sessionId = session.id;
+    this.state = acquisition.state;
+    this.#value = acquisition.value;
+    this.acquiredAt = session.clock.monotonicNow();
+    this.lockAtLeastForMs = options.lockAtLeastForMs ?? 0;
+  }
+
+  get value(): string | undefined {
+    return this.#value;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** True until the lease was released or lost. */
+  get held(): boolean {
+    return !this.#controller.signal.aborted;
+  }
+
+  release(): Promise<boolean> {
+    this.#releasing ??= this.#doRelease();
+    return this.#releasing;
+  }
+
+  async publish(value: string): Promise<void> {
+    if (!this.held) throw new LeaseLostError(`cannot publish on lease '${this.key}': it is no longer held`);
+    await this.#session.publishLease(this, value);
+    this.#value = value;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+
+  /** Ends the lease as lost. Called by the session or the backend's monitor. Idempotent. */
+  markLost(reason: BatonError): void {
+    if (!this.held || this.#releasing) return;
+    this.#session.forget(this);
+    this.#controller.abort(reason);
+  }
+
+  async #doRelease(): Promise<boolean> {
+    if (!this.held) return false;
+    try {
+      const released = await this.#session.releaseLease(this);
+      return released;
+    } finally {
+      this.#session.forget(this);
+      if (this.held) this.#controller.abort(new LeaseReleasedError(`lease '${this.key}' released`));
+    }
+  }
+}
+
+/**
+ * Shared machinery for backend sessions: lease bookkeeping, idempotent release, session-loss propagation,
+ * the blocking `acquire` and `withLock`, and an orderly `destroy`. A backend implements four operations.
+ */
+export abstract class AbstractLockSession<S = unknown> implements LockSession {
+  readonly id: string;
+  readonly ttlMs: number;
+  readonly clock: Clock;
+  readonly #controller = new AbortController();
+  readonly #leases = new Map<string, ManagedLease<S>>();
+  readonly #init: SessionInit;
+  #destroying: Promise<void> | undefined;
+
+  constructor(init: SessionInit) {
+    this.id = init.id;
+    this.ttlMs = init.ttlMs;
+    this.clock = init.clock;
+    this.#init = init;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Tries once to take `key`; `null` on contention. Throws typed errors on transport failures. */
+  protected abstract acquireOnce(key: string, options: TryAcquireOptions): Promise<Acquisition<S> | null>;
+  /** Releases conditionally on this acquisition still being ours. `false` when it no longer was. */
+  protected abstract releaseOnce(lease: ManagedLease<S>): Promise<boolean>;
+  /** Replaces the published value, conditionally on ownership; throws `LEASE_LOST` otherwise. */
+  protected abstract publishOnce(lease: ManagedLease<S>, value: string): Promise<void>;
+  /** Ends the backend session after every lease was released (stop renewing, destroy server-side). */
+  protected abstract endSession(): Promise<void>;
+  /** Hook after a lease was taken (start a monitor, add to the heartbeat set). */
+  protected onLeaseAcquired(_lease: ManagedLease<S>): void {}
+  /** Hook after a lease ended for any reason. */
+  protected onLeaseEnded(_lease: ManagedLease<S>): void {}
+
+  async tryAcquire(key: string, options: TryAcquireOptions = {}): Promise<ManagedLease<S> | null> {
+    validateKey(key);
+    this.#assertUsable();
+    if (this.#leases.has(key)) return null;
+    const acquisition = await this.acquireOnce(key, options);
+    if (!acquisition) return null;
+    const lease = new ManagedLease<S>(this, key, acquisition, options);
+    if (this.#controller.signal.aborted) {
+      lease.markLost(this.#lossReason());
+      return lease;
+    }
+    this.#leases.set(key, lease);
+    this.onLeaseAcquired(lease);
+    return lease;
+  }
+
+  acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    return waitToAcquire(
+      {
+        tryAcquire: (k, o) => this.tryAcquire(k, o),
+        watch: this.#init.watch,
+        nativeWatch: this.#init.nativeWatch,
+        clock: this.clock,
+        sessionSignal: this.signal,
+        ttlMs: this.ttlMs,
+      },
+      key,
+      options,
+    );
+  }
+
+  async withLock<T>(key: string, fn: (lease: Lease) => Promise<T> | T, options?: AcquireOptions): Promise<T> {
+    const lease = await this.acquire(key, options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  leases(): readonly ManagedLease<S>[] {
+    return [...this.#leases.values()];
+  }
+
+  destroy(): Promise<void> {
+    this.#destroying ??= this.#doDestroy();
+    return this.#destroying;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  /**
+   * Declares the session lost: aborts the session signal and every lease's signal with the same reason.
+   * Backends call this from their keep-alive's `onLost`.
+   */
+  protected markSessionLost(reason: BatonError): void {
+    if (this.#controller.signal.aborted) return;
+    this.#controller.abort(reason);
+    const leaseReason = new LeaseLostError(`lease lost with its session: ${reason.message}`, {
+      cause: reason,
+    });
+    for (const lease of this.leases()) lease.markLost(leaseReason);
+  }
+
+  /** @internal Used by {@link ManagedLease}. */
+  releaseLease(lease: ManagedLease<S>): Promise<boolean> {
+    return this.releaseOnce(lease);
+  }
+
+  /** @internal Used by {@link ManagedLease}. */
+  publishLease(lease: ManagedLease<S>, value: string): Promise<void> {
+    return this.publishOnce(lease, value);
+  }
+
+  /** @internal Drops a lease from the session's set. */
+  forget(lease: ManagedLease<S>): void {
+    if (this.#leases.get(lease.key) === lease) {
+      this.#leases.delete(lease.key);
+      this.onLeaseEnded(lease);
+    }
+  }
+
+  async #doDestroy(): Promise<void> {
+    const results = await Promise.allSettled(this.leases().map((lease) => lease.release()));
+    try {
+      await this.endSession();
+    } finally {
+      if (!this.#controller.signal.aborted)
+        this.#controller.abort(new ClosedError(`session ${this.id} destroyed`));
+      for (const lease of this.leases()) lease.markLost(new LeaseLostError('session destroyed'));
+    }
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  #assertUsable(): void {
+    if (this.#destroying) throw new ClosedError(`session ${this.id} was destroyed`);
+    if (this.#controller.signal.aborted) throw this.#lossReason();
+  }
+
+  #lossReason(): BatonError {
+    const reason: unknown = this.#controller.signal.reason;
+    return reason instanceof SessionLostError || reason instanceof ClosedError
+      ? reason
+      : new SessionLostError(`session ${this.id} lost`, { cause: reason });
+  }
+}
+
+/** Keys are non-empty strings of at most 512 characters without NUL; backends encode them further. */
+export function validateKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512 || key.includes('\0')) {
+    throw new InvalidArgumentError(
+      `lock key must be a non-empty string of at most 512 characters without NUL, got ${JSON.stringify(key)}`,
+    );
+  }
+}
