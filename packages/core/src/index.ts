@@ -6,6 +6,7 @@ export * from './duration.js';
 export * from './errors.js';
 export * from './keepalive.js';
 export type * from './lock.js';
+export type * from './task-source.js';
 export * from './memory/backend.js';
 export * from './memory/provider.js';
 export * from './memory/store.js';

@@ -1,0 +1,114 @@
+/** Lifecycle of a task row. `failed` is retryable (it runs again at `runAt`); `dead` is final. */
+export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'dead';
+
+/** A task as the source stores it. */
+export interface Task<P = unknown> {
+  /** Stable id (a string even when the source uses integer ids). */
+  readonly id: string;
+  /** What to run: handlers dispatch on it. */
+  readonly kind: string;
+  /** JSON payload. Validate it in the handler; do not trust its shape. */
+  readonly payload: P;
+  readonly status: TaskStatus;
+  /** Claims so far, including the current one. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  /** Not runnable before this instant (the source's clock). */
+  readonly runAt: Date;
+  readonly createdAt: Date;
+  /** Fence of the latest successful claim, or null when never claimed. */
+  readonly fence: number | null;
+  /** Worker that made the latest claim. */
+  readonly workerId: string | null;
+  /** Result written by `complete`. */
+  readonly result: unknown;
+  /** Error message kept by the latest `fail`. */
+  readonly lastError: string | null;
+}
+
+/** A task to add. */
+export interface NewTask<P = unknown> {
+  kind: string;
+  payload?: P;
+  /** Defaults to now (the source's clock). */
+  runAt?: Date;
+  /** Defaults to the source's configured default (e.g. 5). */
+  maxAttempts?: number;
+  /** Optional caller-chosen id for idempotent enqueue; a duplicate is ignored. */
+  id?: string;
+}
+
+/** Options for one pass over the due tasks. */
+export interface DueOptions {
+  /**
+   * Where in the source's order this pass starts, as a fraction in [0, 1). The pass wraps around and visits
+   * each task that was due when it reached it at most once. Workers start at different points so that they
+   * do not all contend for the same first tasks.
+   */
+  start?: number;
+  /** Rows fetched per page (keyset pagination; never the whole window at once). */
+  pageSize?: number;
+  /** Only these kinds. */
+  kinds?: readonly string[];
+  signal?: AbortSignal;
+}
+
+/** Outcome of a fenced claim. */
+export type ClaimResult<P = unknown> =
+  | { readonly claimed: true; readonly task: Task<P> }
+  | {
+      readonly claimed: false;
+      /**
+       * `stale`: a claim with an equal or newer fence exists; `not-runnable`: the task is done, dead, or
+       * not due; `missing`: no such task.
+       */
+      readonly reason: 'stale' | 'not-runnable' | 'missing';
+    };
+
+/** Outcome of a fenced complete. `stale` means the write carried an old fence and changed nothing. */
+export type CompleteResult = { readonly applied: true } | { readonly applied: false; readonly reason: 'stale' };
+
+/** Outcome of a fenced fail. */
+export type FailResult =
+  | { readonly applied: true; readonly status: 'failed'; readonly nextRunAt: Date }
+  | { readonly applied: true; readonly status: 'dead' }
+  | { readonly applied: false; readonly reason: 'stale' };
+
+/** What went wrong in a handler, as stored with the task. */
+export interface TaskFailure {
+  message: string;
+  /** False for errors that retrying cannot fix (invalid payload): the task goes straight to `dead`. */
+  retryable?: boolean;
+}
+
+/**
+ * Where tasks come from and where their outcomes go. Every write is *fenced*: it carries the fencing token
+ * of the lock the worker holds for the task, and the source applies it only if that fence is still the
+ * newest. That is what turns "a lock per task" into "each task's result is applied exactly once".
+ */
+export interface TaskSource {
+  /** Adds tasks. Returns their ids in input order. */
+  enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]>;
+  /**
+   * Streams the tasks due now (status pending or failed with `runAt` reached, or running but claimed long
+   * enough ago that its worker may be gone), page by page, in a stable order starting at `start`.
+   * Memory use does not grow with the number of due tasks.
+   */
+  due(options?: DueOptions): AsyncIterable<Task>;
+  /**
+   * Marks the task running under `fence`, only if it is runnable and no claim with a fence ≥ `fence` exists.
+   * Increments `attempts`.
+   */
+  claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult>;
+  /** Marks it done with `result`, only if `fence` is still the task's fence and it is running. */
+  complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult>;
+  /**
+   * Records a failure, only if `fence` is still the task's fence: `failed` with a backoff when attempts
+   * remain and the error is retryable, else `dead` with the error kept.
+   */
+  fail(taskId: string, fence: number, failure: TaskFailure): Promise<FailResult>;
+  /** Reads one task. */
+  get(taskId: string): Promise<Task | null>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
