@@ -2,5 +2,6 @@ import { defineProject } from 'vitest/config';
 
 export default defineProject({
   resolve: { conditions: ['@baton/source'] },
+  ssr: { resolve: { conditions: ['@baton/source'] } },
   test: { name: 'testkit', include: ['test/**/*.test.ts'] },
 });

@@ -81,10 +81,11 @@ export interface Lease extends AsyncDisposable {
    */
   readonly signal: AbortSignal;
   /**
-   * Releases the lease so others may take it (subject to `lockAtLeastForMs`). Idempotent. Never releases a
-   * lock someone else now holds: the release is conditional on this session still owning this acquisition.
-   * Resolves `true` when this call released it, `false` when it was already released or lost.
-   * Rejects only with a transport error; the lease's signal is aborted either way.
+   * Releases the lease so others may take it (subject to `lockAtLeastForMs`). Idempotent: every call returns
+   * the same promise. Never releases a lock someone else now holds: the release is conditional on this session
+   * still owning this acquisition. Resolves `true` when the holder released it, `false` when the lease had
+   * already been lost (expired, taken over, session gone). Rejects only with a transport error; the lease's
+   * signal is aborted either way and the backend's own expiry frees the key later.
    */
   release(): Promise<boolean>;
   /**

@@ -1,1 +1,2 @@
-export {};
+export * from './lock-suite/index.js';
+export * from './lock-suite/memory-harness.js';

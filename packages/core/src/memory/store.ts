@@ -69,6 +69,11 @@ export class MemoryLockStore {
     this.#failures += count;
   }
 
+  /** Cancels injected failures. */
+  clearFaults(): void {
+    this.#failures = 0;
+  }
+
   /** Every grant so far, in grant order. */
   history(): readonly GrantRecord[] {
     return this.#history;
