@@ -3,6 +3,7 @@ export * from './backoff.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './duration.js';
+export * from './election/index.js';
 export * from './errors.js';
 export * from './keepalive.js';
 export type * from './lock.js';

@@ -1,0 +1,58 @@
+import { backoffDelay } from '../backoff.js';
+import { type Clock, sleep } from '../clock.js';
+import { AbortedError, BatonError, InvalidArgumentError } from '../errors.js';
+import type { Lease, LockSession } from '../lock.js';
+import { validateKey } from '../session-base.js';
+import { candidateDefaults, encodeLeaderValue, withLock } from './info.js';
+import { LeadershipHandle } from './leadership.js';
+import type { CampaignOptions } from './types.js';
+
+/**
+ * Waits until `session` holds `key`, publishing the candidate's info with the lock. Transient backend
+ * errors are retried with backoff; anything else (lost or destroyed session, permission) rejects.
+ */
+export async function campaignOn(
+  session: LockSession,
+  key: string,
+  options: CampaignOptions,
+  clock: Clock,
+): Promise<LeadershipHandle> {
+  validateKey(key);
+  const { signal } = options;
+  if (signal?.aborted) throw campaignAborted(key, signal);
+  if (session.leases().some((lease) => lease.key === key)) {
+    throw new InvalidArgumentError(
+      `session ${session.id} already holds '${key}': resign the current leadership before campaigning again`,
+    );
+  }
+  const info = candidateDefaults(options.value, session.id, clock);
+  const value = encodeLeaderValue(info);
+  for (let failures = 0; ; ) {
+    let lease: Lease;
+    try {
+      lease = await session.acquire(key, signal ? { value, signal } : { value });
+    } catch (error) {
+      if (signal?.aborted) throw campaignAborted(key, signal);
+      if (!(error instanceof BatonError && error.retryable) || session.signal.aborted) throw error;
+      const pause = backoffDelay(failures++, {
+        baseMs: 100,
+        maxMs: Math.max(200, Math.min(5_000, session.ttlMs)),
+      });
+      await sleep(pause, signal ? { signal, clock } : { clock }).catch(() => {
+        throw campaignAborted(key, signal!);
+      });
+      continue;
+    }
+    if (signal?.aborted) {
+      // Won in the same moment the caller gave up: hand the lock straight back.
+      await lease.release();
+      throw campaignAborted(key, signal);
+    }
+    if (lease.signal.aborted) continue;
+    return new LeadershipHandle(lease, withLock(info, lease.fence, lease.sessionId));
+  }
+}
+
+function campaignAborted(key: string, signal: AbortSignal): AbortedError {
+  return new AbortedError(`campaign for '${key}' aborted`, { cause: signal.reason });
+}
