@@ -1,3 +1,5 @@
+import type { BatonError } from './errors.js';
+
 /** Lifecycle of a task row. `failed` is retryable (it runs again at `runAt`); `dead` is final. */
 export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'dead';
 
@@ -34,7 +36,11 @@ export interface NewTask<P = unknown> {
   runAt?: Date;
   /** Defaults to the source's configured default (e.g. 5). */
   maxAttempts?: number;
-  /** Optional caller-chosen id for idempotent enqueue; a duplicate is ignored. */
+  /**
+   * Optional caller-chosen idempotency key: enqueueing a task whose key is already stored adds nothing and
+   * returns the stored task's id. A source may use the key as the task's id or keep it beside its own id
+   * (the PostgreSQL source assigns integer ids), so use the returned ids to address tasks.
+   */
   id?: string;
 }
 
@@ -51,6 +57,13 @@ export interface DueOptions {
   /** Only these kinds. */
   kinds?: readonly string[];
   signal?: AbortSignal;
+  /**
+   * Called with a `TASK_INVALID` error for each stored task the source cannot turn into a {@link Task} (a row
+   * another program wrote with a NULL kind, say). The pass skips that task and goes on. Without a callback
+   * the source throws the first such error once the pass has yielded every valid task, so bad rows are never
+   * silently ignored.
+   */
+  onInvalid?: (error: BatonError) => void;
 }
 
 /** Outcome of a fenced claim. */
