@@ -1,0 +1,6 @@
+export {
+  type InjectedFault,
+  MemoryTaskSource,
+  type MemoryTaskSourceOptions,
+  type TaskSourceOperation,
+} from './source.js';
