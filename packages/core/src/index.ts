@@ -8,6 +8,7 @@ export * from './errors.js';
 export * from './keepalive.js';
 export type * from './lock.js';
 export type * from './task-source.js';
+export * from './memory-tasks/index.js';
 export * from './memory/backend.js';
 export * from './memory/provider.js';
 export * from './memory/store.js';
@@ -15,6 +16,7 @@ export * from './registry.js';
 export * from './schema-helpers.js';
 export * from './session-base.js';
 export * from './watch.js';
+export * from './worker/index.js';
 
 import { memoryBackend } from './memory/backend.js';
 import { registerBackend } from './registry.js';

@@ -1,0 +1,22 @@
+export { type Listener, TypedEmitter } from './emitter.js';
+export type {
+  PassOutcome,
+  PassSummary,
+  WorkerErrorPhase,
+  WorkerEventName,
+  WorkerEvents,
+  WorkerStats,
+} from './events.js';
+export {
+  describeError,
+  invalidTask,
+  isPermanentFailure,
+  parsePayload,
+  type TaskContext,
+  type TaskHandler,
+  TaskInvalidError,
+} from './handler.js';
+export type { StartStrategy, WorkerOptions } from './options.js';
+export type { Schedule } from './schedule.js';
+export type { StopOptions } from './stop.js';
+export { Worker } from './worker.js';

@@ -1,0 +1,187 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { LockProvider, SessionOptions } from '../lock.js';
+import type { Task, TaskSource } from '../task-source.js';
+import type { TaskHandler } from './handler.js';
+import { createScheduler, type Schedule, type Scheduler } from './schedule.js';
+
+/** Where each pass starts in the source's order. */
+export type StartStrategy =
+  /** A fresh random fraction per pass (default). */
+  | 'random'
+  /** A fraction derived from the worker id, the same every pass. */
+  | 'worker-id'
+  /** Your own: a fraction in [0, 1) for the given 1-based pass number. */
+  | ((pass: number) => number);
+
+/**
+ * Options of a {@link Worker}. The interface is open: features that plug into the loop later (such as a
+ * leader-only hook) add optional fields here without changing the existing ones.
+ */
+export interface WorkerOptions {
+  /** The lock backend. The worker opens one session on it and keeps it (re-opening it after a loss). */
+  locks: LockProvider;
+  /** Where tasks come from and where outcomes go (fenced). */
+  source: TaskSource;
+  /** Runs one task. */
+  handler: TaskHandler;
+  /** Worker id: stored with claims and used as the session name. Default `<hostname>-<pid>-<random>`. */
+  id?: string;
+  /** Handlers running at once. Default 4. */
+  concurrency?: number;
+  /** When to make passes. Default `{ every: 1000 }`. */
+  schedule?: Schedule;
+  /** Lock key of a task. Default `task/<id>`. */
+  lockKey?: (task: Task) => string;
+  /** A handler running longer is aborted (its signal aborts with `TIMEOUT`) and failed. Default 300 000. */
+  handlerTimeoutMs?: number;
+  /**
+   * After a handler's signal aborted, wait this long for it to settle before recording the attempt as failed
+   * and moving on without it. Default 2 000.
+   */
+  abandonAfterMs?: number;
+  /** How long `stop()` lets running handlers finish before aborting them. Default 30 000. */
+  stopGraceMs?: number;
+  /** Options of the worker's lock session (TTL, lock-delay). `name` defaults to the worker id. */
+  sessionOptions?: SessionOptions;
+  /** Clock for every timer of the worker. Default: the lock provider's clock. */
+  clock?: Clock;
+  /** Only tasks of these kinds. Default: all. */
+  kinds?: readonly string[];
+  /** Rows per page of `due()`. Small pages keep the list fresh under contention. Default 50. */
+  pageSize?: number;
+  /** Where passes start. Default `random`. */
+  start?: StartStrategy;
+  /**
+   * When a pass runs into another worker (a lock held, or a claim refused because the task was just taken),
+   * restart the stream at a random point instead of trailing that worker task by task. Default true.
+   */
+  hopOnContention?: boolean;
+  /** Upper bound of hops per pass; the last stream is always walked to its end. Default 64. */
+  maxHopsPerPass?: number;
+  /** Backoff after a failed pass or session open: delays grow from `baseMs` to `maxMs`. Default 200 / 30 000. */
+  retry?: { baseMs?: number; maxMs?: number };
+  /** How long to keep retrying an outcome write (`complete`/`fail`) that failed in transport. Default 60 000. */
+  writeRetryMs?: number;
+  /** Source of randomness in [0, 1) (start points, hops, jitter). Default `Math.random`. */
+  random?: () => number;
+}
+
+/** {@link WorkerOptions} with defaults applied and values checked. */
+export interface ResolvedWorkerOptions {
+  readonly locks: LockProvider;
+  readonly source: TaskSource;
+  readonly handler: TaskHandler;
+  readonly id: string;
+  readonly concurrency: number;
+  readonly scheduler: Scheduler;
+  readonly lockKey: (task: Task) => string;
+  readonly handlerTimeoutMs: number;
+  readonly abandonAfterMs: number;
+  readonly stopGraceMs: number;
+  readonly sessionOptions: SessionOptions;
+  readonly clock: Clock;
+  readonly kinds: readonly string[] | undefined;
+  readonly pageSize: number;
+  readonly startFor: (pass: number) => number;
+  readonly hopOnContention: boolean;
+  readonly maxHopsPerPass: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly writeRetryMs: number;
+  readonly random: () => number;
+}
+
+/** Applies defaults and validates; throws `INVALID_ARGUMENT` naming the option. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new InvalidArgumentError('Worker: options required');
+  const { locks, source, handler } = options;
+  if (typeof locks?.openSession !== 'function') {
+    throw new InvalidArgumentError('Worker: `locks` must be a LockProvider (see createLockProvider())');
+  }
+  if (typeof source?.due !== 'function' || typeof source.claim !== 'function') {
+    throw new InvalidArgumentError('Worker: `source` must be a TaskSource');
+  }
+  if (typeof handler !== 'function') throw new InvalidArgumentError('Worker: `handler` must be a function');
+  const id = options.id ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new InvalidArgumentError('Worker: `id` must be a non-empty string');
+  }
+  const clock = options.clock ?? locks.clock;
+  const random = options.random ?? Math.random;
+  const start = options.start ?? 'random';
+  return {
+    locks,
+    source,
+    handler,
+    id,
+    concurrency: int('concurrency', options.concurrency ?? 4, 1),
+    scheduler: createScheduler(options.schedule ?? { every: 1_000 }, clock),
+    lockKey: options.lockKey ?? ((task) => `task/${task.id}`),
+    handlerTimeoutMs: ms('handlerTimeoutMs', options.handlerTimeoutMs ?? 300_000, 1),
+    abandonAfterMs: ms('abandonAfterMs', options.abandonAfterMs ?? 2_000, 0),
+    stopGraceMs: ms('stopGraceMs', options.stopGraceMs ?? 30_000, 0),
+    sessionOptions: { name: id, ...options.sessionOptions },
+    clock,
+    kinds: options.kinds,
+    pageSize: int('pageSize', options.pageSize ?? 50, 1),
+    startFor: startStrategy(start, id, random),
+    hopOnContention: options.hopOnContention ?? true,
+    maxHopsPerPass: int('maxHopsPerPass', options.maxHopsPerPass ?? 64, 0),
+    retryBaseMs: ms('retry.baseMs', options.retry?.baseMs ?? 200, 1),
+    retryMaxMs: ms('retry.maxMs', options.retry?.maxMs ?? 30_000, 1),
+    writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000, 0),
+    random,
+  };
+}
+
+function startStrategy(start: StartStrategy, id: string, random: () => number): (pass: number) => number {
+  if (typeof start === 'function') {
+    return (pass) => {
+      const fraction = start(pass);
+      if (!(fraction >= 0 && fraction < 1)) {
+        throw new InvalidArgumentError(
+          `Worker: start(${pass}) must return a fraction in [0, 1), got ${fraction}`,
+        );
+      }
+      return fraction;
+    };
+  }
+  if (start === 'worker-id') {
+    const fraction = fnv1a(id) / 2 ** 32;
+    return () => fraction;
+  }
+  if (start === 'random') return () => Math.min(random(), 1 - Number.EPSILON);
+  throw new InvalidArgumentError(
+    `Worker: start must be 'random', 'worker-id' or a function, got ${String(start)}`,
+  );
+}
+
+/** 32-bit FNV-1a: a stable, well-spread hash of the worker id. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+function int(name: string, value: number, min: number): number {
+  if (!Number.isInteger(value) || value < min) {
+    throw new InvalidArgumentError(`Worker: ${name} must be a whole number >= ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function ms(name: string, value: number, min: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new InvalidArgumentError(
+      `Worker: ${name} must be a number of milliseconds >= ${min}, got ${value}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,153 @@
+import { isBatonError } from '../errors.js';
+import type { Lease, LockSession } from '../lock.js';
+import type { ClaimResult, Task } from '../task-source.js';
+import type { PassOutcome, PassSummary } from './events.js';
+import type { WorkerRuntime } from './runtime.js';
+import { startTask } from './task-runner.js';
+
+type Attempt =
+  | { readonly kind: 'started' }
+  | { readonly kind: 'locked' }
+  | { readonly kind: 'claim-skipped'; readonly reason: Extract<ClaimResult, { claimed: false }>['reason'] }
+  | { readonly kind: 'lost' }
+  | { readonly kind: 'stopped' };
+
+/**
+ * One pass over the due tasks: stream them from a start point, and for each (up to `concurrency` running)
+ * take its lock, claim it with the lock's fence and start its handler. Each task is attempted at most once
+ * per pass. When the pass runs into another worker (lock held, or a claim refused because the task was just
+ * taken) it restarts its stream at a random point rather than trailing that worker task by task.
+ *
+ * Resolves when no more tasks will be started; the started ones may still be running. Rejects on source or
+ * lock transport errors (the worker backs off and retries); a lost session or a stop ends the pass normally.
+ */
+export async function runPass(rt: WorkerRuntime, session: LockSession, pass: number): Promise<PassSummary> {
+  const { options } = rt;
+  const { clock } = options;
+  const startedAt = clock.monotonicNow();
+  const firstStart = options.startFor(pass);
+  const visited = new Set<string>();
+  const before = { ...rt.stats };
+  let seen = 0;
+  let hops = 0;
+  const streamSignal = AbortSignal.any([rt.stopSignal, session.signal]);
+  const ended = (): PassOutcome | undefined =>
+    rt.stopSignal.aborted ? 'stopped' : session.signal.aborted ? 'session-lost' : undefined;
+
+  rt.emit('pass-started', { pass, start: firstStart });
+  let outcome: PassOutcome = 'complete';
+  let start = firstStart;
+  try {
+    streams: for (;;) {
+      let hop = false;
+      for await (const task of options.source.due({
+        start,
+        pageSize: options.pageSize,
+        signal: streamSignal,
+        ...(options.kinds ? { kinds: options.kinds } : {}),
+      })) {
+        const end = ended();
+        if (end) {
+          outcome = end;
+          break streams;
+        }
+        if (visited.has(task.id) || rt.inFlight.has(task.id)) continue;
+        visited.add(task.id);
+        seen++;
+        if (!(await rt.slots.take(streamSignal))) {
+          outcome = ended() ?? 'stopped';
+          break streams;
+        }
+        let attempt: Attempt;
+        try {
+          attempt = await attemptTask(rt, session, task);
+        } catch (error) {
+          rt.slots.give();
+          throw error;
+        }
+        if (attempt.kind !== 'started') rt.slots.give();
+        if (attempt.kind === 'stopped') {
+          outcome = ended() ?? 'stopped';
+          break streams;
+        }
+        const contended =
+          attempt.kind === 'locked' || (attempt.kind === 'claim-skipped' && attempt.reason !== 'missing');
+        if (contended && options.hopOnContention && hops < options.maxHopsPerPass) {
+          hop = true;
+          break;
+        }
+      }
+      if (!hop) break;
+      hops++;
+      rt.stats.hops++;
+      start = Math.min(options.random(), 1 - Number.EPSILON);
+    }
+  } catch (error) {
+    const end = ended() ?? (isBatonError(error, 'SESSION_LOST') ? 'session-lost' : undefined);
+    if (!end) throw error;
+    outcome = end;
+  }
+  const { stats } = rt;
+  const summary: PassSummary = {
+    pass,
+    start: firstStart,
+    outcome,
+    seen,
+    lockAttempts: stats.lockAttempts - before.lockAttempts,
+    claimed: stats.claimed - before.claimed,
+    skippedLocked: stats.notAcquired - before.notAcquired,
+    claimSkipped: stats.claimSkipped - before.claimSkipped,
+    hops,
+    durationMs: clock.monotonicNow() - startedAt,
+  };
+  rt.emit('pass-finished', summary);
+  return summary;
+}
+
+/** Lock, fenced claim, start. Transport errors propagate (after giving back whatever was taken). */
+async function attemptTask(rt: WorkerRuntime, session: LockSession, task: Task): Promise<Attempt> {
+  const { options, stats } = rt;
+  if (rt.stopSignal.aborted) return { kind: 'stopped' };
+  const lockKey = options.lockKey(task);
+  const lease = await session.tryAcquire(lockKey);
+  stats.lockAttempts++;
+  if (!lease) {
+    stats.notAcquired++;
+    rt.emit('skipped-locked', { taskId: task.id, lockKey });
+    return { kind: 'locked' };
+  }
+  stats.acquired++;
+  if (rt.stopSignal.aborted) {
+    await releaseQuietly(rt, lease, task.id);
+    return { kind: 'stopped' };
+  }
+  if (lease.signal.aborted) {
+    await releaseQuietly(rt, lease, task.id);
+    return { kind: 'lost' };
+  }
+  let claim: ClaimResult;
+  try {
+    claim = await options.source.claim(task.id, lease.fence, options.id);
+  } catch (error) {
+    // Whether the claim was applied is unknown; if it was, the task is reclaimed after `reclaimAfterMs`.
+    await releaseQuietly(rt, lease, task.id);
+    throw error;
+  }
+  if (!claim.claimed) {
+    stats.claimSkipped++;
+    rt.emit('claim-skipped', { taskId: task.id, fence: lease.fence, reason: claim.reason });
+    await releaseQuietly(rt, lease, task.id);
+    return { kind: 'claim-skipped', reason: claim.reason };
+  }
+  stats.claimed++;
+  startTask(rt, lease, claim.task, lockKey, () => rt.slots.give());
+  return { kind: 'started' };
+}
+
+async function releaseQuietly(rt: WorkerRuntime, lease: Lease, taskId: string): Promise<void> {
+  try {
+    await lease.release();
+  } catch (error) {
+    rt.emitError(error, 'release', taskId);
+  }
+}

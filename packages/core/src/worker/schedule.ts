@@ -1,0 +1,72 @@
+import { Cron } from 'croner';
+import type { Clock } from '../clock.js';
+import { InvalidArgumentError } from '../errors.js';
+
+/**
+ * When a worker makes its passes over the due tasks.
+ *
+ * - `{ every: ms }`: a pass starts `every` ms after the previous one started, or as soon as it has finished
+ *   if it took longer (passes never overlap and never pile up). The first pass starts at once.
+ * - `{ cron: '0 * * * *', timezone? }`: a pass at each occurrence of the cron expression (5 fields, or 6 with
+ *   seconds first; croner syntax), on the worker clock's wall time. An occurrence missed because a pass ran
+ *   long is skipped, not caught up.
+ * - `{ once: true }`: one complete pass, waiting for its tasks to finish, then the worker stops.
+ */
+export type Schedule =
+  | { readonly every: number }
+  | { readonly cron: string; readonly timezone?: string }
+  | { readonly once: true };
+
+/** Decides how long to wait before each pass. */
+export interface Scheduler {
+  /** True for `{ once: true }`. */
+  readonly once: boolean;
+  /** Delay before the first pass, in ms; `undefined` when no pass will ever be due. */
+  firstDelay(): number | undefined;
+  /** Delay before the next pass, given the monotonic time the previous one started. */
+  nextDelay(previousStartedAt: number): number | undefined;
+}
+
+/** Validates `schedule` and builds its {@link Scheduler}. Throws `INVALID_ARGUMENT` naming the problem. */
+export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
+  if (typeof schedule !== 'object' || schedule === null) {
+    throw new InvalidArgumentError('schedule must be { every: ms }, { cron: expression } or { once: true }');
+  }
+  if ('every' in schedule) {
+    const every = schedule.every;
+    if (typeof every !== 'number' || !Number.isFinite(every) || every < 0) {
+      throw new InvalidArgumentError(`schedule.every must be a number of milliseconds >= 0, got ${every}`);
+    }
+    return {
+      once: false,
+      firstDelay: () => 0,
+      nextDelay: (startedAt) => Math.max(0, startedAt + every - clock.monotonicNow()),
+    };
+  }
+  if ('cron' in schedule) {
+    let cron: Cron;
+    try {
+      cron = new Cron(schedule.cron, {
+        paused: true,
+        ...(schedule.timezone === undefined ? {} : { timezone: schedule.timezone }),
+      });
+    } catch (error) {
+      throw new InvalidArgumentError(
+        `schedule.cron: '${schedule.cron}' is not a valid cron expression (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+    const untilNext = () => {
+      const now = clock.wallNow();
+      const next = cron.nextRun(new Date(now));
+      return next ? Math.max(0, next.getTime() - now) : undefined;
+    };
+    return { once: false, firstDelay: untilNext, nextDelay: untilNext };
+  }
+  if ('once' in schedule && schedule.once === true) {
+    return { once: true, firstDelay: () => 0, nextDelay: () => undefined };
+  }
+  throw new InvalidArgumentError(
+    `schedule must be { every: ms }, { cron: expression } or { once: true }, got ${JSON.stringify(schedule)}`,
+  );
+}
