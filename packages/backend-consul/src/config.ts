@@ -1,0 +1,137 @@
+import { boolField, durationMs, type EnvLike, type FieldDocs, pickEnv } from '@baton/core';
+import { z } from 'zod';
+import { isValidPrefix } from './keys.js';
+
+/** Consul's own bounds on session TTLs and lock-delays. */
+export const CONSUL_MIN_TTL_MS = 10_000;
+export const CONSUL_MAX_TTL_MS = 86_400_000;
+export const CONSUL_MAX_LOCK_DELAY_MS = 60_000;
+/** The floor when `allowShortTtl` is set (test servers only). */
+export const SHORT_TTL_FLOOR_MS = 100;
+
+/**
+ * Accepts what `CONSUL_HTTP_ADDR` accepts: `host:port`, `host`, or `http(s)://host[:port]`. Yields the
+ * origin and whether a scheme was given (without one, `CONSUL_HTTP_SSL` picks https).
+ */
+const addressField = z.string().transform((input, ctx) => {
+  const text = input.trim();
+  const schemed = /^[a-z][a-z0-9+.-]*:\/\//i.test(text);
+  let url: URL;
+  try {
+    url = new URL(schemed ? text : `http://${text}`);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port or http(s)://host:port' });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `unsupported scheme '${url.protocol}' (use http or https)` });
+    return z.NEVER;
+  }
+  if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port or http(s)://host:port, without a path' });
+    return z.NEVER;
+  }
+  return { origin: url.origin, schemed };
+});
+
+const checksField = z
+  .union([z.array(z.string().min(1)), z.string()])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(',')).map((check) => check.trim()).filter(Boolean),
+  );
+
+/** The raw Consul backend config, as validated (see {@link consulFields} for each field's meaning). */
+export const consulConfigSchema = z
+  .object({
+    address: addressField.default({ origin: 'http://127.0.0.1:8500', schemed: true }),
+    https: boolField().default(false),
+    // Never rejected, so a config error can never echo the token back.
+    token: z
+      .unknown()
+      .transform((value) =>
+        value === undefined || value === null || value === '' ? undefined : String(value),
+      )
+      .optional(),
+    tokenFile: z.string().min(1).optional(),
+    caFile: z.string().min(1).optional(),
+    certFile: z.string().min(1).optional(),
+    keyFile: z.string().min(1).optional(),
+    tlsServerName: z.string().min(1).optional(),
+    datacenter: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'expected a datacenter name (letters, digits, - and _)')
+      .optional(),
+    prefix: z
+      .string()
+      .refine(
+        isValidPrefix,
+        "expected letters, digits, '-', '_', '.', '/', no leading '/', no segment starting with '.'",
+      )
+      .default('baton/'),
+    ttlMs: durationMs({ min: 1, max: CONSUL_MAX_TTL_MS }).default(15_000),
+    allowShortTtl: boolField().default(false),
+    lockDelayMs: durationMs({ max: CONSUL_MAX_LOCK_DELAY_MS }).default(15_000),
+    behavior: z.enum(['release', 'delete']).default('release'),
+    checks: checksField.default([]),
+    sessionName: z.string().min(1).max(256).default('baton'),
+    requestTimeoutMs: durationMs({ min: 100, max: 600_000 }).default(10_000),
+    monitorAfterMs: durationMs().optional(),
+    watchWaitMs: durationMs({ min: 100, max: 600_000 }).default(60_000),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (!config.allowShortTtl && config.ttlMs < CONSUL_MIN_TTL_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ttlMs'],
+        message: `Consul's minimum session TTL is 10s (set allowShortTtl only against a test server)`,
+      });
+    }
+    if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [config.certFile === undefined ? 'certFile' : 'keyFile'],
+        message: 'a client certificate needs both certFile and keyFile',
+      });
+    }
+  })
+  .transform(({ address, https, ...rest }) => ({
+    ...rest,
+    address: !address.schemed && https ? address.origin.replace(/^http:/, 'https:') : address.origin,
+  }));
+
+/** Validated configuration of the Consul backend. */
+export type ConsulConfig = z.output<typeof consulConfigSchema>;
+
+/** Each field's environment variable and what a valid value looks like (used in error messages). */
+export const consulFields: Readonly<Record<string, FieldDocs>> = {
+  address: { env: 'CONSUL_HTTP_ADDR', hint: 'host:port or http(s)://host:port, e.g. http://127.0.0.1:8500' },
+  https: { env: 'CONSUL_HTTP_SSL', hint: 'true or false (https when the address has no scheme)' },
+  token: { env: 'CONSUL_HTTP_TOKEN', hint: 'an ACL token (secret id)' },
+  tokenFile: { env: 'CONSUL_HTTP_TOKEN_FILE', hint: 'the path of a file holding the ACL token' },
+  caFile: { env: 'CONSUL_CACERT', hint: "the path of the PEM CA bundle that signed the agent's certificate" },
+  certFile: {
+    env: 'CONSUL_CLIENT_CERT',
+    hint: 'the path of a PEM client certificate (with CONSUL_CLIENT_KEY)',
+  },
+  keyFile: { env: 'CONSUL_CLIENT_KEY', hint: 'the path of the PEM key of CONSUL_CLIENT_CERT' },
+  tlsServerName: { env: 'CONSUL_TLS_SERVER_NAME', hint: "the host name in the agent's certificate" },
+  datacenter: { env: 'BATON_CONSUL_DATACENTER', hint: 'a datacenter name such as dc1' },
+  prefix: { env: 'BATON_CONSUL_PREFIX', hint: 'a key prefix such as baton/' },
+  ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a duration between 10s and 24h, such as 15s' },
+  allowShortTtl: { env: 'BATON_CONSUL_ALLOW_SHORT_TTL', hint: 'true only against a test server' },
+  lockDelayMs: { env: 'BATON_LOCK_DELAY', hint: 'a duration up to 60s such as 15s, or 0 to disable' },
+  behavior: { env: 'BATON_CONSUL_BEHAVIOR', hint: 'release or delete' },
+  checks: { env: 'BATON_CONSUL_CHECKS', hint: 'comma-separated health check ids, e.g. serfHealth, or empty' },
+  sessionName: { env: 'BATON_CONSUL_SESSION_NAME', hint: 'a short name shown in Consul' },
+  requestTimeoutMs: { env: 'BATON_CONSUL_TIMEOUT', hint: 'a duration such as 10s' },
+  monitorAfterMs: { env: 'BATON_CONSUL_MONITOR_AFTER', hint: 'a duration such as 15s (default: the TTL)' },
+  watchWaitMs: { env: 'BATON_CONSUL_WAIT', hint: 'a duration up to 10m such as 60s' },
+};
+
+/** Builds the raw config from the environment: Consul's standard variables plus baton's own. */
+export function consulConfigFromEnv(env: EnvLike): Record<string, unknown> {
+  const mapping: Record<string, string> = {};
+  for (const [field, docs] of Object.entries(consulFields)) if (docs.env) mapping[docs.env] = field;
+  return pickEnv(env, mapping);
+}
