@@ -44,6 +44,7 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
         start,
         pageSize: options.pageSize,
         signal: streamSignal,
+        onInvalid: (error) => rt.emitError(error, 'pass'),
         ...(options.kinds ? { kinds: options.kinds } : {}),
       })) {
         const end = ended();

@@ -1,0 +1,85 @@
+import {
+  type LockSession,
+  MemoryLockProvider,
+  type MemoryLockProviderOptions,
+  MemoryLockStore,
+  type MemorySession,
+  type SessionOptions,
+} from '../../src/index.js';
+import type { WorkerEvents } from '../../src/worker/index.js';
+import type { Worker } from '../../src/worker/worker.js';
+
+/** A memory provider that remembers the sessions it opened, so a test can crash one. */
+export class RecordingProvider extends MemoryLockProvider {
+  readonly sessions: MemorySession[] = [];
+
+  constructor(options: MemoryLockProviderOptions) {
+    super(options);
+  }
+
+  override async openSession(options?: SessionOptions): Promise<MemorySession> {
+    const session = await super.openSession(options);
+    this.sessions.push(session);
+    return session;
+  }
+
+  /** The latest session this provider opened. */
+  get last(): MemorySession {
+    const session = this.sessions.at(-1);
+    if (!session) throw new Error('no session opened yet');
+    return session;
+  }
+}
+
+/** A fresh store and a provider on it with short TTLs. */
+export function memoryLocks(options: { ttlMs?: number; lockDelayMs?: number } = {}) {
+  const store = new MemoryLockStore();
+  const provider = (): RecordingProvider =>
+    new RecordingProvider({ store, ttlMs: options.ttlMs ?? 2_000, lockDelayMs: options.lockDelayMs ?? 0 });
+  return { store, provider };
+}
+
+/** Collects every payload of `event`. */
+export function record<K extends keyof WorkerEvents>(worker: Worker, event: K): WorkerEvents[K][] {
+  const seen: WorkerEvents[K][] = [];
+  worker.on(event, (payload) => seen.push(payload));
+  return seen;
+}
+
+/** Resolves with the first payload of `event` that satisfies `predicate`. */
+export function nextEvent<K extends keyof WorkerEvents>(
+  worker: Worker,
+  event: K,
+  predicate: (payload: WorkerEvents[K]) => boolean = () => true,
+): Promise<WorkerEvents[K]> {
+  return new Promise((resolve) => {
+    const off = worker.on(event, (payload) => {
+      if (predicate(payload)) {
+        off();
+        resolve(payload);
+      }
+    });
+  });
+}
+
+/** Polls `condition` every few ms until true; rejects after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A promise with its resolve function exposed. */
+export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void } {
+  let open!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open };
+}
+
+export const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export type { LockSession };
