@@ -1,0 +1,21 @@
+// The benchmarks, in the order `npm run bench` runs them.
+
+import contention from './contention.mjs';
+import lockPeers from './lock-peers.mjs';
+import lockRoundtrip from './lock-roundtrip.mjs';
+import memory from './memory.mjs';
+import renewal from './renewal.mjs';
+import scaling from './scaling.mjs';
+import takeover from './takeover.mjs';
+import tasksE2e from './tasks-e2e.mjs';
+
+export const benchmarks = [
+  lockRoundtrip,
+  lockPeers,
+  tasksE2e,
+  contention,
+  scaling,
+  takeover,
+  memory,
+  renewal,
+];

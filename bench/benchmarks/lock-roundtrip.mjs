@@ -1,0 +1,209 @@
+// lock-roundtrip: acquire+release pairs per second and latency, ours vs the raw client, per backend.
+
+import { randomUUID } from 'node:crypto';
+import { BACKENDS, CONSUL_SERVER_OPTIONS, openOurs, openRaw, serverKind } from '../lib/locks.mjs';
+import { closedLoop, interleave } from '../lib/loop.mjs';
+import { startServer } from '../lib/servers.mjs';
+import { pairedRatio, spread } from '../lib/stats.mjs';
+import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
+
+export default {
+  name: 'lock-roundtrip',
+  title: 'Lock round trip: ours vs the raw client',
+  description:
+    'Closed-loop acquire+release pairs on distinct keys (a new key per pair, as the worker locks each task ' +
+    'once; and one key per lane reused, as a leader or cron lock), at concurrency 1 and 16, per backend. ' +
+    'Ours: LockSession.tryAcquire + Lease.release on one session. Raw: the memory store called directly; ' +
+    "Consul: the consul client's kv.set({acquire}) + kv.set({release}) with a session; DynamoDB: one " +
+    'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner). Rounds interleave ours and raw ' +
+    '(order rotating) so machine noise hits both; the ratio is taken per round, then the median.',
+  async run(ctx) {
+    const p = ctx.quick
+      ? {
+          backends: BACKENDS,
+          concurrency: [1, 16],
+          keys: ['new', 'same'],
+          rounds: 1,
+          roundMs: 250,
+          warmupMs: 50,
+        }
+      : {
+          backends: BACKENDS,
+          concurrency: [1, 16],
+          keys: ['new', 'same'],
+          rounds: 5,
+          roundMs: 800,
+          warmupMs: 150,
+        };
+    p.backends = ctx.backends(p.backends);
+    p.requestCountPairs = 20;
+    const rounds = [];
+    const summary = [];
+    const requestCounts = {};
+    for (const backend of p.backends) {
+      const kind = serverKind(backend);
+      // Timed rounds: the server without request counting in front of it.
+      const server = kind
+        ? await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {})
+        : undefined;
+      try {
+        const ours = await openOurs(backend, server);
+        const raw = await openRaw(backend, server);
+        try {
+          for (const concurrency of p.concurrency) {
+            for (const keys of p.keys) {
+              ctx.log(`${backend} c=${concurrency} keys=${keys}`);
+              const runId = randomUUID().slice(0, 8);
+              const byContestant = await interleave(['ours', 'raw'], p.rounds, async (who, round) => {
+                const c = who === 'ours' ? ours : raw;
+                const r = await closedLoop({
+                  concurrency,
+                  durationMs: p.roundMs,
+                  warmupMs: p.warmupMs,
+                  op: (lane, i) => pair(c, keyFor(keys, `${runId}/${who}/${round}`, lane, i)),
+                });
+                const row = { backend, concurrency, keys, contestant: who, round, ...flat(r) };
+                rounds.push(row);
+                return row;
+              });
+              summary.push(summarise(backend, concurrency, keys, byContestant));
+            }
+          }
+        } finally {
+          await ours.close();
+          await raw.close();
+        }
+      } finally {
+        await server?.close();
+      }
+      requestCounts[backend] = await countRequests(backend, p.requestCountPairs);
+    }
+    for (const row of summary) row.requestsPerPair = requestCounts[row.backend];
+    return {
+      parameters: p,
+      rounds,
+      summary,
+      table: table(summary),
+      notes: notes(requestCounts),
+    };
+  },
+};
+
+function keyFor(mode, run, lane, i) {
+  return mode === 'new' ? `rt/${run}/${lane}/${i}` : `rt/${run}/${lane}`;
+}
+
+async function pair(contestant, key) {
+  const handle = await contestant.acquire(key);
+  if (handle === null || handle === undefined)
+    throw new Error(`${contestant.name}: ${key} unexpectedly held`);
+  await contestant.release(key, handle);
+}
+
+function flat(r) {
+  return {
+    pairs: r.ops,
+    elapsedMs: r.elapsedMs,
+    pairsPerSec: r.opsPerSec,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+  };
+}
+
+function summarise(backend, concurrency, keys, by) {
+  const get = (who, field) => by[who].map((r) => r[field]);
+  return {
+    backend,
+    concurrency,
+    keys,
+    ours: {
+      pairsPerSec: spread(get('ours', 'pairsPerSec')),
+      p50Ms: spread(get('ours', 'p50Ms')),
+      p99Ms: spread(get('ours', 'p99Ms')),
+    },
+    raw: {
+      pairsPerSec: spread(get('raw', 'pairsPerSec')),
+      p50Ms: spread(get('raw', 'p50Ms')),
+      p99Ms: spread(get('raw', 'p99Ms')),
+    },
+    oursOverRaw: pairedRatio(get('ours', 'pairsPerSec'), get('raw', 'pairsPerSec')),
+  };
+}
+
+/**
+ * Requests each contestant sends per acquire+release pair, counted at a separate server instance (new keys
+ * and a reused key), so that the timed rounds run without a counting hop.
+ */
+async function countRequests(backend, pairs) {
+  const kind = serverKind(backend);
+  if (!kind) return { ours: { new: 0, same: 0 }, raw: { new: 0, same: 0 } };
+  const server = await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : { countRequests: true });
+  try {
+    const out = {};
+    for (const [who, open] of [
+      ['ours', () => openOurs(backend, server)],
+      ['raw', () => openRaw(backend, server)],
+    ]) {
+      const c = await open();
+      try {
+        // One pair first so that one-time setup (table checks, epoch items) is not counted.
+        await pair(c, `count/${who}/warm`);
+        out[who] = {};
+        for (const keys of ['new', 'same']) {
+          await server.reset();
+          for (let i = 0; i < pairs; i++) await pair(c, keyFor(keys, `count/${who}`, 0, i));
+          out[who][keys] = (await server.total()) / pairs;
+        }
+      } finally {
+        await c.close();
+      }
+    }
+    return out;
+  } finally {
+    await server.close();
+  }
+}
+
+function table(summary) {
+  return markdownTable(
+    [
+      'backend',
+      'conc.',
+      'keys',
+      'ours pairs/s',
+      'raw pairs/s',
+      'ours/raw',
+      'ours p50 / p99 ms',
+      'raw p50 / p99 ms',
+      'requests/pair ours : raw',
+    ],
+    summary.map((s) => [
+      s.backend,
+      s.concurrency,
+      s.keys,
+      withSpread(s.ours.pairsPerSec),
+      withSpread(s.raw.pairsPerSec),
+      ratio(s.oursOverRaw),
+      `${num(s.ours.p50Ms.median, 2)} / ${num(s.ours.p99Ms.median, 2)}`,
+      `${num(s.raw.p50Ms.median, 2)} / ${num(s.raw.p99Ms.median, 2)}`,
+      s.requestsPerPair
+        ? `${num(s.requestsPerPair.ours?.[s.keys], 1)} : ${num(s.requestsPerPair.raw?.[s.keys], 1)}`
+        : '–',
+    ]),
+  );
+}
+
+function notes(counts) {
+  const out = [
+    'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
+    '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
+  ];
+  for (const [backend, c] of Object.entries(counts)) {
+    if (backend === 'memory') continue;
+    out.push(
+      `${backend}: requests per pair (counted at the server, ${'new'}/${'same'} keys): ours ` +
+        `${num(c.ours?.new, 1)}/${num(c.ours?.same, 1)}, raw ${num(c.raw?.new, 1)}/${num(c.raw?.same, 1)}.`,
+    );
+  }
+  return out;
+}

@@ -1,0 +1,141 @@
+// Lock contestants: "ours" (a baton LockProvider session) and "raw" (the backend's client issuing the
+// minimum requests for the same effect), per backend. Each contestant exposes the same two calls so the
+// measuring loop treats them alike:
+//
+//   const c = await open...();  const h = await c.acquire(key);  // h: a handle, or null on contention
+//   await c.release(key, h);    await c.close();
+
+import { randomUUID } from 'node:crypto';
+import { rawDynamoLock } from './dynamo.mjs';
+import { importWorkspace } from './packages.mjs';
+
+export const BACKENDS = ['memory', 'consul', 'dynamodb'];
+
+/** Which embedded server a backend needs (`undefined` for none). */
+export function serverKind(backend) {
+  return backend === 'consul' ? 'consul' : backend === 'dynamodb' ? 'dynalite' : undefined;
+}
+
+/** Options of the Consul test server used by every benchmark: short TTLs allowed, as the testkit offers. */
+export const CONSUL_SERVER_OPTIONS = { sessionTtlMinMs: 100 };
+
+/**
+ * A baton LockProvider for `backend`, configured through `createLockProvider` exactly as an application
+ * would (the memory backend gets a fresh store). `settings`: `ttlMs`, `lockDelayMs`, extra backend fields.
+ */
+export async function createProvider(backend, server, settings = {}) {
+  const core = await importWorkspace('@baton/core', ['createLockProvider', 'MemoryLockProvider']);
+  const { ttlMs = 15_000, lockDelayMs = 15_000, ...extra } = settings;
+  if (backend === 'memory') return new core.MemoryLockProvider({ ttlMs, lockDelayMs, ...extra });
+  if (backend === 'consul') {
+    await importWorkspace('@baton/backend-consul', ['backend']);
+    return core.createLockProvider({
+      backend: 'consul',
+      address: server.url,
+      ttlMs,
+      lockDelayMs,
+      allowShortTtl: ttlMs < 10_000,
+      prefix: `bench-${randomUUID().slice(0, 8)}/`,
+      ...extra,
+    });
+  }
+  if (backend === 'dynamodb') {
+    await importWorkspace('@baton/backend-dynamodb', ['backend']);
+    return core.createLockProvider({
+      backend: 'dynamodb',
+      ...dynamoSettings(server.url),
+      ttlMs,
+      lockDelayMs,
+      ...extra,
+    });
+  }
+  throw new Error(`unknown backend ${backend}`);
+}
+
+/** Fields of the DynamoDB backend config for a local dynalite. */
+export function dynamoSettings(endpoint) {
+  return {
+    endpoint,
+    region: 'us-east-1',
+    accessKeyId: 'bench',
+    secretAccessKey: 'bench',
+    table: 'baton_locks',
+    createTable: true,
+  };
+}
+
+/** Ours: one session on a fresh provider; acquire = `tryAcquire`, release = `lease.release()`. */
+export async function openOurs(backend, server, settings = {}) {
+  const provider = await createProvider(backend, server, settings);
+  const session = await provider.openSession();
+  return {
+    name: 'ours',
+    provider,
+    session,
+    acquire: (key) => session.tryAcquire(key),
+    release: (_key, lease) => lease.release(),
+    async close() {
+      await session.destroy().catch(() => {});
+      await provider.close();
+    },
+  };
+}
+
+/** Raw: the backend's own client (or store) doing the minimum for acquire + release. */
+export async function openRaw(backend, server) {
+  if (backend === 'memory') return openRawMemory();
+  if (backend === 'consul') return openRawConsul(server.url);
+  if (backend === 'dynamodb') {
+    const raw = await rawDynamoLock(server.url);
+    return {
+      name: 'raw',
+      acquire: (key) => raw.acquire(key),
+      release: (key) => raw.release(key),
+      close: async () => raw.close(),
+    };
+  }
+  throw new Error(`unknown backend ${backend}`);
+}
+
+/** The memory backend's store called directly: what the provider adds (sessions, leases, signals) is gone. */
+async function openRawMemory() {
+  const { MemoryLockStore } = await importWorkspace('@baton/core', ['MemoryLockStore']);
+  const store = new MemoryLockStore();
+  const sessionId = store.createSession({ ttlMs: 15_000, lockDelayMs: 15_000 });
+  return {
+    name: 'raw',
+    store,
+    acquire: async (key) => store.acquire(sessionId, key, {})?.fence ?? null,
+    release: async (key, fence) => store.release(sessionId, key, fence),
+    async close() {
+      store.destroySession(sessionId);
+    },
+  };
+}
+
+/**
+ * The `consul` npm client with one session (TTL, renewed by nobody during the short measurement): acquire =
+ * `kv.set({ key, value: '', acquire: session })`, release = `kv.set({ key, value: '', release: session })`.
+ * Two requests per round trip, no fencing token read back.
+ */
+async function openRawConsul(url) {
+  const { default: Consul } = await import('consul');
+  const { hostname, port } = new URL(url);
+  const consul = new Consul({ host: hostname, port: Number(port) });
+  const { ID: sessionId } = await consul.session.create({
+    ttl: '60s',
+    lockdelay: '15s',
+    behavior: 'release',
+  });
+  const prefix = `bench-raw-${randomUUID().slice(0, 8)}/`;
+  return {
+    name: 'raw',
+    acquire: async (key) =>
+      (await consul.kv.set({ key: prefix + key, value: '', acquire: sessionId })) ? true : null,
+    release: (key) => consul.kv.set({ key: prefix + key, value: '', release: sessionId }),
+    async close() {
+      await consul.session.destroy(sessionId).catch(() => {});
+      consul.destroy();
+    },
+  };
+}

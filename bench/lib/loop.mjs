@@ -1,0 +1,53 @@
+// Closed-loop load generation: `concurrency` lanes each run `op` back to back until the time is up.
+
+import { latencySummary } from './stats.mjs';
+
+/**
+ * Runs `op(lane, iteration)` in `concurrency` parallel lanes for `durationMs` (after `warmupMs` of unmeasured
+ * warm-up). Returns operations per second and latency percentiles (ms) of the measured operations. An error in
+ * any lane stops every lane and is thrown.
+ */
+export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) {
+  let iteration = 0;
+  let failure;
+  const lane = async (id, until, samples) => {
+    while (failure === undefined && performance.now() < until) {
+      const i = iteration++;
+      const t0 = performance.now();
+      try {
+        await op(id, i);
+      } catch (error) {
+        failure ??= error;
+        return;
+      }
+      samples?.push(performance.now() - t0);
+    }
+  };
+  if (warmupMs > 0) {
+    const until = performance.now() + warmupMs;
+    await Promise.all(Array.from({ length: concurrency }, (_, id) => lane(id, until)));
+    if (failure !== undefined) throw failure;
+  }
+  const samples = [];
+  const started = performance.now();
+  const until = started + durationMs;
+  await Promise.all(Array.from({ length: concurrency }, (_, id) => lane(id, until, samples)));
+  const elapsedMs = performance.now() - started;
+  if (failure !== undefined) throw failure;
+  const latency = latencySummary(samples);
+  return { ops: samples.length, elapsedMs, opsPerSec: (samples.length / elapsedMs) * 1000, latency };
+}
+
+/**
+ * Interleaves rounds of several contestants: round r runs every contestant once, in an order that rotates
+ * each round (A B C, B C A, C A B, ...), so drift in machine load hits every contestant alike.
+ * `run(contestant, round)` returns the round's measurements. Returns `{ [contestant]: [round results] }`.
+ */
+export async function interleave(contestants, rounds, run) {
+  const out = Object.fromEntries(contestants.map((c) => [c, []]));
+  for (let r = 0; r < rounds; r++) {
+    const order = contestants.map((_, i) => contestants[(i + r) % contestants.length]);
+    for (const c of order) out[c][r] = await run(c, r);
+  }
+  return out;
+}

@@ -1,0 +1,122 @@
+// Child process that hosts one embedded server (dynalite or the Consul-compatible test server) so that the
+// process being measured does not also pay for the server's CPU on its own event loop. On a real deployment
+// the server is another machine; here it is at least another process.
+//
+// Protocol (IPC): the host sends { type: 'ready', url } once listening. The parent sends
+// { id, op: 'count', pattern: { source, flags } | string } / { id, op: 'total' } / { id, op: 'reset' } /
+// { id, op: 'close' } and gets { id, value } or { id, error } back. Request counting is what the server
+// offers (the Consul test server's `requests`); for dynalite the host counts requests per X-Amz-Target itself.
+
+import { createServer, request as httpRequest } from 'node:http';
+import { importWorkspace } from './packages.mjs';
+
+const [kind, optionsJson = '{}'] = process.argv.slice(2);
+const options = JSON.parse(optionsJson);
+
+let server;
+let counter;
+
+if (kind === 'dynalite') {
+  const { startDynalite } = await importWorkspace('@baton/testkit/dynalite', ['startDynalite']);
+  const { countRequests, ...rest } = options;
+  const inner = await startDynalite(rest);
+  if (countRequests) {
+    // A counting pass-through in front of dynalite: DynamoDB has no request log, and the renewal benchmark
+    // needs requests per operation. Only used where requests are counted (it adds a local hop).
+    const proxy = await countingProxy(new URL(inner.endpoint));
+    server = {
+      url: proxy.url,
+      close: async () => {
+        await proxy.close();
+        await inner.close();
+      },
+    };
+    counter = proxy.counter;
+  } else {
+    server = { url: inner.endpoint, close: () => inner.close() };
+    const unsupported = () => {
+      throw new Error('start the dynalite host with { countRequests: true } to count requests');
+    };
+    counter = { count: unsupported, total: unsupported, reset: unsupported };
+  }
+} else if (kind === 'consul') {
+  const { startConsulTestServer } = await importWorkspace('@baton/testkit/consul-server', [
+    'startConsulTestServer',
+  ]);
+  const inner = await startConsulTestServer(options);
+  server = { url: inner.url, close: () => inner.close() };
+  counter = {
+    count: (pattern) => inner.requests.count(pattern),
+    total: () => inner.requests.total(),
+    reset: () => inner.requests.reset(),
+  };
+} else {
+  throw new Error(`unknown server kind ${kind}`);
+}
+
+process.on('message', async (msg) => {
+  try {
+    let value;
+    if (msg.op === 'count') {
+      const pattern =
+        typeof msg.pattern === 'string' ? msg.pattern : new RegExp(msg.pattern.source, msg.pattern.flags);
+      value = counter.count(pattern);
+    } else if (msg.op === 'total') value = counter.total();
+    else if (msg.op === 'reset') value = counter.reset();
+    else if (msg.op === 'close') {
+      await server.close();
+      process.send({ id: msg.id, value: true }, () => process.exit(0));
+      return;
+    } else throw new Error(`unknown op ${msg.op}`);
+    process.send({ id: msg.id, value: value ?? null });
+  } catch (error) {
+    process.send({ id: msg.id, error: String(error?.stack ?? error) });
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send({ type: 'ready', url: server.url });
+
+/** HTTP pass-through that counts requests by DynamoDB operation (`X-Amz-Target: DynamoDB_20120810.<Op>`). */
+async function countingProxy(target) {
+  const seen = [];
+  const agent = new (await import('node:http')).Agent({ keepAlive: true, maxSockets: 256 });
+  const proxy = createServer((req, res) => {
+    const op = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? req.method;
+    seen.push(op);
+    const upstream = httpRequest(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        agent,
+      },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  proxy.keepAliveTimeout = 60_000;
+  await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const { port } = proxy.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    counter: {
+      count: (pattern) =>
+        seen.filter((op) => (typeof pattern === 'string' ? op === pattern : pattern.test(op))).length,
+      total: () => seen.length,
+      reset: () => {
+        seen.length = 0;
+      },
+    },
+    close: async () => {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+      agent.destroy();
+    },
+  };
+}
