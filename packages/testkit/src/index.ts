@@ -1,2 +1,3 @@
 export * from './lock-suite/index.js';
 export * from './lock-suite/memory-harness.js';
+export * from './election-suite/index.js';
