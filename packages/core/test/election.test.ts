@@ -285,7 +285,7 @@ describe('campaign', () => {
     const brokeAt = performance.now();
     provider.store.failNext(Number.POSITIVE_INFINITY);
     await until(() => a.signal.aborted, 'leadership signal to abort', TTL * 3);
-    expect(performance.now() - brokeAt).toBeLessThanOrEqual(TTL + 60);
+    expect(performance.now() - brokeAt).toBeLessThanOrEqual(TTL + 150);
     expect(code(a.signal.reason)).toBe('LEASE_LOST');
     provider.store.clearFaults();
     const sb = await provider.openSession();
@@ -594,7 +594,7 @@ describe('runWhileLeader', () => {
     const crashAt = performance.now();
     (crashed as MemorySession).abandon();
     await until(() => electedAt > 0, 'successor', TTL * 10);
-    expect(electedAt - crashAt).toBeLessThanOrEqual(TTL + 100);
+    expect(electedAt - crashAt).toBeLessThanOrEqual(TTL + 300);
     stop.abort();
     await running;
   });
