@@ -1,1 +1,14 @@
-export {};
+export { backend } from './backend.js';
+export {
+  DEFAULT_PARTITION_KEY,
+  DEFAULT_TABLE,
+  type DynamoConfig,
+  dynamoConfigFields,
+  dynamoConfigFromEnv,
+  dynamoConfigSchema,
+  isLocalEndpoint,
+} from './config.js';
+export type { EnsureTableResult } from './ensure-table.js';
+export { DynamoLockProvider, type DynamoLockProviderOptions } from './provider.js';
+export { ATTR as LOCK_ITEM_ATTRIBUTES, EPOCH_ITEM_KEY, FENCE_SPAN, LOCK_PREFIX } from './record.js';
+export { type DynamoLeaseState, DynamoLockSession } from './session.js';

@@ -1,0 +1,113 @@
+import { durationMs, type EnvLike, type FieldDocs, intField, pickEnv } from '@baton/core';
+import { z } from 'zod';
+import { ATTR } from './record.js';
+
+/** Default table name. */
+export const DEFAULT_TABLE = 'baton_locks';
+/** Default partition key attribute. */
+export const DEFAULT_PARTITION_KEY = 'key';
+
+const reservedAttributes = new Set<string>(Object.values(ATTR));
+
+/** True for endpoints on this machine (dynalite, DynamoDB Local), where no AWS region is needed. */
+export function isLocalEndpoint(endpoint: string | undefined): boolean {
+  if (!endpoint) return false;
+  try {
+    const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '');
+    return host === 'localhost' || host === '::1' || host === '0.0.0.0' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
+}
+
+/** Config of the DynamoDB backend (after defaults). */
+export const dynamoConfigSchema = z
+  .object({
+    region: z.string().min(1).optional(),
+    endpoint: z.url({ message: 'expected a URL such as http://localhost:8000' }).optional(),
+    table: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected 3-255 letters, digits, _ . or -')
+      .default(DEFAULT_TABLE),
+    partitionKey: z
+      .string()
+      .min(1)
+      .max(255)
+      .refine((name) => !reservedAttributes.has(name), {
+        message: `must not be one of baton's item attributes (${[...reservedAttributes].join(', ')})`,
+      })
+      .default(DEFAULT_PARTITION_KEY),
+    ttlMs: durationMs({ min: 100 }).default(20_000),
+    lockDelayMs: durationMs().default(0),
+    heartbeatIntervalMs: durationMs({ min: 10 }).optional(),
+    takeoverMarginMs: durationMs().optional(),
+    requestTimeoutMs: durationMs({ min: 10 }).default(5_000),
+    heartbeatConcurrency: intField({ min: 1, max: 256 }).default(16),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (!config.region && !isLocalEndpoint(config.endpoint)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['region'],
+        message: 'an AWS region is required unless the endpoint is local (http://localhost:...)',
+      });
+    }
+    if (config.heartbeatIntervalMs !== undefined && config.heartbeatIntervalMs * 2 > config.ttlMs) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['heartbeatIntervalMs'],
+        message: `must be at most half the lease duration (${config.ttlMs} ms) so a lease survives one failed heartbeat`,
+      });
+    }
+  });
+
+/** Validated DynamoDB backend config. */
+export type DynamoConfig = z.infer<typeof dynamoConfigSchema>;
+
+/** Each field's environment variable and what a valid value looks like. */
+export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
+  region: { env: 'AWS_REGION', hint: 'an AWS region such as eu-west-1' },
+  endpoint: {
+    env: 'AWS_ENDPOINT_URL_DYNAMODB',
+    hint: 'a URL such as http://localhost:8000 (dynalite, DynamoDB Local), or leave it unset for AWS',
+  },
+  table: { env: 'BATON_DYNAMODB_TABLE', hint: `a DynamoDB table name such as ${DEFAULT_TABLE}` },
+  partitionKey: {
+    env: 'BATON_DYNAMODB_PARTITION_KEY',
+    hint: `the table's string partition key attribute (default ${DEFAULT_PARTITION_KEY})`,
+  },
+  ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a lease duration such as 20s (at least 100ms)' },
+  lockDelayMs: {
+    env: 'BATON_LOCK_DELAY',
+    hint: 'a duration such as 5s, or 0: extra wait before taking a key whose holder stopped renewing',
+  },
+  heartbeatIntervalMs: {
+    env: 'BATON_HEARTBEAT_INTERVAL',
+    hint: 'a duration of at most half BATON_SESSION_TTL (default: a third of it)',
+  },
+  takeoverMarginMs: {
+    env: 'BATON_DYNAMODB_TAKEOVER_MARGIN',
+    hint: "a duration such as 2s (default: a tenth of the holder's lease duration)",
+  },
+  requestTimeoutMs: { env: 'BATON_DYNAMODB_REQUEST_TIMEOUT', hint: 'a duration such as 5s' },
+  heartbeatConcurrency: { env: 'BATON_DYNAMODB_HEARTBEAT_CONCURRENCY', hint: 'a whole number from 1 to 256' },
+};
+
+/** Reads the backend's settings from environment variables (values stay strings; the schema coerces). */
+export function dynamoConfigFromEnv(env: EnvLike): Record<string, unknown> {
+  return pickEnv(env, {
+    AWS_DEFAULT_REGION: 'region',
+    AWS_REGION: 'region',
+    AWS_ENDPOINT_URL: 'endpoint',
+    AWS_ENDPOINT_URL_DYNAMODB: 'endpoint',
+    BATON_DYNAMODB_TABLE: 'table',
+    BATON_DYNAMODB_PARTITION_KEY: 'partitionKey',
+    BATON_SESSION_TTL: 'ttlMs',
+    BATON_LOCK_DELAY: 'lockDelayMs',
+    BATON_HEARTBEAT_INTERVAL: 'heartbeatIntervalMs',
+    BATON_DYNAMODB_TAKEOVER_MARGIN: 'takeoverMarginMs',
+    BATON_DYNAMODB_REQUEST_TIMEOUT: 'requestTimeoutMs',
+    BATON_DYNAMODB_HEARTBEAT_CONCURRENCY: 'heartbeatConcurrency',
+  });
+}

@@ -1,0 +1,254 @@
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  type Clock,
+  ClosedError,
+  InvalidArgumentError,
+  type LockCapabilities,
+  type LockHolder,
+  type LockProvider,
+  pollingWatch,
+  type SessionOptions,
+  systemClock,
+  validateKey,
+  type WatchOptions,
+} from '@baton/core';
+import { DEFAULT_PARTITION_KEY, DEFAULT_TABLE, isLocalEndpoint } from './config.js';
+import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
+import { ObservationBook } from './observations.js';
+import type { LockRecord } from './record.js';
+import { Requester } from './requester.js';
+import { DynamoLockSession } from './session.js';
+import { LockTable } from './table.js';
+
+/** Options for {@link DynamoLockProvider}. */
+export interface DynamoLockProviderOptions {
+  /**
+   * A client to use instead of building one from `region`/`endpoint`/`credentials`. The provider does not
+   * destroy it on close. Give it `maxAttempts: 1`: the provider retries itself within each lease's budget.
+   */
+  client?: DynamoDBClient | undefined;
+  /** AWS region; resolved by the SDK (AWS_REGION, profile) when omitted. `local` for a local endpoint. */
+  region?: string | undefined;
+  /** Endpoint URL, e.g. dynalite or DynamoDB Local. */
+  endpoint?: string | undefined;
+  /** Credentials; the SDK's default provider chain when omitted. Never logged. */
+  credentials?: DynamoDBClientConfig['credentials'] | undefined;
+  /** Lock table (default `baton_locks`). */
+  table?: string | undefined;
+  /** The table's string partition key attribute (default `key`). */
+  partitionKey?: string | undefined;
+  /** Default lease duration of sessions, ms (default 20 000). */
+  ttlMs?: number | undefined;
+  /** Default lock-delay of sessions, ms (default 0): extra wait contenders add after a lease ran out. */
+  lockDelayMs?: number | undefined;
+  /** Heartbeat period, ms (default: a third of the session's lease duration; at most half of it). */
+  heartbeatIntervalMs?: number | undefined;
+  /**
+   * Safety margin a contender adds to the holder's lease duration before taking a key, ms (default: a tenth
+   * of the holder's lease duration).
+   */
+  takeoverMarginMs?: number | undefined;
+  /** Upper bound of a single DynamoDB request, ms (default 5 000; always capped by the operation's budget). */
+  requestTimeoutMs?: number | undefined;
+  /** Leases renewed in parallel by one session's heartbeat (default 16). */
+  heartbeatConcurrency?: number | undefined;
+  /** Clock for every timing decision (monotonic time only). */
+  clock?: Clock | undefined;
+}
+
+const capabilities: LockCapabilities = {
+  nativeWatch: false,
+  minTtlMs: 100,
+  lockDelay: true,
+  list: true,
+  forceRelease: true,
+};
+
+/**
+ * Locks in a DynamoDB table, safe without trusting any clock but this process's monotonic one.
+ *
+ * - A key is one item. Taking a free key is one conditional UpdateItem that also bumps the item's fence.
+ * - A session is an owner id plus a heartbeat that rewrites each held item's record version (a fresh UUID)
+ *   every heartbeat period.
+ * - A contender that finds a key held remembers its record version and when it first saw it; only after the
+ *   version stayed the same for the holder's lease duration (+ margin + lock-delay) on the contender's own
+ *   clock does it take the key, conditional on that version.
+ * - Items are never deleted; fences survive release and takeover, and a deleted item restarts above every
+ *   earlier fence (a table-wide epoch counter).
+ */
+export class DynamoLockProvider implements LockProvider {
+  readonly backend = 'dynamodb';
+  readonly capabilities = capabilities;
+  readonly clock: Clock;
+  /** The SDK client (add middleware to it for metrics). */
+  readonly client: DynamoDBClient;
+  /** Lock table name. */
+  readonly table: string;
+  /** Partition key attribute. */
+  readonly partitionKey: string;
+  readonly #ownsClient: boolean;
+  readonly #requester: Requester;
+  readonly #lockTable: LockTable;
+  readonly #observations = new ObservationBook();
+  readonly #defaults: { ttlMs: number; lockDelayMs: number };
+  readonly #options: DynamoLockProviderOptions;
+  readonly #sessions = new Set<DynamoLockSession>();
+  #closed = false;
+
+  constructor(options: DynamoLockProviderOptions = {}) {
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    this.table = options.table ?? DEFAULT_TABLE;
+    this.partitionKey = options.partitionKey ?? DEFAULT_PARTITION_KEY;
+    this.#defaults = { ttlMs: options.ttlMs ?? 20_000, lockDelayMs: options.lockDelayMs ?? 0 };
+    this.#ownsClient = !options.client;
+    this.client =
+      options.client ??
+      new DynamoDBClient({
+        maxAttempts: 1,
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(options.region
+          ? { region: options.region }
+          : isLocalEndpoint(options.endpoint)
+            ? { region: 'local' }
+            : {}),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+      });
+    this.#requester = new Requester({
+      clock: this.clock,
+      table: this.table,
+      partitionKey: this.partitionKey,
+      requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+      defaultBudgetMs: this.#defaults.ttlMs,
+    });
+    this.#lockTable = new LockTable(this.client, this.#requester, this.table, this.partitionKey);
+  }
+
+  /**
+   * Opens a session after one read that proves the table is reachable (typed errors otherwise: missing
+   * table, permissions, transport). The session's heartbeat starts at once.
+   */
+  async openSession(options: SessionOptions = {}): Promise<DynamoLockSession> {
+    this.#assertOpen();
+    const ttlMs = options.ttlMs ?? this.#defaults.ttlMs;
+    const lockDelayMs = options.lockDelayMs ?? this.#defaults.lockDelayMs;
+    if (!(ttlMs >= capabilities.minTtlMs) || !Number.isFinite(ttlMs)) {
+      throw new InvalidArgumentError(`ttlMs must be at least ${capabilities.minTtlMs} ms, got ${ttlMs}`);
+    }
+    if (!(lockDelayMs >= 0) || !Number.isFinite(lockDelayMs)) {
+      throw new InvalidArgumentError(`lockDelayMs must be >= 0, got ${lockDelayMs}`);
+    }
+    const configured = this.#options.heartbeatIntervalMs;
+    const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
+    const startedAt = this.clock.monotonicNow();
+    await this.#lockTable.probe({ deadline: startedAt + ttlMs });
+    this.#assertOpen();
+    const session = new DynamoLockSession(
+      {
+        table: this.#lockTable,
+        clock: this.clock,
+        observations: this.#observations,
+        expiryWaitMs: (record) => this.#expiryWaitMs(record),
+        watch: (key, watchOptions) => this.watch(key, watchOptions),
+        heartbeatConcurrency: this.#options.heartbeatConcurrency ?? 16,
+      },
+      { id: randomUUID(), name: options.name, ttlMs, lockDelayMs, intervalMs, startedAt },
+    );
+    this.#sessions.add(session);
+    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
+    return session;
+  }
+
+  /**
+   * The current holder of `key` (one consistent GetItem), or `null`. A holder whose record this provider has
+   * seen unchanged for its lease duration plus margin is reported as gone: it has stopped renewing and no
+   * longer trusts its lease, even though nobody has taken the key over yet.
+   */
+  async getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
+    validateKey(key);
+    this.#assertOpen();
+    const record = await this.#lockTable.read(key, { signal: options.signal });
+    return this.#holderOf(key, record, this.clock.monotonicNow());
+  }
+
+  /** Polls {@link DynamoLockProvider.getHolder} (default every second, jittered) and yields changes. */
+  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    return pollingWatch((signal) => this.getHolder(key, signal ? { signal } : {}), {
+      signal: options.signal,
+      pollIntervalMs: options.pollIntervalMs ?? Math.min(1_000, this.#defaults.ttlMs / 2),
+      clock: this.clock,
+    });
+  }
+
+  /**
+   * Held locks whose key starts with `prefix`. A consistent Scan with a filter: it reads (and is billed for)
+   * the whole table, so keep it to operator tools, not hot paths.
+   */
+  async list(prefix = ''): Promise<LockHolder[]> {
+    this.#assertOpen();
+    const records = await this.#lockTable.scanHeld(prefix);
+    const seenAt = this.clock.monotonicNow();
+    const holders: LockHolder[] = [];
+    for (const record of records) {
+      const holder = this.#holderOf(record.key, record, seenAt);
+      if (holder) holders.push(holder);
+    }
+    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /**
+   * Clears the holder of `key` whoever it is (one conditional UpdateItem). The holder learns it at its next
+   * heartbeat. The fence is kept, so the next holder's fence is higher. `false` when nobody held the key.
+   */
+  async forceRelease(key: string): Promise<boolean> {
+    validateKey(key);
+    this.#assertOpen();
+    return this.#lockTable.forceRelease(key, randomUUID());
+  }
+
+  /**
+   * Creates the lock table (on-demand billing, string partition key) unless it exists, and waits until it
+   * is ACTIVE. Needs dynamodb:DescribeTable and dynamodb:CreateTable.
+   */
+  ensureTable(options: { timeoutMs?: number } = {}): Promise<EnsureTableResult> {
+    this.#assertOpen();
+    return ensureLockTable({
+      client: this.client,
+      requester: this.#requester,
+      clock: this.clock,
+      table: this.table,
+      partitionKey: this.partitionKey,
+      ...options,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
+    if (this.#ownsClient) this.client.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #holderOf(key: string, record: LockRecord | null, seenAt: number): LockHolder | null {
+    if (!record || record.owner === undefined) {
+      if (!record || record.holdMs === 0) this.#observations.forget(key);
+      return null;
+    }
+    if (this.#observations.observe(key, record.rvn, seenAt) >= this.#expiryWaitMs(record)) return null;
+    return { key, sessionId: record.owner, fence: record.fence, value: record.value };
+  }
+
+  #expiryWaitMs(record: LockRecord): number {
+    return record.leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(record.leaseMs / 10));
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('DynamoDB lock provider is closed');
+  }
+}

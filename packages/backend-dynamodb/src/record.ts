@@ -1,0 +1,103 @@
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { ProtocolError } from '@baton/core';
+import { BACKEND } from './errors.js';
+
+/** Prefix of every lock item's partition key; keeps lock items apart from the fence-epoch item. */
+export const LOCK_PREFIX = 'lock:';
+/** Partition key of the table-wide fence-epoch counter. */
+export const EPOCH_ITEM_KEY = 'meta:fence-epoch';
+
+/**
+ * Fences are `epoch × FENCE_SPAN + n`: a lock item takes a fresh epoch from the table-wide counter when it is
+ * created (or re-created after an operator deleted it), then counts acquisitions `n` within that span. A
+ * re-created item therefore starts above every fence its predecessor handed out. 2^20 acquisitions per
+ * span (a new epoch is taken when a span is used up) and 2^33 epochs keep fences safe integers.
+ */
+export const FENCE_SPAN = 2 ** 20;
+
+/** Attribute names of a lock item. */
+export const ATTR = {
+  owner: 'owner',
+  ownerName: 'ownerName',
+  rvn: 'rvn',
+  fence: 'fence',
+  fenceMax: 'fenceMax',
+  leaseMs: 'leaseMs',
+  delayMs: 'lockDelayMs',
+  holdMs: 'holdMs',
+  value: 'value',
+  epoch: 'epoch',
+} as const;
+
+/** A lock item as stored. */
+export interface LockRecord {
+  /** The caller's key. */
+  key: string;
+  /** Holding session, absent when free. */
+  owner: string | undefined;
+  ownerName: string | undefined;
+  /** Record version number: a fresh UUID on every write. */
+  rvn: string;
+  fence: number;
+  /** Highest fence of the current epoch span. */
+  fenceMax: number;
+  /** Lease duration the holder advertises, ms. */
+  leaseMs: number;
+  /** Extra wait (lock-delay) the holder asks contenders to add after its lease, ms. */
+  delayMs: number;
+  /** After an early release: how long the key stays unavailable (lockAtLeastFor), ms. */
+  holdMs: number;
+  value: string | undefined;
+}
+
+export type Item = Record<string, AttributeValue>;
+
+export function encodeKey(key: string): string {
+  return LOCK_PREFIX + key;
+}
+
+/** First fence and span limit of `epoch`. */
+export function epochSpan(epoch: number): { first: number; max: number } {
+  const first = epoch * FENCE_SPAN + 1;
+  const max = epoch * FENCE_SPAN + FENCE_SPAN - 1;
+  if (!Number.isSafeInteger(max) || epoch < 1) {
+    throw new ProtocolError(`fence epoch ${epoch} is out of range`, { backend: BACKEND });
+  }
+  return { first, max };
+}
+
+function str(item: Item, name: string): string | undefined {
+  return item[name]?.S;
+}
+
+function num(item: Item, name: string): number | undefined {
+  const raw = item[name]?.N;
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Parses a lock item; throws `PROTOCOL` when a required attribute is missing or malformed. */
+export function parseRecord(key: string, item: Item): LockRecord {
+  const rvn = str(item, ATTR.rvn);
+  const fence = num(item, ATTR.fence);
+  const fenceMax = num(item, ATTR.fenceMax);
+  if (rvn === undefined || fence === undefined || fenceMax === undefined) {
+    throw new ProtocolError(
+      `lock item '${key}' lacks ${ATTR.rvn}, ${ATTR.fence} or ${ATTR.fenceMax}: it was not written by baton`,
+      { backend: BACKEND },
+    );
+  }
+  return {
+    key,
+    owner: str(item, ATTR.owner),
+    ownerName: str(item, ATTR.ownerName),
+    rvn,
+    fence,
+    fenceMax,
+    leaseMs: num(item, ATTR.leaseMs) ?? 0,
+    delayMs: num(item, ATTR.delayMs) ?? 0,
+    holdMs: num(item, ATTR.holdMs) ?? 0,
+    value: str(item, ATTR.value),
+  };
+}

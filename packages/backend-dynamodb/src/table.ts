@@ -1,0 +1,399 @@
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  ScanCommand,
+  UpdateItemCommand,
+  type UpdateItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
+import { ProtocolError } from '@baton/core';
+import { BACKEND, isConditionalFailure } from './errors.js';
+import {
+  ATTR,
+  EPOCH_ITEM_KEY,
+  encodeKey,
+  epochSpan,
+  type Item,
+  LOCK_PREFIX,
+  type LockRecord,
+  parseRecord,
+} from './record.js';
+import type { CallLimits, Requester } from './requester.js';
+
+/** What a new holder writes. */
+export interface GrantInput {
+  owner: string;
+  ownerName: string | undefined;
+  /** Record version of this grant (fresh UUID; the same one on retries of the same grant). */
+  rvn: string;
+  leaseMs: number;
+  delayMs: number;
+  value: string | undefined;
+}
+
+/** Precondition of a grant: the item is free, or still carries the record version the contender saw. */
+export type GrantExpectation = { kind: 'free' } | { kind: 'version'; rvn: string };
+
+/** Precondition of a grant that starts a new fence epoch. */
+export type EpochExpectation = { kind: 'absent' } | { kind: 'version'; rvn: string };
+
+const s = (value: string): AttributeValue => ({ S: value });
+const n = (value: number): AttributeValue => ({ N: String(value) });
+
+/**
+ * The lock table's data-plane operations, one DynamoDB request each (plus retries of that same request).
+ * Conditional writes resolve `null`/`false` when their condition fails; they never throw for that.
+ */
+export class LockTable {
+  readonly #client: DynamoDBClient;
+  readonly #requester: Requester;
+  readonly table: string;
+  readonly partitionKey: string;
+  readonly #names: Record<string, string>;
+
+  constructor(client: DynamoDBClient, requester: Requester, table: string, partitionKey: string) {
+    this.#client = client;
+    this.#requester = requester;
+    this.table = table;
+    this.partitionKey = partitionKey;
+    this.#names = {
+      '#pk': partitionKey,
+      '#owner': ATTR.owner,
+      '#ownerName': ATTR.ownerName,
+      '#rvn': ATTR.rvn,
+      '#fence': ATTR.fence,
+      '#fenceMax': ATTR.fenceMax,
+      '#lease': ATTR.leaseMs,
+      '#delay': ATTR.delayMs,
+      '#hold': ATTR.holdMs,
+      '#value': ATTR.value,
+      '#epoch': ATTR.epoch,
+    };
+  }
+
+  /** Consistent read of a lock item; `null` when it does not exist. */
+  async read(key: string, limits: CallLimits = {}): Promise<LockRecord | null> {
+    const output = await this.#requester.run(
+      'GetItem',
+      (abortSignal) =>
+        this.#client.send(
+          new GetItemCommand({ TableName: this.table, Key: this.#key(encodeKey(key)), ConsistentRead: true }),
+          { abortSignal },
+        ),
+      limits,
+    );
+    return output.Item ? parseRecord(key, output.Item) : null;
+  }
+
+  /** Cheap reachability check (an eventually consistent read of one small item). */
+  async probe(limits: CallLimits = {}): Promise<void> {
+    await this.#requester.run(
+      'GetItem',
+      (abortSignal) =>
+        this.#client.send(
+          new GetItemCommand({
+            TableName: this.table,
+            Key: this.#key(EPOCH_ITEM_KEY),
+            ProjectionExpression: '#pk',
+            ExpressionAttributeNames: { '#pk': this.partitionKey },
+          }),
+          { abortSignal },
+        ),
+      limits,
+    );
+  }
+
+  /**
+   * Takes the key within the item's current fence span: sets the holder and a new record version and adds 1
+   * to the fence, all in one conditional UpdateItem that returns the new item. `null` when the condition
+   * failed (held, released with a hold time, span used up, item missing, or another version).
+   */
+  async grant(
+    key: string,
+    expect: GrantExpectation,
+    input: GrantInput,
+    limits: CallLimits = {},
+  ): Promise<LockRecord | null> {
+    const condition =
+      expect.kind === 'free'
+        ? 'attribute_exists(#fence) AND attribute_not_exists(#owner) AND attribute_not_exists(#hold) AND #fence < #fenceMax'
+        : '#rvn = :seen AND #fence < #fenceMax';
+    const { set, remove, values } = this.#grantParts(input);
+    return this.#grantWrite(
+      key,
+      {
+        condition,
+        update: `SET ${set.join(', ')} ADD #fence :one REMOVE ${remove.join(', ')}`,
+        values: { ...values, ':one': n(1), ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}) },
+      },
+      limits,
+    );
+  }
+
+  /**
+   * Takes the key and starts a new fence span from `epoch`: used when the item does not exist (first use,
+   * or deleted by an operator) or its span is used up. `null` when the condition failed.
+   */
+  async grantInEpoch(
+    key: string,
+    expect: EpochExpectation,
+    epoch: number,
+    input: GrantInput,
+    limits: CallLimits = {},
+  ): Promise<LockRecord | null> {
+    const span = epochSpan(epoch);
+    const { set, remove, values } = this.#grantParts(input);
+    return this.#grantWrite(
+      key,
+      {
+        condition: expect.kind === 'absent' ? 'attribute_not_exists(#pk)' : '#rvn = :seen',
+        update: `SET ${[...set, '#fence = :first', '#fenceMax = :max'].join(', ')} REMOVE ${remove.join(', ')}`,
+        values: {
+          ...values,
+          ':first': n(span.first),
+          ':max': n(span.max),
+          ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}),
+        },
+      },
+      limits,
+    );
+  }
+
+  /** Draws a new fence epoch from the table-wide counter item. */
+  async nextEpoch(limits: CallLimits = {}): Promise<number> {
+    const output = await this.#requester.run(
+      'UpdateItem',
+      (abortSignal) =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: this.#key(EPOCH_ITEM_KEY),
+            UpdateExpression: 'ADD #epoch :one',
+            ExpressionAttributeNames: { '#epoch': ATTR.epoch },
+            ExpressionAttributeValues: { ':one': n(1) },
+            ReturnValues: 'UPDATED_NEW',
+          }),
+          { abortSignal },
+        ),
+      limits,
+    );
+    const epoch = Number(output.Attributes?.[ATTR.epoch]?.N);
+    if (!Number.isSafeInteger(epoch) || epoch < 1) {
+      throw new ProtocolError(`the fence-epoch item returned ${String(epoch)}`, { backend: BACKEND });
+    }
+    return epoch;
+  }
+
+  /** Heartbeat: a new record version, conditional on `owner` still holding one of `versions`. */
+  renew(
+    key: string,
+    owned: { owner: string; versions: readonly string[]; rvn: string },
+    lease: { leaseMs: number; delayMs: number },
+    limits: CallLimits = {},
+  ): Promise<boolean> {
+    return this.#ownedWrite(
+      key,
+      owned,
+      'SET #rvn = :rvn, #lease = :lease, #delay = :delay',
+      { ':lease': n(lease.leaseMs), ':delay': n(lease.delayMs) },
+      limits,
+    );
+  }
+
+  /** Replaces the published value (and the record version), conditional on ownership. */
+  publish(
+    key: string,
+    owned: { owner: string; versions: readonly string[]; rvn: string },
+    value: string,
+    limits: CallLimits = {},
+  ): Promise<boolean> {
+    return this.#ownedWrite(key, owned, 'SET #rvn = :rvn, #value = :value', { ':value': s(value) }, limits);
+  }
+
+  /**
+   * Marks the item released (the fence stays), conditional on ownership. With `holdMs > 0` the item stays
+   * unavailable until a contender has watched this version for that long.
+   */
+  release(
+    key: string,
+    owned: { owner: string; versions: readonly string[]; rvn: string },
+    holdMs: number,
+    limits: CallLimits = {},
+  ): Promise<boolean> {
+    const dropped = '#owner, #ownerName, #value, #lease, #delay';
+    return holdMs > 0
+      ? this.#ownedWrite(
+          key,
+          owned,
+          `SET #rvn = :rvn, #hold = :hold REMOVE ${dropped}`,
+          { ':hold': n(holdMs) },
+          limits,
+        )
+      : this.#ownedWrite(key, owned, `SET #rvn = :rvn REMOVE ${dropped}, #hold`, {}, limits);
+  }
+
+  /** Clears the holder whoever it is (operator action). `false` when nobody held the key. */
+  async forceRelease(key: string, rvn: string, limits: CallLimits = {}): Promise<boolean> {
+    const condition = 'attribute_exists(#owner)';
+    const update = 'SET #rvn = :rvn REMOVE #owner, #ownerName, #value, #lease, #delay, #hold';
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: condition,
+        UpdateExpression: update,
+        ...this.#expressionMaps(`${condition} ${update}`, { ':rvn': s(rvn) }),
+      },
+      limits,
+    );
+    return item !== null;
+  }
+
+  /** Every held lock whose key starts with `prefix`: a full-table Scan (reads, and bills, every item). */
+  async scanHeld(prefix: string, limits: CallLimits = {}): Promise<LockRecord[]> {
+    const records: LockRecord[] = [];
+    let startKey: Item | undefined;
+    do {
+      const output = await this.#requester.run(
+        'Scan',
+        (abortSignal) =>
+          this.#client.send(
+            new ScanCommand({
+              TableName: this.table,
+              ConsistentRead: true,
+              FilterExpression: 'begins_with(#pk, :prefix) AND attribute_exists(#owner)',
+              ExpressionAttributeNames: { '#pk': this.partitionKey, '#owner': ATTR.owner },
+              ExpressionAttributeValues: { ':prefix': s(encodeKey(prefix)) },
+              ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+            }),
+            { abortSignal },
+          ),
+        limits,
+      );
+      for (const item of output.Items ?? []) {
+        const stored = item[this.partitionKey]?.S;
+        if (stored?.startsWith(LOCK_PREFIX))
+          records.push(parseRecord(stored.slice(LOCK_PREFIX.length), item));
+      }
+      startKey = output.LastEvaluatedKey;
+    } while (startKey);
+    return records;
+  }
+
+  #grantParts(input: GrantInput): {
+    set: string[];
+    remove: string[];
+    values: Record<string, AttributeValue>;
+  } {
+    const set = ['#owner = :owner', '#rvn = :rvn', '#lease = :lease', '#delay = :delay'];
+    const remove = ['#hold'];
+    const values: Record<string, AttributeValue> = {
+      ':owner': s(input.owner),
+      ':rvn': s(input.rvn),
+      ':lease': n(input.leaseMs),
+      ':delay': n(input.delayMs),
+    };
+    if (input.value !== undefined) {
+      set.push('#value = :value');
+      values[':value'] = s(input.value);
+    } else {
+      remove.push('#value');
+    }
+    if (input.ownerName !== undefined) {
+      set.push('#ownerName = :ownerName');
+      values[':ownerName'] = s(input.ownerName);
+    } else {
+      remove.push('#ownerName');
+    }
+    return { set, remove, values };
+  }
+
+  async #grantWrite(
+    key: string,
+    parts: { condition: string; update: string; values: Record<string, AttributeValue> },
+    limits: CallLimits,
+  ): Promise<LockRecord | null> {
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: parts.condition,
+        UpdateExpression: parts.update,
+        ReturnValues: 'ALL_NEW',
+        ...this.#expressionMaps(`${parts.condition} ${parts.update}`, parts.values),
+      },
+      limits,
+    );
+    return item ? parseRecord(key, item) : null;
+  }
+
+  async #ownedWrite(
+    key: string,
+    owned: { owner: string; versions: readonly string[]; rvn: string },
+    update: string,
+    values: Record<string, AttributeValue>,
+    limits: CallLimits,
+  ): Promise<boolean> {
+    const placeholders = owned.versions.map((_, i) => `:v${i}`);
+    const condition = `#owner = :owner AND #rvn IN (${placeholders.join(', ')})`;
+    const all: Record<string, AttributeValue> = { ...values, ':owner': s(owned.owner), ':rvn': s(owned.rvn) };
+    owned.versions.forEach((version, i) => {
+      all[`:v${i}`] = s(version);
+    });
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: condition,
+        UpdateExpression: update,
+        ...this.#expressionMaps(`${condition} ${update}`, all),
+      },
+      limits,
+    );
+    return item !== null;
+  }
+
+  /** Runs a conditional UpdateItem; resolves the returned attributes (`{}` without ReturnValues) or `null`. */
+  async #conditional(input: UpdateItemCommandInput, limits: CallLimits): Promise<Item | null> {
+    try {
+      const output = await this.#requester.run(
+        'UpdateItem',
+        (abortSignal) => this.#client.send(new UpdateItemCommand(input), { abortSignal }),
+        limits,
+      );
+      return output.Attributes ?? {};
+    } catch (error) {
+      if (isConditionalFailure(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Only the placeholders an expression uses: DynamoDB rejects unused ones. */
+  #expressionMaps(
+    expression: string,
+    values: Record<string, AttributeValue>,
+  ): {
+    ExpressionAttributeNames: Record<string, string>;
+    ExpressionAttributeValues?: Record<string, AttributeValue>;
+  } {
+    const names: Record<string, string> = {};
+    for (const [placeholder] of expression.matchAll(/#\w+/g)) {
+      const name = this.#names[placeholder];
+      if (name === undefined) throw new Error(`unknown attribute placeholder ${placeholder}`);
+      names[placeholder] = name;
+    }
+    const used: Record<string, AttributeValue> = {};
+    for (const [placeholder] of expression.matchAll(/:\w+/g)) {
+      const value = values[placeholder];
+      if (value === undefined) throw new Error(`no value for ${placeholder}`);
+      used[placeholder] = value;
+    }
+    return Object.keys(used).length > 0
+      ? { ExpressionAttributeNames: names, ExpressionAttributeValues: used }
+      : { ExpressionAttributeNames: names };
+  }
+
+  #key(value: string): Item {
+    return { [this.partitionKey]: s(value) };
+  }
+}
