@@ -62,10 +62,8 @@ export async function runWhileLeader(
         );
       } catch (error) {
         if (signal?.aborted) return;
-        if (provider && current.signal.aborted) {
-          options.onError?.(error);
-          continue;
-        }
+        // Reported (once) as the session's loss when the next session is opened.
+        if (provider && current.signal.aborted) continue;
         throw error;
       }
       const outcome = await lead(leadership, task, signal);
