@@ -133,12 +133,30 @@ function errorCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** A one-line description of an error and its causes, for humans. */
+/**
+ * A description of an error and its causes, for humans. A configuration error's message already lists every
+ * problem, so its validator output is left out.
+ */
 export function describeError(error: unknown): string {
   const parts: string[] = [];
   for (const e of causeChain(error)) {
     const message = e instanceof Error ? e.message : String(e);
     if (message && !parts.some((p) => p.includes(message))) parts.push(message);
+    if (e instanceof BatonError && e.code === 'CONFIG_INVALID') break;
   }
   return parts.join('\n  caused by: ') || 'unknown error';
+}
+
+const addressHints: Readonly<Record<string, string>> = {
+  consul: 'is the Consul agent running, and is CONSUL_HTTP_ADDR right?',
+  dynamodb: 'are AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB and the network path to DynamoDB right?',
+  postgres: 'is PostgreSQL running, and is DATABASE_URL (or PGHOST/PGPORT) right?',
+};
+
+/** A hint for an error whose exit code says "unreachable", naming the setting to check. */
+export function hintFor(error: unknown): string | undefined {
+  const { exitCode } = classifyError(error);
+  if (exitCode !== ExitCode.UNAVAILABLE) return undefined;
+  const baton = causeChain(error).find((e): e is BatonError => e instanceof BatonError);
+  return addressHints[baton?.backend ?? ''] ?? 'check that the server is running and its address is right.';
 }

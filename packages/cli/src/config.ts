@@ -1,0 +1,220 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type EnvLike, type LockProviderConfig, parseDuration } from '@baton/core';
+import { z } from 'zod';
+import { UsageError } from './exit-codes.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+const duration = (what: string) =>
+  z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what} such as 30s, 5m or 1h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const sqlIdentifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lowercase SQL identifier such as baton');
+
+/**
+ * The config file (`--config baton.json`, or `BATON_CONFIG`). Every section is optional; flags override the
+ * environment, which overrides the file.
+ */
+export const configFileSchema = z
+  .object({
+    $schema: z.string().optional(),
+    /**
+     * The lock backend as a config object: `{ "backend": "consul", "address": "…" }`. Used when neither
+     * `--backend` nor `BATON_BACKEND` is set; its other fields are validated by the backend's own schema.
+     */
+    lock: z
+      .object({ backend: z.string().min(1, 'expected a backend name'), module: z.string().min(1).optional() })
+      .catchall(z.unknown())
+      .optional(),
+    database: z
+      .object({
+        /** PostgreSQL connection string (else DATABASE_URL, else the PG* variables). */
+        url: z.string().min(1).optional(),
+        /** Schema of baton's tables. */
+        schema: sqlIdentifier.optional(),
+      })
+      .strict()
+      .optional(),
+    worker: z
+      .object({
+        handler: z.string().min(1).optional(),
+        id: z.string().min(1).optional(),
+        concurrency: z.number().int('expected a whole number').min(1).max(1_000).optional(),
+        every: duration('a duration').optional(),
+        cron: z.string().min(1).optional(),
+        once: z.boolean().optional(),
+        kinds: z.array(z.string().min(1)).min(1).optional(),
+        handlerTimeout: duration('a duration').optional(),
+        stopGrace: duration('a duration').optional(),
+        statsEvery: duration('a duration').optional(),
+      })
+      .strict()
+      .optional(),
+    log: z
+      .object({ level: z.enum(LOG_LEVELS).optional() })
+      .strict()
+      .optional(),
+    metrics: z
+      .object({
+        port: z.number().int().min(0).max(65_535).optional(),
+        host: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type ConfigFile = z.output<typeof configFileSchema>;
+
+/** A loaded config file, with relative paths (handler, backend module) resolved against its directory. */
+export interface LoadedConfig {
+  path: string | undefined;
+  file: ConfigFile;
+}
+
+/** Reads and validates the config file named by `--config` or `BATON_CONFIG`; an empty config when neither. */
+export async function loadConfigFile(
+  flag: string | undefined,
+  env: EnvLike,
+  cwd: string,
+): Promise<LoadedConfig> {
+  const given = flag ?? (env.BATON_CONFIG || undefined);
+  const source = flag ? '--config' : 'BATON_CONFIG';
+  if (!given) return { path: undefined, file: {} };
+  const path = isAbsolute(given) ? given : resolve(cwd, given);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(
+      `${source}: cannot read ${path} (${(cause as NodeJS.ErrnoException).code ?? cause})`,
+      {
+        field: source,
+        cause,
+      },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new UsageError(`${source}: ${path} is not valid JSON: ${(cause as Error).message}`, {
+      field: source,
+      cause,
+    });
+  }
+  const parsed = configFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const field = issue.path.map(String).join('.') || '(root)';
+      return `  - ${field}: ${issue.message}${fixFor(field)}`;
+    });
+    const first = parsed.error.issues[0]?.path.map(String).join('.') ?? '(root)';
+    throw new UsageError(`${source}: invalid config file ${path}:\n${lines.join('\n')}`, { field: first });
+  }
+  const file = parsed.data;
+  const base = dirname(path);
+  if (file.worker?.handler && !isAbsolute(file.worker.handler)) {
+    file.worker.handler = resolve(base, file.worker.handler);
+  }
+  if (file.lock?.module && /^\.\.?\//.test(file.lock.module)) {
+    file.lock.module = pathToFileURL(resolve(base, file.lock.module)).href;
+  }
+  return { path, file };
+}
+
+function fixFor(field: string): string {
+  const fixes: Record<string, string> = {
+    'worker.concurrency': ' Fix: a whole number such as 4.',
+    'worker.every': ' Fix: a duration such as "30s" or "1h".',
+    'log.level': ` Fix: one of ${LOG_LEVELS.join(', ')}.`,
+    'metrics.port': ' Fix: a port number, or 0 for a free one.',
+    'database.schema': ' Fix: a lowercase SQL identifier such as "baton".',
+  };
+  return fixes[field] ?? '';
+}
+
+/** Options every command shares (defined on the root command). */
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  backend?: string;
+  databaseUrl?: string;
+  schema?: string;
+  logLevel?: LogLevel;
+}
+
+/**
+ * What `createLockProvider` receives: the environment (with `--backend` applied) when a backend is chosen
+ * there, otherwise the config file's `lock` object, otherwise the environment (memory by default).
+ * A relative `BATON_BACKEND_MODULE` is resolved against the working directory.
+ */
+export function lockInput(
+  globals: GlobalOptions,
+  env: EnvLike,
+  config: LoadedConfig,
+  cwd: string,
+): LockProviderConfig | EnvLike {
+  const fromEnv = { ...env };
+  if (globals.backend) fromEnv.BATON_BACKEND = globals.backend;
+  const module = fromEnv.BATON_BACKEND_MODULE;
+  if (module && /^\.\.?\//.test(module))
+    fromEnv.BATON_BACKEND_MODULE = pathToFileURL(resolve(cwd, module)).href;
+  if (fromEnv.BATON_BACKEND || !config.file.lock) return fromEnv;
+  const { backend, module: mod, ...rest } = config.file.lock;
+  return { backend, ...(mod ? { module: mod } : {}), ...rest };
+}
+
+/** Name of the backend `lockInput` will pick, for messages. */
+export function backendName(input: LockProviderConfig | EnvLike): string {
+  if ('backend' in input && typeof input.backend === 'string' && !('BATON_BACKEND' in input))
+    return input.backend;
+  return ((input as EnvLike).BATON_BACKEND ?? 'memory').trim() || 'memory';
+}
+
+/** The database connection: flag, then `DATABASE_URL`, then the config file; `undefined` lets pg use PG*. */
+export function databaseUrl(globals: GlobalOptions, env: EnvLike, config: LoadedConfig): string | undefined {
+  return globals.databaseUrl ?? (env.DATABASE_URL || undefined) ?? config.file.database?.url;
+}
+
+/** The schema of baton's tables: flag, then `BATON_PG_SCHEMA`, then the config file. */
+export function databaseSchema(
+  globals: GlobalOptions,
+  env: EnvLike,
+  config: LoadedConfig,
+): string | undefined {
+  const value = globals.schema ?? (env.BATON_PG_SCHEMA || undefined) ?? config.file.database?.schema;
+  if (value !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
+    const field = globals.schema ? '--schema' : env.BATON_PG_SCHEMA ? 'BATON_PG_SCHEMA' : 'database.schema';
+    throw new UsageError(
+      `${field}: '${value}' is not a lowercase SQL identifier. Fix: use something like baton.`,
+      {
+        field,
+      },
+    );
+  }
+  return value;
+}
+
+/** The log level: flag, then `BATON_LOG_LEVEL`, then the config file, then `info`. */
+export function logLevel(globals: GlobalOptions, env: EnvLike, config: LoadedConfig): LogLevel {
+  const fromEnv = env.BATON_LOG_LEVEL || undefined;
+  if (fromEnv !== undefined && !(LOG_LEVELS as readonly string[]).includes(fromEnv)) {
+    throw new UsageError(
+      `BATON_LOG_LEVEL: '${fromEnv}' is not a log level. Fix: one of ${LOG_LEVELS.join(', ')}.`,
+      {
+        field: 'BATON_LOG_LEVEL',
+      },
+    );
+  }
+  return globals.logLevel ?? (fromEnv as LogLevel | undefined) ?? config.file.log?.level ?? 'info';
+}

@@ -1,0 +1,106 @@
+import { stat } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { invalidTask, type TaskContext, type TaskHandler } from '@baton/core';
+import { UsageError } from './exit-codes.js';
+
+/** A handler module, loaded and checked. */
+export interface LoadedHandler {
+  /** The function the worker calls for every task (dispatching on `kinds` when the module has a map). */
+  handler: TaskHandler;
+  /** Kinds the module handles, when it exports a `kinds` map (the worker then only takes those). */
+  kinds: readonly string[] | undefined;
+  /** Absolute path of the module. */
+  path: string;
+}
+
+type HandlerFn = (context: TaskContext) => unknown;
+
+/**
+ * Loads a handler module and checks its shape before anything connects. The module must export a function
+ * (`export default async function (ctx) {…}` or `export async function handler(ctx) {…}`), or a `kinds`
+ * map from task kind to function, or both (the map wins for its kinds, the function handles the rest).
+ *
+ * Throws a {@link UsageError} (exit 2) when the file is missing, fails to load, or exports no function.
+ */
+export async function loadHandlerModule(specifier: string, cwd = process.cwd()): Promise<LoadedHandler> {
+  const path = isAbsolute(specifier) ? specifier : resolve(cwd, specifier);
+  const info = await stat(path).catch(() => undefined);
+  if (!info) {
+    throw new UsageError(`--handler: no such file: ${path}. Fix: pass the path of a .js/.mjs module.`, {
+      field: '--handler',
+    });
+  }
+  if (!info.isFile()) {
+    throw new UsageError(`--handler: ${path} is not a file`, { field: '--handler' });
+  }
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new UsageError(`--handler: ${path} could not be loaded: ${reason}`, { field: '--handler', cause });
+  }
+  // A CommonJS module arrives as { default: module.exports }.
+  const nested = isRecord(module.default) ? module.default : undefined;
+  const fn = pickFunction(module.default) ?? pickFunction(module.handler) ?? pickFunction(nested?.handler);
+  const kindsExport = module.kinds ?? nested?.kinds;
+  let kinds: Map<string, HandlerFn> | undefined;
+  if (kindsExport !== undefined) {
+    if (!isRecord(kindsExport)) {
+      throw new UsageError(
+        `--handler: ${path} exports \`kinds\`, but it is not an object mapping task kinds to functions`,
+        { field: '--handler' },
+      );
+    }
+    kinds = new Map();
+    for (const [kind, value] of Object.entries(kindsExport)) {
+      if (typeof value !== 'function') {
+        throw new UsageError(
+          `--handler: ${path}: kinds.${kind} is ${describeType(value)}, expected a function (ctx) => result`,
+          { field: '--handler' },
+        );
+      }
+      kinds.set(kind, value as HandlerFn);
+    }
+    if (kinds.size === 0 && !fn) {
+      throw new UsageError(`--handler: ${path} exports an empty \`kinds\` map and no handler function`, {
+        field: '--handler',
+      });
+    }
+  }
+  if (!fn && !kinds) {
+    const exported = Object.keys(module).filter((k) => k !== '__esModule');
+    throw new UsageError(
+      `--handler: ${path} does not export a function. It exports ${
+        exported.length ? exported.map((k) => `${k} (${describeType(module[k])})`).join(', ') : 'nothing'
+      }. Fix: \`export default async function ({ task, fence, signal }) { … }\`, ` +
+        '`export async function handler(ctx) { … }`, or `export const kinds = { email: sendEmail }`.',
+      { field: '--handler' },
+    );
+  }
+  if (!kinds) return { handler: fn!, kinds: undefined, path };
+  const byKind = kinds;
+  const handler: TaskHandler = (context) => {
+    const own = byKind.get(context.task.kind);
+    if (own) return own(context);
+    if (fn) return fn(context);
+    throw invalidTask(`no handler for task kind '${context.task.kind}' in ${path}`);
+  };
+  // With only a map, the worker takes just those kinds; a fallback function means every kind.
+  return { handler, kinds: fn ? undefined : [...byKind.keys()], path };
+}
+
+function pickFunction(value: unknown): HandlerFn | undefined {
+  return typeof value === 'function' ? (value as HandlerFn) : undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}

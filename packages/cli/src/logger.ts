@@ -1,0 +1,23 @@
+import pino, { type Logger } from 'pino';
+
+/** Log levels accepted by `--log-level`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/**
+ * A pino logger writing JSON lines to `fd` (stdout by default) synchronously, so that nothing is lost when
+ * the process exits right after a fatal error.
+ */
+export function createLogger(level: LogLevel, options: { fd?: number; name?: string } = {}): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid, ...(options.name ? { name: options.name } : {}) },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination({ dest: options.fd ?? 1, sync: true }),
+  );
+}
+
+export type { Logger };
