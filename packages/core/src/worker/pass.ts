@@ -10,6 +10,7 @@ type Attempt =
   | { readonly kind: 'locked' }
   | { readonly kind: 'claim-skipped'; readonly reason: Extract<ClaimResult, { claimed: false }>['reason'] }
   | { readonly kind: 'lost' }
+  | { readonly kind: 'invalid' }
   | { readonly kind: 'stopped' };
 
 /**
@@ -109,8 +110,18 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
 async function attemptTask(rt: WorkerRuntime, session: LockSession, task: Task): Promise<Attempt> {
   const { options, stats } = rt;
   if (rt.stopSignal.aborted) return { kind: 'stopped' };
-  const lockKey = options.lockKey(task);
-  const lease = await session.tryAcquire(lockKey);
+  // A task whose lock key cannot work is reported and skipped; it must not stall every pass.
+  let lockKey: string | undefined;
+  let lease: Lease | null;
+  try {
+    lockKey = options.lockKey(task);
+    lease = await session.tryAcquire(lockKey);
+  } catch (error) {
+    const badKey = lockKey === undefined || isBatonError(error, 'INVALID_ARGUMENT');
+    if (!badKey) throw error;
+    rt.emitError(error, 'pass', task.id);
+    return { kind: 'invalid' };
+  }
   stats.lockAttempts++;
   if (!lease) {
     stats.notAcquired++;

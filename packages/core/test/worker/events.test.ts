@@ -135,6 +135,34 @@ describe('Worker events', () => {
     expect(store.history().map((g) => g.key)).toEqual([`jobs/a/${a}`]);
     expect(await source.get(b!)).toMatchObject({ status: 'pending' });
   });
+  it('reports and skips a task whose lock key cannot work, without stalling the pass', async () => {
+    const { provider } = memoryLocks();
+    const source = new MemoryTaskSource();
+    const [bad, throwing, good] = await source.enqueue([
+      { kind: 'empty-key' },
+      { kind: 'throws' },
+      { kind: 'ok' },
+    ]);
+    const worker = new Worker({
+      locks: provider(),
+      source,
+      schedule: { once: true },
+      lockKey: (task) => {
+        if (task.kind === 'throws') throw new TypeError('no key for you');
+        return task.kind === 'empty-key' ? '' : `task/${task.id}`;
+      },
+      handler: () => 'ok',
+    });
+    const errors = record(worker, 'error');
+    await worker.run();
+    expect(errors.map((e) => [e.phase, e.taskId]).sort()).toEqual([
+      ['pass', bad],
+      ['pass', throwing],
+    ]);
+    expect(await source.get(good!)).toMatchObject({ status: 'done' });
+    expect(source.counts()).toMatchObject({ pending: 2, done: 1 });
+    expect(worker.stats()).toMatchObject({ lockAttempts: 1, passes: 1 });
+  });
 });
 
 describe('Worker schedules and options', () => {
