@@ -6,7 +6,7 @@
 //   await c.release(key, h);    await c.close();
 
 import { randomUUID } from 'node:crypto';
-import { rawDynamoLock } from './dynamo.mjs';
+import { LOCAL_AWS, rawDynamoLock } from './dynamo.mjs';
 import { importWorkspace } from './packages.mjs';
 
 export const BACKENDS = ['memory', 'consul', 'dynamodb'];
@@ -41,27 +41,32 @@ export async function createProvider(backend, server, settings = {}) {
   }
   if (backend === 'dynamodb') {
     await importWorkspace('@baton/backend-dynamodb', ['backend']);
-    return core.createLockProvider({
+    useLocalAwsCredentials();
+    const provider = await core.createLockProvider({
       backend: 'dynamodb',
       ...dynamoSettings(server.url),
       ttlMs,
       lockDelayMs,
       ...extra,
     });
+    await provider.ensureTable();
+    return provider;
   }
   throw new Error(`unknown backend ${backend}`);
 }
 
 /** Fields of the DynamoDB backend config for a local dynalite. */
 export function dynamoSettings(endpoint) {
-  return {
-    endpoint,
-    region: 'us-east-1',
-    accessKeyId: 'bench',
-    secretAccessKey: 'bench',
-    table: 'baton_locks',
-    createTable: true,
-  };
+  return { endpoint, region: LOCAL_AWS.region, table: 'baton_locks' };
+}
+
+/**
+ * The DynamoDB backend takes credentials from the AWS SDK's default chain, as in production; dynalite
+ * accepts any, so the environment gets dummy ones unless some are set already.
+ */
+export function useLocalAwsCredentials() {
+  process.env.AWS_ACCESS_KEY_ID ??= LOCAL_AWS.credentials.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY ??= LOCAL_AWS.credentials.secretAccessKey;
 }
 
 /** Ours: one session on a fresh provider; acquire = `tryAcquire`, release = `lease.release()`. */
