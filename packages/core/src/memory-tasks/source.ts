@@ -22,8 +22,9 @@ export interface MemoryTaskSourceOptions {
   /** `maxAttempts` of tasks enqueued without one. Default 5. */
   defaultMaxAttempts?: number;
   /**
-   * A `running` task whose claim is older than this is due again (its worker may be gone); a newer fence can
-   * then claim it. Default 300 000 (5 minutes). Keep it above the handler timeout.
+   * `due()` lists a `running` task again once its claim is this old (its worker may be gone). Safety never
+   * depends on it (a claim needs a newer fence); it keeps workers from trying tasks others still run. Keep it
+   * above the handler timeout. Default 30 000.
    */
   reclaimAfterMs?: number;
   /**
@@ -91,7 +92,7 @@ export class MemoryTaskSource implements TaskSource {
 
   constructor(options: MemoryTaskSourceOptions = {}) {
     this.clock = options.clock ?? systemClock;
-    this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 300_000);
+    this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
     this.#defaultMaxAttempts = positiveInt('defaultMaxAttempts', options.defaultMaxAttempts ?? 5);
     this.#pageSize = positiveInt('pageSize', options.pageSize ?? DEFAULT_PAGE_SIZE);
     this.#retryDelayMs =
@@ -179,8 +180,17 @@ export class MemoryTaskSource implements TaskSource {
     let result: ClaimResult;
     if (!row) result = { claimed: false, reason: 'missing' };
     else if (row.fence !== null && row.fence >= fence) result = { claimed: false, reason: 'stale' };
-    else if (!this.#isDue(row, this.clock.wallNow())) result = { claimed: false, reason: 'not-runnable' };
-    else {
+    else if (!this.#isClaimable(row, this.clock.wallNow()))
+      result = { claimed: false, reason: 'not-runnable' };
+    else if (row.status === 'running' && row.attempts >= row.maxAttempts) {
+      // Its worker died during the final attempt: bury it under the new fence rather than run it again.
+      row.status = 'dead';
+      row.fence = fence;
+      row.workerId = workerId;
+      row.claimedAt = null;
+      row.lastError = `abandoned: no outcome was reported for attempt ${row.attempts} of ${row.maxAttempts} before the task was claimed again`;
+      result = { claimed: false, reason: 'not-runnable' };
+    } else {
       row.status = 'running';
       row.fence = fence;
       row.workerId = workerId;
@@ -261,6 +271,16 @@ export class MemoryTaskSource implements TaskSource {
   /** Number of tasks stored. */
   get size(): number {
     return this.#rows.length;
+  }
+
+  /**
+   * A newer fence may take a `running` task over at any time: holding a newer lock proves the previous
+   * holder's lease ended. `reclaimAfterMs` only decides when `due()` lists it again.
+   */
+  #isClaimable(row: Row, now: number): boolean {
+    if (row.status === 'pending' || row.status === 'failed' || row.status === 'running')
+      return row.runAt <= now;
+    return false;
   }
 
   #isDue(row: Row, now: number): boolean {

@@ -70,9 +70,13 @@ describe('MemoryTaskSource', () => {
     });
     expect(await source.claim(id!, 5, 'w2')).toEqual({ claimed: false, reason: 'stale' });
     expect(await source.claim(id!, 4, 'w2')).toEqual({ claimed: false, reason: 'stale' });
-    // Running and recently claimed: not runnable for a newer fence either (its worker holds the lock).
-    expect(await source.claim(id!, 6, 'w2')).toEqual({ claimed: false, reason: 'not-runnable' });
-    expect(await source.complete(id!, 5, 'r')).toEqual({ applied: true });
+    // A newer fence takes a running task over (its lock proves the old lease ended); the old fence is out.
+    expect(await source.claim(id!, 6, 'w2')).toMatchObject({
+      claimed: true,
+      task: { attempts: 2, fence: 6 },
+    });
+    expect(await source.complete(id!, 5, 'r')).toEqual({ applied: false, reason: 'stale' });
+    expect(await source.complete(id!, 6, 'r')).toEqual({ applied: true });
     expect(await source.claim(id!, 9, 'w2')).toEqual({ claimed: false, reason: 'not-runnable' });
     await clock.advance(0);
     await expect(source.claim(id!, -1, 'w')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -96,6 +100,21 @@ describe('MemoryTaskSource', () => {
     expect(await source.complete(id!, 2, 'rescued')).toEqual({ applied: true });
     expect(await source.complete(id!, 2, 'twice')).toEqual({ applied: false, reason: 'stale' });
     expect(await source.get(id!)).toMatchObject({ status: 'done', result: 'rescued', workerId: 'rescuer' });
+  });
+
+  it('buries a running task whose worker died in its final attempt instead of running it again', async () => {
+    const { source } = fixture();
+    const [id] = await source.enqueue({ kind: 'k', maxAttempts: 2 });
+    await source.claim(id!, 1, 'w1');
+    await source.claim(id!, 2, 'w2'); // w1 vanished; w2 takes over for the last attempt and vanishes too
+    expect(await source.claim(id!, 3, 'w3')).toEqual({ claimed: false, reason: 'not-runnable' });
+    expect(await source.get(id!)).toMatchObject({
+      status: 'dead',
+      attempts: 2,
+      fence: 3,
+      lastError: expect.stringMatching(/^abandoned: no outcome was reported for attempt 2 of 2/),
+    });
+    expect(await source.complete(id!, 2, 'late')).toEqual({ applied: false, reason: 'stale' });
   });
 
   it('fails with backoff until maxAttempts, then dead; a non-retryable failure is dead at once', async () => {
