@@ -211,12 +211,14 @@ export class ConsulHttp {
   ): Promise<{ entry: KvEntry | undefined; index: number }> {
     const { body, index } = await this.#read(`read '${key}'`, key, false, options);
     if (body === undefined) return { entry: undefined, index };
-    if (!Array.isArray(body) || body.length !== 1 || !isKvEntry(body[0])) {
+    // The client unwraps the one-element array of a single-key read.
+    const entry = Array.isArray(body) && body.length === 1 ? body[0] : body;
+    if (!isKvEntry(entry) || entry.Key !== key) {
       throw new ProtocolError(`Consul: unexpected answer reading '${key}': ${JSON.stringify(body)}`, {
         backend: 'consul',
       });
     }
-    return { entry: body[0], index };
+    return { entry, index };
   }
 
   /** Reads every key under `prefix` (`?recurse`). */

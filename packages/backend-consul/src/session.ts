@@ -466,13 +466,14 @@ function describe(errors: readonly TxnError[]): string {
 }
 
 /**
- * Whether a failed write may still have been applied: anything but an answer Consul gives before applying
- * (4xx, 503 "No cluster leader") or a connection that never opened.
+ * Whether a failed write may still have been applied: anything but a 4xx answer (refused before applying)
+ * or a connection that never opened. A 5xx may come after the commit (a leader lost while answering, a
+ * proxy timing out in front of Consul), and so may a timeout or a reset connection.
  */
 function mayHaveApplied(error: unknown): boolean {
   const cause = (error as { cause?: unknown } | null)?.cause;
   const http = httpStatusOf(cause);
-  if (http) return http.status >= 500 && http.status !== 503;
+  if (http) return http.status >= 500;
   const code = (cause as { code?: unknown } | null)?.code;
   return !(
     code === 'ECONNREFUSED' ||
