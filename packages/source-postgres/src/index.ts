@@ -1,1 +1,30 @@
-export {};
+export {
+  type PostgresConfig,
+  type PostgresConfigInput,
+  parsePostgresConfig,
+  postgresConfigFields,
+  postgresConfigFromEnv,
+  postgresConfigSchema,
+} from './config.js';
+export { type CreatePostgresTaskSourceOptions, createPostgresTaskSource } from './create.js';
+export { InvalidTaskRowError, sqlState, toBatonError } from './errors.js';
+export { IDENTIFIER_PATTERN, quoteIdentifier, validateSchemaName } from './identifiers.js';
+export {
+  LATEST_VERSION,
+  MIGRATIONS,
+  type Migration,
+  type MigrationResult,
+  migrate,
+  migrationLockKey,
+} from './migrations.js';
+export type { PgPool, PgPoolClient, PgQueryable, PgQueryResult, PostgresConnectionOptions } from './pool.js';
+export type { PostgresTask } from './rows.js';
+export {
+  type ListTasksOptions,
+  type PostgresDueOptions,
+  PostgresTaskSource,
+  type PostgresTaskSourceOptions,
+  type RetryTarget,
+  type TaskStats,
+} from './source.js';
+export { SHARDS } from './statements.js';

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
-import pg from 'pg';
+import pg, { type Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The embedded server every other test here relies on: prove it behaves like a server with many clients.
@@ -13,7 +13,7 @@ describe('startPglite: many pg connections over one PGlite session', () => {
     await server?.close();
   });
 
-  function pool(max = 8): pg.Pool {
+  function pool(max = 8): Pool {
     const p = new pg.Pool({ connectionString: server.connectionString, max });
     p.on('error', () => {});
     return p;

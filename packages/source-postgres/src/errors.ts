@@ -1,0 +1,95 @@
+import {
+  BatonError,
+  type BatonErrorOptions,
+  InvalidArgumentError,
+  PermissionDeniedError,
+  ProtocolError,
+  ResourceNotFoundError,
+  TimeoutError,
+  UnavailableError,
+} from '@baton/core';
+
+/** Backend name carried by every error of this package. */
+export const BACKEND = 'postgres';
+
+/** A stored task row the source cannot turn into a `Task` (code `TASK_INVALID`). */
+export class InvalidTaskRowError extends BatonError {
+  /** Id of the offending row. */
+  readonly taskId: string;
+  /** Column that could not be decoded. */
+  readonly column: string;
+
+  constructor(taskId: string, column: string, problem: string, options: BatonErrorOptions = {}) {
+    super('TASK_INVALID', `task ${taskId} cannot be read: column ${column} ${problem}`, {
+      backend: BACKEND,
+      ...options,
+    });
+    this.taskId = taskId;
+    this.column = column;
+  }
+}
+
+/** SQLSTATEs after which the same statement may well succeed later. */
+const TRANSIENT_STATES = new Set([
+  '57P01', // admin_shutdown (server restart, pg_terminate_backend)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up)
+  '57P05', // idle_session_timeout
+  '53000', // insufficient_resources
+  '53100', // disk_full
+  '53200', // out_of_memory
+  '53300', // too_many_connections
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '55P03', // lock_not_available
+  '58000', // system_error
+  '58030', // io_error
+  '25006', // read_only_sql_transaction (failover to a replica)
+]);
+
+/** SQLSTATEs that mean the schema, table or database baton needs is not there (or not at this version). */
+const MISSING_STATES = new Set(['3D000', '3F000', '42P01', '42703', '42883']);
+
+/** The SQLSTATE of a server error (`pg`'s DatabaseError), or undefined for anything else. */
+export function sqlState(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)
+    ? code
+    : undefined;
+}
+
+/**
+ * Wraps whatever `pg` threw into the matching `BatonError`, keeping it as `cause`:
+ *
+ * - no SQLSTATE (ECONNREFUSED, a reset socket, "Connection terminated", a connect timeout), class 08
+ *   (connection exception) and the transient states above (57P01 admin shutdown, 53300, 40001, ...) →
+ *   `UNAVAILABLE`;
+ * - 57014 (statement timeout / cancel) → `TIMEOUT`;
+ * - class 28 and 42501 → `PERMISSION_DENIED`;
+ * - missing database, schema, table, column or function → `RESOURCE_NOT_FOUND` (run the migrations);
+ * - classes 22 and 23 (bad data, constraint violations) → `INVALID_ARGUMENT`;
+ * - anything else → `PROTOCOL`.
+ */
+export function toBatonError(error: unknown, operation: string, schema?: string): BatonError {
+  if (error instanceof BatonError) return error;
+  const state = sqlState(error);
+  const detail = error instanceof Error ? error.message : String(error);
+  const options = { cause: error, backend: BACKEND };
+  const message = `postgres: ${operation} failed: ${detail}${state ? ` (SQLSTATE ${state})` : ''}`;
+  if (state === undefined) {
+    const code = (error as { code?: unknown } | null)?.code;
+    return new UnavailableError(typeof code === 'string' ? `${message} [${code}]` : message, options);
+  }
+  if (state.startsWith('08') || TRANSIENT_STATES.has(state)) return new UnavailableError(message, options);
+  if (state === '57014') return new TimeoutError(message, options);
+  if (state.startsWith('28') || state === '42501') return new PermissionDeniedError(message, options);
+  if (MISSING_STATES.has(state)) {
+    const fix = schema
+      ? ` Fix: run the migrations (PostgresTaskSource.migrate(), or createPostgresTaskSource with migrate on) for schema '${schema}'.`
+      : '';
+    return new ResourceNotFoundError(`${message}.${fix}`, options);
+  }
+  if (state.startsWith('22') || state.startsWith('23')) return new InvalidArgumentError(message, options);
+  return new ProtocolError(message, options);
+}

@@ -1,0 +1,89 @@
+import type { Task, TaskStatus } from '@baton/core';
+import { InvalidTaskRowError } from './errors.js';
+
+/** A task as the PostgreSQL source stores it: the contract's fields plus the row's bookkeeping. */
+export interface PostgresTask<P = unknown> extends Task<P> {
+  /** The caller's idempotency key (`NewTask.id`), or null. */
+  readonly key: string | null;
+  /** Position in the rotating due order, in [0, 1024). */
+  readonly shard: number;
+  readonly updatedAt: Date;
+  /** When the latest claim was made (the database's clock), or null if never claimed. */
+  readonly claimedAt: Date | null;
+  /** When the task became `done` or `dead`. */
+  readonly finishedAt: Date | null;
+}
+
+/** One row as `pg` hands it over for the task columns: nothing about it is trusted. */
+export type TaskRow = Readonly<Record<string, unknown>> & { readonly id: string };
+
+const STATUSES: ReadonlySet<string> = new Set<TaskStatus>(['pending', 'running', 'done', 'failed', 'dead']);
+
+/**
+ * Turns a row into a {@link PostgresTask}. Rows written by other programs (or by hand) may break what the
+ * migrations enforce; every such case throws an {@link InvalidTaskRowError} that names the column, so one
+ * bad row never takes down a whole page.
+ */
+export function decodeTask(row: TaskRow): PostgresTask {
+  const id = row.id;
+  const bad = (column: string, problem: string, cause?: unknown): never => {
+    throw new InvalidTaskRowError(id, column, problem, cause === undefined ? {} : { cause });
+  };
+  const text = (column: string, nullable: boolean): string | null => {
+    const value = row[column];
+    if (value === null || value === undefined) return nullable ? null : bad(column, 'is NULL');
+    return typeof value === 'string' ? value : bad(column, `is not text (${typeof value})`);
+  };
+  const integer = (column: string, min: number): number => {
+    const value = row[column];
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
+      ? value
+      : bad(column, `is ${JSON.stringify(value)}, not a whole number >= ${min}`);
+  };
+  const time = (column: string, nullable: boolean): Date | null => {
+    const value = row[column];
+    if (value === null || value === undefined) return nullable ? null : bad(column, 'is NULL');
+    return value instanceof Date && !Number.isNaN(value.getTime())
+      ? value
+      : bad(column, `is ${String(value)}, not a timestamp`);
+  };
+  const json = (column: string): unknown => {
+    const value = text(column, true);
+    if (value === null) return null;
+    try {
+      return JSON.parse(value) as unknown;
+    } catch (error) {
+      return bad(column, 'is not valid JSON', error);
+    }
+  };
+
+  const kind = text('kind', false)!;
+  if (kind === '') bad('kind', 'is empty');
+  const status = text('status', false)!;
+  if (!STATUSES.has(status)) bad('status', `is '${status}', not a known status`);
+  const fenceText = text('fence', true);
+  let fence: number | null = null;
+  if (fenceText !== null) {
+    fence = Number(fenceText);
+    if (!Number.isSafeInteger(fence) || fence < 0) bad('fence', `is ${fenceText}, beyond a safe integer`);
+  }
+  return Object.freeze({
+    id,
+    key: text('key', true),
+    kind,
+    payload: json('payload'),
+    status: status as TaskStatus,
+    attempts: integer('attempts', 0),
+    maxAttempts: integer('max_attempts', 1),
+    runAt: time('run_at', false)!,
+    createdAt: time('created_at', false)!,
+    updatedAt: time('updated_at', false)!,
+    claimedAt: time('claimed_at', true),
+    finishedAt: time('finished_at', true),
+    fence,
+    workerId: text('worker_id', true),
+    result: json('result'),
+    lastError: text('last_error', true),
+    shard: integer('shard', 0),
+  });
+}

@@ -1,0 +1,461 @@
+import {
+  type BatonError,
+  type ClaimResult,
+  ClosedError,
+  type CompleteResult,
+  type DueOptions,
+  type FailResult,
+  InvalidArgumentError,
+  type NewTask,
+  type TaskFailure,
+  type TaskSource,
+  type TaskStatus,
+  throwIfAborted,
+} from '@baton/core';
+import { BACKEND, InvalidTaskRowError, toBatonError } from './errors.js';
+import { validateSchemaName } from './identifiers.js';
+import { type MigrationResult, migrate } from './migrations.js';
+import { createPool, type PgPool, type PostgresConnectionOptions } from './pool.js';
+import { decodeTask, type PostgresTask, type TaskRow } from './rows.js';
+import { SHARDS, type Statements, statements } from './statements.js';
+
+/** Options of {@link PostgresTaskSource}. */
+export interface PostgresTaskSourceOptions {
+  /** A pool to use. The source never ends it; its owner does. Give this or {@link connection}. */
+  pool?: PgPool;
+  /** Settings for a pool the source creates and ends on `close()`. */
+  connection?: PostgresConnectionOptions;
+  /** Schema holding the tables. Default `baton`. Validated, then always quoted. */
+  schema?: string;
+  /**
+   * Which tasks `due()` considers. `createdWithinMs`: only tasks created within this long before now (the
+   * database's clock), e.g. one hour. Unset: every runnable task.
+   */
+  window?: { createdWithinMs?: number | undefined };
+  /**
+   * A `running` task is listed by `due()` again once its claim is this old (its worker may be gone).
+   * Safety never depends on it (a claim needs a newer fence); it only keeps workers from trying tasks that
+   * others are still running. Keep it above your handlers' usual run time. Default 30 000.
+   */
+  reclaimAfterMs?: number;
+  /**
+   * Delay before a retryable failure runs again: baseMs·2^(attempts−1), at most maxMs, half-jittered
+   * (uniform in [d/2, d]), computed by the database. Defaults 1 s and 1 h.
+   */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** `maxAttempts` of tasks enqueued without one. Default 5. */
+  defaultMaxAttempts?: number;
+  /** Page size of `due()` when the caller gives none. Default 100. */
+  defaultPageSize?: number;
+  /** Receives tasks that cannot be decoded when the caller of `due()`/`list()` passes no `onInvalid`. */
+  onInvalidTask?: (error: InvalidTaskRowError) => void;
+  /**
+   * Receives errors of idle connections in a pool the source created (the server restarted, say). The pool
+   * drops such a connection by itself and the next statement reconnects or fails with `UNAVAILABLE`.
+   */
+  onError?: (error: BatonError) => void;
+}
+
+/** Counts of tasks per status. */
+export type TaskStats = Readonly<Record<TaskStatus, number>> & { readonly total: number };
+
+/** Options of {@link PostgresTaskSource.list}. */
+export interface ListTasksOptions {
+  status?: TaskStatus;
+  kind?: string;
+  /** At most this many tasks (default 100, at most 10 000). */
+  limit?: number;
+  /** Only tasks with a greater id: pass the last id of the previous page. */
+  after?: string;
+  /** As in `due()`: receives rows that cannot be decoded. */
+  onInvalid?: (error: BatonError) => void;
+}
+
+/** What {@link PostgresTaskSource.retry} resets: one task by id, or every task with a status. */
+export type RetryTarget = string | { status: 'dead' | 'failed'; kind?: string };
+
+/** Options of {@link PostgresTaskSource.due}: the contract's, nothing more. */
+export type PostgresDueOptions = DueOptions;
+
+const MAX_PAGE = 10_000;
+const ID_PATTERN = /^[1-9][0-9]{0,18}$/;
+const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/**
+ * The PostgreSQL {@link TaskSource}: one `tasks` table in a schema of your choice, claimed and finished under
+ * fencing tokens. See `docs/backends/postgres.md` for the schema, the statements and the options.
+ *
+ * ```ts
+ * const source = await createPostgresTaskSource(process.env); // DATABASE_URL, BATON_PG_*
+ * const [id] = await source.enqueue({ kind: 'email', payload: { to: 'a@example.com' } });
+ * ```
+ *
+ * Every time comparison (`run_at`, the window, reclaim, backoff) uses the database's clock, never the
+ * worker's. Database errors are `BatonError`s (`UNAVAILABLE` for connection trouble) with pg's error as
+ * `cause`.
+ */
+export class PostgresTaskSource implements TaskSource {
+  readonly schema: string;
+  readonly createdWithinMs: number | undefined;
+  readonly reclaimAfterMs: number;
+  readonly backoff: { readonly baseMs: number; readonly maxMs: number };
+  readonly defaultMaxAttempts: number;
+  readonly defaultPageSize: number;
+  readonly #pool: PgPool;
+  readonly #ownsPool: boolean;
+  readonly #sql: Statements;
+  readonly #onInvalidTask: ((error: InvalidTaskRowError) => void) | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: PostgresTaskSourceOptions) {
+    this.schema = validateSchemaName(options.schema ?? 'baton');
+    const created = options.window?.createdWithinMs;
+    this.createdWithinMs = created === undefined ? undefined : positive('window.createdWithinMs', created);
+    this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
+    const baseMs = positive('backoff.baseMs', options.backoff?.baseMs ?? 1_000);
+    const maxMs = positive('backoff.maxMs', options.backoff?.maxMs ?? 3_600_000);
+    if (baseMs > maxMs) throw new InvalidArgumentError('backoff.baseMs must not exceed backoff.maxMs');
+    this.backoff = Object.freeze({ baseMs, maxMs });
+    this.defaultMaxAttempts = wholeNumber('defaultMaxAttempts', options.defaultMaxAttempts ?? 5, 1);
+    this.defaultPageSize = wholeNumber('defaultPageSize', options.defaultPageSize ?? 100, 1, MAX_PAGE);
+    this.#onInvalidTask = options.onInvalidTask;
+    this.#sql = statements(this.schema);
+    if (options.pool) {
+      this.#pool = options.pool;
+      this.#ownsPool = false;
+    } else if (options.connection) {
+      const pool = createPool(options.connection);
+      const onError = options.onError;
+      pool.on('error', (error) => onError?.(toBatonError(error, 'idle connection', this.schema)));
+      this.#pool = pool;
+      this.#ownsPool = true;
+    } else {
+      throw new InvalidArgumentError('PostgresTaskSource needs a pool or connection settings');
+    }
+  }
+
+  /** Creates or upgrades the schema (see {@link migrate}). Safe to call from many servers at once. */
+  async migrate(): Promise<MigrationResult> {
+    this.#assertOpen();
+    return migrate(this.#pool, this.schema);
+  }
+
+  async enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
+    this.#assertOpen();
+    const list: readonly NewTask<P>[] = Array.isArray(tasks) ? tasks : [tasks as NewTask<P>];
+    if (list.length === 0) return [];
+    const encoded = list.map((task, index) => encodeTask(task, index));
+    const rows = (await this.#query('enqueue', this.#sql.enqueue, [
+      `[${encoded.join(',')}]`,
+      this.defaultMaxAttempts,
+    ])) as Array<{ id: string | null; key: string | null }>;
+    const ids = rows.map((row) => row.id);
+    const unresolved = rows.filter((row) => row.id === null).map((row) => row.key!);
+    if (unresolved.length > 0) {
+      // A concurrent enqueue inserted the same key after this statement's snapshot: read it now.
+      const found = (await this.#query('enqueue', this.#sql.idsByKey, [unresolved])) as Array<{
+        key: string;
+        id: string;
+      }>;
+      const byKey = new Map(found.map((row) => [row.key, row.id]));
+      rows.forEach((row, i) => {
+        if (ids[i] === null) ids[i] = byKey.get(row.key!) ?? null;
+      });
+      const lost = ids.flatMap((id, i) => (id === null ? [i] : []));
+      if (lost.length > 0) {
+        // The conflicting row vanished in between (deleted by someone): enqueue those tasks again.
+        const again = await this.enqueue(lost.map((i) => list[i]!));
+        lost.forEach((i, j) => {
+          ids[i] = again[j]!;
+        });
+      }
+    }
+    return ids as string[];
+  }
+
+  /**
+   * Streams the due tasks page by page in the rotating `(shard, id)` order, starting at the shard that
+   * `start` points to and wrapping around once. Each page is a fresh keyset query, so memory stays at one
+   * page and a task finished by someone else before the pass reaches it is not listed.
+   */
+  async *due(options: PostgresDueOptions = {}): AsyncGenerator<PostgresTask> {
+    const start = options.start ?? 0;
+    if (typeof start !== 'number' || !(start >= 0 && start < 1)) {
+      throw new InvalidArgumentError(`due(): start must be a fraction in [0, 1), got ${String(start)}`);
+    }
+    const pageSize = wholeNumber('pageSize', options.pageSize ?? this.defaultPageSize, 1, MAX_PAGE);
+    const kinds = options.kinds ? [...options.kinds] : undefined;
+    if (kinds?.length === 0) return;
+    const { signal } = options;
+    const startShard = Math.min(SHARDS - 1, Math.floor(start * SHARDS));
+    const shape = { kinds: kinds !== undefined, window: this.createdWithinMs !== undefined };
+    const firstHalf = this.#sql.duePage({ ...shape, bounded: false });
+    const secondHalf = this.#sql.duePage({ ...shape, bounded: true });
+    let invalid: BatonError | undefined;
+
+    for (const half of startShard === 0 ? [0] : [0, 1]) {
+      let cursor: [number, string] = half === 0 ? [startShard, '0'] : [0, '0'];
+      for (;;) {
+        this.#assertOpen();
+        throwIfAborted(signal, 'due()');
+        const values: unknown[] = [cursor[0], cursor[1], pageSize, this.reclaimAfterMs];
+        if (half === 1) values.push(startShard);
+        if (kinds) values.push(kinds);
+        if (this.createdWithinMs !== undefined) values.push(this.createdWithinMs);
+        const rows = (await this.#query('due', half === 0 ? firstHalf : secondHalf, values)) as TaskRow[];
+        for (const row of rows) {
+          const task = this.#decode(row, options.onInvalid);
+          if (task === undefined) continue;
+          if (task instanceof InvalidTaskRowError) {
+            invalid ??= task;
+            continue;
+          }
+          throwIfAborted(signal, 'due()');
+          yield task;
+        }
+        if (rows.length < pageSize) break;
+        const last = rows.at(-1)!;
+        cursor = [Number(last.shard), last.id];
+      }
+    }
+    if (invalid) throw invalid;
+  }
+
+  async claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult> {
+    this.#assertOpen();
+    checkFence(fence);
+    if (typeof workerId !== 'string') throw new InvalidArgumentError('claim(): workerId must be a string');
+    if (!isTaskId(taskId)) return { claimed: false, reason: 'missing' };
+    const rows = (await this.#query('claim', this.#sql.claim, [taskId, fence, workerId])) as TaskRow[];
+    const row = rows[0];
+    if (row) {
+      let task: PostgresTask;
+      try {
+        task = decodeTask(row);
+      } catch (error) {
+        if (!(error instanceof InvalidTaskRowError)) throw error;
+        // The claim holds the fence: record why this task can never run, then report it.
+        await this.#query('claim', this.#sql.bury, [taskId, fence, `invalid task row: ${error.message}`]);
+        throw error;
+      }
+      return task.status === 'running' ? { claimed: true, task } : { claimed: false, reason: 'not-runnable' };
+    }
+    const state = (await this.#query('claim', this.#sql.claimState, [taskId])) as Array<{
+      status: unknown;
+      fence: string | null;
+    }>;
+    const current = state[0];
+    if (!current) return { claimed: false, reason: 'missing' };
+    if (current.fence !== null && BigInt(current.fence) >= BigInt(fence))
+      return { claimed: false, reason: 'stale' };
+    return { claimed: false, reason: 'not-runnable' };
+  }
+
+  async complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult> {
+    this.#assertOpen();
+    checkFence(fence);
+    const json = result === undefined ? null : toJson(result, 'complete(): result');
+    if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
+    const rows = await this.#query('complete', this.#sql.complete, [taskId, fence, json]);
+    return rows.length === 1 ? { applied: true } : { applied: false, reason: 'stale' };
+  }
+
+  async fail(taskId: string, fence: number, failure: TaskFailure): Promise<FailResult> {
+    this.#assertOpen();
+    checkFence(fence);
+    if (typeof failure?.message !== 'string') {
+      throw new InvalidArgumentError('fail(): failure.message must be a string');
+    }
+    if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
+    const rows = (await this.#query('fail', this.#sql.fail, [
+      taskId,
+      fence,
+      failure.retryable !== false,
+      this.backoff.baseMs,
+      this.backoff.maxMs,
+      failure.message.replaceAll('\0', '\uFFFD'),
+    ])) as Array<{ status: string; run_at: Date }>;
+    const row = rows[0];
+    if (!row) return { applied: false, reason: 'stale' };
+    return row.status === 'failed'
+      ? { applied: true, status: 'failed', nextRunAt: row.run_at }
+      : { applied: true, status: 'dead' };
+  }
+
+  /** Reads one task. Throws `TASK_INVALID` for a row that cannot be decoded. */
+  async get(taskId: string): Promise<PostgresTask | null> {
+    this.#assertOpen();
+    if (!isTaskId(taskId)) return null;
+    const rows = (await this.#query('get', this.#sql.get, [taskId])) as TaskRow[];
+    return rows[0] ? decodeTask(rows[0]) : null;
+  }
+
+  /** Tasks in id order, optionally of one status and kind; page with `after`. For operators and the CLI. */
+  async list(options: ListTasksOptions = {}): Promise<PostgresTask[]> {
+    this.#assertOpen();
+    const limit = wholeNumber('limit', options.limit ?? 100, 1, MAX_PAGE);
+    const after = options.after ?? '0';
+    if (after !== '0' && !isTaskId(after))
+      throw new InvalidArgumentError(`list(): bad 'after' id '${after}'`);
+    const rows = (await this.#query('list', this.#sql.list, [
+      options.status ?? null,
+      options.kind ?? null,
+      after,
+      limit,
+    ])) as TaskRow[];
+    const tasks: PostgresTask[] = [];
+    let invalid: BatonError | undefined;
+    for (const row of rows) {
+      const task = this.#decode(row, options.onInvalid);
+      if (task instanceof InvalidTaskRowError) invalid ??= task;
+      else if (task) tasks.push(task);
+    }
+    if (invalid) throw invalid;
+    return tasks;
+  }
+
+  /** Number of tasks per status (one index-only scan). */
+  async stats(): Promise<TaskStats> {
+    this.#assertOpen();
+    const rows = (await this.#query('stats', this.#sql.stats)) as Array<{ status: string; n: string }>;
+    const counts: Record<TaskStatus, number> = { pending: 0, running: 0, done: 0, failed: 0, dead: 0 };
+    let total = 0;
+    for (const { status, n } of rows) {
+      const count = Number(n);
+      total += count;
+      if (status in counts) counts[status as TaskStatus] += count;
+    }
+    return { ...counts, total };
+  }
+
+  /**
+   * Puts `failed` or `dead` tasks back to `pending`, due now, with their attempts reset (the fence is kept,
+   * so stale writes stay rejected). Returns how many tasks were reset.
+   */
+  async retry(target: RetryTarget): Promise<number> {
+    this.#assertOpen();
+    if (typeof target === 'string') {
+      if (!isTaskId(target)) return 0;
+      return this.#count('retry', this.#sql.retryOne, [target]);
+    }
+    if (target?.status !== 'dead' && target?.status !== 'failed') {
+      throw new InvalidArgumentError("retry(): status must be 'dead' or 'failed'");
+    }
+    return this.#count('retry', this.#sql.retryMany, [target.status, target.kind ?? null]);
+  }
+
+  /** Ends the pool if the source created it. Idempotent; later calls of other methods throw `CLOSED`. */
+  close(): Promise<void> {
+    this.#closing ??= this.#ownsPool ? this.#pool.end().catch(() => {}) : Promise.resolve();
+    return this.#closing;
+  }
+
+  /** The decoded task; or, for a bad row, undefined once a callback took the error, else the error. */
+  #decode(
+    row: TaskRow,
+    onInvalid: ((error: BatonError) => void) | undefined,
+  ): PostgresTask | InvalidTaskRowError | undefined {
+    try {
+      return decodeTask(row);
+    } catch (error) {
+      if (!(error instanceof InvalidTaskRowError)) throw error;
+      const report = onInvalid ?? this.#onInvalidTask;
+      if (!report) return error;
+      report(error);
+      return undefined;
+    }
+  }
+
+  async #query(operation: string, text: string, values?: unknown[]): Promise<unknown[]> {
+    this.#assertOpen();
+    try {
+      const result = await this.#pool.query(text, values);
+      return result.rows;
+    } catch (error) {
+      throw toBatonError(error, operation, this.schema);
+    }
+  }
+
+  async #count(operation: string, text: string, values: unknown[]): Promise<number> {
+    this.#assertOpen();
+    try {
+      return (await this.#pool.query(text, values)).rowCount ?? 0;
+    } catch (error) {
+      throw toBatonError(error, operation, this.schema);
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closing) throw new ClosedError('the PostgreSQL task source is closed', { backend: BACKEND });
+  }
+}
+
+function encodeTask<P>(task: NewTask<P>, index: number): string {
+  const where = `enqueue(): task #${index}`;
+  if (typeof task !== 'object' || task === null) throw new InvalidArgumentError(`${where} is not an object`);
+  if (typeof task.kind !== 'string' || task.kind === '' || task.kind.includes('\0')) {
+    throw new InvalidArgumentError(`${where}: kind must be a non-empty string without NUL characters`);
+  }
+  if (task.id !== undefined) {
+    if (typeof task.id !== 'string' || task.id === '' || task.id.length > 500 || task.id.includes('\0')) {
+      throw new InvalidArgumentError(`${where}: id must be a string of 1 to 500 characters without NUL`);
+    }
+  }
+  let runAt: string | null = null;
+  if (task.runAt !== undefined) {
+    if (!(task.runAt instanceof Date) || Number.isNaN(task.runAt.getTime())) {
+      throw new InvalidArgumentError(`${where}: runAt must be a valid Date`);
+    }
+    runAt = task.runAt.toISOString();
+  }
+  if (task.maxAttempts !== undefined)
+    wholeNumber(`${where}: maxAttempts`, task.maxAttempts, 1, 2_147_483_647);
+  const payload = toJson(task.payload ?? null, `${where}: payload`);
+  return `{"kind":${JSON.stringify(task.kind)},"payload":${payload},"runAt":${JSON.stringify(runAt)},"maxAttempts":${
+    task.maxAttempts ?? null
+  },"key":${JSON.stringify(task.id ?? null)}}`;
+}
+
+function toJson(value: unknown, what: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`${what} is not JSON-serialisable`, { cause: error });
+  }
+  if (json === undefined) throw new InvalidArgumentError(`${what} is not JSON-serialisable`);
+  return json;
+}
+
+function isTaskId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id) && BigInt(id) <= MAX_BIGINT;
+}
+
+function checkFence(fence: number): void {
+  if (!Number.isSafeInteger(fence) || fence < 0) {
+    throw new InvalidArgumentError(`fence must be a non-negative safe integer, got ${String(fence)}`);
+  }
+}
+
+function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidArgumentError(
+      `${name} must be a whole number from ${min} to ${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+function positive(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidArgumentError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`${name} must be >= 0 milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
