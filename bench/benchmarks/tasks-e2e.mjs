@@ -1,10 +1,148 @@
-import { UnavailableError } from '../lib/packages.mjs';
+// tasks-e2e: 10,000 no-op tasks, 4 workers, one PostgreSQL: baton (each lock backend) vs graphile-worker
+// and pg-boss processing the same number of no-op jobs.
+
+import { spawnChild, stopChild } from '../lib/child.mjs';
+import { BACKENDS, CONSUL_SERVER_OPTIONS, serverKind } from '../lib/locks.mjs';
+import { interleave } from '../lib/loop.mjs';
+import { graphileEnqueue, graphileRemaining, pgBossEnqueue, pgBossRemaining } from '../lib/peer-queues.mjs';
+import { dropSchemas, schemaName, serverVersion } from '../lib/postgres.mjs';
+import { startServer } from '../lib/servers.mjs';
+import { pairedRatio, spread } from '../lib/stats.mjs';
+import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
+import { batonRemaining, batonTaskSummary, connect, prepareTasks, waitUntilDone } from '../lib/tasks.mjs';
+
+const PEERS = ['graphile-worker', 'pg-boss'];
 
 export default {
   name: 'tasks-e2e',
-  title: 'tasks-e2e',
-  description: 'todo',
-  async run() {
-    throw new UnavailableError('not written yet');
+  title: 'End to end: no-op tasks through PostgreSQL, baton vs graphile-worker and pg-boss',
+  description:
+    'N no-op tasks enqueued in bulk (not timed) into a fresh schema; one job-server process runs 4 workers ' +
+    '(baton: 4 Worker instances sharing one lock provider, each with its own pg pool; graphile-worker: 4 ' +
+    'runners; pg-boss: 4 instances), each running 4 jobs at a time. Timed from the go signal until the ' +
+    'database shows every task finished (polled every 50 ms). The lock server (Consul test server, ' +
+    'dynalite) runs in another process. Rounds interleave the contestants in rotating order.',
+  async run(ctx) {
+    const p = ctx.quick
+      ? { tasks: 300, rounds: 1, workers: 4, concurrency: 4 }
+      : { tasks: 10_000, rounds: 3, workers: 4, concurrency: 4 };
+    p.backends = ctx.backends(BACKENDS);
+    p.baton = { everyMs: 250, pageSize: 50, poolSize: 10 };
+    p.graphileWorker = { pollMs: 500 };
+    p.pgBoss = { batchSize: 50, pollMs: 500 };
+    const { url } = await ctx.postgres();
+    p.postgres = await serverVersion(url);
+    const contestants = [...p.backends.map((b) => `baton-${b}`), ...PEERS];
+    const servers = {};
+    const client = await connect(url);
+    const rounds = [];
+    try {
+      for (const backend of p.backends) {
+        const kind = serverKind(backend);
+        if (kind) servers[backend] = await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {});
+      }
+      const by = await interleave(contestants, p.rounds, async (who, round) => {
+        const row = await runOnce(ctx, p, url, client, servers, who);
+        ctx.log(`round ${round + 1}/${p.rounds} ${who}: ${num(row.tasksPerSec)} tasks/s`);
+        rounds.push({ round, contestant: who, ...row });
+        return row;
+      });
+      const tps = (who) => by[who].map((r) => r.tasksPerSec);
+      const summary = contestants.map((who) => ({
+        contestant: who,
+        tasksPerSec: spread(tps(who)),
+        seconds: spread(by[who].map((r) => r.elapsedMs / 1000)),
+        overGraphileWorker: pairedRatio(tps(who), tps('graphile-worker')),
+        overPgBoss: pairedRatio(tps(who), tps('pg-boss')),
+        lockAttemptsPerTask: who.startsWith('baton')
+          ? spread(by[who].map((r) => r.workerStats.lockAttempts / r.workerStats.claimed))
+          : undefined,
+      }));
+      return {
+        parameters: p,
+        rounds,
+        summary,
+        table: markdownTable(
+          ['contestant', 'tasks/s', 'seconds', 'vs graphile-worker', 'vs pg-boss', 'lock attempts/task'],
+          summary.map((s) => [
+            s.contestant,
+            withSpread(s.tasksPerSec),
+            withSpread(s.seconds, 2),
+            s.contestant === 'graphile-worker' ? '1' : ratio(s.overGraphileWorker),
+            s.contestant === 'pg-boss' ? '1' : ratio(s.overPgBoss),
+            s.lockAttemptsPerTask ? withSpread(s.lockAttemptsPerTask, 2) : '–',
+          ]),
+        ),
+        notes: [
+          `${p.tasks.toLocaleString('en-US')} tasks, ${p.workers} workers × ${p.concurrency} concurrent, PostgreSQL ${p.postgres}; median of ${p.rounds} rounds (min–max).`,
+          `baton: poll every ${p.baton.everyMs} ms, page ${p.baton.pageSize}; graphile-worker: LISTEN/NOTIFY + poll ${p.graphileWorker.pollMs} ms; ` +
+            `pg-boss: batchSize ${p.pgBoss.batchSize}, poll ${p.pgBoss.pollMs} ms (its minimum; pg-boss waits that long between fetches of one work loop).`,
+          'Per task baton makes one lock round trip (acquire), one fenced claim UPDATE, one fenced complete UPDATE ' +
+            'and one lock release; graphile-worker one get_job and one complete_job call; pg-boss one fetch and one ' +
+            'complete per batch.',
+        ],
+      };
+    } finally {
+      await client.end();
+      for (const server of Object.values(servers)) await server.close();
+    }
   },
 };
+
+async function runOnce(ctx, p, url, client, servers, who) {
+  const schema = schemaName(`e2e_${who}`);
+  try {
+    let remaining;
+    let child;
+    if (who.startsWith('baton-')) {
+      const backend = who.slice('baton-'.length);
+      await prepareTasks(url, schema, p.tasks);
+      remaining = () => batonRemaining(client, schema);
+      child = spawnChild('baton-worker.mjs', {
+        backend,
+        serverUrl: servers[backend]?.url,
+        url,
+        schema,
+        workers: p.workers,
+        concurrency: p.concurrency,
+        ...p.baton,
+      });
+    } else {
+      const graphile = who === 'graphile-worker';
+      await (graphile ? graphileEnqueue : pgBossEnqueue)(url, schema, p.tasks);
+      remaining = () => (graphile ? graphileRemaining : pgBossRemaining)(client, schema);
+      child = spawnChild('peer-worker.mjs', {
+        peer: who,
+        url,
+        schema,
+        workers: p.workers,
+        concurrency: p.concurrency,
+        ...(graphile ? p.graphileWorker : p.pgBoss),
+      });
+    }
+    try {
+      await child.next('ready');
+      const since = performance.now();
+      child.send({ type: 'go' });
+      const elapsedMs = await waitUntilDone(remaining, { since, timeoutMs: ctx.quick ? 60_000 : 240_000 });
+      if (!Number.isFinite(elapsedMs))
+        throw new Error(`${who}: tasks not finished in time (${await remaining()} left)`);
+      const stopped = child.next('stopped', 30_000);
+      await stopChild(child);
+      const { stats } = await stopped;
+      const row = { tasks: p.tasks, elapsedMs, tasksPerSec: (p.tasks / elapsedMs) * 1000 };
+      if (who.startsWith('baton-')) {
+        row.workerStats = stats.total;
+        row.workerErrors = stats.errors;
+        row.tasksInDb = await batonTaskSummary(client, schema);
+      } else {
+        row.processed = stats?.processed;
+      }
+      return row;
+    } finally {
+      child.kill('SIGKILL');
+    }
+  } finally {
+    await dropSchemas(url, [schema]);
+  }
+}

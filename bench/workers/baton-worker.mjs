@@ -1,0 +1,94 @@
+// A baton job server: `workers` Worker instances in this process, sharing one lock provider (one per
+// process, as documented) and each with its own PostgreSQL task source (its own pool), like separate job
+// servers would have. Config:
+//
+//   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, everyMs = 250,
+//     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs }
+//
+// Messages to the parent: `ready`, `started`, `progress` { completed, stats } every progressEveryMs,
+// `stopped` { stats: { total, perWorker } }. On `{ type: 'sample' }` (run with --expose-gc) it collects
+// garbage and answers `sample` with process.memoryUsage().
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { childMain } from '../lib/child.mjs';
+import { createProvider } from '../lib/locks.mjs';
+import { importWorkspace } from '../lib/packages.mjs';
+
+await childMain(async (config, send) => {
+  const { Worker } = await importWorkspace('@baton/core', ['Worker']);
+  const { createPostgresTaskSource } = await importWorkspace('@baton/source-postgres', [
+    'createPostgresTaskSource',
+  ]);
+  const settings = {};
+  if (config.ttlMs !== undefined) settings.ttlMs = config.ttlMs;
+  if (config.lockDelayMs !== undefined) settings.lockDelayMs = config.lockDelayMs;
+  const provider = await createProvider(config.backend, { url: config.serverUrl }, settings);
+  const sleepMs = config.sleepMs ?? 0;
+  const handler = sleepMs > 0 ? ({ signal }) => sleep(sleepMs, undefined, { signal }) : () => undefined;
+  const workers = [];
+  const sources = [];
+  const errors = [];
+  for (let i = 0; i < (config.workers ?? 1); i++) {
+    const source = await createPostgresTaskSource({
+      connectionString: config.url,
+      schema: config.schema,
+      poolSize: config.poolSize ?? 10,
+      migrate: false,
+    });
+    sources.push(source);
+    const worker = new Worker({
+      id: `${config.idPrefix ?? 'w'}-${process.pid}-${i}`,
+      locks: provider,
+      source,
+      handler,
+      concurrency: config.concurrency ?? 4,
+      schedule: { every: config.everyMs ?? 250 },
+      ...(config.pageSize ? { pageSize: config.pageSize } : {}),
+      ...(config.ttlMs !== undefined ? { sessionOptions: { ttlMs: config.ttlMs } } : {}),
+    });
+    worker.on('error', ({ error, phase }) => {
+      if (errors.length < 20) errors.push(`${phase}: ${error?.message ?? error}`);
+    });
+    workers.push(worker);
+  }
+  let running = [];
+  let progressTimer;
+  const total = () => sumStats(workers.map((w) => w.stats()));
+  return {
+    async start() {
+      running = workers.map((w) => w.run());
+      if (config.progressEveryMs) {
+        progressTimer = setInterval(() => {
+          const stats = total();
+          send({ type: 'progress', completed: stats.completed, stats });
+        }, config.progressEveryMs);
+      }
+    },
+    async message(msg) {
+      if (msg.type === 'sample') {
+        globalThis.gc?.();
+        globalThis.gc?.();
+        send({ type: 'sample', memory: process.memoryUsage(), stats: total() });
+      }
+    },
+    async stop() {
+      clearInterval(progressTimer);
+      await Promise.all(workers.map((w) => w.stop({ graceMs: 5_000 })));
+      await Promise.allSettled(running);
+      const perWorker = workers.map((w) => w.stats());
+      await Promise.all(sources.map((s) => s.close()));
+      await provider.close();
+      return { total: sumStats(perWorker), perWorker, errors };
+    },
+  };
+});
+
+function sumStats(list) {
+  const out = {};
+  for (const stats of list) {
+    for (const [key, value] of Object.entries(stats)) {
+      if (typeof value === 'number') out[key] = (out[key] ?? 0) + value;
+    }
+  }
+  return out;
+}
