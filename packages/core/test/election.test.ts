@@ -651,3 +651,49 @@ function scriptedProvider(script: Array<LockHolder | null>): LockProvider {
     [Symbol.asyncDispose]: async () => {},
   };
 }
+
+describe('keeping the process alive', () => {
+  // baton's timers are unref'd; a process whose only work is a pending election call must not exit mid-wait.
+  const refTimers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('campaign, observe and runWhileLeader hold the process only while they run', async () => {
+    const provider = memory();
+    const election = new Election(provider, freshKey());
+    const [sa, sb] = [await provider.openSession(), await provider.openSession()];
+    const base = refTimers();
+    const a = await election.campaign(sa);
+    expect(refTimers()).toBe(base);
+    const waiting = election.campaign(sb);
+    await delay(10);
+    expect(refTimers()).toBe(base + 1);
+    await a.resign();
+    const b = await waiting;
+    expect(refTimers()).toBe(base);
+
+    const controller = new AbortController();
+    const iterator = election.observe({ signal: controller.signal })[Symbol.asyncIterator]();
+    expect(refTimers()).toBe(base);
+    await iterator.next();
+    expect(refTimers()).toBe(base + 1);
+    await iterator.return?.();
+    expect(refTimers()).toBe(base);
+    await b.resign();
+
+    const stop = new AbortController();
+    let leading = false;
+    const running = runWhileLeader(
+      provider,
+      election.key,
+      async (leadership) => {
+        leading = true;
+        await new Promise((resolve) => leadership.signal.addEventListener('abort', resolve, { once: true }));
+      },
+      { signal: stop.signal },
+    );
+    await until(() => leading, 'leading');
+    expect(refTimers()).toBe(base + 1);
+    stop.abort();
+    await running;
+    expect(refTimers()).toBe(base);
+  });
+});

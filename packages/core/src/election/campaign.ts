@@ -3,7 +3,8 @@ import { type Clock, sleep } from '../clock.js';
 import { AbortedError, BatonError, InvalidArgumentError } from '../errors.js';
 import type { Lease, LockSession } from '../lock.js';
 import { validateKey } from '../session-base.js';
-import { candidateDefaults, encodeLeaderValue, withLock } from './info.js';
+import { holdProcess } from './hold-process.js';
+import { candidateDefaults, encodeLeaderValue, type PublishedInfo, withLock } from './info.js';
 import { LeadershipHandle } from './leadership.js';
 import type { CampaignOptions } from './types.js';
 
@@ -27,6 +28,22 @@ export async function campaignOn(
   }
   const info = candidateDefaults(options.value, session.id, clock);
   const value = encodeLeaderValue(info);
+  const release = holdProcess();
+  try {
+    return await campaignLoop(session, key, value, info, options.signal, clock);
+  } finally {
+    release();
+  }
+}
+
+async function campaignLoop(
+  session: LockSession,
+  key: string,
+  value: string,
+  info: PublishedInfo,
+  signal: AbortSignal | undefined,
+  clock: Clock,
+): Promise<LeadershipHandle> {
   for (let failures = 0; ; ) {
     let lease: Lease;
     try {

@@ -1,4 +1,5 @@
-import type { LockProvider } from '../lock.js';
+import type { LockHolder, LockProvider } from '../lock.js';
+import { holdProcess } from './hold-process.js';
 import { decodeLeaderInfo } from './info.js';
 import type { LeaderInfo, ObserveOptions } from './types.js';
 
@@ -12,15 +13,27 @@ export async function* observeLeader(
   key: string,
   options: ObserveOptions = {},
 ): AsyncGenerator<LeaderInfo | null> {
-  let highestTerm = Number.NEGATIVE_INFINITY;
-  let highestEnded = false;
-  let last: string | undefined;
   const watchOptions = {
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
   };
-  for await (const holder of provider.watch(key, watchOptions)) {
-    if (options.signal?.aborted) return;
+  const release = holdProcess();
+  try {
+    yield* filterLeaders(provider.watch(key, watchOptions), options.signal);
+  } finally {
+    release();
+  }
+}
+
+async function* filterLeaders(
+  holders: AsyncIterable<LockHolder | null>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<LeaderInfo | null> {
+  let highestTerm = Number.NEGATIVE_INFINITY;
+  let highestEnded = false;
+  let last: string | undefined;
+  for await (const holder of holders) {
+    if (signal?.aborted) return;
     if (holder === null) {
       if (last === 'null') continue;
       highestEnded = true;

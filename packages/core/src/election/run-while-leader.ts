@@ -3,6 +3,7 @@ import { type Clock, sleep, systemClock } from '../clock.js';
 import { AbortedError, BatonError } from '../errors.js';
 import type { LockProvider, LockSession } from '../lock.js';
 import { campaignOn } from './campaign.js';
+import { holdProcess } from './hold-process.js';
 import type { LeadershipHandle } from './leadership.js';
 import type { LeaderTask, RunWhileLeaderOptions } from './types.js';
 
@@ -41,6 +42,7 @@ export async function runWhileLeader(
   const pause = async (ms: number) => {
     await sleep(ms, signal ? { signal, clock } : { clock }).catch(() => undefined);
   };
+  const releaseProcess = holdProcess();
   try {
     while (!signal?.aborted) {
       if (provider && (!session || session.signal.aborted)) {
@@ -91,6 +93,7 @@ export async function runWhileLeader(
     }
   } finally {
     if (provider && session) await endSession(session, options);
+    releaseProcess();
   }
 }
 
