@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConsulEnv, REAL_AGENT, startConsulEnv, testProvider, testServer } from './harness.js';
+import { delay, until } from './util.js';
+
+// Requests counted at the test server: what each operation costs on the wire.
+describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
+  let env: ConsulEnv;
+  beforeAll(async () => {
+    env = await startConsulEnv();
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  it('acquire is one request (lock + get in one txn) and release is one request', async () => {
+    const server = testServer(env);
+    // A long TTL keeps renewals out of the measured windows.
+    const provider = testProvider(env, { ttlMs: 10_000 });
+    try {
+      const session = await provider.openSession();
+      server.requests.reset();
+      const lease = await session.tryAcquire('rt/one', { value: 'v' });
+      expect(lease).not.toBeNull();
+      expect(server.requests.total()).toBe(1);
+      expect(server.requests.count('PUT /v1/txn')).toBe(1);
+
+      server.requests.reset();
+      expect(await session.tryAcquire('rt/one')).toBeNull(); // re-entrant attempt: answered locally
+      const other = await provider.openSession();
+      server.requests.reset();
+      expect(await other.tryAcquire('rt/one')).toBeNull(); // contention: one rolled-back txn
+      expect(server.requests.total()).toBe(1);
+
+      server.requests.reset();
+      expect(await lease!.release()).toBe(true);
+      expect(server.requests.total()).toBe(1);
+      expect(server.requests.count('PUT /v1/kv')).toBe(1);
+      expect(server.requests.log()[0]!.query).toContain('release=');
+      // The release re-sent the value: Consul would otherwise blank it.
+      expect(server.getEntry(`${provider.prefix}rt/one`)?.Value).toBe('v');
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('a short task costs exactly acquire + release: the key monitor starts only after monitorAfterMs', async () => {
+    const server = testServer(env);
+    const provider = testProvider(env, { ttlMs: 10_000, monitorAfterMs: 300 });
+    try {
+      const session = await provider.openSession();
+      server.requests.reset();
+      const short = await session.tryAcquire('rt/short');
+      await delay(100);
+      await short!.release();
+      expect(server.requests.total()).toBe(2);
+
+      server.requests.reset();
+      const long = await session.tryAcquire('rt/long');
+      await until(() => server.requests.count('GET /v1/kv') > 0, 3_000, 'the monitor to start');
+      const monitor = server.requests.log().find((r) => r.method === 'GET')!;
+      expect(monitor.query).toMatch(/consistent/);
+      expect(monitor.query).toMatch(/index=\d+/);
+      expect(monitor.at - server.requests.log()[0]!.at).toBeGreaterThanOrEqual(250);
+      await long!.release();
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('renewal is one request per session per TTL/2, whether it holds 1 lease or 50', async () => {
+    const server = testServer(env);
+    const ttlMs = 400;
+    const provider = testProvider(env, { ttlMs, monitorAfterMs: 60_000 });
+    try {
+      const [one, many] = [await provider.openSession(), await provider.openSession()];
+      expect(await one.tryAcquire('rt/renew/only')).not.toBeNull();
+      const leases = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => many.tryAcquire(`rt/renew/${i}`)),
+      );
+      expect(leases.every(Boolean)).toBe(true);
+
+      server.requests.reset();
+      const windowMs = ttlMs * 3;
+      await delay(windowMs);
+      const log = server.requests.log();
+      const renewsOf = (id: string) => log.filter((r) => r.path === `/v1/session/renew/${id}`).length;
+      const expected = windowMs / (ttlMs / 2);
+      expect(renewsOf(one.id)).toBeGreaterThanOrEqual(expected - 1);
+      expect(renewsOf(one.id)).toBeLessThanOrEqual(expected + 1);
+      expect(Math.abs(renewsOf(many.id) - renewsOf(one.id))).toBeLessThanOrEqual(1);
+      // Nothing else goes over the wire for held leases.
+      expect(log.length).toBe(renewsOf(one.id) + renewsOf(many.id));
+      console.info(
+        `renewals over ${windowMs} ms at TTL ${ttlMs} ms: 1 lease → ${renewsOf(one.id)}, 50 leases → ${renewsOf(many.id)}`,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('getHolder and list are one consistent read each', async () => {
+    const server = testServer(env);
+    const provider = testProvider(env, { ttlMs: 10_000 });
+    try {
+      const session = await provider.openSession();
+      await session.tryAcquire('rt/read/a');
+      await session.tryAcquire('rt/read/b');
+      server.requests.reset();
+      expect((await provider.getHolder('rt/read/a'))?.sessionId).toBe(session.id);
+      expect(await provider.list('rt/read/')).toHaveLength(2);
+      expect(server.requests.total()).toBe(2);
+      expect(server.requests.log().every((r) => r.method === 'GET' && r.query.includes('consistent'))).toBe(
+        true,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+});
