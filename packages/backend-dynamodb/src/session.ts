@@ -228,27 +228,32 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
     for (const lease of this.leases()) this.#clearDeadline(lease.state);
   }
 
-  /** One heartbeat round: renew every held lease (bounded concurrency), or probe the table when idle. */
+  /**
+   * One heartbeat round: renew every held lease (bounded concurrency), or probe the table when there is
+   * nothing to renew. Resolves when DynamoDB answered at least once; rejects (so the keep-alive retries
+   * with backoff) when every request failed.
+   */
   async #heartbeat(signal: AbortSignal): Promise<void> {
     const targets = this.leases().filter((lease) => !lease.state.releasing);
-    if (targets.length === 0) {
-      await this.#deps.table.probe(this.#limits(signal));
-      return;
-    }
     const results = await mapSettled(targets, this.#deps.heartbeatConcurrency, (lease) =>
       this.#renew(lease, signal),
     );
+    if (results.some((r) => r.status === 'fulfilled' && r.value)) return;
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure && results.every((r) => r.status === 'rejected')) throw failure.reason;
+    if (failure) throw failure.reason;
+    await this.#deps.table.probe(this.#limits(signal));
   }
 
-  /** Renews one lease. Resolves once DynamoDB answered (renewed or lost); rejects on transport failure. */
-  async #renew(lease: ManagedLease<DynamoLeaseState>, roundSignal: AbortSignal): Promise<void> {
+  /**
+   * Renews one lease. Resolves `true` once DynamoDB answered (renewed, or the lease turned out lost),
+   * `false` when nothing was sent; rejects on transport failure.
+   */
+  async #renew(lease: ManagedLease<DynamoLeaseState>, roundSignal: AbortSignal): Promise<boolean> {
     const start = this.clock.monotonicNow();
     const deadline = lease.state.lastGoodStart + this.ttlMs;
     if (start >= deadline) {
       this.#expire(lease);
-      return;
+      return false;
     }
     let outcome: OwnedOutcome;
     try {
@@ -265,11 +270,12 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
         () => ({ signal: AbortSignal.any([roundSignal, lease.signal]), deadline }),
       );
     } catch (error) {
-      if (!lease.held || lease.state.releasing) return; // the lease ended while renewing
+      if (!lease.held || lease.state.releasing) return false; // the lease ended while renewing
       throw error;
     }
     if (outcome.applied) this.#renewed(lease, start);
     else if (lease.held && !lease.state.releasing) lease.markLost(this.#lostError(lease, outcome.record));
+    return true;
   }
 
   /**

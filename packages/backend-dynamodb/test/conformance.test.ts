@@ -12,7 +12,7 @@ import {
   uniqueTable,
 } from './helpers.js';
 
-const TTL_MS = 500;
+const TTL_MS = 1_000;
 const table = uniqueTable('suite');
 let server: DynaliteServer;
 let raw: ReturnType<typeof rawClient>;

@@ -9,6 +9,8 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type Clock, systemClock } from '@baton/core';
+import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { DynamoLockProvider, type DynamoLockProviderOptions, LOCK_PREFIX } from '../src/index.js';
 
 export const credentials = { accessKeyId: 'baton-test', secretAccessKey: 'baton-test' };
@@ -125,7 +127,9 @@ export type FaultAction =
   /** Forward, let DynamoDB apply it, then cut the connection before the answer reaches the client. */
   | 'apply-then-reset'
   /** Forward after a pause. */
-  | 'delay';
+  | 'delay'
+  /** Forward at once (DynamoDB applies it), hold the answer back for a pause. */
+  | 'delay-response';
 
 interface FaultRule {
   operation: string | undefined;
@@ -240,6 +244,7 @@ export class FaultProxy {
         out.end(Buffer.concat(chunks));
       },
     ).catch(() => undefined);
+    if (rule?.action === 'delay-response') await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
     if (!upstream || rule?.action === 'apply-then-reset') {
       req.socket.destroy();
       return;
@@ -275,4 +280,63 @@ export async function until<T>(
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await delay(10);
   }
+}
+
+/** Per-file fixture: one in-process dynalite, one fresh table, a raw client, and cleanup of providers. */
+export interface Fixture {
+  readonly endpoint: string;
+  readonly table: string;
+  readonly raw: DynamoDBClient;
+  /** A provider straight to dynalite, closed after the test. */
+  provider(options?: DynamoLockProviderOptions): DynamoLockProvider;
+  /** A proxy in front of dynalite, closed after the test. */
+  proxy(): Promise<FaultProxy>;
+  /** Something to close after the test. */
+  defer(close: () => Promise<void> | void): void;
+}
+
+export function useDynalite(label: string): Fixture {
+  let server: DynaliteServer | undefined;
+  let raw: DynamoDBClient | undefined;
+  const table = uniqueTable(label);
+  let cleanups: Array<() => Promise<void> | void> = [];
+  beforeAll(async () => {
+    server = await startDynalite();
+    raw = rawClient(server.endpoint);
+    await createTable(raw, table);
+  });
+  afterEach(async () => {
+    const pending = cleanups.reverse();
+    cleanups = [];
+    for (const close of pending) await close();
+  });
+  afterAll(async () => {
+    raw?.destroy();
+    await server?.close();
+  });
+  const fixture: Fixture = {
+    get endpoint() {
+      if (!server) throw new Error('dynalite not started');
+      return server.endpoint;
+    },
+    table,
+    get raw() {
+      if (!raw) throw new Error('dynalite not started');
+      return raw;
+    },
+    provider(options = {}) {
+      const provider = makeProvider(fixture.endpoint, table, options);
+      cleanups.push(() => provider.close());
+      return provider;
+    },
+    async proxy() {
+      const proxy = await FaultProxy.start(fixture.endpoint);
+      cleanups.push(() => proxy.close());
+      return proxy;
+    },
+    defer(close) {
+      cleanups.push(close);
+    },
+  };
+  return fixture;
 }
