@@ -1,6 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
+import { dynamodbCommand } from './commands/dynamodb.js';
 import { leaderCommand } from './commands/leader.js';
 import { locksCommand } from './commands/locks.js';
+import { migrateCommand, tasksCommand } from './commands/tasks.js';
+import { workerCommand } from './commands/worker.js';
 import { ExitCode, ReportedFailure } from './exit-codes.js';
 import { LOG_LEVELS } from './logger.js';
 import { reportError } from './output.js';
@@ -40,8 +43,12 @@ export function createProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .addHelpText('after', EXIT_CODES_HELP);
+  workerCommand(program);
+  tasksCommand(program);
+  migrateCommand(program);
   locksCommand(program);
   leaderCommand(program);
+  dynamodbCommand(program);
   applyToTree(program, (command) => {
     command.exitOverride();
     command.configureHelp({ showGlobalOptions: true });

@@ -1,0 +1,195 @@
+import type { NewTask, TaskStatus } from '@baton/core';
+import type { PostgresTask } from '@baton/source-postgres';
+import { type Command, Option } from 'commander';
+import { intArg, jsonArg, whenArg } from '../args.js';
+import { commandContext } from '../context.js';
+import { withSource } from '../database.js';
+import { UsageError } from '../exit-codes.js';
+import { printJson, printLines, table } from '../output.js';
+
+const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'done', 'failed', 'dead'];
+
+/** `baton tasks …`: add, inspect and retry tasks in the PostgreSQL task source. */
+export function tasksCommand(program: Command): Command {
+  const tasks = program.command('tasks').description('add, inspect and retry tasks in PostgreSQL');
+
+  tasks
+    .command('enqueue')
+    .description('add tasks of one kind')
+    .argument('<kind>', 'what to run; handlers dispatch on it (e.g. send-email)')
+    .option('-p, --payload <json>', 'JSON payload of every task', jsonArg)
+    .option('-n, --count <n>', 'how many tasks to add', intArg(1, 100_000), 1)
+    .option('--run-at <when>', 'not before: ISO date-time, or a delay such as +5m', whenArg)
+    .option('--max-attempts <n>', 'attempts before the task is dead (default: the source default)', intArg(1))
+    .option('--id <key>', 'idempotency key: enqueueing the same key again adds nothing (only with --count 1)')
+    .action(async (kind: string, opts: EnqueueOptions, command: Command) => {
+      if (kind.trim() === '' || kind.includes('\0')) {
+        throw new UsageError('tasks enqueue: <kind> must be a non-empty name', { field: '<kind>' });
+      }
+      if (opts.id !== undefined && opts.count !== 1) {
+        throw new UsageError('tasks enqueue: --id names one task; it cannot be combined with --count > 1', {
+          field: '--id',
+        });
+      }
+      const ctx = await commandContext(command);
+      const batch: NewTask[] = Array.from({ length: opts.count }, () => ({
+        kind,
+        ...(opts.payload !== undefined ? { payload: opts.payload } : {}),
+        ...(opts.runAt ? { runAt: opts.runAt } : {}),
+        ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
+        ...(opts.id !== undefined ? { id: opts.id } : {}),
+      }));
+      const ids = await withSource(ctx, (source) => source.enqueue(batch));
+      if (ctx.json) return printJson({ kind, count: ids.length, ids });
+      printLines(
+        ids.length === 1
+          ? `enqueued task ${ids[0]} (${kind})`
+          : `enqueued ${ids.length} tasks (${kind}): ids ${ids[0]} … ${ids.at(-1)}`,
+      );
+    });
+
+  tasks
+    .command('list')
+    .description('list tasks in id order')
+    .addOption(new Option('-s, --status <status>', 'only this status').choices(STATUSES))
+    .option('-k, --kind <kind>', 'only this kind')
+    .option('-l, --limit <n>', 'at most this many', intArg(1, 10_000), 50)
+    .option('--after <id>', 'start after this id (paging)')
+    .action(async (opts: ListOptions, command: Command) => {
+      const ctx = await commandContext(command);
+      const rows = await withSource(ctx, (source) =>
+        source.list({
+          limit: opts.limit,
+          ...(opts.status ? { status: opts.status } : {}),
+          ...(opts.kind ? { kind: opts.kind } : {}),
+          ...(opts.after ? { after: opts.after } : {}),
+        }),
+      );
+      if (ctx.json) return printJson(rows.map(taskJson));
+      if (rows.length === 0) return printLines('no tasks');
+      printLines(
+        table(
+          rows.map((t) => ({
+            id: t.id,
+            kind: t.kind,
+            status: t.status,
+            attempts: `${t.attempts}/${t.maxAttempts}`,
+            runAt: t.runAt,
+            fence: t.fence,
+            worker: t.workerId,
+            lastError: t.lastError ? truncate(t.lastError, 60) : null,
+          })),
+          ['id', 'kind', 'status', 'attempts', 'runAt', 'fence', 'worker', 'lastError'],
+        ),
+      );
+    });
+
+  tasks
+    .command('stats')
+    .description('count tasks per status')
+    .action(async (_opts: unknown, command: Command) => {
+      const ctx = await commandContext(command);
+      const stats = await withSource(ctx, (source) => source.stats());
+      if (ctx.json) return printJson(stats);
+      printLines(table([stats], [...STATUSES, 'total']));
+    });
+
+  tasks
+    .command('retry')
+    .description('put failed or dead tasks back to pending, due now, attempts reset (fences are kept)')
+    .argument('[id]', 'one task id')
+    .option('--dead', 'every dead task')
+    .option('--failed', 'every failed task (waiting for its backoff)')
+    .option('-k, --kind <kind>', 'with --dead/--failed: only this kind')
+    .action(async (id: string | undefined, opts: RetryOptions, command: Command) => {
+      const chosen = [id !== undefined, opts.dead === true, opts.failed === true].filter(Boolean).length;
+      if (chosen !== 1) {
+        throw new UsageError('tasks retry: give exactly one of <id>, --dead or --failed', { field: '<id>' });
+      }
+      if (id !== undefined && opts.kind) {
+        throw new UsageError('tasks retry: --kind applies to --dead/--failed only', { field: '--kind' });
+      }
+      if (id !== undefined && !/^[1-9]\d*$/.test(id)) {
+        throw new UsageError(`tasks retry: '${id}' is not a task id (ids are whole numbers)`, {
+          field: '<id>',
+        });
+      }
+      const ctx = await commandContext(command);
+      const status = opts.dead ? 'dead' : 'failed';
+      const count = await withSource(ctx, (source) =>
+        source.retry(id ?? { status, ...(opts.kind ? { kind: opts.kind } : {}) }),
+      );
+      if (ctx.json) return printJson({ retried: count });
+      if (id !== undefined) {
+        printLines(
+          count === 1 ? `task ${id} is pending again` : `task ${id} is not failed or dead; nothing changed`,
+        );
+      } else {
+        printLines(`${count} ${status} task${count === 1 ? '' : 's'} pending again`);
+      }
+      if (id !== undefined && count === 0) process.exitCode = 1;
+    });
+
+  return tasks;
+}
+
+/** `baton migrate`: creates or upgrades baton's tables. */
+export function migrateCommand(program: Command): Command {
+  return program
+    .command('migrate')
+    .description("create or upgrade baton's PostgreSQL tables (safe to run concurrently and repeatedly)")
+    .action(async (_opts: unknown, command: Command) => {
+      const ctx = await commandContext(command);
+      const result = await withSource(ctx, (source) => source.migrate(), { BATON_PG_MIGRATE: 'false' });
+      if (ctx.json) return printJson(result);
+      printLines(
+        result.applied.length === 0
+          ? `schema is up to date (version ${result.to})`
+          : `migrated from version ${result.from} to ${result.to} (applied ${result.applied.join(', ')})`,
+      );
+    });
+}
+
+interface EnqueueOptions {
+  payload?: unknown;
+  count: number;
+  runAt?: Date;
+  maxAttempts?: number;
+  id?: string;
+}
+
+interface ListOptions {
+  status?: TaskStatus;
+  kind?: string;
+  limit: number;
+  after?: string;
+}
+
+interface RetryOptions {
+  dead?: boolean;
+  failed?: boolean;
+  kind?: string;
+}
+
+function taskJson(task: PostgresTask) {
+  return {
+    id: task.id,
+    key: task.key,
+    kind: task.kind,
+    status: task.status,
+    payload: task.payload,
+    attempts: task.attempts,
+    maxAttempts: task.maxAttempts,
+    runAt: task.runAt.toISOString(),
+    createdAt: task.createdAt.toISOString(),
+    fence: task.fence,
+    workerId: task.workerId,
+    result: task.result,
+    lastError: task.lastError,
+  };
+}
+
+function truncate(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}

@@ -1,0 +1,342 @@
+import { createLockProvider, describeError, type LockProvider, type Schedule, Worker } from '@baton/core';
+import type { PostgresTaskSource } from '@baton/source-postgres';
+import type { Command } from 'commander';
+import { durationArg, intArg } from '../args.js';
+import { backendName, lockInput, logLevel } from '../config.js';
+import { type CommandContext, commandContext } from '../context.js';
+import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
+import { ReportedFailure, UsageError } from '../exit-codes.js';
+import { loadHandlerModule } from '../handler-module.js';
+import { createLogger, type Logger } from '../logger.js';
+import { type MetricsServer, startMetricsServer, WorkerMetrics } from '../metrics.js';
+import { exitCodeOfSignal } from '../signals.js';
+
+/** Options of `baton worker` as commander parses them. */
+interface WorkerFlags {
+  handler?: string;
+  concurrency?: number;
+  every?: number;
+  cron?: string;
+  tz?: string;
+  once?: boolean;
+  kinds?: string;
+  id?: string;
+  handlerTimeout?: number;
+  stopGrace?: number;
+  metricsPort?: number;
+  metricsHost?: string;
+  statsEvery?: number;
+}
+
+/** `baton worker`: runs a handler module over the task list. */
+export function workerCommand(program: Command): Command {
+  return program
+    .command('worker')
+    .description('run a worker: take due tasks (one lock each), run the handler, write results fenced')
+    .option('--handler <file>', 'handler module: default export or `handler` function, and/or a `kinds` map')
+    .option('--concurrency <n>', 'handlers running at once (default 4)', intArg(1, 1_000))
+    .option('--every <duration>', 'make a pass this often (default 1s), e.g. 30s, 1h', durationArg(0))
+    .option('--cron <expression>', 'make a pass on this cron schedule, e.g. "0 * * * *"')
+    .option('--tz <zone>', 'time zone of --cron (default: the local zone)')
+    .option('--once', 'make one complete pass, wait for its tasks, then exit')
+    .option('--kinds <list>', 'only these task kinds (comma-separated)')
+    .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
+    .option(
+      '--handler-timeout <duration>',
+      'abort and fail a handler running longer (default 5m)',
+      durationArg(1),
+    )
+    .option(
+      '--stop-grace <duration>',
+      'on SIGTERM/SIGINT, let running handlers finish this long (default 30s)',
+      durationArg(0),
+    )
+    .option(
+      '--metrics-port <port>',
+      'serve Prometheus metrics on this port (0: any free port)',
+      intArg(0, 65_535),
+    )
+    .option('--metrics-host <host>', 'interface for --metrics-port (default 0.0.0.0)')
+    .option('--stats-every <duration>', 'log the worker counters this often (e.g. 10s)', durationArg(100))
+    .addHelpText(
+      'after',
+      `
+The handler module receives ({ task, fence, signal, workerId, lockKey }) and returns the task's result:
+
+  export default async function ({ task, fence, signal }) {
+    await chargeCard(task.payload, { fence, signal });   // send the fence with your own writes
+    return { charged: true };
+  }
+
+or exports \`kinds = { 'send-email': sendEmail, ... }\` to dispatch on the task kind. Throwing fails the
+attempt (retried with backoff); throw invalidTask('why') from @baton/core to kill it at once.
+
+Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one shortens the grace
+period to zero); the exit code is then 143/130.`,
+    )
+    .action(async (flags: WorkerFlags, command: Command) => {
+      const ctx = await commandContext(command);
+      await runWorker(ctx, flags);
+    });
+}
+
+async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void> {
+  const file = ctx.config.file.worker ?? {};
+  // Everything that can be checked without connecting is checked first.
+  const handlerPath = flags.handler ?? file.handler;
+  if (!handlerPath) {
+    throw new UsageError(
+      'worker: no handler. Fix: --handler ./handler.js (or worker.handler in the config file).',
+      {
+        field: '--handler',
+      },
+    );
+  }
+  const schedule = scheduleFrom(flags, file);
+  const level = logLevel(ctx.globals, ctx.env, ctx.config);
+  const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
+  const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
+  const pgEnv = postgresEnv(ctx);
+  checkPostgresConfig(pgEnv);
+  const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
+  const backend = backendName(input);
+  const log = createLogger(level, { name: 'baton-worker' });
+
+  let locks: LockProvider | undefined;
+  let source: PostgresTaskSource | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let worker: Worker | undefined;
+  let received: NodeJS.Signals | undefined;
+  const early = (signal: NodeJS.Signals) => {
+    received ??= signal;
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  try {
+    locks = await createLockProvider(input);
+    if (backend === 'memory') {
+      log.warn('the memory backend keeps locks inside this process: other processes do not see them');
+    }
+    source = await openSource(ctx);
+    // Fail fast when the lock backend is unreachable instead of retrying in the worker loop forever.
+    await locks.getHolder('baton/preflight');
+    if (received) return;
+
+    worker = new Worker({
+      locks,
+      source,
+      handler: loaded.handler,
+      schedule,
+      ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
+      ...((flags.concurrency ?? file.concurrency)
+        ? { concurrency: flags.concurrency ?? file.concurrency }
+        : {}),
+      ...(kinds ? { kinds } : {}),
+      ...((flags.handlerTimeout ?? file.handlerTimeout)
+        ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
+        : {}),
+      ...((flags.stopGrace ?? file.stopGrace) ? { stopGraceMs: flags.stopGrace ?? file.stopGrace } : {}),
+    });
+    const metrics = new WorkerMetrics();
+    metrics.observe(worker);
+    logEvents(worker, log);
+
+    const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
+    if (metricsPort !== undefined) {
+      metricsServer = await startMetricsServer(metrics, {
+        port: metricsPort,
+        ...((flags.metricsHost ?? ctx.config.file.metrics?.host)
+          ? { host: flags.metricsHost ?? ctx.config.file.metrics?.host }
+          : {}),
+      });
+      log.info({ url: metricsServer.url, port: metricsServer.port }, 'metrics listening');
+    }
+
+    const statsEvery = flags.statsEvery ?? file.statsEvery;
+    const statsTimer =
+      statsEvery === undefined
+        ? undefined
+        : setInterval(() => log.info({ stats: worker?.stats() }, 'stats'), statsEvery);
+
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      received ??= signal;
+      signals++;
+      if (signals === 1) {
+        log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
+        void worker?.stop();
+      } else if (signals === 2) {
+        log.warn({ signal }, 'stopping now: aborting running handlers');
+        void worker?.stop({ graceMs: 0 });
+      } else {
+        process.exit(exitCodeOfSignal(signal));
+      }
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    log.info(
+      {
+        workerId: worker.id,
+        backend,
+        handler: loaded.path,
+        schedule,
+        concurrency: flags.concurrency ?? file.concurrency ?? 4,
+        ...(kinds ? { kinds } : {}),
+      },
+      'worker started',
+    );
+    try {
+      await worker.run();
+    } finally {
+      if (statsTimer) clearInterval(statsTimer);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+    await metricsServer?.close();
+    await worker?.stop();
+    await source
+      ?.close()
+      .catch((error: unknown) => log.warn({ err: describeError(error) }, 'closing the source failed'));
+    await locks
+      ?.close()
+      .catch((error: unknown) => log.warn({ err: describeError(error) }, 'closing locks failed'));
+  }
+  if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
+}
+
+function scheduleFrom(
+  flags: WorkerFlags,
+  file: NonNullable<CommandContext['config']['file']['worker']>,
+): Schedule {
+  const chosen = [
+    flags.every !== undefined && '--every',
+    flags.cron !== undefined && '--cron',
+    flags.once === true && '--once',
+  ].filter((x): x is string => typeof x === 'string');
+  if (chosen.length > 1) {
+    throw new UsageError(`worker: ${chosen.join(' and ')} cannot be combined; pick one schedule`, {
+      field: chosen[1],
+    });
+  }
+  if (flags.tz !== undefined && flags.cron === undefined && file.cron === undefined) {
+    throw new UsageError('worker: --tz only applies to --cron', { field: '--tz' });
+  }
+  if (flags.once) return { once: true };
+  if (flags.every !== undefined) return { every: flags.every };
+  if (flags.cron !== undefined) return cronSchedule(flags.cron, flags.tz, '--cron');
+  const fromFile = [file.every !== undefined, file.cron !== undefined, file.once === true].filter(
+    Boolean,
+  ).length;
+  if (fromFile > 1) {
+    throw new UsageError('config file: worker.every, worker.cron and worker.once are mutually exclusive', {
+      field: 'worker',
+    });
+  }
+  if (file.once) return { once: true };
+  if (file.every !== undefined) return { every: file.every };
+  if (file.cron !== undefined) return cronSchedule(file.cron, flags.tz, 'worker.cron');
+  return { every: 1_000 };
+}
+
+function cronSchedule(expression: string, tz: string | undefined, field: string): Schedule {
+  const fields = expression.trim().split(/\s+/).length;
+  if (fields < 5 || fields > 6) {
+    throw new UsageError(
+      `${field}: '${expression}' is not a cron expression (5 fields, or 6 with seconds). Fix: e.g. "0 * * * *".`,
+      { field },
+    );
+  }
+  return tz ? { cron: expression, timezone: tz } : { cron: expression };
+}
+
+function splitKinds(list: string): string[] {
+  const kinds = list
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (kinds.length === 0)
+    throw new UsageError('--kinds: expected a comma-separated list of kinds', { field: '--kinds' });
+  return kinds;
+}
+
+function logEvents(worker: Worker, log: Logger): void {
+  worker.on('session-opened', (e) => log.info({ sessionId: e.sessionId }, 'lock session opened'));
+  worker.on('session-lost', (e) =>
+    log.warn(
+      { sessionId: e.sessionId, reason: describeError(e.reason) },
+      'lock session lost; running handlers aborted',
+    ),
+  );
+  worker.on('task-started', (e) =>
+    log.debug(
+      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, attempt: e.task.attempts },
+      'task started',
+    ),
+  );
+  worker.on('task-completed', (e) =>
+    log.info(
+      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, durationMs: Math.round(e.durationMs) },
+      'task completed',
+    ),
+  );
+  worker.on('task-failed', (e) =>
+    log.warn(
+      {
+        taskId: e.task.id,
+        kind: e.task.kind,
+        fence: e.fence,
+        err: describeError(e.error),
+        nextRunAt: e.nextRunAt,
+      },
+      'task failed; will retry',
+    ),
+  );
+  worker.on('task-dead', (e) =>
+    log.error(
+      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, err: describeError(e.error) },
+      'task dead',
+    ),
+  );
+  worker.on('claim-skipped', (e) =>
+    log.debug({ taskId: e.taskId, fence: e.fence, reason: e.reason }, 'claim skipped'),
+  );
+  worker.on('skipped-locked', (e) => log.trace({ taskId: e.taskId }, 'locked by another worker'));
+  worker.on('stale-write', (e) =>
+    log.warn(
+      { taskId: e.taskId, fence: e.fence, operation: e.operation },
+      'stale write rejected (a newer fence exists)',
+    ),
+  );
+  worker.on('lease-lost', (e) =>
+    log.warn(
+      { taskId: e.taskId, fence: e.fence, reason: describeError(e.reason) },
+      'lease lost; handler aborted',
+    ),
+  );
+  worker.on('handler-abandoned', (e) =>
+    log.error({ taskId: e.task.id, fence: e.fence }, 'handler ignored its aborted signal; abandoned'),
+  );
+  worker.on('pass-finished', (e) =>
+    log.debug(
+      {
+        pass: e.pass,
+        outcome: e.outcome,
+        seen: e.seen,
+        lockAttempts: e.lockAttempts,
+        claimed: e.claimed,
+        hops: e.hops,
+        durationMs: Math.round(e.durationMs),
+      },
+      'pass finished',
+    ),
+  );
+  worker.on('error', (e) =>
+    log.warn({ phase: e.phase, taskId: e.taskId, err: describeError(e.error) }, 'worker error (retrying)'),
+  );
+  worker.on('stopped', (e) => log.info({ stats: e.stats }, 'worker stopped'));
+}
