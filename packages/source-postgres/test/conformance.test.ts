@@ -1,0 +1,19 @@
+import { taskSourceSuite } from '@baton/testkit';
+import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { afterAll, beforeAll, it } from 'vitest';
+import { suiteFactory } from './support.js';
+
+// The whole task-source conformance suite, on PGlite by default and on the server at DATABASE_URL when set.
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await testDatabase();
+});
+afterAll(async () => {
+  await db?.close();
+});
+
+taskSourceSuite(
+  it,
+  suiteFactory(() => db),
+  { creationWindow: true, invalidRows: true },
+);

@@ -1,0 +1,241 @@
+import {
+  type ClaimResult,
+  type CompleteResult,
+  type DueOptions,
+  type FailResult,
+  ManualClock,
+  MemoryTaskSource,
+  type MemoryTaskSourceOptions,
+  type Task,
+  type TaskFailure,
+} from '@baton/core';
+import { describe, expect, it } from 'vitest';
+import {
+  claimTests,
+  dueTests,
+  enqueueTests,
+  fencedWriteTests,
+  raceTests,
+  retryTests,
+  type TaskSourceFactory,
+  type TaskSourceHarness,
+  type TaskSourceSettings,
+  type TestFn,
+  taskSourceSuite,
+} from '../src/index.js';
+
+type SourceClass = new (options: MemoryTaskSourceOptions) => MemoryTaskSource;
+
+/** The in-memory reference source on a manual clock: `elapse` advances the clock (every task ages). */
+function memoryFactory(Source: SourceClass = MemoryTaskSource, tweak: Partial<MemoryTaskSourceOptions> = {}) {
+  return async (settings: TaskSourceSettings): Promise<TaskSourceHarness> => {
+    const clock = new ManualClock();
+    const { baseMs, maxMs } = settings.backoff;
+    const source = new Source({
+      clock,
+      reclaimAfterMs: settings.reclaimAfterMs,
+      defaultMaxAttempts: settings.defaultMaxAttempts,
+      retryDelayMs: (attempts) => Math.min(maxMs, baseMs * 2 ** (attempts - 1)),
+      ...tweak,
+    });
+    return { source, elapse: (ms) => clock.advance(ms), close: () => source.close() };
+  };
+}
+
+/** A complete that writes under whatever fence the task has now. */
+class CompleteIgnoresFence extends MemoryTaskSource {
+  override async complete(id: string, _fence: number, result?: unknown): Promise<CompleteResult> {
+    const task = await this.get(id);
+    return super.complete(id, task?.fence ?? 0, result);
+  }
+}
+
+/** A fail that writes under whatever fence the task has now. */
+class FailIgnoresFence extends MemoryTaskSource {
+  override async fail(id: string, _fence: number, failure: TaskFailure): Promise<FailResult> {
+    const task = await this.get(id);
+    return super.fail(id, task?.fence ?? 0, failure);
+  }
+}
+
+/** A claim that ignores the fence order (always outbids the stored fence). */
+class ClaimIgnoresFence extends MemoryTaskSource {
+  override async claim(id: string, fence: number, workerId: string): Promise<ClaimResult> {
+    const task = await this.get(id);
+    return super.claim(id, Math.max(fence, (task?.fence ?? 0) + 1), workerId);
+  }
+}
+
+/** Every failure is treated as retryable. */
+class AlwaysRetry extends MemoryTaskSource {
+  override fail(id: string, fence: number, failure: TaskFailure): Promise<FailResult> {
+    return super.fail(id, fence, { ...failure, retryable: true });
+  }
+}
+
+/** Lists every task twice per pass. */
+class DueTwice extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+    yield* super.due(options);
+    yield* super.due(options);
+  }
+}
+
+/** Starts where `start` points but never wraps around. */
+class DueNoWrap extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+    const all: Task[] = [];
+    for await (const task of super.due({ ...options, start: 0 })) all.push(task);
+    yield* all.slice(Math.floor((options.start ?? 0) * all.length));
+  }
+}
+
+/** Always starts at the first task, whatever `start` says. */
+class DueIgnoresStart extends MemoryTaskSource {
+  override due(options: DueOptions = {}): AsyncGenerator<Task> {
+    return super.due({ ...options, start: 0 });
+  }
+}
+
+/** Lists done tasks too. */
+class DueListsDone extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+    yield* super.due(options);
+    for (const task of this.tasks()) if (task.status === 'done') yield task;
+  }
+}
+
+type Group = (test: TestFn, factory: TaskSourceFactory) => void;
+
+/** Runs suite groups against a factory and returns the names of the cases that failed. */
+async function failingCases(factory: TaskSourceFactory, groups: Group[]): Promise<string[]> {
+  const cases: Array<[string, () => Promise<void>]> = [];
+  const collect: TestFn = (name, fn) => {
+    cases.push([name, fn]);
+  };
+  for (const group of groups) group(collect, factory);
+  const failed: string[] = [];
+  for (const [name, fn] of cases) {
+    try {
+      await fn();
+    } catch {
+      failed.push(name);
+    }
+  }
+  return failed;
+}
+
+describe('taskSourceSuite against the in-memory reference source', () => {
+  taskSourceSuite(it, memoryFactory());
+});
+
+describe('the task-source suite catches planted faults', () => {
+  it('registers every group (30+ cases, window and invalid-row cases only on request)', () => {
+    const names: string[] = [];
+    const count: TestFn = (name) => {
+      names.push(name);
+    };
+    taskSourceSuite(count, memoryFactory());
+    const base = names.length;
+    expect(base).toBeGreaterThanOrEqual(30);
+    taskSourceSuite(count, memoryFactory(), { creationWindow: true, invalidRows: true });
+    expect(names.length - 2 * base).toBe(3);
+  });
+
+  it('a complete that ignores the fence', async () => {
+    const failed = await failingCases(memoryFactory(CompleteIgnoresFence), [fencedWriteTests, raceTests]);
+    expect(failed).toContain(
+      'complete: a stale fence is rejected and changes nothing (the paused worker after a takeover)',
+    );
+    expect(failed).toContain(
+      'race: a worker paused past its lease cannot write over its successor, in any order',
+    );
+  }, 60_000);
+
+  it('a fail that ignores the fence', async () => {
+    const failed = await failingCases(memoryFactory(FailIgnoresFence), [fencedWriteTests]);
+    expect(failed).toContain('fail: a stale fence is rejected and changes nothing');
+  }, 60_000);
+
+  it('a claim that ignores the fence order', async () => {
+    const failed = await failingCases(memoryFactory(ClaimIgnoresFence), [claimTests]);
+    expect(failed).toContain('claim: an equal or lower fence is stale and changes nothing');
+    expect(failed).toContain('claim: a running task is taken over only with a higher fence');
+  }, 60_000);
+
+  it('failures that are always retried', async () => {
+    const failed = await failingCases(memoryFactory(AlwaysRetry), [retryTests, claimTests]);
+    expect(failed).toContain('retry: a non-retryable failure makes the task dead at once');
+    expect(failed).toContain('claim: done and dead tasks are not runnable, whatever the fence');
+  }, 60_000);
+
+  it('retries without a backoff', async () => {
+    const failed = await failingCases(memoryFactory(MemoryTaskSource, { retryDelayMs: () => 0 }), [
+      retryTests,
+    ]);
+    expect(failed).toContain(
+      'retry: a retryable failure waits for its backoff, then the task is due and claimable again',
+    );
+    expect(failed).toContain(
+      'retry: each backoff lies between half the base delay and the cap, on the source clock',
+    );
+  }, 60_000);
+
+  it('a backoff that ignores its cap', async () => {
+    const failed = await failingCases(
+      memoryFactory(MemoryTaskSource, {
+        retryDelayMs: (attempts) => 1_000 * 60 * 2 ** (attempts - 1) * 1_000,
+      }),
+      [retryTests],
+    );
+    expect(failed).toContain(
+      'retry: each backoff lies between half the base delay and the cap, on the source clock',
+    );
+  }, 60_000);
+
+  it('a pass that lists tasks twice', async () => {
+    const failed = await failingCases(memoryFactory(DueTwice), [dueTests]);
+    expect(failed).toContain(
+      'due: every due task exactly once per pass, from any start, with pages smaller than the set',
+    );
+  }, 60_000);
+
+  it('a pass that does not wrap around', async () => {
+    const failed = await failingCases(memoryFactory(DueNoWrap), [dueTests]);
+    expect(failed).toContain(
+      'due: every due task exactly once per pass, from any start, with pages smaller than the set',
+    );
+    expect(failed).toContain(
+      'due: passes from different starts are rotations of one stable order and begin at different tasks',
+    );
+  }, 60_000);
+
+  it('a pass that ignores start', async () => {
+    const failed = await failingCases(memoryFactory(DueIgnoresStart), [dueTests]);
+    expect(failed).toContain(
+      'due: passes from different starts are rotations of one stable order and begin at different tasks',
+    );
+  }, 60_000);
+
+  it('a pass that lists finished tasks', async () => {
+    const failed = await failingCases(memoryFactory(DueListsDone), [dueTests, enqueueTests]);
+    expect(failed).toContain(
+      'due: not yet due, done, dead and freshly claimed tasks are left out; abandoned claims come back',
+    );
+    expect(failed).toContain(
+      'due: a task finished by another worker before the pass reaches it is not listed',
+    );
+  }, 60_000);
+
+  it('the unmodified reference source passes the same groups', async () => {
+    const failed = await failingCases(memoryFactory(), [
+      enqueueTests,
+      claimTests,
+      fencedWriteTests,
+      retryTests,
+      dueTests,
+      raceTests,
+    ]);
+    expect(failed).toEqual([]);
+  }, 60_000);
+});
