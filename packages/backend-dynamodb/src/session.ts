@@ -16,7 +16,7 @@ import { BACKEND } from './errors.js';
 import type { ObservationBook } from './observations.js';
 import type { LockRecord } from './record.js';
 import type { CallLimits } from './requester.js';
-import type { GrantInput, LockTable } from './table.js';
+import type { GrantExpectation, GrantInput, LockTable } from './table.js';
 import { RecordVersions, type VersionedWrite } from './versions.js';
 
 /** Per-lease bookkeeping of a {@link DynamoLockSession}. */
@@ -129,25 +129,26 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
         },
       };
     };
-    const grant = async (
-      expect: { kind: 'free' } | { kind: 'absent' } | { kind: 'version'; rvn: string },
-      newEpoch: boolean,
+    const take = async (
+      write: (limits: CallLimits) => Promise<LockRecord | null>,
     ): Promise<Acquisition<DynamoLeaseState> | null> => {
-      const epoch = newEpoch ? await table.nextEpoch(this.#limits()) : undefined;
       const sentAt = clock.monotonicNow();
       firstSentAt ??= sentAt;
-      const record =
-        epoch !== undefined && expect.kind !== 'free'
-          ? await table.grantInEpoch(key, expect, epoch, input, this.#limits())
-          : expect.kind !== 'absent'
-            ? await table.grant(key, expect, input, this.#limits())
-            : null;
+      const record = await write(this.#limits());
       return record ? granted(record, sentAt) : null;
+    };
+    const takeSeen = async (record: LockRecord, expect: GrantExpectation) => {
+      if (record.fence < record.fenceMax) return take((limits) => table.grant(key, expect, input, limits));
+      // The fence span is used up: continue in a new epoch, conditional on the version just read.
+      const epoch = await table.nextEpoch(this.#limits());
+      return take((limits) =>
+        table.grantInEpoch(key, { kind: 'version', rvn: record.rvn }, epoch, input, limits),
+      );
     };
 
     // Unless this key was just seen held, assume it is free: one conditional request.
     if (!observations.has(key)) {
-      const acquisition = await grant({ kind: 'free' }, false);
+      const acquisition = await take((limits) => table.grant(key, { kind: 'free' }, input, limits));
       if (acquisition) return acquisition;
     }
     for (let round = 0; round < 3; round++) {
@@ -157,18 +158,18 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       if (record && record.rvn === input.rvn) return granted(record, firstSentAt ?? seenAt);
       let acquisition: Acquisition<DynamoLeaseState> | null;
       if (!record) {
-        acquisition = await grant({ kind: 'absent' }, true);
+        // First use of the key, or an operator deleted the item: start above every fence handed out so far.
+        const epoch = await table.nextEpoch(this.#limits());
+        acquisition = await take((limits) =>
+          table.grantInEpoch(key, { kind: 'absent' }, epoch, input, limits),
+        );
       } else if (record.owner === undefined && record.holdMs === 0) {
         observations.forget(key);
-        const spanUsedUp = record.fence >= record.fenceMax;
-        acquisition = await grant(
-          spanUsedUp ? { kind: 'version', rvn: record.rvn } : { kind: 'free' },
-          spanUsedUp,
-        );
+        acquisition = await takeSeen(record, { kind: 'free' });
       } else {
         const unchangedFor = observations.observe(key, record.rvn, seenAt);
         if (unchangedFor < this.#takeoverWaitMs(record)) return null;
-        acquisition = await grant({ kind: 'version', rvn: record.rvn }, record.fence >= record.fenceMax);
+        acquisition = await takeSeen(record, { kind: 'version', rvn: record.rvn });
       }
       if (acquisition) return acquisition;
     }
