@@ -1,3 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Consul from 'consul';
 import { describe, expect, it } from 'vitest';
 import {
   b64,
@@ -280,5 +286,52 @@ describe('consul test server: counters, history, peek', () => {
       ModifyIndex: (await readEntry(server, key))!.ModifyIndex,
     });
     expect((await readEntry(server, key))!.Value).toBe(b64('héllo'));
+  });
+});
+
+describe('consul test server: TLS', () => {
+  it('serves HTTPS to a client that trusts the certificate through a CA file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'consul-tls-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-addext',
+          'subjectAltName=IP:127.0.0.1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const cert = readFileSync(join(dir, 'cert.pem'));
+      const server = await startServer({ tls: { cert, key: readFileSync(join(dir, 'key.pem')) } });
+      expect(server.url).toBe(`https://127.0.0.1:${server.port}`);
+      const agent = new Agent({ ca: cert, keepAlive: true });
+      const consul = new Consul({ host: server.host, port: server.port, secure: true, agent });
+      try {
+        const { ID } = await consul.session.create();
+        expect(await consul.kv.set({ key: randomKey(), value: 'tls', acquire: ID })).toBe(true);
+      } finally {
+        agent.destroy();
+      }
+      const untrusted = new Consul({ host: server.host, port: server.port, secure: true });
+      await expect(untrusted.status.leader()).rejects.toThrow(/self[- ]signed/i);
+      untrusted.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,10 +6,11 @@
  * ```
  * baton-consul-test-server [--host 127.0.0.1] [--port 8500] [--ttl-min 200ms] [--ttl-multiplier 2]
  *                          [--acl-token TOKEN]... [--node-name NAME] [--datacenter dc1]
- *                          [--max-lock-delay 60s] [--max-wait 10m]
+ *                          [--max-lock-delay 60s] [--max-wait 10m] [--tls-cert FILE --tls-key FILE]
  * ```
  * Durations are Go durations (`200ms`, `10s`) or plain milliseconds.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { nsToMs, parseGoDuration } from './go-duration.js';
 import { startConsulTestServer } from './server.js';
@@ -26,6 +27,8 @@ const USAGE = `usage: baton-consul-test-server [options]
   --datacenter DC         datacenter name (default dc1)
   --max-lock-delay DUR    cap applied to session lock-delays (default 60s)
   --max-wait DURATION     cap for blocking-query ?wait (default 10m)
+  --tls-cert FILE         serve HTTPS with this PEM certificate (needs --tls-key)
+  --tls-key FILE          PEM private key for --tls-cert
   -h, --help              show this help
 `;
 
@@ -52,7 +55,7 @@ function numberFlag(flag: string, text: string | undefined): number | undefined 
 }
 
 /** Parses the command line into server options; `undefined` when help was asked for. */
-export function parseCliArgs(argv: readonly string[]): ConsulTestServerOptions | undefined {
+function parseCliArgs(argv: readonly string[]): ConsulTestServerOptions | undefined {
   const { values } = parseArgs({
     args: [...argv],
     strict: true,
@@ -67,6 +70,8 @@ export function parseCliArgs(argv: readonly string[]): ConsulTestServerOptions |
       datacenter: { type: 'string' },
       'max-lock-delay': { type: 'string' },
       'max-wait': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -84,6 +89,17 @@ export function parseCliArgs(argv: readonly string[]): ConsulTestServerOptions |
   if (maxLockDelay !== undefined) options.maxLockDelayMs = maxLockDelay;
   const maxWait = durationMs('max-wait', values['max-wait']);
   if (maxWait !== undefined) options.maxBlockingWaitMs = maxWait;
+  const cert = values['tls-cert'];
+  const key = values['tls-key'];
+  if ((cert === undefined) !== (key === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
+  if (cert !== undefined && key !== undefined) {
+    try {
+      options.tls = { cert: readFileSync(cert), key: readFileSync(key) };
+    } catch (error) {
+      throw new UsageError(`cannot read TLS files: ${(error as Error).message}`);
+    }
+  }
   return options;
 }
 

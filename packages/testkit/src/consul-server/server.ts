@@ -4,6 +4,7 @@
  * by the configured latency, held again while paused, then written.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError, systemClock } from '@baton/core';
 import { ConsulAgent } from './agent.js';
@@ -152,12 +153,15 @@ export async function startConsulTestServer(
     writeResponse(res, response);
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((error: unknown) => {
       if (res.headersSent || res.destroyed) return;
       writeResponse(res, textResponse(500, error instanceof Error ? error.message : String(error)));
     });
-  });
+  };
+  const server = options.tls
+    ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, listener)
+    : createServer(listener);
   // Blocking queries hold requests for minutes; keep-alive sockets are reused by the npm client.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 60_000;
@@ -174,7 +178,7 @@ export async function startConsulTestServer(
   let closed: Promise<void> | undefined;
 
   return {
-    url: `http://${urlHost}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${urlHost}:${address.port}`,
     host: address.address,
     port: address.port,
     faults: {

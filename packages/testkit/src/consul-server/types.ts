@@ -32,6 +32,8 @@ export interface ConsulTestServerOptions {
   clock?: Clock;
   /** Cap for `?wait` (and the 5 min default). Default 600 000 (Consul's 10 min). */
   maxBlockingWaitMs?: number;
+  /** Serve HTTPS with this PEM key and certificate (for clients configured with a CA file). Default plain HTTP. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** A KV entry as {@link ConsulTestServer.getEntry} returns it. */
@@ -86,7 +88,7 @@ export interface ConsulTestServerRequests {
 
 /** A running Consul-compatible test server. */
 export interface ConsulTestServer {
-  /** `http://HOST:PORT`. */
+  /** `http://HOST:PORT` (`https://` with {@link ConsulTestServerOptions.tls}). */
   readonly url: string;
   readonly host: string;
   readonly port: number;
