@@ -88,7 +88,7 @@ export function aclHint(prefix: string): string {
  */
 export function toBatonError(error: unknown, context: ErrorContext): BatonError {
   if (error instanceof BatonError) return error;
-  const options = { cause: error, backend: BACKEND };
+  const options = { cause: withoutRequest(error), backend: BACKEND };
   const what = `Consul: ${context.operation} failed`;
   const http = httpStatusOf(error);
   if (http) {
@@ -143,4 +143,35 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     return new ProtocolError(`${what}: unreadable answer: ${message}`, options);
   }
   return new ProtocolError(`${what}: ${message}`, options);
+}
+
+/**
+ * The npm client's HTTP errors keep the whole response, and through it the request with its
+ * `X-Consul-Token` header: logging such an error would print the token. Keep the client's error as `cause`,
+ * but with a plain copy of the response (status, headers, body) instead.
+ */
+function withoutRequest(error: unknown): unknown {
+  if (typeof error !== 'object' || error === null || !('response' in error)) return error;
+  const response = (error as { response?: unknown }).response as
+    | { statusCode?: unknown; statusMessage?: unknown; headers?: unknown; body?: unknown }
+    | null
+    | undefined;
+  if (!response || typeof response !== 'object') return error;
+  const plain = {
+    statusCode: response.statusCode,
+    statusMessage: response.statusMessage,
+    headers: response.headers,
+    body: response.body,
+  };
+  try {
+    Object.defineProperty(error, 'response', {
+      value: plain,
+      configurable: true,
+      enumerable: true,
+      writable: true,
+    });
+  } catch {
+    return new ConsulHttpError(Number(plain.statusCode) || 0, bodyText(plain.body));
+  }
+  return error;
 }

@@ -190,9 +190,12 @@ export class ConsulHttp {
     return id;
   }
 
-  /** Renews a session. A 404 (unknown or expired session) rejects with the raw HTTP error for the caller. */
-  async renewSession(id: string, options: CallOptions = {}): Promise<void> {
-    await this.#call(`renew session ${id}`, options, (common) =>
+  /**
+   * Renews a session; resolves Consul's answer (the session, in a one-element array). A 404 (unknown or
+   * expired session) rejects with an error whose `cause` carries the status, for the caller to judge.
+   */
+  async renewSession(id: string, options: CallOptions = {}): Promise<unknown> {
+    return this.#call(`renew session ${id}`, options, (common) =>
       this.#client.session.renew({ id, ...common }),
     );
   }

@@ -102,6 +102,8 @@ export class ConsulLockProvider implements LockProvider {
   > &
     Pick<ConsulLockProviderOptions, 'monitorAfterMs' | 'onError'>;
   readonly #sessions = new Set<ConsulSession>();
+  /** Aborts when the provider closes: ends every running watch. */
+  readonly #closing = new AbortController();
   #closed = false;
 
   constructor(options: ConsulLockProviderOptions = {}) {
@@ -200,6 +202,7 @@ export class ConsulLockProvider implements LockProvider {
   /** The current holder of `key`: one `GET /v1/kv/<key>?consistent`. */
   async getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
     validateKey(key);
+    this.#assertOpen();
     const { entry } = await this.#http.getKey(this.#codec.encode(key), {
       consistent: true,
       signal: options.signal,
@@ -207,9 +210,16 @@ export class ConsulLockProvider implements LockProvider {
     return holderOf(entry, this.#codec, key);
   }
 
-  /** The holder of `key` now and after each change, through blocking queries (see `consulWatch`). */
+  /**
+   * The holder of `key` now and after each change, through blocking queries (see `consulWatch`). Ends when
+   * `signal` aborts or the provider closes.
+   */
   watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
     validateKey(key);
+    this.#assertOpen();
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
     return consulWatch(
       {
         http: this.#http,
@@ -219,12 +229,13 @@ export class ConsulLockProvider implements LockProvider {
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
       key,
-      options.signal,
+      signal,
     );
   }
 
   /** Held locks whose caller key starts with `prefix`: one `GET /v1/kv/<prefix>?recurse&consistent`. */
   async list(prefix = ''): Promise<LockHolder[]> {
+    this.#assertOpen();
     const consulPrefix = this.#codec.encodePrefix(prefix);
     const { entries } = await this.#http.listKeys(consulPrefix, { consistent: true });
     const holders: LockHolder[] = [];
@@ -244,6 +255,7 @@ export class ConsulLockProvider implements LockProvider {
    */
   async forceRelease(key: string): Promise<boolean> {
     validateKey(key);
+    this.#assertOpen();
     const consulKey = this.#codec.encode(key);
     for (let attempt = 0; attempt < 5; attempt++) {
       const { entry } = await this.#http.getKey(consulKey, { consistent: true });
@@ -260,11 +272,16 @@ export class ConsulLockProvider implements LockProvider {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
+    this.#closing.abort(new ClosedError('Consul lock provider closed'));
     this.#http.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('Consul lock provider is closed');
   }
 
   /** Keeps the token out of logs and `util.inspect`. */

@@ -1,7 +1,7 @@
 import {
   AbstractLockSession,
   type Acquisition,
-  type BatonError,
+  BatonError,
   backoffDelay,
   type Clock,
   KeepAlive,
@@ -171,7 +171,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       if (mayHaveApplied(error)) {
         // The lock may have been taken without us hearing of it: release it before this key is used again.
         marker.kind = 'unsettled';
-        this.#retryLater(key, marker);
+        this.#retryLater(key, marker, error);
       } else {
         this.#pending.delete(key);
       }
@@ -218,7 +218,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       // Whether Consul applied it is unknown: keep the key blocked for this session and retry.
       pending.kind = 'unsettled';
       this.#pending.set(lease.key, pending);
-      this.#retryLater(lease.key, pending);
+      this.#retryLater(lease.key, pending, error);
       throw error;
     }
   }
@@ -287,8 +287,9 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
 
   async #renew(signal: AbortSignal): Promise<void> {
     const timeoutMs = Math.max(50, Math.min(this.#init.requestTimeoutMs, this.ttlMs / 3));
+    let renewed: unknown;
     try {
-      await this.#init.http.renewSession(this.id, { signal, timeoutMs });
+      renewed = await this.#init.http.renewSession(this.id, { signal, timeoutMs });
     } catch (error) {
       if (httpStatusOf((error as { cause?: unknown }).cause)?.status === 404) {
         throw new SessionLostError(
@@ -297,6 +298,10 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
         );
       }
       throw error;
+    }
+    // Consul answers 404 for an unknown session; versions before 0.7 answered 200 with nothing.
+    if (renewed === null || (Array.isArray(renewed) && renewed.length === 0)) {
+      throw new SessionLostError(`Consul no longer knows session ${this.id}`, { backend: BACKEND });
     }
   }
 
@@ -362,12 +367,17 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     this.#settle(key, pending).catch((error: unknown) => {
       this.#report(error, `release '${key}'`);
       pending.kind = 'unsettled';
-      this.#retryLater(key, pending);
+      this.#retryLater(key, pending, error);
     });
   }
 
-  #retryLater(key: string, pending: PendingKey): void {
+  /**
+   * Retries a pending release in the background with jittered backoff. Failures that retrying cannot fix
+   * (a 403) stay pending: the next acquisition of the key, or the session's end, tries once more.
+   */
+  #retryLater(key: string, pending: PendingKey, error: unknown): void {
     if (this.#abandoned || this.signal.aborted || this.#pending.get(key) !== pending) return;
+    if (error instanceof BatonError && !error.retryable) return;
     const delay = backoffDelay(pending.failures++, {
       baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
       maxMs: Math.max(100, this.ttlMs / 2),

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { LockHolder } from '@baton/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConsulSession } from '../src/index.js';
@@ -283,6 +284,51 @@ describe('consul semantics', () => {
       for (const k of ['1', '2', '3']) expect(await b.tryAcquire(`destroy/${k}`)).not.toBeNull();
     } finally {
       await provider.close();
+    }
+  });
+
+  it('close() destroys sessions, ends running watches, and refuses later calls with CLOSED', async () => {
+    const provider = testProvider(env);
+    const session = await provider.openSession();
+    await session.tryAcquire('close/k');
+    const seen: Array<LockHolder | null> = [];
+    const done = (async () => {
+      for await (const holder of provider.watch('close/k')) seen.push(holder);
+    })();
+    await until(() => seen.length === 1, 2_000, 'the watch to start');
+    await provider.close();
+    await done; // ends, without an error
+    expect(session.signal.reason).toMatchObject({ code: 'CLOSED' });
+    expect(await rejectionOf(provider.getHolder('close/k'))).toMatchObject({ code: 'CLOSED' });
+    expect(await rejectionOf(provider.openSession())).toMatchObject({ code: 'CLOSED' });
+    await provider.close(); // idempotent
+  });
+
+  it('never exposes the token: not in inspect output, JSON, or error messages', async () => {
+    const token = 'secret-0b7e-4c1d-token';
+    const provider = testProvider(env, { token, address: 'http://127.0.0.1:1', requestTimeoutMs: 500 });
+    try {
+      expect(inspect(provider, { depth: 20, showHidden: true })).not.toContain(token);
+      expect(JSON.stringify(provider)).not.toContain(token);
+      const error = await rejectionOf(provider.openSession());
+      expect(inspect(error, { depth: 20 })).not.toContain(token);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it.skipIf(REAL_AGENT)('never exposes the token through the HTTP error kept as cause (a 403)', async () => {
+    const secured = await startConsulEnv({ aclTokens: ['root-token'] });
+    const token = 'secret-but-wrong-token';
+    const provider = testProvider(secured, { token });
+    try {
+      const error = await rejectionOf(provider.openSession());
+      expect(error).toMatchObject({ code: 'PERMISSION_DENIED' });
+      expect((error.cause as { statusCode?: number }).statusCode).toBe(403);
+      expect(inspect(error, { depth: 50, showHidden: true })).not.toContain(token);
+    } finally {
+      await provider.close();
+      await secured.close();
     }
   });
 });
