@@ -100,18 +100,18 @@ export function electionDiscoveryTests(
       );
       const leader = await election.campaign(a);
       const controller = new AbortController();
-      const waiting = election.campaign(b, { signal: controller.signal });
+      const waiting = codeOf(election.campaign(b, { signal: controller.signal }));
       await delay(100);
       controller.abort(new Error('shutdown'));
-      checkEqual(await codeOf(waiting), 'ABORTED', 'aborted while waiting');
+      checkEqual(await waiting, 'ABORTED', 'aborted while waiting');
       // Abort exactly as the lock frees: whether or not it won, it must not keep the lock.
       const racing = new AbortController();
-      const raced = election.campaign(c, { signal: racing.signal });
+      const raced = codeOf(election.campaign(c, { signal: racing.signal }));
       await delay(50);
       const resigned = leader.resign();
       racing.abort();
       await resigned;
-      checkEqual(await codeOf(raced), 'ABORTED', 'aborted in the same moment');
+      checkEqual(await raced, 'ABORTED', 'aborted in the same moment');
       checkEqual(b.leases().length + c.leases().length, 0, 'no lease left in the aborted sessions');
       await delay(ctx.options.granularityMs * 2);
       checkEqual(await election.leader(), null, 'nobody leads after the aborted campaigns');

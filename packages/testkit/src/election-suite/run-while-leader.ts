@@ -20,34 +20,43 @@ export function runWhileLeaderTests(
       const election = electionFor(ctx);
       const tracker = new BeliefTracker();
       const stops = [new AbortController(), new AbortController(), new AbortController()];
-      const sessions = [await ctx.open(), await ctx.open(), await ctx.open()];
-      const running: Array<string | undefined> = [];
+      const running: string[] = [];
       const released: string[] = [];
-      const runs = sessions.map((session, i) =>
+      let current: number | undefined;
+      const runs = stops.map((stop, i) =>
         runWhileLeader(
-          session,
+          ctx.harness.provider,
           election.key,
           async (leadership) => {
             tracker.elected(`r${i}`, leadership);
             running.push(`r${i}`);
+            current = i;
             await new Promise((resolve) =>
               leadership.signal.addEventListener('abort', resolve, { once: true }),
             );
             // Winding down after the signal: nobody else may lead until this returns.
             await delay(ctx.options.granularityMs);
-            if ((await election.leader())?.term !== leadership.term) released.push(`r${i}`);
+            if (stop.signal.aborted && (await election.leader())?.term !== leadership.term) {
+              released.push(`r${i}`);
+            }
+            if (current === i) current = undefined;
           },
-          { signal: stops[i]!.signal, value: { id: `r${i}` } },
+          { signal: stop.signal, value: { id: `r${i}` }, sessionOptions: ctx.harness.sessionOptions },
         ),
       );
-      for (let round = 0; round < 3; round++) {
-        await waitFor(() => running.length === round + 1, `round ${round} leader`);
-        const leaderIndex = Number(running[round]!.slice(1));
-        stops[leaderIndex]!.abort();
-        await runs[leaderIndex];
+      try {
+        for (let round = 0; round < 3; round++) {
+          await waitFor(() => current !== undefined && !stops[current]!.signal.aborted, `leader ${round}`);
+          const leader = current!;
+          stops[leader]!.abort();
+          await runs[leader];
+        }
+        await Promise.all(runs);
+      } finally {
+        for (const stop of stops) stop.abort();
+        await Promise.allSettled(runs);
       }
-      await Promise.all(runs);
-      checkEqual(new Set(running).size, 3, 'each participant led once');
+      checkEqual(new Set(running).size, 3, 'each participant led');
       checkEqual(released.join(), '', 'participants whose lock was released before their task returned');
       tracker.assertOneAtATime();
       checkEqual(await election.leader(), null, 'nobody leads after everyone stopped');
