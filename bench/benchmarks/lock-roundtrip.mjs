@@ -1,7 +1,14 @@
 // lock-roundtrip: acquire+release pairs per second and latency, ours vs the raw client, per backend.
 
 import { randomUUID } from 'node:crypto';
-import { BACKENDS, CONSUL_SERVER_OPTIONS, openOurs, openRaw, serverKind } from '../lib/locks.mjs';
+import {
+  BACKENDS,
+  CONSUL_COUNTING_OPTIONS,
+  CONSUL_SERVER_OPTIONS,
+  openOurs,
+  openRaw,
+  serverKind,
+} from '../lib/locks.mjs';
 import { closedLoop, interleave } from '../lib/loop.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
@@ -136,8 +143,11 @@ function summarise(backend, concurrency, keys, by) {
  */
 async function countRequests(backend, pairs) {
   const kind = serverKind(backend);
-  if (!kind) return { ours: { new: 0, same: 0 }, raw: { new: 0, same: 0 } };
-  const server = await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : { countRequests: true });
+  if (!kind) return { ours: { new: 0, same: 0, byOp: {} }, raw: { new: 0, same: 0, byOp: {} } };
+  const server = await startServer(
+    kind,
+    kind === 'consul' ? CONSUL_COUNTING_OPTIONS : { countRequests: true },
+  );
   try {
     const out = {};
     for (const [who, open] of [
@@ -153,6 +163,10 @@ async function countRequests(backend, pairs) {
           await server.reset();
           for (let i = 0; i < pairs; i++) await pair(c, keyFor(keys, `count/${who}`, 0, i));
           out[who][keys] = (await server.total()) / pairs;
+          out[who].byOp ??= {};
+          out[who].byOp[keys] = Object.fromEntries(
+            Object.entries(await server.patterns()).map(([op, n]) => [op, n / pairs]),
+          );
         }
       } finally {
         await c.close();
@@ -200,9 +214,13 @@ function notes(counts) {
   ];
   for (const [backend, c] of Object.entries(counts)) {
     if (backend === 'memory') continue;
+    const ops = (r) =>
+      Object.entries(r ?? {})
+        .map(([op, n]) => `${num(n, 1)}× ${op}`)
+        .join(' + ');
     out.push(
-      `${backend}: requests per pair (counted at the server, ${'new'}/${'same'} keys): ours ` +
-        `${num(c.ours?.new, 1)}/${num(c.ours?.same, 1)}, raw ${num(c.raw?.new, 1)}/${num(c.raw?.same, 1)}.`,
+      `${backend}: requests per pair, counted at the server (untimed): new keys: ours ${ops(c.ours.byOp.new)}; ` +
+        `raw ${ops(c.raw.byOp.new)}. Reused key: ours ${ops(c.ours.byOp.same)}; raw ${ops(c.raw.byOp.same)}.`,
     );
   }
   return out;

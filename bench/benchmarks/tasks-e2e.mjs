@@ -9,7 +9,7 @@ import { dropSchemas, schemaName, serverVersion } from '../lib/postgres.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
 import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
-import { batonRemaining, batonTaskSummary, connect, prepareTasks, waitUntilDone } from '../lib/tasks.mjs';
+import { connect, runBatonBatch, waitUntilDone } from '../lib/tasks.mjs';
 
 const PEERS = ['graphile-worker', 'pg-boss'];
 
@@ -90,55 +90,52 @@ export default {
 };
 
 async function runOnce(ctx, p, url, client, servers, who) {
-  const schema = schemaName(`e2e_${who}`);
-  try {
-    let remaining;
-    let child;
-    if (who.startsWith('baton-')) {
-      const backend = who.slice('baton-'.length);
-      await prepareTasks(url, schema, p.tasks);
-      remaining = () => batonRemaining(client, schema);
-      child = spawnChild('baton-worker.mjs', {
+  const timeoutMs = ctx.quick ? 60_000 : 240_000;
+  if (who.startsWith('baton-')) {
+    const backend = who.slice('baton-'.length);
+    return runBatonBatch({
+      url,
+      client,
+      tasks: p.tasks,
+      timeoutMs,
+      worker: {
         backend,
         serverUrl: servers[backend]?.url,
-        url,
-        schema,
         workers: p.workers,
         concurrency: p.concurrency,
         ...p.baton,
-      });
-    } else {
-      const graphile = who === 'graphile-worker';
-      await (graphile ? graphileEnqueue : pgBossEnqueue)(url, schema, p.tasks);
-      remaining = () => (graphile ? graphileRemaining : pgBossRemaining)(client, schema);
-      child = spawnChild('peer-worker.mjs', {
-        peer: who,
-        url,
-        schema,
-        workers: p.workers,
-        concurrency: p.concurrency,
-        ...(graphile ? p.graphileWorker : p.pgBoss),
-      });
-    }
+      },
+    });
+  }
+  const graphile = who === 'graphile-worker';
+  const schema = schemaName(`e2e_${who}`);
+  try {
+    await (graphile ? graphileEnqueue : pgBossEnqueue)(url, schema, p.tasks);
+    const remaining = () => (graphile ? graphileRemaining : pgBossRemaining)(client, schema);
+    const child = spawnChild('peer-worker.mjs', {
+      peer: who,
+      url,
+      schema,
+      workers: p.workers,
+      concurrency: p.concurrency,
+      ...(graphile ? p.graphileWorker : p.pgBoss),
+    });
     try {
       await child.next('ready');
       const since = performance.now();
       child.send({ type: 'go' });
-      const elapsedMs = await waitUntilDone(remaining, { since, timeoutMs: ctx.quick ? 60_000 : 240_000 });
+      const elapsedMs = await waitUntilDone(remaining, { since, timeoutMs });
       if (!Number.isFinite(elapsedMs))
-        throw new Error(`${who}: tasks not finished in time (${await remaining()} left)`);
+        throw new Error(`${who}: jobs not finished in time (${await remaining()} left)`);
       const stopped = child.next('stopped', 30_000);
       await stopChild(child);
       const { stats } = await stopped;
-      const row = { tasks: p.tasks, elapsedMs, tasksPerSec: (p.tasks / elapsedMs) * 1000 };
-      if (who.startsWith('baton-')) {
-        row.workerStats = stats.total;
-        row.workerErrors = stats.errors;
-        row.tasksInDb = await batonTaskSummary(client, schema);
-      } else {
-        row.processed = stats?.processed;
-      }
-      return row;
+      return {
+        tasks: p.tasks,
+        elapsedMs,
+        tasksPerSec: (p.tasks / elapsedMs) * 1000,
+        processed: stats?.processed,
+      };
     } finally {
       child.kill('SIGKILL');
     }

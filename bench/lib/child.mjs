@@ -128,6 +128,9 @@ export async function childMain(setup) {
       await instance.message?.(msg);
     }
   });
+  process.on('SIGTERM', () => {
+    void stop().finally(() => process.exit(0));
+  });
   process.on('disconnect', () => {
     if (!stopping) void stop().finally(() => process.exit(0));
   });

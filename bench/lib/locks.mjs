@@ -18,6 +18,8 @@ export function serverKind(backend) {
 
 /** Options of the Consul test server used by every benchmark: short TTLs allowed, as the testkit offers. */
 export const CONSUL_SERVER_OPTIONS = { sessionTtlMinMs: 100 };
+/** The same, counting requests (for request-count passes). */
+export const CONSUL_COUNTING_OPTIONS = { ...CONSUL_SERVER_OPTIONS, countRequests: true };
 
 /**
  * A baton LockProvider for `backend`, configured through `createLockProvider` exactly as an application
@@ -35,7 +37,8 @@ export async function createProvider(backend, server, settings = {}) {
       ttlMs,
       lockDelayMs,
       allowShortTtl: ttlMs < 10_000,
-      prefix: `bench-${randomUUID().slice(0, 8)}/`,
+      // The same prefix in every process: workers in different processes must lock the same keys.
+      prefix: 'bench/',
       ...extra,
     });
   }

@@ -32,6 +32,7 @@ if (kind === 'dynalite') {
       },
     };
     counter = proxy.counter;
+    counter.patterns = () => proxy.counter.byOp();
   } else {
     server = { url: inner.endpoint, close: () => inner.close() };
     const unsupported = () => {
@@ -43,12 +44,27 @@ if (kind === 'dynalite') {
   const { startConsulTestServer } = await importWorkspace('@baton/testkit/consul-server', [
     'startConsulTestServer',
   ]);
-  const inner = await startConsulTestServer(options);
-  server = { url: inner.url, close: () => inner.close() };
+  const { countRequests, ...rest } = options;
+  const inner = await startConsulTestServer(rest);
+  // The server logs every request; where nobody counts, the log is cleared now and then so that long runs
+  // (hundreds of thousands of requests) do not grow the host.
+  const trim = countRequests ? undefined : setInterval(() => inner.requests.reset(), 5_000);
+  server = {
+    url: inner.url,
+    close: () => {
+      clearInterval(trim);
+      return inner.close();
+    },
+  };
   counter = {
     count: (pattern) => inner.requests.count(pattern),
     total: () => inner.requests.total(),
     reset: () => inner.requests.reset(),
+    patterns: () => {
+      const out = {};
+      for (const entry of inner.requests.log()) out[entry.pattern] = (out[entry.pattern] ?? 0) + 1;
+      return out;
+    },
   };
 } else {
   throw new Error(`unknown server kind ${kind}`);
@@ -63,6 +79,7 @@ process.on('message', async (msg) => {
       value = counter.count(pattern);
     } else if (msg.op === 'total') value = counter.total();
     else if (msg.op === 'reset') value = counter.reset();
+    else if (msg.op === 'patterns') value = counter.patterns();
     else if (msg.op === 'close') {
       await server.close();
       process.send({ id: msg.id, value: true }, () => process.exit(0));
@@ -109,6 +126,11 @@ async function countingProxy(target) {
       count: (pattern) =>
         seen.filter((op) => (typeof pattern === 'string' ? op === pattern : pattern.test(op))).length,
       total: () => seen.length,
+      byOp: () => {
+        const out = {};
+        for (const op of seen) out[op] = (out[op] ?? 0) + 1;
+        return out;
+      },
       reset: () => {
         seen.length = 0;
       },

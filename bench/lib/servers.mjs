@@ -59,6 +59,8 @@ export async function startServer(kind, options = {}) {
       }),
     total: () => call('total'),
     reset: () => call('reset'),
+    /** Requests per operation / path pattern since the last reset. */
+    patterns: () => call('patterns'),
     close() {
       closed ??= (async () => {
         if (child.exitCode !== null) return;

@@ -1,7 +1,9 @@
 // baton task tables for the task benchmarks: a fresh schema per run, bulk enqueue, progress queries.
 
 import pg from 'pg';
+import { spawnChild, stopChild } from './child.mjs';
 import { importWorkspace } from './packages.mjs';
+import { dropSchemas, schemaName } from './postgres.mjs';
 
 /** Creates (migrates) a fresh baton schema and enqueues `count` tasks of `kind`. Not timed by callers. */
 export async function prepareTasks(url, schema, count, { kind = 'noop', chunk = 5_000 } = {}) {
@@ -62,5 +64,50 @@ export async function waitUntilDone(remaining, { since, everyMs = 50, timeoutMs 
     if (left === 0) return now - since;
     if (now > deadline) return Number.NaN;
     await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
+ * One timed batch through baton job-server processes (workers/baton-worker.mjs): a fresh schema with `tasks`
+ * tasks, `processes` children each running `worker.workers` Worker instances, started together; timed until
+ * the database shows every task done. Returns elapsed time, summed worker stats and the task table summary.
+ */
+export async function runBatonBatch({ url, client, tasks, processes = 1, worker, timeoutMs = 240_000 }) {
+  const schema = schemaName(`batch_${worker.backend}`);
+  const children = [];
+  try {
+    await prepareTasks(url, schema, tasks);
+    for (let i = 0; i < processes; i++) {
+      children.push(spawnChild('baton-worker.mjs', { ...worker, url, schema, idPrefix: `p${i}` }));
+    }
+    await Promise.all(children.map((c) => c.next('ready')));
+    const since = performance.now();
+    for (const c of children) c.send({ type: 'go' });
+    const elapsedMs = await waitUntilDone(() => batonRemaining(client, schema), { since, timeoutMs });
+    if (!Number.isFinite(elapsedMs)) {
+      throw new Error(
+        `baton (${worker.backend}): tasks not finished in time (${await batonRemaining(client, schema)} left)`,
+      );
+    }
+    const stopped = children.map((c) => c.next('stopped', 30_000));
+    await Promise.all(children.map((c) => stopChild(c)));
+    const results = await Promise.all(stopped);
+    const total = {};
+    const errors = [];
+    for (const { stats } of results) {
+      for (const [key, value] of Object.entries(stats.total)) total[key] = (total[key] ?? 0) + value;
+      errors.push(...stats.errors);
+    }
+    return {
+      tasks,
+      elapsedMs,
+      tasksPerSec: (tasks / elapsedMs) * 1000,
+      workerStats: total,
+      workerErrors: errors,
+      tasksInDb: await batonTaskSummary(client, schema),
+    };
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await dropSchemas(url, [schema]);
   }
 }

@@ -3,11 +3,13 @@
 // servers would have. Config:
 //
 //   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, everyMs = 250,
-//     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs }
+//     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs, reportStarts,
+//     stopGraceMs, reclaimAfterMs, backoffBaseMs }
 //
 // Messages to the parent: `ready`, `started`, `progress` { completed, stats } every progressEveryMs,
-// `stopped` { stats: { total, perWorker } }. On `{ type: 'sample' }` (run with --expose-gc) it collects
-// garbage and answers `sample` with process.memoryUsage().
+// `task-started` { taskId } when reportStarts, `stopped` { stats: { total, perWorker } }. On
+// `{ type: 'sample' }` (run with --expose-gc) it collects garbage and answers `sample` with
+// process.memoryUsage(). SIGTERM stops the workers gracefully (their stop grace applies), then exits.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childMain } from '../lib/child.mjs';
@@ -34,6 +36,10 @@ await childMain(async (config, send) => {
       schema: config.schema,
       poolSize: config.poolSize ?? 10,
       migrate: false,
+      ...(config.reclaimAfterMs !== undefined ? { reclaimAfterMs: config.reclaimAfterMs } : {}),
+      ...(config.backoffBaseMs !== undefined
+        ? { backoff: { baseMs: config.backoffBaseMs, maxMs: 60_000 } }
+        : {}),
     });
     sources.push(source);
     const worker = new Worker({
@@ -44,8 +50,13 @@ await childMain(async (config, send) => {
       concurrency: config.concurrency ?? 4,
       schedule: { every: config.everyMs ?? 250 },
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
-      ...(config.ttlMs !== undefined ? { sessionOptions: { ttlMs: config.ttlMs } } : {}),
+      ...(config.stopGraceMs !== undefined ? { stopGraceMs: config.stopGraceMs } : {}),
+      ...(config.ttlMs !== undefined || config.lockDelayMs !== undefined
+        ? { sessionOptions: pick(config, ['ttlMs', 'lockDelayMs']) }
+        : {}),
     });
+    if (config.reportStarts)
+      worker.on('task-started', ({ task }) => send({ type: 'task-started', taskId: task.id }));
     worker.on('error', ({ error, phase }) => {
       if (errors.length < 20) errors.push(`${phase}: ${error?.message ?? error}`);
     });
@@ -73,7 +84,9 @@ await childMain(async (config, send) => {
     },
     async stop() {
       clearInterval(progressTimer);
-      await Promise.all(workers.map((w) => w.stop({ graceMs: 5_000 })));
+      await Promise.all(
+        workers.map((w) => w.stop(config.stopGraceMs === undefined ? { graceMs: 5_000 } : {})),
+      );
       await Promise.allSettled(running);
       const perWorker = workers.map((w) => w.stats());
       await Promise.all(sources.map((s) => s.close()));
@@ -82,6 +95,10 @@ await childMain(async (config, send) => {
     },
   };
 });
+
+function pick(object, keys) {
+  return Object.fromEntries(keys.filter((k) => object[k] !== undefined).map((k) => [k, object[k]]));
+}
 
 function sumStats(list) {
   const out = {};
