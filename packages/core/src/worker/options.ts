@@ -61,6 +61,11 @@ export interface WorkerOptions {
   hopOnContention?: boolean;
   /** Upper bound of hops per pass; the last stream is always walked to its end. Default 64. */
   maxHopsPerPass?: number;
+  /**
+   * Lock-and-claim attempts a pass keeps in flight at once (never more than free handler slots). More hide
+   * the backend's latency; fewer notice contention sooner. Default 2.
+   */
+  attemptsInFlight?: number;
   /** Backoff after a failed pass or session open: delays grow from `baseMs` to `maxMs`. Default 200 / 30 000. */
   retry?: { baseMs?: number; maxMs?: number };
   /** How long to keep retrying an outcome write (`complete`/`fail`) that failed in transport. Default 60 000. */
@@ -88,6 +93,7 @@ export interface ResolvedWorkerOptions {
   readonly startFor: (pass: number) => number;
   readonly hopOnContention: boolean;
   readonly maxHopsPerPass: number;
+  readonly attemptsInFlight: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   readonly writeRetryMs: number;
@@ -131,6 +137,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     startFor: startStrategy(start, id, random),
     hopOnContention: options.hopOnContention ?? true,
     maxHopsPerPass: int('maxHopsPerPass', options.maxHopsPerPass ?? 64, 0),
+    attemptsInFlight: int('attemptsInFlight', options.attemptsInFlight ?? 2, 1),
     retryBaseMs: ms('retry.baseMs', options.retry?.baseMs ?? 200, 1),
     retryMaxMs: ms('retry.maxMs', options.retry?.maxMs ?? 30_000, 1),
     writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000, 0),

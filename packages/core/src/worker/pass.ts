@@ -38,6 +38,20 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
   rt.emit('pass-started', { pass, start: firstStart });
   let outcome: PassOutcome = 'complete';
   let start = firstStart;
+  // Lock attempts run in the background (up to `attemptsInFlight`), so a slow backend does not serialise
+  // the pass; their results feed back here: contention triggers a hop, an error ends the pass.
+  const pending = new Set<Promise<void>>();
+  let attemptSlots = options.attemptsInFlight;
+  let wakeDispatcher: (() => void) | undefined;
+  let contended = false;
+  let stopped = false;
+  let failure: { error: unknown } | undefined;
+  const settled = () => {
+    attemptSlots++;
+    wakeDispatcher?.();
+  };
+  const canHop = () => options.hopOnContention && hops < options.maxHopsPerPass;
+  const interrupted = () => failure !== undefined || stopped;
   try {
     streams: for (;;) {
       let hop = false;
@@ -48,46 +62,70 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
         onInvalid: (error) => rt.emitError(error, 'pass'),
         ...(options.kinds ? { kinds: options.kinds } : {}),
       })) {
-        const end = ended();
-        if (end) {
-          outcome = end;
-          break streams;
-        }
-        if (visited.has(task.id) || rt.inFlight.has(task.id)) continue;
-        visited.add(task.id);
-        seen++;
-        if (!(await rt.slots.take(streamSignal))) {
-          outcome = ended() ?? 'stopped';
-          break streams;
-        }
-        let attempt: Attempt;
-        try {
-          attempt = await attemptTask(rt, session, task);
-        } catch (error) {
-          rt.slots.give();
-          throw error;
-        }
-        if (attempt.kind !== 'started') rt.slots.give();
-        if (attempt.kind === 'stopped') {
-          outcome = ended() ?? 'stopped';
-          break streams;
-        }
-        const contended =
-          attempt.kind === 'locked' || (attempt.kind === 'claim-skipped' && attempt.reason !== 'missing');
-        if (contended && options.hopOnContention && hops < options.maxHopsPerPass) {
+        if (ended() || interrupted()) break streams;
+        if (contended && canHop()) {
           hop = true;
           break;
         }
+        if (visited.has(task.id) || rt.inFlight.has(task.id)) continue;
+        while (attemptSlots === 0 && !interrupted()) {
+          await new Promise<void>((resolve) => {
+            wakeDispatcher = resolve;
+          });
+          wakeDispatcher = undefined;
+        }
+        if (!(await rt.slots.take(streamSignal))) break streams;
+        if (ended() || interrupted()) {
+          rt.slots.give();
+          break streams;
+        }
+        if (contended && canHop()) {
+          rt.slots.give();
+          hop = true;
+          break;
+        }
+        visited.add(task.id);
+        seen++;
+        attemptSlots--;
+        const attempt = attemptTask(rt, session, task).then(
+          (result) => {
+            if (result.kind !== 'started') rt.slots.give();
+            if (result.kind === 'stopped') stopped = true;
+            if (
+              result.kind === 'locked' ||
+              (result.kind === 'claim-skipped' && result.reason !== 'missing')
+            ) {
+              contended = true;
+            }
+          },
+          (error: unknown) => {
+            rt.slots.give();
+            failure ??= { error };
+          },
+        );
+        const tracked: Promise<void> = attempt.finally(() => {
+          pending.delete(tracked);
+          settled();
+        });
+        pending.add(tracked);
       }
+      await Promise.all(pending);
       if (!hop) break;
+      contended = false;
       hops++;
       rt.stats.hops++;
       start = Math.min(options.random(), 1 - Number.EPSILON);
     }
   } catch (error) {
-    const end = ended() ?? (isBatonError(error, 'SESSION_LOST') ? 'session-lost' : undefined);
-    if (!end) throw error;
-    outcome = end;
+    failure ??= { error };
+  }
+  await Promise.all(pending);
+  const end = ended();
+  if (end) outcome = end;
+  else if (stopped) outcome = 'stopped';
+  else if (failure) {
+    if (!isBatonError(failure.error, 'SESSION_LOST')) throw failure.error;
+    outcome = 'session-lost';
   }
   const { stats } = rt;
   const summary: PassSummary = {
