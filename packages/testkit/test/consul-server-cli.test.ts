@@ -64,14 +64,16 @@ describe('baton-consul-test-server CLI', { timeout: 30_000 }, () => {
     expect(session.status).toBe(200);
     expect((await fetch(`${url}/v1/kv/x`, { headers: { 'X-Consul-Token': 'three' } })).status).toBe(403);
     running.child.kill('SIGTERM');
-    expect(await running.exited).toBe(0);
+    expect({ code: await running.exited, stderr: running.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(running.stdout).toContain('consul test server stopping (SIGTERM)');
   });
 
   it('exits cleanly on SIGINT', async () => {
     const running = run(['--port', '0']);
     await listeningUrl(running);
     running.child.kill('SIGINT');
-    expect(await running.exited).toBe(0);
+    expect({ code: await running.exited, stderr: running.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(running.stdout).toContain('consul test server stopping (SIGINT)');
   });
 
   it('prints usage on --help and rejects bad flags with exit code 2', async () => {

@@ -117,7 +117,6 @@ async function main(): Promise<void> {
     return;
   }
   const server = await startConsulTestServer(options);
-  process.stdout.write(`consul test server listening on ${server.url}\n`);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -135,6 +134,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // Announce only once the signal handlers are in place: a supervisor may signal as soon as it reads this.
+  process.stdout.write(`consul test server listening on ${server.url}\n`);
 }
 
 main().catch((error: unknown) => {
