@@ -40,7 +40,8 @@ export class Election {
    * errors are retried. Rejects with `ABORTED` when `options.signal` aborts (leaving no lock behind, even
    * if it won in the same moment), with `SESSION_LOST` / `CLOSED` when the session ends, with
    * `INVALID_ARGUMENT` when the session already holds the key, and with non-transient backend errors.
-   * `session` must belong to this election's provider.
+   * `session` must belong to this election's provider. While it waits, the campaign keeps the Node.js
+   * process alive (baton's own timers do not).
    */
   campaign(session: LockSession, options: CampaignOptions = {}): Promise<Leadership> {
     return campaignOn(session, this.key, options, this.#clock);
@@ -58,6 +59,7 @@ export class Election {
    * has it, polling otherwise), so quick successions may be coalesced, but the latest state is always
    * delivered and never followed by an older one: terms never decrease, and a term that ended never
    * reappears. Ends when `options.signal` aborts; throws only what the watch cannot retry (permission).
+   * While iterating, it keeps the Node.js process alive.
    */
   observe(options: ObserveOptions = {}): AsyncIterable<LeaderInfo | null> {
     return observeLeader(this.provider, this.key, options);

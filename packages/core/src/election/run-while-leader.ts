@@ -25,7 +25,8 @@ import type { LeaderTask, RunWhileLeaderOptions } from './types.js';
  *
  * Given a {@link LockProvider}, it opens its own session (and a new one after a session is lost, retrying
  * transient failures) and destroys it at the end. Given a {@link LockSession}, a lost session rejects.
- * Non-transient backend errors (permission) always reject, after stepping down.
+ * Non-transient backend errors (permission) always reject, after stepping down. Like a listening server,
+ * it keeps the Node.js process alive until it settles.
  */
 export async function runWhileLeader(
   participant: LockSession | LockProvider,
