@@ -10,13 +10,15 @@ import type { CampaignOptions } from './types.js';
 
 /**
  * Waits until `session` holds `key`, publishing the candidate's info with the lock. Transient backend
- * errors are retried with backoff; anything else (lost or destroyed session, permission) rejects.
+ * errors are retried with backoff (timed on `clock`); anything else (lost or destroyed session, permission)
+ * rejects. `wallClock` only stamps `startedAt`.
  */
 export async function campaignOn(
   session: LockSession,
   key: string,
   options: CampaignOptions,
   clock: Clock,
+  wallClock: Clock,
 ): Promise<LeadershipHandle> {
   validateKey(key);
   const { signal } = options;
@@ -26,7 +28,7 @@ export async function campaignOn(
       `session ${session.id} already holds '${key}': resign the current leadership before campaigning again`,
     );
   }
-  const info = candidateDefaults(options.value, session.id, clock);
+  const info = candidateDefaults(options.value, session.id, wallClock);
   const value = encodeLeaderValue(info);
   const release = holdProcess();
   try {

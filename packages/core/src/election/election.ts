@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import type { LockProvider, LockSession } from '../lock.js';
 import { validateKey } from '../session-base.js';
 import { campaignOn } from './campaign.js';
@@ -26,12 +26,14 @@ export class Election {
   readonly provider: LockProvider;
   readonly key: string;
   readonly #clock: Clock;
+  readonly #wallClock: Clock;
 
   constructor(provider: LockProvider, key: string, options: ElectionOptions = {}) {
     validateKey(key);
     this.provider = provider;
     this.key = key;
     this.#clock = options.clock ?? provider.clock;
+    this.#wallClock = options.clock ?? systemClock;
   }
 
   /**
@@ -44,7 +46,7 @@ export class Election {
    * process alive (baton's own timers do not).
    */
   campaign(session: LockSession, options: CampaignOptions = {}): Promise<Leadership> {
-    return campaignOn(session, this.key, options, this.#clock);
+    return campaignOn(session, this.key, options, this.#clock, this.#wallClock);
   }
 
   /** The current leader, or `null` when nobody leads. A consistent read of the lock. */

@@ -37,6 +37,7 @@ export async function runWhileLeader(
   const { signal } = options;
   const provider = isProvider(participant) ? participant : undefined;
   const clock = options.clock ?? provider?.clock ?? sessionClock(participant) ?? systemClock;
+  const wallClock = options.clock ?? systemClock;
   const delayMs = options.recampaignDelayMs ?? 1_000;
   let session: LockSession | undefined = provider ? undefined : (participant as LockSession);
   let failures = 0;
@@ -62,6 +63,7 @@ export async function runWhileLeader(
           key,
           { ...(options.value ? { value: options.value } : {}), ...(signal ? { signal } : {}) },
           clock,
+          wallClock,
         );
       } catch (error) {
         if (signal?.aborted) return;

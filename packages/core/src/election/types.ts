@@ -61,7 +61,11 @@ export interface ObserveOptions {
 
 /** Options for the {@link Election} constructor. */
 export interface ElectionOptions {
-  /** Clock for `startedAt` and retry pauses. Defaults to the provider's clock. */
+  /**
+   * Clock for retry pauses and `startedAt`. Without it, pauses run on the provider's clock and `startedAt`
+   * reads the system's wall clock: wall time is display-only, so it is never asked of the provider's clock
+   * (which a backend may restrict to monotonic use).
+   */
   clock?: Clock;
 }
 
@@ -127,6 +131,6 @@ export interface RunWhileLeaderOptions {
    * of the backoff after a failed task. Default 1 000 ms.
    */
   recampaignDelayMs?: number;
-  /** Clock for pauses and `startedAt`. Defaults to the provider's clock (or the system clock). */
+  /** Clock for pauses and `startedAt`; defaults as in {@link ElectionOptions.clock}. */
   clock?: Clock;
 }
