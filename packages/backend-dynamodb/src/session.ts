@@ -256,6 +256,7 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       this.#expire(lease);
       return false;
     }
+    const signal = AbortSignal.any([roundSignal, lease.signal]);
     let outcome: OwnedOutcome;
     try {
       outcome = await this.#writeOwned(
@@ -268,7 +269,7 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
             { leaseMs: this.ttlMs, delayMs: this.lockDelayMs },
             limits,
           ),
-        () => ({ signal: AbortSignal.any([roundSignal, lease.signal]), deadline }),
+        () => ({ signal, deadline }),
       );
     } catch (error) {
       if (!lease.held || lease.state.releasing) return false; // the lease ended while renewing

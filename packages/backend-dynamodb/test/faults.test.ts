@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { countRequests, delay, readItem, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('faults');
-const TTL = 600;
+const TTL = 1_500;
 const key = () => `faults/${randomUUID()}`;
 
 async function proxied(options: { ttlMs?: number } = {}) {
@@ -146,8 +146,16 @@ describe('transient errors are retried within the budget', () => {
     const { proxy, provider } = await proxied();
     const a = await provider.openSession();
     const lease = await a.tryAcquire(key());
+    const updates = () => proxy.forwarded.filter((op) => op === 'UpdateItem').length;
+    const before = updates();
     proxy.inject('throttle', { operation: 'UpdateItem', count: 4 });
-    await delay(TTL * 2);
+    a.heartbeatNow();
+    // Throttled answers never reach dynalite; wait for two heartbeats that did.
+    await until(
+      async () => (updates() >= before + 2 ? true : undefined),
+      TTL * 3,
+      'heartbeats after throttling',
+    );
     expect(lease!.signal.aborted).toBe(false);
   });
 

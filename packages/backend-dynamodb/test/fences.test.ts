@@ -4,7 +4,7 @@ import { FENCE_SPAN } from '../src/index.js';
 import { deleteItem, readItem, setNumber, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('fences');
-const TTL = 400;
+const TTL = 1_000;
 const key = () => `fences/${randomUUID()}`;
 
 describe('fencing tokens', () => {

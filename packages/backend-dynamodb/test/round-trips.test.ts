@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { countRequests, delay, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('trips');
-const TTL = 600;
+const TTL = 900;
 const key = () => `trips/${randomUUID()}`;
 
 function measured(options: { ttlMs?: number } = {}) {
@@ -58,7 +58,7 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
   });
 
   it('contention: the first refusal costs 2 requests, each later poll 1 read, the takeover 2', async () => {
-    const holder = measured({ ttlMs: 300 });
+    const holder = measured({ ttlMs: 600 });
     const contender = measured({ ttlMs: 60_000 }); // no heartbeat of its own during the test
     const a = await holder.provider.openSession();
     const b = await contender.provider.openSession();
@@ -73,7 +73,7 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
     expect(await b.tryAcquire(k)).toBeNull();
     expect(snapshot(contender.requests.counts)).toEqual({ GetItem: 1 });
 
-    await delay(300 * 1.1 + 20);
+    await delay(600 * 1.1 + 50);
     contender.requests.reset();
     expect(await b.tryAcquire(k)).not.toBeNull();
     expect(snapshot(contender.requests.counts)).toEqual({ GetItem: 1, UpdateItem: 1 });
@@ -89,7 +89,7 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
     await delay(a.intervalMs * 4 + a.intervalMs / 2);
     const periods = (performance.now() - started) / a.intervalMs;
     const updates = requests.counts.get('UpdateItem') ?? 0;
-    expect(updates).toBeGreaterThanOrEqual(5 * 3); // it does renew
+    expect(updates).toBeGreaterThanOrEqual(5 * 2); // it does renew
     expect(updates).toBeLessThanOrEqual(5 * Math.ceil(periods));
     expect(requests.counts.get('GetItem') ?? 0).toBe(0);
     expect(leases.every((l) => !l!.signal.aborted)).toBe(true);

@@ -5,7 +5,7 @@ import type { DynamoLockSession } from '../src/index.js';
 import { delay, noWallClock, readItem, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('takeover');
-const TTL = 400;
+const TTL = 800;
 const MARGIN = Math.ceil(TTL / 10);
 
 const key = () => `takeover/${randomUUID()}`;
