@@ -6,7 +6,10 @@ export const SHARDS = 1024;
 /** Statuses a task can be claimed from; also the predicate of the due index. */
 const RUNNABLE = `status IN ('pending', 'failed', 'running')`;
 
-/** Every column of a task, decoded by `rows.ts`. jsonb and bigint come back as text so decoding cannot throw inside pg. */
+/**
+ * Every column of a task, decoded by `rows.ts`. jsonb and bigint come back as text so decoding cannot throw
+ * inside pg. The aliases shadow the columns in ORDER BY, so statements order by qualified columns (`t.id`).
+ */
 export const TASK_COLUMNS = `id::text AS id, key, kind, payload::text AS payload, status, attempts, max_attempts,
   run_at, created_at, updated_at, claimed_at, finished_at, fence::text AS fence, worker_id,
   result::text AS result, last_error, shard`;
@@ -51,13 +54,12 @@ export function statements(schema: string) {
         ON CONFLICT (key) DO NOTHING
         RETURNING id, key
       )
-      SELECT COALESCE(
-               (SELECT i.id FROM inserted i WHERE i.id = input.id),
-               (SELECT i.id FROM inserted i WHERE i.key = input.key),
-               (SELECT t.id FROM ${tasks} t WHERE t.key = input.key)
-             )::text AS id,
-             input.key
-        FROM input ORDER BY input.ord`,
+      SELECT COALESCE(mine.id, twin.id, stored.id)::text AS id, input.key
+        FROM input
+        LEFT JOIN inserted mine ON mine.id = input.id
+        LEFT JOIN inserted twin ON mine.id IS NULL AND twin.key = input.key
+        LEFT JOIN ${tasks} stored ON mine.id IS NULL AND twin.id IS NULL AND stored.key = input.key
+       ORDER BY input.ord`,
 
     /** $1 text[] of keys. */
     idsByKey: `SELECT key, id::text AS id FROM ${tasks} WHERE key = ANY($1::text[])`,
@@ -76,14 +78,14 @@ export function statements(schema: string) {
         extra.push(`AND created_at >= now() - $${next++}::double precision * interval '1 millisecond'`);
       }
       return `
-        SELECT ${TASK_COLUMNS} FROM ${tasks}
-         WHERE ${RUNNABLE}
+        SELECT ${TASK_COLUMNS} FROM ${tasks} AS t
+         WHERE t.${RUNNABLE}
            AND (shard, id) > ($1::smallint, $2::bigint)
            AND run_at <= now()
            AND (status <> 'running' OR claimed_at IS NULL
                 OR claimed_at <= now() - $4::double precision * interval '1 millisecond')
            ${extra.join('\n           ')}
-         ORDER BY shard, id
+         ORDER BY t.shard, t.id
          LIMIT $3`;
     },
 
@@ -147,9 +149,9 @@ export function statements(schema: string) {
 
     /** $1 status or NULL, $2 kind or NULL, $3 after id, $4 limit. */
     list: `
-      SELECT ${TASK_COLUMNS} FROM ${tasks}
-       WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR kind = $2) AND id > $3::bigint
-       ORDER BY id
+      SELECT ${TASK_COLUMNS} FROM ${tasks} AS t
+       WHERE ($1::text IS NULL OR t.status = $1) AND ($2::text IS NULL OR t.kind = $2) AND t.id > $3::bigint
+       ORDER BY t.id
        LIMIT $4`,
 
     stats: `SELECT status, count(*)::text AS n FROM ${tasks} GROUP BY status`,
