@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { demoCommand } from './commands/demo.js';
 import { dynamodbCommand } from './commands/dynamodb.js';
 import { leaderCommand } from './commands/leader.js';
 import { locksCommand } from './commands/locks.js';
@@ -49,6 +50,7 @@ export function createProgram(): Command {
   locksCommand(program);
   leaderCommand(program);
   dynamodbCommand(program);
+  demoCommand(program);
   applyToTree(program, (command) => {
     command.exitOverride();
     command.configureHelp({ showGlobalOptions: true });

@@ -1,4 +1,3 @@
-import { DynamoLockProvider } from '@baton/backend-dynamodb';
 import { createLockProvider, type EnvLike, type LockProviderConfig } from '@baton/core';
 import type { Command } from 'commander';
 import { durationArg } from '../args.js';
@@ -26,6 +25,7 @@ export function dynamodbCommand(program: Command): Command {
     )
     .action(async (opts: { table?: string; timeout: number }, command: Command) => {
       const ctx = await commandContext(command);
+      const { DynamoLockProvider } = await import('@baton/backend-dynamodb');
       const provider = await createLockProvider(dynamoInput(ctx, opts.table));
       try {
         if (!(provider instanceof DynamoLockProvider)) {

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import { durationArg, intArg } from '../args.js';
+import { commandContext } from '../context.js';
+import type { DemoFlags } from '../demo/run.js';
+import { UsageError } from '../exit-codes.js';
+
+/** `baton demo`: the embedded demo behind `npm start`. */
+export function demoCommand(program: Command): Command {
+  return program
+    .command('demo')
+    .description(
+      'run N workers over a batch of tasks with nothing installed, then prove each ran exactly once',
+    )
+    .option('--tasks <n>', 'tasks to enqueue', intArg(1, 100_000), 500)
+    .option('--workers <n>', 'workers to run', intArg(1, 32), 4)
+    .option('--concurrency <n>', 'handlers per worker', intArg(1, 256), 8)
+    .option('--sleep <ms>', 'average handler time in ms', intArg(0, 10_000), 5)
+    .option('--timeout <duration>', 'give up after this long', durationArg(1_000), 120_000)
+    .option('--in-process', 'run consul/dynamodb workers in this process instead of child processes')
+    .addHelpText(
+      'after',
+      `
+--backend picks the embedded lock backend: memory (default; workers in this process), consul (the
+Consul-compatible test server) or dynamodb (dynalite); for consul and dynamodb each worker is a separate
+\`baton worker\` process connected to the servers this command starts. PostgreSQL is PGlite, in process.
+Nothing outside this process is touched: DATABASE_URL, BATON_BACKEND and the backend variables are ignored.
+
+Exits 0 when every check passes, 1 when one fails.`,
+    )
+    .action(async (flags: DemoFlags, command: Command) => {
+      const ctx = await commandContext(command);
+      const backend = ctx.globals.backend ?? 'memory';
+      if (backend !== 'memory' && backend !== 'consul' && backend !== 'dynamodb') {
+        throw new UsageError(
+          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul or dynamodb.`,
+          { field: '--backend' },
+        );
+      }
+      const { runDemo } = await import('../demo/run.js');
+      await runDemo(backend, flags, ctx.json);
+    });
+}

@@ -1,0 +1,302 @@
+import type { LockProvider, Task, WorkerStats } from '@baton/core';
+import { Worker } from '@baton/core';
+import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
+import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import type { Pool } from 'pg';
+import { ExitCode, ReportedFailure } from '../exit-codes.js';
+import { printJson } from '../output.js';
+import { onStopSignal } from '../signals.js';
+import { ChildWorker } from './child.js';
+import { createDemoHandler, createDemoTables, demoPool, readEffects } from './effects.js';
+import { type DemoBackend, type EmbeddedLocks, startEmbeddedLocks } from './embedded.js';
+import { ProgressDisplay, type WorkerView } from './progress.js';
+
+/** Options of {@link runDemo}. */
+export interface DemoFlags {
+  tasks: number;
+  workers: number;
+  concurrency: number;
+  sleep: number;
+  timeout: number;
+  inProcess?: boolean;
+}
+
+/** One check of the summary, proven by a query. */
+interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** A worker of the demo, in this process or a child process. */
+interface DemoWorker {
+  readonly name: string;
+  readonly view: () => WorkerView;
+  readonly finalStats: () => WorkerStats | undefined;
+  /** Resolves with a problem description, or undefined when it stopped as expected. */
+  stop(): Promise<string | undefined>;
+  /** A problem that ended it early, if any. */
+  readonly failure: () => string | undefined;
+}
+
+const SOURCE_ENV = { BATON_PG_SCHEMA: 'baton', BATON_PG_POOL_SIZE: '4', BATON_PG_RECLAIM_AFTER: '30s' };
+
+/**
+ * Runs the demo: PGlite and the lock backend in this process, tasks enqueued, workers run until every task
+ * is finished, then the checks against the database. Throws `ReportedFailure` (exit 1) when a check fails.
+ */
+export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: boolean): Promise<void> {
+  const say = (line: string) => {
+    if (!json) process.stdout.write(`${line}\n`);
+  };
+  const cancel = new AbortController();
+  const signals = onStopSignal(() => cancel.abort());
+  let db: PgliteServer | undefined;
+  let locks: EmbeddedLocks | undefined;
+  let source: PostgresTaskSource | undefined;
+  let pool: Pool | undefined;
+  const workers: DemoWorker[] = [];
+  let checks: Check[] = [];
+  let summary: Record<string, unknown> = {};
+  try {
+    const separate = backend !== 'memory' && !flags.inProcess;
+    say(
+      `baton demo: ${flags.tasks} tasks, ${flags.workers} workers × ${flags.concurrency} handlers, ${backend} locks` +
+        `${separate ? ' (one process per worker)' : ''}`,
+    );
+    say('  starting PGlite (PostgreSQL in WebAssembly, in this process) ...');
+    db = await startPglite();
+    if (cancel.signal.aborted) return;
+    say(`  starting the lock backend (${backend}) ...`);
+    locks = await startEmbeddedLocks(backend);
+    say(`  locks: ${locks.where}`);
+    const sourceEnv = { DATABASE_URL: db.connectionString, ...SOURCE_ENV };
+    source = await createPostgresTaskSource(sourceEnv);
+    pool = demoPool(db.connectionString);
+    await createDemoTables(pool);
+    for (let offset = 0; offset < flags.tasks; offset += 1_000) {
+      const batch = Array.from({ length: Math.min(1_000, flags.tasks - offset) }, (_, i) => ({
+        kind: 'demo',
+        payload: { n: offset + i + 1 },
+      }));
+      await source.enqueue(batch);
+    }
+    say(`  enqueued ${flags.tasks} tasks; starting ${flags.workers} workers`);
+    if (cancel.signal.aborted) return;
+
+    const startedAt = performance.now();
+    for (let i = 1; i <= flags.workers; i++) {
+      const name = `worker-${i}`;
+      workers.push(
+        separate
+          ? childWorker(name, flags, { ...locks.env, ...sourceEnv, BATON_DEMO_SLEEP_MS: String(flags.sleep) })
+          : await inProcessWorker(name, flags, await locks.provider(), db.connectionString),
+      );
+    }
+
+    const display = new ProgressDisplay();
+    const interval = display.tty ? 150 : 1_000;
+    let done = 0;
+    let failure: string | undefined;
+    const view = () => ({
+      done,
+      total: flags.tasks,
+      elapsedMs: performance.now() - startedAt,
+      workers: workers.map((w) => w.view()),
+    });
+    for (;;) {
+      const stats = await source.stats();
+      done = stats.done;
+      if (stats.pending + stats.running + stats.failed === 0) break;
+      failure = workers.map((w) => w.failure()).find(Boolean);
+      if (failure || cancel.signal.aborted) break;
+      if (performance.now() - startedAt > flags.timeout) {
+        failure = `not finished after ${flags.timeout} ms (${stats.done}/${flags.tasks} done)`;
+        break;
+      }
+      if (!json) display.update(view());
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+    const elapsedMs = performance.now() - startedAt;
+    const stopProblems = (await Promise.all(workers.map((w) => w.stop()))).filter((p): p is string =>
+      Boolean(p),
+    );
+    if (!json) display.finish({ ...view(), elapsedMs });
+    if (cancel.signal.aborted) return;
+
+    checks = await verify(source, pool, flags.tasks, workers);
+    if (failure) checks.unshift({ name: 'workers ran to the end', ok: false, detail: failure });
+    for (const problem of stopProblems)
+      checks.push({ name: 'workers stopped cleanly', ok: false, detail: problem });
+    const finals = workers.map((w) => ({ name: w.name, ...(w.finalStats() ?? {}) }));
+    const attempts = finals.reduce((sum, w) => sum + (('lockAttempts' in w && w.lockAttempts) || 0), 0);
+    const executed = finals.reduce((sum, w) => sum + (('claimed' in w && w.claimed) || 0), 0);
+    const stale = finals.reduce((sum, w) => sum + (('staleWrites' in w && w.staleWrites) || 0), 0);
+    summary = {
+      ok: checks.every((c) => c.ok),
+      backend,
+      separateProcesses: separate,
+      tasks: flags.tasks,
+      workers: finals,
+      elapsedMs: Math.round(elapsedMs),
+      tasksPerSecond: Math.round((flags.tasks / elapsedMs) * 1_000),
+      lockAttempts: attempts,
+      lockAttemptsPerTask: executed > 0 ? Number((attempts / executed).toFixed(3)) : null,
+      staleWritesRejected: stale,
+      checks,
+    };
+    if (json) printJson(summary);
+    else printSummary(summary, checks);
+  } finally {
+    signals.dispose();
+    await Promise.allSettled(workers.map((w) => w.stop()));
+    await pool?.end().catch(() => {});
+    await source?.close().catch(() => {});
+    await locks?.close().catch(() => {});
+    await db?.close().catch(() => {});
+  }
+  signals.exitIfSignalled();
+  if (!checks.every((c) => c.ok)) throw new ReportedFailure('demo checks failed', ExitCode.FAILURE);
+}
+
+function childWorker(name: string, flags: DemoFlags, env: Record<string, string>): DemoWorker {
+  const child = new ChildWorker({ name, concurrency: flags.concurrency, env, everyMs: 100 });
+  let stopping = false;
+  const failure = () => {
+    if (stopping || child.exitCode === undefined) return undefined;
+    return `${name} exited early with code ${child.exitCode}${child.stderr ? `:\n${child.stderr}` : ''}`;
+  };
+  return {
+    name,
+    view: () => ({
+      name,
+      stats: child.stats,
+      state: child.exitCode === undefined ? 'running' : `exit ${child.exitCode}`,
+    }),
+    finalStats: () => child.finalStats,
+    failure,
+    stop: async () => {
+      const early = failure();
+      stopping = true;
+      child.stop();
+      const timer = setTimeout(() => child.kill(), 15_000);
+      const code = await child.exited;
+      clearTimeout(timer);
+      if (early) return early;
+      if (code !== ExitCode.SIGTERM)
+        return `${name} exited with ${code} instead of 143 after SIGTERM${child.stderr ? `:\n${child.stderr}` : ''}`;
+      if (!child.finalStats) return `${name} stopped without reporting its counters`;
+      return undefined;
+    },
+  };
+}
+
+async function inProcessWorker(
+  name: string,
+  flags: DemoFlags,
+  locks: LockProvider,
+  connectionString: string,
+): Promise<DemoWorker> {
+  // Each worker gets its own connections, as a separate server would.
+  const source = await createPostgresTaskSource({
+    DATABASE_URL: connectionString,
+    ...SOURCE_ENV,
+    BATON_PG_MIGRATE: 'false',
+  });
+  const pool = demoPool(connectionString, 2);
+  const worker = new Worker({
+    id: name,
+    locks,
+    source,
+    handler: createDemoHandler(pool, { sleepMs: flags.sleep }),
+    concurrency: flags.concurrency,
+    schedule: { every: 100 },
+  });
+  let problem: string | undefined;
+  worker.on('error', (e) => {
+    problem ??= `${name}: ${e.phase} error: ${e.error instanceof Error ? e.error.message : String(e.error)}`;
+  });
+  let final: WorkerStats | undefined;
+  worker.on('stopped', (e) => {
+    final = e.stats;
+  });
+  const running = worker.run();
+  let stopped: Promise<string | undefined> | undefined;
+  return {
+    name,
+    view: () => ({ name, stats: worker.stats(), state: final ? 'stopped' : 'running' }),
+    finalStats: () => final,
+    failure: () => undefined,
+    stop: () => {
+      stopped ??= (async () => {
+        await worker.stop();
+        await running;
+        await source.close();
+        await pool.end();
+        return problem;
+      })();
+      return stopped;
+    },
+  };
+}
+
+async function verify(
+  source: PostgresTaskSource,
+  pool: Pool,
+  total: number,
+  workers: readonly DemoWorker[],
+): Promise<Check[]> {
+  const stats = await source.stats();
+  const effects = await readEffects(pool);
+  const tasks: Task[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await source.list({ limit: 10_000, ...(after ? { after } : {}) });
+    tasks.push(...page);
+    if (page.length < 10_000) break;
+    after = page.at(-1)!.id;
+  }
+  let fenceMismatches = 0;
+  for (const task of tasks) {
+    const written = effects.effectFences.get(task.id);
+    const result = task.result as { fence?: unknown } | null;
+    if (written === undefined || written !== task.fence || result?.fence !== task.fence) fenceMismatches++;
+  }
+  const completedByWorkers = workers.reduce((sum, w) => sum + (w.finalStats()?.completed ?? 0), 0);
+  return [
+    {
+      name: 'every task is done',
+      ok: stats.done === total && stats.total === total,
+      detail: `${stats.done}/${total} done (pending ${stats.pending}, running ${stats.running}, failed ${stats.failed}, dead ${stats.dead})`,
+    },
+    {
+      name: 'every task executed exactly once',
+      ok: effects.executedTasks === total && effects.executions === total && effects.repeatedTasks === 0,
+      detail: `${effects.executions} execution rows for ${effects.executedTasks} tasks; ${effects.repeatedTasks} tasks ran more than once`,
+    },
+    {
+      name: 'no stale write applied',
+      ok: effects.effects === total && effects.rewrittenEffects === 0 && fenceMismatches === 0,
+      detail: `${effects.effects} effect rows, each written once with its task's final fence (${fenceMismatches} mismatches)`,
+    },
+    {
+      name: "workers' own counts agree with the database",
+      ok: completedByWorkers === total,
+      detail: `workers report ${completedByWorkers} completions`,
+    },
+  ];
+}
+
+function printSummary(summary: Record<string, unknown>, checks: readonly Check[]): void {
+  const lines = [
+    '',
+    `Summary (checked in the database) — ${summary.tasks} tasks in ${((summary.elapsedMs as number) / 1_000).toFixed(1)}s, ${
+      summary.tasksPerSecond
+    } tasks/s`,
+    ...checks.map((c) => `  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`),
+    `  lock attempts per executed task: ${summary.lockAttemptsPerTask ?? '-'} (${summary.lockAttempts} attempts)`,
+    `  stale writes rejected by fencing: ${summary.staleWritesRejected}`,
+    '',
+    summary.ok ? 'PASS: each task ran exactly once.' : 'FAIL: see the checks marked ✗ above.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
