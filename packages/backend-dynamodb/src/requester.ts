@@ -103,11 +103,13 @@ export class Requester {
         clock.clearTimeout(timer);
         limits.signal?.removeEventListener('abort', onAbort);
       }
-      const pause = backoffDelay(failures, {
-        baseMs: retryBaseMs,
-        maxMs: Math.max(retryBaseMs, defaultBudgetMs / 4),
-      });
-      if (clock.monotonicNow() + pause >= deadline) throw this.#outOfTime(operation, last);
+      // Never sleep through the rest of the budget: keep room for at least one more attempt.
+      const left = deadline - clock.monotonicNow();
+      const pause = Math.min(
+        backoffDelay(failures, { baseMs: retryBaseMs, maxMs: Math.max(retryBaseMs, defaultBudgetMs / 8) }),
+        left / 2,
+      );
+      if (left < retryBaseMs) throw this.#outOfTime(operation, last);
       try {
         await sleep(pause, limits.signal ? { signal: limits.signal, clock } : { clock });
       } catch {
