@@ -1,6 +1,7 @@
 import { backoffDelay, jitter } from './backoff.js';
 import { type Clock, sleep } from './clock.js';
 import { AbortedError, BatonError, TimeoutError } from './errors.js';
+import { holdProcess } from './hold-process.js';
 import type { AcquireOptions, Lease, LockHolder, TryAcquireOptions, WatchOptions } from './lock.js';
 
 /** The operations {@link waitToAcquire} needs; any backend's session provides them. */
@@ -46,6 +47,7 @@ export async function waitToAcquire(
           () => abort(new TimeoutError(`could not acquire '${key}' within ${timeoutMs} ms`)),
           timeoutMs,
         );
+  const release = holdProcess();
   try {
     let freeButRefused = 0;
     for (let attempt = 0; ; attempt++) {
@@ -66,6 +68,7 @@ export async function waitToAcquire(
   } catch (error) {
     throw controller.signal.aborted && error === controller.signal.reason ? asBaton(error, key) : error;
   } finally {
+    release();
     if (timer !== undefined) ops.clock.clearTimeout(timer);
     signal?.removeEventListener('abort', onCaller);
     ops.sessionSignal.removeEventListener('abort', onSession);

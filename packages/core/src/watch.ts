@@ -1,6 +1,7 @@
 import { backoffDelay, jitter } from './backoff.js';
 import { type Clock, sleep, systemClock } from './clock.js';
 import { BatonError } from './errors.js';
+import { holdProcess } from './hold-process.js';
 import type { LockHolder } from './lock.js';
 
 /** True when two holder snapshots describe the same acquisition with the same published value. */
@@ -29,25 +30,34 @@ export async function* pollingWatch(
   let last: LockHolder | null | undefined;
   let failures = 0;
   let highestFence = -1;
-  while (!signal?.aborted) {
-    let current: LockHolder | null;
-    try {
-      current = await read(signal);
-      failures = 0;
-    } catch (error) {
-      if (signal?.aborted) return;
-      if (error instanceof BatonError && !error.retryable) throw error;
-      const delay = backoffDelay(failures++, { baseMs: pollIntervalMs / 4, maxMs: pollIntervalMs * 8 });
-      if (!(await pause(delay, signal, clock))) return;
-      continue;
+  const release = holdProcess();
+  try {
+    yield* poll();
+  } finally {
+    release();
+  }
+
+  async function* poll(): AsyncGenerator<LockHolder | null> {
+    while (!signal?.aborted) {
+      let current: LockHolder | null;
+      try {
+        current = await read(signal);
+        failures = 0;
+      } catch (error) {
+        if (signal?.aborted) return;
+        if (error instanceof BatonError && !error.retryable) throw error;
+        const delay = backoffDelay(failures++, { baseMs: pollIntervalMs / 4, maxMs: pollIntervalMs * 8 });
+        if (!(await pause(delay, signal, clock))) return;
+        continue;
+      }
+      const stale = current !== null && current.fence < highestFence;
+      if (!stale && (last === undefined || !sameHolder(last, current))) {
+        if (current) highestFence = Math.max(highestFence, current.fence);
+        last = current;
+        yield current;
+      }
+      if (!(await pause(jitter(pollIntervalMs, 0.25), signal, clock))) return;
     }
-    const stale = current !== null && current.fence < highestFence;
-    if (!stale && (last === undefined || !sameHolder(last, current))) {
-      if (current) highestFence = Math.max(highestFence, current.fence);
-      last = current;
-      yield current;
-    }
-    if (!(await pause(jitter(pollIntervalMs, 0.25), signal, clock))) return;
   }
 }
 

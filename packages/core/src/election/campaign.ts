@@ -1,9 +1,9 @@
 import { backoffDelay } from '../backoff.js';
 import { type Clock, sleep } from '../clock.js';
 import { AbortedError, BatonError, InvalidArgumentError } from '../errors.js';
+import { holdProcess } from '../hold-process.js';
 import type { Lease, LockSession } from '../lock.js';
 import { validateKey } from '../session-base.js';
-import { holdProcess } from './hold-process.js';
 import { candidateDefaults, encodeLeaderValue, type PublishedInfo, withLock } from './info.js';
 import { LeadershipHandle } from './leadership.js';
 import type { CampaignOptions } from './types.js';

@@ -1,5 +1,5 @@
+import { holdProcess } from '../hold-process.js';
 import type { LockHolder, LockProvider } from '../lock.js';
-import { holdProcess } from './hold-process.js';
 import { decodeLeaderInfo } from './info.js';
 import type { LeaderInfo, ObserveOptions } from './types.js';
 

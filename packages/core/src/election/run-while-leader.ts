@@ -1,9 +1,9 @@
 import { backoffDelay, jitter } from '../backoff.js';
 import { type Clock, sleep, systemClock } from '../clock.js';
 import { AbortedError, BatonError } from '../errors.js';
+import { holdProcess } from '../hold-process.js';
 import type { LockProvider, LockSession } from '../lock.js';
 import { campaignOn } from './campaign.js';
-import { holdProcess } from './hold-process.js';
 import type { LeadershipHandle } from './leadership.js';
 import type { LeaderTask, RunWhileLeaderOptions } from './types.js';
 
