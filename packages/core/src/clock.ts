@@ -31,9 +31,17 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
 };
 
-/** A clock whose wall time is `offsetMs` away from `base`, for simulating skewed machines. */
+/**
+ * A clock whose wall time is `offsetMs` away from `base`, for simulating skewed machines. Everything else
+ * (monotonic time, timers) is `base`'s, which may be a class instance such as {@link ManualClock}.
+ */
 export function skewedClock(offsetMs: number, base: Clock = systemClock): Clock {
-  return { ...base, wallNow: () => base.wallNow() + offsetMs };
+  return {
+    monotonicNow: () => base.monotonicNow(),
+    wallNow: () => base.wallNow() + offsetMs,
+    setTimeout: (fn, ms) => base.setTimeout(fn, ms),
+    clearTimeout: (handle) => base.clearTimeout(handle),
+  };
 }
 
 /**
