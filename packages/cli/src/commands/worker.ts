@@ -10,6 +10,7 @@ import { loadHandlerModule } from '../handler-module.js';
 import { createLogger, type Logger } from '../logger.js';
 import { type MetricsServer, startMetricsServer, WorkerMetrics } from '../metrics.js';
 import { exitCodeOfSignal } from '../signals.js';
+import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 
 /** Options of `baton worker` as commander parses them. */
 interface WorkerFlags {
@@ -100,7 +101,9 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
   const backend = backendName(input);
+  const { clock, skewMs } = workerClock(ctx.env);
   const log = createLogger(level, { name: 'baton-worker' });
+  if (skewMs !== 0) log.warn({ skewMs }, `${CLOCK_SKEW_ENV} is set: this worker's wall clock is skewed`);
 
   let locks: LockProvider | undefined;
   let source: PostgresTaskSource | undefined;
@@ -113,7 +116,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
   try {
-    locks = await createLockProvider(input);
+    locks = await createLockProvider(input, { clock });
     if (backend === 'memory') {
       log.warn('the memory backend keeps locks inside this process: other processes do not see them');
     }
@@ -125,6 +128,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     worker = new Worker({
       locks,
       source,
+      clock,
       handler: loaded.handler,
       schedule,
       ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
