@@ -88,14 +88,21 @@ export function parseRecord(key: string, item: Item): LockRecord {
       { backend: BACKEND },
     );
   }
+  const owner = str(item, ATTR.owner);
+  const leaseMs = num(item, ATTR.leaseMs);
+  if (owner !== undefined && (leaseMs === undefined || leaseMs <= 0)) {
+    throw new ProtocolError(`lock item '${key}' is held but advertises no ${ATTR.leaseMs}`, {
+      backend: BACKEND,
+    });
+  }
   return {
     key,
-    owner: str(item, ATTR.owner),
+    owner,
     ownerName: str(item, ATTR.ownerName),
     rvn,
     fence,
     fenceMax,
-    leaseMs: num(item, ATTR.leaseMs) ?? 0,
+    leaseMs: leaseMs ?? 0,
     delayMs: num(item, ATTR.delayMs) ?? 0,
     holdMs: num(item, ATTR.holdMs) ?? 0,
     value: str(item, ATTR.value),
