@@ -66,7 +66,7 @@ describe.each(lockBackends.map((backend) => [backend.name, backend] as const))(
         for (const w of workers) w.on('error', ({ error }) => errors.push(error));
         const started = Date.now();
         const runs = workers.map((w) => w.run());
-        await waitUntilDone(settings, TASKS, 120_000);
+        await waitUntilDone(settings, TASKS, 240_000);
         await Promise.all(workers.map((w) => w.stop()));
         await Promise.all(runs);
         const elapsed = Date.now() - started;
@@ -96,6 +96,6 @@ describe.each(lockBackends.map((backend) => [backend.name, backend] as const))(
         await Promise.all(pools.map((p) => p.end()));
         await backend.close();
       }
-    }, 150_000);
+    }, 300_000);
   },
 );
