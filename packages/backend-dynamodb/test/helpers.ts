@@ -163,7 +163,9 @@ export class FaultProxy {
 
   static async start(target: string): Promise<FaultProxy> {
     let proxy: FaultProxy | undefined;
-    const server = createServer((req, res) => void proxy?.handle(req, res));
+    const server = createServer((req, res) => {
+      proxy?.handle(req, res).catch(() => req.socket.destroy());
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     proxy = new FaultProxy(server, target);
     return proxy;
