@@ -314,7 +314,7 @@ export class PostgresTaskSource implements TaskSource {
     return tasks;
   }
 
-  /** Number of tasks per status (one index-only scan). */
+  /** Number of tasks per status, and in total. Reads the whole status index: meant for operators. */
   async stats(): Promise<TaskStats> {
     this.#assertOpen();
     const rows = (await this.#query('stats', this.#sql.stats)) as Array<{ status: string; n: string }>;
