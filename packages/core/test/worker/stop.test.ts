@@ -120,6 +120,36 @@ describe('Worker.stop()', () => {
     expect(process.listenerCount('SIGUSR2')).toBe(before);
   });
 
+  it('aborts running handlers at once on a second process signal', async () => {
+    const { store, provider } = memoryLocks();
+    const source = new MemoryTaskSource();
+    await source.enqueue({ kind: 'long' });
+    const worker = new Worker({
+      locks: provider(),
+      source,
+      stopGraceMs: 60_000,
+      handler: ({ signal }) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    });
+    const started = record(worker, 'task-started');
+    const failed = record(worker, 'task-failed');
+    const remove = worker.stopOnSignals(['SIGUSR2']);
+    const run = worker.run();
+    await until(() => started.length === 1);
+    await expect(worker.runOnce()).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    process.emit('SIGUSR2', 'SIGUSR2');
+    await sleepMs(20);
+    expect(worker.stopping).toBe(true);
+    expect(source.counts().running).toBe(1); // first signal: graceful, the handler keeps running
+    const t0 = Date.now();
+    process.emit('SIGUSR2', 'SIGUSR2');
+    await run;
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect((failed[0]?.error as { message?: string }).message).toMatch(/stopped by a second signal/);
+    expect(store.list()).toEqual([]);
+    remove();
+  });
+
   it('resolves run() for { once: true } after one pass and its tasks, then stops', async () => {
     const { store, provider } = memoryLocks();
     const source = new MemoryTaskSource();
