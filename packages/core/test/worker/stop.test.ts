@@ -145,7 +145,8 @@ describe('Worker.stop()', () => {
     process.emit('SIGUSR2', 'SIGUSR2');
     await run;
     expect(Date.now() - t0).toBeLessThan(2_000);
-    expect((failed[0]?.error as { message?: string }).message).toMatch(/stopped by a second signal/);
+    expect(failed).toHaveLength(1);
+    expect((failed[0]!.error as Error).message).toMatch(/stopped by a second signal/);
     expect(store.list()).toEqual([]);
     remove();
   });
