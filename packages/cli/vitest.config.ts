@@ -3,5 +3,6 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   resolve: { conditions: ['@baton/source'] },
   ssr: { resolve: { conditions: ['@baton/source'] } },
-  test: { name: 'cli', include: ['test/**/*.test.ts'] },
+  // The tests run the built binary as child processes against embedded servers: generous bounds.
+  test: { name: 'cli', include: ['test/**/*.test.ts'], testTimeout: 90_000, hookTimeout: 120_000 },
 });

@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { type EnvLike, type LockProviderConfig, parseDuration } from '@baton/core';
 import { z } from 'zod';
 import { UsageError } from './exit-codes.js';
-import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 const duration = (what: string) =>
   z.union([z.number(), z.string()]).transform((value, ctx) => {

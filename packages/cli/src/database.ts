@@ -1,9 +1,5 @@
 import type { EnvLike } from '@baton/core';
-import {
-  createPostgresTaskSource,
-  type PostgresTaskSource,
-  parsePostgresConfig,
-} from '@baton/source-postgres';
+import type { PostgresTaskSource } from '@baton/source-postgres';
 import { databaseSchema, databaseUrl } from './config.js';
 import type { CommandContext } from './context.js';
 
@@ -22,17 +18,19 @@ export function postgresEnv(ctx: CommandContext, overrides: Record<string, strin
 }
 
 /** Validates the PostgreSQL settings without connecting (throws `CONFIG_INVALID` naming the variable). */
-export function checkPostgresConfig(env: EnvLike): void {
+export async function checkPostgresConfig(env: EnvLike): Promise<void> {
+  const { parsePostgresConfig } = await import('@baton/source-postgres');
   parsePostgresConfig(env, { fromEnv: true });
 }
 
 /** Connects the PostgreSQL task source (migrating first unless `BATON_PG_MIGRATE=false`). */
-export function openSource(
+export async function openSource(
   ctx: CommandContext,
   overrides: Record<string, string> = {},
 ): Promise<PostgresTaskSource> {
   const env = postgresEnv(ctx, overrides);
-  checkPostgresConfig(env);
+  const { createPostgresTaskSource, parsePostgresConfig } = await import('@baton/source-postgres');
+  parsePostgresConfig(env, { fromEnv: true });
   return createPostgresTaskSource(env);
 }
 

@@ -1,8 +1,5 @@
 import pino, { type Logger } from 'pino';
-
-/** Log levels accepted by `--log-level`. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import type { LogLevel } from './log-levels.js';
 
 /**
  * A pino logger writing JSON lines to `fd` (stdout by default) synchronously, so that nothing is lost when

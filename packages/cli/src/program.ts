@@ -6,7 +6,7 @@ import { locksCommand } from './commands/locks.js';
 import { migrateCommand, tasksCommand } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
 import { ExitCode, ReportedFailure } from './exit-codes.js';
-import { LOG_LEVELS } from './logger.js';
+import { LOG_LEVELS } from './log-levels.js';
 import { reportError } from './output.js';
 import { VERSION } from './version.js';
 

@@ -7,8 +7,8 @@ import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { ReportedFailure, UsageError } from '../exit-codes.js';
 import { loadHandlerModule } from '../handler-module.js';
-import { createLogger, type Logger } from '../logger.js';
-import { type MetricsServer, startMetricsServer, WorkerMetrics } from '../metrics.js';
+import type { Logger } from '../logger.js';
+import type { MetricsServer } from '../metrics.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 
@@ -98,10 +98,14 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
   const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
   const pgEnv = postgresEnv(ctx);
-  checkPostgresConfig(pgEnv);
+  await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
   const backend = backendName(input);
   const { clock, skewMs } = workerClock(ctx.env);
+  const [{ createLogger }, { startMetricsServer, WorkerMetrics }] = await Promise.all([
+    import('../logger.js'),
+    import('../metrics.js'),
+  ]);
   const log = createLogger(level, { name: 'baton-worker' });
   if (skewMs !== 0) log.warn({ skewMs }, `${CLOCK_SKEW_ENV} is set: this worker's wall clock is skewed`);
 
