@@ -106,6 +106,7 @@ const dynamodb: LockBackendCase = {
 
 /**
  * Every lock backend that has landed. A backend joins the end-to-end runs once its package exports
- * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit.
+ * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit: add its case here
+ * and a `test/e2e/worker-<name>.test.ts` calling `exactlyOnceSuite('<name>')` (backends-covered checks).
  */
 export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb];

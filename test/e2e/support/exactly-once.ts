@@ -2,7 +2,7 @@ import type { LockProvider } from '@baton/core';
 import { Worker } from '@baton/core';
 import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockBackends } from './support/backends.js';
+import { lockBackends } from './backends.js';
 import {
   handlerPool,
   openSource,
@@ -12,24 +12,30 @@ import {
   report,
   type SourceSettings,
   waitUntilDone,
-} from './support/tasks.js';
+} from './tasks.js';
 
 const TASKS = 2_000;
 const WORKERS = 4;
 
-let db: TestDatabase;
+/**
+ * 4 in-process workers, each with its own lock provider (its own session) and its own PostgreSQL pool,
+ * run 2,000 tasks; the handler logs every execution and writes a fenced effect. One test file per backend
+ * calls this, so that the backends run in parallel, each with its own database.
+ */
+export function exactlyOnceSuite(backendName: string): void {
+  const backendCase = lockBackends.find((backend) => backend.name === backendName);
+  if (!backendCase) throw new Error(`unknown lock backend '${backendName}'`);
+  let db: TestDatabase;
 
-beforeAll(async () => {
-  db = await testDatabase();
-}, 120_000);
+  beforeAll(async () => {
+    db = await testDatabase();
+  }, 120_000);
 
-afterAll(async () => {
-  await db?.close();
-});
+  afterAll(async () => {
+    await db?.close();
+  });
 
-describe.each(lockBackends.map((backend) => [backend.name, backend] as const))(
-  'worker end to end on PostgreSQL with the %s lock backend',
-  (_name, backendCase) => {
+  describe(`worker end to end on PostgreSQL with the ${backendName} lock backend`, () => {
     it(`runs ${TASKS} tasks exactly once with ${WORKERS} workers`, async () => {
       const backend = await backendCase.start({ ttlMs: 5_000, lockDelayMs: 1_000 });
       const settings: SourceSettings = {
@@ -97,5 +103,5 @@ describe.each(lockBackends.map((backend) => [backend.name, backend] as const))(
         await backend.close();
       }
     }, 300_000);
-  },
-);
+  });
+}
