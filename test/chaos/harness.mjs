@@ -1,0 +1,527 @@
+// The chaos harness: `baton worker` processes on one batch of tasks, a seeded schedule of faults, then the
+// checker over what the database, the lock server and the workers recorded.
+
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createPostgresTaskSource } from '@baton/source-postgres';
+import { testDatabase } from '@baton/testkit/pglite';
+import pg from 'pg';
+import { checkRun } from './checker.mjs';
+import { drawSkew, FAULT_KINDS, planFaults } from './faults.mjs';
+import { startConsul, startDynamo } from './lock-servers.mjs';
+import { FaultProxy } from './proxy.mjs';
+import { Random, randomSeed } from './random.mjs';
+import { formatReport } from './report.mjs';
+import { ident, sideSchemaSql } from './schema.mjs';
+import { WorkerSlot } from './workers.mjs';
+
+/** Repository root. */
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HANDLER = join(ROOT, 'test/chaos/handler.mjs');
+
+/**
+ * @typedef {object} ChaosOptions
+ * @property {'consul' | 'dynamodb'} backend
+ * @property {number} [seed] default: a random one (printed)
+ * @property {number} [faultMs] length of the fault phase (default 60 000)
+ * @property {number} [drainMs] after the faults end, how long the workers get to finish every task (default 60 000)
+ * @property {number} [workers] default 4
+ * @property {number} [tasks] default: 4 per second of the fault phase
+ * @property {number} [concurrency] handlers per worker (default 4)
+ * @property {number} [ttlMs] lease TTL (default 2 000)
+ * @property {number} [lockDelayMs] default 1 000
+ * @property {number} [reclaimAfterMs] default 5 000
+ * @property {number} [meanFaultIntervalMs] default 2 500
+ * @property {Partial<Record<string, number>>} [faultWeights] relative frequency per fault kind
+ * @property {Array<{ at: number, kind: string, worker?: number, target?: string, durationMs?: number }>} [extraFaults]
+ *   faults added to the drawn schedule (the checker's tests plant one this way)
+ * @property {Record<number, string>} [handlerModes] slot → CHAOS_HANDLER_MODE (e.g. `{ 1: 'unfenced' }`)
+ * @property {string} [outDir] where the event logs and the report go (default: a fresh directory under the OS tmpdir)
+ * @property {(line: string) => void} [log] progress output (default: none)
+ */
+
+/**
+ * Runs one chaos experiment and checks it. Resolves with the metrics, the faults injected, every invariant
+ * violation and the report; it does not throw for violations (the caller decides).
+ * @param {ChaosOptions} options
+ */
+export async function runChaos(options) {
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const o = {
+    seed: randomSeed(),
+    faultMs: 60_000,
+    drainMs: 60_000,
+    workers: 4,
+    concurrency: 4,
+    ttlMs: 2_000,
+    lockDelayMs: 1_000,
+    reclaimAfterMs: 5_000,
+    meanFaultIntervalMs: 2_500,
+    handlerModes: {},
+    extraFaults: [],
+    log: () => {},
+    ...given,
+  };
+  o.tasks ??= Math.max(20, Math.round((o.faultMs / 1_000) * 4));
+  o.outDir ??= join(
+    tmpdir(),
+    'baton-chaos',
+    `${new Date().toISOString().replace(/[:.]/g, '-')}-${o.backend}-${o.seed}`,
+  );
+  for (const pkg of ['core', 'testkit', 'backend-consul', 'backend-dynamodb', 'source-postgres', 'cli']) {
+    if (!existsSync(join(ROOT, `packages/${pkg}/dist/index.js`))) {
+      throw new Error(`packages/${pkg}/dist is missing: the workers run the built CLI (npm run build)`);
+    }
+  }
+  mkdirSync(join(o.outDir, 'workers'), { recursive: true });
+  const random = new Random(o.seed);
+  const events = new EventLog(join(o.outDir, 'events.jsonl'));
+  const serverLog = new EventLog(join(o.outDir, 'lock-server.jsonl'));
+  const say = (line) => o.log(line);
+  say(
+    `chaos: backend ${o.backend}, seed ${o.seed}, ${o.workers} workers, ${o.tasks} tasks, ${o.faultMs / 1000} s of faults; logs in ${o.outDir}`,
+  );
+
+  const cleanups = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => {});
+  };
+  try {
+    // Database: the tasks table, the side tables and the trigger.
+    const db = await testDatabase();
+    cleanups.push(() => db.close());
+    const side = await db.newSchema('chaos');
+    const admin = new pg.Pool({ connectionString: db.connectionString, max: 2 });
+    cleanups.push(() => admin.end());
+    admin.on('error', () => {});
+    const source = await createPostgresTaskSource({
+      connectionString: db.connectionString,
+      schema: db.schema,
+      poolSize: 2,
+    });
+    cleanups.push(() => source.close());
+    await admin.query(sideSchemaSql(side, db.schema));
+    const specs = planTasks(random, o.tasks, o.faultMs * 0.8);
+    for (let i = 0; i < specs.length; i += 500) await source.enqueue(specs.slice(i, i + 500));
+    events.write({ type: 'tasks-enqueued', count: specs.length, schema: db.schema, side });
+
+    // Lock server.
+    const lock =
+      o.backend === 'consul'
+        ? await startConsul({ onEvent: (e) => serverLog.write(e) })
+        : await startDynamo({ root: ROOT, onEvent: (e) => serverLog.write(e) });
+    cleanups.push(() => lock.close());
+    const pgTarget = new URL(db.connectionString);
+
+    // Workers, each behind its own proxies.
+    const slots = [];
+    for (let index = 1; index <= o.workers; index++) {
+      const lockProxy = await new FaultProxy({ name: `w${index}-lock`, target: lock.target }).start();
+      const pgProxy = await new FaultProxy({
+        name: `w${index}-pg`,
+        target: { host: pgTarget.hostname, port: Number(pgTarget.port || 5432) },
+      }).start();
+      cleanups.push(
+        () => lockProxy.close(),
+        () => pgProxy.close(),
+      );
+      const databaseUrl = new URL(db.connectionString);
+      databaseUrl.hostname = '127.0.0.1';
+      databaseUrl.port = String(pgProxy.port);
+      const skewRandom = new Random((o.seed ^ (index * 0x9e3779b1)) >>> 0);
+      const slot = new WorkerSlot({
+        index,
+        root: ROOT,
+        dir: join(o.outDir, 'workers'),
+        args: [
+          '--handler',
+          HANDLER,
+          '--concurrency',
+          String(o.concurrency),
+          '--every',
+          '500ms',
+          '--handler-timeout',
+          '2500ms',
+          '--stop-grace',
+          '5s',
+        ],
+        env: () => ({
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          ...lock.env(lockProxy.port),
+          DATABASE_URL: databaseUrl.toString(),
+          BATON_PG_SCHEMA: db.schema,
+          BATON_PG_MIGRATE: 'false',
+          BATON_PG_POOL_SIZE: '4',
+          BATON_PG_CONNECT_TIMEOUT: '3s',
+          BATON_PG_RECLAIM_AFTER: String(o.reclaimAfterMs),
+          BATON_PG_BACKOFF_BASE: '200ms',
+          BATON_PG_BACKOFF_MAX: '2s',
+          BATON_SESSION_TTL: String(o.ttlMs),
+          BATON_LOCK_DELAY: String(o.lockDelayMs),
+          BATON_LOG_LEVEL: 'debug',
+          CHAOS_SIDE_SCHEMA: side,
+          CHAOS_HANDLER_MODE: o.handlerModes[index] ?? 'fenced',
+        }),
+        skewMs: () => drawSkew(skewRandom),
+        log: (e) => events.write(e),
+      });
+      slot.proxies = { lock: lockProxy, pg: pgProxy };
+      slots.push(slot);
+    }
+    cleanups.push(async () => {
+      for (const slot of slots) await slot.stop(2_000);
+    });
+    for (const slot of slots) slot.start();
+    await waitFor(() => slots.every((s) => logHas(s, 'worker started')), 60_000, 'the workers to start');
+
+    // Fault phase.
+    const plan = [
+      ...planFaults(random, { ...o, durationMs: o.faultMs, meanIntervalMs: o.meanFaultIntervalMs }),
+      ...o.extraFaults,
+    ].sort((a, b) => a.at - b.at);
+    writeFileSync(join(o.outDir, 'faults.json'), `${JSON.stringify(plan, null, 2)}\n`);
+    const faults = Object.fromEntries(Object.keys(FAULT_KINDS).map((k) => [k, 0]));
+    const timers = new Set();
+    const later = (ms, fn) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        fn();
+      }, ms);
+      timers.add(timer);
+    };
+    const apply = (fault) => {
+      const slot = fault.worker ? slots[fault.worker - 1] : undefined;
+      const tag = { ...fault, worker: slot?.id };
+      const links = fault.target === 'both' ? ['lock', 'pg'] : fault.target ? [fault.target] : [];
+      let applied = true;
+      switch (fault.kind) {
+        case 'kill':
+          applied = slot.kill(fault.durationMs);
+          break;
+        case 'pause':
+          applied = slot.pause();
+          if (applied)
+            later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...fault }));
+          break;
+        case 'latency':
+          for (const link of links) slot.proxies[link].setLatency(fault.latencyMs);
+          later(fault.durationMs, () => {
+            for (const link of links) slot.proxies[link].setLatency(0);
+            events.write({ type: 'fault-end', ...tag });
+          });
+          break;
+        case 'reset':
+          for (const link of links) slot.proxies[link].resetAll();
+          break;
+        case 'blackhole':
+          for (const link of links) slot.proxies[link].blackhole();
+          later(fault.durationMs, () => {
+            for (const link of links) slot.proxies[link].heal({ reset: fault.heal === 'reset' });
+            events.write({ type: 'fault-end', ...tag });
+          });
+          break;
+        case 'election':
+          lock.election(fault.durationMs);
+          break;
+        case 'lost-answers':
+          lock.loseAnswers(fault.count);
+          break;
+        default:
+          throw new Error(`unknown fault ${fault.kind}`);
+      }
+      if (!applied) {
+        events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot?.state}` });
+        return;
+      }
+      faults[fault.kind]++;
+      events.write({ type: 'fault', ...tag });
+    };
+    const phaseStart = performance.now();
+    for (const fault of plan) later(fault.at, () => apply(fault));
+    const progress = setInterval(async () => {
+      const counts = await statusCounts(admin, db.schema).catch(() => undefined);
+      if (counts) {
+        const elapsed = Math.round((performance.now() - phaseStart) / 1000);
+        say(
+          `  ${elapsed}s: ${formatCounts(counts)}; ${Object.values(faults).reduce((a, b) => a + b, 0)} faults`,
+        );
+      }
+    }, 10_000);
+    cleanups.push(async () => clearInterval(progress));
+    await sleep(o.faultMs);
+
+    // Heal everything and let the workers finish.
+    for (const timer of timers) clearTimeout(timer);
+    timers.clear();
+    lock.clear();
+    for (const slot of slots) {
+      slot.proxies.lock.heal();
+      slot.proxies.pg.heal();
+      slot.ensureRunning();
+    }
+    events.write({ type: 'faults-healed' });
+    faults.skew = slots.reduce((n, s) => n + s.skewed.length, 0);
+    const drainStart = performance.now();
+    say(`  faults over; draining (up to ${o.drainMs / 1000} s)`);
+    await waitFor(
+      async () => {
+        const counts = await statusCounts(admin, db.schema).catch(() => undefined);
+        return (
+          counts !== undefined && (counts.pending ?? 0) + (counts.running ?? 0) + (counts.failed ?? 0) === 0
+        );
+      },
+      o.drainMs,
+      undefined,
+    );
+    const drainMs = performance.now() - drainStart;
+    clearInterval(progress);
+    for (const slot of slots) await slot.stop();
+    events.write({ type: 'workers-stopped' });
+
+    // Collect and check.
+    const data = await collect(admin, db.schema, side);
+    const history = lock.history();
+    const workerLogs = readWorkerLogs(slots);
+    const { metrics, violations } = checkRun({
+      ...data,
+      leases: history.leases,
+      grantViolations: history.grantViolations,
+      exactFences: history.exactFences,
+      workerLogs,
+    });
+    const crashes = slots.flatMap((s) => s.crashes.map((c) => ({ ...c, stderr: tail(s, c.id) })));
+    for (const slot of slots) {
+      for (const { id, skewMs } of slot.skewed) {
+        if (!workerLogs.skewAnnounced.has(id)) {
+          violations.push({
+            invariant: 'harness',
+            message: `worker ${id} was given a ${skewMs} ms skew but did not log it`,
+          });
+        }
+      }
+    }
+    const result = {
+      backend: o.backend,
+      database: db.kind,
+      seed: o.seed,
+      workers: o.workers,
+      ttlMs: o.ttlMs,
+      faultPhaseMs: o.faultMs,
+      drainMs,
+      faults,
+      metrics,
+      violations,
+      crashes,
+      workerLogs: { ...workerLogs, skewAnnounced: workerLogs.skewAnnounced.size },
+      lockServer: {
+        conditionFailures: history.conditionFailures,
+        answersLost: history.answersLost,
+      },
+      outDir: o.outDir,
+      ok: violations.length === 0 && crashes.length === 0 && metrics.lost === 0,
+    };
+    result.report = formatReport(result);
+    writeFileSync(join(o.outDir, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(o.outDir, 'report.md'), `${result.report}\n`);
+    writeFileSync(join(o.outDir, 'tables.json'), `${JSON.stringify({ ...data, leases: history.leases })}\n`);
+    events.write({ type: 'run-end', ok: result.ok, metrics });
+    return result;
+  } finally {
+    await cleanup();
+    events.close();
+    serverLog.close();
+  }
+}
+
+/** The batch: per task, how long it runs and how it misbehaves, drawn from the seed. */
+function planTasks(random, count, spreadMs) {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const roll = random.float();
+    const ms =
+      roll < 0.8
+        ? random.between(20, 300)
+        : roll < 0.95
+          ? random.between(300, 1_000)
+          : random.between(1_000, 2_200);
+    const failRoll = random.float();
+    return {
+      kind: 'chaos',
+      payload: {
+        n: i,
+        ms: Math.round(ms),
+        failOn: failRoll < 0.1 ? [1] : failRoll < 0.14 ? [1, 2] : [],
+        poison: random.chance(0.01),
+        ignoreAbort: random.chance(0.15),
+      },
+      runAt: new Date(now + Math.round(random.between(0, spreadMs))),
+      maxAttempts: 12,
+    };
+  });
+}
+
+async function statusCounts(admin, schema) {
+  const { rows } = await admin.query(
+    `SELECT status, count(*)::int AS n FROM ${ident(schema)}.tasks GROUP BY status`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
+
+function formatCounts(counts) {
+  return ['pending', 'running', 'failed', 'done', 'dead'].map((s) => `${s} ${counts[s] ?? 0}`).join(', ');
+}
+
+const ms = (value) => (value === null || value === undefined ? null : new Date(value).getTime());
+const num = (value) => (value === null || value === undefined ? null : Number(value));
+
+/** Reads the tasks and the side tables for the checker. */
+async function collect(admin, schema, side) {
+  const t = `${ident(schema)}.tasks`;
+  const s = ident(side);
+  const [tasks, transitions, executions, effects, effectLog] = await Promise.all([
+    admin.query(
+      `SELECT id::text, status, attempts, fence::text, worker_id, result, last_error FROM ${t} ORDER BY id`,
+    ),
+    admin.query(
+      `SELECT id, task_id::text, old_status, new_status, old_fence::text, new_fence::text, worker_id, at FROM ${s}.transitions ORDER BY id`,
+    ),
+    admin.query(
+      `SELECT id, task_id::text, fence::text, worker, attempt, started_at, ended_at, outcome FROM ${s}.executions ORDER BY id`,
+    ),
+    admin.query(`SELECT task_id::text, fence::text, worker FROM ${s}.effects`),
+    admin.query(
+      `SELECT id, task_id::text, fence::text, worker, applied, at FROM ${s}.effect_log ORDER BY id`,
+    ),
+  ]);
+  return {
+    tasks: tasks.rows.map((r) => ({
+      id: r.id,
+      status: r.status,
+      attempts: r.attempts,
+      fence: num(r.fence),
+      workerId: r.worker_id,
+      result: r.result,
+      lastError: r.last_error,
+    })),
+    transitions: transitions.rows.map((r) => ({
+      id: Number(r.id),
+      taskId: r.task_id,
+      oldStatus: r.old_status,
+      newStatus: r.new_status,
+      oldFence: num(r.old_fence),
+      newFence: num(r.new_fence),
+      workerId: r.worker_id,
+      at: ms(r.at),
+    })),
+    executions: executions.rows.map((r) => ({
+      id: Number(r.id),
+      taskId: r.task_id,
+      fence: num(r.fence),
+      worker: r.worker,
+      attempt: r.attempt,
+      startedAt: ms(r.started_at),
+      endedAt: ms(r.ended_at),
+      outcome: r.outcome,
+    })),
+    effects: effects.rows.map((r) => ({ taskId: r.task_id, fence: num(r.fence), worker: r.worker })),
+    effectLog: effectLog.rows.map((r) => ({
+      id: Number(r.id),
+      taskId: r.task_id,
+      fence: num(r.fence),
+      worker: r.worker,
+      applied: r.applied,
+      at: ms(r.at),
+    })),
+  };
+}
+
+const LOG_COUNTERS = {
+  'task completed': 'completed',
+  'stale write rejected (a newer fence exists)': 'staleWrites',
+  'lease lost; handler aborted': 'leasesLost',
+  'lock session lost; running handlers aborted': 'sessionsLost',
+  'handler ignored its aborted signal; abandoned': 'abandoned',
+  'task failed; will retry': 'failed',
+  'task dead': 'dead',
+  'worker error (retrying)': 'errors',
+};
+
+/** Counts the workers' log events (pino JSON lines; anything else is stderr output). */
+function readWorkerLogs(slots) {
+  const counts = Object.fromEntries(Object.values(LOG_COUNTERS).map((k) => [k, 0]));
+  counts.otherLines = 0;
+  const skewAnnounced = new Set();
+  for (const slot of slots) {
+    for (const { id, file } of slot.logs) {
+      if (!existsSync(file)) continue;
+      for (const line of readFileSync(file, 'utf8').split('\n')) {
+        if (line === '') continue;
+        let entry;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          counts.otherLines++;
+          continue;
+        }
+        const counter = LOG_COUNTERS[entry.msg];
+        if (counter) counts[counter]++;
+        if (typeof entry.msg === 'string' && entry.msg.includes('wall clock is skewed'))
+          skewAnnounced.add(id);
+      }
+    }
+  }
+  return { ...counts, skewAnnounced };
+}
+
+function tail(slot, id) {
+  const log = slot.logs.find((l) => l.id === id);
+  if (!log || !existsSync(log.file)) return '';
+  return readFileSync(log.file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('{'))
+    .slice(-20)
+    .join('\n');
+}
+
+function logHas(slot, message) {
+  const log = slot.logs.at(-1);
+  return (
+    log !== undefined && existsSync(log.file) && readFileSync(log.file, 'utf8').includes(`"msg":"${message}"`)
+  );
+}
+
+async function waitFor(condition, timeoutMs, what) {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (performance.now() > deadline) {
+      if (what) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      return false;
+    }
+    await sleep(250);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A JSONL file: one event per line, stamped with the harness's wall clock. */
+class EventLog {
+  #fd;
+  constructor(file) {
+    this.#fd = openSync(file, 'a');
+  }
+  write(event) {
+    if (this.#fd === undefined) return;
+    writeSync(this.#fd, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  }
+  close() {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}

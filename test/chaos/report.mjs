@@ -1,0 +1,49 @@
+// The chaos run's report: one markdown table (printed, and pasted into docs/reliability.md).
+
+import { INVARIANTS } from './checker.mjs';
+import { FAULT_KINDS } from './faults.mjs';
+
+/**
+ * Formats a run's result as a markdown table plus the first violations.
+ * @param {object} result what `runChaos` resolves
+ */
+export function formatReport(result) {
+  const m = result.metrics;
+  const faults = Object.keys(FAULT_KINDS)
+    .filter((kind) => (result.faults[kind] ?? 0) > 0)
+    .map((kind) => `${kind} ${result.faults[kind]}`)
+    .join(', ');
+  const totalFaults = Object.values(result.faults).reduce((a, b) => a + b, 0);
+  const byInvariant = Object.keys(INVARIANTS)
+    .map((name) => `${name} ${result.violations.filter((v) => v.invariant === name).length}`)
+    .join(', ');
+  const rows = [
+    ['backend', `${result.backend} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms`],
+    ['seed', String(result.seed)],
+    ['duration', `${fmtSeconds(result.faultPhaseMs)} of faults, ${fmtSeconds(result.drainMs)} to drain`],
+    ['tasks', `${m.tasks} (done ${m.done}, dead ${m.dead})`],
+    ['faults', `${totalFaults}: ${faults || 'none'}`],
+    ['executions', String(m.executions)],
+    ['raw duplicate executions', String(m.rawDuplicateExecutions)],
+    ['applied completions', String(m.appliedCompletions)],
+    ['stale writes rejected', `${m.staleWritesRejected} outcome writes, ${m.staleEffectsRejected} effects`],
+    ['superseded effects', String(m.supersededEffects)],
+    ['leases granted', `${m.leases} (${m.takeovers} ended by expiry or invalidation)`],
+    ['sessions lost (workers)', String(result.workerLogs.sessionsLost)],
+    ['lost tasks', String(m.lost)],
+    ['worker crashes', String(result.crashes.length)],
+    ['invariant violations', `${result.violations.length} (${byInvariant})`],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  const lines = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k.padEnd(width)} | ${v} |`)];
+  const problems = [
+    ...result.violations.slice(0, 20).map((v) => `- ${v.invariant}: ${v.message}`),
+    ...(result.violations.length > 20 ? [`- ... and ${result.violations.length - 20} more`] : []),
+    ...result.crashes.map((c) => `- worker ${c.id} crashed (exit code ${c.code}, signal ${c.signal})`),
+  ];
+  return [...lines, ...(problems.length > 0 ? ['', ...problems] : [])].join('\n');
+}
+
+function fmtSeconds(ms) {
+  return `${Math.round(ms / 1000)} s`;
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// npm run chaos -- --backend <consul|dynamodb> --minutes N [--seed S] [--workers K] [--tasks T] [--out DIR]
+//
+// Runs `baton worker` processes through a seeded schedule of faults, checks the invariants, prints the
+// report and exits 1 when any invariant was violated (2 on bad arguments).
+
+import { parseArgs } from 'node:util';
+import { runChaos } from './harness.mjs';
+
+const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N] [--seed S] [--workers K] [--tasks T]
+                      [--concurrency C] [--ttl MS] [--drain-seconds S] [--out DIR]
+
+  --minutes N       length of the fault phase (default 1; fractions allowed)
+  --seed S          replay the fault schedule and task batch of an earlier run (printed by every run)
+  --workers K       baton worker processes (default 4)
+  --tasks T         tasks in the batch (default 4 per second of faults)
+  --concurrency C   handlers per worker (default 4)
+  --ttl MS          lease TTL in ms (default 2000)
+  --drain-seconds S time the workers get to finish after the faults end (default 60)
+  --out DIR         where logs and the report go (default: a new directory under the OS tmpdir)
+
+DATABASE_URL set: tasks live on that PostgreSQL server (fresh schemas, dropped afterwards); else PGlite.`;
+
+function fail(message) {
+  process.stderr.write(`${message}\n\n${usage}\n`);
+  process.exit(2);
+}
+
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      backend: { type: 'string' },
+      minutes: { type: 'string', default: '1' },
+      seed: { type: 'string' },
+      workers: { type: 'string' },
+      tasks: { type: 'string' },
+      concurrency: { type: 'string' },
+      ttl: { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  }));
+} catch (error) {
+  fail(error.message);
+}
+if (values.help) {
+  process.stdout.write(`${usage}\n`);
+  process.exit(0);
+}
+
+function number(name, { integer = true, min = 1, max = Number.MAX_SAFE_INTEGER } = {}) {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    fail(`--${name}: '${raw}' is not ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+  }
+  return value;
+}
+
+if (values.backend !== 'consul' && values.backend !== 'dynamodb') {
+  fail(`--backend: expected consul or dynamodb${values.backend ? `, got '${values.backend}'` : ''}`);
+}
+const minutes = number('minutes', { integer: false, min: 0.1, max: 24 * 60 });
+const drainSeconds = number('drain-seconds', { min: 5, max: 3_600 });
+const result = await runChaos({
+  backend: values.backend,
+  faultMs: Math.round(minutes * 60_000),
+  seed: number('seed', { min: 0, max: 4_294_967_295 }),
+  workers: number('workers', { max: 64 }),
+  tasks: number('tasks', { max: 1_000_000 }),
+  concurrency: number('concurrency', { max: 256 }),
+  ttlMs: number('ttl', { min: 200, max: 60_000 }),
+  drainMs: drainSeconds === undefined ? undefined : drainSeconds * 1_000,
+  outDir: values.out,
+  log: (line) => process.stdout.write(`${line}\n`),
+});
+process.stdout.write(`\n${result.report}\n\nlogs: ${result.outDir}\n`);
+process.stdout.write(
+  `reproduce: npm run chaos -- --backend ${result.backend} --minutes ${minutes} --seed ${result.seed}` +
+    `${values.workers ? ` --workers ${values.workers}` : ''}${values.tasks ? ` --tasks ${values.tasks}` : ''}\n`,
+);
+process.exit(result.ok ? 0 : 1);
