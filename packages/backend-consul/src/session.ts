@@ -4,6 +4,7 @@ import {
   BatonError,
   backoffDelay,
   type Clock,
+  jitter,
   KeepAlive,
   LeaseLostError,
   type LockHolder,
@@ -436,7 +437,15 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
           lease.markLost(new LeaseLostError(`lease '${lease.key}' lost: ${why}`, { backend: BACKEND }));
           return;
         }
+        const sent = index;
         index = next < index ? 0 : Math.max(1, next);
+        if (index === sent) {
+          // The wait ran out without a change; a short pause keeps a server that answers at once from spinning us.
+          await sleep(jitter(Math.max(10, Math.min(1_000, this.ttlMs / 10)), 0.5), {
+            signal,
+            clock: this.clock,
+          }).catch(() => undefined);
+        }
       } catch (error) {
         if (signal.aborted || !lease.held) return;
         this.#report(error, `monitor '${lease.key}'`);
