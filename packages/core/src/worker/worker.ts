@@ -204,12 +204,15 @@ export class Worker {
         delay = backoffDelay(failures++, { baseMs: retryBaseMs, maxMs: retryMaxMs, random });
         continue;
       }
-      failures = 0;
       if (summary.outcome === 'stopped') return;
       if (summary.outcome === 'session-lost') {
-        delay = 0;
+        // Start over on a new session at once, unless sessions keep getting lost.
+        delay =
+          failures === 0 ? 0 : backoffDelay(failures, { baseMs: retryBaseMs, maxMs: retryMaxMs, random });
+        failures++;
         continue;
       }
+      failures = 0;
       if (scheduler.once) {
         await this.#drain();
         return;
