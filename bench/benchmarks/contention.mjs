@@ -19,7 +19,7 @@ export default {
     'the worker counts.',
   async run(ctx) {
     const p = ctx.quick
-      ? { tasks: 200, workers: [1, 2, 4, 8], rounds: 1, backends: ['memory', 'consul'] }
+      ? { tasks: 100, workers: [1, 4], rounds: 1, backends: ['memory'] }
       : { tasks: 2_000, workers: [1, 2, 4, 8], rounds: 3, backends: ['memory', 'consul'] };
     p.backends = ctx.backends(p.backends);
     p.worker = { concurrency: 4, everyMs: 250, pageSize: 50, poolSize: 4 };

@@ -21,10 +21,10 @@ export default {
     'concurrency 1 and 16; rounds interleaved with rotating order.',
   async run(ctx) {
     const p = ctx.quick
-      ? { concurrency: [1, 16], keys: ['new', 'same'], rounds: 1, roundMs: 250, warmupMs: 50 }
+      ? { concurrency: [1, 16], keys: ['new', 'same'], rounds: 1, roundMs: 150, warmupMs: 30 }
       : { concurrency: [1, 16], keys: ['new', 'same'], rounds: 5, roundMs: 800, warmupMs: 150 };
     p.peer = { mode: 'FailOpen', leaseDurationMs: 10_000, heartbeatPeriodMs: 3_000, retryCount: 0 };
-    p.requestCountPairs = 20;
+    p.requestCountPairs = ctx.quick ? 5 : 20;
     const server = await startServer('dynalite');
     const rounds = [];
     const summary = [];

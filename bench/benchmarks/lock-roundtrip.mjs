@@ -31,8 +31,8 @@ export default {
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
-          roundMs: 250,
-          warmupMs: 50,
+          roundMs: 150,
+          warmupMs: 30,
         }
       : {
           backends: BACKENDS,
@@ -43,7 +43,7 @@ export default {
           warmupMs: 150,
         };
     p.backends = ctx.backends(p.backends);
-    p.requestCountPairs = 20;
+    p.requestCountPairs = ctx.quick ? 5 : 20;
     const rounds = [];
     const summary = [];
     const requestCounts = {};

@@ -22,15 +22,15 @@ export default {
     'duration + 10% margin + lock-delay on its own clock.',
   async run(ctx) {
     const p = ctx.quick
-      ? { backends: ['consul', 'dynamodb'], modes: ['SIGKILL', 'SIGTERM'], rounds: 1 }
+      ? { backends: ['consul'], modes: ['SIGKILL', 'SIGTERM'], rounds: 1 }
       : { backends: ['consul', 'dynamodb'], modes: ['SIGKILL', 'SIGTERM'], rounds: 3 };
     p.backends = ctx.backends(p.backends);
     p.tasks = 4;
-    p.ttlMs = 2_000;
-    p.lockDelayMs = 1_000;
-    p.everyMs = 250;
-    p.stopGraceMs = 200;
-    p.reclaimAfterMs = 500;
+    p.ttlMs = ctx.quick ? 600 : 2_000;
+    p.lockDelayMs = ctx.quick ? 200 : 1_000;
+    p.everyMs = ctx.quick ? 100 : 250;
+    p.stopGraceMs = ctx.quick ? 100 : 200;
+    p.reclaimAfterMs = ctx.quick ? 200 : 500;
     p.backoffBaseMs = 100;
     const { url } = await ctx.postgres();
     const client = await connect(url);

@@ -48,6 +48,11 @@ export function spawnChild(script, config, { execArgv = [], env = {} } = {}) {
     stderr: () => stderr,
     send: (msg) => child.connected && child.send(msg),
     kill: (signal = 'SIGKILL') => child.kill(signal),
+    /** A queued message of that type, or undefined (never waits). */
+    poll(type) {
+      const i = queue.findIndex((m) => m.type === type);
+      return i >= 0 ? queue.splice(i, 1)[0] : undefined;
+    },
     next(type, timeoutMs = 60_000) {
       const i = queue.findIndex((m) => m.type === type);
       if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0]);

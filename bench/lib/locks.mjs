@@ -7,6 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { LOCAL_AWS, rawDynamoLock } from './dynamo.mjs';
+import { createNullLockProvider } from './null-locks.mjs';
 import { importWorkspace } from './packages.mjs';
 
 export const BACKENDS = ['memory', 'consul', 'dynamodb'];
@@ -29,6 +30,7 @@ export async function createProvider(backend, server, settings = {}) {
   const core = await importWorkspace('@baton/core', ['createLockProvider', 'MemoryLockProvider']);
   const { ttlMs = 15_000, lockDelayMs = 15_000, ...extra } = settings;
   if (backend === 'memory') return new core.MemoryLockProvider({ ttlMs, lockDelayMs, ...extra });
+  if (backend === 'null') return createNullLockProvider(extra);
   if (backend === 'consul') {
     await importWorkspace('@baton/backend-consul', ['backend']);
     return core.createLockProvider({
@@ -52,7 +54,15 @@ export async function createProvider(backend, server, settings = {}) {
       lockDelayMs,
       ...extra,
     });
-    await provider.ensureTable();
+    // Table setup is not measured; on a machine this busy dynalite can miss a request timeout now and then.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await provider.ensureTable();
+        break;
+      } catch (error) {
+        if (attempt >= 3 || !['UNAVAILABLE', 'TIMEOUT'].includes(error?.code)) throw error;
+      }
+    }
     return provider;
   }
   throw new Error(`unknown backend ${backend}`);

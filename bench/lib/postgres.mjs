@@ -158,3 +158,13 @@ export async function dropSchemas(url, schemas) {
     await client.end();
   }
 }
+
+/**
+ * The same URL with `synchronous_commit=off` for its sessions: commits no longer wait for the WAL flush.
+ * Used only where the benchmark measures something other than write latency (memory), to keep it short.
+ */
+export function withAsyncCommit(url) {
+  const u = new URL(url);
+  u.searchParams.set('options', '-c synchronous_commit=off');
+  return u.toString();
+}

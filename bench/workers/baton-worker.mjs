@@ -4,12 +4,13 @@
 //
 //   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, everyMs = 250,
 //     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs, reportStarts,
-//     stopGraceMs, reclaimAfterMs, backoffBaseMs }
+//     stopGraceMs, reclaimAfterMs, backoffBaseMs, nullGrant, reportPasses }
 //
 // Messages to the parent: `ready`, `started`, `progress` { completed, stats } every progressEveryMs,
-// `task-started` { taskId } when reportStarts, `stopped` { stats: { total, perWorker } }. On
-// `{ type: 'sample' }` (run with --expose-gc) it collects garbage and answers `sample` with
-// process.memoryUsage(). SIGTERM stops the workers gracefully (their stop grace applies), then exits.
+// `task-started` { taskId } when reportStarts, `pass-finished` { summary } when reportPasses,
+// `stopped` { stats: { total, perWorker } }. On `{ type: 'sample' }` (run with --expose-gc) it collects
+// garbage and answers `sample` with process.memoryUsage(). SIGTERM stops the workers gracefully (their
+// stop grace applies), then exits.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childMain } from '../lib/child.mjs';
@@ -24,6 +25,7 @@ await childMain(async (config, send) => {
   const settings = {};
   if (config.ttlMs !== undefined) settings.ttlMs = config.ttlMs;
   if (config.lockDelayMs !== undefined) settings.lockDelayMs = config.lockDelayMs;
+  if (config.nullGrant !== undefined) settings.grant = config.nullGrant;
   const provider = await createProvider(config.backend, { url: config.serverUrl }, settings);
   const sleepMs = config.sleepMs ?? 0;
   const handler = sleepMs > 0 ? ({ signal }) => sleep(sleepMs, undefined, { signal }) : () => undefined;
@@ -55,8 +57,14 @@ await childMain(async (config, send) => {
         ? { sessionOptions: pick(config, ['ttlMs', 'lockDelayMs']) }
         : {}),
     });
-    if (config.reportStarts)
+    if (config.reportStarts) {
       worker.on('task-started', ({ task }) => send({ type: 'task-started', taskId: task.id }));
+    }
+    if (config.reportPasses) {
+      worker.on('pass-finished', ({ workerId, ...summary }) =>
+        send({ type: 'pass-finished', workerId, summary }),
+      );
+    }
     worker.on('error', ({ error, phase }) => {
       if (errors.length < 20) errors.push(`${phase}: ${error?.message ?? error}`);
     });
