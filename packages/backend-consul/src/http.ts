@@ -241,18 +241,24 @@ export class ConsulHttp {
     params: { flags?: number; acquire?: string; release?: string; cas?: number },
     options: CallOptions = {},
   ): Promise<boolean> {
-    const body = await this.#call(`write '${key}'`, options, (common) =>
-      this.#client.kv.set({ key, value, ...params, ...common }),
+    const answer = await this.#call(
+      `write '${key}'`,
+      options,
+      (common) => this.#client.kv.set({ key, value, ...params, ...common }),
+      true,
     );
-    return expectBoolean(body, `write '${key}'`);
+    return expectBoolean(bodyOf(answer), `write '${key}'`);
   }
 
   /** `DELETE /v1/kv/<key>`, optionally `?cas=<index>`. Resolves Consul's boolean. */
   async deleteKey(key: string, params: { cas?: number } = {}, options: CallOptions = {}): Promise<boolean> {
-    const body = await this.#call(`delete '${key}'`, options, (common) =>
-      this.#client.kv.del({ key, ...params, ...common }),
+    const answer = await this.#call(
+      `delete '${key}'`,
+      options,
+      (common) => this.#client.kv.del({ key, ...params, ...common }),
+      true,
     );
-    return expectBoolean(body, `delete '${key}'`);
+    return expectBoolean(bodyOf(answer), `delete '${key}'`);
   }
 
   /**
@@ -435,6 +441,14 @@ function abortError(signal: AbortSignal, operation: string): BatonError {
   const reason: unknown = signal.reason;
   if (reason instanceof BatonError) return reason;
   return new AbortedError(`Consul: ${operation} aborted`, { cause: reason, backend: 'consul' });
+}
+
+/**
+ * The decoded body of a call made with the response included. Without the response, the consul client
+ * resolves a `false` body as `undefined` (so Consul's "no" to `?release=` or `?cas=` would look like garbage).
+ */
+function bodyOf(answer: unknown): unknown {
+  return (answer as [IncomingMessage, unknown])[1];
 }
 
 function expectBoolean(body: unknown, operation: string): boolean {
