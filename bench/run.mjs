@@ -3,22 +3,29 @@
 //
 //   node bench/run.mjs                      every benchmark, full size, results in bench/results/
 //   node bench/run.mjs lock-roundtrip       one (or several) by name
-//   node bench/run.mjs --quick              small sizes, one or two rounds (the smoke test uses this)
+//   node bench/run.mjs --quick              small sizes, one round (the smoke test uses this); results go to
+//                                           a temp dir unless --out is given, never over bench/results/
 //   node bench/run.mjs --out /tmp/x         write results elsewhere
+//   node bench/run.mjs --skip-docs          do not refresh docs/benchmarks.md after a full run
 //   node bench/run.mjs --list               names and titles
 //   node bench/run.mjs --backends memory,consul   only these lock backends where a benchmark has several
 //
-// Each benchmark writes <out>/<name>.json (see lib/results.mjs) and prints its markdown table.
+// Each benchmark writes <out>/<name>.json (see lib/results.mjs) and prints its markdown table. A full run
+// into bench/results/ also refreshes the tables in docs/benchmarks.md (bench/report.mjs); a run of every
+// benchmark writes bench/results/_run.json with the total time.
 // Exit code 1 when a benchmark failed; a benchmark that cannot run here (no PostgreSQL, a package not built)
 // is written as `skipped` with the reason and makes the exit code 2 unless --allow-skip is given.
 
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchmarks } from './benchmarks/index.mjs';
 import { load1, machineInfo } from './lib/machine.mjs';
 import { benchDir, UnavailableError } from './lib/packages.mjs';
 import { ensurePostgres } from './lib/postgres.mjs';
 import { RESULT_FORMAT, writeResult } from './lib/results.mjs';
+import { updateDocs } from './report.mjs';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,6 +34,7 @@ const { values, positionals } = parseArgs({
     out: { type: 'string' },
     list: { type: 'boolean', default: false },
     'allow-skip': { type: 'boolean', default: false },
+    'skip-docs': { type: 'boolean', default: false },
     backends: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -50,8 +58,9 @@ if (unknown.length) {
   process.exit(64);
 }
 const selected = positionals.length ? benchmarks.filter((b) => positionals.includes(b.name)) : benchmarks;
-const outDir = values.out ?? join(benchDir, 'results');
 const quick = values.quick;
+const defaultOut = join(benchDir, 'results');
+const outDir = values.out ?? (quick ? join(tmpdir(), 'baton-bench-quick') : defaultOut);
 const onlyBackends = values.backends
   ?.split(',')
   .map((b) => b.trim())
@@ -133,6 +142,24 @@ for (const r of outcomes) {
 process.stdout.write(
   `\nTotal: ${total.toFixed(1)} s${stray.length ? `, ${stray.length} stray rejection(s)` : ''}\n`,
 );
+
+if (!quick && resolve(outDir) === resolve(defaultOut)) {
+  if (selected.length === benchmarks.length) {
+    const run = {
+      totalMs: Math.round(total * 1000),
+      finishedAt: new Date().toISOString(),
+      benchmarks: outcomes.map((r) => ({ name: r.benchmark, status: r.status, durationMs: r.durationMs })),
+    };
+    writeFileSync(join(outDir, '_run.json'), `${JSON.stringify(run, null, 2)}\n`);
+  }
+  if (!values['skip-docs']) {
+    const { before, after, docs } = updateDocs({ results: outDir });
+    if (before !== after) {
+      writeFileSync(docs, after);
+      log(`refreshed the tables in ${docs}`);
+    }
+  }
+}
 
 const failed = outcomes.some((r) => r.status === 'failed');
 const skipped = outcomes.some((r) => r.status === 'skipped');
