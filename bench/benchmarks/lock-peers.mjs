@@ -65,6 +65,7 @@ export default {
                 pairsPerSec: r.opsPerSec,
                 p50Ms: r.latency.p50,
                 p99Ms: r.latency.p99,
+                cpuUsPerPair: r.cpuUsPerOp,
               };
               rounds.push(row);
               return row;
@@ -80,6 +81,7 @@ export default {
                     pairsPerSec: spread(get(who, 'pairsPerSec')),
                     p50Ms: spread(get(who, 'p50Ms')),
                     p99Ms: spread(get(who, 'p99Ms')),
+                    cpuUsPerPair: spread(get(who, 'cpuUsPerPair')),
                   },
                 ]),
               ),
@@ -114,6 +116,7 @@ export default {
           'ours/raw',
           'ours p50 / p99 ms',
           'peer p50 / p99 ms',
+          'client CPU µs/pair ours : peer : raw',
           'requests/pair ours : peer : raw',
         ],
         summary.map((s) => [
@@ -126,6 +129,7 @@ export default {
           ratio(s.oursOverRaw),
           `${num(s.ours.p50Ms.median, 1)} / ${num(s.ours.p99Ms.median, 1)}`,
           `${num(s.peer.p50Ms.median, 1)} / ${num(s.peer.p99Ms.median, 1)}`,
+          CONTESTANTS.map((w) => num(s[w].cpuUsPerPair.median)).join(' : '),
           CONTESTANTS.map((w) => num(s.requestsPerPair[w], 1)).join(' : '),
         ]),
       ),

@@ -114,6 +114,7 @@ function flat(r) {
     pairsPerSec: r.opsPerSec,
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
+    cpuUsPerPair: r.cpuUsPerOp,
   };
 }
 
@@ -127,11 +128,13 @@ function summarise(backend, concurrency, keys, by) {
       pairsPerSec: spread(get('ours', 'pairsPerSec')),
       p50Ms: spread(get('ours', 'p50Ms')),
       p99Ms: spread(get('ours', 'p99Ms')),
+      cpuUsPerPair: spread(get('ours', 'cpuUsPerPair')),
     },
     raw: {
       pairsPerSec: spread(get('raw', 'pairsPerSec')),
       p50Ms: spread(get('raw', 'p50Ms')),
       p99Ms: spread(get('raw', 'p99Ms')),
+      cpuUsPerPair: spread(get('raw', 'cpuUsPerPair')),
     },
     oursOverRaw: pairedRatio(get('ours', 'pairsPerSec'), get('raw', 'pairsPerSec')),
   };
@@ -189,6 +192,7 @@ function table(summary) {
       'ours/raw',
       'ours p50 / p99 ms',
       'raw p50 / p99 ms',
+      'client CPU µs/pair ours : raw',
       'requests/pair ours : raw',
     ],
     summary.map((s) => [
@@ -200,6 +204,7 @@ function table(summary) {
       ratio(s.oursOverRaw),
       `${num(s.ours.p50Ms.median, 2)} / ${num(s.ours.p99Ms.median, 2)}`,
       `${num(s.raw.p50Ms.median, 2)} / ${num(s.raw.p99Ms.median, 2)}`,
+      `${num(s.ours.cpuUsPerPair.median)} : ${num(s.raw.cpuUsPerPair.median)}`,
       s.requestsPerPair
         ? `${num(s.requestsPerPair.ours?.[s.keys], 1)} : ${num(s.requestsPerPair.raw?.[s.keys], 1)}`
         : '–',
@@ -210,6 +215,8 @@ function table(summary) {
 function notes(counts) {
   const out = [
     'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
+    'Client CPU: CPU time of the measuring process per pair (user + system), the servers run elsewhere; for ' +
+      'memory it includes the in-process store. It moves far less with machine load than wall time does.',
     '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
   ];
   for (const [backend, c] of Object.entries(counts)) {

@@ -45,7 +45,7 @@ export default {
         if (kind) servers[backend] = await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {});
       }
       const by = await interleave(contestants, p.rounds, async (who, round) => {
-        const row = await runOnce(ctx, p, url, client, servers, who);
+        const row = await runOnce(p, url, client, servers, who);
         ctx.log(`round ${round + 1}/${p.rounds} ${who}: ${num(row.tasksPerSec)} tasks/s`);
         rounds.push({ round, contestant: who, ...row });
         return row;
@@ -103,7 +103,7 @@ export default {
   },
 };
 
-async function runOnce(ctx, p, url, client, servers, who) {
+async function runOnce(p, url, client, servers, who) {
   const capMs = p.capMs;
   if (who.startsWith('baton-')) {
     const backend = who.slice('baton-'.length);

@@ -4,8 +4,8 @@ import { latencySummary } from './stats.mjs';
 
 /**
  * Runs `op(lane, iteration)` in `concurrency` parallel lanes for `durationMs` (after `warmupMs` of unmeasured
- * warm-up). Returns operations per second and latency percentiles (ms) of the measured operations. An error in
- * any lane stops every lane and is thrown.
+ * warm-up). Returns operations per second, latency percentiles (ms) and this process's CPU time per operation
+ * (µs) of the measured operations. An error in any lane stops every lane and is thrown.
  */
 export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) {
   let iteration = 0;
@@ -29,13 +29,23 @@ export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) 
     if (failure !== undefined) throw failure;
   }
   const samples = [];
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const until = started + durationMs;
   await Promise.all(Array.from({ length: concurrency }, (_, id) => lane(id, until, samples)));
   const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
   if (failure !== undefined) throw failure;
   const latency = latencySummary(samples);
-  return { ops: samples.length, elapsedMs, opsPerSec: (samples.length / elapsedMs) * 1000, latency };
+  return {
+    ops: samples.length,
+    elapsedMs,
+    opsPerSec: (samples.length / elapsedMs) * 1000,
+    latency,
+    // CPU time this process spent per operation (µs): the client's own cost, far less sensitive to other
+    // load on the machine than wall time.
+    cpuUsPerOp: (cpu.user + cpu.system) / samples.length,
+  };
 }
 
 /**
