@@ -59,12 +59,18 @@ export function planFaults(random, o) {
   const faults = [];
   // Faults start in the first 90% of the phase, so the last ones can end before it does.
   const lastStart = o.durationMs * 0.9;
+  // Every enabled kind comes first once, in a seeded order, so even a short run exercises all of them.
+  const firsts = Object.keys(weights).filter((k) => weights[k] > 0);
+  for (let i = firsts.length - 1; i > 0; i--) {
+    const j = random.int(0, i);
+    [firsts[i], firsts[j]] = [firsts[j], firsts[i]];
+  }
   for (
     let at = random.exponential(o.meanIntervalMs);
     at < lastStart;
     at += random.exponential(o.meanIntervalMs)
   ) {
-    const kind = random.weighted(weights);
+    const kind = firsts[0] ?? random.weighted(weights);
     if (kind === 'election' || kind === 'lost-answers') {
       if (at < serverBusy) continue;
       const fault =
@@ -73,6 +79,7 @@ export function planFaults(random, o) {
           : { at, kind, count: random.int(1, 4) };
       serverBusy = at + (fault.durationMs ?? 0) + 500;
       faults.push(fault);
+      if (firsts[0] === kind) firsts.shift();
       continue;
     }
     const impairing = kind === 'kill' || kind === 'pause' || kind === 'blackhole';
@@ -125,6 +132,7 @@ export function planFaults(random, o) {
     for (const link of links) slot[link] = at + busyMs;
     if (impairing) slot.impaired = at + busyMs;
     faults.push({ ...fault, at: Math.round(at) });
+    if (firsts[0] === kind) firsts.shift();
   }
   return faults.map((f) => ({ ...f, at: Math.round(f.at) }));
 }

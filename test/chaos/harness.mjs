@@ -315,13 +315,22 @@ export async function runChaos(options) {
       metrics,
       violations,
       crashes,
-      workerLogs: { ...workerLogs, skewAnnounced: workerLogs.skewAnnounced.size },
+      unexpectedErrors: workerLogs.unexpectedErrors,
+      workerLogs: {
+        ...workerLogs,
+        skewAnnounced: workerLogs.skewAnnounced.size,
+        unexpectedErrors: undefined,
+      },
       lockServer: {
         conditionFailures: history.conditionFailures,
         answersLost: history.answersLost,
       },
       outDir: o.outDir,
-      ok: violations.length === 0 && crashes.length === 0 && metrics.lost === 0,
+      ok:
+        violations.length === 0 &&
+        crashes.length === 0 &&
+        workerLogs.unexpectedErrors.length === 0 &&
+        metrics.lost === 0,
     };
     result.report = formatReport(result);
     writeFileSync(join(o.outDir, 'summary.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -449,11 +458,19 @@ const LOG_COUNTERS = {
   'worker error (retrying)': 'errors',
 };
 
+/**
+ * Error codes a worker may report while the network and servers misbehave. Anything else in a `worker error`
+ * line (PROTOCOL, INTERNAL, a TypeError...) is a bug the faults exposed.
+ */
+const EXPECTED_WORKER_ERRORS =
+  /^(UNAVAILABLE|TIMEOUT|SESSION_LOST|LEASE_LOST|LEASE_RELEASED|ABORTED|CLOSED):/;
+
 /** Counts the workers' log events (pino JSON lines; anything else is stderr output). */
 function readWorkerLogs(slots) {
   const counts = Object.fromEntries(Object.values(LOG_COUNTERS).map((k) => [k, 0]));
   counts.otherLines = 0;
   const skewAnnounced = new Set();
+  const unexpectedErrors = [];
   for (const slot of slots) {
     for (const { id, file } of slot.logs) {
       if (!existsSync(file)) continue;
@@ -468,12 +485,15 @@ function readWorkerLogs(slots) {
         }
         const counter = LOG_COUNTERS[entry.msg];
         if (counter) counts[counter]++;
+        if (counter === 'errors' && !EXPECTED_WORKER_ERRORS.test(String(entry.err))) {
+          unexpectedErrors.push({ worker: id, time: entry.time, phase: entry.phase, err: entry.err });
+        }
         if (typeof entry.msg === 'string' && entry.msg.includes('wall clock is skewed'))
           skewAnnounced.add(id);
       }
     }
   }
-  return { ...counts, skewAnnounced };
+  return { ...counts, skewAnnounced, unexpectedErrors };
 }
 
 function tail(slot, id) {

@@ -32,6 +32,7 @@ export function formatReport(result) {
     ['sessions lost (workers)', String(result.workerLogs.sessionsLost)],
     ['lost tasks', String(m.lost)],
     ['worker crashes', String(result.crashes.length)],
+    ['unexpected worker errors', String(result.unexpectedErrors.length)],
     ['invariant violations', `${result.violations.length} (${byInvariant})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -40,6 +41,9 @@ export function formatReport(result) {
     ...result.violations.slice(0, 20).map((v) => `- ${v.invariant}: ${v.message}`),
     ...(result.violations.length > 20 ? [`- ... and ${result.violations.length - 20} more`] : []),
     ...result.crashes.map((c) => `- worker ${c.id} crashed (exit code ${c.code}, signal ${c.signal})`),
+    ...result.unexpectedErrors
+      .slice(0, 10)
+      .map((e) => `- worker ${e.worker} reported an unexpected ${e.phase} error: ${e.err}`),
   ];
   return [...lines, ...(problems.length > 0 ? ['', ...problems] : [])].join('\n');
 }

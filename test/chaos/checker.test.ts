@@ -1,0 +1,292 @@
+import { describe, expect, it } from 'vitest';
+import { checkRun, leasesFromConsulHistory, leasesFromDynamoWrites } from './checker.mjs';
+
+// The checker must catch every kind of broken run. Each test starts from a clean, hand-made history (three
+// tasks: one done, one taken over from a paused worker whose late writes were rejected, one dead) and plants
+// one fault in it.
+
+type Data = Parameters<typeof checkRun>[0];
+
+function cleanRun(): Data {
+  let id = 0;
+  const tr = (
+    taskId: string,
+    oldStatus: string | null,
+    newStatus: string,
+    oldFence: number | null,
+    newFence: number,
+    at: number,
+  ) => ({
+    id: ++id,
+    taskId,
+    oldStatus,
+    newStatus,
+    oldFence,
+    newFence,
+    at,
+  });
+  return {
+    tasks: [
+      { id: '1', status: 'done', attempts: 1, fence: 10, result: { fence: 10 }, lastError: null },
+      { id: '2', status: 'done', attempts: 2, fence: 25, result: { fence: 25 }, lastError: null },
+      { id: '3', status: 'dead', attempts: 1, fence: 30, result: null, lastError: 'TASK_INVALID: poison' },
+    ],
+    transitions: [
+      tr('1', 'pending', 'running', null, 10, 1_000),
+      tr('1', 'running', 'done', 10, 10, 1_200),
+      tr('2', 'pending', 'running', null, 20, 1_000),
+      tr('2', 'running', 'running', 20, 25, 3_000),
+      tr('2', 'running', 'done', 25, 25, 3_200),
+      tr('3', 'pending', 'running', null, 30, 1_000),
+      tr('3', 'running', 'dead', 30, 30, 1_050),
+    ],
+    executions: [
+      { taskId: '1', fence: 10, worker: 'a', startedAt: 1_010, endedAt: 1_150, outcome: 'effect-applied' },
+      { taskId: '2', fence: 20, worker: 'a', startedAt: 1_010, endedAt: 3_600, outcome: 'effect-rejected' },
+      { taskId: '2', fence: 25, worker: 'b', startedAt: 3_010, endedAt: 3_150, outcome: 'effect-applied' },
+      { taskId: '3', fence: 30, worker: 'a', startedAt: 1_010, endedAt: 1_020, outcome: 'poison' },
+    ],
+    effects: [
+      { taskId: '1', fence: 10 },
+      { taskId: '2', fence: 25 },
+    ],
+    effectLog: [
+      { taskId: '1', fence: 10, worker: 'a', applied: true, at: 1_100 },
+      { taskId: '2', fence: 25, worker: 'b', applied: true, at: 3_100 },
+      { taskId: '2', fence: 20, worker: 'a', applied: false, at: 3_500 },
+    ],
+    leases: [
+      { key: 'task/1', owner: 'a', fence: 10, start: 900, end: 1_300, endKind: 'released' },
+      { key: 'task/2', owner: 'a', fence: 20, start: 900, end: 2_500, endKind: 'invalidated' },
+      { key: 'task/3', owner: 'a', fence: 30, start: 900, end: 1_100, endKind: 'released' },
+      { key: 'task/2', owner: 'b', fence: 25, start: 2_900, end: 3_300, endKind: 'released' },
+    ],
+    workerLogs: { staleWrites: 1 },
+  };
+}
+
+function invariantsOf(data: Data): string[] {
+  return checkRun(data).violations.map((v) => v.invariant);
+}
+
+describe('chaos checker', () => {
+  it('passes a clean run and counts what the fences did', () => {
+    const { metrics, violations } = checkRun(cleanRun());
+    expect(violations).toEqual([]);
+    expect(metrics).toMatchObject({
+      tasks: 3,
+      done: 2,
+      dead: 1,
+      executions: 4,
+      rawDuplicateExecutions: 1,
+      appliedCompletions: 2,
+      staleWritesRejected: 1,
+      staleEffectsRejected: 1,
+      supersededEffects: 0,
+      leases: 4,
+      takeovers: 1,
+      lost: 0,
+    });
+  });
+
+  it('catches a lost task and a dead task without its error', () => {
+    const data = cleanRun();
+    data.tasks[0] = { ...data.tasks[0]!, status: 'running' };
+    data.tasks[2] = { ...data.tasks[2]!, lastError: null };
+    const { violations, metrics } = checkRun(data);
+    expect(metrics.lost).toBe(1);
+    expect(violations.filter((v) => v.invariant === 'no-lost-task')).toHaveLength(2);
+  });
+
+  it('catches a completion applied twice (a stale worker completing without the fence)', () => {
+    const data = cleanRun();
+    // Worker a wakes up and writes `done` for task 2 under its old fence, after b completed it.
+    data.transitions.push({
+      id: 100,
+      taskId: '2',
+      oldStatus: 'running',
+      newStatus: 'done',
+      oldFence: 20,
+      newFence: 20,
+      at: 3_150,
+    });
+    expect(invariantsOf(data)).toContain('completion-once');
+  });
+
+  it('catches a completion that changed the fence, one out of a terminal state, and a foreign result', () => {
+    const moved = cleanRun();
+    moved.transitions[1] = { ...moved.transitions[1]!, oldFence: 9 };
+    expect(invariantsOf(moved)).toContain('completion-once');
+
+    const reopened = cleanRun();
+    reopened.transitions.push({
+      id: 100,
+      taskId: '1',
+      oldStatus: 'done',
+      newStatus: 'failed',
+      oldFence: 10,
+      newFence: 10,
+      at: 5_000,
+    });
+    expect(invariantsOf(reopened)).toContain('completion-once');
+
+    const foreign = cleanRun();
+    foreign.tasks[1] = { ...foreign.tasks[1]!, result: { fence: 20 } };
+    expect(invariantsOf(foreign)).toEqual(['completion-once']);
+  });
+
+  it('catches an effect applied by a stale holder (a handler that skips the fence)', () => {
+    const data = cleanRun();
+    data.effectLog[2] = { ...data.effectLog[2]!, applied: true };
+    const { violations, metrics } = checkRun(data);
+    expect(violations.map((v) => v.invariant)).toEqual(['effect-once']);
+    expect(violations[0]!.message).toMatch(/stale effect applied by a under fence 20/);
+    expect(metrics.supersededEffects).toBe(1);
+  });
+
+  it('catches a done task whose effect was applied twice, or not by the completing claim', () => {
+    const twice = cleanRun();
+    twice.effectLog.push({ taskId: '1', fence: 10, worker: 'a', applied: true, at: 1_150 });
+    expect(invariantsOf(twice)).toEqual(['effect-once']);
+
+    const missing = cleanRun();
+    missing.effectLog.splice(0, 1);
+    missing.effects.splice(0, 1);
+    expect(invariantsOf(missing)).toEqual(['effect-once', 'effect-once']);
+
+    const overwritten = cleanRun();
+    overwritten.effects[1] = { taskId: '2', fence: 20 };
+    expect(invariantsOf(overwritten)).toEqual(['effect-once']);
+
+    const unclaimed = cleanRun();
+    unclaimed.effectLog.push({ taskId: '3', fence: 31, worker: 'c', applied: true, at: 1_040 });
+    expect(invariantsOf(unclaimed)).toEqual(['effect-once']);
+  });
+
+  it('catches two leases on one key valid at the same moment', () => {
+    const data = cleanRun();
+    data.leases[3] = { ...data.leases[3]!, start: 2_400 };
+    expect(invariantsOf(data)).toEqual(['lease-exclusive']);
+
+    const stillHeld = cleanRun();
+    stillHeld.leases[1] = { ...stillHeld.leases[1]!, end: undefined, endKind: 'held' };
+    expect(invariantsOf(stillHeld)).toEqual(['lease-exclusive']);
+  });
+
+  it('catches a fence that decreases, a claim under an older fence and a claim under a fence never granted', () => {
+    const decreasing = cleanRun();
+    decreasing.leases[3] = { ...decreasing.leases[3]!, fence: 15 };
+    expect(invariantsOf(decreasing)).toContain('fence-order');
+
+    const olderClaim = cleanRun();
+    olderClaim.transitions[3] = { ...olderClaim.transitions[3]!, newFence: 18 };
+    expect(invariantsOf(olderClaim)).toContain('fence-order');
+
+    const ungranted = cleanRun();
+    ungranted.leases.splice(2, 1);
+    expect(invariantsOf(ungranted)).toEqual(['fence-order']);
+  });
+
+  it('maps a claim to a Consul lease by index range when the holder rewrote its entry', () => {
+    const data = cleanRun();
+    data.exactFences = false;
+    data.leases[0] = { ...data.leases[0]!, fence: 8 };
+    expect(invariantsOf(data)).toEqual([]);
+    data.leases[0] = { ...data.leases[0]!, fence: 11 };
+    expect(invariantsOf(data)).toEqual(['fence-order']);
+  });
+});
+
+describe('lease histories', () => {
+  it('reads the Consul test server history', () => {
+    const leases = leasesFromConsulHistory(
+      [
+        {
+          key: 'baton/task/1',
+          session: 's1',
+          modifyIndex: 5,
+          lockIndex: 1,
+          acquiredAt: 10,
+          endedAt: 20,
+          end: 'released',
+        },
+        { key: 'baton/task/1', session: 's2', modifyIndex: 9, lockIndex: 2, acquiredAt: 30 },
+        { key: 'other/x', session: 's2', modifyIndex: 11, lockIndex: 1, acquiredAt: 30 },
+      ],
+      { prefix: 'baton/', toEpoch: (t: number) => t + 1_000 },
+    );
+    expect(leases).toEqual([
+      { key: 'task/1', owner: 's1', fence: 5, start: 1_010, end: 1_020, endKind: 'released' },
+      { key: 'task/1', owner: 's2', fence: 9, start: 1_030, end: undefined, endKind: 'held' },
+    ]);
+  });
+
+  const item = (owner: string | undefined, rvn: string, fence: number) => ({
+    owner,
+    ownerName: owner,
+    rvn,
+    fence,
+    leaseMs: 1_000,
+  });
+  const free =
+    'attribute_exists(#fence) AND attribute_not_exists(#owner) AND attribute_not_exists(#hold) AND #fence < #fenceMax';
+  const owned = '#owner = :owner AND #rvn IN (:v0)';
+  const takeover = '#rvn = :seen AND #fence < #fenceMax';
+  const write = (
+    seq: number,
+    state: ReturnType<typeof item> | null,
+    condition: string,
+    at: number,
+    seen?: string,
+  ) => ({
+    seq,
+    key: 'lock:task/7',
+    condition,
+    seen,
+    state,
+    arrivedAt: at,
+    forwardedAt: at + 1,
+    doneAt: at + 2,
+  });
+
+  it('derives DynamoDB leases: a grant, heartbeats, a release, a grant, a legal takeover', () => {
+    const { leases, grantViolations } = leasesFromDynamoWrites([
+      write(1, item('a', 'r1', 1), 'attribute_not_exists(#pk)', 0),
+      write(2, item('a', 'r2', 1), owned, 300),
+      write(3, item(undefined, 'r3', 1), owned, 600),
+      write(4, item('b', 'r4', 2), free, 700),
+      write(5, item('b', 'r5', 2), owned, 1_000),
+      write(6, item('c', 'r6', 3), takeover, 2_200, 'r5'),
+    ]);
+    expect(grantViolations).toEqual([]);
+    expect(leases).toEqual([
+      { key: 'task/7', owner: 'a (a)', fence: 1, start: 1, end: 602, endKind: 'released' },
+      { key: 'task/7', owner: 'b (b)', fence: 2, start: 701, end: 2_000, endKind: 'expired' },
+      { key: 'task/7', owner: 'c (c)', fence: 3, start: 2_201, end: undefined, endKind: 'held' },
+    ]);
+  });
+
+  it('flags a DynamoDB takeover before the lease could have run out, or without a version condition', () => {
+    const early = leasesFromDynamoWrites([
+      write(1, item('a', 'r1', 1), 'attribute_not_exists(#pk)', 0),
+      write(2, item('a', 'r2', 1), owned, 500),
+      write(3, item('b', 'r3', 2), takeover, 1_200, 'r2'),
+    ]);
+    expect(early.grantViolations).toHaveLength(1);
+    expect(early.grantViolations[0]!.message).toMatch(/before its 1000 ms lease could have run out/);
+
+    const unconditioned = leasesFromDynamoWrites([
+      write(1, item('a', 'r1', 1), 'attribute_not_exists(#pk)', 0),
+      write(2, item('b', 'r2', 2), free, 5_000),
+    ]);
+    expect(unconditioned.grantViolations).toHaveLength(1);
+    expect(unconditioned.grantViolations[0]!.message).toMatch(/without a condition on its record version/);
+
+    const staleVersion = leasesFromDynamoWrites([
+      write(1, item('a', 'r1', 1), 'attribute_not_exists(#pk)', 0),
+      write(2, item('a', 'r2', 1), owned, 500),
+      write(3, item('b', 'r3', 2), takeover, 5_000, 'r1'),
+    ]);
+    expect(staleVersion.grantViolations).toHaveLength(1);
+  });
+});
