@@ -21,15 +21,15 @@ export default {
     // the TTL gets a blocking query on its key, re-issued every watchWaitMs (60 s by default, 2 × TTL here so
     // that the window sees them). Warm-up TTL + 1 s: every monitor has started. DynamoDB: the default lease
     // duration (20 s); its heartbeat renews each lease every TTL/3 from the start, so the warm-up is one
-    // heartbeat period and the window two. Requests per lease per TTL do not depend on the TTL chosen.
+    // heartbeat period and so is the window. Requests per lease per TTL do not depend on the TTL chosen.
     p.settings = ctx.quick
       ? {
           consul: { ttlMs: 500, watchWaitMs: 1_000, warmupMs: 1_000, windowMs: 1_000 },
           dynamodb: { ttlMs: 1_500, warmupMs: 750, windowMs: 1_000 },
         }
       : {
-          consul: { ttlMs: 3_000, watchWaitMs: 6_000, warmupMs: 4_000, windowMs: 9_000 },
-          dynamodb: { ttlMs: 20_000, warmupMs: 7_500, windowMs: 13_334 },
+          consul: { ttlMs: 2_000, watchWaitMs: 4_000, warmupMs: 3_000, windowMs: 6_000 },
+          dynamodb: { ttlMs: 20_000, warmupMs: 7_000, windowMs: 6_667 },
         };
     const rounds = [];
     for (const backend of p.backends) {

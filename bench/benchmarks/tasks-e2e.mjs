@@ -25,12 +25,12 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { tasks: 100, rounds: 1, workers: 4, concurrency: 4 }
-      : { tasks: 10_000, rounds: 3, workers: 4, concurrency: 4 };
+      : { tasks: 10_000, rounds: 2, workers: 4, concurrency: 4 };
     p.backends = ctx.backends(BACKENDS);
     p.baton = { everyMs: 250, pageSize: 50, poolSize: 10 };
     // A contestant still running after this long is stopped and rated on what it finished (tasks done ÷ time):
     // keeps the whole suite within its time budget whatever the slowest lock server does.
-    p.capMs = ctx.quick ? 20_000 : 60_000;
+    p.capMs = ctx.quick ? 20_000 : 30_000;
     p.graphileWorker = { pollMs: 500 };
     p.pgBoss = { batchSize: 50, pollMs: 500 };
     const { url } = await ctx.postgres();
