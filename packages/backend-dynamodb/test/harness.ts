@@ -3,9 +3,9 @@ import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, beforeAll } from 'vitest';
 import type { DynamoLockSession } from '../src/index.js';
 import {
+  breakableTransport,
   createTable,
   deleteItem,
-  FaultProxy,
   makeProvider,
   rawClient,
   readItem,
@@ -13,8 +13,10 @@ import {
 } from './helpers.js';
 
 /**
- * The conformance harness: one dynalite and table per test file, and per test a provider behind its own
- * fault proxy (so `breakTransport` cuts only that provider's connections).
+ * The conformance harness: one dynalite and table per test file, a provider per test. `breakTransport`
+ * makes every request of that provider fail the way a refused connection does, from an SDK middleware
+ * (cheaper than a proxy hop, which matters when the fuzz group saturates a small machine; the fault tests
+ * cut real connections through a proxy).
  */
 export function dynamoHarnessFactory(label: string, ttlMs: number): () => Promise<LockHarness> {
   const table = uniqueTable(label);
@@ -32,8 +34,8 @@ export function dynamoHarnessFactory(label: string, ttlMs: number): () => Promis
   return async () => {
     if (!server || !raw) throw new Error('dynalite not started');
     const direct = raw;
-    const proxy = await FaultProxy.start(server.endpoint);
-    const provider = makeProvider(proxy.endpoint, table, { ttlMs });
+    const provider = makeProvider(server.endpoint, table, { ttlMs });
+    const transport = breakableTransport(provider.client);
     return {
       provider,
       sessionOptions: { ttlMs, lockDelayMs: 0 },
@@ -43,16 +45,13 @@ export function dynamoHarnessFactory(label: string, ttlMs: number): () => Promis
       },
       crash: async (session) => (session as DynamoLockSession).abandon(),
       breakTransport: async () => {
-        proxy.broken = true;
+        transport.broken = true;
         return async () => {
-          proxy.broken = false;
+          transport.broken = false;
         };
       },
       deleteKey: (key) => deleteItem(direct, table, key),
-      close: async () => {
-        await provider.close();
-        await proxy.close();
-      },
+      close: () => provider.close(),
     };
   };
 }

@@ -116,6 +116,27 @@ export function countRequests(client: DynamoDBClient): {
   };
 }
 
+/**
+ * While `broken` is set, every request of `client` fails before it is sent, with the error Node gives for a
+ * refused connection (no HTTP status, so it is a transport failure).
+ */
+export function breakableTransport(client: DynamoDBClient): { broken: boolean } {
+  const state = { broken: false };
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      if (state.broken) {
+        throw Object.assign(new Error('connect ECONNREFUSED (injected)'), {
+          code: 'ECONNREFUSED',
+          $metadata: {},
+        });
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: `batonBreakTransport-${randomUUID()}` },
+  );
+  return state;
+}
+
 /** What the proxy does to matching requests. */
 export type FaultAction =
   /** Answer 400 ProvisionedThroughputExceededException without forwarding. */
