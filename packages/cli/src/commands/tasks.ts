@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { intArg, jsonArg, whenArg } from '../args.js';
 import { commandContext } from '../context.js';
 import { withSource } from '../database.js';
-import { UsageError } from '../exit-codes.js';
+import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
 import { printJson, printLines, table } from '../output.js';
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'done', 'failed', 'dead'];
@@ -119,15 +119,13 @@ export function tasksCommand(program: Command): Command {
       const count = await withSource(ctx, (source) =>
         source.retry(id ?? { status, ...(opts.kind ? { kind: opts.kind } : {}) }),
       );
-      if (ctx.json) return printJson({ retried: count });
-      if (id !== undefined) {
-        printLines(
-          count === 1 ? `task ${id} is pending again` : `task ${id} is not failed or dead; nothing changed`,
-        );
-      } else {
-        printLines(`${count} ${status} task${count === 1 ? '' : 's'} pending again`);
+      if (ctx.json) printJson({ retried: count });
+      else if (id === undefined) printLines(`${count} ${status} task${count === 1 ? '' : 's'} pending again`);
+      else if (count === 1) printLines(`task ${id} is pending again`);
+      else printLines(`task ${id} is not failed or dead; nothing changed`);
+      if (id !== undefined && count === 0) {
+        throw new ReportedFailure(`task ${id} was not retried`, ExitCode.FAILURE);
       }
-      if (id !== undefined && count === 0) process.exitCode = 1;
     });
 
   return tasks;

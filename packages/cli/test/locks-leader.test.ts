@@ -1,0 +1,136 @@
+import { createLockProvider, Election, type LockProvider } from '@baton/core';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baton, Running } from './helpers.js';
+
+describe('locks and leader against Consul', () => {
+  let consul: ConsulTestServer;
+  let provider: LockProvider;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    consul = await startConsulTestServer();
+    env = { BATON_BACKEND: 'consul', CONSUL_HTTP_ADDR: consul.url };
+    provider = await createLockProvider(env);
+  });
+  afterAll(async () => {
+    await provider?.close();
+    await consul?.close();
+  });
+
+  it('list and show report the holder, its fence and value', async () => {
+    const session = await provider.openSession();
+    const lease = await session.tryAcquire('jobs/nightly', { value: 'host-a' });
+    expect(lease).not.toBeNull();
+    try {
+      const listed = await baton(['--json', 'locks', 'list', 'jobs/'], { env });
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout)).toEqual([
+        { key: 'jobs/nightly', sessionId: session.id, fence: lease!.fence, value: 'host-a' },
+      ]);
+      const shown = await baton(['locks', 'show', 'jobs/nightly'], { env });
+      expect(shown.stdout).toContain(`session  ${session.id}`);
+      expect(shown.stdout).toContain(`fence    ${lease!.fence}`);
+      const free = await baton(['--json', 'locks', 'show', 'jobs/never'], { env });
+      expect(JSON.parse(free.stdout)).toBeNull();
+      const table = await baton(['locks', 'list'], { env });
+      expect(table.stdout).toMatch(/^KEY\s+SESSIONID\s+FENCE\s+VALUE\njobs\/nightly\s/);
+    } finally {
+      await session.destroy();
+    }
+  });
+
+  it('release --force --yes-i-understand frees the key, warns what it breaks, and the next fence is higher', async () => {
+    const holder = await provider.openSession();
+    const lease = await holder.tryAcquire('jobs/stuck');
+    expect(lease).not.toBeNull();
+    try {
+      const result = await baton(['locks', 'release', '--force', '--yes-i-understand', 'jobs/stuck'], {
+        env,
+      });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(
+        `jobs/stuck: released (was held by session ${holder.id}, fence ${lease!.fence})`,
+      );
+      expect(result.stderr).toContain('keeps believing it holds the lock');
+      expect(await provider.getHolder('jobs/stuck')).toBeNull();
+      const next = await provider.openSession();
+      try {
+        const taken = await next.tryAcquire('jobs/stuck');
+        expect(taken?.fence).toBeGreaterThan(lease!.fence);
+      } finally {
+        await next.destroy();
+      }
+      const again = await baton(
+        ['--json', 'locks', 'release', '--force', '--yes-i-understand', 'jobs/none'],
+        { env },
+      );
+      expect(JSON.parse(again.stdout)).toEqual({ key: 'jobs/none', released: false, previousHolder: null });
+    } finally {
+      await holder.destroy();
+    }
+  });
+
+  it('leader show and leader watch follow an election', async () => {
+    const election = new Election(provider, 'svc/reports/leader');
+    const session = await provider.openSession();
+    try {
+      const none = await baton(['--json', 'leader', 'show', 'svc/reports/leader'], { env });
+      expect(JSON.parse(none.stdout)).toBeNull();
+      const leadership = await election.campaign(session, {
+        value: { id: 'reports-1', address: 'http://10.0.0.7:8080' },
+      });
+      const shown = await baton(['--json', 'leader', 'show', 'svc/reports/leader'], { env });
+      expect(JSON.parse(shown.stdout)).toMatchObject({
+        id: 'reports-1',
+        address: 'http://10.0.0.7:8080',
+        term: leadership.term,
+        sessionId: session.id,
+      });
+      const watch = new Running(['--json', 'leader', 'watch', 'svc/reports/leader', '--count', '2'], { env });
+      const first = await watch.waitFor((line) => line.key === 'svc/reports/leader');
+      expect((first.leader as { id: string }).id).toBe('reports-1');
+      await leadership.resign();
+      expect(await watch.exited).toBe(0);
+      expect(watch.lines.at(-1)).toMatchObject({ key: 'svc/reports/leader', leader: null });
+    } finally {
+      await session.destroy();
+    }
+  });
+});
+
+describe('DynamoDB administration against dynalite', () => {
+  let dynalite: DynaliteServer;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    dynalite = await startDynalite();
+    env = {
+      BATON_BACKEND: 'dynamodb',
+      AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+    };
+  });
+  afterAll(() => dynalite?.close());
+
+  it('create-table creates the table once; lock commands then work', async () => {
+    const missing = await baton(['locks', 'list'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('baton dynamodb create-table');
+    const created = await baton(['--json', 'dynamodb', 'create-table'], { env });
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toEqual({ table: 'baton_locks', result: 'created', status: 'ACTIVE' });
+    const again = await baton(['dynamodb', 'create-table'], { env });
+    expect(again.stdout).toContain('table baton_locks already exists (ACTIVE)');
+    const listed = await baton(['--json', 'locks', 'list'], { env });
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
+  it('create-table --table names another table', async () => {
+    const created = await baton(['--json', 'dynamodb', 'create-table', '--table', 'other_locks'], { env });
+    expect(JSON.parse(created.stdout)).toMatchObject({ table: 'other_locks', result: 'created' });
+  });
+});
