@@ -7,14 +7,14 @@ export * from './election/index.js';
 export * from './errors.js';
 export * from './keepalive.js';
 export type * from './lock.js';
-export type * from './task-source.js';
-export * from './memory-tasks/index.js';
 export * from './memory/backend.js';
 export * from './memory/provider.js';
 export * from './memory/store.js';
+export * from './memory-tasks/index.js';
 export * from './registry.js';
 export * from './schema-helpers.js';
 export * from './session-base.js';
+export type * from './task-source.js';
 export * from './watch.js';
 export * from './worker/index.js';
 

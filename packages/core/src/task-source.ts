@@ -79,7 +79,9 @@ export type ClaimResult<P = unknown> =
     };
 
 /** Outcome of a fenced complete. `stale` means the write carried an old fence and changed nothing. */
-export type CompleteResult = { readonly applied: true } | { readonly applied: false; readonly reason: 'stale' };
+export type CompleteResult =
+  | { readonly applied: true }
+  | { readonly applied: false; readonly reason: 'stale' };
 
 /** Outcome of a fenced fail. */
 export type FailResult =
@@ -110,7 +112,9 @@ export interface TaskSource {
   due(options?: DueOptions): AsyncIterable<Task>;
   /**
    * Marks the task running under `fence`, only if it is runnable and no claim with a fence ≥ `fence` exists.
-   * Increments `attempts`.
+   * Increments `attempts`. A task still `running` under an older fence (its worker vanished) is taken
+   * over the same way; if that abandoned run was its final attempt, the task is marked `dead` instead of
+   * running again, and the claim reports `not-runnable`.
    */
   claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult>;
   /** Marks it done with `result`, only if `fence` is still the task's fence and it is running. */

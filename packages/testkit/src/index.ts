@@ -1,4 +1,4 @@
+export * from './election-suite/index.js';
 export * from './lock-suite/index.js';
 export * from './lock-suite/memory-harness.js';
-export * from './election-suite/index.js';
 export * from './task-suite/index.js';

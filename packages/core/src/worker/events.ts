@@ -10,6 +10,8 @@ export type WorkerErrorPhase =
   | 'write'
   /** Releasing a lease or destroying the session. */
   | 'release'
+  /** The leader-only hook: campaigning, a failing `leader.run`, resigning. Retried with backoff. */
+  | 'leader'
   /** An event listener threw. */
   | 'listener';
 
@@ -108,6 +110,10 @@ export interface WorkerEvents {
   'handler-abandoned': TaskBase & { readonly reason: unknown };
   /** Something went wrong that the worker handles by itself (retry, backoff); for logs and metrics. */
   error: Base & { readonly error: unknown; readonly phase: WorkerErrorPhase; readonly taskId?: string };
+  /** This worker became the leader of `leader.key` and started `leader.run`. */
+  'leader-elected': Base & { readonly key: string; readonly term: number };
+  /** This worker's leadership ended (stepped down on stop, lost, or `run` returned). */
+  'leader-ended': Base & { readonly key: string; readonly term: number; readonly reason: unknown };
   /** The worker has stopped: leases released, session destroyed. Emitted once. */
   stopped: Base & { readonly stats: WorkerStats };
 }

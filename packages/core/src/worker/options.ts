@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
+import type { CandidateInfo, LeaderTask } from '../election/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LockProvider, SessionOptions } from '../lock.js';
 import type { Task, TaskSource } from '../task-source.js';
@@ -72,6 +73,27 @@ export interface WorkerOptions {
   writeRetryMs?: number;
   /** Source of randomness in [0, 1) (start points, hops, jitter). Default `Math.random`. */
   random?: () => number;
+  /**
+   * Run `run` only on the one worker that currently leads `key` (e.g. the scheduler that enqueues the hourly
+   * batch), while every worker runs tasks. The worker campaigns when `run()` starts, runs the function with
+   * the leadership (its `signal` aborts when leadership is lost or the worker stops; use `term` to fence the
+   * leader's writes), campaigns again after a loss, and steps down cleanly on `stop()`: the function's signal
+   * aborts, the worker waits for it to return, then resigns so the next worker leads within one watch round
+   * trip. Leadership uses its own lock session, so a lost task session does not depose the leader.
+   */
+  leader?: LeaderOptions;
+}
+
+/** The leader-only hook of a {@link Worker}. */
+export interface LeaderOptions {
+  /** Election key shared by every worker of the deployment, e.g. `leader/scheduler`. */
+  key: string;
+  /** What the leader does; must return (or reject) soon after `leadership.signal` aborts. */
+  run: LeaderTask;
+  /** Published for discovery (`Election.leader()` / `observe()`); `id` defaults to the worker id. */
+  value?: CandidateInfo;
+  /** Pause before campaigning again after `run` returned while still leading. Default 1 000 ms. */
+  recampaignDelayMs?: number;
 }
 
 /** {@link WorkerOptions} with defaults applied and values checked. */
@@ -98,6 +120,7 @@ export interface ResolvedWorkerOptions {
   readonly retryMaxMs: number;
   readonly writeRetryMs: number;
   readonly random: () => number;
+  readonly leader: LeaderOptions | undefined;
 }
 
 /** Applies defaults and validates; throws `INVALID_ARGUMENT` naming the option. */
@@ -142,7 +165,18 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     retryMaxMs: ms('retry.maxMs', options.retry?.maxMs ?? 30_000, 1),
     writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000, 0),
     random,
+    leader: leaderOptions(options.leader),
   };
+}
+
+function leaderOptions(leader: LeaderOptions | undefined): LeaderOptions | undefined {
+  if (leader === undefined) return undefined;
+  if (typeof leader.key !== 'string' || leader.key.length === 0) {
+    throw new InvalidArgumentError('Worker: leader.key must be a non-empty election key');
+  }
+  if (typeof leader.run !== 'function')
+    throw new InvalidArgumentError('Worker: leader.run must be a function');
+  return leader;
 }
 
 function startStrategy(start: StartStrategy, id: string, random: () => number): (pass: number) => number {

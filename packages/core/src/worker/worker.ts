@@ -1,5 +1,6 @@
 import { backoffDelay } from '../backoff.js';
 import { sleep } from '../clock.js';
+import { runWhileLeader } from '../election/run-while-leader.js';
 import {
   AbortedError,
   ClosedError,
@@ -53,6 +54,7 @@ export class Worker {
   #hardStopTimer: unknown;
   #pass = 0;
   #stopped = false;
+  #leading: Promise<void> | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = resolveWorkerOptions(options);
@@ -113,6 +115,7 @@ export class Worker {
    */
   async run(): Promise<void> {
     this.#assertIdle('run');
+    this.#leading = this.#lead();
     const loop = this.#loop();
     this.#active = loop;
     try {
@@ -221,6 +224,39 @@ export class Worker {
     }
   }
 
+  /** Runs the leader-only hook until the worker stops; never rejects (errors become `error` events). */
+  async #lead(): Promise<void> {
+    const leader = this.#options.leader;
+    if (!leader) return;
+    try {
+      await runWhileLeader(
+        this.#options.locks,
+        leader.key,
+        async (leadership) => {
+          this.#emit('leader-elected', { key: leader.key, term: leadership.term });
+          try {
+            await leader.run(leadership);
+          } finally {
+            this.#emit('leader-ended', {
+              key: leader.key,
+              term: leadership.term,
+              reason: leadership.signal.aborted ? leadership.signal.reason : undefined,
+            });
+          }
+        },
+        {
+          signal: this.#stopController.signal,
+          value: { id: this.id, ...leader.value },
+          sessionOptions: { ...this.#options.sessionOptions, name: `${this.id}-leader` },
+          onError: (error) => this.#emitError(error, 'leader'),
+          ...(leader.recampaignDelayMs !== undefined ? { recampaignDelayMs: leader.recampaignDelayMs } : {}),
+        },
+      );
+    } catch (error) {
+      this.#emitError(error, 'leader');
+    }
+  }
+
   async #runPass(session: LockSession): Promise<PassSummary> {
     this.#stats.passes++;
     const summary = await runPass(this.#runtime, session, ++this.#pass);
@@ -286,7 +322,7 @@ export class Worker {
   async #doStop(): Promise<void> {
     this.#stopController.abort(new ClosedError(`worker ${this.id} is stopping`));
     try {
-      await this.#active?.catch(() => undefined);
+      await Promise.all([this.#active?.catch(() => undefined), this.#leading]);
       await this.#drain();
     } finally {
       if (this.#hardStopTimer !== undefined) this.#options.clock.clearTimeout(this.#hardStopTimer);
