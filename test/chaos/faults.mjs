@@ -51,7 +51,7 @@ const DEFAULT_WEIGHTS = {
 export function planFaults(random, o) {
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
   if (o.backend !== 'consul') weights.election = 0;
-  const maxImpaired = Math.max(1, Math.floor(o.workers / 2));
+  const maxImpaired = Math.max(1, Math.ceil(o.workers / 2));
   /** Per worker: until when its process, lock link and PostgreSQL link are busy with a fault. */
   const busy = new Map();
   for (let w = 1; w <= o.workers; w++) busy.set(w, { process: 0, lock: 0, pg: 0, impaired: 0 });
@@ -68,7 +68,10 @@ export function planFaults(random, o) {
   for (
     let at = random.exponential(o.meanIntervalMs);
     at < lastStart;
-    at += random.exponential(o.meanIntervalMs)
+    at +=
+      firsts.length > 0
+        ? Math.min(random.exponential(o.meanIntervalMs), o.meanIntervalMs)
+        : random.exponential(o.meanIntervalMs)
   ) {
     const kind = firsts[0] ?? random.weighted(weights);
     if (kind === 'election' || kind === 'lost-answers') {
@@ -130,7 +133,7 @@ export function planFaults(random, o) {
         busyMs = 200;
     }
     for (const link of links) slot[link] = at + busyMs;
-    if (impairing) slot.impaired = at + busyMs;
+    if (impairing) slot.impaired = Math.max(slot.impaired, at + busyMs);
     faults.push({ ...fault, at: Math.round(at) });
     if (firsts[0] === kind) firsts.shift();
   }

@@ -26,10 +26,12 @@ const pool = new pg.Pool({
 // An idle connection cut by a network fault must not crash the worker; the next query reconnects.
 pool.on('error', () => {});
 
+// The planted fault: a handler that neither checks the fence nor stops when its lease is lost.
+const fenced = env.CHAOS_HANDLER_MODE !== 'unfenced';
 const statements = {
   start: startExecutionSql(side),
   end: endExecutionSql(side),
-  effect: effectSql(side, batonSchema, { fenced: env.CHAOS_HANDLER_MODE !== 'unfenced' }),
+  effect: effectSql(side, batonSchema, { fenced }),
 };
 
 function pause(ms, signal) {
@@ -61,7 +63,7 @@ export default async function chaosTask({ task, fence, signal, workerId }) {
       outcome = 'poison';
       throw invalidTask(`task ${task.id} is poison`);
     }
-    await pause(spec.ms ?? 50, spec.ignoreAbort ? undefined : signal);
+    await pause(spec.ms ?? 50, spec.ignoreAbort || !fenced ? undefined : signal);
     if (Array.isArray(spec.failOn) && spec.failOn.includes(task.attempts)) {
       outcome = 'failed';
       throw new Error(`simulated failure of attempt ${task.attempts}`);

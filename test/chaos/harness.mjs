@@ -4,13 +4,14 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createPostgresTaskSource } from '@baton/source-postgres';
 import { testDatabase } from '@baton/testkit/pglite';
 import pg from 'pg';
 import { checkRun } from './checker.mjs';
 import { drawSkew, FAULT_KINDS, planFaults } from './faults.mjs';
-import { startConsul, startDynamo } from './lock-servers.mjs';
+import { startLockHost } from './lock-host.mjs';
 import { FaultProxy } from './proxy.mjs';
 import { Random, randomSeed } from './random.mjs';
 import { formatReport } from './report.mjs';
@@ -35,8 +36,10 @@ const HANDLER = join(ROOT, 'test/chaos/handler.mjs');
  * @property {number} [reclaimAfterMs] default 5 000
  * @property {number} [meanFaultIntervalMs] default 2 500
  * @property {Partial<Record<string, number>>} [faultWeights] relative frequency per fault kind
- * @property {Array<{ at: number, kind: string, worker?: number, target?: string, durationMs?: number }>} [extraFaults]
- *   faults added to the drawn schedule (the checker's tests plant one this way)
+ * @property {Array<import('./faults.mjs').PlannedFault & { whenBusy?: boolean }>} [extraFaults] faults added to
+ *   the drawn schedule; a pause with `whenBusy` waits until the database shows the worker running a task (the
+ *   checker's tests plant a stale holder this way)
+ * @property {{ min: number, max: number }} [taskMs] handler duration of every task (default: mostly short, a few long)
  * @property {Record<number, string>} [handlerModes] slot → CHAOS_HANDLER_MODE (e.g. `{ 1: 'unfenced' }`)
  * @property {string} [outDir] where the event logs and the report go (default: a fresh directory under the OS tmpdir)
  * @property {(line: string) => void} [log] progress output (default: none)
@@ -78,7 +81,6 @@ export async function runChaos(options) {
   mkdirSync(join(o.outDir, 'workers'), { recursive: true });
   const random = new Random(o.seed);
   const events = new EventLog(join(o.outDir, 'events.jsonl'));
-  const serverLog = new EventLog(join(o.outDir, 'lock-server.jsonl'));
   const say = (line) => o.log(line);
   say(
     `chaos: backend ${o.backend}, seed ${o.seed}, ${o.workers} workers, ${o.tasks} tasks, ${o.faultMs / 1000} s of faults; logs in ${o.outDir}`,
@@ -103,30 +105,28 @@ export async function runChaos(options) {
     });
     cleanups.push(() => source.close());
     await admin.query(sideSchemaSql(side, db.schema));
-    const specs = planTasks(random, o.tasks, o.faultMs * 0.8);
+    const specs = planTasks(random, o.tasks, o.faultMs * 0.8, o.taskMs);
     for (let i = 0; i < specs.length; i += 500) await source.enqueue(specs.slice(i, i + 500));
     events.write({ type: 'tasks-enqueued', count: specs.length, schema: db.schema, side });
 
-    // Lock server.
-    const lock =
-      o.backend === 'consul'
-        ? await startConsul({ onEvent: (e) => serverLog.write(e) })
-        : await startDynamo({ root: ROOT, onEvent: (e) => serverLog.write(e) });
+    // Lock server and the workers' lock proxies, in a process of their own.
+    const lock = await startLockHost({
+      backend: o.backend,
+      root: ROOT,
+      log: join(o.outDir, 'lock-server.jsonl'),
+      workers: o.workers,
+    });
     cleanups.push(() => lock.close());
     const pgTarget = new URL(db.connectionString);
 
     // Workers, each behind its own proxies.
     const slots = [];
     for (let index = 1; index <= o.workers; index++) {
-      const lockProxy = await new FaultProxy({ name: `w${index}-lock`, target: lock.target }).start();
       const pgProxy = await new FaultProxy({
         name: `w${index}-pg`,
         target: { host: pgTarget.hostname, port: Number(pgTarget.port || 5432) },
       }).start();
-      cleanups.push(
-        () => lockProxy.close(),
-        () => pgProxy.close(),
-      );
+      cleanups.push(() => pgProxy.close());
       const databaseUrl = new URL(db.connectionString);
       databaseUrl.hostname = '127.0.0.1';
       databaseUrl.port = String(pgProxy.port);
@@ -150,7 +150,7 @@ export async function runChaos(options) {
         env: () => ({
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? '',
-          ...lock.env(lockProxy.port),
+          ...lock.env(index),
           DATABASE_URL: databaseUrl.toString(),
           BATON_PG_SCHEMA: db.schema,
           BATON_PG_MIGRATE: 'false',
@@ -168,7 +168,7 @@ export async function runChaos(options) {
         skewMs: () => drawSkew(skewRandom),
         log: (e) => events.write(e),
       });
-      slot.proxies = { lock: lockProxy, pg: pgProxy };
+      slot.proxies = { lock: lock.proxy(index), pg: pgProxy };
       slots.push(slot);
     }
     cleanups.push(async () => {
@@ -202,9 +202,13 @@ export async function runChaos(options) {
           applied = slot.kill(fault.durationMs);
           break;
         case 'pause':
+          if (fault.whenBusy) {
+            void pauseWhenBusy(slot, fault, tag);
+            return;
+          }
           applied = slot.pause();
           if (applied)
-            later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...fault }));
+            later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
           break;
         case 'latency':
           for (const link of links) slot.proxies[link].setLatency(fault.latencyMs);
@@ -239,15 +243,46 @@ export async function runChaos(options) {
       faults[fault.kind]++;
       events.write({ type: 'fault', ...tag });
     };
+    // A pause aimed at a worker while it runs handlers: waits (up to 10 s) until the database shows it running one.
+    const pauseWhenBusy = async (slot, fault, tag) => {
+      const busy = await waitFor(
+        async () =>
+          slot.state === 'running' &&
+          (await admin
+            .query(
+              `SELECT 1 FROM ${ident(db.schema)}.tasks WHERE status = 'running' AND worker_id = $1 LIMIT 1`,
+              [slot.id],
+            )
+            .then(
+              (r) => r.rowCount > 0,
+              () => false,
+            )),
+        10_000,
+        undefined,
+        20,
+      );
+      if (!busy || !slot.pause()) {
+        events.write({ type: 'fault-skipped', ...tag, reason: busy ? `worker ${slot.state}` : 'never busy' });
+        return;
+      }
+      faults.pause++;
+      events.write({ type: 'fault', ...tag, worker: slot.id });
+      later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
+    };
     const phaseStart = performance.now();
     for (const fault of plan) later(fault.at, () => apply(fault));
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
     const progress = setInterval(async () => {
       const counts = await statusCounts(admin, db.schema).catch(() => undefined);
       if (counts) {
         const elapsed = Math.round((performance.now() - phaseStart) / 1000);
+        const faultCount = Object.values(faults).reduce((a, b) => a + b, 0);
+        const lagMs = Math.round(lag.percentile(99) / 1e6);
         say(
-          `  ${elapsed}s: ${formatCounts(counts)}; ${Object.values(faults).reduce((a, b) => a + b, 0)} faults`,
+          `  ${elapsed}s: ${formatCounts(counts)}; ${faultCount} faults; harness event-loop lag p99 ${lagMs} ms`,
         );
+        lag.reset();
       }
     }, 10_000);
     cleanups.push(async () => clearInterval(progress));
@@ -283,7 +318,7 @@ export async function runChaos(options) {
 
     // Collect and check.
     const data = await collect(admin, db.schema, side);
-    const history = lock.history();
+    const history = await lock.history();
     const workerLogs = readWorkerLogs(slots);
     const { metrics, violations } = checkRun({
       ...data,
@@ -341,17 +376,17 @@ export async function runChaos(options) {
   } finally {
     await cleanup();
     events.close();
-    serverLog.close();
   }
 }
 
 /** The batch: per task, how long it runs and how it misbehaves, drawn from the seed. */
-function planTasks(random, count, spreadMs) {
+function planTasks(random, count, spreadMs, taskMs) {
   const now = Date.now();
   return Array.from({ length: count }, (_, i) => {
     const roll = random.float();
-    const ms =
-      roll < 0.8
+    const ms = taskMs
+      ? random.between(taskMs.min, taskMs.max)
+      : roll < 0.8
         ? random.between(20, 300)
         : roll < 0.95
           ? random.between(300, 1_000)
@@ -513,7 +548,7 @@ function logHas(slot, message) {
   );
 }
 
-async function waitFor(condition, timeoutMs, what) {
+async function waitFor(condition, timeoutMs, what, pollMs = 250) {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     if (await condition()) return true;
@@ -521,7 +556,7 @@ async function waitFor(condition, timeoutMs, what) {
       if (what) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       return false;
     }
-    await sleep(250);
+    await sleep(pollMs);
   }
 }
 

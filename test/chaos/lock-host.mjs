@@ -1,0 +1,126 @@
+// The lock server and the workers' lock proxies, in a process of their own: PGlite runs in the harness and
+// blocks its event loop for every statement, which must not delay lease renewals. The harness drives this
+// process over IPC (faults, history) through `startLockHost`.
+//
+//   node lock-host.mjs '{"backend":"consul","root":"...","log":".../lock-server.jsonl","workers":4}'
+
+import { fork } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startConsul, startDynamo } from './lock-servers.mjs';
+import { FaultProxy } from './proxy.mjs';
+
+const isChild = process.argv[1] === fileURLToPath(import.meta.url);
+
+/**
+ * A worker's lock proxy as the harness sees it: the {@link FaultProxy} fault methods, forwarded over IPC.
+ * @typedef {{ setLatency(ms: number): void, blackhole(): void, heal(options?: { reset?: boolean }): void, resetAll(): void }} RemoteProxy
+ */
+
+/**
+ * Starts the lock host. Resolves once the server and `workers` proxies listen.
+ * @param {{ backend: 'consul' | 'dynamodb', root: string, log: string, workers: number }} options
+ */
+export async function startLockHost(options) {
+  const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(options)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const pending = new Map();
+  let nextId = 1;
+  let exited = false;
+  const ready = new Promise((resolve, reject) => {
+    child.once('exit', (code) => {
+      exited = true;
+      reject(new Error(`the lock host exited with ${code} before it was ready`));
+      for (const { reject: fail } of pending.values()) fail(new Error('the lock host exited'));
+    });
+    child.on('message', (message) => {
+      if (message.type === 'ready') resolve(message);
+      const call = pending.get(message.id);
+      if (!call) return;
+      pending.delete(message.id);
+      if (message.error) call.reject(new Error(message.error));
+      else call.resolve(message.value);
+    });
+  });
+  const call = (op, args = {}) =>
+    new Promise((resolve, reject) => {
+      if (exited) {
+        reject(new Error('the lock host is gone'));
+        return;
+      }
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      child.send({ id, op, ...args });
+    });
+  const send = (op, args) => {
+    call(op, args).catch(() => {});
+  };
+  const { envs } = await ready;
+  /** @type {(slot: number) => RemoteProxy} */
+  const proxy = (slot) => ({
+    setLatency: (ms) => send('proxy', { slot, method: 'setLatency', args: [ms] }),
+    blackhole: () => send('proxy', { slot, method: 'blackhole', args: [] }),
+    heal: (healOptions = {}) => send('proxy', { slot, method: 'heal', args: [healOptions] }),
+    resetAll: () => send('proxy', { slot, method: 'resetAll', args: [] }),
+  });
+  return {
+    name: options.backend,
+    /** A worker's lock settings (its own proxy). */
+    env: (slot) => envs[slot - 1],
+    proxy,
+    election: (durationMs) => send('election', { durationMs }),
+    loseAnswers: (count) => send('loseAnswers', { count }),
+    clear: () => send('clear'),
+    /** @returns {Promise<ReturnType<import('./lock-servers.mjs').LockServer['history']>>} */
+    history: () => call('history'),
+    async close() {
+      if (exited) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      await call('close').catch(() => {});
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function main() {
+  const options = JSON.parse(process.argv[2]);
+  const fd = openSync(options.log, 'a');
+  const onEvent = (event) =>
+    writeSync(fd, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  const server =
+    options.backend === 'consul'
+      ? await startConsul({ onEvent })
+      : await startDynamo({ root: options.root, onEvent });
+  const proxies = [];
+  for (let slot = 1; slot <= options.workers; slot++) {
+    proxies.push(await new FaultProxy({ name: `w${slot}-lock`, target: server.target }).start());
+  }
+  const handlers = {
+    proxy: ({ slot, method, args }) => proxies[slot - 1][method](...args),
+    election: ({ durationMs }) => server.election?.(durationMs),
+    loseAnswers: ({ count }) => server.loseAnswers(count),
+    clear: () => server.clear(),
+    history: () => server.history(),
+    close: async () => {
+      for (const p of proxies) await p.close();
+      await server.close();
+      closeSync(fd);
+      setImmediate(() => process.exit(0));
+    },
+  };
+  process.on('message', async (message) => {
+    try {
+      const value = await handlers[message.op](message);
+      process.send({ id: message.id, value: value ?? null });
+    } catch (error) {
+      process.send({ id: message.id, error: String(error?.stack ?? error) });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready', envs: proxies.map((p) => server.env(p.port)) });
+}
+
+if (isChild) await main();
