@@ -1,18 +1,17 @@
-import { randomUUID } from 'node:crypto';
 import { createLockProvider, registerBackend } from '@baton/core';
 import { lockProviderSuite } from '@baton/testkit';
+import { testDatabase } from '@baton/testkit/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, PgRowsLockProvider } from '../pg-rows-backend.mjs';
-import { startDatabase } from './database.mjs';
 
-/** @type {{ connectionString: string, close(): Promise<void> }} */
+/** PGlite in process, or the PostgreSQL at DATABASE_URL; every schema made here is dropped at the end. */
 let database;
 /** @type {pg.Pool} */
 let admin;
 
 beforeAll(async () => {
-  database = await startDatabase();
+  database = await testDatabase();
   admin = new pg.Pool({ connectionString: database.connectionString, max: 2 });
 }, 120_000);
 
@@ -23,7 +22,7 @@ afterAll(async () => {
 
 /** A harness per test: its own schema, and a pool wrapper whose transport the suite can break. */
 async function harness() {
-  const schema = `t_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const schema = await database.newSchema('pgrows');
   const pool = new pg.Pool({ connectionString: database.connectionString, max: 4 });
   pool.on('error', () => {});
   let broken = false;
@@ -36,7 +35,8 @@ async function harness() {
         : pool.query(text, values),
     end: () => pool.end(),
   };
-  const ttlMs = 600;
+  // Long enough that a renewal queued behind others on one PGlite session still lands on a loaded machine.
+  const ttlMs = 2_000;
   const provider = new PgRowsLockProvider({ schema, pool: transport, ttlMs, lockDelayMs: 0 });
   return {
     provider,
@@ -68,7 +68,7 @@ async function harness() {
 }
 
 describe('pg-rows backend: lock provider conformance', () => {
-  lockProviderSuite(it, harness, { expiryBoundMs: 600, lockDelayMs: 400, granularityMs: 50 });
+  lockProviderSuite(it, harness, { expiryBoundMs: 2_000, lockDelayMs: 800, granularityMs: 50 });
 });
 
 describe('pg-rows backend: configuration', () => {
@@ -77,7 +77,7 @@ describe('pg-rows backend: configuration', () => {
     const provider = await createLockProvider({
       BATON_BACKEND: 'pg-rows',
       DATABASE_URL: database.connectionString,
-      BATON_PG_LOCK_SCHEMA: `cfg_${randomUUID().replaceAll('-', '').slice(0, 8)}`,
+      BATON_PG_LOCK_SCHEMA: await database.newSchema('pgrows_cfg'),
       BATON_SESSION_TTL: '2s',
     });
     try {
@@ -103,6 +103,7 @@ describe('pg-rows backend: configuration', () => {
       BATON_BACKEND: 'pg-rows',
       BATON_BACKEND_MODULE: new URL('../pg-rows-backend.mjs', import.meta.url).href,
       DATABASE_URL: database.connectionString,
+      BATON_PG_LOCK_SCHEMA: await database.newSchema('pgrows_mod'),
     });
     await provider.close();
     expect(provider.backend).toBe('pg-rows');

@@ -1,0 +1,49 @@
+// Runs app.mjs twice, unchanged: once with Consul locks, once with DynamoDB locks, against embedded servers
+// (the Consul-compatible test server, dynalite, PGlite) started here. Only the environment differs.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { DynamoLockProvider } from '@baton/backend-dynamodb';
+import { startConsulTestServer } from '@baton/testkit/consul-server';
+import { startDynalite } from '@baton/testkit/dynalite';
+import { startPglite } from '@baton/testkit/pglite';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // Node 20 is supported here
+
+const [db, consul, dynalite] = await Promise.all([startPglite(), startConsulTestServer(), startDynalite()]);
+const credentials = { accessKeyId: 'example', secretAccessKey: 'example' };
+const table = new DynamoLockProvider({ endpoint: dynalite.endpoint, credentials });
+await table.ensureTable();
+await table.close();
+
+const environments = {
+  consul: { BATON_BACKEND: 'consul', CONSUL_HTTP_ADDR: consul.url },
+  dynamodb: {
+    BATON_BACKEND: 'dynamodb',
+    AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+  },
+};
+
+let failed = false;
+try {
+  for (const [name, lockEnv] of Object.entries(environments)) {
+    const env = { ...process.env, ...lockEnv, DATABASE_URL: db.connectionString, EXAMPLE_BATCH: name };
+    console.log(
+      `$ ${Object.entries(lockEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')} node app.mjs`,
+    );
+    const code = await new Promise((resolve) => {
+      spawn(process.execPath, [fileURLToPath(new URL('./app.mjs', import.meta.url))], {
+        env,
+        stdio: 'inherit',
+      }).on('exit', resolve);
+    });
+    if (code !== 0) failed = true;
+  }
+} finally {
+  await Promise.all([consul.close(), dynalite.close()]);
+  await db.close();
+}
+process.exitCode = failed ? 1 : 0;
