@@ -23,7 +23,7 @@ export const REAL_AGENT = process.env.CONSUL_HTTP_ADDR
 const REAL_TOKEN = process.env.CONSUL_HTTP_TOKEN || undefined;
 
 /** Session TTL the tests use: Consul's floor on a real agent, short on the test server. */
-export const TEST_TTL_MS = REAL_AGENT ? 10_000 : 500;
+export const TEST_TTL_MS = REAL_AGENT ? 10_000 : 1_000;
 
 /** Where the tests talk to. */
 export interface ConsulEnv {
