@@ -157,6 +157,26 @@ describe('consul semantics', () => {
     }
   });
 
+  it('an unmonitored holder whose key was force-released and re-taken gets release() === false', async () => {
+    const provider = testProvider(env, { monitorAfterMs: 60_000 });
+    try {
+      const [a, b] = [await provider.openSession(), await provider.openSession()];
+      const stale = await a.tryAcquire('force/unmonitored', { value: 'a' });
+      expect(await provider.forceRelease('force/unmonitored')).toBe(true);
+      expect(stale!.signal.aborted).toBe(false); // nobody told it: no monitor yet
+      const fresh = await b.tryAcquire('force/unmonitored', { value: 'b' });
+      expect(await stale!.release()).toBe(false);
+      expect(await provider.getHolder('force/unmonitored')).toEqual({
+        key: 'force/unmonitored',
+        sessionId: b.id,
+        fence: fresh!.fence,
+        value: 'b',
+      });
+    } finally {
+      await provider.close();
+    }
+  });
+
   it('publish after the key was deleted is LEASE_LOST and does not re-create the key', async () => {
     const provider = testProvider(env, { monitorAfterMs: 60_000 });
     try {
