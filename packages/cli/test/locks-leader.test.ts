@@ -2,7 +2,7 @@ import { createLockProvider, Election, type LockProvider } from '@baton/core';
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
 import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baton, Running } from './helpers.js';
+import { baton, Running, tempFiles } from './helpers.js';
 
 describe('locks and leader against Consul', () => {
   let consul: ConsulTestServer;
@@ -69,6 +69,25 @@ describe('locks and leader against Consul', () => {
       expect(JSON.parse(again.stdout)).toEqual({ key: 'jobs/none', released: false, previousHolder: null });
     } finally {
       await holder.destroy();
+    }
+  });
+
+  it("a config file's lock section picks the backend when the environment does not", async () => {
+    const files = await tempFiles({
+      'baton.json': JSON.stringify({ lock: { backend: 'consul', address: consul.url, prefix: 'cfgfile/' } }),
+    });
+    try {
+      const fromFile = await baton(['--json', '--config', 'baton.json', 'locks', 'list'], { cwd: files.dir });
+      expect(fromFile.code, fromFile.stderr).toBe(0);
+      expect(JSON.parse(fromFile.stdout)).toEqual([]);
+      const badField = await baton(['--config', 'baton.json', 'locks', 'list'], {
+        cwd: files.dir,
+        env: { BATON_BACKEND: 'consul', CONSUL_HTTP_ADDR: 'not a url at all' },
+      });
+      expect(badField.code).toBe(2);
+      expect(badField.stderr).toContain('CONSUL_HTTP_ADDR');
+    } finally {
+      await files.cleanup();
     }
   });
 
