@@ -300,8 +300,9 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       }
       throw error;
     }
-    // Consul answers 404 for an unknown session; versions before 0.7 answered 200 with nothing.
-    if (renewed === null || (Array.isArray(renewed) && renewed.length === 0)) {
+    // Consul answers 404 for an unknown session; old versions answered 200 with `null` (which the client
+    // renders as `undefined`) or `[]`.
+    if (renewed === null || renewed === undefined || (Array.isArray(renewed) && renewed.length === 0)) {
       throw new SessionLostError(`Consul no longer knows session ${this.id}`, { backend: BACKEND });
     }
   }
