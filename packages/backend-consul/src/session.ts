@@ -388,14 +388,17 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     pending.timer = this.clock.setTimeout(() => this.#runPending(key, pending), delay);
   }
 
-  /** Before the session ends: wait out lockAtLeastFor windows and settle unknown outcomes, within a TTL. */
+  /**
+   * Before the session ends: wait out lockAtLeastFor windows, then settle every pending release, retrying
+   * for up to a TTL each.
+   */
   async #flushPending(): Promise<void> {
-    const giveUpAt = this.clock.monotonicNow() + this.ttlMs;
     const flush = async (key: string, pending: PendingKey): Promise<void> => {
       if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
       pending.timer = undefined;
       const wait = pending.kind === 'deferred' ? pending.dueAt - this.clock.monotonicNow() : 0;
       if (wait > 0) await sleep(wait, { signal: this.signal, clock: this.clock });
+      const giveUpAt = this.clock.monotonicNow() + this.ttlMs;
       for (let attempt = 0; this.#pending.get(key) === pending && !this.signal.aborted; attempt++) {
         try {
           await this.#settle(key, pending);
