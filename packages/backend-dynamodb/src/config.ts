@@ -1,11 +1,13 @@
 import { durationMs, type EnvLike, type FieldDocs, intField, pickEnv } from '@baton/core';
 import { z } from 'zod';
-import { ATTR } from './record.js';
+import { ATTR, FENCE_MODES, type FenceMode } from './record.js';
 
 /** Default table name. */
 export const DEFAULT_TABLE = 'baton_locks';
 /** Default partition key attribute. */
 export const DEFAULT_PARTITION_KEY = 'key';
+/** Default fence mode: one request per acquisition; lock items must never be deleted. */
+export const DEFAULT_FENCE_MODE: FenceMode = 'counter';
 
 const reservedAttributes = new Set<string>(Object.values(ATTR));
 
@@ -43,6 +45,9 @@ export const dynamoConfigSchema = z
     takeoverMarginMs: durationMs().optional(),
     requestTimeoutMs: durationMs({ min: 10 }).default(5_000),
     heartbeatConcurrency: intField({ min: 1, max: 256 }).default(16),
+    fenceMode: z
+      .enum(FENCE_MODES, { message: `expected ${FENCE_MODES.join(' or ')}` })
+      .default(DEFAULT_FENCE_MODE),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -92,6 +97,12 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
   },
   requestTimeoutMs: { env: 'BATON_DYNAMODB_REQUEST_TIMEOUT', hint: 'a duration such as 5s' },
   heartbeatConcurrency: { env: 'BATON_DYNAMODB_HEARTBEAT_CONCURRENCY', hint: 'a whole number from 1 to 256' },
+  fenceMode: {
+    env: 'BATON_DYNAMODB_FENCE_MODE',
+    hint:
+      'counter (the default: one request per acquisition; lock items must never be deleted, no TTL on the table) ' +
+      'or epoch (fences survive deleted lock items; a new key costs 2 requests on one shared counter item)',
+  },
 };
 
 /** Reads the backend's settings from environment variables (values stay strings; the schema coerces). */
@@ -109,5 +120,6 @@ export function dynamoConfigFromEnv(env: EnvLike): Record<string, unknown> {
     BATON_DYNAMODB_TAKEOVER_MARGIN: 'takeoverMarginMs',
     BATON_DYNAMODB_REQUEST_TIMEOUT: 'requestTimeoutMs',
     BATON_DYNAMODB_HEARTBEAT_CONCURRENCY: 'heartbeatConcurrency',
+    BATON_DYNAMODB_FENCE_MODE: 'fenceMode',
   });
 }

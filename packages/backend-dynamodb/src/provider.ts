@@ -13,10 +13,11 @@ import {
   validateKey,
   type WatchOptions,
 } from '@baton/core';
-import { DEFAULT_PARTITION_KEY, DEFAULT_TABLE, isLocalEndpoint } from './config.js';
+import { DEFAULT_FENCE_MODE, DEFAULT_PARTITION_KEY, DEFAULT_TABLE, isLocalEndpoint } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
+import { KnownKeys } from './known-keys.js';
 import { ObservationBook } from './observations.js';
-import type { LockRecord } from './record.js';
+import type { FenceMode, LockRecord } from './record.js';
 import { Requester } from './requester.js';
 import { DynamoLockSession } from './session.js';
 import { LockTable } from './table.js';
@@ -53,6 +54,17 @@ export interface DynamoLockProviderOptions {
   requestTimeoutMs?: number | undefined;
   /** Leases renewed in parallel by one session's heartbeat (default 16). */
   heartbeatConcurrency?: number | undefined;
+  /**
+   * How fences are drawn (default `counter`).
+   *
+   * - `counter`: every acquisition, of a new key too, is one conditional UpdateItem that adds 1 to the
+   *   item's fence. Fences increase per key as long as lock items are never deleted: do not delete lock
+   *   items and do not enable DynamoDB TTL on the table.
+   * - `epoch`: a new item draws an epoch from a table-wide counter item, so fences keep increasing even
+   *   when an operator deletes lock items. Two requests for a key this provider has not seen, and every new
+   *   key writes the one counter item (a hot partition at high rates of new keys).
+   */
+  fenceMode?: FenceMode | undefined;
   /** Clock for every timing decision (monotonic time only). */
   clock?: Clock | undefined;
 }
@@ -68,14 +80,15 @@ const capabilities: LockCapabilities = {
 /**
  * Locks in a DynamoDB table, safe without trusting any clock but this process's monotonic one.
  *
- * - A key is one item. Taking a free key is one conditional UpdateItem that also bumps the item's fence.
+ * - A key is one item. Taking a free key is one conditional UpdateItem that also bumps the item's fence (in
+ *   the default `counter` fence mode, a new key too).
  * - A session is an owner id plus a heartbeat that rewrites each held item's record version (a fresh UUID)
  *   every heartbeat period.
  * - A contender that finds a key held remembers its record version and when it first saw it; only after the
  *   version stayed the same for the holder's lease duration (+ margin + lock-delay) on the contender's own
  *   clock does it take the key, conditional on that version.
- * - Items are never deleted; fences survive release and takeover, and a deleted item restarts above every
- *   earlier fence (a table-wide epoch counter).
+ * - Items are never deleted; fences survive release and takeover. In `epoch` fence mode a deleted item
+ *   restarts above every earlier fence (a table-wide epoch counter).
  */
 export class DynamoLockProvider implements LockProvider {
   readonly backend = 'dynamodb';
@@ -87,10 +100,13 @@ export class DynamoLockProvider implements LockProvider {
   readonly table: string;
   /** Partition key attribute. */
   readonly partitionKey: string;
+  /** How fences are drawn (see {@link DynamoLockProviderOptions.fenceMode}). */
+  readonly fenceMode: FenceMode;
   readonly #ownsClient: boolean;
   readonly #requester: Requester;
   readonly #lockTable: LockTable;
   readonly #observations = new ObservationBook();
+  readonly #knownKeys = new KnownKeys();
   readonly #defaults: { ttlMs: number; lockDelayMs: number };
   readonly #options: DynamoLockProviderOptions;
   readonly #sessions = new Set<DynamoLockSession>();
@@ -101,6 +117,10 @@ export class DynamoLockProvider implements LockProvider {
     this.clock = options.clock ?? systemClock;
     this.table = options.table ?? DEFAULT_TABLE;
     this.partitionKey = options.partitionKey ?? DEFAULT_PARTITION_KEY;
+    this.fenceMode = options.fenceMode ?? DEFAULT_FENCE_MODE;
+    if (this.fenceMode !== 'counter' && this.fenceMode !== 'epoch') {
+      throw new InvalidArgumentError(`fenceMode must be 'counter' or 'epoch', got ${String(this.fenceMode)}`);
+    }
     this.#defaults = { ttlMs: options.ttlMs ?? 20_000, lockDelayMs: options.lockDelayMs ?? 0 };
     this.#ownsClient = !options.client;
     this.client =
@@ -122,7 +142,13 @@ export class DynamoLockProvider implements LockProvider {
       requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
       defaultBudgetMs: this.#defaults.ttlMs,
     });
-    this.#lockTable = new LockTable(this.client, this.#requester, this.table, this.partitionKey);
+    this.#lockTable = new LockTable(
+      this.client,
+      this.#requester,
+      this.table,
+      this.partitionKey,
+      this.fenceMode,
+    );
   }
 
   /**
@@ -149,6 +175,7 @@ export class DynamoLockProvider implements LockProvider {
         table: this.#lockTable,
         clock: this.clock,
         observations: this.#observations,
+        knownKeys: this.#knownKeys,
         expiryWaitMs: (record) => this.#expiryWaitMs(record),
         watch: (key, watchOptions) => this.watch(key, watchOptions),
         heartbeatConcurrency: this.#options.heartbeatConcurrency ?? 16,
@@ -236,6 +263,8 @@ export class DynamoLockProvider implements LockProvider {
   }
 
   #holderOf(key: string, record: LockRecord | null, seenAt: number): LockHolder | null {
+    if (record) this.#knownKeys.add(key);
+    else this.#knownKeys.forget(key);
     if (!record || record.owner === undefined) {
       if (!record || record.holdMs === 0) this.#observations.forget(key);
       return null;

@@ -4,14 +4,31 @@ import { BACKEND } from './errors.js';
 
 /** Prefix of every lock item's partition key; keeps lock items apart from the fence-epoch item. */
 export const LOCK_PREFIX = 'lock:';
-/** Partition key of the table-wide fence-epoch counter. */
+/** Partition key of the table-wide fence-epoch counter (`epoch` fence mode only). */
 export const EPOCH_ITEM_KEY = 'meta:fence-epoch';
 
 /**
- * Fences are `epoch × FENCE_SPAN + n`: a lock item takes a fresh epoch from the table-wide counter when it is
- * created (or re-created after an operator deleted it), then counts acquisitions `n` within that span. A
- * re-created item therefore starts above every fence its predecessor handed out. 2^20 acquisitions per
- * span (a new epoch is taken when a span is used up) and 2^33 epochs keep fences safe integers.
+ * How fences are drawn.
+ *
+ * - `counter`: the fence is a per-item counter, `ADD fence 1` in the very request that takes the lease; a new
+ *   item starts at 1. One request per acquisition, new keys included, and no shared item. Fences only
+ *   increase as long as lock items are never deleted (baton never deletes them; DynamoDB TTL on the table
+ *   or an operator's DeleteItem would restart a key's fences).
+ * - `epoch`: `epoch × FENCE_SPAN + n`, where a new item draws `epoch` from a table-wide counter item, so
+ *   a deleted and re-created item still starts above every fence its predecessor handed out. Costs a
+ *   second request (on one shared item) for each key this provider has not seen yet.
+ */
+export type FenceMode = 'counter' | 'epoch';
+
+/** The fence modes, default first. */
+export const FENCE_MODES = ['counter', 'epoch'] as const satisfies readonly FenceMode[];
+
+/**
+ * Fences in `epoch` mode are `epoch × FENCE_SPAN + n`: a lock item takes a fresh epoch from the table-wide
+ * counter when it is created (or re-created after an operator deleted it), then counts acquisitions `n`
+ * within that span. A re-created item therefore starts above every fence its predecessor handed out. 2^20
+ * acquisitions per span (a new epoch is taken when a span is used up) and 2^33 epochs keep fences safe
+ * integers.
  */
 export const FENCE_SPAN = 2 ** 20;
 
@@ -39,8 +56,11 @@ export interface LockRecord {
   /** Record version number: a fresh UUID on every write. */
   rvn: string;
   fence: number;
-  /** Highest fence of the current epoch span. */
-  fenceMax: number;
+  /**
+   * Highest fence of the current epoch span; absent on items created in `counter` mode (an `epoch`-mode
+   * provider then moves the item to a new epoch above its fence).
+   */
+  fenceMax: number | undefined;
   /** Lease duration the holder advertises, ms. */
   leaseMs: number;
   /** Extra wait (lock-delay) the holder asks contenders to add after its lease, ms. */
@@ -54,6 +74,11 @@ export type Item = Record<string, AttributeValue>;
 
 export function encodeKey(key: string): string {
   return LOCK_PREFIX + key;
+}
+
+/** The smallest epoch whose span starts above `fence`. */
+export function epochAbove(fence: number): number {
+  return Math.floor(fence / FENCE_SPAN) + 1;
 }
 
 /** First fence and span limit of `epoch`. */
@@ -82,9 +107,9 @@ export function parseRecord(key: string, item: Item): LockRecord {
   const rvn = str(item, ATTR.rvn);
   const fence = num(item, ATTR.fence);
   const fenceMax = num(item, ATTR.fenceMax);
-  if (rvn === undefined || fence === undefined || fenceMax === undefined) {
+  if (rvn === undefined || fence === undefined) {
     throw new ProtocolError(
-      `lock item '${key}' lacks ${ATTR.rvn}, ${ATTR.fence} or ${ATTR.fenceMax}: it was not written by baton`,
+      `lock item '${key}' lacks ${ATTR.rvn} or ${ATTR.fence}: it was not written by baton`,
       { backend: BACKEND },
     );
   }

@@ -13,10 +13,11 @@ import {
   type WatchOptions,
 } from '@baton/core';
 import { BACKEND } from './errors.js';
+import type { KnownKeys } from './known-keys.js';
 import type { ObservationBook } from './observations.js';
 import type { LockRecord } from './record.js';
 import type { CallLimits } from './requester.js';
-import type { GrantExpectation, GrantInput, LockTable } from './table.js';
+import type { EpochExpectation, GrantExpectation, GrantInput, LockTable } from './table.js';
 import { RecordVersions, type VersionedWrite } from './versions.js';
 
 /** Per-lease bookkeeping of a {@link DynamoLockSession}. */
@@ -34,6 +35,8 @@ export interface DynamoSessionDeps {
   table: LockTable;
   clock: Clock;
   observations: ObservationBook;
+  /** Keys whose item this provider has seen exist (`epoch` mode starts other keys by creating the item). */
+  knownKeys: KnownKeys;
   /** How long a record version must stay unchanged before its holder is presumed gone. */
   expiryWaitMs(record: LockRecord): number;
   watch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null>;
@@ -104,7 +107,8 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
     key: string,
     options: TryAcquireOptions,
   ): Promise<Acquisition<DynamoLeaseState> | null> {
-    const { table, clock, observations } = this.#deps;
+    const { table, clock, observations, knownKeys } = this.#deps;
+    const epochMode = table.fenceMode === 'epoch';
     const input: GrantInput = {
       owner: this.id,
       ownerName: this.name,
@@ -116,6 +120,7 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
     let firstSentAt: number | undefined;
     const granted = (record: LockRecord, sentAt: number): Acquisition<DynamoLeaseState> => {
       observations.forget(key);
+      knownKeys.add(key);
       return {
         fence: record.fence,
         value: options.value,
@@ -137,18 +142,29 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       const record = await write(this.#limits());
       return record ? granted(record, sentAt) : null;
     };
-    const takeSeen = async (record: LockRecord, expect: GrantExpectation) => {
-      if (record.fence < record.fenceMax) return take((limits) => table.grant(key, expect, input, limits));
-      // The fence span is used up: continue in a new epoch, conditional on the version just read.
-      const epoch = await table.nextEpoch(this.#limits());
-      return take((limits) =>
-        table.grantInEpoch(key, { kind: 'version', rvn: record.rvn }, epoch, input, limits),
-      );
+    const grant = (expect: GrantExpectation) => take((limits) => table.grant(key, expect, input, limits));
+    // Epoch mode: start a new fence span above `fence`, on a missing item or on the version just read.
+    const grantInEpoch = async (expect: EpochExpectation, fence = 0) => {
+      const epoch = await table.nextEpoch(this.#limits(), fence);
+      const acquisition = await take((limits) => table.grantInEpoch(key, expect, epoch, input, limits));
+      if (!acquisition && expect.kind === 'absent') knownKeys.add(key);
+      return acquisition;
+    };
+    const takeSeen = (record: LockRecord, expect: GrantExpectation) => {
+      // Epoch mode, span used up (or an item created in counter mode): continue in a new epoch.
+      if (epochMode && !(record.fenceMax !== undefined && record.fence < record.fenceMax)) {
+        return grantInEpoch({ kind: 'version', rvn: record.rvn }, record.fence);
+      }
+      return grant(expect);
     };
 
-    // Unless this key was just seen held, assume it is free: one conditional request.
+    // Unless this key was just seen held, assume it is free: one conditional request (in counter mode also
+    // for a new key). In epoch mode a key this provider has not seen is probably new: draw an epoch and
+    // create the item (two requests); if it exists after all, go on as for a known key.
     if (!observations.has(key)) {
-      const acquisition = await take((limits) => table.grant(key, { kind: 'free' }, input, limits));
+      const acquisition =
+        (epochMode && !knownKeys.has(key) ? await grantInEpoch({ kind: 'absent' }) : null) ??
+        (await grant({ kind: 'free' }));
       if (acquisition) return acquisition;
     }
     for (let round = 0; round < 3; round++) {
@@ -158,15 +174,17 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       if (record && record.rvn === input.rvn) return granted(record, firstSentAt ?? seenAt);
       let acquisition: Acquisition<DynamoLeaseState> | null;
       if (!record) {
-        // First use of the key, or an operator deleted the item: start above every fence handed out so far.
-        const epoch = await table.nextEpoch(this.#limits());
-        acquisition = await take((limits) =>
-          table.grantInEpoch(key, { kind: 'absent' }, epoch, input, limits),
-        );
+        // First use of the key, or the item was deleted. Epoch mode starts above every fence handed out so
+        // far; counter mode creates it with fence 1 (items must never be deleted in that mode).
+        knownKeys.forget(key);
+        observations.forget(key);
+        acquisition = epochMode ? await grantInEpoch({ kind: 'absent' }) : await grant({ kind: 'free' });
       } else if (record.owner === undefined && record.holdMs === 0) {
+        knownKeys.add(key);
         observations.forget(key);
         acquisition = await takeSeen(record, { kind: 'free' });
       } else {
+        knownKeys.add(key);
         const unchangedFor = observations.observe(key, record.rvn, seenAt);
         if (unchangedFor < this.#takeoverWaitMs(record)) return null;
         acquisition = await takeSeen(record, { kind: 'version', rvn: record.rvn });

@@ -12,7 +12,9 @@ import {
   ATTR,
   EPOCH_ITEM_KEY,
   encodeKey,
+  epochAbove,
   epochSpan,
+  type FenceMode,
   type Item,
   LOCK_PREFIX,
   type LockRecord,
@@ -31,7 +33,10 @@ export interface GrantInput {
   value: string | undefined;
 }
 
-/** Precondition of a grant: the item is free, or still carries the record version the contender saw. */
+/**
+ * Precondition of a grant: the item is free (in `counter` mode: or missing), or still carries the record
+ * version the contender saw.
+ */
 export type GrantExpectation = { kind: 'free' } | { kind: 'version'; rvn: string };
 
 /** Precondition of a grant that starts a new fence epoch. */
@@ -49,13 +54,21 @@ export class LockTable {
   readonly #requester: Requester;
   readonly table: string;
   readonly partitionKey: string;
+  readonly fenceMode: FenceMode;
   readonly #names: Record<string, string>;
 
-  constructor(client: DynamoDBClient, requester: Requester, table: string, partitionKey: string) {
+  constructor(
+    client: DynamoDBClient,
+    requester: Requester,
+    table: string,
+    partitionKey: string,
+    fenceMode: FenceMode,
+  ) {
     this.#client = client;
     this.#requester = requester;
     this.table = table;
     this.partitionKey = partitionKey;
+    this.fenceMode = fenceMode;
     this.#names = {
       '#pk': partitionKey,
       '#owner': ATTR.owner,
@@ -104,9 +117,13 @@ export class LockTable {
   }
 
   /**
-   * Takes the key within the item's current fence span: sets the holder and a new record version and adds 1
-   * to the fence, all in one conditional UpdateItem that returns the new item. `null` when the condition
-   * failed (held, released with a hold time, span used up, item missing, or another version).
+   * Takes the key: sets the holder and a new record version and adds 1 to the fence, all in one conditional
+   * UpdateItem that returns the new item. `null` when the condition failed (held, released with a hold time,
+   * or another version; in `epoch` mode also: span used up or item missing).
+   *
+   * In `counter` mode the free condition also matches a missing item, which the update creates with fence 1.
+   * In `epoch` mode the item must exist and stay within its fence span (new items go through
+   * {@link LockTable.grantInEpoch}).
    */
   async grant(
     key: string,
@@ -114,10 +131,15 @@ export class LockTable {
     input: GrantInput,
     limits: CallLimits = {},
   ): Promise<LockRecord | null> {
+    const free = 'attribute_not_exists(#owner) AND attribute_not_exists(#hold)';
     const condition =
-      expect.kind === 'free'
-        ? 'attribute_exists(#fence) AND attribute_not_exists(#owner) AND attribute_not_exists(#hold) AND #fence < #fenceMax'
-        : '#rvn = :seen AND #fence < #fenceMax';
+      this.fenceMode === 'counter'
+        ? expect.kind === 'free'
+          ? free
+          : '#rvn = :seen'
+        : expect.kind === 'free'
+          ? `attribute_exists(#fence) AND ${free} AND #fence < #fenceMax`
+          : '#rvn = :seen AND #fence < #fenceMax';
     const { set, remove, values } = this.#grantParts(input);
     return this.#grantWrite(
       key,
@@ -131,8 +153,9 @@ export class LockTable {
   }
 
   /**
-   * Takes the key and starts a new fence span from `epoch`: used when the item does not exist (first use,
-   * or deleted by an operator) or its span is used up. `null` when the condition failed.
+   * `epoch` mode: takes the key and starts a new fence span from `epoch`. Used when the item does not exist
+   * (first use, or deleted by an operator), its span is used up, or it was created in `counter` mode. `null`
+   * when the condition failed.
    */
   async grantInEpoch(
     key: string,
@@ -159,8 +182,19 @@ export class LockTable {
     );
   }
 
-  /** Draws a new fence epoch from the table-wide counter item. */
-  async nextEpoch(limits: CallLimits = {}): Promise<number> {
+  /**
+   * Draws a new fence epoch from the table-wide counter item, whose span starts above `fence`. The counter
+   * normally is far ahead of any item's fence already; only an item that `counter` mode pushed beyond it
+   * costs a second increment, which moves the counter past that item so a later re-creation of the item
+   * still starts above it.
+   */
+  async nextEpoch(limits: CallLimits = {}, fence = 0): Promise<number> {
+    const epoch = await this.#addEpoch(1, limits);
+    const needed = epochAbove(fence);
+    return epoch >= needed ? epoch : this.#addEpoch(needed - epoch, limits);
+  }
+
+  async #addEpoch(amount: number, limits: CallLimits): Promise<number> {
     const output = await this.#requester.run(
       'UpdateItem',
       (abortSignal) =>
@@ -168,9 +202,9 @@ export class LockTable {
           new UpdateItemCommand({
             TableName: this.table,
             Key: this.#key(EPOCH_ITEM_KEY),
-            UpdateExpression: 'ADD #epoch :one',
+            UpdateExpression: 'ADD #epoch :amount',
             ExpressionAttributeNames: { '#epoch': ATTR.epoch },
-            ExpressionAttributeValues: { ':one': n(1) },
+            ExpressionAttributeValues: { ':amount': n(amount) },
             ReturnValues: 'UPDATED_NEW',
           }),
           { abortSignal },

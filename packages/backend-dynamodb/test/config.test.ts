@@ -9,7 +9,13 @@ import {
 } from '@baton/core';
 import { startDynalite } from '@baton/testkit/dynalite';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { backend, DynamoLockProvider, dynamoConfigFields, dynamoConfigSchema } from '../src/index.js';
+import {
+  backend,
+  DynamoLockProvider,
+  dynamoConfigFields,
+  dynamoConfigSchema,
+  FENCE_SPAN,
+} from '../src/index.js';
 import { createTable, credentials, rawClient, uniqueTable, useDynalite } from './helpers.js';
 
 const fx = useDynalite('config');
@@ -49,13 +55,21 @@ describe('configuration', () => {
     [{ BATON_DYNAMODB_PARTITION_KEY: 'owner' }, 'BATON_DYNAMODB_PARTITION_KEY'],
     [{ BATON_LOCK_DELAY: '-1s' }, 'BATON_LOCK_DELAY'],
     [{ AWS_ENDPOINT_URL_DYNAMODB: 'not a url' }, 'AWS_ENDPOINT_URL_DYNAMODB'],
+    [{ BATON_DYNAMODB_FENCE_MODE: 'strict' }, 'BATON_DYNAMODB_FENCE_MODE'],
   ])('a bad %j names %s', async (env, field) => {
     const error = await configError({ AWS_REGION: 'eu-west-1', BATON_SESSION_TTL: '20s', ...env });
     expect(error.field).toBe(field);
     expect(error.message).toContain(field);
   });
 
-  it('defaults: table baton_locks, partition key `key`, 20 s lease, no lock-delay', () => {
+  it('a bad fence mode says which modes exist and what each costs', async () => {
+    const error = await configError({ AWS_REGION: 'eu-west-1', BATON_DYNAMODB_FENCE_MODE: 'strict' });
+    expect(error.message).toContain('expected counter or epoch');
+    expect(error.message).toContain('Fix: set BATON_DYNAMODB_FENCE_MODE to counter (the default');
+    expect(error.message).toContain('never be deleted');
+  });
+
+  it('defaults: table baton_locks, partition key `key`, 20 s lease, no lock-delay, counter fences', () => {
     const config = parseConfig(dynamoConfigSchema, backend.fromEnv({ AWS_REGION: 'us-east-1' }), {
       backend: 'dynamodb',
       fields: dynamoConfigFields,
@@ -67,6 +81,7 @@ describe('configuration', () => {
       partitionKey: 'key',
       ttlMs: 20_000,
       lockDelayMs: 0,
+      fenceMode: 'counter',
     });
   });
 
@@ -79,14 +94,16 @@ describe('configuration', () => {
       BATON_DYNAMODB_TABLE: fx.table,
       BATON_SESSION_TTL: '1500ms',
       BATON_LOCK_DELAY: '250ms',
+      BATON_DYNAMODB_FENCE_MODE: 'epoch',
     })) as DynamoLockProvider;
     fx.defer(() => provider.close());
     expect(provider).toBeInstanceOf(DynamoLockProvider);
     expect(provider.table).toBe(fx.table);
+    expect(provider.fenceMode).toBe('epoch');
     const session = await provider.openSession();
     expect(session.ttlMs).toBe(1_500);
     const lease = await session.tryAcquire(`config/${randomUUID()}`);
-    expect(lease?.fence).toBeGreaterThan(0);
+    expect(lease?.fence).toBeGreaterThan(FENCE_SPAN); // an epoch-mode fence
   });
 });
 

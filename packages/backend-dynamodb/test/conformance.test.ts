@@ -13,10 +13,12 @@ import {
   releaseTests,
   transportTests,
 } from '@baton/testkit';
-import { it } from 'vitest';
+import { describe, it } from 'vitest';
 import { dynamoHarnessFactory } from './harness.js';
 
-// The whole of lockProviderSuite, group by group, so the fuzz group can run with a longer lease.
+// The whole of lockProviderSuite, group by group, so the fuzz group can run with a longer lease. The default
+// fence mode (`counter`) needs lock items never to be deleted, so its run skips the key-deletion case; the
+// fencing group runs once more in `epoch` mode, which keeps fences increasing across deletion too.
 const TTL_MS = 1_000;
 const harness = dynamoHarnessFactory('suite', TTL_MS);
 // A crashed holder's key is taken once a contender has seen its record unchanged for the lease duration plus
@@ -25,6 +27,7 @@ const options: LockSuiteOptions = {
   expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
   lockDelayMs: 300,
   granularityMs: 50,
+  skipKeyDeletion: true,
 };
 
 exclusivityTests(it, harness, options);
@@ -35,6 +38,12 @@ leaseLostTests(it, harness, options);
 destroyTests(it, harness, options);
 holdTests(it, harness, options);
 fencingTests(it, harness, options);
+describe('epoch fence mode', () => {
+  fencingTests(it, dynamoHarnessFactory('epoch', TTL_MS, { fenceMode: 'epoch' }), {
+    ...options,
+    skipKeyDeletion: false,
+  });
+});
 discoveryTests(it, harness, options);
 blockingTests(it, harness, options);
 transportTests(it, harness, options);

@@ -1,7 +1,7 @@
 import type { LockHarness } from '@baton/testkit';
 import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, beforeAll } from 'vitest';
-import type { DynamoLockSession } from '../src/index.js';
+import type { DynamoLockProviderOptions, DynamoLockSession } from '../src/index.js';
 import {
   breakableTransport,
   createTable,
@@ -18,7 +18,11 @@ import {
  * (cheaper than a proxy hop, which matters when the fuzz group saturates a small machine; the fault tests
  * cut real connections through a proxy).
  */
-export function dynamoHarnessFactory(label: string, ttlMs: number): () => Promise<LockHarness> {
+export function dynamoHarnessFactory(
+  label: string,
+  ttlMs: number,
+  providerOptions: DynamoLockProviderOptions = {},
+): () => Promise<LockHarness> {
   const table = uniqueTable(label);
   let server: DynaliteServer | undefined;
   let raw: ReturnType<typeof rawClient> | undefined;
@@ -34,7 +38,7 @@ export function dynamoHarnessFactory(label: string, ttlMs: number): () => Promis
   return async () => {
     if (!server || !raw) throw new Error('dynalite not started');
     const direct = raw;
-    const provider = makeProvider(server.endpoint, table, { ttlMs });
+    const provider = makeProvider(server.endpoint, table, { ttlMs, ...providerOptions });
     const transport = breakableTransport(provider.client);
     return {
       provider,

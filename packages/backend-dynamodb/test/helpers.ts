@@ -11,7 +11,12 @@ import {
 import { type Clock, systemClock } from '@baton/core';
 import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { DynamoLockProvider, type DynamoLockProviderOptions, LOCK_PREFIX } from '../src/index.js';
+import {
+  DynamoLockProvider,
+  type DynamoLockProviderOptions,
+  EPOCH_ITEM_KEY,
+  LOCK_PREFIX,
+} from '../src/index.js';
 
 export const credentials = { accessKeyId: 'baton-test', secretAccessKey: 'baton-test' };
 
@@ -51,7 +56,8 @@ export interface RawItem {
   owner: string | undefined;
   rvn: string | undefined;
   fence: number;
-  fenceMax: number;
+  /** Absent on items created in `counter` fence mode. */
+  fenceMax: number | undefined;
   holdMs: number | undefined;
   value: string | undefined;
 }
@@ -65,10 +71,18 @@ export async function readItem(client: DynamoDBClient, table: string, key: strin
     owner: Item.owner?.S,
     rvn: Item.rvn?.S,
     fence: Number(Item.fence?.N),
-    fenceMax: Number(Item.fenceMax?.N),
+    fenceMax: Item.fenceMax?.N === undefined ? undefined : Number(Item.fenceMax.N),
     holdMs: Item.holdMs?.N === undefined ? undefined : Number(Item.holdMs.N),
     value: Item.value?.S,
   };
+}
+
+/** The table-wide fence-epoch counter (`epoch` fence mode), or `undefined` when nothing created it yet. */
+export async function readEpoch(client: DynamoDBClient, table: string): Promise<number | undefined> {
+  const { Item } = await client.send(
+    new GetItemCommand({ TableName: table, Key: { key: { S: EPOCH_ITEM_KEY } }, ConsistentRead: true }),
+  );
+  return Item?.epoch?.N === undefined ? undefined : Number(Item.epoch.N);
 }
 
 export async function deleteItem(client: DynamoDBClient, table: string, key: string): Promise<void> {

@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { DynamoLockProviderOptions } from '../src/index.js';
 import { countRequests, delay, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('trips');
 const TTL = 900;
 const key = () => `trips/${randomUUID()}`;
 
-function measured(options: { ttlMs?: number } = {}) {
-  const provider = fx.provider({ ttlMs: options.ttlMs ?? TTL });
+function measured(options: DynamoLockProviderOptions = {}) {
+  const provider = fx.provider({ ttlMs: TTL, ...options });
   return { provider, requests: countRequests(provider.client) };
 }
 
@@ -17,28 +18,67 @@ function snapshot(counts: Map<string, number>): Record<string, number> {
 }
 
 describe('round trips per operation (counted by an SDK middleware)', () => {
-  it('acquire of a free (released) key = 1 UpdateItem; release = 1 UpdateItem', async () => {
+  it('counter mode: acquire of a new key = 1 UpdateItem, of a released key = 1, release = 1', async () => {
     const { provider, requests } = measured({ ttlMs: 60_000 });
     const a = await provider.openSession();
     const k = key();
-    await (await a.tryAcquire(k))!.release();
-
     requests.reset();
-    const lease = await a.tryAcquire(k);
-    expect(lease).not.toBeNull();
+    const first = await a.tryAcquire(k);
+    expect(first).not.toBeNull();
     expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
 
     requests.reset();
-    expect(await lease!.release()).toBe(true);
+    expect(await first!.release()).toBe(true);
     expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
+
+    // A released key, also when this provider has never seen it.
+    const other = measured({ ttlMs: 60_000 });
+    const b = await other.provider.openSession();
+    other.requests.reset();
+    const lease = await b.tryAcquire(k);
+    expect(lease?.fence).toBe(first!.fence + 1);
+    expect(snapshot(other.requests.counts)).toEqual({ UpdateItem: 1 });
   });
 
-  it('first use of a key = 4 requests (failed grant, read, fence epoch, create)', async () => {
-    const { provider, requests } = measured({ ttlMs: 60_000 });
+  it('epoch mode: first use of a key = 2 requests (fence epoch, create); then 1 per acquisition, 1 per release', async () => {
+    const { provider, requests } = measured({ ttlMs: 60_000, fenceMode: 'epoch' });
     const a = await provider.openSession();
+    const k = key();
     requests.reset();
-    expect(await a.tryAcquire(key())).not.toBeNull();
+    const first = await a.tryAcquire(k);
+    expect(first).not.toBeNull();
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 2 });
+
+    requests.reset();
+    await first!.release();
+    const lease = await a.tryAcquire(k);
+    expect(lease?.fence).toBe(first!.fence + 1);
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 2 });
+  });
+
+  it('epoch mode, a key another provider created: 3 requests when free (then 1), 4 when held (then 1 read)', async () => {
+    const creator = await measured({ ttlMs: 60_000, fenceMode: 'epoch' }).provider.openSession();
+    const [free, held] = [key(), key()];
+    await (await creator.tryAcquire(free))!.release();
+    expect(await creator.tryAcquire(held)).not.toBeNull();
+
+    const { provider, requests } = measured({ ttlMs: 60_000, fenceMode: 'epoch' });
+    const b = await provider.openSession();
+    requests.reset();
+    const lease = await b.tryAcquire(free); // epoch, create (exists), grant
+    expect(lease).not.toBeNull();
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 3 });
+    await lease!.release();
+    requests.reset();
+    expect(await b.tryAcquire(free)).not.toBeNull();
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
+
+    requests.reset();
+    expect(await b.tryAcquire(held)).toBeNull(); // epoch, create (exists), grant (held), read
     expect(snapshot(requests.counts)).toEqual({ GetItem: 1, UpdateItem: 3 });
+    requests.reset();
+    expect(await b.tryAcquire(held)).toBeNull();
+    expect(snapshot(requests.counts)).toEqual({ GetItem: 1 });
   });
 
   it('publish = 1, getHolder = 1, forceRelease = 1', async () => {
