@@ -18,7 +18,7 @@ export interface ProgressSnapshot {
   readonly workers: readonly WorkerView[];
 }
 
-const BAR = 24;
+const BAR = 20;
 
 /**
  * Live progress: on a TTY a block of lines redrawn in place (per-worker bars, tasks/s, lock attempts per
@@ -52,7 +52,11 @@ export class ProgressDisplay {
 
   #redraw(lines: string[]): void {
     const up = this.#drawnLines > 0 ? `\x1b[${this.#drawnLines}F` : '';
-    this.#out.write(`${up}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    // A wrapped line would throw the cursor-up count off: cut lines at the terminal's width.
+    const width = Math.max(20, (this.#out.columns ?? 100) - 1);
+    const fit = (line: string) =>
+      [...line].length > width ? `${[...line].slice(0, width - 1).join('')}…` : line;
+    this.#out.write(`${up}${lines.map((l) => `\x1b[2K${fit(l)}`).join('\n')}\n`);
     this.#drawnLines = lines.length;
   }
 }
