@@ -32,10 +32,7 @@ export function jsonArg(value: string): unknown {
   }
 }
 
-/**
- * Commander parser for a point in time: an ISO-8601 date-time, or a delay from now such as `+5m` / `5m`.
- * Returns a function so that relative times are taken when the command runs, not when flags are parsed.
- */
+/** Commander parser for a point in time: an ISO-8601 date-time, or a delay from now such as `+5m` / `5m`. */
 export function whenArg(value: string): Date {
   const relative = value.trim().replace(/^\+/, '');
   const ms = parseDuration(relative);
