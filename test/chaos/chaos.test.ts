@@ -47,13 +47,13 @@ describe('chaos checker on a real run with a planted fault', () => {
     const result = await runChaos({
       backend: 'consul',
       seed,
-      faultMs: 22_000,
+      faultMs: 16_000,
       drainMs: 20_000,
       workers: 2,
-      tasks: 40,
+      tasks: 30,
       taskMs: { min: 600, max: 1_200 },
       faultWeights: Object.fromEntries(Object.keys(FAULT_KINDS).map((kind) => [kind, 0])),
-      extraFaults: [{ at: 3_000, kind: 'pause', worker: 1, durationMs: 11_000, whenBusy: true }],
+      extraFaults: [{ at: 1_500, kind: 'pause', worker: 1, durationMs: 10_000, whenBusy: true }],
       handlerModes: { 1: 'unfenced' },
       log,
     });

@@ -61,6 +61,7 @@ export function planFaults(random, o) {
   const lastStart = o.durationMs * 0.9;
   // Every enabled kind comes first once, in a seeded order, so even a short run exercises all of them.
   const firsts = Object.keys(weights).filter((k) => weights[k] > 0);
+  if (firsts.length === 0) return [];
   for (let i = firsts.length - 1; i > 0; i--) {
     const j = random.int(0, i);
     [firsts[i], firsts[j]] = [firsts[j], firsts[i]];

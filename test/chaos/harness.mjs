@@ -37,9 +37,10 @@ const HANDLER = join(ROOT, 'test/chaos/handler.mjs');
  * @property {number} [meanFaultIntervalMs] default 2 500
  * @property {Partial<Record<string, number>>} [faultWeights] relative frequency per fault kind
  * @property {Array<import('./faults.mjs').PlannedFault & { whenBusy?: boolean }>} [extraFaults] faults added to
- *   the drawn schedule; a pause with `whenBusy` waits until the database shows the worker running a task (the
- *   checker's tests plant a stale holder this way)
- * @property {{ min: number, max: number }} [taskMs] handler duration of every task (default: mostly short, a few long)
+ *   the drawn schedule; a pause with `whenBusy` waits until the database shows the worker in the middle of a
+ *   handler (the checker's tests plant a stale holder this way)
+ * @property {{ min: number, max: number }} [taskMs] plain tasks: every handler runs this long and succeeds (default:
+ *   mostly short, a few long, some failing, some poison, some ignoring their signal)
  * @property {Record<number, string>} [handlerModes] slot → CHAOS_HANDLER_MODE (e.g. `{ 1: 'unfenced' }`)
  * @property {string} [outDir] where the event logs and the report go (default: a fresh directory under the OS tmpdir)
  * @property {(line: string) => void} [log] progress output (default: none)
@@ -179,7 +180,15 @@ export async function runChaos(options) {
 
     // Fault phase.
     const plan = [
-      ...planFaults(random, { ...o, durationMs: o.faultMs, meanIntervalMs: o.meanFaultIntervalMs }),
+      ...planFaults(random, {
+        backend: o.backend,
+        workers: o.workers,
+        ttlMs: o.ttlMs,
+        reclaimAfterMs: o.reclaimAfterMs,
+        durationMs: o.faultMs,
+        meanIntervalMs: o.meanFaultIntervalMs,
+        weights: o.faultWeights,
+      }),
       ...o.extraFaults,
     ].sort((a, b) => a.at - b.at);
     writeFileSync(join(o.outDir, 'faults.json'), `${JSON.stringify(plan, null, 2)}\n`);
@@ -243,20 +252,21 @@ export async function runChaos(options) {
       faults[fault.kind]++;
       events.write({ type: 'fault', ...tag });
     };
-    // A pause aimed at a worker while it runs handlers: waits (up to 10 s) until the database shows it running one.
+    // A pause aimed at a worker in the middle of a handler: waits (up to 10 s) until the database shows an
+    // execution of that worker that started less than 150 ms ago and has not applied its effect yet.
     const pauseWhenBusy = async (slot, fault, tag) => {
+      const midHandler = `
+        SELECT 1 FROM ${ident(side)}.executions AS e
+         WHERE e.worker = $1 AND e.ended_at IS NULL AND e.started_at > clock_timestamp() - interval '150 ms'
+           AND NOT EXISTS (SELECT 1 FROM ${ident(side)}.effect_log AS l WHERE l.task_id = e.task_id AND l.fence = e.fence)
+         LIMIT 1`;
       const busy = await waitFor(
         async () =>
           slot.state === 'running' &&
-          (await admin
-            .query(
-              `SELECT 1 FROM ${ident(db.schema)}.tasks WHERE status = 'running' AND worker_id = $1 LIMIT 1`,
-              [slot.id],
-            )
-            .then(
-              (r) => r.rowCount > 0,
-              () => false,
-            )),
+          (await admin.query(midHandler, [slot.id]).then(
+            (r) => r.rowCount > 0,
+            () => false,
+          )),
         10_000,
         undefined,
         20,
@@ -397,9 +407,9 @@ function planTasks(random, count, spreadMs, taskMs) {
       payload: {
         n: i,
         ms: Math.round(ms),
-        failOn: failRoll < 0.1 ? [1] : failRoll < 0.14 ? [1, 2] : [],
-        poison: random.chance(0.01),
-        ignoreAbort: random.chance(0.15),
+        failOn: taskMs ? [] : failRoll < 0.1 ? [1] : failRoll < 0.14 ? [1, 2] : [],
+        poison: !taskMs && random.chance(0.01),
+        ignoreAbort: !taskMs && random.chance(0.15),
       },
       runAt: new Date(now + Math.round(random.between(0, spreadMs))),
       maxAttempts: 12,

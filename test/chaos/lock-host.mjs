@@ -22,8 +22,12 @@ const isChild = process.argv[1] === fileURLToPath(import.meta.url);
  * @param {{ backend: 'consul' | 'dynamodb', root: string, log: string, workers: number }} options
  */
 export async function startLockHost(options) {
+  // Plain Node on the built packages, whatever the parent runs under (vitest resolves sources instead).
+  const { NODE_OPTIONS: _, ...env } = process.env;
   const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(options)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
+    env,
   });
   const pending = new Map();
   let nextId = 1;
