@@ -10,6 +10,7 @@ export const FAULT_KINDS = {
   blackhole: "silence a worker's connections for longer than the TTL, then deliver or reset",
   election: 'Consul leader election: 500 No cluster leader, then every session TTL restarts',
   'lost-answers': 'the lock server applies the next writes but their answers are lost',
+  'pg-lost-answers': "PostgreSQL runs a worker's next statements but the answers are lost (connection reset)",
   skew: 'a worker incarnation starts with its wall clock hours off (BATON_TEST_CLOCK_SKEW_MS)',
 };
 
@@ -21,6 +22,7 @@ const DEFAULT_WEIGHTS = {
   reset: 2,
   election: 1.5,
   'lost-answers': 1.5,
+  'pg-lost-answers': 1.5,
 };
 
 /**
@@ -90,7 +92,11 @@ export function planFaults(random, o) {
     const impairedNow = [...busy.values()].filter((b) => b.impaired > at).length;
     if (impairing && impairedNow >= maxImpaired) continue;
     const target =
-      kind === 'kill' || kind === 'pause' ? undefined : random.weighted({ lock: 45, pg: 35, both: 20 });
+      kind === 'kill' || kind === 'pause'
+        ? undefined
+        : kind === 'pg-lost-answers'
+          ? 'pg'
+          : random.weighted({ lock: 45, pg: 35, both: 20 });
     const links = target === undefined ? ['process'] : target === 'both' ? ['lock', 'pg'] : [target];
     const free = [...busy.entries()].filter(([, b]) => links.every((l) => b[l] <= at) && b.process <= at);
     if (free.length === 0) continue;
@@ -129,6 +135,10 @@ export function planFaults(random, o) {
         busyMs = durationMs;
         break;
       }
+      case 'pg-lost-answers':
+        fault = { at, kind, worker, target, count: random.int(1, 3) };
+        busyMs = 500;
+        break;
       default:
         fault = { at, kind: 'reset', worker, target };
         busyMs = 200;

@@ -242,6 +242,9 @@ export async function runChaos(options) {
         case 'lost-answers':
           lock.loseAnswers(fault.count);
           break;
+        case 'pg-lost-answers':
+          slot.proxies.pg.loseAnswers(fault.count);
+          break;
         default:
           throw new Error(`unknown fault ${fault.kind}`);
       }

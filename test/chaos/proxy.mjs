@@ -14,11 +14,17 @@ class Pipe {
   ended = false;
   timer = undefined;
 
-  constructor(from, to, proxy) {
+  constructor(from, to, proxy, answers) {
+    /** Upstream to client: the direction whose chunks are answers. */
+    this.answers = answers;
     this.from = from;
     this.to = to;
     this.proxy = proxy;
     from.on('data', (chunk) => {
+      if (this.answers && proxy.takeLostAnswer()) {
+        proxy.dropConnectionOf(from);
+        return;
+      }
       const at = Math.max(performance.now() + proxy.latencyMs, this.lastAt);
       this.lastAt = at;
       this.queue.push({ chunk, at });
@@ -68,13 +74,14 @@ export class FaultProxy {
   latencyMs = 0;
   blackholed = false;
   /** Counters since start. */
-  stats = { connections: 0, resets: 0, bytes: 0 };
+  stats = { connections: 0, resets: 0, bytes: 0, lostAnswers: 0 };
   #server;
   #host;
   #port;
   #target;
   /** @type {Set<{ client: import('node:net').Socket, upstream: import('node:net').Socket, pipes: Pipe[] }>} */
   #connections = new Set();
+  #lostAnswers = 0;
 
   /**
    * @param {{ name: string, target: { host: string, port: number }, host?: string }} options
@@ -114,7 +121,7 @@ export class FaultProxy {
     this.stats.connections++;
     const upstream = connect({ host: this.#target.host, port: this.#target.port, noDelay: true });
     const connection = { client, upstream, pipes: [] };
-    connection.pipes.push(new Pipe(client, upstream, this), new Pipe(upstream, client, this));
+    connection.pipes.push(new Pipe(client, upstream, this, false), new Pipe(upstream, client, this, true));
     for (const socket of [client, upstream]) {
       socket.on('data', (chunk) => {
         this.stats.bytes += chunk.length;
@@ -143,6 +150,29 @@ export class FaultProxy {
     this.latencyMs = Math.max(0, ms);
   }
 
+  /**
+   * The next `count` answers (chunks from the server) are lost: the server did the work, but the connection
+   * that would have carried the answer is reset instead.
+   */
+  loseAnswers(count) {
+    this.#lostAnswers += count;
+  }
+
+  /** @internal */
+  takeLostAnswer() {
+    if (this.#lostAnswers <= 0) return false;
+    this.#lostAnswers--;
+    this.stats.lostAnswers++;
+    return true;
+  }
+
+  /** @internal Resets the connection `socket` belongs to. */
+  dropConnectionOf(socket) {
+    for (const connection of this.#connections) {
+      if (connection.client === socket || connection.upstream === socket) this.#drop(connection, true);
+    }
+  }
+
   /** Resets every open connection (both ends get a RST); new connections work. */
   resetAll() {
     const open = [...this.#connections];
@@ -164,6 +194,7 @@ export class FaultProxy {
     const wasBlackholed = this.blackholed;
     this.blackholed = false;
     this.latencyMs = 0;
+    this.#lostAnswers = 0;
     if (wasBlackholed && options.reset) {
       this.resetAll();
       return;

@@ -119,6 +119,40 @@ describe('fault proxy', () => {
     });
   });
 
+  it('loses the next answer: the request got through, the connection carrying the answer is reset', async () => {
+    const received: string[] = [];
+    const server = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.on('data', (chunk) => {
+        received.push(chunk.toString());
+        socket.write(`ok ${chunk}`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const proxy = await new FaultProxy({
+      name: 'test',
+      target: { host: '127.0.0.1', port: (server.address() as { port: number }).port },
+    }).start();
+    try {
+      const client = connect({ host: '127.0.0.1', port: proxy.port });
+      client.on('error', () => {});
+      await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+      proxy.loseAnswers(1);
+      const closed = closedWith(client);
+      client.write('write-1');
+      expect(await closed).toBe('ECONNRESET');
+      expect(received).toEqual(['write-1']);
+      const next = connect({ host: '127.0.0.1', port: proxy.port });
+      next.on('error', () => {});
+      await new Promise<void>((resolve) => next.once('connect', () => resolve()));
+      expect((await roundTrip(next, 'write-2')).text).toBe('ok write-2');
+      next.destroy();
+    } finally {
+      await proxy.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('resets every open connection, and accepts new ones', async () => {
     await withProxy(async (proxy, client) => {
       await roundTrip(client, 'one');
