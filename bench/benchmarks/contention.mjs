@@ -42,6 +42,7 @@ export default {
               url,
               client,
               tasks: p.tasks,
+              server,
               worker: { backend, serverUrl: server?.url, workers, ...p.worker },
             });
             const s = r.workerStats;

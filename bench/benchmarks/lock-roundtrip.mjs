@@ -38,7 +38,9 @@ export default {
           backends: BACKENDS,
           concurrency: [1, 16],
           keys: ['new', 'same'],
-          rounds: 4, roundMs: 600, warmupMs: 120,
+          rounds: 4,
+          roundMs: 600,
+          warmupMs: 120,
         };
     p.backends = ctx.backends(p.backends);
     p.requestCountPairs = ctx.quick ? 5 : 20;

@@ -1,5 +1,6 @@
 // scaling: a batch of tasks that each sleep 20 ms, processed by 1, 2, 4 and 8 worker processes.
 
+import { cpuCell, cpuSummary } from '../lib/cpu.mjs';
 import { CONSUL_SERVER_OPTIONS } from '../lib/locks.mjs';
 import { interleave } from '../lib/loop.mjs';
 import { serverVersion } from '../lib/postgres.mjs';
@@ -36,6 +37,7 @@ export default {
           client,
           tasks: p.tasks,
           processes,
+          server,
           worker: { backend: p.backend, serverUrl: server.url, sleepMs: p.sleepMs, ...p.worker },
         });
         const row = {
@@ -45,6 +47,7 @@ export default {
           tasksPerSec: r.tasksPerSec,
           attemptsPerTask: r.workerStats.lockAttempts / r.workerStats.claimed,
           executions: r.workerStats.claimed,
+          cpu: r.cpu,
           workerStats: r.workerStats,
           errors: r.workerErrors,
         };
@@ -66,6 +69,7 @@ export default {
           // How close to pure sleeping: T_ideal(n) = tasks × sleep / n.
           sleepShare: spread(by[label].map((r) => ideal / n / r.elapsedMs)),
           attemptsPerTask: spread(by[label].map((r) => r.attemptsPerTask)),
+          cpu: cpuSummary(by[label]),
         };
       });
       const at8 = summary.find((s) => s.processes === 8);
@@ -74,7 +78,17 @@ export default {
         rounds,
         summary,
         table: markdownTable(
-          ['processes', 'seconds', 'tasks/s', 'speedup', 'efficiency', 'time asleep', 'lock attempts/task'],
+          [
+            'processes',
+            'seconds',
+            'tasks/s',
+            'speedup',
+            'efficiency',
+            'time asleep',
+            'lock attempts/task',
+            'CPU ms/task: workers : Consul : PostgreSQL',
+            'machine busy',
+          ],
           summary.map((s) => [
             s.processes,
             withSpread(s.seconds, 2),
@@ -83,6 +97,8 @@ export default {
             pct(s.efficiency.median),
             pct(s.sleepShare.median),
             withSpread(s.attemptsPerTask, 3),
+            cpuCell(s.cpu),
+            pct(s.cpu.machineBusy),
           ]),
         ),
         notes: [

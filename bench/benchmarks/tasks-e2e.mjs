@@ -2,14 +2,15 @@
 // and pg-boss processing the same number of no-op jobs.
 
 import { spawnChild, stopChild } from '../lib/child.mjs';
+import { cpuCell, cpuSummary } from '../lib/cpu.mjs';
 import { BACKENDS, CONSUL_SERVER_OPTIONS, serverKind } from '../lib/locks.mjs';
 import { interleave } from '../lib/loop.mjs';
 import { graphileEnqueue, graphileRemaining, pgBossEnqueue, pgBossRemaining } from '../lib/peer-queues.mjs';
-import { dropSchemas, schemaName, serverVersion } from '../lib/postgres.mjs';
+import { databaseOf, dropSchemas, schemaName, serverVersion } from '../lib/postgres.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
-import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
-import { connect, runBatonBatch, waitUntilDone } from '../lib/tasks.mjs';
+import { markdownTable, num, pct, ratio, withSpread } from '../lib/table.mjs';
+import { connect, runBatonBatch, startCpu, waitUntilDone } from '../lib/tasks.mjs';
 
 const PEERS = ['graphile-worker', 'pg-boss'];
 
@@ -62,6 +63,7 @@ export default {
         lockAttemptsPerTask: who.startsWith('baton')
           ? spread(by[who].map((r) => r.workerStats.lockAttempts / r.workerStats.claimed))
           : undefined,
+        cpu: cpuSummary(by[who]),
       }));
       return {
         parameters: p,
@@ -76,6 +78,8 @@ export default {
             'vs graphile-worker',
             'vs pg-boss',
             'lock attempts/task',
+            'CPU ms/task: job server : lock server : PostgreSQL',
+            'machine busy',
           ],
           summary.map((s) => [
             s.contestant,
@@ -85,6 +89,8 @@ export default {
             s.contestant === 'graphile-worker' ? '1' : ratio(s.overGraphileWorker),
             s.contestant === 'pg-boss' ? '1' : ratio(s.overPgBoss),
             s.lockAttemptsPerTask ? withSpread(s.lockAttemptsPerTask, 2) : '–',
+            cpuCell(s.cpu),
+            pct(s.cpu.machineBusy),
           ]),
         ),
         notes: [
@@ -112,6 +118,7 @@ async function runOnce(p, url, client, servers, who) {
       client,
       tasks: p.tasks,
       capMs,
+      server: servers[backend],
       worker: {
         backend,
         serverUrl: servers[backend]?.url,
@@ -136,6 +143,7 @@ async function runOnce(p, url, client, servers, who) {
     });
     try {
       await child.next('ready');
+      const cpu = await startCpu(undefined, databaseOf(url));
       const since = performance.now();
       child.send({ type: 'go' });
       let left = p.tasks;
@@ -150,6 +158,7 @@ async function runOnce(p, url, client, servers, who) {
       });
       const capped = !Number.isFinite(elapsedMs);
       const measuredMs = capped ? lastPollMs : elapsedMs;
+      const cpuUse = await cpu.stop([child], p.tasks - left);
       const stopped = child.next('stopped', 30_000);
       await stopChild(child);
       const { stats } = await stopped;
@@ -159,6 +168,7 @@ async function runOnce(p, url, client, servers, who) {
         capped,
         elapsedMs: measuredMs,
         tasksPerSec: ((p.tasks - left) / measuredMs) * 1000,
+        cpu: cpuUse,
         processed: stats?.processed,
       };
     } finally {

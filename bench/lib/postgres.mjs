@@ -168,3 +168,8 @@ export function withAsyncCommit(url) {
   u.searchParams.set('options', '-c synchronous_commit=off');
   return u.toString();
 }
+
+/** The database name of a connection URL. */
+export function databaseOf(url) {
+  return decodeURIComponent(new URL(url).pathname.slice(1)) || 'postgres';
+}

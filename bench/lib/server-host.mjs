@@ -80,6 +80,7 @@ process.on('message', async (msg) => {
     } else if (msg.op === 'total') value = counter.total();
     else if (msg.op === 'reset') value = counter.reset();
     else if (msg.op === 'patterns') value = counter.patterns();
+    else if (msg.op === 'cpu') value = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     else if (msg.op === 'close') {
       await server.close();
       process.send({ id: msg.id, value: true }, () => process.exit(0));

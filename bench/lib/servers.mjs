@@ -61,6 +61,8 @@ export async function startServer(kind, options = {}) {
     reset: () => call('reset'),
     /** Requests per operation / path pattern since the last reset. */
     patterns: () => call('patterns'),
+    /** CPU milliseconds the server process has used so far. */
+    cpuMs: () => call('cpu'),
     close() {
       closed ??= (async () => {
         if (child.exitCode !== null) return;

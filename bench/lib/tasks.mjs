@@ -2,8 +2,9 @@
 
 import pg from 'pg';
 import { spawnChild, stopChild } from './child.mjs';
+import { cpuMeter } from './cpu.mjs';
 import { importWorkspace } from './packages.mjs';
-import { dropSchemas, schemaName } from './postgres.mjs';
+import { databaseOf, dropSchemas, schemaName } from './postgres.mjs';
 
 /** Creates (migrates) a fresh baton schema and enqueues `count` tasks of `kind`. Not timed by callers. */
 export async function prepareTasks(url, schema, count, { kind = 'noop', chunk = 5_000 } = {}) {
@@ -80,6 +81,7 @@ export async function runBatonBatch({
   tasks,
   processes = 1,
   worker,
+  server,
   timeoutMs = 240_000,
   capMs,
 }) {
@@ -91,6 +93,7 @@ export async function runBatonBatch({
       children.push(spawnChild('baton-worker.mjs', { ...worker, url, schema, idPrefix: `p${i}` }));
     }
     await Promise.all(children.map((c) => c.next('ready')));
+    const cpu = await startCpu(server, databaseOf(url));
     const since = performance.now();
     for (const c of children) c.send({ type: 'go' });
     let left = tasks;
@@ -108,6 +111,7 @@ export async function runBatonBatch({
     }
     const capped = !Number.isFinite(elapsedMs);
     const measuredMs = capped ? lastPollMs : elapsedMs;
+    const cpuUse = await cpu.stop(children, tasks - left);
     const stopped = children.map((c) => c.next('stopped', 30_000));
     await Promise.all(children.map((c) => stopChild(c)));
     const results = await Promise.all(stopped);
@@ -123,6 +127,7 @@ export async function runBatonBatch({
       capped,
       elapsedMs: measuredMs,
       tasksPerSec: ((tasks - left) / measuredMs) * 1000,
+      cpu: cpuUse,
       workerStats: total,
       workerErrors: errors,
       tasksInDb: await batonTaskSummary(client, schema),
@@ -154,4 +159,35 @@ export async function seedTasks(url, schema, count, { kind = 'noop' } = {}) {
   } finally {
     await client.end();
   }
+}
+
+/**
+ * CPU used while a batch runs: job-server children (each answers `cpu`), the lock server process (if any),
+ * the PostgreSQL server, and how busy the machine was overall. `stop(children, tasksDone)` returns totals
+ * in ms and per task.
+ */
+export async function startCpu(server, database) {
+  const meter = cpuMeter(database);
+  const server0 = server ? await server.cpuMs() : undefined;
+  return {
+    async stop(children, tasksDone) {
+      const replies = await Promise.all(
+        children.map((c) => {
+          c.send({ type: 'cpu' });
+          return c.next('cpu', 10_000).catch(() => ({ cpuMs: Number.NaN }));
+        }),
+      );
+      const { postgresCpuMs, machineBusy } = meter.stop();
+      const workersMs = replies.reduce((sum, r) => sum + r.cpuMs, 0);
+      const serverMs = server ? (await server.cpuMs()) - server0 : undefined;
+      const per = (ms) => (ms === undefined || !tasksDone ? undefined : ms / tasksDone);
+      return {
+        workersMs,
+        serverMs,
+        postgresMs: postgresCpuMs,
+        machineBusy,
+        perTaskMs: { workers: per(workersMs), server: per(serverMs), postgres: per(postgresCpuMs) },
+      };
+    },
+  };
 }

@@ -9,11 +9,13 @@
 // Messages to the parent: `ready`, `started`, `progress` { completed, stats } every progressEveryMs,
 // `task-started` { taskId } when reportStarts, `pass-finished` { summary } when reportPasses,
 // `stopped` { stats: { total, perWorker } }. On `{ type: 'sample' }` (run with --expose-gc) it collects
-// garbage and answers `sample` with process.memoryUsage(). SIGTERM stops the workers gracefully (their
+// garbage and answers `sample` with process.memoryUsage(); on `{ type: 'cpu' }` it answers `cpu` with the CPU
+// milliseconds it used since `go`. SIGTERM stops the workers gracefully (their
 // stop grace applies), then exits.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { childMain } from '../lib/child.mjs';
+import { processCpuMs } from '../lib/cpu.mjs';
 import { createProvider } from '../lib/locks.mjs';
 import { importWorkspace } from '../lib/packages.mjs';
 
@@ -72,9 +74,11 @@ await childMain(async (config, send) => {
   }
   let running = [];
   let progressTimer;
+  let cpuAtGo;
   const total = () => sumStats(workers.map((w) => w.stats()));
   return {
     async start() {
+      cpuAtGo = process.cpuUsage();
       running = workers.map((w) => w.run());
       if (config.progressEveryMs) {
         progressTimer = setInterval(() => {
@@ -84,7 +88,9 @@ await childMain(async (config, send) => {
       }
     },
     async message(msg) {
-      if (msg.type === 'sample') {
+      if (msg.type === 'cpu') {
+        send({ type: 'cpu', cpuMs: processCpuMs(process.cpuUsage(cpuAtGo)) });
+      } else if (msg.type === 'sample') {
         globalThis.gc?.();
         globalThis.gc?.();
         send({ type: 'sample', memory: process.memoryUsage(), stats: total() });

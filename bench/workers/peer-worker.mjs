@@ -2,17 +2,24 @@
 // processing no-op jobs. Config: { peer, url, schema, workers, concurrency, batchSize, pollMs }.
 
 import { childMain } from '../lib/child.mjs';
+import { processCpuMs } from '../lib/cpu.mjs';
 import { PgBoss, QUEUE, quietGraphileLogger } from '../lib/peer-queues.mjs';
 
-await childMain(async (config) => {
+await childMain(async (config, send) => {
   const { peer, url, schema, workers, concurrency } = config;
   const instances = [];
   let processed = 0;
+  let cpuAtGo;
+  const message = (msg) => {
+    if (msg.type === 'cpu') send({ type: 'cpu', cpuMs: processCpuMs(process.cpuUsage(cpuAtGo)) });
+  };
   if (peer === 'graphile-worker') {
     const { run } = await import('graphile-worker');
     const logger = await quietGraphileLogger();
     return {
+      message,
       async start() {
+        cpuAtGo = process.cpuUsage();
         for (let i = 0; i < workers; i++) {
           instances.push(
             await run({
@@ -40,7 +47,9 @@ await childMain(async (config) => {
   if (peer === 'pg-boss') {
     const Boss = PgBoss();
     return {
+      message,
       async start() {
+        cpuAtGo = process.cpuUsage();
         for (let i = 0; i < workers; i++) {
           const boss = new Boss({
             connectionString: url,
