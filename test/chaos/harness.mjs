@@ -91,6 +91,12 @@ export async function runChaos(options) {
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => {});
   };
+  // Workers must not outlive the harness (a paused one would stay stopped forever).
+  const slots = [];
+  const killWorkers = () => {
+    for (const slot of slots) slot.process?.kill('SIGKILL');
+  };
+  process.once('exit', killWorkers);
   try {
     // Database: the tasks table, the side tables and the trigger.
     const db = await testDatabase();
@@ -121,7 +127,6 @@ export async function runChaos(options) {
     const pgTarget = new URL(db.connectionString);
 
     // Workers, each behind its own proxies.
-    const slots = [];
     for (let index = 1; index <= o.workers; index++) {
       const pgProxy = await new FaultProxy({
         name: `w${index}-pg`,
@@ -351,6 +356,12 @@ export async function runChaos(options) {
         }
       }
     }
+    const deadReasons = {};
+    for (const task of data.tasks) {
+      if (task.status !== 'dead') continue;
+      const reason = deadReason(task.lastError);
+      deadReasons[reason] = (deadReasons[reason] ?? 0) + 1;
+    }
     const result = {
       backend: o.backend,
       database: db.kind,
@@ -361,6 +372,7 @@ export async function runChaos(options) {
       drainMs,
       faults,
       metrics,
+      deadReasons,
       violations,
       crashes,
       unexpectedErrors: workerLogs.unexpectedErrors,
@@ -388,8 +400,18 @@ export async function runChaos(options) {
     return result;
   } finally {
     await cleanup();
+    process.off('exit', killWorkers);
     events.close();
   }
+}
+
+/** Why a task died, in a few words: `poison`, `handler timeout`, `abandoned`, ... */
+function deadReason(lastError) {
+  if (!lastError) return 'no error';
+  if (lastError.includes('poison')) return 'poison';
+  if (lastError.startsWith('TIMEOUT: handler')) return 'handler timeout';
+  if (lastError.startsWith('abandoned:')) return 'abandoned by a crashed worker';
+  return lastError.replace(/\d+/g, 'N').slice(0, 60);
 }
 
 /** The batch: per task, how long it runs and how it misbehaves, drawn from the seed. */

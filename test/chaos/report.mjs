@@ -21,7 +21,7 @@ export function formatReport(result) {
     ['backend', `${result.backend} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms`],
     ['seed', String(result.seed)],
     ['duration', `${fmtSeconds(result.faultPhaseMs)} of faults, ${fmtSeconds(result.drainMs)} to drain`],
-    ['tasks', `${m.tasks} (done ${m.done}, dead ${m.dead})`],
+    ['tasks', `${m.tasks} (done ${m.done}, dead ${m.dead}${deadReasons(result.deadReasons)})`],
     ['faults', `${totalFaults}: ${faults || 'none'}`],
     ['executions', String(m.executions)],
     ['raw duplicate executions', String(m.rawDuplicateExecutions)],
@@ -46,6 +46,13 @@ export function formatReport(result) {
       .map((e) => `- worker ${e.worker} reported an unexpected ${e.phase} error: ${e.err}`),
   ];
   return [...lines, ...(problems.length > 0 ? ['', ...problems] : [])].join('\n');
+}
+
+function deadReasons(reasons = {}) {
+  const parts = Object.entries(reasons)
+    .sort((a, b) => b[1] - a[1])
+    .map(([reason, n]) => `${n} ${reason}`);
+  return parts.length > 0 ? `: ${parts.join(', ')}` : '';
 }
 
 function fmtSeconds(ms) {

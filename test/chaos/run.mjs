@@ -66,6 +66,10 @@ if (values.backend !== 'consul' && values.backend !== 'dynamodb') {
 }
 const minutes = number('minutes', { integer: false, min: 0.1, max: 24 * 60 });
 const drainSeconds = number('drain-seconds', { min: 5, max: 3_600 });
+// Ctrl-C: exit at once; the harness kills its workers on exit.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+
 const result = await runChaos({
   backend: values.backend,
   faultMs: Math.round(minutes * 60_000),
@@ -79,8 +83,11 @@ const result = await runChaos({
   log: (line) => process.stdout.write(`${line}\n`),
 });
 process.stdout.write(`\n${result.report}\n\nlogs: ${result.outDir}\n`);
+const replay = ['workers', 'tasks', 'concurrency', 'ttl', 'drain-seconds']
+  .filter((name) => values[name] !== undefined)
+  .map((name) => ` --${name} ${values[name]}`)
+  .join('');
 process.stdout.write(
-  `reproduce: npm run chaos -- --backend ${result.backend} --minutes ${minutes} --seed ${result.seed}` +
-    `${values.workers ? ` --workers ${values.workers}` : ''}${values.tasks ? ` --tasks ${values.tasks}` : ''}\n`,
+  `reproduce: npm run chaos -- --backend ${result.backend} --minutes ${minutes} --seed ${result.seed}${replay}\n`,
 );
 process.exit(result.ok ? 0 : 1);
