@@ -20,7 +20,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { tasks: 100, workers: [1, 4], rounds: 1, backends: ['memory'] }
-      : { tasks: 1_000, workers: [1, 2, 4, 8], rounds: 3, backends: ['consul'] };
+      : { tasks: 1_000, workers: [1, 2, 4, 8], rounds: 2, backends: ['consul'] };
     p.backends = ctx.backends(p.backends);
     p.worker = { concurrency: 4, everyMs: 250, pageSize: 50, poolSize: 4 };
     const { url } = await ctx.postgres();

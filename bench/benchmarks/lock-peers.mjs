@@ -22,7 +22,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { concurrency: [1, 16], keys: ['new', 'same'], rounds: 1, roundMs: 150, warmupMs: 30 }
-      : { concurrency: [1, 16], keys: ['new', 'same'], rounds: 4, roundMs: 600, warmupMs: 120 };
+      : { concurrency: [1, 16], keys: ['new', 'same'], rounds: 4, roundMs: 500, warmupMs: 100 };
     p.peer = { mode: 'FailOpen', leaseDurationMs: 10_000, heartbeatPeriodMs: 3_000, retryCount: 0 };
     p.requestCountPairs = ctx.quick ? 5 : 20;
     const server = await startServer('dynalite');

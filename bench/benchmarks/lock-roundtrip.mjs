@@ -39,8 +39,8 @@ export default {
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,
-          roundMs: 600,
-          warmupMs: 120,
+          roundMs: 500,
+          warmupMs: 100,
         };
     p.backends = ctx.backends(p.backends);
     p.requestCountPairs = ctx.quick ? 5 : 20;

@@ -22,7 +22,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { stream: [300, 1_000], run: [200], sampleEveryMs: 100 }
-      : { stream: [10_000, 100_000, 200_000], run: [5_000, 20_000], sampleEveryMs: 250 };
+      : { stream: [10_000, 100_000, 200_000], run: [5_000, 10_000], sampleEveryMs: 250 };
     p.worker = { concurrency: 4, pageSize: 50, poolSize: 4 };
     const { url } = await ctx.postgres();
     p.postgres = await serverVersion(url);

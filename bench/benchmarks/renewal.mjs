@@ -28,7 +28,7 @@ export default {
           dynamodb: { ttlMs: 1_500, warmupMs: 750, windowMs: 1_000 },
         }
       : {
-          consul: { ttlMs: 2_000, watchWaitMs: 4_000, warmupMs: 3_000, windowMs: 6_000 },
+          consul: { ttlMs: 2_000, watchWaitMs: 4_000, warmupMs: 3_000, windowMs: 4_000 },
           dynamodb: { ttlMs: 20_000, warmupMs: 7_000, windowMs: 6_667 },
         };
     const rounds = [];

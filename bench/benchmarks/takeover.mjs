@@ -23,7 +23,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { backends: ['consul'], modes: ['SIGKILL', 'SIGTERM'], rounds: 1 }
-      : { backends: ['consul', 'dynamodb'], modes: ['SIGKILL', 'SIGTERM'], rounds: 3 };
+      : { backends: ['consul', 'dynamodb'], modes: ['SIGKILL', 'SIGTERM'], rounds: 2 };
     p.backends = ctx.backends(p.backends);
     p.tasks = 4;
     p.ttlMs = ctx.quick ? 600 : 2_000;

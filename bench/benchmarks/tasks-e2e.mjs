@@ -31,7 +31,7 @@ export default {
     p.baton = { everyMs: 250, pageSize: 50, poolSize: 10 };
     // A contestant still running after this long is stopped and rated on what it finished (tasks done ÷ time):
     // keeps the whole suite within its time budget whatever the slowest lock server does.
-    p.capMs = ctx.quick ? 20_000 : 30_000;
+    p.capMs = 20_000;
     p.graphileWorker = { pollMs: 500 };
     p.pgBoss = { batchSize: 50, pollMs: 500 };
     const { url } = await ctx.postgres();
