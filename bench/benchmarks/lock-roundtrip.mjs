@@ -68,6 +68,7 @@ export default {
                   durationMs: p.roundMs,
                   warmupMs: p.warmupMs,
                   op: (lane, i) => pair(c, keyFor(keys, `${runId}/${who}/${round}`, lane, i)),
+                  around: serverCpu(server),
                 });
                 const row = { backend, concurrency, keys, contestant: who, round, ...flat(r) };
                 rounds.push(row);
@@ -96,6 +97,12 @@ export default {
   },
 };
 
+/** Reads the server process's CPU right before and after the measured part of a round (none for memory). */
+function serverCpu(server) {
+  if (!server) return undefined;
+  return { before: () => server.cpuMs(), after: async (before) => (await server.cpuMs()) - before };
+}
+
 function keyFor(mode, run, lane, i) {
   return mode === 'new' ? `rt/${run}/${lane}/${i}` : `rt/${run}/${lane}`;
 }
@@ -115,6 +122,7 @@ function flat(r) {
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     cpuUsPerPair: r.cpuUsPerOp,
+    serverCpuUsPerPair: r.around === undefined ? undefined : (r.around * 1000) / r.ops,
   };
 }
 
@@ -129,12 +137,14 @@ function summarise(backend, concurrency, keys, by) {
       p50Ms: spread(get('ours', 'p50Ms')),
       p99Ms: spread(get('ours', 'p99Ms')),
       cpuUsPerPair: spread(get('ours', 'cpuUsPerPair')),
+      serverCpuUsPerPair: spread(get('ours', 'serverCpuUsPerPair')),
     },
     raw: {
       pairsPerSec: spread(get('raw', 'pairsPerSec')),
       p50Ms: spread(get('raw', 'p50Ms')),
       p99Ms: spread(get('raw', 'p99Ms')),
       cpuUsPerPair: spread(get('raw', 'cpuUsPerPair')),
+      serverCpuUsPerPair: spread(get('raw', 'serverCpuUsPerPair')),
     },
     oursOverRaw: pairedRatio(get('ours', 'pairsPerSec'), get('raw', 'pairsPerSec')),
   };
@@ -193,6 +203,7 @@ function table(summary) {
       'ours p50 / p99 ms',
       'raw p50 / p99 ms',
       'client CPU µs/pair ours : raw',
+      'server CPU µs/pair ours : raw',
       'requests/pair ours : raw',
     ],
     summary.map((s) => [
@@ -205,6 +216,7 @@ function table(summary) {
       `${num(s.ours.p50Ms.median, 2)} / ${num(s.ours.p99Ms.median, 2)}`,
       `${num(s.raw.p50Ms.median, 2)} / ${num(s.raw.p99Ms.median, 2)}`,
       `${num(s.ours.cpuUsPerPair.median)} : ${num(s.raw.cpuUsPerPair.median)}`,
+      `${num(s.ours.serverCpuUsPerPair.median)} : ${num(s.raw.serverCpuUsPerPair.median)}`,
       s.requestsPerPair
         ? `${num(s.requestsPerPair.ours?.[s.keys], 1)} : ${num(s.requestsPerPair.raw?.[s.keys], 1)}`
         : '–',
@@ -215,8 +227,9 @@ function table(summary) {
 function notes(counts) {
   const out = [
     'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
-    'Client CPU: CPU time of the measuring process per pair (user + system), the servers run elsewhere; for ' +
-      'memory it includes the in-process store. It moves far less with machine load than wall time does.',
+    'Client CPU: CPU time of the measuring process per pair (user + system); for memory it includes the ' +
+      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite) per pair. ' +
+      'CPU time moves far less with machine load than wall time does.',
     '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
   ];
   for (const [backend, c] of Object.entries(counts)) {

@@ -5,9 +5,11 @@ import { latencySummary } from './stats.mjs';
 /**
  * Runs `op(lane, iteration)` in `concurrency` parallel lanes for `durationMs` (after `warmupMs` of unmeasured
  * warm-up). Returns operations per second, latency percentiles (ms) and this process's CPU time per operation
- * (µs) of the measured operations. An error in any lane stops every lane and is thrown.
+ * (µs) of the measured operations. `around.before()` / `around.after(beforeValue)` run just before and just
+ * after the measured part (e.g. to read a server's CPU); `after`'s value is returned as `around`. An error in
+ * any lane stops every lane and is thrown.
  */
-export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) {
+export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op, around }) {
   let iteration = 0;
   let failure;
   const lane = async (id, until, samples) => {
@@ -29,12 +31,14 @@ export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) 
     if (failure !== undefined) throw failure;
   }
   const samples = [];
+  const outside = await around?.before();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const until = started + durationMs;
   await Promise.all(Array.from({ length: concurrency }, (_, id) => lane(id, until, samples)));
   const elapsedMs = performance.now() - started;
   const cpu = process.cpuUsage(cpuBefore);
+  const aroundResult = await around?.after(outside);
   if (failure !== undefined) throw failure;
   const latency = latencySummary(samples);
   return {
@@ -45,6 +49,7 @@ export async function closedLoop({ concurrency, durationMs, warmupMs = 0, op }) 
     // CPU time this process spent per operation (µs): the client's own cost, far less sensitive to other
     // load on the machine than wall time.
     cpuUsPerOp: (cpu.user + cpu.system) / samples.length,
+    around: aroundResult,
   };
 }
 
