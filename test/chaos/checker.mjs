@@ -9,6 +9,7 @@ export const INVARIANTS = {
   'effect-once': 'fenced effects applied exactly once per task, never by a stale holder',
   'lease-exclusive': 'no two leases on one key valid at the server at the same moment',
   'fence-order': 'fences per key strictly increase in grant order; every claim carries a granted fence',
+  'skew-hook': 'every worker started with a skewed wall clock said so (the skew was applied)',
 };
 
 /**
@@ -70,7 +71,8 @@ export const INVARIANTS = {
  * @property {Violation[]} [grantViolations] found while deriving the leases (DynamoDB grant legality)
  * @property {boolean} [exactFences] every claim's fence must equal a grant's fence (DynamoDB) rather than fall
  *   within a lease's range of indexes (Consul, where a holder's retried acquire rewrites the entry)
- * @property {{ staleWrites?: number }} [workerLogs]
+ * @property {{ staleWrites?: number, skewAnnounced?: Set<string> }} [workerLogs]
+ * @property {Array<{ id: string, skewMs: number }>} [skewedWorkers] worker incarnations started with a skew
  */
 
 const TERMINAL = new Set(['done', 'dead']);
@@ -281,6 +283,12 @@ export function checkRun(data) {
           'fence-order',
           `task ${taskId}: claimed under fence ${fence}, which the lock server never granted`,
         );
+    }
+  }
+
+  for (const { id, skewMs } of data.skewedWorkers ?? []) {
+    if (!data.workerLogs?.skewAnnounced?.has(id)) {
+      fail('skew-hook', `worker ${id} was started with a ${skewMs} ms clock skew but did not log it`);
     }
   }
 

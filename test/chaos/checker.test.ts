@@ -187,6 +187,21 @@ describe('chaos checker', () => {
     expect(invariantsOf(ungranted)).toEqual(['fence-order']);
   });
 
+  it('catches a worker given a clock skew that never said it ran on it', () => {
+    const data = cleanRun();
+    data.skewedWorkers = [
+      { id: 'w1-1', skewMs: 3_600_000 },
+      { id: 'w2-1', skewMs: -7_200_000 },
+    ];
+    data.workerLogs = { staleWrites: 1, skewAnnounced: new Set(['w1-1']) };
+    expect(checkRun(data).violations).toEqual([
+      {
+        invariant: 'skew-hook',
+        message: 'worker w2-1 was started with a -7200000 ms clock skew but did not log it',
+      },
+    ]);
+  });
+
   it('maps a claim to a Consul lease by index range when the holder rewrote its entry', () => {
     const data = cleanRun();
     data.exactFences = false;

@@ -197,98 +197,9 @@ export async function runChaos(options) {
       ...o.extraFaults,
     ].sort((a, b) => a.at - b.at);
     writeFileSync(join(o.outDir, 'faults.json'), `${JSON.stringify(plan, null, 2)}\n`);
-    const faults = Object.fromEntries(Object.keys(FAULT_KINDS).map((k) => [k, 0]));
-    const timers = new Set();
-    const later = (ms, fn) => {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        fn();
-      }, ms);
-      timers.add(timer);
-    };
-    const apply = (fault) => {
-      const slot = fault.worker ? slots[fault.worker - 1] : undefined;
-      const tag = { ...fault, worker: slot?.id };
-      const links = fault.target === 'both' ? ['lock', 'pg'] : fault.target ? [fault.target] : [];
-      let applied = true;
-      switch (fault.kind) {
-        case 'kill':
-          applied = slot.kill(fault.durationMs);
-          break;
-        case 'pause':
-          if (fault.whenBusy) {
-            void pauseWhenBusy(slot, fault, tag);
-            return;
-          }
-          applied = slot.pause();
-          if (applied)
-            later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
-          break;
-        case 'latency':
-          for (const link of links) slot.proxies[link].setLatency(fault.latencyMs);
-          later(fault.durationMs, () => {
-            for (const link of links) slot.proxies[link].setLatency(0);
-            events.write({ type: 'fault-end', ...tag });
-          });
-          break;
-        case 'reset':
-          for (const link of links) slot.proxies[link].resetAll();
-          break;
-        case 'blackhole':
-          for (const link of links) slot.proxies[link].blackhole();
-          later(fault.durationMs, () => {
-            for (const link of links) slot.proxies[link].heal({ reset: fault.heal === 'reset' });
-            events.write({ type: 'fault-end', ...tag });
-          });
-          break;
-        case 'election':
-          lock.election(fault.durationMs);
-          break;
-        case 'lost-answers':
-          lock.loseAnswers(fault.count);
-          break;
-        case 'pg-lost-answers':
-          slot.proxies.pg.loseAnswers(fault.count);
-          break;
-        default:
-          throw new Error(`unknown fault ${fault.kind}`);
-      }
-      if (!applied) {
-        events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot?.state}` });
-        return;
-      }
-      faults[fault.kind]++;
-      events.write({ type: 'fault', ...tag });
-    };
-    // A pause aimed at a worker in the middle of a handler: waits (up to 10 s) until the database shows an
-    // execution of that worker that started less than 150 ms ago and has not applied its effect yet.
-    const pauseWhenBusy = async (slot, fault, tag) => {
-      const midHandler = `
-        SELECT 1 FROM ${ident(side)}.executions AS e
-         WHERE e.worker = $1 AND e.ended_at IS NULL AND e.started_at > clock_timestamp() - interval '150 ms'
-           AND NOT EXISTS (SELECT 1 FROM ${ident(side)}.effect_log AS l WHERE l.task_id = e.task_id AND l.fence = e.fence)
-         LIMIT 1`;
-      const busy = await waitFor(
-        async () =>
-          slot.state === 'running' &&
-          (await admin.query(midHandler, [slot.id]).then(
-            (r) => r.rowCount > 0,
-            () => false,
-          )),
-        10_000,
-        undefined,
-        20,
-      );
-      if (!busy || !slot.pause()) {
-        events.write({ type: 'fault-skipped', ...tag, reason: busy ? `worker ${slot.state}` : 'never busy' });
-        return;
-      }
-      faults.pause++;
-      events.write({ type: 'fault', ...tag, worker: slot.id });
-      later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
-    };
     const phaseStart = performance.now();
-    for (const fault of plan) later(fault.at, () => apply(fault));
+    const injector = startFaults(plan, { slots, lock, events, admin, side });
+    const { faults } = injector;
     const lag = monitorEventLoopDelay({ resolution: 20 });
     lag.enable();
     const progress = setInterval(async () => {
@@ -307,8 +218,7 @@ export async function runChaos(options) {
     await sleep(o.faultMs);
 
     // Heal everything and let the workers finish.
-    for (const timer of timers) clearTimeout(timer);
-    timers.clear();
+    injector.stop();
     lock.clear();
     for (const slot of slots) {
       slot.proxies.lock.heal();
@@ -344,18 +254,9 @@ export async function runChaos(options) {
       grantViolations: history.grantViolations,
       exactFences: history.exactFences,
       workerLogs,
+      skewedWorkers: slots.flatMap((slot) => slot.skewed),
     });
     const crashes = slots.flatMap((s) => s.crashes.map((c) => ({ ...c, stderr: tail(s, c.id) })));
-    for (const slot of slots) {
-      for (const { id, skewMs } of slot.skewed) {
-        if (!workerLogs.skewAnnounced.has(id)) {
-          violations.push({
-            invariant: 'harness',
-            message: `worker ${id} was given a ${skewMs} ms skew but did not log it`,
-          });
-        }
-      }
-    }
     const deadReasons = {};
     for (const task of data.tasks) {
       if (task.status !== 'dead') continue;
@@ -403,6 +304,112 @@ export async function runChaos(options) {
     process.off('exit', killWorkers);
     events.close();
   }
+}
+
+/**
+ * Runs the fault schedule: each fault at its time, its end (resume, heal) after its duration. Counts the
+ * faults injected by kind; `stop()` cancels whatever has not happened yet.
+ */
+function startFaults(plan, { slots, lock, events, admin, side }) {
+  const faults = Object.fromEntries(Object.keys(FAULT_KINDS).map((k) => [k, 0]));
+  const timers = new Set();
+  const later = (ms, fn) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      fn();
+    }, ms);
+    timers.add(timer);
+  };
+  const injected = (tag) => {
+    faults[tag.kind]++;
+    events.write({ type: 'fault', ...tag });
+  };
+  const pauseFor = (slot, fault, tag) => {
+    if (!slot.pause()) return false;
+    injected(tag);
+    later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
+    return true;
+  };
+  // A pause aimed at a worker in the middle of a handler: waits (up to 10 s) until the database shows an
+  // execution of that worker that started less than 150 ms ago and has not applied its effect yet.
+  const midHandler = `
+    SELECT 1 FROM ${ident(side)}.executions AS e
+     WHERE e.worker = $1 AND e.ended_at IS NULL AND e.started_at > clock_timestamp() - interval '150 ms'
+       AND NOT EXISTS (SELECT 1 FROM ${ident(side)}.effect_log AS l WHERE l.task_id = e.task_id AND l.fence = e.fence)
+     LIMIT 1`;
+  const pauseWhenBusy = async (slot, fault, tag) => {
+    const busy = await waitFor(
+      async () =>
+        slot.state === 'running' &&
+        (await admin.query(midHandler, [slot.id]).then(
+          (r) => r.rowCount > 0,
+          () => false,
+        )),
+      10_000,
+      undefined,
+      20,
+    );
+    if (!busy || !pauseFor(slot, fault, { ...tag, worker: slot.id })) {
+      events.write({ type: 'fault-skipped', ...tag, reason: busy ? `worker ${slot.state}` : 'never busy' });
+    }
+  };
+  const apply = (fault) => {
+    const slot = fault.worker ? slots[fault.worker - 1] : undefined;
+    const tag = { ...fault, worker: slot?.id };
+    const links = fault.target === 'both' ? ['lock', 'pg'] : fault.target ? [fault.target] : [];
+    const forLinks = (fn) => {
+      for (const link of links) fn(slot.proxies[link]);
+    };
+    const until = (fn) =>
+      later(fault.durationMs, () => {
+        fn();
+        events.write({ type: 'fault-end', ...tag });
+      });
+    switch (fault.kind) {
+      case 'kill':
+        if (!slot.kill(fault.durationMs)) {
+          events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot.state}` });
+          return;
+        }
+        break;
+      case 'pause':
+        if (fault.whenBusy) void pauseWhenBusy(slot, fault, tag);
+        else if (!pauseFor(slot, fault, tag))
+          events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot.state}` });
+        return;
+      case 'latency':
+        forLinks((proxy) => proxy.setLatency(fault.latencyMs));
+        until(() => forLinks((proxy) => proxy.setLatency(0)));
+        break;
+      case 'reset':
+        forLinks((proxy) => proxy.resetAll());
+        break;
+      case 'blackhole':
+        forLinks((proxy) => proxy.blackhole());
+        until(() => forLinks((proxy) => proxy.heal({ reset: fault.heal === 'reset' })));
+        break;
+      case 'election':
+        lock.election(fault.durationMs);
+        break;
+      case 'lost-answers':
+        lock.loseAnswers(fault.count);
+        break;
+      case 'pg-lost-answers':
+        slot.proxies.pg.loseAnswers(fault.count);
+        break;
+      default:
+        throw new Error(`unknown fault ${fault.kind}`);
+    }
+    injected(tag);
+  };
+  for (const fault of plan) later(fault.at, () => apply(fault));
+  return {
+    faults,
+    stop() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
 }
 
 /** Why a task died, in a few words: `poison`, `handler timeout`, `abandoned`, ... */
