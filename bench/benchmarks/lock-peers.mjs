@@ -54,6 +54,7 @@ export default {
                   if (!handle) throw new Error(`${who}: ${key} unexpectedly held`);
                   await c.release(key, handle);
                 },
+                around: { before: () => server.cpuMs(), after: async (b) => (await server.cpuMs()) - b },
               });
               const row = {
                 concurrency,
@@ -66,6 +67,7 @@ export default {
                 p50Ms: r.latency.p50,
                 p99Ms: r.latency.p99,
                 cpuUsPerPair: r.cpuUsPerOp,
+                serverCpuUsPerPair: (r.around * 1000) / r.ops,
               };
               rounds.push(row);
               return row;
@@ -82,6 +84,7 @@ export default {
                     p50Ms: spread(get(who, 'p50Ms')),
                     p99Ms: spread(get(who, 'p99Ms')),
                     cpuUsPerPair: spread(get(who, 'cpuUsPerPair')),
+                    serverCpuUsPerPair: spread(get(who, 'serverCpuUsPerPair')),
                   },
                 ]),
               ),
@@ -117,6 +120,7 @@ export default {
           'ours p50 / p99 ms',
           'peer p50 / p99 ms',
           'client CPU µs/pair ours : peer : raw',
+          'dynalite CPU µs/pair ours : peer : raw',
           'requests/pair ours : peer : raw',
         ],
         summary.map((s) => [
@@ -130,6 +134,7 @@ export default {
           `${num(s.ours.p50Ms.median, 1)} / ${num(s.ours.p99Ms.median, 1)}`,
           `${num(s.peer.p50Ms.median, 1)} / ${num(s.peer.p99Ms.median, 1)}`,
           CONTESTANTS.map((w) => num(s[w].cpuUsPerPair.median)).join(' : '),
+          CONTESTANTS.map((w) => num(s[w].serverCpuUsPerPair.median)).join(' : '),
           CONTESTANTS.map((w) => num(s.requestsPerPair[w], 1)).join(' : '),
         ]),
       ),
