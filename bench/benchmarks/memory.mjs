@@ -64,6 +64,8 @@ export default {
           ).slope * 100_000,
       };
       const largest = rs.at(-1);
+      // A per-100k slope from sizes close together (the short "run" mode) would only magnify noise.
+      const wideEnough = Math.max(...sizes) - Math.min(...sizes) >= 50_000;
       for (const r of rs) {
         summary.push({
           mode,
@@ -74,7 +76,7 @@ export default {
           heapEnd: r.heap.end,
           rssPeak: r.rss.peak,
           withinRunSlope: r.withinRunSlope,
-          slopePer100k: r === largest ? across : undefined,
+          slopePer100k: r === largest && wideEnough ? across : undefined,
         });
       }
     }
@@ -90,6 +92,7 @@ export default {
           'seconds',
           'heap before MiB',
           'heap peak MiB',
+          'peak − before MiB',
           'heap after MiB',
           'RSS peak MiB',
           'heap slope in the run, per 100k tasks',
@@ -100,6 +103,7 @@ export default {
           num(s.seconds, 1),
           mib(s.heapBaseline),
           mib(s.heapPeak),
+          mib(s.heapPeak - s.heapBaseline),
           mib(s.heapEnd),
           mib(s.rssPeak),
           fmtSlope(s.withinRunSlope),
@@ -111,10 +115,11 @@ export default {
           return s
             ? `${mode}: across sizes, per 100k more due tasks: peak heap ${fmtSlope(s.peakHeap)}, heap after the pass ` +
                 `${fmtSlope(s.endHeap)}, peak RSS ${fmtSlope(s.peakRss)} (least-squares slope).`
-            : '';
+            : `${mode}: sizes too close together for a per-100k slope; read "peak − before".`;
         }),
         'Heap figures are heapUsed after two forced full GCs (live objects only). "heap slope in the run": ' +
-          'least-squares slope of those samples over the lock attempts made so far (stream) or tasks completed (run).',
+          'least-squares slope of those samples over the lock attempts made so far (stream) or tasks completed (run), ' +
+          'leaving out the first tenth of the run (warm-up).',
       ].filter(Boolean),
     };
   },
@@ -178,9 +183,11 @@ async function runOnce(ctx, p, url, client, mode, tasks) {
     await stopChild(child);
     const { stats } = await stopped;
     const during = samples.slice(1);
+    // The first tenth of a run is warm-up (pools connecting, code being compiled): not part of the trend.
+    const steady = during.filter((s) => s.progress >= tasks / 10);
     const fit = linearFit(
-      during.map((s) => s.progress),
-      during.map((s) => s.heapUsed),
+      steady.map((s) => s.progress),
+      steady.map((s) => s.heapUsed),
     );
     return {
       mode,

@@ -19,17 +19,18 @@ export default {
     p.backends = ctx.backends(p.backends);
     // Consul: a short TTL keeps the run short (renewals are per session, at TTL/2); a lease held longer than
     // the TTL gets a blocking query on its key, re-issued every watchWaitMs (60 s by default, 2 × TTL here so
-    // that the window sees them). Warm-up TTL + 1 s: every monitor has started. DynamoDB: the default lease
-    // duration (20 s); its heartbeat renews each lease every TTL/3 from the start, so the warm-up is one
-    // heartbeat period and so is the window. Requests per lease per TTL do not depend on the TTL chosen.
+    // that the window sees them). Warm-up TTL + 1 s: every monitor has started; window: two waits. DynamoDB:
+    // the heartbeat renews each lease every TTL/3 from the start; a 12 s lease (default 20 s) gives a 4 s
+    // heartbeat, the window is three heartbeats so that a round cut by the window's edges weighs little.
+    // Requests per lease per period do not depend on the periods chosen.
     p.settings = ctx.quick
       ? {
           consul: { ttlMs: 500, watchWaitMs: 1_000, warmupMs: 1_000, windowMs: 1_000 },
           dynamodb: { ttlMs: 1_500, warmupMs: 750, windowMs: 1_000 },
         }
       : {
-          consul: { ttlMs: 2_000, watchWaitMs: 4_000, warmupMs: 3_000, windowMs: 4_000 },
-          dynamodb: { ttlMs: 20_000, warmupMs: 7_000, windowMs: 6_667 },
+          consul: { ttlMs: 2_000, watchWaitMs: 4_000, warmupMs: 3_000, windowMs: 8_000 },
+          dynamodb: { ttlMs: 12_000, warmupMs: 4_500, windowMs: 12_000 },
         };
     const rounds = [];
     for (const backend of p.backends) {
@@ -48,52 +49,73 @@ export default {
         }
       }
     }
-    const summary = rounds.map((r) => ({
-      backend: r.backend,
-      leases: r.leases,
-      ttlMs: r.ttlMs,
-      requestsPerSec: r.requestsPerSec,
-      perLeasePerTtl: (r.requestsPerSec * (r.ttlMs / 1000)) / r.leases,
-      byOperation: r.perSecByOp,
-      leasesLost: r.leasesLost,
-    }));
+    const summary = rounds.map((r) => {
+      const settings = p.settings[r.backend];
+      const atDefaults = Object.entries(r.perSecByOp).reduce(
+        (sum, [op, perSec]) => sum + perSec * (periodOf(op, settings) / periodOf(op, DEFAULTS[r.backend])),
+        0,
+      );
+      return {
+        backend: r.backend,
+        leases: r.leases,
+        timers:
+          r.backend === 'consul'
+            ? `TTL ${num(settings.ttlMs / 1000, 1)} s, wait ${num(settings.watchWaitMs / 1000, 1)} s`
+            : `lease ${num(settings.ttlMs / 1000, 1)} s`,
+        requestsPerSec: r.requestsPerSec,
+        byOperation: r.perSecByOp,
+        atDefaults,
+        leasesLost: r.leasesLost,
+      };
+    });
     return {
-      parameters: p,
+      parameters: { ...p, defaults: DEFAULTS },
       rounds,
       summary,
       table: markdownTable(
         [
           'backend',
           'leases',
-          'TTL',
+          'timers here',
           'requests/s',
-          'requests per lease per TTL',
           'by operation (req/s)',
+          'req/s at default timers',
           'leases lost',
         ],
         summary.map((s) => [
           s.backend,
           num(s.leases),
-          `${num(s.ttlMs / 1000)} s`,
+          s.timers,
           num(s.requestsPerSec, 1),
-          num(s.perLeasePerTtl, 2),
           Object.entries(s.byOperation)
             .sort((a, b) => b[1] - a[1])
             .map(([op, n]) => `${op} ${num(n, 1)}`)
             .join(', '),
+          num(s.atDefaults, 1),
           num(s.leasesLost),
         ]),
       ),
       notes: [
-        `Consul: TTL ${num(p.settings.consul?.ttlMs / 1000)} s, blocking-query wait ${num(p.settings.consul?.watchWaitMs / 1000)} s, ` +
-          `window ${num(p.settings.consul?.windowMs / 1000)} s after ${num(p.settings.consul?.warmupMs / 1000)} s; DynamoDB: lease ` +
-          `${num(p.settings.dynamodb?.ttlMs / 1000)} s (heartbeat every TTL/3), window ${num(p.settings.dynamodb?.windowMs / 1000, 1)} s ` +
-          `after ${num(p.settings.dynamodb?.warmupMs / 1000, 1)} s. One round per cell: the counts follow timers, not load.`,
-        'Requests per lease per TTL scales the figure to any TTL: requests/s at TTL T ≈ leases × that number / T.',
+        `Consul: window ${num(p.settings.consul?.windowMs / 1000)} s after a ${num(p.settings.consul?.warmupMs / 1000)} s warm-up; ` +
+          `DynamoDB: heartbeat every lease/3, window ${num(p.settings.dynamodb?.windowMs / 1000)} s after ${num(p.settings.dynamodb?.warmupMs / 1000, 1)} s. ` +
+          'One round per cell: the counts follow timers, not machine load.',
+        'Default timers: Consul TTL 15 s (session renewed every TTL/2), blocking-query wait 60 s (a held lease older ' +
+          'than the TTL is watched with one blocking GET per wait); DynamoDB lease 20 s (each held lease rewritten every ' +
+          'lease/3). "req/s at default timers" rescales each measured operation by its own period (renew: TTL; ' +
+          'GET /v1/kv: the wait; UpdateItem: the lease).',
       ],
     };
   },
 };
+
+/** Timer settings of the backends' defaults (the renewal periods scale with these). */
+const DEFAULTS = { consul: { ttlMs: 15_000, watchWaitMs: 60_000 }, dynamodb: { ttlMs: 20_000 } };
+
+/** The period that drives an operation's rate. */
+function periodOf(op, settings) {
+  if (op.startsWith('GET /v1/kv')) return settings.watchWaitMs;
+  return settings.ttlMs;
+}
 
 async function measure(p, backend, server, leases) {
   const { warmupMs, windowMs, ...settings } = p.settings[backend];

@@ -89,7 +89,13 @@ await childMain(async (config, send) => {
     },
     async message(msg) {
       if (msg.type === 'cpu') {
-        send({ type: 'cpu', cpuMs: processCpuMs(process.cpuUsage(cpuAtGo)) });
+        const usage = process.cpuUsage(cpuAtGo);
+        send({
+          type: 'cpu',
+          cpuMs: processCpuMs(usage),
+          userMs: usage.user / 1000,
+          systemMs: usage.system / 1000,
+        });
       } else if (msg.type === 'sample') {
         globalThis.gc?.();
         globalThis.gc?.();
