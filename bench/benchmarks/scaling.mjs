@@ -1,5 +1,6 @@
 // scaling: a batch of tasks that each sleep 20 ms, processed by 1, 2, 4 and 8 worker processes.
 
+import os from 'node:os';
 import { cpuCell, cpuSummary } from '../lib/cpu.mjs';
 import { CONSUL_SERVER_OPTIONS } from '../lib/locks.mjs';
 import { interleave } from '../lib/loop.mjs';
@@ -109,7 +110,8 @@ export default {
             `(tasks × ${p.sleepMs} ms / processes ÷ elapsed); the rest is per-task coordination (lock, fenced claim, ` +
             'fenced complete, release) that each process does in series between handlers.',
           `Median time per task in one process: ${num(median(t1) / p.tasks, 1)} ms (${p.sleepMs} ms of it asleep).`,
-        ],
+          coresNote(summary, os.availableParallelism?.() ?? os.cpus().length),
+        ].filter(Boolean),
       };
     } finally {
       await client.end();
@@ -117,3 +119,22 @@ export default {
     }
   },
 };
+
+/**
+ * CPU the machine would need for a perfect speedup: the CPU one task costs at n processes (workers + Consul
+ * + PostgreSQL, measured) times n times the one-process rate. Above the cores available, no efficiency
+ * target can be met on this machine, whatever the coordination does.
+ */
+function coresNote(summary, cores) {
+  const one = summary.find((s) => s.processes === 1);
+  if (!one) return undefined;
+  const parts = summary
+    .filter((s) => s.processes > 1)
+    .map((s) => {
+      const c = s.cpu;
+      const perTask = (c.workersMsPerTask ?? 0) + (c.serverMsPerTask ?? 0) + (c.postgresMsPerTask ?? 0);
+      const needed = (perTask * s.processes * one.tasksPerSec.median) / 1000;
+      return `${s.processes} processes ${num(needed, 2)} cores (${num(perTask, 1)} ms CPU per task)`;
+    });
+  return `CPU a perfect speedup would need, at the CPU per task measured at each size: ${parts.join('; ')}. The machine has ${cores} cores, shared.`;
+}
