@@ -11,11 +11,16 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchDir, repoRoot } from './lib/packages.mjs';
+import { markdownTable, num, pct, ratio } from './lib/table.mjs';
 
 export function renderDocs(docsText, results, run) {
   let text = docsText.replace(
     /(<!-- bench:machine -->)[\s\S]*?(<!-- \/bench:machine -->)/,
     (_, open, close) => `${open}\n${machineBlock(results, run)}\n${close}`,
+  );
+  text = text.replace(
+    /(<!-- bench:summary -->)[\s\S]*?(<!-- \/bench:summary -->)/,
+    (_, open, close) => `${open}\n${summaryBlock(results)}\n${close}`,
   );
   for (const result of results) {
     const name = result.benchmark;
@@ -53,6 +58,93 @@ function machineBlock(results, run) {
     `- Commit ${m.commit?.slice(0, 12) ?? 'unknown'}${total}.`,
     `- Versions: ${packages}.`,
   ].join('\n');
+}
+
+/** The targets of issue 8 next to this run's figures, each taken from the result files. */
+export function summaryBlock(results) {
+  const by = Object.fromEntries(results.filter((r) => r.status === 'ok').map((r) => [r.benchmark, r]));
+  const rows = [];
+  const rt = by['lock-roundtrip'];
+  if (rt) {
+    for (const backend of [...new Set(rt.summary.map((s) => s.backend))]) {
+      const cells = rt.summary.filter((s) => s.backend === backend);
+      rows.push([
+        `lock-roundtrip ours/raw, ${backend}`,
+        '≥ 0.9',
+        cells.map((c) => `${c.keys} c${c.concurrency}: ${ratio(c.oursOverRaw)}`).join('; '),
+        verdict(cells.every((c) => c.oursOverRaw.median >= 0.9)),
+      ]);
+    }
+  }
+  const lp = by['lock-peers'];
+  if (lp) {
+    rows.push([
+      'lock-peers ours/dynamodb-lock-client',
+      '> 1',
+      lp.summary.map((c) => `${c.keys} c${c.concurrency}: ${ratio(c.oursOverPeer)}`).join('; '),
+      verdict(lp.summary.every((c) => c.oursOverPeer.median > 1)),
+    ]);
+  }
+  const e2e = by['tasks-e2e'];
+  if (e2e) {
+    for (const s of e2e.summary.filter((x) => x.contestant.startsWith('baton-'))) {
+      rows.push([
+        `tasks-e2e ${s.contestant}: tasks/s vs graphile-worker; vs pg-boss`,
+        'none set',
+        `${ratio(s.overGraphileWorker)}; ${ratio(s.overPgBoss)}`,
+        '–',
+      ]);
+    }
+  }
+  const ct = by.contention;
+  if (ct) {
+    for (const s of ct.summary.filter((x) => x.workers === 8)) {
+      rows.push([
+        `contention: lock attempts per task, 8 workers (${s.backend})`,
+        '≤ 1.2',
+        `${num(s.attemptsPerTask.median, 3)} (${num(s.attemptsPerTask.min, 3)}–${num(s.attemptsPerTask.max, 3)})`,
+        verdict(s.attemptsPerTask.median <= 1.2),
+      ]);
+    }
+  }
+  const sc = by.scaling;
+  const at8 = sc?.summary.find((s) => s.processes === 8);
+  if (at8) {
+    rows.push([
+      'scaling: efficiency at 8 processes',
+      '≥ 85%',
+      `${pct(at8.efficiency.median)} (${pct(at8.efficiency.min)}–${pct(at8.efficiency.max)})`,
+      verdict(at8.efficiency.median >= 0.85),
+    ]);
+  }
+  const to = by.takeover;
+  if (to) {
+    for (const s of to.summary) {
+      rows.push([
+        `takeover after ${s.mode}, ${s.backend} (TTL ${num(to.parameters.ttlMs / 1000, 1)} s, lock-delay ${num(to.parameters.lockDelayMs / 1000, 1)} s)`,
+        `within ${num(s.bound.min / 1000, 2)}–${num(s.bound.max / 1000, 2)} s`,
+        `${num(s.takeoverMs.median / 1000, 2)} s (${num(s.takeoverMs.min / 1000, 2)}–${num(s.takeoverMs.max / 1000, 2)})`,
+        verdict(s.takeoverMs.max <= s.bound.max && s.takeoverMs.min >= s.bound.min * 0.9),
+      ]);
+    }
+  }
+  const mem = by.memory;
+  const slope = mem?.summary.find((s) => s.mode === 'stream' && s.slopePer100k)?.slopePer100k;
+  if (slope) {
+    const mb = (b) => `${b >= 0 ? '+' : ''}${num(b / 2 ** 20, 2)} MiB`;
+    rows.push([
+      'memory: heap per 100k more due tasks (after GC)',
+      'flat',
+      `between passes ${mb(slope.endHeap)}; peak within a pass ${mb(slope.peakHeap)}`,
+      verdict(Math.abs(slope.peakHeap) < 2 ** 20 && Math.abs(slope.endHeap) < 2 ** 20),
+    ]);
+  }
+  if (rows.length === 0) return '_No results yet._';
+  return markdownTable(['figure', 'target', 'this run (median, min–max)', 'met'], rows);
+}
+
+function verdict(ok) {
+  return ok ? 'yes' : '**no**';
 }
 
 export function loadResults(dir) {
