@@ -156,6 +156,7 @@ export async function runChaos(options) {
         env: () => ({
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? '',
+          ...backendSettings(process.env),
           ...lock.env(index),
           DATABASE_URL: databaseUrl.toString(),
           BATON_PG_SCHEMA: db.schema,
@@ -410,6 +411,18 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
       timers.clear();
     },
   };
+}
+
+/**
+ * The backend settings of the harness's environment (`BATON_CONSUL_*`, `BATON_DYNAMODB_*`), passed on to the
+ * workers, so a run can try another configuration (e.g. `BATON_DYNAMODB_FENCE_MODE=epoch`).
+ */
+function backendSettings(env) {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      ([name, value]) => /^BATON_(CONSUL|DYNAMODB)_/.test(name) && value !== undefined,
+    ),
+  );
 }
 
 /** Why a task died, in a few words: `poison`, `handler timeout`, `abandoned`, ... */
