@@ -87,7 +87,11 @@ const replay = ['workers', 'tasks', 'concurrency', 'ttl', 'drain-seconds']
   .filter((name) => values[name] !== undefined)
   .map((name) => ` --${name} ${values[name]}`)
   .join('');
+const settings = Object.entries(process.env)
+  .filter(([name]) => /^BATON_(CONSUL|DYNAMODB)_/.test(name) || name === 'DATABASE_URL')
+  .map(([name, value]) => `${name}=${name === 'DATABASE_URL' ? '<url>' : value} `)
+  .join('');
 process.stdout.write(
-  `reproduce: npm run chaos -- --backend ${result.backend} --minutes ${minutes} --seed ${result.seed}${replay}\n`,
+  `reproduce: ${settings}npm run chaos -- --backend ${result.backend} --minutes ${minutes} --seed ${result.seed}${replay}\n`,
 );
 process.exit(result.ok ? 0 : 1);
