@@ -325,8 +325,9 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
     faults[tag.kind]++;
     events.write({ type: 'fault', ...tag });
   };
+  let stopped = false;
   const pauseFor = (slot, fault, tag) => {
-    if (!slot.pause()) return false;
+    if (stopped || !slot.pause()) return false;
     injected(tag);
     later(fault.durationMs, () => slot.resume() && events.write({ type: 'fault-end', ...tag }));
     return true;
@@ -354,6 +355,15 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
       events.write({ type: 'fault-skipped', ...tag, reason: busy ? `worker ${slot.state}` : 'never busy' });
     }
   };
+  // A worker restarting after an exit of its own is not there to kill or pause: wait for it (up to 5 s).
+  const onProcess = async (slot, fault) => {
+    await waitFor(() => slot.state === 'running', 5_000, undefined, 100);
+    const tag = { ...fault, worker: slot.id };
+    if (stopped) return;
+    const done = fault.kind === 'pause' ? pauseFor(slot, fault, tag) : slot.kill(fault.durationMs);
+    if (done && fault.kind === 'kill') injected(tag);
+    if (!done) events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot.state}` });
+  };
   const apply = (fault) => {
     const slot = fault.worker ? slots[fault.worker - 1] : undefined;
     const tag = { ...fault, worker: slot?.id };
@@ -368,15 +378,9 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
       });
     switch (fault.kind) {
       case 'kill':
-        if (!slot.kill(fault.durationMs)) {
-          events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot.state}` });
-          return;
-        }
-        break;
       case 'pause':
         if (fault.whenBusy) void pauseWhenBusy(slot, fault, tag);
-        else if (!pauseFor(slot, fault, tag))
-          events.write({ type: 'fault-skipped', ...tag, reason: `worker ${slot.state}` });
+        else void onProcess(slot, fault);
         return;
       case 'latency':
         forLinks((proxy) => proxy.setLatency(fault.latencyMs));
@@ -407,6 +411,7 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
   return {
     faults,
     stop() {
+      stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
     },
