@@ -38,7 +38,8 @@ function resultBlock(r) {
     `from \`bench/results/${r.benchmark}.json\`._`;
   if (r.status !== 'ok') return `${meta}\n\n**${r.status}**: ${String(r.reason).split('\n')[0]}\n`;
   const notes = (r.notes ?? []).map((n) => `- ${n}`).join('\n');
-  return `${meta}\n\n${r.table}\n${notes ? `\n${notes}\n` : ''}`;
+  const how = r.description ? `How: ${r.description}\n\n` : '';
+  return `${how}${meta}\n\n${r.table}\n${notes ? `\n${notes}\n` : ''}`;
 }
 
 function fmtLoad(value) {

@@ -8,10 +8,11 @@ export default {
   name: 'renewal',
   title: 'Renewal traffic: requests per second while holding leases',
   description:
-    'One session acquires N leases (new keys) and holds them. After a warm-up longer than the TTL (so that ' +
-    'every background activity a held lease starts has started), the server counts every request the ' +
-    'session sends during a window of several TTLs; nothing else talks to the server. Consul: counted by the ' +
-    'test server per endpoint. DynamoDB: counted per operation by a pass-through in front of dynalite.',
+    'One session acquires N leases (new keys) and holds them. After a warm-up (Consul: longer than the TTL, so ' +
+    'that every background activity a held lease starts has started; DynamoDB: one heartbeat), the server ' +
+    'counts every request the session sends during a window of several renewal periods; nothing else talks to ' +
+    'the server. Consul: counted by the test server per endpoint. DynamoDB: counted per operation by a ' +
+    'pass-through in front of dynalite.',
   async run(ctx) {
     const p = ctx.quick
       ? { leases: [5], backends: ['consul', 'dynamodb'] }
