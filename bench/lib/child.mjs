@@ -107,11 +107,16 @@ export async function childMain(setup) {
     process.stderr.write(`unhandled rejection: ${error?.stack ?? error}\n`);
   });
   const config = JSON.parse(process.argv[2] ?? '{}');
+  // @baton/core's systemClock unrefs every timer, so a process whose only pending work is a backoff sleep (a
+  // retried request at start-up, a worker waiting for its next pass) exits with the promise unsettled. A
+  // job server must not; until core keeps its own process alive, the child holds a referenced timer.
+  const keepAlive = setInterval(() => {}, 60_000);
   const instance = await setup(config, send);
   let stopping;
   const stop = async () => {
     stopping ??= (async () => {
       const stats = await instance.stop();
+      clearInterval(keepAlive);
       await new Promise((resolve) => {
         if (!process.connected) resolve();
         else process.send({ type: 'stopped', stats: stats ?? null }, () => resolve());
