@@ -32,3 +32,24 @@ describe('waiting calls keep the process alive; background timers do not', () =>
     expect(keepAlive()).toBe(base);
   });
 });
+
+describe('a running worker keeps the process alive between passes', () => {
+  it('holds a referenced timer while run() is pending and lets go after stop()', async () => {
+    const { Worker, MemoryTaskSource } = await import('../src/index.js');
+    const locks = new MemoryLockProvider({ ttlMs: 5_000 });
+    const base = keepAlive();
+    const worker = new Worker({
+      locks,
+      source: new MemoryTaskSource(),
+      handler: async () => undefined,
+      schedule: { every: 3_600_000 },
+    });
+    const running = worker.run();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(keepAlive()).toBeGreaterThan(base);
+    await worker.stop();
+    await running;
+    expect(keepAlive()).toBe(base);
+    await locks.close();
+  });
+});

@@ -8,6 +8,7 @@ import {
   LeaseLostError,
   SessionLostError,
 } from '../errors.js';
+import { holdProcess } from '../hold-process.js';
 import type { LockSession } from '../lock.js';
 import { type Listener, TypedEmitter } from './emitter.js';
 import {
@@ -115,13 +116,20 @@ export class Worker {
    */
   async run(): Promise<void> {
     this.#assertIdle('run');
+    // Like a listening server, a running worker keeps the process alive between passes (baton's own
+    // timers are unref'd, so an idle wait would otherwise let Node exit with run() still pending).
+    const release = holdProcess();
     this.#leading = this.#lead();
     const loop = this.#loop();
     this.#active = loop;
     try {
       await loop;
     } finally {
-      await this.stop();
+      try {
+        await this.stop();
+      } finally {
+        release();
+      }
     }
   }
 
