@@ -28,6 +28,17 @@ export interface Task<P = unknown> {
   readonly lastError: string | null;
 }
 
+/** A task as {@link TaskSource.due} lists it: the task plus its place in the due order. */
+export interface DueTask<P = unknown> extends Task<P> {
+  /**
+   * The task's place in the source's due order: unique per task, and plain string comparison (`<`) orders
+   * keys the way `due()` walks them before it wraps around. A pass that restarts its stream at another
+   * `start` uses the keys to remember which stretches of the order it has walked, so its memory does not
+   * grow with the number of due tasks. Opaque otherwise: do not parse or store it.
+   */
+  readonly dueKey: string;
+}
+
 /** A task to add. */
 export interface NewTask<P = unknown> {
   kind: string;
@@ -107,9 +118,9 @@ export interface TaskSource {
   /**
    * Streams the tasks due now (status pending or failed with `runAt` reached, or running but claimed long
    * enough ago that its worker may be gone), page by page, in a stable order starting at `start`.
-   * Memory use does not grow with the number of due tasks.
+   * Memory use does not grow with the number of due tasks. Each task carries its {@link DueTask.dueKey}.
    */
-  due(options?: DueOptions): AsyncIterable<Task>;
+  due(options?: DueOptions): AsyncIterable<DueTask>;
   /**
    * Marks the task running under `fence`, only if it is runnable and no claim with a fence ≥ `fence` exists.
    * Increments `attempts`. A task still `running` under an older fence (its worker vanished) is taken

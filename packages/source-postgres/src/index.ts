@@ -18,7 +18,7 @@ export {
   migrationLockKey,
 } from './migrations.js';
 export type { PgPool, PgPoolClient, PgQueryable, PgQueryResult, PostgresConnectionOptions } from './pool.js';
-export type { PostgresTask } from './rows.js';
+export type { PostgresDueTask, PostgresTask } from './rows.js';
 export {
   type ListTasksOptions,
   type PostgresDueOptions,

@@ -1,4 +1,4 @@
-import type { Task, TaskStatus } from '@baton/core';
+import type { DueTask, Task, TaskStatus } from '@baton/core';
 import { InvalidTaskRowError } from './errors.js';
 
 /** A task as the PostgreSQL source stores it: the contract's fields plus the row's bookkeeping. */
@@ -12,6 +12,14 @@ export interface PostgresTask<P = unknown> extends Task<P> {
   readonly claimedAt: Date | null;
   /** When the task became `done` or `dead`. */
   readonly finishedAt: Date | null;
+}
+
+/** A task as {@link PostgresTaskSource.due} lists it. */
+export interface PostgresDueTask<P = unknown> extends PostgresTask<P>, DueTask<P> {}
+
+/** `(shard, id)` as fixed-width decimals, so string order is the due order (ids are positive bigints). */
+export function dueKey(task: PostgresTask): string {
+  return `${task.shard.toString().padStart(4, '0')}:${task.id.padStart(19, '0')}`;
 }
 
 /** One row as `pg` hands it over for the task columns: nothing about it is trusted. */

@@ -16,7 +16,7 @@ import { BACKEND, InvalidTaskRowError, toBatonError } from './errors.js';
 import { validateSchemaName } from './identifiers.js';
 import { type MigrationResult, migrate } from './migrations.js';
 import { createPool, type PgPool, type PostgresConnectionOptions } from './pool.js';
-import { decodeTask, type PostgresTask, type TaskRow } from './rows.js';
+import { decodeTask, dueKey, type PostgresDueTask, type PostgresTask, type TaskRow } from './rows.js';
 import { SHARDS, type Statements, statements } from './statements.js';
 
 /** Options of {@link PostgresTaskSource}. */
@@ -178,7 +178,7 @@ export class PostgresTaskSource implements TaskSource {
    * `start` points to and wrapping around once. Each page is a fresh keyset query, so memory stays at one
    * page and a task finished by someone else before the pass reaches it is not listed.
    */
-  async *due(options: PostgresDueOptions = {}): AsyncGenerator<PostgresTask> {
+  async *due(options: PostgresDueOptions = {}): AsyncGenerator<PostgresDueTask> {
     const start = options.start ?? 0;
     if (typeof start !== 'number' || !(start >= 0 && start < 1)) {
       throw new InvalidArgumentError(`due(): start must be a fraction in [0, 1), got ${String(start)}`);
@@ -211,7 +211,7 @@ export class PostgresTaskSource implements TaskSource {
             continue;
           }
           throwIfAborted(signal, 'due()');
-          yield task;
+          yield { ...task, dueKey: dueKey(task) };
         }
         if (rows.length < pageSize) break;
         const last = rows.at(-1)!;

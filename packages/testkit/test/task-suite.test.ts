@@ -2,11 +2,11 @@ import {
   type ClaimResult,
   type CompleteResult,
   type DueOptions,
+  type DueTask,
   type FailResult,
   ManualClock,
   MemoryTaskSource,
   type MemoryTaskSourceOptions,
-  type Task,
   type TaskFailure,
 } from '@baton/core';
 import { describe, expect, it } from 'vitest';
@@ -75,7 +75,7 @@ class AlwaysRetry extends MemoryTaskSource {
 
 /** Lists every task twice per pass. */
 class DueTwice extends MemoryTaskSource {
-  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
     yield* super.due(options);
     yield* super.due(options);
   }
@@ -83,8 +83,8 @@ class DueTwice extends MemoryTaskSource {
 
 /** Starts where `start` points but never wraps around. */
 class DueNoWrap extends MemoryTaskSource {
-  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
-    const all: Task[] = [];
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
+    const all: DueTask[] = [];
     for await (const task of super.due({ ...options, start: 0 })) all.push(task);
     yield* all.slice(Math.floor((options.start ?? 0) * all.length));
   }
@@ -92,16 +92,40 @@ class DueNoWrap extends MemoryTaskSource {
 
 /** Always starts at the first task, whatever `start` says. */
 class DueIgnoresStart extends MemoryTaskSource {
-  override due(options: DueOptions = {}): AsyncGenerator<Task> {
+  override due(options: DueOptions = {}): AsyncGenerator<DueTask> {
     return super.due({ ...options, start: 0 });
   }
 }
 
 /** Lists done tasks too. */
 class DueListsDone extends MemoryTaskSource {
-  override async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
     yield* super.due(options);
-    for (const task of this.tasks()) if (task.status === 'done') yield task;
+    for (const task of this.tasks()) if (task.status === 'done') yield { ...task, dueKey: `done:${task.id}` };
+  }
+}
+
+/** Gives every task the same due key. */
+class DueKeyShared extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
+    for await (const task of super.due(options)) yield { ...task, dueKey: 'k' };
+  }
+}
+
+/** Due keys that fall as the pass walks forward (each digit mirrored). */
+class DueKeyReversed extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
+    for await (const task of super.due(options)) {
+      yield { ...task, dueKey: task.dueKey.replace(/[0-9]/g, (digit) => String(9 - Number(digit))) };
+    }
+  }
+}
+
+/** A task's due key depends on where the pass started. */
+class DueKeyPerPass extends MemoryTaskSource {
+  override async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
+    let n = 0;
+    for await (const task of super.due(options)) yield { ...task, dueKey: String(n++).padStart(8, '0') };
   }
 }
 
@@ -225,6 +249,14 @@ describe('the task-source suite catches planted faults', () => {
     expect(failed).toContain(
       'due: a task finished by another worker before the pass reaches it is not listed',
     );
+  }, 60_000);
+
+  it('due keys that are shared, fall along the pass, or depend on the start', async () => {
+    const name =
+      'due: each task carries a unique dueKey that rises along the pass and wraps around at most once';
+    for (const Source of [DueKeyShared, DueKeyReversed, DueKeyPerPass]) {
+      expect(await failingCases(memoryFactory(Source), [dueTests]), Source.name).toContain(name);
+    }
   }, 60_000);
 
   it('the unmodified reference source passes the same groups', async () => {

@@ -4,6 +4,7 @@ import type {
   ClaimResult,
   CompleteResult,
   DueOptions,
+  DueTask,
   FailResult,
   NewTask,
   Task,
@@ -145,7 +146,7 @@ export class MemoryTaskSource implements TaskSource {
     return ids;
   }
 
-  async *due(options: DueOptions = {}): AsyncGenerator<Task> {
+  async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
     const start = options.start ?? 0;
     if (!(start >= 0 && start < 1)) {
       throw new InvalidArgumentError(`due(): start must be a fraction in [0, 1), got ${start}`);
@@ -166,7 +167,7 @@ export class MemoryTaskSource implements TaskSource {
       for (;;) {
         const page = await this.#page(cursor, to, pageSize, kinds, signal);
         if (page.length === 0) break;
-        for (const row of page) yield snapshot(row);
+        for (const row of page) yield { ...snapshot(row), dueKey: dueKey(row.seq) };
         cursor = page[page.length - 1]!.seq + 1;
       }
     }
@@ -393,6 +394,11 @@ export class MemoryTaskSource implements TaskSource {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('memory task source is closed');
   }
+}
+
+/** Enqueue order as a fixed-width decimal string, so string order is numeric order. */
+function dueKey(seq: number): string {
+  return seq.toString().padStart(16, '0');
 }
 
 function snapshot(row: Row): Task {

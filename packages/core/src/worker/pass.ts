@@ -4,6 +4,7 @@ import type { ClaimResult, Task } from '../task-source.js';
 import type { PassOutcome, PassSummary } from './events.js';
 import type { WorkerRuntime } from './runtime.js';
 import { startTask } from './task-runner.js';
+import { WalkedStretches } from './walked-stretches.js';
 
 type Attempt =
   | { readonly kind: 'started' }
@@ -15,9 +16,11 @@ type Attempt =
 
 /**
  * One pass over the due tasks: stream them from a start point, and for each (up to `concurrency` running)
- * take its lock, claim it with the lock's fence and start its handler. Each task is attempted at most once
- * per pass. When the pass runs into another worker (lock held, or a claim refused because the task was just
- * taken) it restarts its stream at a random point rather than trailing that worker task by task.
+ * take its lock, claim it with the lock's fence and start its handler. When the pass runs into another
+ * worker (lock held, or a claim refused because the task was just taken) it restarts its stream at a random
+ * point rather than trailing that worker task by task. Each task is attempted at most once per pass: the
+ * pass remembers the stretches of the due order it walked, not the tasks, so its memory does not grow with
+ * the number of due tasks.
  *
  * Resolves when no more tasks will be started; the started ones may still be running. Rejects on source or
  * lock transport errors (the worker backs off and retries); a lost session or a stop ends the pass normally.
@@ -27,7 +30,7 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
   const { clock } = options;
   const startedAt = clock.monotonicNow();
   const firstStart = options.startFor(pass);
-  const visited = new Set<string>();
+  const walked = new WalkedStretches();
   const before = { ...rt.stats };
   let seen = 0;
   let hops = 0;
@@ -67,7 +70,10 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
           hop = true;
           break;
         }
-        if (visited.has(task.id) || rt.inFlight.has(task.id)) continue;
+        if (walked.has(task.dueKey) || rt.inFlight.has(task.id)) {
+          walked.walk(task.dueKey);
+          continue;
+        }
         while (attemptSlots === 0 && !interrupted()) {
           await new Promise<void>((resolve) => {
             wakeDispatcher = resolve;
@@ -84,7 +90,7 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
           hop = true;
           break;
         }
-        visited.add(task.id);
+        walked.walk(task.dueKey);
         seen++;
         attemptSlots--;
         const attempt = attemptTask(rt, session, task).then(
@@ -109,6 +115,7 @@ export async function runPass(rt: WorkerRuntime, session: LockSession, pass: num
         });
         pending.add(tracked);
       }
+      walked.endStream();
       await Promise.all(pending);
       if (!hop) break;
       contended = false;

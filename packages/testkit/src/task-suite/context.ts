@@ -1,4 +1,4 @@
-import type { DueOptions, Task, TaskSource } from '@baton/core';
+import type { DueOptions, DueTask, Task, TaskSource } from '@baton/core';
 import type { TestFn } from '../lock-suite/types.js';
 import type { TaskSourceFactory, TaskSourceHarness, TaskSourceSettings, TaskSuiteOptions } from './types.js';
 
@@ -84,8 +84,8 @@ export async function verifyRejects(
 }
 
 /** Every task of one `due()` pass, in order. */
-export async function pass(source: TaskSource, options: DueOptions = {}): Promise<Task[]> {
-  const tasks: Task[] = [];
+export async function pass(source: TaskSource, options: DueOptions = {}): Promise<DueTask[]> {
+  const tasks: DueTask[] = [];
   for await (const task of source.due(options)) tasks.push(task);
   return tasks;
 }

@@ -3,6 +3,7 @@ import {
   defineTaskCase,
   enqueueMany,
   FAR_FUTURE,
+  pass,
   passIds,
   verify,
   verifyEqual,
@@ -58,6 +59,41 @@ export function dueTests(test: TestFn, factory: TaskSourceFactory, options: Task
         firsts.add(seen[0]!);
       }
       verify(firsts.size >= 2, 'different starts begin at different tasks (workers do not all start at #1)');
+    },
+  );
+
+  defineTaskCase(
+    test,
+    factory,
+    options,
+    'due: each task carries a unique dueKey that rises along the pass and wraps around at most once',
+    async (ctx) => {
+      await enqueueMany(ctx.source, size);
+      const keyOf = new Map<string, string>();
+      for (const start of [...STARTS, Math.random()]) {
+        const tasks = await pass(ctx.source, { start, pageSize: 7 });
+        const keys = tasks.map((task) => task.dueKey);
+        verify(
+          keys.every((key) => typeof key === 'string' && key.length > 0),
+          `start ${start}: every dueKey is a non-empty string`,
+        );
+        verifyEqual(new Set(keys).size, keys.length, `start ${start}: no two tasks share a dueKey`);
+        const descents = keys.filter((key, n) => n > 0 && key < keys[n - 1]!).length;
+        verify(descents <= 1, `start ${start}: keys rise along the pass and wrap at most once (${descents})`);
+        if (descents === 1) {
+          verify(
+            keys.at(-1)! < keys[0]!,
+            `start ${start}: after wrapping, the pass stops before its first key`,
+          );
+        }
+        for (const task of tasks) {
+          const known = keyOf.get(task.id);
+          if (known !== undefined) {
+            verifyEqual(task.dueKey, known, `task ${task.id} keeps its dueKey from pass to pass`);
+          }
+          keyOf.set(task.id, task.dueKey);
+        }
+      }
     },
   );
 
