@@ -59,6 +59,12 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 /** Tracks who believes it leads; fails when a second believer appears. */
+/** A property of `target` read for a proxy: methods stay bound to the real object (private fields). */
+function bound(target: object, property: string | symbol): unknown {
+  const value: unknown = Reflect.get(target, property, target);
+  return typeof value === 'function' ? value.bind(target) : value;
+}
+
 class Believers {
   readonly current = new Set<string>();
   readonly terms: number[] = [];
@@ -460,6 +466,8 @@ describe('runWhileLeader', () => {
     stops.a.abort();
     await runA;
     await until(async () => (await election.leader())?.id === 'b', 'b leads');
+    // Holding the lock comes a moment before the task starts; stop b once its task runs.
+    await until(() => log.includes('b elected'), "b's task runs");
     stops.b.abort();
     await runB;
     expect(log).toEqual([
@@ -497,6 +505,44 @@ describe('runWhileLeader', () => {
     await Promise.all(runs);
     expect(new Set(turns)).toEqual(new Set(['a', 'b']));
     expect(believers.terms).toEqual([...believers.terms].sort((x, y) => x - y));
+  });
+
+  it('a stop that lands between winning and starting the task never starts the task, and resigns', async () => {
+    const provider = memory();
+    const key = freshKey();
+    const session = await provider.openSession();
+    const stop = new AbortController();
+    // The stop lands after the campaign's own "aborted while winning" check: when the leadership is built.
+    const stopOnWin = new Proxy(session, {
+      get(target, property) {
+        if (property !== 'acquire') return bound(target, property);
+        return async (...args: Parameters<typeof session.acquire>) => {
+          const lease = await target.acquire(...args);
+          let once = false;
+          return new Proxy(lease, {
+            get(l, p) {
+              if (p === 'sessionId' && !once) {
+                once = true;
+                stop.abort();
+              }
+              return bound(l, p);
+            },
+          });
+        };
+      },
+    });
+    let started = 0;
+    await runWhileLeader(
+      stopOnWin,
+      key,
+      async () => {
+        started++;
+      },
+      { signal: stop.signal },
+    );
+    expect(stop.signal.aborted).toBe(true);
+    expect(started).toBe(0);
+    expect(await new Election(provider, key).leader()).toBeNull();
   });
 
   it('rejects with the task error when there is no onError, after resigning', async () => {

@@ -115,8 +115,12 @@ async function lead(
     leadership.relinquish(
       new AbortedError('stepping down: runWhileLeader was stopped', { cause: signal?.reason }),
     );
-  if (signal?.aborted) stepDown();
-  else signal?.addEventListener('abort', stepDown, { once: true });
+  if (signal?.aborted) {
+    // Stopped between winning and starting: the task never starts.
+    stepDown();
+    return { kind: 'stopped' };
+  }
+  signal?.addEventListener('abort', stepDown, { once: true });
   let failure: { error: unknown } | undefined;
   try {
     await task(leadership);
