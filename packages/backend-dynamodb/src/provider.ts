@@ -12,6 +12,7 @@ import {
   systemClock,
   validateKey,
   type WatchOptions,
+  whileHolding,
 } from '@baton/core';
 import { DEFAULT_FENCE_MODE, DEFAULT_PARTITION_KEY, DEFAULT_TABLE, isLocalEndpoint } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
@@ -168,7 +169,7 @@ export class DynamoLockProvider implements LockProvider {
     const configured = this.#options.heartbeatIntervalMs;
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
     const startedAt = this.clock.monotonicNow();
-    await this.#lockTable.probe({ deadline: startedAt + ttlMs });
+    await whileHolding(() => this.#lockTable.probe({ deadline: startedAt + ttlMs }));
     this.#assertOpen();
     const session = new DynamoLockSession(
       {
@@ -195,7 +196,7 @@ export class DynamoLockProvider implements LockProvider {
   async getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
     validateKey(key);
     this.#assertOpen();
-    const record = await this.#lockTable.read(key, { signal: options.signal });
+    const record = await whileHolding(() => this.#lockTable.read(key, { signal: options.signal }));
     return this.#holderOf(key, record, this.clock.monotonicNow());
   }
 
@@ -215,7 +216,7 @@ export class DynamoLockProvider implements LockProvider {
    */
   async list(prefix = ''): Promise<LockHolder[]> {
     this.#assertOpen();
-    const records = await this.#lockTable.scanHeld(prefix);
+    const records = await whileHolding(() => this.#lockTable.scanHeld(prefix));
     const seenAt = this.clock.monotonicNow();
     const holders: LockHolder[] = [];
     for (const record of records) {
@@ -232,7 +233,7 @@ export class DynamoLockProvider implements LockProvider {
   async forceRelease(key: string): Promise<boolean> {
     validateKey(key);
     this.#assertOpen();
-    return this.#lockTable.forceRelease(key, randomUUID());
+    return whileHolding(() => this.#lockTable.forceRelease(key, randomUUID()));
   }
 
   /**
@@ -241,14 +242,16 @@ export class DynamoLockProvider implements LockProvider {
    */
   ensureTable(options: { timeoutMs?: number } = {}): Promise<EnsureTableResult> {
     this.#assertOpen();
-    return ensureLockTable({
-      client: this.client,
-      requester: this.#requester,
-      clock: this.clock,
-      table: this.table,
-      partitionKey: this.partitionKey,
-      ...options,
-    });
+    return whileHolding(() =>
+      ensureLockTable({
+        client: this.client,
+        requester: this.#requester,
+        clock: this.clock,
+        table: this.table,
+        partitionKey: this.partitionKey,
+        ...options,
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -5,6 +5,7 @@ export * from './config.js';
 export * from './duration.js';
 export * from './election/index.js';
 export * from './errors.js';
+export { holdProcess, whileHolding } from './hold-process.js';
 export * from './keepalive.js';
 export type * from './lock.js';
 export * from './memory/backend.js';

@@ -8,6 +8,7 @@ import {
   LeaseReleasedError,
   SessionLostError,
 } from './errors.js';
+import { whileHolding } from './hold-process.js';
 import type {
   AcquireOptions,
   Lease,
@@ -155,7 +156,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     validateKey(key);
     this.#assertUsable();
     if (this.#leases.has(key)) return null;
-    const acquisition = await this.acquireOnce(key, options);
+    const acquisition = await whileHolding(() => this.acquireOnce(key, options));
     if (!acquisition) return null;
     const lease = new ManagedLease<S>(this, key, acquisition, options);
     if (this.#controller.signal.aborted) {
@@ -219,12 +220,12 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
 
   /** @internal Used by {@link ManagedLease}. */
   releaseLease(lease: ManagedLease<S>): Promise<boolean> {
-    return this.releaseOnce(lease);
+    return whileHolding(() => this.releaseOnce(lease));
   }
 
   /** @internal Used by {@link ManagedLease}. */
   publishLease(lease: ManagedLease<S>, value: string): Promise<void> {
-    return this.publishOnce(lease, value);
+    return whileHolding(() => this.publishOnce(lease, value));
   }
 
   /** @internal Drops a lease from the session's set. */
@@ -238,7 +239,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   async #doDestroy(): Promise<void> {
     const results = await Promise.allSettled(this.leases().map((lease) => lease.release()));
     try {
-      await this.endSession();
+      await whileHolding(() => this.endSession());
     } finally {
       if (!this.#controller.signal.aborted)
         this.#controller.abort(new ClosedError(`session ${this.id} destroyed`));

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryLockProvider, pollingWatch } from '../src/index.js';
+import {
+  AbstractLockSession,
+  type Acquisition,
+  holdProcess,
+  type ManagedLease,
+  MemoryLockProvider,
+  pollingWatch,
+  systemClock,
+} from '../src/index.js';
 
 const keepAlive = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 
@@ -51,5 +59,69 @@ describe('a running worker keeps the process alive between passes', () => {
     await running;
     expect(keepAlive()).toBe(base);
     await locks.close();
+  });
+});
+
+/** A backend session whose every operation waits until the test lets it go (a request being retried). */
+function gate(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+class SlowSession extends AbstractLockSession<null> {
+  gate = gate();
+  constructor() {
+    super({ id: 'slow', ttlMs: 5_000, clock: systemClock, watch: async function* () {}, nativeWatch: false });
+  }
+  protected async acquireOnce(): Promise<Acquisition<null>> {
+    await this.gate.promise;
+    return { fence: 1, value: undefined, state: null };
+  }
+  protected async releaseOnce(_lease: ManagedLease<null>): Promise<boolean> {
+    await this.gate.promise;
+    return true;
+  }
+  protected async publishOnce(): Promise<void> {
+    await this.gate.promise;
+  }
+  protected async endSession(): Promise<void> {
+    await this.gate.promise;
+  }
+}
+
+describe('calls made for the caller hold the process until they settle', () => {
+  it('tryAcquire, publish, release and destroy of a backend session each hold it while pending', async () => {
+    const session = new SlowSession();
+    const base = keepAlive();
+    const pending = async <T>(call: () => Promise<T>): Promise<T> => {
+      session.gate = gate();
+      const result = call();
+      await new Promise((r) => setImmediate(r));
+      expect(keepAlive()).toBe(base + 1);
+      session.gate.resolve();
+      const value = await result;
+      expect(keepAlive()).toBe(base);
+      return value;
+    };
+    const lease = await pending(() => session.tryAcquire('hold/slow'));
+    expect(lease?.fence).toBe(1);
+    await pending(() => lease!.publish('v'));
+    expect(await pending(() => lease!.release())).toBe(true);
+    await pending(() => session.destroy());
+  });
+
+  it('holds are counted: the process is held until the last one lets go, and a release is idempotent', () => {
+    const base = keepAlive();
+    const first = holdProcess();
+    const second = holdProcess();
+    expect(keepAlive()).toBe(base + 1);
+    first();
+    first();
+    expect(keepAlive()).toBe(base + 1);
+    second();
+    expect(keepAlive()).toBe(base);
   });
 });
