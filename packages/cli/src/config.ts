@@ -56,6 +56,7 @@ export const configFileSchema = z
         handlerTimeout: duration('a duration').optional(),
         stopGrace: duration('a duration').optional(),
         statsEvery: duration('a duration').optional(),
+        leaderKey: z.string().min(1).optional(),
       })
       .strict()
       .optional(),

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { invalidTask, type TaskContext, type TaskHandler } from '@baton/core';
+import { invalidTask, type LeaderTask, type TaskContext, type TaskHandler } from '@baton/core';
 import { UsageError } from './exit-codes.js';
 
 /** A handler module, loaded and checked. */
@@ -12,6 +12,8 @@ export interface LoadedHandler {
   kinds: readonly string[] | undefined;
   /** Absolute path of the module. */
   path: string;
+  /** The module's `leader` export: what the elected worker runs (`baton worker --leader-key`). */
+  leader: LeaderTask | undefined;
 }
 
 type HandlerFn = (context: TaskContext) => unknown;
@@ -19,7 +21,8 @@ type HandlerFn = (context: TaskContext) => unknown;
 /**
  * Loads a handler module and checks its shape before anything connects. The module must export a function
  * (`export default async function (ctx) {…}` or `export async function handler(ctx) {…}`), or a `kinds`
- * map from task kind to function, or both (the map wins for its kinds, the function handles the rest).
+ * map from task kind to function, or both (the map wins for its kinds, the function handles the rest). It may
+ * also export `leader`, the function the one elected worker runs.
  *
  * Throws a {@link UsageError} (exit 2) when the file is missing, fails to load, or exports no function.
  */
@@ -45,6 +48,15 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
   const nested = isRecord(module.default) ? module.default : undefined;
   const fn = pickFunction(module.default) ?? pickFunction(module.handler) ?? pickFunction(nested?.handler);
   const kindsExport = module.kinds ?? nested?.kinds;
+  const leaderExport = module.leader ?? nested?.leader;
+  if (leaderExport !== undefined && typeof leaderExport !== 'function') {
+    throw new UsageError(
+      `--handler: ${path} exports \`leader\` as ${describeType(leaderExport)}, expected a function ` +
+        '(leadership) => Promise<void> that returns once leadership.signal aborts',
+      { field: '--handler' },
+    );
+  }
+  const leader = leaderExport as LeaderTask | undefined;
   let kinds: Map<string, HandlerFn> | undefined;
   if (kindsExport !== undefined) {
     if (!isRecord(kindsExport)) {
@@ -79,7 +91,7 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
       { field: '--handler' },
     );
   }
-  if (!kinds) return { handler: fn!, kinds: undefined, path };
+  if (!kinds) return { handler: fn!, kinds: undefined, path, leader };
   const byKind = kinds;
   const handler: TaskHandler = (context) => {
     const own = byKind.get(context.task.kind);
@@ -88,7 +100,7 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
     throw invalidTask(`no handler for task kind '${context.task.kind}' in ${path}`);
   };
   // With only a map, the worker takes just those kinds; a fallback function means every kind.
-  return { handler, kinds: fn ? undefined : [...byKind.keys()], path };
+  return { handler, kinds: fn ? undefined : [...byKind.keys()], path, leader };
 }
 
 function pickFunction(value: unknown): HandlerFn | undefined {

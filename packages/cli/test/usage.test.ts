@@ -48,6 +48,8 @@ describe.concurrent('usage errors exit 2 with a message naming the problem', () 
       'bad-kinds.mjs': "export const kinds = { email: 'not a function' };\n",
       'syntax.mjs': 'export default function (\n',
       'ok.mjs': 'export default async () => ({ ok: true });\n',
+      'with-leader.mjs': 'export default async () => 1;\nexport async function leader() {}\n',
+      'bad-leader.mjs': "export default async () => 1;\nexport const leader = 'me';\n",
       'bad-config.json': JSON.stringify({ worker: { concurrency: 'lots' } }),
       'not-json.json': '{ nope',
     });
@@ -102,6 +104,35 @@ describe.concurrent('usage errors exit 2 with a message naming the problem', () 
     const result = await baton(['worker']);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('no handler');
+  });
+
+  it('a leader export without --leader-key, and --leader-key without a leader export', async () => {
+    const noKey = await baton(['worker', '--handler', './with-leader.mjs'], { cwd: files.dir });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain('exports `leader`, but no election key was given');
+    expect(noKey.stderr).toContain('Fix: --leader-key');
+    const noExport = await baton(['worker', '--handler', './ok.mjs', '--leader-key', 'leader/x'], {
+      cwd: files.dir,
+    });
+    expect(noExport.code).toBe(2);
+    expect(noExport.stderr).toContain('--leader-key: ');
+    expect(noExport.stderr).toContain('has no `leader` export');
+  });
+
+  it('a leader export that is not a function, and a bad leader key', async () => {
+    const notFn = await baton(['worker', '--handler', './bad-leader.mjs', '--leader-key', 'leader/x'], {
+      cwd: files.dir,
+    });
+    expect(notFn.code).toBe(2);
+    expect(notFn.stderr).toContain('exports `leader` as a string, expected a function');
+    const badKey = await baton(
+      ['worker', '--handler', './with-leader.mjs', '--leader-key', 'k'.repeat(600)],
+      {
+        cwd: files.dir,
+      },
+    );
+    expect(badKey.code).toBe(2);
+    expect(badKey.stderr).toContain('--leader-key: ');
   });
 
   it('conflicting schedules', async () => {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
@@ -23,6 +24,19 @@ beforeAll(async () => {
 `,
       'invalid.mjs': `export async function handler({ task }) {
   throw Object.assign(new Error('payload rejected: ' + JSON.stringify(task.payload)), { code: 'TASK_INVALID' });
+}
+`,
+      'leader.mjs': `import { appendFileSync } from 'node:fs';
+export default async function () {
+  return 'ran';
+}
+// Records each term on the file named by LEADER_LOG: start, then end once told to stop.
+export async function leader({ term, signal }) {
+  const who = process.env.WORKER_NAME;
+  appendFileSync(process.env.LEADER_LOG, 'start ' + who + ' ' + term + '\\n');
+  await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  appendFileSync(process.env.LEADER_LOG, 'end ' + who + ' ' + term + '\\n');
 }
 `,
       'slow.mjs': `export default async function ({ signal }) {
@@ -261,6 +275,56 @@ describe.concurrent('worker', () => {
       await config.cleanup();
     }
   });
+
+  it('--leader-key: one worker runs the leader export; when it stops, another takes over with a higher term', async () => {
+    const consul = await startConsulTestServer();
+    try {
+      const t = inSchema(uniqueSchema());
+      const leaderLog = `${files.dir}/leader-${uniqueSchema()}.log`;
+      const env = { BATON_BACKEND: 'consul', CONSUL_HTTP_ADDR: consul.url, LEADER_LOG: leaderLog };
+      const args = [
+        'worker',
+        '--handler',
+        './leader.mjs',
+        '--leader-key',
+        'leader/cli-test',
+        '--every',
+        '200ms',
+      ];
+      await t.json(['tasks', 'enqueue', 'echo', '--count', '6']);
+      const workers = {
+        a: t.start([...args, '--id', 'a'], { ...env, WORKER_NAME: 'a' }),
+        b: t.start([...args, '--id', 'b'], { ...env, WORKER_NAME: 'b' }),
+      };
+      const elected = (w: Running) => w.waitFor((line) => line.msg === 'leader elected');
+      const first = await Promise.race([
+        elected(workers.a).then((line) => ({ name: 'a' as const, line })),
+        elected(workers.b).then((line) => ({ name: 'b' as const, line })),
+      ]);
+      const second = first.name === 'a' ? 'b' : 'a';
+      expect(first.line).toMatchObject({ leaderKey: 'leader/cli-test' });
+      expect(workers[second].lines.some((line) => line.msg === 'leader elected')).toBe(false);
+      const leaderOf = await t.json<{ id: string; term: number }>(['leader', 'show', 'leader/cli-test'], env);
+      expect(leaderOf).toMatchObject({ id: first.name, term: first.line.term });
+
+      workers[first.name].kill('SIGTERM');
+      expect(await workers[first.name].exited).toBe(143);
+      const next = await elected(workers[second]);
+      expect(next.term as number).toBeGreaterThan(first.line.term as number);
+      workers[second].kill('SIGTERM');
+      expect(await workers[second].exited).toBe(143);
+
+      expect((await readFile(leaderLog, 'utf8')).trim().split('\n')).toEqual([
+        `start ${first.name} ${first.line.term}`,
+        `end ${first.name} ${first.line.term}`,
+        `start ${second} ${next.term}`,
+        `end ${second} ${next.term}`,
+      ]);
+      expect((await t.stats()).done).toBe(6);
+    } finally {
+      await consul.close();
+    }
+  }, 90_000);
 
   it('runs against Consul and leaves no lock behind', async () => {
     const consul = await startConsulTestServer();

@@ -1,4 +1,12 @@
-import { createLockProvider, describeError, type LockProvider, type Schedule, Worker } from '@baton/core';
+import {
+  createLockProvider,
+  describeError,
+  type LeaderOptions,
+  type LockProvider,
+  type Schedule,
+  validateKey,
+  Worker,
+} from '@baton/core';
 import type { PostgresTaskSource } from '@baton/source-postgres';
 import type { Command } from 'commander';
 import { durationArg, intArg } from '../args.js';
@@ -27,6 +35,7 @@ interface WorkerFlags {
   metricsPort?: number;
   metricsHost?: string;
   statsEvery?: number;
+  leaderKey?: string;
 }
 
 /** `baton worker`: runs a handler module over the task list. */
@@ -42,6 +51,10 @@ export function workerCommand(program: Command): Command {
     .option('--once', 'make one complete pass, wait for its tasks, then exit')
     .option('--kinds <list>', 'only these task kinds (comma-separated)')
     .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
+    .option(
+      '--leader-key <key>',
+      "election key: the one elected worker also runs the handler module's `leader` export",
+    )
     .option(
       '--handler-timeout <duration>',
       'abort and fail a handler running longer (default 5m)',
@@ -72,6 +85,13 @@ The handler module receives ({ task, fence, signal, workerId, lockKey }) and ret
 or exports \`kinds = { 'send-email': sendEmail, ... }\` to dispatch on the task kind. Throwing fails the
 attempt (retried with backoff); throw invalidTask('why') from @baton/core to kill it at once.
 
+With --leader-key, every worker campaigns on that key and the elected one also runs the module's
+\`leader\` export (e.g. the scheduler that enqueues the hourly batch) until it loses leadership or stops:
+
+  export async function leader({ term, signal }) {
+    while (!signal.aborted) { await enqueueHourlyBatch({ term }); await sleep(60_000, undefined, { signal }).catch(() => {}); }
+  }
+
 Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one shortens the grace
 period to zero); the exit code is then 143/130.`,
     )
@@ -97,6 +117,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const level = logLevel(ctx.globals, ctx.env, ctx.config);
   const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
   const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
+  const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
   const pgEnv = postgresEnv(ctx);
   await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
@@ -144,6 +165,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
         : {}),
       ...((flags.stopGrace ?? file.stopGrace) ? { stopGraceMs: flags.stopGrace ?? file.stopGrace } : {}),
+      ...(leader ? { leader } : {}),
     });
     const metrics = new WorkerMetrics();
     metrics.observe(worker);
@@ -192,6 +214,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         schedule,
         concurrency: flags.concurrency ?? file.concurrency ?? 4,
         ...(kinds ? { kinds } : {}),
+        ...(leader ? { leaderKey: leader.key } : {}),
       },
       'worker started',
     );
@@ -215,6 +238,37 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       .catch((error: unknown) => log.warn({ err: describeError(error) }, 'closing locks failed'));
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
+}
+
+/** The leader hook: a key and a `leader` export go together; either alone is a usage error. */
+function leaderOption(
+  key: string | undefined,
+  loaded: Awaited<ReturnType<typeof loadHandlerModule>>,
+): LeaderOptions | undefined {
+  if (key === undefined) {
+    if (!loaded.leader) return undefined;
+    throw new UsageError(
+      `worker: ${loaded.path} exports \`leader\`, but no election key was given. ` +
+        'Fix: --leader-key leader/<name> (or worker.leaderKey in the config file), the same on every worker.',
+      { field: '--leader-key' },
+    );
+  }
+  try {
+    validateKey(key);
+  } catch (error) {
+    throw new UsageError(`--leader-key: ${(error as Error).message}`, {
+      field: '--leader-key',
+      cause: error,
+    });
+  }
+  if (!loaded.leader) {
+    throw new UsageError(
+      `--leader-key: ${loaded.path} has no \`leader\` export to run while leading. ` +
+        'Fix: export async function leader({ term, signal }) { … } from the handler module.',
+      { field: '--leader-key' },
+    );
+  }
+  return { key, run: loaded.leader };
 }
 
 function scheduleFrom(
@@ -273,6 +327,17 @@ function splitKinds(list: string): string[] {
 }
 
 function logEvents(worker: Worker, log: Logger): void {
+  worker.on('leader-elected', (e) => log.info({ leaderKey: e.key, term: e.term }, 'leader elected'));
+  worker.on('leader-ended', (e) =>
+    log.info(
+      {
+        leaderKey: e.key,
+        term: e.term,
+        ...(e.reason === undefined ? {} : { reason: describeError(e.reason) }),
+      },
+      'leadership ended',
+    ),
+  );
   worker.on('session-opened', (e) => log.info({ sessionId: e.sessionId }, 'lock session opened'));
   worker.on('session-lost', (e) =>
     log.warn(
