@@ -10,7 +10,7 @@ import {
 
 export const BACKEND = 'consul';
 
-/** An HTTP answer Consul gave that was not a success, from either the npm client or our own requests. */
+/** An HTTP answer Consul gave that was not a success. */
 export class ConsulHttpError extends Error {
   readonly statusCode: number;
   readonly body: string;
@@ -57,22 +57,15 @@ const NETWORK_CODES = new Set([
 
 const TLS_CODE = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_|EPROTO$)/;
 
-/** Status code and body text of an HTTP error from the npm client or from {@link ConsulHttpError}. */
+/** Status code and body text of an HTTP error. */
 export function httpStatusOf(error: unknown): { status: number; body: string } | undefined {
-  if (error instanceof ConsulHttpError) return { status: error.statusCode, body: error.body };
-  if (typeof error !== 'object' || error === null) return undefined;
-  const candidate = error as { isResponse?: unknown; statusCode?: unknown; response?: { body?: unknown } };
-  if (candidate.isResponse !== true || typeof candidate.statusCode !== 'number') return undefined;
-  return { status: candidate.statusCode, body: bodyText(candidate.response?.body) };
+  return error instanceof ConsulHttpError
+    ? { status: error.statusCode, body: bodyText(error.body) }
+    : undefined;
 }
 
-export function bodyText(body: unknown): string {
-  let text: string;
-  if (body === undefined || body === null) text = '';
-  else if (typeof body === 'string') text = body;
-  else if (Buffer.isBuffer(body)) text = body.toString('utf8');
-  else text = JSON.stringify(body);
-  text = text.trim();
+export function bodyText(body: string): string {
+  const text = body.trim();
   return text.length > 500 ? `${text.slice(0, 500)}…` : text;
 }
 
@@ -88,7 +81,7 @@ export function aclHint(prefix: string): string {
  */
 export function toBatonError(error: unknown, context: ErrorContext): BatonError {
   if (error instanceof BatonError) return error;
-  const options = { cause: withoutRequest(error), backend: BACKEND };
+  const options = { cause: error, backend: BACKEND };
   const what = `Consul: ${context.operation} failed`;
   const http = httpStatusOf(error);
   if (http) {
@@ -118,13 +111,15 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     }
     return new ProtocolError(`${what}: unexpected HTTP ${status}${detail}`, options);
   }
-  const flags = error as { code?: unknown; isTimeout?: unknown; isAbort?: unknown; isCodec?: unknown };
-  const code = typeof flags?.code === 'string' ? flags.code : undefined;
+  const code =
+    typeof (error as { code?: unknown } | null)?.code === 'string'
+      ? (error as { code: string }).code
+      : undefined;
   const message = error instanceof Error ? error.message : String(error);
-  if (flags?.isTimeout === true || error instanceof ConsulTimeoutError) {
+  if (error instanceof ConsulTimeoutError) {
     return new UnavailableError(`${what}: ${message}`, options);
   }
-  if (flags?.isAbort === true || (error instanceof Error && error.name === 'AbortError')) {
+  if (error instanceof Error && error.name === 'AbortError') {
     return new AbortedError(`${what}: aborted`, options);
   }
   if (code && TLS_CODE.test(code)) {
@@ -139,39 +134,8 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     const hint = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? ' (check CONSUL_HTTP_ADDR)' : '';
     return new UnavailableError(`${what}: ${code ?? 'network error'}${hint}: ${message}`, options);
   }
-  if (flags?.isCodec === true || error instanceof SyntaxError) {
+  if (error instanceof SyntaxError) {
     return new ProtocolError(`${what}: unreadable answer: ${message}`, options);
   }
   return new ProtocolError(`${what}: ${message}`, options);
-}
-
-/**
- * The npm client's HTTP errors keep the whole response, and through it the request with its
- * `X-Consul-Token` header: logging such an error would print the token. Keep the client's error as `cause`,
- * but with a plain copy of the response (status, headers, body) instead.
- */
-function withoutRequest(error: unknown): unknown {
-  if (typeof error !== 'object' || error === null || !('response' in error)) return error;
-  const response = (error as { response?: unknown }).response as
-    | { statusCode?: unknown; statusMessage?: unknown; headers?: unknown; body?: unknown }
-    | null
-    | undefined;
-  if (!response || typeof response !== 'object') return error;
-  const plain = {
-    statusCode: response.statusCode,
-    statusMessage: response.statusMessage,
-    headers: response.headers,
-    body: response.body,
-  };
-  try {
-    Object.defineProperty(error, 'response', {
-      value: plain,
-      configurable: true,
-      enumerable: true,
-      writable: true,
-    });
-  } catch {
-    return new ConsulHttpError(Number(plain.statusCode) || 0, bodyText(plain.body));
-  }
-  return error;
 }

@@ -1,8 +1,6 @@
-import { EventEmitter } from 'node:events';
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import { AbortedError, BatonError, formatDuration, ProtocolError } from '@baton/core';
-import Consul from 'consul';
 import { ConsulHttpError, ConsulTimeoutError, httpStatusOf, toBatonError } from './errors.js';
 
 /** A KV entry as Consul returns it. `Value` is decoded text (or `null`). */
@@ -77,54 +75,6 @@ export interface ReadOptions extends CallOptions {
   waitMs?: number | undefined;
 }
 
-// The part of the npm client we call, typed as it behaves at runtime (its bundled types omit `ctx` and
-// `timeout`, and its txn types do not match the wire format).
-interface PapiContext extends EventEmitter {
-  includeResponse?: boolean;
-}
-interface CommonRequest {
-  ctx: PapiContext;
-  timeout: number;
-}
-interface ConsulClientApi {
-  session: {
-    create(
-      request: {
-        name?: string;
-        ttl?: string;
-        lockdelay?: string;
-        behavior?: string;
-        checks?: string[];
-      } & CommonRequest,
-    ): Promise<unknown>;
-    renew(request: { id: string } & CommonRequest): Promise<unknown>;
-    destroy(request: { id: string } & CommonRequest): Promise<unknown>;
-  };
-  kv: {
-    get(
-      request: {
-        key: string;
-        recurse?: boolean;
-        consistent?: boolean;
-        index?: string;
-        wait?: string;
-      } & CommonRequest,
-    ): Promise<unknown>;
-    set(
-      request: {
-        key: string;
-        value: string;
-        flags?: number;
-        acquire?: string;
-        release?: string;
-        cas?: number;
-      } & CommonRequest,
-    ): Promise<unknown>;
-    del(request: { key: string; cas?: number } & CommonRequest): Promise<unknown>;
-  };
-  destroy(): void;
-}
-
 /** Session settings sent to `PUT /v1/session/create`. */
 export interface SessionCreateRequest {
   name: string;
@@ -134,21 +84,33 @@ export interface SessionCreateRequest {
   checks: readonly string[];
 }
 
+/** A query string value; `true` sends the bare flag (`?recurse`), `undefined` leaves the parameter out. */
+type QueryValue = string | number | true | undefined;
+
+/** One answer: status, body text and the `X-Consul-Index` header. */
+interface Answer {
+  status: number;
+  text: string;
+  index: string | undefined;
+}
+
 /**
- * Everything baton says to Consul. Sessions and plain KV requests go through the npm `consul` client;
- * `/v1/txn` (acquire + fence in one round trip) is sent directly over the same keep-alive agent, with the
- * same token, TLS settings and datacenter. Every failure comes out as a `BatonError` with the original as
- * `cause`; aborting `signal` cancels the request in flight.
+ * Everything baton says to Consul, over one keep-alive agent with plain `node:http(s)` requests: the token
+ * goes in `X-Consul-Token` (never in a URL, never into an error), the datacenter in `?dc=`. Every failure
+ * comes out as a `BatonError` with the original as `cause`; aborting `signal` cancels the request in flight.
  */
 export class ConsulHttp {
-  readonly #client: ConsulClientApi;
   readonly #agent: http.Agent;
   readonly #options: ConsulHttpOptions;
   readonly #secure: boolean;
+  readonly #hostname: string;
+  readonly #port: number;
 
   constructor(options: ConsulHttpOptions) {
     this.#options = options;
     this.#secure = options.address.protocol === 'https:';
+    this.#hostname = options.address.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.#port = Number(options.address.port) || (this.#secure ? 443 : 80);
     this.#agent = this.#secure
       ? new https.Agent({
           keepAlive: true,
@@ -158,32 +120,27 @@ export class ConsulHttp {
           ...(options.servername ? { servername: options.servername } : {}),
         })
       : new http.Agent({ keepAlive: true });
-    const defaults: Record<string, string> = {};
-    if (options.token) defaults.token = options.token;
-    if (options.datacenter) defaults.dc = options.datacenter;
-    this.#client = new Consul({
-      baseUrl: `${options.address.origin}/v1`,
-      agent: this.#agent,
-      defaults,
-    } as ConstructorParameters<typeof Consul>[0]) as unknown as ConsulClientApi;
   }
 
   /** Creates a session; resolves its id. */
   async createSession(request: SessionCreateRequest, options: CallOptions = {}): Promise<string> {
-    const body = await this.#call('create a session', options, (common) =>
-      this.#client.session.create({
-        name: request.name,
-        ttl: formatDuration(request.ttlMs),
-        // "0s", not 0: the client drops falsy values and Consul would apply its 15 s default.
-        lockdelay: formatDuration(request.lockDelayMs),
-        behavior: request.behavior,
-        checks: [...request.checks],
-        ...common,
-      }),
+    const operation = 'create a session';
+    const body = JSON.stringify({
+      Name: request.name,
+      TTL: formatDuration(request.ttlMs),
+      // "0s", not 0 or nothing: Consul would apply its 15 s default.
+      LockDelay: formatDuration(request.lockDelayMs),
+      Behavior: request.behavior,
+      // Always sent: without it Consul binds the session to the node's serfHealth check.
+      Checks: [...request.checks],
+    });
+    const answer = this.#expectOk(
+      operation,
+      await this.#send(operation, 'PUT', '/v1/session/create', {}, body, options),
     );
-    const id = (body as { ID?: unknown } | undefined)?.ID;
+    const id = (parseJson(answer.text, operation) as { ID?: unknown } | null)?.ID;
     if (typeof id !== 'string' || id === '') {
-      throw new ProtocolError(`Consul: session create answered without an ID: ${JSON.stringify(body)}`, {
+      throw new ProtocolError(`Consul: session create answered without an ID: ${answer.text.slice(0, 200)}`, {
         backend: 'consul',
       });
     }
@@ -195,16 +152,30 @@ export class ConsulHttp {
    * expired session) rejects with an error whose `cause` carries the status, for the caller to judge.
    */
   async renewSession(id: string, options: CallOptions = {}): Promise<unknown> {
-    return this.#call(`renew session ${id}`, options, (common) =>
-      this.#client.session.renew({ id, ...common }),
+    const operation = `renew session ${id}`;
+    const answer = await this.#send(
+      operation,
+      'PUT',
+      `/v1/session/renew/${encodeURIComponent(id)}`,
+      {},
+      '',
+      options,
     );
+    return parseJson(this.#expectOk(operation, answer).text, operation);
   }
 
   /** Destroys a session (idempotent at Consul). */
   async destroySession(id: string, options: CallOptions = {}): Promise<void> {
-    await this.#call(`destroy session ${id}`, options, (common) =>
-      this.#client.session.destroy({ id, ...common }),
+    const operation = `destroy session ${id}`;
+    const answer = await this.#send(
+      operation,
+      'PUT',
+      `/v1/session/destroy/${encodeURIComponent(id)}`,
+      {},
+      '',
+      options,
     );
+    this.#expectOk(operation, answer);
   }
 
   /** Reads one key. `entry` is `undefined` when it does not exist; `index` is Consul's `X-Consul-Index`. */
@@ -212,12 +183,11 @@ export class ConsulHttp {
     key: string,
     options: ReadOptions = {},
   ): Promise<{ entry: KvEntry | undefined; index: number }> {
-    const { body, index } = await this.#read(`read '${key}'`, key, false, options);
-    if (body === undefined) return { entry: undefined, index };
-    // The client unwraps the one-element array of a single-key read.
-    const entry = Array.isArray(body) && body.length === 1 ? body[0] : body;
-    if (!isKvEntry(entry) || entry.Key !== key) {
-      throw new ProtocolError(`Consul: unexpected answer reading '${key}': ${JSON.stringify(body)}`, {
+    const { entries, index } = await this.#read(`read '${key}'`, key, false, options);
+    if (entries === undefined || entries.length === 0) return { entry: undefined, index };
+    const entry = entries[0];
+    if (entries.length !== 1 || entry?.Key !== key) {
+      throw new ProtocolError(`Consul: unexpected answer reading '${key}': ${JSON.stringify(entries)}`, {
         backend: 'consul',
       });
     }
@@ -226,12 +196,8 @@ export class ConsulHttp {
 
   /** Reads every key under `prefix` (`?recurse`). */
   async listKeys(prefix: string, options: ReadOptions = {}): Promise<{ entries: KvEntry[]; index: number }> {
-    const { body, index } = await this.#read(`list '${prefix}'`, prefix, true, options);
-    if (body === undefined) return { entries: [], index };
-    if (!Array.isArray(body) || !body.every(isKvEntry)) {
-      throw new ProtocolError(`Consul: unexpected answer listing '${prefix}'`, { backend: 'consul' });
-    }
-    return { entries: body, index };
+    const { entries, index } = await this.#read(`list '${prefix}'`, prefix, true, options);
+    return { entries: entries ?? [], index };
   }
 
   /** `PUT /v1/kv/<key>` with at most one of `acquire`, `release`, `cas`. Resolves Consul's boolean. */
@@ -241,24 +207,16 @@ export class ConsulHttp {
     params: { flags?: number; acquire?: string; release?: string; cas?: number },
     options: CallOptions = {},
   ): Promise<boolean> {
-    const answer = await this.#call(
-      `write '${key}'`,
-      options,
-      (common) => this.#client.kv.set({ key, value, ...params, ...common }),
-      true,
-    );
-    return expectBoolean(bodyOf(answer), `write '${key}'`);
+    const operation = `write '${key}'`;
+    const answer = await this.#send(operation, 'PUT', kvPath(key), params, value, options);
+    return expectBoolean(this.#expectOk(operation, answer).text, operation);
   }
 
   /** `DELETE /v1/kv/<key>`, optionally `?cas=<index>`. Resolves Consul's boolean. */
   async deleteKey(key: string, params: { cas?: number } = {}, options: CallOptions = {}): Promise<boolean> {
-    const answer = await this.#call(
-      `delete '${key}'`,
-      options,
-      (common) => this.#client.kv.del({ key, ...params, ...common }),
-      true,
-    );
-    return expectBoolean(bodyOf(answer), `delete '${key}'`);
+    const operation = `delete '${key}'`;
+    const answer = await this.#send(operation, 'DELETE', kvPath(key), params, undefined, options);
+    return expectBoolean(this.#expectOk(operation, answer).text, operation);
   }
 
   /**
@@ -278,29 +236,14 @@ export class ConsulHttp {
         },
       })),
     );
-    const query = this.#options.datacenter ? `?dc=${encodeURIComponent(this.#options.datacenter)}` : '';
-    let status: number;
-    let text: string;
-    try {
-      ({ status, text } = await this.#raw('PUT', `/v1/txn${query}`, payload, options));
-    } catch (error) {
-      throw this.#fail(error, operation, options.signal);
-    }
+    const { status, text } = await this.#send(operation, 'PUT', '/v1/txn', {}, payload, options);
     if (status !== 200 && status !== 409) throw this.#fail(new ConsulHttpError(status, text), operation);
-    let parsed: { Results?: unknown; Errors?: unknown };
-    try {
-      parsed = JSON.parse(text) as { Results?: unknown; Errors?: unknown };
-    } catch (cause) {
-      throw new ProtocolError(`Consul: ${operation}: unreadable txn answer: ${text.slice(0, 200)}`, {
-        backend: 'consul',
-        cause,
-      });
-    }
+    const parsed = parseJson(text, operation) as { Results?: unknown; Errors?: unknown } | null;
     if (status === 409) {
-      const errors = Array.isArray(parsed.Errors) ? parsed.Errors.filter(isTxnError) : [];
+      const errors = Array.isArray(parsed?.Errors) ? parsed.Errors.filter(isTxnError) : [];
       return { committed: false, errors };
     }
-    const results = Array.isArray(parsed.Results) ? parsed.Results : [];
+    const results = Array.isArray(parsed?.Results) ? parsed.Results : [];
     const entries: KvEntry[] = [];
     for (const result of results) {
       const kv = (result as { KV?: unknown } | null)?.KV;
@@ -309,17 +252,13 @@ export class ConsulHttp {
           backend: 'consul',
         });
       }
-      entries.push({
-        ...kv,
-        Value: kv.Value === null || kv.Value === undefined ? null : decodeBase64(kv.Value),
-      });
+      entries.push(decodeEntry(kv));
     }
     return { committed: true, results: entries };
   }
 
   /** Closes pooled connections. Requests still in flight fail. */
   close(): void {
-    this.#client.destroy();
     this.#agent.destroy();
   }
 
@@ -329,52 +268,41 @@ export class ConsulHttp {
   }
 
   async #read(
-    what: string,
+    operation: string,
     key: string,
     recurse: boolean,
     options: ReadOptions,
-  ): Promise<{ body: unknown; index: number }> {
+  ): Promise<{ entries: KvEntry[] | undefined; index: number }> {
     const blocking = options.index !== undefined && options.index > 0;
     const waitMs = options.waitMs ?? 60_000;
     const timeoutMs = options.timeoutMs ?? (blocking ? this.blockingTimeoutMs(waitMs) : undefined);
-    const answer = await this.#call(
-      what,
-      { signal: options.signal, timeoutMs },
-      (common) =>
-        this.#client.kv.get({
-          key,
-          ...(recurse ? { recurse: true } : {}),
-          ...(options.consistent ? { consistent: true } : {}),
-          ...(blocking ? { index: String(options.index), wait: formatDuration(waitMs) } : {}),
-          ...common,
-        }),
-      true,
-    );
-    const [res, body] = answer as [IncomingMessage, unknown];
-    const header = res.headers['x-consul-index'];
-    const index = Number(Array.isArray(header) ? header[0] : header);
-    return { body, index: Number.isSafeInteger(index) && index > 0 ? index : 1 };
+    const query: Record<string, QueryValue> = {
+      recurse: recurse || undefined,
+      consistent: options.consistent || undefined,
+      index: blocking ? options.index : undefined,
+      wait: blocking ? formatDuration(waitMs) : undefined,
+    };
+    const answer = await this.#send(operation, 'GET', kvPath(key), query, undefined, {
+      signal: options.signal,
+      timeoutMs,
+    });
+    const parsedIndex = Number(answer.index);
+    const index = Number.isSafeInteger(parsedIndex) && parsedIndex > 0 ? parsedIndex : 1;
+    // 404: no such key (or nothing under the prefix); the index still counts for blocking queries.
+    if (answer.status === 404) return { entries: undefined, index };
+    const body = parseJson(this.#expectOk(operation, answer).text, operation);
+    if (!Array.isArray(body) || !body.every(isWireEntry)) {
+      throw new ProtocolError(`Consul: unexpected answer to ${operation}: ${answer.text.slice(0, 200)}`, {
+        backend: 'consul',
+      });
+    }
+    return { entries: body.map(decodeEntry), index };
   }
 
-  async #call<T>(
-    operation: string,
-    options: CallOptions,
-    run: (common: CommonRequest) => Promise<T>,
-    includeResponse = false,
-  ): Promise<T> {
-    const { signal } = options;
-    if (signal?.aborted) throw abortError(signal, operation);
-    const ctx: PapiContext = new EventEmitter();
-    if (includeResponse) ctx.includeResponse = true;
-    const onAbort = () => ctx.emit('cancel');
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      return await run({ ctx, timeout: options.timeoutMs ?? this.#options.requestTimeoutMs });
-    } catch (error) {
-      throw this.#fail(error, operation, signal);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
+  /** Rejects (as a `BatonError`) unless the answer is a 200. */
+  #expectOk(operation: string, answer: Answer): Answer {
+    if (answer.status !== 200) throw this.#fail(new ConsulHttpError(answer.status, answer.text), operation);
+    return answer;
   }
 
   #fail(error: unknown, operation: string, signal?: AbortSignal): BatonError {
@@ -382,28 +310,45 @@ export class ConsulHttp {
     return toBatonError(error, { operation, prefix: this.#options.prefix });
   }
 
-  #raw(
+  /** One request; transport failures reject as `BatonError`s, any HTTP status resolves. */
+  async #send(
+    operation: string,
     method: string,
     path: string,
-    body: string,
+    query: Record<string, QueryValue>,
+    body: string | undefined,
     options: CallOptions,
-  ): Promise<{ status: number; text: string }> {
+  ): Promise<Answer> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortError(signal, operation);
+    try {
+      return await this.#request(
+        method,
+        path + queryString({ ...query, dc: this.#options.datacenter }),
+        body,
+        options,
+      );
+    } catch (error) {
+      throw this.#fail(error, operation, signal);
+    }
+  }
+
+  #request(method: string, path: string, body: string | undefined, options: CallOptions): Promise<Answer> {
     const { signal } = options;
     const timeoutMs = options.timeoutMs ?? this.#options.requestTimeoutMs;
     return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
+      const headers: Record<string, string | number> = {};
+      if (body !== undefined) {
+        headers['content-type'] = path.startsWith('/v1/kv/')
+          ? 'text/plain; charset=utf-8'
+          : 'application/json';
+        headers['content-length'] = Buffer.byteLength(body);
       }
-      const headers: Record<string, string | number> = {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-      };
       if (this.#options.token) headers['x-consul-token'] = this.#options.token;
       const request = (this.#secure ? https : http).request({
         agent: this.#agent,
-        hostname: this.#options.address.hostname.replace(/^\[(.*)\]$/, '$1'),
-        port: this.#options.address.port || (this.#secure ? 443 : 80),
+        hostname: this.#hostname,
+        port: this.#port,
         method,
         path,
         headers,
@@ -429,12 +374,46 @@ export class ConsulHttp {
         });
         response.on('end', () => {
           done();
-          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          const header = response.headers['x-consul-index'];
+          resolve({
+            status: response.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            index: Array.isArray(header) ? header[0] : header,
+          });
         });
       });
       request.end(body);
     });
   }
+}
+
+/** `/v1/kv/<key>`, the key encoded as one path segment (Consul decodes `%2F` back to `/`). */
+function kvPath(key: string): string {
+  return `/v1/kv/${encodeURIComponent(key)}`;
+}
+
+function queryString(query: Record<string, QueryValue>): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    parts.push(value === true ? name : `${name}=${encodeURIComponent(String(value))}`);
+  }
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}
+
+function parseJson(text: string, operation: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new ProtocolError(`Consul: ${operation}: unreadable answer: ${text.slice(0, 200)}`, {
+      backend: 'consul',
+      cause,
+    });
+  }
+}
+
+function decodeEntry(kv: KvEntry & { Value: string | null | undefined }): KvEntry {
+  return { ...kv, Value: kv.Value === null || kv.Value === undefined ? null : decodeBase64(kv.Value) };
 }
 
 function abortError(signal: AbortSignal, operation: string): BatonError {
@@ -443,20 +422,15 @@ function abortError(signal: AbortSignal, operation: string): BatonError {
   return new AbortedError(`Consul: ${operation} aborted`, { cause: reason, backend: 'consul' });
 }
 
-/**
- * The decoded body of a call made with the response included. Without the response, the consul client
- * resolves a `false` body as `undefined` (so Consul's "no" to `?release=` or `?cas=` would look like garbage).
- */
-function bodyOf(answer: unknown): unknown {
-  return (answer as [IncomingMessage, unknown])[1];
-}
-
-function expectBoolean(body: unknown, operation: string): boolean {
-  if (typeof body === 'boolean') return body;
-  if (body === 'true' || body === 'false') return body === 'true';
-  throw new ProtocolError(`Consul: ${operation}: expected true or false, got ${JSON.stringify(body)}`, {
-    backend: 'consul',
-  });
+function expectBoolean(text: string, operation: string): boolean {
+  const answer = text.trim();
+  if (answer === 'true' || answer === 'false') return answer === 'true';
+  throw new ProtocolError(
+    `Consul: ${operation}: expected true or false, got ${JSON.stringify(text.slice(0, 200))}`,
+    {
+      backend: 'consul',
+    },
+  );
 }
 
 function decodeBase64(value: string): string {
