@@ -16,6 +16,7 @@ export * from './registry.js';
 export * from './schema-helpers.js';
 export * from './session-base.js';
 export type * from './task-source.js';
+export { checkFence, jsonText } from './task-source-helpers.js';
 export * from './watch.js';
 export * from './worker/index.js';
 

@@ -3,9 +3,11 @@ import {
   type ClaimResult,
   ClosedError,
   type CompleteResult,
+  checkFence,
   type DueOptions,
   type FailResult,
   InvalidArgumentError,
+  jsonText,
   type NewTask,
   type TaskFailure,
   type TaskSource,
@@ -254,7 +256,7 @@ export class PostgresTaskSource implements TaskSource {
   async complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult> {
     this.#assertOpen();
     checkFence(fence);
-    const json = result === undefined ? null : toJson(result, 'complete(): result');
+    const json = result === undefined ? null : jsonText(result, 'complete(): result');
     if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
     const rows = await this.#query('complete', this.#sql.complete, [taskId, fence, json]);
     return rows.length === 1 ? { applied: true } : { applied: false, reason: 'stale' };
@@ -410,31 +412,14 @@ function encodeTask<P>(task: NewTask<P>, index: number): string {
   }
   if (task.maxAttempts !== undefined)
     wholeNumber(`${where}: maxAttempts`, task.maxAttempts, 1, 2_147_483_647);
-  const payload = toJson(task.payload ?? null, `${where}: payload`);
+  const payload = jsonText(task.payload ?? null, `${where}: payload`);
   return `{"kind":${JSON.stringify(task.kind)},"payload":${payload},"runAt":${JSON.stringify(runAt)},"maxAttempts":${
     task.maxAttempts ?? null
   },"key":${JSON.stringify(task.id ?? null)}}`;
 }
 
-function toJson(value: unknown, what: string): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`${what} is not JSON-serialisable`, { cause: error });
-  }
-  if (json === undefined) throw new InvalidArgumentError(`${what} is not JSON-serialisable`);
-  return json;
-}
-
 function isTaskId(id: unknown): id is string {
   return typeof id === 'string' && ID_PATTERN.test(id) && BigInt(id) <= MAX_BIGINT;
-}
-
-function checkFence(fence: number): void {
-  if (!Number.isSafeInteger(fence) || fence < 0) {
-    throw new InvalidArgumentError(`fence must be a non-negative safe integer, got ${String(fence)}`);
-  }
 }
 
 function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {

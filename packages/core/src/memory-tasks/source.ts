@@ -12,6 +12,7 @@ import type {
   TaskSource,
   TaskStatus,
 } from '../task-source.js';
+import { checkFence, jsonText } from '../task-source-helpers.js';
 
 /** The operations of a {@link MemoryTaskSource}, as named by its fault injection. */
 export type TaskSourceOperation = 'enqueue' | 'due' | 'claim' | 'complete' | 'fail' | 'get';
@@ -206,7 +207,7 @@ export class MemoryTaskSource implements TaskSource {
   async complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult> {
     this.#assertOpen();
     checkFence(fence);
-    const resultJson = toJson(result ?? null, 'result');
+    const resultJson = jsonText(result ?? null, 'result');
     this.#fault('complete', 'before');
     const row = this.#owned(taskId, fence);
     let outcome: CompleteResult = { applied: false, reason: 'stale' };
@@ -361,7 +362,7 @@ export class MemoryTaskSource implements TaskSource {
     return {
       id: task.id,
       kind: task.kind,
-      payloadJson: toJson(task.payload ?? null, `${where}: payload`),
+      payloadJson: jsonText(task.payload ?? null, `${where}: payload`),
       runAt,
       maxAttempts,
     };
@@ -416,23 +417,6 @@ function snapshot(row: Row): Task {
     result: JSON.parse(row.resultJson) as unknown,
     lastError: row.lastError,
   });
-}
-
-function toJson(value: unknown, what: string): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (error) {
-    throw new InvalidArgumentError(`${what} is not JSON-serialisable`, { cause: error });
-  }
-  if (json === undefined) throw new InvalidArgumentError(`${what} is not JSON-serialisable`);
-  return json;
-}
-
-function checkFence(fence: number): void {
-  if (!Number.isSafeInteger(fence) || fence < 0) {
-    throw new InvalidArgumentError(`fence must be a non-negative safe integer, got ${fence}`);
-  }
 }
 
 function positiveInt(name: string, value: number): number {
