@@ -131,7 +131,10 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     );
   }
   if ((code && (NETWORK_CODES.has(code) || code.startsWith('E'))) || /socket hang up/i.test(message)) {
-    const hint = code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? ' (check CONSUL_HTTP_ADDR)' : '';
+    const hint =
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? ' (the agent address does not resolve: check CONSUL_HTTP_ADDR)'
+        : ' (is a Consul agent running and reachable there? check CONSUL_HTTP_ADDR)';
     return new UnavailableError(`${what}: ${code ?? 'network error'}${hint}: ${message}`, options);
   }
   if (error instanceof SyntaxError) {

@@ -110,7 +110,16 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     );
   }
   if (isTransient(error)) {
-    return new UnavailableError(`${where} failed (${String(name ?? 'transport error')})${detail}`, options);
+    // No HTTP status: the request never got an answer (refused, unresolvable, reset, timed out).
+    const unreached = shape(error).$metadata?.httpStatusCode === undefined;
+    const hint = unreached
+      ? '. Fix: check that DynamoDB is reachable at the configured endpoint (endpoint / ' +
+        'AWS_ENDPOINT_URL_DYNAMODB, or the AWS endpoint of region / AWS_REGION)'
+      : '';
+    return new UnavailableError(
+      `${where} failed (${String(name ?? 'transport error')})${detail}${hint}`,
+      options,
+    );
   }
   return new ProtocolError(
     `${where} failed unexpectedly (${String(name ?? 'unknown error')})${detail}`,

@@ -158,5 +158,9 @@ export function hintFor(error: unknown): string | undefined {
   const { exitCode } = classifyError(error);
   if (exitCode !== ExitCode.UNAVAILABLE) return undefined;
   const baton = causeChain(error).find((e): e is BatonError => e instanceof BatonError);
-  return addressHints[baton?.backend ?? ''] ?? 'check that the server is running and its address is right.';
+  const hint =
+    addressHints[baton?.backend ?? ''] ?? 'check that the server is running and its address is right.';
+  // Backends that already name the setting to check in their message need no second hint.
+  const setting = /[A-Z][A-Z0-9]*_[A-Z0-9_]+/.exec(hint)?.[0];
+  return setting && describeError(error).includes(setting) ? undefined : hint;
 }
