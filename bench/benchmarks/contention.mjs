@@ -16,11 +16,11 @@ export default {
     'one job-server process, each with its own pg pool and lock session; 4 handlers each). From the ' +
     "workers' own counters: lock attempts (tryAcquire calls that answered) per claimed task, attempts that " +
     'found the lock held, claims refused by the fenced UPDATE, and stream hops. Rounds rotate the order of ' +
-    'the worker counts.',
+    'the worker counts. Default attemptsInFlight (2), plus a tuning row pair with attemptsInFlight 1.',
   async run(ctx) {
     const p = ctx.quick
-      ? { tasks: 100, workers: [1, 4], rounds: 1, backends: ['memory'] }
-      : { tasks: 1_000, workers: [1, 2, 4, 8], rounds: 2, backends: ['consul'] };
+      ? { tasks: 100, workers: [1, 4], oneInFlight: [4], rounds: 1, backends: ['memory'] }
+      : { tasks: 1_000, workers: [1, 2, 4, 8], oneInFlight: [1, 8], rounds: 2, backends: ['consul'] };
     p.backends = ctx.backends(p.backends);
     p.worker = { concurrency: 4, everyMs: 250, pageSize: 50, poolSize: 4 };
     const { url } = await ctx.postgres();
@@ -35,20 +35,28 @@ export default {
           ? await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {})
           : undefined;
         try {
-          const labels = p.workers.map(String);
+          // "8" runs 8 workers with the default attempts in flight; "8/1" with attemptsInFlight 1.
+          const labels = [...p.workers.map(String), ...p.oneInFlight.map((n) => `${n}/1`)];
           const by = await interleave(labels, p.rounds, async (label, round) => {
-            const workers = Number(label);
+            const [workers, inFlight] = label.split('/').map(Number);
             const r = await runBatonBatch({
               url,
               client,
               tasks: p.tasks,
               server,
-              worker: { backend, serverUrl: server?.url, workers, ...p.worker },
+              worker: {
+                backend,
+                serverUrl: server?.url,
+                workers,
+                ...p.worker,
+                ...(inFlight ? { attemptsInFlight: inFlight } : {}),
+              },
             });
             const s = r.workerStats;
             const row = {
               backend,
               workers,
+              attemptsInFlight: inFlight ?? 2,
               round,
               elapsedMs: r.elapsedMs,
               tasksPerSec: r.tasksPerSec,
@@ -63,15 +71,19 @@ export default {
               tasksInDb: r.tasksInDb,
               errors: r.workerErrors,
             };
-            ctx.log(`${backend} ${workers} worker(s): ${row.attemptsPerTask.toFixed(3)} attempts/task`);
+            ctx.log(
+              `${backend} ${workers} worker(s), ${row.attemptsInFlight} in flight: ${row.attemptsPerTask.toFixed(3)} attempts/task`,
+            );
             rounds.push(row);
             return row;
           });
           for (const label of labels) {
             const rs = by[label];
+            const [workers, inFlight] = label.split('/').map(Number);
             summary.push({
               backend,
-              workers: Number(label),
+              workers,
+              attemptsInFlight: inFlight ?? 2,
               attemptsPerTask: spread(rs.map((r) => r.attemptsPerTask)),
               heldPerTask: spread(rs.map((r) => r.notAcquired / r.claimed)),
               claimRefusedPerTask: spread(rs.map((r) => r.claimSkipped / r.claimed)),
@@ -95,6 +107,7 @@ export default {
         [
           'backend',
           'workers',
+          'attempts in flight',
           'lock attempts/task',
           'held/task',
           'claim refused/task',
@@ -105,6 +118,7 @@ export default {
         summary.map((s) => [
           s.backend,
           s.workers,
+          s.attemptsInFlight,
           withSpread(s.attemptsPerTask, 3),
           withSpread(s.heldPerTask, 3),
           withSpread(s.claimRefusedPerTask, 3),

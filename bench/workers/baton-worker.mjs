@@ -2,7 +2,7 @@
 // process, as documented) and each with its own PostgreSQL task source (its own pool), like separate job
 // servers would have. Config:
 //
-//   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, everyMs = 250,
+//   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, attemptsInFlight, everyMs = 250,
 //     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs, reportStarts,
 //     stopGraceMs, reclaimAfterMs, backoffBaseMs, nullGrant, reportPasses }
 //
@@ -54,6 +54,7 @@ await childMain(async (config, send) => {
       concurrency: config.concurrency ?? 4,
       schedule: { every: config.everyMs ?? 250 },
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
+      ...(config.attemptsInFlight ? { attemptsInFlight: config.attemptsInFlight } : {}),
       ...(config.stopGraceMs !== undefined ? { stopGraceMs: config.stopGraceMs } : {}),
       ...(config.ttlMs !== undefined || config.lockDelayMs !== undefined
         ? { sessionOptions: pick(config, ['ttlMs', 'lockDelayMs']) }
