@@ -99,7 +99,8 @@ export function summaryBlock(results) {
   }
   const ct = by.contention;
   if (ct) {
-    for (const s of ct.summary.filter((x) => x.workers === 8 && (x.attemptsInFlight ?? 2) === 2)) {
+    const defaults = (x) => (x.attemptsInFlight ?? 2) === 2 && (x.pageSize ?? 50) === 50;
+    for (const s of ct.summary.filter((x) => x.workers === 8 && defaults(x))) {
       rows.push([
         `contention: lock attempts per task, 8 workers (${s.backend})`,
         '≤ 1.2',

@@ -16,11 +16,28 @@ export default {
     'one job-server process, each with its own pg pool and lock session; 4 handlers each). From the ' +
     "workers' own counters: lock attempts (tryAcquire calls that answered) per claimed task, attempts that " +
     'found the lock held, claims refused by the fenced UPDATE, and stream hops. Rounds rotate the order of ' +
-    'the worker counts. Default attemptsInFlight (2), plus a tuning row pair with attemptsInFlight 1.',
+    'the worker counts. Default settings (2 attempts in flight, pages of 50), plus tuning rows: ' +
+    'attemptsInFlight 1, and pages of 10.',
   async run(ctx) {
     const p = ctx.quick
-      ? { tasks: 100, workers: [1, 4], oneInFlight: [4], rounds: 1, backends: ['memory'] }
-      : { tasks: 1_000, workers: [1, 2, 4, 8], oneInFlight: [1, 8], rounds: 2, backends: ['consul'] };
+      ? {
+          tasks: 100,
+          workers: [1, 4],
+          tuning: [{ workers: 4, attemptsInFlight: 1 }],
+          rounds: 1,
+          backends: ['memory'],
+        }
+      : {
+          tasks: 1_000,
+          workers: [1, 2, 4, 8],
+          tuning: [
+            { workers: 1, attemptsInFlight: 1 },
+            { workers: 8, attemptsInFlight: 1 },
+            { workers: 8, pageSize: 10 },
+          ],
+          rounds: 2,
+          backends: ['consul'],
+        };
     p.backends = ctx.backends(p.backends);
     p.worker = { concurrency: 4, everyMs: 250, pageSize: 50, poolSize: 4 };
     const { url } = await ctx.postgres();
@@ -35,10 +52,21 @@ export default {
           ? await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {})
           : undefined;
         try {
-          // "8" runs 8 workers with the default attempts in flight; "8/1" with attemptsInFlight 1.
-          const labels = [...p.workers.map(String), ...p.oneInFlight.map((n) => `${n}/1`)];
+          const variants = new Map([
+            ...p.workers.map((workers) => [String(workers), { workers }]),
+            ...p.tuning.map((v) => [JSON.stringify(v), v]),
+          ]);
+          const labels = [...variants.keys()];
+          const settingsOf = (label) => {
+            const v = variants.get(label);
+            return {
+              workers: v.workers,
+              attemptsInFlight: v.attemptsInFlight ?? 2,
+              pageSize: v.pageSize ?? p.worker.pageSize,
+            };
+          };
           const by = await interleave(labels, p.rounds, async (label, round) => {
-            const [workers, inFlight] = label.split('/').map(Number);
+            const { workers, attemptsInFlight, pageSize } = settingsOf(label);
             const r = await runBatonBatch({
               url,
               client,
@@ -49,14 +77,16 @@ export default {
                 serverUrl: server?.url,
                 workers,
                 ...p.worker,
-                ...(inFlight ? { attemptsInFlight: inFlight } : {}),
+                attemptsInFlight,
+                pageSize,
               },
             });
             const s = r.workerStats;
             const row = {
               backend,
               workers,
-              attemptsInFlight: inFlight ?? 2,
+              attemptsInFlight,
+              pageSize,
               round,
               elapsedMs: r.elapsedMs,
               tasksPerSec: r.tasksPerSec,
@@ -72,18 +102,16 @@ export default {
               errors: r.workerErrors,
             };
             ctx.log(
-              `${backend} ${workers} worker(s), ${row.attemptsInFlight} in flight: ${row.attemptsPerTask.toFixed(3)} attempts/task`,
+              `${backend} ${workers} worker(s), ${attemptsInFlight} in flight, pages of ${pageSize}: ${row.attemptsPerTask.toFixed(3)} attempts/task`,
             );
             rounds.push(row);
             return row;
           });
           for (const label of labels) {
             const rs = by[label];
-            const [workers, inFlight] = label.split('/').map(Number);
             summary.push({
               backend,
-              workers,
-              attemptsInFlight: inFlight ?? 2,
+              ...settingsOf(label),
               attemptsPerTask: spread(rs.map((r) => r.attemptsPerTask)),
               heldPerTask: spread(rs.map((r) => r.notAcquired / r.claimed)),
               claimRefusedPerTask: spread(rs.map((r) => r.claimSkipped / r.claimed)),
@@ -108,6 +136,7 @@ export default {
           'backend',
           'workers',
           'attempts in flight',
+          'page size',
           'lock attempts/task',
           'held/task',
           'claim refused/task',
@@ -119,6 +148,7 @@ export default {
           s.backend,
           s.workers,
           s.attemptsInFlight,
+          s.pageSize,
           withSpread(s.attemptsPerTask, 3),
           withSpread(s.heldPerTask, 3),
           withSpread(s.claimRefusedPerTask, 3),
