@@ -134,13 +134,10 @@ export class ConsulHttp {
       // Always sent: without it Consul binds the session to the node's serfHealth check.
       Checks: [...request.checks],
     });
-    const answer = this.#expectOk(
-      operation,
-      await this.#send(operation, 'PUT', '/v1/session/create', {}, body, options),
-    );
-    const id = (parseJson(answer.text, operation) as { ID?: unknown } | null)?.ID;
+    const text = await this.#ok(operation, 'PUT', '/v1/session/create', {}, body, options);
+    const id = (parseJson(text, operation) as { ID?: unknown } | null)?.ID;
     if (typeof id !== 'string' || id === '') {
-      throw new ProtocolError(`Consul: session create answered without an ID: ${answer.text.slice(0, 200)}`, {
+      throw new ProtocolError(`Consul: session create answered without an ID: ${text.slice(0, 200)}`, {
         backend: 'consul',
       });
     }
@@ -153,29 +150,14 @@ export class ConsulHttp {
    */
   async renewSession(id: string, options: CallOptions = {}): Promise<unknown> {
     const operation = `renew session ${id}`;
-    const answer = await this.#send(
-      operation,
-      'PUT',
-      `/v1/session/renew/${encodeURIComponent(id)}`,
-      {},
-      '',
-      options,
-    );
-    return parseJson(this.#expectOk(operation, answer).text, operation);
+    const path = `/v1/session/renew/${encodeURIComponent(id)}`;
+    return parseJson(await this.#ok(operation, 'PUT', path, {}, '', options), operation);
   }
 
   /** Destroys a session (idempotent at Consul). */
   async destroySession(id: string, options: CallOptions = {}): Promise<void> {
     const operation = `destroy session ${id}`;
-    const answer = await this.#send(
-      operation,
-      'PUT',
-      `/v1/session/destroy/${encodeURIComponent(id)}`,
-      {},
-      '',
-      options,
-    );
-    this.#expectOk(operation, answer);
+    await this.#ok(operation, 'PUT', `/v1/session/destroy/${encodeURIComponent(id)}`, {}, '', options);
   }
 
   /** Reads one key. `entry` is `undefined` when it does not exist; `index` is Consul's `X-Consul-Index`. */
@@ -208,15 +190,16 @@ export class ConsulHttp {
     options: CallOptions = {},
   ): Promise<boolean> {
     const operation = `write '${key}'`;
-    const answer = await this.#send(operation, 'PUT', kvPath(key), params, value, options);
-    return expectBoolean(this.#expectOk(operation, answer).text, operation);
+    return expectBoolean(await this.#ok(operation, 'PUT', kvPath(key), params, value, options), operation);
   }
 
   /** `DELETE /v1/kv/<key>`, optionally `?cas=<index>`. Resolves Consul's boolean. */
   async deleteKey(key: string, params: { cas?: number } = {}, options: CallOptions = {}): Promise<boolean> {
     const operation = `delete '${key}'`;
-    const answer = await this.#send(operation, 'DELETE', kvPath(key), params, undefined, options);
-    return expectBoolean(this.#expectOk(operation, answer).text, operation);
+    return expectBoolean(
+      await this.#ok(operation, 'DELETE', kvPath(key), params, undefined, options),
+      operation,
+    );
   }
 
   /**
@@ -290,7 +273,8 @@ export class ConsulHttp {
     const index = Number.isSafeInteger(parsedIndex) && parsedIndex > 0 ? parsedIndex : 1;
     // 404: no such key (or nothing under the prefix); the index still counts for blocking queries.
     if (answer.status === 404) return { entries: undefined, index };
-    const body = parseJson(this.#expectOk(operation, answer).text, operation);
+    if (answer.status !== 200) throw this.#fail(new ConsulHttpError(answer.status, answer.text), operation);
+    const body = parseJson(answer.text, operation);
     if (!Array.isArray(body) || !body.every(isWireEntry)) {
       throw new ProtocolError(`Consul: unexpected answer to ${operation}: ${answer.text.slice(0, 200)}`, {
         backend: 'consul',
@@ -299,10 +283,18 @@ export class ConsulHttp {
     return { entries: body.map(decodeEntry), index };
   }
 
-  /** Rejects (as a `BatonError`) unless the answer is a 200. */
-  #expectOk(operation: string, answer: Answer): Answer {
+  /** One request that must answer 200; resolves the body text, rejects (as a `BatonError`) otherwise. */
+  async #ok(
+    operation: string,
+    method: string,
+    path: string,
+    query: Record<string, QueryValue>,
+    body: string | undefined,
+    options: CallOptions,
+  ): Promise<string> {
+    const answer = await this.#send(operation, method, path, query, body, options);
     if (answer.status !== 200) throw this.#fail(new ConsulHttpError(answer.status, answer.text), operation);
-    return answer;
+    return answer.text;
   }
 
   #fail(error: unknown, operation: string, signal?: AbortSignal): BatonError {

@@ -147,20 +147,31 @@ export function describeError(error: unknown): string {
   return parts.join('\n  caused by: ') || 'unknown error';
 }
 
-const addressHints: Readonly<Record<string, string>> = {
-  consul: 'is the Consul agent running, and is CONSUL_HTTP_ADDR right?',
-  dynamodb: 'are AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB and the network path to DynamoDB right?',
-  postgres: 'is PostgreSQL running, and is DATABASE_URL (or PGHOST/PGPORT) right?',
+/** Per backend: what to check when it is unreachable, and the setting that names its address. */
+const addressHints: Readonly<Record<string, { text: string; setting: string }>> = {
+  consul: {
+    text: 'is the Consul agent running, and is CONSUL_HTTP_ADDR right?',
+    setting: 'CONSUL_HTTP_ADDR',
+  },
+  dynamodb: {
+    text: 'are AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB and the network path to DynamoDB right?',
+    setting: 'AWS_ENDPOINT_URL_DYNAMODB',
+  },
+  postgres: {
+    text: 'is PostgreSQL running, and is DATABASE_URL (or PGHOST/PGPORT) right?',
+    setting: 'DATABASE_URL',
+  },
 };
 
-/** A hint for an error whose exit code says "unreachable", naming the setting to check. */
+/**
+ * A hint for an error whose exit code says "unreachable", naming the setting to check; none when the error's
+ * own message already names it (the backends' messages do).
+ */
 export function hintFor(error: unknown): string | undefined {
   const { exitCode } = classifyError(error);
   if (exitCode !== ExitCode.UNAVAILABLE) return undefined;
   const baton = causeChain(error).find((e): e is BatonError => e instanceof BatonError);
-  const hint =
-    addressHints[baton?.backend ?? ''] ?? 'check that the server is running and its address is right.';
-  // Backends that already name the setting to check in their message need no second hint.
-  const setting = /[A-Z][A-Z0-9]*_[A-Z0-9_]+/.exec(hint)?.[0];
-  return setting && describeError(error).includes(setting) ? undefined : hint;
+  const hint = addressHints[baton?.backend ?? ''];
+  if (!hint) return 'check that the server is running and its address is right.';
+  return describeError(error).includes(hint.setting) ? undefined : hint.text;
 }
