@@ -1,5 +1,6 @@
 export * from './acquire.js';
 export * from './backoff.js';
+export * from './bucket-source.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './duration.js';
@@ -7,6 +8,7 @@ export * from './election/index.js';
 export * from './errors.js';
 export { holdProcess, whileHolding } from './hold-process.js';
 export * from './keepalive.js';
+export * from './lease-layout.js';
 export type * from './lock.js';
 export * from './memory/backend.js';
 export * from './memory/provider.js';
@@ -16,7 +18,13 @@ export * from './registry.js';
 export * from './schema-helpers.js';
 export * from './session-base.js';
 export type * from './task-source.js';
-export { checkFence, jsonText } from './task-source-helpers.js';
+export {
+  checkBucketCount,
+  checkBucketLease,
+  checkFence,
+  checkLayoutRequest,
+  jsonText,
+} from './task-source-helpers.js';
 export * from './watch.js';
 export * from './worker/index.js';
 

@@ -1,4 +1,6 @@
+import type { BucketLeaseRef } from './bucket-source.js';
 import { InvalidArgumentError } from './errors.js';
+import type { LeaseLayoutRequest } from './lease-layout.js';
 
 /**
  * Checks a fencing token handed to a {@link TaskSource} write: a non-negative safe integer, else
@@ -23,4 +25,60 @@ export function jsonText(value: unknown, what: string): string {
   }
   if (json === undefined) throw new InvalidArgumentError(`${what} is not JSON-serialisable`);
   return json;
+}
+
+/**
+ * Checks a layout request against a source with `shards` shards: bucket mode needs a bucket count that is a
+ * power of two dividing `shards`; task mode takes none. `INVALID_ARGUMENT` names what is wrong.
+ */
+export function checkLayoutRequest(request: LeaseLayoutRequest, shards: number): void {
+  if (request?.mode === 'task') {
+    if (request.buckets !== undefined && request.buckets !== null) {
+      throw new InvalidArgumentError('lease layout: task mode takes no bucket count');
+    }
+    checkLocksName(request.locks);
+    return;
+  }
+  if (request?.mode !== 'bucket') {
+    throw new InvalidArgumentError(
+      `lease layout: mode must be 'task' or 'bucket', got ${String(request?.mode)}`,
+    );
+  }
+  checkBucketCount(request.buckets, shards);
+  checkLocksName(request.locks);
+}
+
+function checkLocksName(locks: unknown): void {
+  if (locks !== undefined && (typeof locks !== 'string' || !/^[a-z][a-z0-9-]{0,62}$/.test(locks))) {
+    throw new InvalidArgumentError(`lease layout: locks must be a backend name, got ${String(locks)}`);
+  }
+}
+
+/** A bucket count must be a power of two from 1 to `shards` (so buckets are whole ranges of shards). */
+export function checkBucketCount(buckets: unknown, shards: number): asserts buckets is number {
+  const ok =
+    typeof buckets === 'number' &&
+    Number.isInteger(buckets) &&
+    buckets >= 1 &&
+    buckets <= shards &&
+    (buckets & (buckets - 1)) === 0;
+  if (!ok) {
+    throw new InvalidArgumentError(
+      `bucket count must be a power of two from 1 to ${shards}, got ${String(buckets)}`,
+    );
+  }
+}
+
+/** Checks the shape of a bucket lease handed to a bucket operation. */
+export function checkBucketLease(lease: BucketLeaseRef, shards: number): void {
+  checkBucketCount(lease?.buckets, shards);
+  if (!Number.isInteger(lease.bucket) || lease.bucket < 0 || lease.bucket >= lease.buckets) {
+    throw new InvalidArgumentError(
+      `bucket must be a whole number from 0 to ${lease.buckets - 1}, got ${String(lease.bucket)}`,
+    );
+  }
+  if (!Number.isSafeInteger(lease.epoch) || lease.epoch < 1) {
+    throw new InvalidArgumentError(`layout epoch must be a whole number >= 1, got ${String(lease.epoch)}`);
+  }
+  checkFence(lease.fence);
 }

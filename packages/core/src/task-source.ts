@@ -1,4 +1,5 @@
 import type { BatonError } from './errors.js';
+import type { LayoutGuard } from './lease-layout.js';
 
 /** Lifecycle of a task row. `failed` is retryable (it runs again at `runAt`); `dead` is final. */
 export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'dead';
@@ -18,7 +19,10 @@ export interface Task<P = unknown> {
   /** Not runnable before this instant (the source's clock). */
   readonly runAt: Date;
   readonly createdAt: Date;
-  /** Fence of the latest successful claim, or null when never claimed. */
+  /**
+   * Fence of the latest successful claim, or null when never claimed: the per-task lock's fence in task
+   * mode, the claim token in bucket mode (see {@link LeaseLayout}).
+   */
   readonly fence: number | null;
   /** Worker that made the latest claim. */
   readonly workerId: string | null;
@@ -84,21 +88,25 @@ export type ClaimResult<P = unknown> =
       readonly claimed: false;
       /**
        * `stale`: a claim with an equal or newer fence exists; `not-runnable`: the task is done, dead, or
-       * not due; `missing`: no such task.
+       * not due; `missing`: no such task; `layout`: the table's lease layout is not the one of the guard
+       * (or, without a guard, it is not task mode).
        */
-      readonly reason: 'stale' | 'not-runnable' | 'missing';
+      readonly reason: 'stale' | 'not-runnable' | 'missing' | 'layout';
     };
 
-/** Outcome of a fenced complete. `stale` means the write carried an old fence and changed nothing. */
+/**
+ * Outcome of a fenced complete. `stale` means the write carried an old fence and changed nothing; `layout`
+ * that the table's lease layout changed since the worker started.
+ */
 export type CompleteResult =
   | { readonly applied: true }
-  | { readonly applied: false; readonly reason: 'stale' };
+  | { readonly applied: false; readonly reason: 'stale' | 'layout' };
 
 /** Outcome of a fenced fail. */
 export type FailResult =
   | { readonly applied: true; readonly status: 'failed'; readonly nextRunAt: Date }
   | { readonly applied: true; readonly status: 'dead' }
-  | { readonly applied: false; readonly reason: 'stale' };
+  | { readonly applied: false; readonly reason: 'stale' | 'layout' };
 
 /** What went wrong in a handler, as stored with the task. */
 export interface TaskFailure {
@@ -126,17 +134,28 @@ export interface TaskSource {
    * Increments `attempts`. A task still `running` under an older fence (its worker vanished) is taken
    * over the same way; if that abandoned run was its final attempt, the task is marked `dead` instead of
    * running again, and the claim reports `not-runnable`.
+   *
+   * Sources that store a {@link LeaseLayout} check `guard.epoch` against it in the same operation (and
+   * without a guard, refuse unless the table runs in task mode); a fence written under an older layout
+   * does not count as newer, since it came from another lock key.
    */
-  claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult>;
+  claim(taskId: string, fence: number, workerId: string, guard?: LayoutGuard): Promise<ClaimResult>;
   /** Marks it done with `result`, only if `fence` is still the task's fence and it is running. */
-  complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult>;
+  complete(taskId: string, fence: number, result?: unknown, guard?: LayoutGuard): Promise<CompleteResult>;
   /**
    * Records a failure, only if `fence` is still the task's fence: `failed` with a backoff when attempts
    * remain and the error is retryable, else `dead` with the error kept.
    */
-  fail(taskId: string, fence: number, failure: TaskFailure): Promise<FailResult>;
+  fail(taskId: string, fence: number, failure: TaskFailure, guard?: LayoutGuard): Promise<FailResult>;
   /** Reads one task. */
   get(taskId: string): Promise<Task | null>;
+  /**
+   * Optional: calls `listener` soon after tasks become due through this or another process's `enqueue` (or
+   * a retry), so idle workers start them without waiting for their next poll. `shard` names the shard of
+   * the one task that became due, `undefined` means "anything may be due". Best effort: a notification can
+   * be lost (a dropped connection), so workers keep polling as well. Returns a function that unsubscribes.
+   */
+  onDue?(listener: (shard: number | undefined) => void): () => void;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

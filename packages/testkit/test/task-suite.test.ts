@@ -1,4 +1,6 @@
 import {
+  type BucketClaimResult,
+  type BucketLeaseRef,
   type ClaimResult,
   type CompleteResult,
   type DueOptions,
@@ -7,10 +9,13 @@ import {
   ManualClock,
   MemoryTaskSource,
   type MemoryTaskSourceOptions,
+  type Settlement,
+  type SettleResult,
   type TaskFailure,
 } from '@baton/core';
 import { describe, expect, it } from 'vitest';
 import {
+  bucketTests,
   claimTests,
   dueTests,
   enqueueTests,
@@ -129,6 +134,70 @@ class DueKeyPerPass extends MemoryTaskSource {
   }
 }
 
+/** A batch settle that writes under whatever token each task has now (the batch complete ignores the fence). */
+class SettleIgnoresToken extends MemoryTaskSource {
+  override async settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+    const current = await Promise.all(items.map((item) => this.get(item.taskId)));
+    return super.settle(
+      lease,
+      items.map((item, i) => ({ ...item, fence: current[i]?.fence ?? item.fence })),
+    );
+  }
+}
+
+/** A bucket claim that lets any lease in, however old (no newest-fence check). */
+class ClaimBucketIgnoresLeaseFence extends MemoryTaskSource {
+  #highest = 0;
+  override claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    this.#highest = Math.max(this.#highest + 1, lease.fence);
+    return super.claimBucket({ ...lease, fence: this.#highest }, workerId, limit);
+  }
+  override settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+    return super.settle({ ...lease, fence: this.#highest }, items);
+  }
+}
+
+/** Hands out the lease's fence as every claim's token, so a retry inside one lease reuses it. */
+class TokenIsLeaseFence extends MemoryTaskSource {
+  readonly #real = new Map<string, number>();
+  override async claimBucket(
+    lease: BucketLeaseRef,
+    workerId: string,
+    limit: number,
+  ): Promise<BucketClaimResult> {
+    const result = await super.claimBucket(lease, workerId, limit);
+    if (!result.ok) return result;
+    for (const task of result.tasks) this.#real.set(task.id, task.fence!);
+    return { ...result, tasks: result.tasks.map((task) => ({ ...task, fence: lease.fence })) };
+  }
+  override settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+    return super.settle(
+      lease,
+      items.map((item) => ({
+        ...item,
+        fence: item.fence === lease.fence ? (this.#real.get(item.taskId) ?? 0) : item.fence,
+      })),
+    );
+  }
+}
+
+/** A bucket claim that does not check the layout (any epoch, any bucket count). */
+class ClaimBucketIgnoresLayout extends MemoryTaskSource {
+  override async claimBucket(
+    lease: BucketLeaseRef,
+    workerId: string,
+    limit: number,
+  ): Promise<BucketClaimResult> {
+    const layout = await this.leaseLayout();
+    if (layout?.mode !== 'bucket') return super.claimBucket(lease, workerId, limit);
+    return super.claimBucket(
+      { ...lease, epoch: layout.epoch, buckets: layout.buckets!, bucket: 0 },
+      workerId,
+      limit,
+    );
+  }
+}
+
 type Group = (test: TestFn, factory: TaskSourceFactory) => void;
 
 /** Runs suite groups against a factory and returns the names of the cases that failed. */
@@ -150,7 +219,7 @@ async function failingCases(factory: TaskSourceFactory, groups: Group[]): Promis
 }
 
 describe('taskSourceSuite against the in-memory reference source', () => {
-  taskSourceSuite(it, memoryFactory());
+  taskSourceSuite(it, memoryFactory(), { bucketLeases: true });
 });
 
 describe('the task-source suite catches planted faults', () => {
@@ -164,6 +233,9 @@ describe('the task-source suite catches planted faults', () => {
     expect(base).toBeGreaterThanOrEqual(30);
     taskSourceSuite(count, memoryFactory(), { creationWindow: true, invalidRows: true });
     expect(names.length - 2 * base).toBe(3);
+    const before = names.length;
+    taskSourceSuite(count, memoryFactory(), { bucketLeases: true });
+    expect(names.length - before - base).toBeGreaterThanOrEqual(9);
   });
 
   it('a complete that ignores the fence', async () => {
@@ -259,6 +331,33 @@ describe('the task-source suite catches planted faults', () => {
     }
   }, 60_000);
 
+  it('a batch settle that ignores the claim token', async () => {
+    const failed = await failingCases(memoryFactory(SettleIgnoresToken), [bucketTests]);
+    expect(failed).toContain(
+      'buckets: settle writes many outcomes in one call, each only with its exact token',
+    );
+    expect(failed).toContain('buckets: a task retried inside one lease is claimed again with a higher token');
+  }, 60_000);
+
+  it('a bucket claim that lets an older lease in', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketIgnoresLeaseFence), [bucketTests]);
+    expect(failed).toContain(
+      'buckets: a newer lease takes running tasks over at once; the older lease can write nothing',
+    );
+  }, 60_000);
+
+  it('claim tokens that do not identify attempts (the lease fence reused)', async () => {
+    const failed = await failingCases(memoryFactory(TokenIsLeaseFence), [bucketTests]);
+    expect(failed).toContain('buckets: a task retried inside one lease is claimed again with a higher token');
+  }, 60_000);
+
+  it('a bucket claim that ignores the layout', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketIgnoresLayout), [bucketTests]);
+    expect(failed).toContain(
+      'buckets: every write checks the layout: workers of another layout write nothing',
+    );
+  }, 60_000);
+
   it('the unmodified reference source passes the same groups', async () => {
     const failed = await failingCases(memoryFactory(), [
       enqueueTests,
@@ -267,6 +366,7 @@ describe('the task-source suite catches planted faults', () => {
       retryTests,
       dueTests,
       raceTests,
+      bucketTests,
     ]);
     expect(failed).toEqual([]);
   }, 60_000);

@@ -1,5 +1,15 @@
+import type {
+  BucketClaimResult,
+  BucketLeaseRef,
+  BucketTaskSource,
+  Settlement,
+  SettlementResult,
+  SettleResult,
+} from '../bucket-source.js';
+import { bucketShards } from '../bucket-source.js';
 import { type Clock, systemClock } from '../clock.js';
 import { ClosedError, InvalidArgumentError, throwIfAborted, UnavailableError } from '../errors.js';
+import type { LayoutGuard, LeaseLayout, LeaseLayoutRequest } from '../lease-layout.js';
 import type {
   ClaimResult,
   CompleteResult,
@@ -9,13 +19,25 @@ import type {
   NewTask,
   Task,
   TaskFailure,
-  TaskSource,
   TaskStatus,
 } from '../task-source.js';
-import { checkFence, jsonText } from '../task-source-helpers.js';
+import { checkBucketLease, checkFence, checkLayoutRequest, jsonText } from '../task-source-helpers.js';
+import { dueKey, nonNegative, positiveInt, type Row, snapshot } from './rows.js';
 
 /** The operations of a {@link MemoryTaskSource}, as named by its fault injection. */
-export type TaskSourceOperation = 'enqueue' | 'due' | 'claim' | 'complete' | 'fail' | 'get';
+export type TaskSourceOperation =
+  | 'enqueue'
+  | 'due'
+  | 'claim'
+  | 'complete'
+  | 'fail'
+  | 'get'
+  | 'claimBucket'
+  | 'settle'
+  | 'layout';
+
+/** Shards of the memory source, as many as the PostgreSQL source has. */
+const SHARDS = 1024;
 
 /** Options for {@link MemoryTaskSource}. */
 export interface MemoryTaskSourceOptions {
@@ -36,6 +58,8 @@ export interface MemoryTaskSourceOptions {
   retryDelayMs?: (attempts: number) => number;
   /** Page size of `due()` when the caller gives none. Default 100. */
   pageSize?: number;
+  /** Randomness in [0, 1) for the shard of each new task. Default `Math.random`. */
+  random?: () => number;
 }
 
 /** How an injected fault behaves: fail before the operation, or apply a write and then fail (lost reply). */
@@ -44,23 +68,6 @@ export interface InjectedFault {
   operations?: readonly TaskSourceOperation[];
   /** `before` (default): nothing happens. `after`: a write is applied, then the call rejects anyway. */
   when?: 'before' | 'after';
-}
-
-interface Row {
-  readonly seq: number;
-  readonly id: string;
-  readonly kind: string;
-  readonly payloadJson: string;
-  status: TaskStatus;
-  attempts: number;
-  readonly maxAttempts: number;
-  runAt: number;
-  readonly createdAt: number;
-  fence: number | null;
-  workerId: string | null;
-  resultJson: string;
-  lastError: string | null;
-  claimedAt: number | null;
 }
 
 interface PendingFault {
@@ -80,15 +87,27 @@ const DEFAULT_PAGE_SIZE = 100;
  * end, then wraps around to just before the start, page by page; each page is read fresh, so a task finished
  * by someone else meanwhile is not listed.
  */
-export class MemoryTaskSource implements TaskSource {
+export class MemoryTaskSource implements BucketTaskSource {
   readonly clock: Clock;
   readonly reclaimAfterMs: number;
+  readonly shards = SHARDS;
+  readonly namespace: string;
   readonly #defaultMaxAttempts: number;
   readonly #retryDelayMs: (attempts: number) => number;
   readonly #pageSize: number;
+  readonly #random: () => number;
   readonly #rows: Row[] = [];
   readonly #byId = new Map<string, Row>();
+  /** Rows of each shard in enqueue order: a bucket claim walks its shards, not the whole table. */
+  readonly #byShard: Row[][] = Array.from({ length: SHARDS }, () => []);
   readonly #faults: PendingFault[] = [];
+  readonly #dueListeners = new Set<(shard: number | undefined) => void>();
+  /** Highest lock fence seen per bucket of the current layout, and the first token of that lease. */
+  readonly #bucketLeases = new Map<string, { fence: number; since: number }>();
+  /** Undeclared, a table runs in task mode, epoch 1, and the first worker may still choose. */
+  #layout: LeaseLayout = Object.freeze({ mode: 'task', buckets: null, locks: null, epoch: 1 });
+  #declared = false;
+  #lastToken = 0;
   #nextAutoId = 0;
   #closed = false;
 
@@ -97,6 +116,8 @@ export class MemoryTaskSource implements TaskSource {
     this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
     this.#defaultMaxAttempts = positiveInt('defaultMaxAttempts', options.defaultMaxAttempts ?? 5);
     this.#pageSize = positiveInt('pageSize', options.pageSize ?? DEFAULT_PAGE_SIZE);
+    this.#random = options.random ?? Math.random;
+    this.namespace = `memory-${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
     this.#retryDelayMs =
       options.retryDelayMs ?? ((attempts) => Math.min(3_600_000, 1_000 * 2 ** Math.max(0, attempts - 1)));
   }
@@ -119,12 +140,16 @@ export class MemoryTaskSource implements TaskSource {
     const prepared = list.map((task, index) => this.#prepare(task, index));
     this.#fault('enqueue', 'before');
     const ids: string[] = [];
+    const now = this.clock.wallNow();
+    const dueShards = new Set<number>();
     for (const task of prepared) {
       const id = task.id ?? this.#autoId();
       if (!this.#byId.has(id)) {
         const row: Row = {
           seq: this.#rows.length,
           id,
+          shard: Math.min(SHARDS - 1, Math.floor(this.#random() * SHARDS)),
+          leaseEpoch: null,
           kind: task.kind,
           payloadJson: task.payloadJson,
           status: 'pending',
@@ -140,11 +165,19 @@ export class MemoryTaskSource implements TaskSource {
         };
         this.#rows.push(row);
         this.#byId.set(id, row);
+        this.#byShard[row.shard]!.push(row);
+        if (row.runAt <= now) dueShards.add(row.shard);
       }
       ids.push(id);
     }
+    this.#notifyDue(dueShards);
     this.#fault('enqueue', 'after');
     return ids;
+  }
+
+  onDue(listener: (shard: number | undefined) => void): () => void {
+    this.#dueListeners.add(listener);
+    return () => this.#dueListeners.delete(listener);
   }
 
   async *due(options: DueOptions = {}): AsyncGenerator<DueTask> {
@@ -174,77 +207,187 @@ export class MemoryTaskSource implements TaskSource {
     }
   }
 
-  async claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult> {
+  async claim(taskId: string, fence: number, workerId: string, guard?: LayoutGuard): Promise<ClaimResult> {
     this.#assertOpen();
     checkFence(fence);
     this.#fault('claim', 'before');
     const row = this.#byId.get(taskId);
+    const epoch = this.#taskModeEpoch(guard);
     let result: ClaimResult;
-    if (!row) result = { claimed: false, reason: 'missing' };
-    else if (row.fence !== null && row.fence >= fence) result = { claimed: false, reason: 'stale' };
+    if (epoch === undefined) result = { claimed: false, reason: 'layout' };
+    else if (!row) result = { claimed: false, reason: 'missing' };
+    else if (row.fence !== null && row.leaseEpoch === epoch && row.fence >= fence)
+      result = { claimed: false, reason: 'stale' };
     else if (!this.#isClaimable(row, this.clock.wallNow()))
       result = { claimed: false, reason: 'not-runnable' };
     else if (row.status === 'running' && row.attempts >= row.maxAttempts) {
       // Its worker died during the final attempt: bury it under the new fence rather than run it again.
-      row.status = 'dead';
-      row.fence = fence;
-      row.workerId = workerId;
-      row.claimedAt = null;
-      row.lastError = `abandoned: no outcome was reported for attempt ${row.attempts} of ${row.maxAttempts} before the task was claimed again`;
+      bury(row, fence, epoch, workerId);
       result = { claimed: false, reason: 'not-runnable' };
     } else {
-      row.status = 'running';
-      row.fence = fence;
-      row.workerId = workerId;
-      row.attempts++;
-      row.claimedAt = this.clock.wallNow();
+      claimRow(row, fence, epoch, workerId, this.clock.wallNow());
       result = { claimed: true, task: snapshot(row) };
     }
     this.#fault('claim', 'after');
     return result;
   }
 
-  async complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult> {
+  async complete(
+    taskId: string,
+    fence: number,
+    result?: unknown,
+    guard?: LayoutGuard,
+  ): Promise<CompleteResult> {
     this.#assertOpen();
     checkFence(fence);
     const resultJson = jsonText(result ?? null, 'result');
     this.#fault('complete', 'before');
-    const row = this.#owned(taskId, fence);
-    let outcome: CompleteResult = { applied: false, reason: 'stale' };
+    const epoch = this.#taskModeEpoch(guard);
+    const row = epoch === undefined ? undefined : this.#owned(taskId, fence, epoch);
+    let outcome: CompleteResult = { applied: false, reason: epoch === undefined ? 'layout' : 'stale' };
     if (row) {
-      row.status = 'done';
-      row.resultJson = resultJson;
-      row.claimedAt = null;
+      completeRow(row, resultJson);
       outcome = { applied: true };
     }
     this.#fault('complete', 'after');
     return outcome;
   }
 
-  async fail(taskId: string, fence: number, failure: TaskFailure): Promise<FailResult> {
+  async fail(taskId: string, fence: number, failure: TaskFailure, guard?: LayoutGuard): Promise<FailResult> {
     this.#assertOpen();
     checkFence(fence);
-    if (typeof failure?.message !== 'string') {
-      throw new InvalidArgumentError('fail(): failure.message must be a string');
-    }
+    checkFailure(failure);
     this.#fault('fail', 'before');
-    const row = this.#owned(taskId, fence);
-    let outcome: FailResult = { applied: false, reason: 'stale' };
+    const epoch = this.#taskModeEpoch(guard);
+    const row = epoch === undefined ? undefined : this.#owned(taskId, fence, epoch);
+    let outcome: FailResult = { applied: false, reason: epoch === undefined ? 'layout' : 'stale' };
     if (row) {
-      row.lastError = failure.message;
-      row.claimedAt = null;
-      if (failure.retryable !== false && row.attempts < row.maxAttempts) {
-        const now = this.clock.wallNow();
-        row.status = 'failed';
-        row.runAt = now + Math.max(0, this.#retryDelayMs(row.attempts));
-        outcome = { applied: true, status: 'failed', nextRunAt: new Date(row.runAt) };
-      } else {
-        row.status = 'dead';
-        outcome = { applied: true, status: 'dead' };
-      }
+      const status = this.#failRow(row, failure);
+      outcome =
+        status === 'failed'
+          ? { applied: true, status, nextRunAt: new Date(row.runAt) }
+          : { applied: true, status };
     }
     this.#fault('fail', 'after');
     return outcome;
+  }
+
+  async leaseLayout(): Promise<LeaseLayout | null> {
+    this.#assertOpen();
+    this.#fault('layout', 'before');
+    return this.#declared ? this.#layout : null;
+  }
+
+  async declareLeaseLayout(request: LeaseLayoutRequest): Promise<LeaseLayout> {
+    this.#assertOpen();
+    checkLayoutRequest(request, this.shards);
+    this.#fault('layout', 'before');
+    if (this.#declared) return this.#layout;
+    // Undeclared means task mode, epoch 1: keeping task mode keeps the epoch; bucket mode is a change.
+    if (request.mode === 'bucket') this.#switchLayout(request, false);
+    else this.#layout = Object.freeze({ ...this.#layout, locks: request.locks ?? null });
+    this.#declared = true;
+    return this.#layout;
+  }
+
+  async changeLeaseLayout(
+    request: LeaseLayoutRequest,
+    options: { force?: boolean } = {},
+  ): Promise<LeaseLayout> {
+    this.#assertOpen();
+    checkLayoutRequest(request, this.shards);
+    this.#fault('layout', 'before');
+    this.#switchLayout(request, options.force === true);
+    this.#declared = true;
+    return this.#layout;
+  }
+
+  #switchLayout(request: LeaseLayoutRequest, force: boolean): void {
+    const running = this.#rows.filter((row) => row.status === 'running').length;
+    if (running > 0 && !force) {
+      throw new InvalidArgumentError(
+        `cannot change the lease layout while ${running} task(s) are running: stop the workers and let ` +
+          'their tasks finish (or pass force to let the new layout take them over)',
+      );
+    }
+    if (request.mode === 'bucket') {
+      // Claim tokens must stay above every fence a task carried, so handlers' fenced writes keep rising.
+      for (const row of this.#rows) this.#lastToken = Math.max(this.#lastToken, row.fence ?? 0);
+    }
+    this.#layout = Object.freeze({
+      mode: request.mode,
+      buckets: request.buckets ?? null,
+      locks: request.locks ?? null,
+      epoch: this.#layout.epoch + 1,
+    });
+    this.#bucketLeases.clear();
+  }
+
+  async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    this.#assertOpen();
+    checkBucketLease(lease, this.shards);
+    positiveInt('claimBucket(): limit', limit);
+    this.#fault('claimBucket', 'before');
+    const refusal = this.#bucketRefusal(lease, 'claim');
+    if (refusal) return { ok: false, reason: refusal };
+    const record = this.#bucketLeases.get(bucketKey(lease))!;
+    const token = ++this.#lastToken;
+    const now = this.clock.wallNow();
+    const tasks: Task[] = [];
+    let buried = 0;
+    const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
+    scan: for (let shard = from; shard < to; shard++) {
+      for (const row of this.#byShard[shard]!) {
+        if (tasks.length + buried >= limit) break scan;
+        if (!this.#bucketClaimable(row, lease.epoch, record.since, now)) continue;
+        if (row.status === 'running' && row.attempts >= row.maxAttempts) {
+          bury(row, token, lease.epoch, workerId);
+          buried++;
+        } else {
+          claimRow(row, token, lease.epoch, workerId, now);
+          tasks.push(snapshot(row));
+        }
+      }
+    }
+    this.#fault('claimBucket', 'after');
+    return { ok: true, tasks, buried };
+  }
+
+  async settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult> {
+    this.#assertOpen();
+    checkBucketLease(lease, this.shards);
+    const prepared = settlements.map((item, index) => prepareSettlement(item, index));
+    this.#fault('settle', 'before');
+    const refusal = this.#bucketRefusal(lease, 'settle');
+    if (refusal) return { ok: false, reason: refusal };
+    const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
+    const results = prepared.map((item): SettlementResult => {
+      const row = this.#byId.get(item.taskId);
+      const owned =
+        row !== undefined &&
+        row.shard >= from &&
+        row.shard < to &&
+        row.status === 'running' &&
+        row.leaseEpoch === lease.epoch &&
+        row.fence === item.fence;
+      if (!owned) return { applied: false, reason: 'stale' };
+      if (item.kind === 'complete') {
+        completeRow(row, item.resultJson);
+        return { applied: true, status: 'done' };
+      }
+      if (item.kind === 'release') {
+        row.status = row.lastError === null ? 'pending' : 'failed';
+        row.attempts = Math.max(0, row.attempts - 1);
+        row.claimedAt = null;
+        return { applied: true, status: row.status };
+      }
+      const status = this.#failRow(row, item.failure);
+      return status === 'failed'
+        ? { applied: true, status, nextRunAt: new Date(row.runAt) }
+        : { applied: true, status };
+    });
+    this.#fault('settle', 'after');
+    return { ok: true, results };
   }
 
   async get(taskId: string): Promise<Task | null> {
@@ -291,9 +434,64 @@ export class MemoryTaskSource implements TaskSource {
     return false;
   }
 
-  #owned(taskId: string, fence: number): Row | undefined {
+  #owned(taskId: string, fence: number, epoch: number): Row | undefined {
     const row = this.#byId.get(taskId);
-    return row && row.status === 'running' && row.fence === fence ? row : undefined;
+    return row && row.status === 'running' && row.fence === fence && row.leaseEpoch === epoch
+      ? row
+      : undefined;
+  }
+
+  /** The epoch a per-task write runs under, or undefined when the layout refuses it. */
+  #taskModeEpoch(guard: LayoutGuard | undefined): number | undefined {
+    const layout = this.#layout;
+    if (layout.mode !== 'task') return undefined;
+    return guard === undefined || guard.epoch === layout.epoch ? layout.epoch : undefined;
+  }
+
+  /**
+   * Checks the layout and the bucket's newest fence; a claim with a newer fence starts a new lease of the
+   * bucket (its first token marks which running tasks belong to earlier leases).
+   */
+  #bucketRefusal(lease: BucketLeaseRef, operation: 'claim' | 'settle'): 'stale' | 'layout' | undefined {
+    const layout = this.#layout;
+    if (layout.mode !== 'bucket' || layout.epoch !== lease.epoch || layout.buckets !== lease.buckets) {
+      return 'layout';
+    }
+    const key = bucketKey(lease);
+    const record = this.#bucketLeases.get(key);
+    if (record && record.fence > lease.fence) return 'stale';
+    if (operation === 'settle') return record?.fence === lease.fence ? undefined : 'stale';
+    if (!record || record.fence < lease.fence) {
+      this.#bucketLeases.set(key, { fence: lease.fence, since: this.#lastToken + 1 });
+    }
+    return undefined;
+  }
+
+  #bucketClaimable(row: Row, epoch: number, since: number, now: number): boolean {
+    if (row.status === 'pending' || row.status === 'failed') return row.runAt <= now;
+    if (row.status !== 'running') return false;
+    if (row.leaseEpoch !== epoch || (row.fence ?? 0) < since) return true;
+    return row.claimedAt !== null && row.claimedAt + this.reclaimAfterMs <= now;
+  }
+
+  #failRow(row: Row, failure: TaskFailure): 'failed' | 'dead' {
+    row.lastError = failure.message;
+    row.claimedAt = null;
+    if (failure.retryable !== false && row.attempts < row.maxAttempts) {
+      row.status = 'failed';
+      row.runAt = this.clock.wallNow() + Math.max(0, this.#retryDelayMs(row.attempts));
+      return 'failed';
+    }
+    row.status = 'dead';
+    return 'dead';
+  }
+
+  #notifyDue(shards: ReadonlySet<number>): void {
+    if (shards.size === 0 || this.#dueListeners.size === 0) return;
+    const shard = shards.size === 1 ? [...shards][0] : undefined;
+    queueMicrotask(() => {
+      for (const listener of this.#dueListeners) listener(shard);
+    });
   }
 
   /** The lowest and highest sequence numbers among due tasks (one cheap query in SQL). */
@@ -397,36 +595,57 @@ export class MemoryTaskSource implements TaskSource {
   }
 }
 
-/** Enqueue order as a fixed-width decimal string, so string order is numeric order. */
-function dueKey(seq: number): string {
-  return seq.toString().padStart(16, '0');
+function bucketKey(lease: BucketLeaseRef): string {
+  return `${lease.epoch}/${lease.bucket}`;
 }
 
-function snapshot(row: Row): Task {
-  return Object.freeze({
-    id: row.id,
-    kind: row.kind,
-    payload: JSON.parse(row.payloadJson) as unknown,
-    status: row.status,
-    attempts: row.attempts,
-    maxAttempts: row.maxAttempts,
-    runAt: new Date(row.runAt),
-    createdAt: new Date(row.createdAt),
-    fence: row.fence,
-    workerId: row.workerId,
-    result: JSON.parse(row.resultJson) as unknown,
-    lastError: row.lastError,
-  });
+function claimRow(row: Row, fence: number, epoch: number, workerId: string, now: number): void {
+  row.status = 'running';
+  row.fence = fence;
+  row.leaseEpoch = epoch;
+  row.workerId = workerId;
+  row.attempts++;
+  row.claimedAt = now;
 }
 
-function positiveInt(name: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${value}`);
+/** A task whose worker died during its final attempt: buried under the new fence rather than run again. */
+function bury(row: Row, fence: number, epoch: number, workerId: string): void {
+  row.status = 'dead';
+  row.fence = fence;
+  row.leaseEpoch = epoch;
+  row.workerId = workerId;
+  row.claimedAt = null;
+  row.lastError = `abandoned: no outcome was reported for attempt ${row.attempts} of ${row.maxAttempts} before the task was claimed again`;
+}
+
+function completeRow(row: Row, resultJson: string): void {
+  row.status = 'done';
+  row.resultJson = resultJson;
+  row.claimedAt = null;
+}
+
+function checkFailure(failure: TaskFailure): void {
+  if (typeof failure?.message !== 'string') {
+    throw new InvalidArgumentError('fail(): failure.message must be a string');
   }
-  return value;
 }
 
-function nonNegative(name: string, value: number): number {
-  if (!(value >= 0)) throw new InvalidArgumentError(`${name} must be >= 0, got ${value}`);
-  return value;
+type PreparedSettlement =
+  | { taskId: string; fence: number; kind: 'complete'; resultJson: string }
+  | { taskId: string; fence: number; kind: 'fail'; failure: TaskFailure }
+  | { taskId: string; fence: number; kind: 'release' };
+
+function prepareSettlement(item: Settlement, index: number): PreparedSettlement {
+  const where = `settle(): settlement #${index}`;
+  if (typeof item?.taskId !== 'string') throw new InvalidArgumentError(`${where}: taskId must be a string`);
+  checkFence(item.fence);
+  if (item.kind === 'complete') {
+    return { ...item, kind: 'complete', resultJson: jsonText(item.result ?? null, `${where}: result`) };
+  }
+  if (item.kind === 'fail') {
+    checkFailure(item.failure);
+    return item;
+  }
+  if (item.kind === 'release') return item;
+  throw new InvalidArgumentError(`${where}: kind must be complete, fail or release`);
 }

@@ -4,14 +4,18 @@ import { ManualClock, MemoryTaskSource } from '../../src/index.js';
 
 // The shared TaskSource conformance suite, run against the in-memory reference source on a manual clock:
 // `elapse` advances the source's clock, which ages every task.
-taskSourceSuite(it, async (settings) => {
-  const clock = new ManualClock();
-  const { baseMs, maxMs } = settings.backoff;
-  const source = new MemoryTaskSource({
-    clock,
-    reclaimAfterMs: settings.reclaimAfterMs,
-    defaultMaxAttempts: settings.defaultMaxAttempts,
-    retryDelayMs: (attempts) => Math.min(maxMs, baseMs * 2 ** (attempts - 1)),
-  });
-  return { source, elapse: (ms) => clock.advance(ms), close: () => source.close() };
-});
+taskSourceSuite(
+  it,
+  async (settings) => {
+    const clock = new ManualClock();
+    const { baseMs, maxMs } = settings.backoff;
+    const source = new MemoryTaskSource({
+      clock,
+      reclaimAfterMs: settings.reclaimAfterMs,
+      defaultMaxAttempts: settings.defaultMaxAttempts,
+      retryDelayMs: (attempts) => Math.min(maxMs, baseMs * 2 ** (attempts - 1)),
+    });
+    return { source, elapse: (ms) => clock.advance(ms), close: () => source.close() };
+  },
+  { bucketLeases: true },
+);

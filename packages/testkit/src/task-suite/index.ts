@@ -1,4 +1,5 @@
 import type { TestFn } from '../lock-suite/types.js';
+import { bucketTests } from './buckets.js';
 import { claimTests } from './claim.js';
 import { enqueueTests } from './enqueue.js';
 import { invalidRowTests } from './invalid.js';
@@ -10,13 +11,22 @@ import { fencedWriteTests } from './writes.js';
 
 export { DEFAULT_SETTINGS as defaultTaskSourceSettings } from './context.js';
 export type * from './types.js';
-export { claimTests, dueTests, enqueueTests, fencedWriteTests, invalidRowTests, raceTests, retryTests };
+export {
+  bucketTests,
+  claimTests,
+  dueTests,
+  enqueueTests,
+  fencedWriteTests,
+  invalidRowTests,
+  raceTests,
+  retryTests,
+};
 
 /**
  * The task-source conformance suite: enqueue (single, batch, idempotency keys), claim fencing, fenced
  * complete/fail, retries with backoff and `dead`, the streaming order of `due()` (every due task exactly once
  * per pass from any start, wrap-around, pages), the races fencing exists for, and (optionally) the creation
- * window and unreadable rows.
+ * window, unreadable rows and the bucket-lease operations of a `BucketTaskSource`.
  *
  * Call it from a test file with your runner's test function and a factory that gives a fresh
  * {@link TaskSourceHarness} per case:
@@ -44,4 +54,5 @@ export function taskSourceSuite(
   dueTests(test, factory, options);
   raceTests(test, factory, options);
   if (options.invalidRows) invalidRowTests(test, factory, options);
+  if (options.bucketLeases) bucketTests(test, factory, options);
 }

@@ -46,6 +46,8 @@ export interface TaskSuiteOptions {
   creationWindow?: boolean;
   /** Run the undecodable-row cases (the harness implements {@link TaskSourceHarness.corrupt}). */
   invalidRows?: boolean;
+  /** Run the bucket-lease cases (the source is a `BucketTaskSource`: layouts, `claimBucket`, `settle`). */
+  bucketLeases?: boolean;
   /** Tasks the streaming cases enqueue. Default 60. */
   streamSize?: number;
   /** Time budget of one case, ms. Default 30 000. */

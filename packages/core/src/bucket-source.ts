@@ -1,0 +1,129 @@
+import type { LeaseLayout, LeaseLayoutRequest } from './lease-layout.js';
+import type { Task, TaskFailure, TaskSource } from './task-source.js';
+
+/**
+ * A bucket lease as a source sees it. Buckets are contiguous ranges of the source's shards: bucket `b` of
+ * `buckets` covers shards `[b·shards/buckets, (b+1)·shards/buckets)`.
+ */
+export interface BucketLeaseRef {
+  /** Layout epoch the worker runs under ({@link LeaseLayout.epoch}). */
+  readonly epoch: number;
+  /** Number of buckets of the layout. */
+  readonly buckets: number;
+  /** This bucket, in `[0, buckets)`. */
+  readonly bucket: number;
+  /** Fence of the worker's lock on the bucket's key. */
+  readonly fence: number;
+}
+
+/**
+ * Why a bucket operation changed nothing:
+ * - `stale`: a newer lease of this bucket has written to the source (this worker lost the bucket);
+ * - `layout`: the table's lease layout is no longer the one the worker started with.
+ */
+export type BucketRefusal = 'stale' | 'layout';
+
+/** Outcome of {@link BucketTaskSource.claimBucket}. */
+export type BucketClaimResult =
+  | {
+      readonly ok: true;
+      /**
+       * The claimed tasks, `running`, each with a fresh claim token as its `fence`: a number from the
+       * source that is higher than every token or fence the task carried before. Tokens identify attempts:
+       * a task failed and claimed again under the same bucket lease gets a new, higher token.
+       */
+      readonly tasks: readonly Task[];
+      /** Tasks found abandoned in their final attempt and marked `dead` instead of being run again. */
+      readonly buried: number;
+    }
+  | { readonly ok: false; readonly reason: BucketRefusal };
+
+/** The outcome of one claimed task, to be written by {@link BucketTaskSource.settle}. */
+export type Settlement =
+  | { readonly taskId: string; readonly fence: number; readonly kind: 'complete'; readonly result: unknown }
+  | { readonly taskId: string; readonly fence: number; readonly kind: 'fail'; readonly failure: TaskFailure }
+  /** Gives a claimed task back unrun (the worker is stopping or lost the bucket): its attempt is not counted. */
+  | { readonly taskId: string; readonly fence: number; readonly kind: 'release' };
+
+/** What happened to one {@link Settlement}. */
+export type SettlementResult =
+  | {
+      readonly applied: true;
+      readonly status: 'done' | 'dead' | 'pending' | 'failed';
+      readonly nextRunAt?: Date;
+    }
+  /** The task no longer carries this claim (another claim replaced it, or it was already settled). */
+  | { readonly applied: false; readonly reason: 'stale' };
+
+/** Outcome of {@link BucketTaskSource.settle}: a result per settlement, in input order. */
+export type SettleResult =
+  | { readonly ok: true; readonly results: readonly SettlementResult[] }
+  | { readonly ok: false; readonly reason: BucketRefusal };
+
+/**
+ * A {@link TaskSource} that can also serve workers that lease buckets of tasks instead of single tasks: it
+ * claims many due tasks of a bucket in one operation and writes many outcomes in another, every one fenced
+ * by the bucket lease. Contract:
+ *
+ * 1. **The newest lease wins.** The source remembers, per bucket, the highest lock fence any operation
+ *    carried. An operation with a lower fence changes nothing (`stale`); one with a higher fence raises it.
+ *    So once a new holder of a bucket has claimed, a worker that lost the bucket (expiry, pause, partition)
+ *    can write nothing in it any more.
+ * 2. **The layout is checked in the same operation.** Every operation carries the layout epoch; after a
+ *    layout change it changes nothing (`layout`).
+ * 3. **Claims.** `claimBucket` takes up to `limit` due tasks of the bucket (pending or failed with `runAt`
+ *    reached; running under an earlier lease of the bucket; running under this lease but claimed longer
+ *    than the reclaim threshold ago), marks them running, counts an attempt, and gives each a new claim
+ *    token. A task abandoned in its final attempt is marked dead instead.
+ * 4. **Settlements.** A settlement applies only if the task is still `running` with exactly that token.
+ *    Completing, failing (with the same backoff and dead-after-max-attempts rules as `fail`) and releasing
+ *    an unrun claim (attempt not counted) are written in one operation for many tasks.
+ */
+export interface BucketTaskSource extends TaskSource {
+  /** Number of shards tasks are spread over; bucket counts are powers of two that divide it. */
+  readonly shards: number;
+  /**
+   * A name for the task table in lock keys (e.g. the PostgreSQL schema), so that two task tables sharing one
+   * lock backend do not share bucket keys.
+   */
+  readonly namespace: string;
+  /** The stored layout, or `null` when no worker has declared one yet. */
+  leaseLayout(): Promise<LeaseLayout | null>;
+  /**
+   * Stores `request` as the table's layout when none is stored yet, and returns the stored layout (which
+   * differs from `request` when another layout was declared first: the caller must then refuse to start).
+   */
+  declareLeaseLayout(request: LeaseLayoutRequest): Promise<LeaseLayout>;
+  /**
+   * Changes the table's layout (epoch + 1). Refused with `INVALID_ARGUMENT` while tasks are running, unless
+   * `force` (tasks still running are then taken over by the next claim of the new layout). Writes of
+   * workers that started under the old layout are refused from then on.
+   */
+  changeLeaseLayout(request: LeaseLayoutRequest, options?: { force?: boolean }): Promise<LeaseLayout>;
+  /** Claims up to `limit` due tasks of the bucket under `lease` (see the contract above). */
+  claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult>;
+  /** Writes the outcomes of tasks claimed under `lease`, all in one operation. */
+  settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult>;
+}
+
+/** True when `source` implements the bucket operations. */
+export function isBucketTaskSource(source: TaskSource): source is BucketTaskSource {
+  const s = source as Partial<BucketTaskSource>;
+  return (
+    typeof s.claimBucket === 'function' &&
+    typeof s.settle === 'function' &&
+    typeof s.declareLeaseLayout === 'function' &&
+    typeof s.shards === 'number'
+  );
+}
+
+/** The shard range `[from, to)` of bucket `bucket` of `buckets` over `shards` shards. */
+export function bucketShards(shards: number, buckets: number, bucket: number): [from: number, to: number] {
+  const width = shards / buckets;
+  return [bucket * width, (bucket + 1) * width];
+}
+
+/** The bucket of `buckets` that holds `shard`. */
+export function bucketOfShard(shards: number, buckets: number, shard: number): number {
+  return Math.floor(shard / (shards / buckets));
+}
