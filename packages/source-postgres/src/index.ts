@@ -7,6 +7,7 @@ export {
   postgresConfigSchema,
 } from './config.js';
 export { type CreatePostgresTaskSourceOptions, createPostgresTaskSource } from './create.js';
+export { dueChannel } from './due-notifications.js';
 export { InvalidTaskRowError, sqlState, toBatonError } from './errors.js';
 export { IDENTIFIER_PATTERN, quoteIdentifier, validateSchemaName } from './identifiers.js';
 export {
@@ -17,7 +18,14 @@ export {
   migrate,
   migrationLockKey,
 } from './migrations.js';
-export type { PgPool, PgPoolClient, PgQueryable, PgQueryResult, PostgresConnectionOptions } from './pool.js';
+export type {
+  PgPool,
+  PgPoolClient,
+  PgQueryable,
+  PgQueryConfig,
+  PgQueryResult,
+  PostgresConnectionOptions,
+} from './pool.js';
 export type { PostgresDueTask, PostgresTask } from './rows.js';
 export {
   type ListTasksOptions,

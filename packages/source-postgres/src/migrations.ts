@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { toBatonError } from './errors.js';
 import { quoteIdentifier } from './identifiers.js';
-import type { PgPool, PgPoolClient } from './pool.js';
+import type { PgPool } from './pool.js';
 import { SHARDS } from './statements.js';
+import { inTransaction } from './transaction.js';
 
 /** One schema change. Versions are applied in order, each at most once per schema. */
 export interface Migration {
@@ -45,6 +46,57 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX tasks_status_idx ON ${s}.tasks (status, id);
       COMMENT ON TABLE ${s}.tasks IS 'baton tasks: claimed and finished under fencing tokens';`,
   },
+  {
+    version: 2,
+    name: 'lease layouts, bucket leases, HOT status changes',
+    sql: (s) => `
+      -- Which lease layout wrote a row's fence: fences of different lock keys are different counters.
+      -- NULL: written before layouts existed, i.e. by task mode in epoch 1.
+      ALTER TABLE ${s}.tasks ADD COLUMN lease_epoch integer;
+
+      -- The one lease layout of this table. Until a worker declares one, the table runs in task mode
+      -- (epoch 1, as every worker before this migration did) and the first worker may still choose.
+      CREATE TABLE ${s}.lease_layout (
+        singleton boolean PRIMARY KEY DEFAULT true CONSTRAINT lease_layout_singleton CHECK (singleton),
+        mode text NOT NULL CONSTRAINT lease_layout_mode_check CHECK (mode IN ('task', 'bucket')),
+        buckets integer CONSTRAINT lease_layout_buckets_check
+          CHECK ((mode = 'task' AND buckets IS NULL) OR (mode = 'bucket' AND buckets BETWEEN 1 AND ${SHARDS})),
+        -- The lock backend whose fences rows carry: another backend's fences are another counter.
+        locks text,
+        epoch integer NOT NULL CONSTRAINT lease_layout_epoch_check CHECK (epoch >= 1),
+        declared boolean NOT NULL DEFAULT false,
+        changed_at timestamptz NOT NULL DEFAULT now()
+      );
+      INSERT INTO ${s}.lease_layout (mode, buckets, epoch) VALUES ('task', NULL, 1);
+
+      -- Per bucket of a layout epoch: the newest lock fence that wrote to it, and the first claim token of
+      -- that lease (running tasks with a lower token belong to an earlier lease and may be taken over).
+      CREATE TABLE ${s}.bucket_leases (
+        epoch integer NOT NULL,
+        bucket integer NOT NULL,
+        lock_fence bigint NOT NULL,
+        since_token bigint NOT NULL,
+        worker_id text,
+        fenced_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (epoch, bucket)
+      );
+      -- Claim tokens of bucket mode: one sequence, so a task's token rises with every claim.
+      CREATE SEQUENCE ${s}.claim_token_seq;
+
+      -- A status change must not touch an index (a HOT update): no index may mention status. Runnable is
+      -- exactly "not finished", which a claim or a retryable failure never changes.
+      UPDATE ${s}.tasks SET finished_at = updated_at
+       WHERE status IN ('done', 'dead') AND finished_at IS NULL;
+      UPDATE ${s}.tasks SET finished_at = NULL
+       WHERE status IN ('pending', 'running', 'failed') AND finished_at IS NOT NULL;
+      ALTER TABLE ${s}.tasks ADD CONSTRAINT tasks_finished_check
+        CHECK ((status IN ('done', 'dead')) = (finished_at IS NOT NULL));
+      CREATE INDEX tasks_open_idx ON ${s}.tasks (shard, id) WHERE finished_at IS NULL;
+      DROP INDEX ${s}.tasks_due_idx;
+      DROP INDEX ${s}.tasks_status_idx;
+      -- Room on each page for the new row version of a HOT update (applies to pages written from now on).
+      ALTER TABLE ${s}.tasks SET (fillfactor = 85);`,
+  },
 ];
 
 /** The newest schema version this package knows. */
@@ -71,18 +123,7 @@ export async function migrate(pool: PgPool, schema: string): Promise<MigrationRe
   const current = await currentVersion(pool, schema);
   if (current !== undefined && current >= LATEST_VERSION) return { from: current, to: current, applied: [] };
 
-  let client: PgPoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw toBatonError(error, 'migrate', schema);
-  }
-  // A connection that dies mid-migration is reported by the statement in flight, not as an event.
-  const ignore = () => {};
-  client.on('error', ignore);
-  let broken: unknown;
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, 'migrate', schema, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [migrationLockKey(schema)]);
     const exists = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
     // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege even when the schema exists.
@@ -108,16 +149,8 @@ export async function migrate(pool: PgPool, schema: string): Promise<MigrationRe
       ]);
       applied.push(migration.version);
     }
-    await client.query('COMMIT');
     return { from, to: Math.max(from, LATEST_VERSION), applied };
-  } catch (error) {
-    broken = error;
-    await client.query('ROLLBACK').catch(() => {});
-    throw toBatonError(error, 'migrate', schema);
-  } finally {
-    client.removeListener('error', ignore);
-    client.release(broken instanceof Error && isConnectionLevel(broken) ? broken : undefined);
-  }
+  });
 }
 
 /** The schema's version, or undefined when the migrations table is not there yet. */
@@ -137,8 +170,4 @@ async function currentVersion(pool: PgPool, schema: string): Promise<number | un
 /** The advisory lock key for migrating `schema`: 64 bits of a hash, so schemas do not block each other. */
 export function migrationLockKey(schema: string): string {
   return createHash('sha256').update(`baton:migrate:${schema}`).digest().readBigInt64BE(0).toString();
-}
-
-function isConnectionLevel(error: Error): boolean {
-  return (error as { severity?: unknown }).severity === undefined;
 }

@@ -6,9 +6,17 @@ export interface PgQueryResult {
   rowCount: number | null;
 }
 
-/** A connection (or pool) that runs parameterised statements. */
+/** A statement with a name: the connection parses and plans it once, then only binds and executes it. */
+export interface PgQueryConfig {
+  name?: string;
+  text: string;
+  values?: unknown[];
+}
+
+/** A connection (or pool) that runs parameterised statements. A `pg.Pool` or `pg.Client` satisfies it. */
 export interface PgQueryable {
   query(text: string, values?: unknown[]): Promise<PgQueryResult>;
+  query(config: PgQueryConfig): Promise<PgQueryResult>;
 }
 
 /** A client checked out of a {@link PgPool}. */

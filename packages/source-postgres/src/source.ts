@@ -1,25 +1,40 @@
+import { createHash } from 'node:crypto';
 import {
   type BatonError,
+  type BucketClaimResult,
+  type BucketLeaseRef,
+  type BucketTaskSource,
+  bucketShards,
   type ClaimResult,
   ClosedError,
   type CompleteResult,
+  checkBucketLease,
   checkFence,
+  checkLayoutRequest,
   type DueOptions,
+  describeLayout,
   type FailResult,
   InvalidArgumentError,
   jsonText,
+  type LayoutGuard,
+  type LeaseLayout,
+  type LeaseLayoutRequest,
   type NewTask,
+  type Settlement,
+  type SettlementResult,
+  type SettleResult,
   type TaskFailure,
-  type TaskSource,
   type TaskStatus,
   throwIfAborted,
 } from '@baton/core';
+import { DueNotifications } from './due-notifications.js';
 import { BACKEND, InvalidTaskRowError, toBatonError } from './errors.js';
 import { validateSchemaName } from './identifiers.js';
 import { type MigrationResult, migrate } from './migrations.js';
 import { createPool, type PgPool, type PostgresConnectionOptions } from './pool.js';
 import { decodeTask, dueKey, type PostgresDueTask, type PostgresTask, type TaskRow } from './rows.js';
 import { SHARDS, type Statements, statements } from './statements.js';
+import { inTransaction } from './transaction.js';
 
 /** Options of {@link PostgresTaskSource}. */
 export interface PostgresTaskSourceOptions {
@@ -96,8 +111,9 @@ const MAX_BIGINT = 9_223_372_036_854_775_807n;
  * worker's. Database errors are `BatonError`s (`UNAVAILABLE` for connection trouble) with pg's error as
  * `cause`.
  */
-export class PostgresTaskSource implements TaskSource {
+export class PostgresTaskSource implements BucketTaskSource {
   readonly schema: string;
+  readonly shards = SHARDS;
   readonly createdWithinMs: number | undefined;
   readonly reclaimAfterMs: number;
   readonly backoff: { readonly baseMs: number; readonly maxMs: number };
@@ -107,6 +123,7 @@ export class PostgresTaskSource implements TaskSource {
   readonly #ownsPool: boolean;
   readonly #sql: Statements;
   readonly #onInvalidTask: ((error: InvalidTaskRowError) => void) | undefined;
+  readonly #due: DueNotifications;
   #closing: Promise<void> | undefined;
 
   constructor(options: PostgresTaskSourceOptions) {
@@ -134,6 +151,12 @@ export class PostgresTaskSource implements TaskSource {
     } else {
       throw new InvalidArgumentError('PostgresTaskSource needs a pool or connection settings');
     }
+    this.#due = new DueNotifications(this.#pool, this.schema, options.onError);
+  }
+
+  /** Bucket lock keys of this table are named after its schema. */
+  get namespace(): string {
+    return this.schema;
   }
 
   /** Creates or upgrades the schema (see {@link migrate}). Safe to call from many servers at once. */
@@ -150,6 +173,7 @@ export class PostgresTaskSource implements TaskSource {
     const rows = (await this.#query('enqueue', this.#sql.enqueue, [
       `[${encoded.join(',')}]`,
       this.defaultMaxAttempts,
+      this.#due.channel,
     ])) as Array<{ id: string | null; key: string | null }>;
     const ids = rows.map((row) => row.id);
     const unresolved = rows.filter((row) => row.id === null).map((row) => row.key!);
@@ -223,12 +247,13 @@ export class PostgresTaskSource implements TaskSource {
     if (invalid) throw invalid;
   }
 
-  async claim(taskId: string, fence: number, workerId: string): Promise<ClaimResult> {
+  async claim(taskId: string, fence: number, workerId: string, guard?: LayoutGuard): Promise<ClaimResult> {
     this.#assertOpen();
     checkFence(fence);
     if (typeof workerId !== 'string') throw new InvalidArgumentError('claim(): workerId must be a string');
+    const epoch = guardEpoch(guard);
     if (!isTaskId(taskId)) return { claimed: false, reason: 'missing' };
-    const rows = (await this.#query('claim', this.#sql.claim, [taskId, fence, workerId])) as TaskRow[];
+    const rows = (await this.#query('claim', this.#sql.claim, [taskId, fence, workerId, epoch])) as TaskRow[];
     const row = rows[0];
     if (row) {
       let task: PostgresTask;
@@ -242,32 +267,52 @@ export class PostgresTaskSource implements TaskSource {
       }
       return task.status === 'running' ? { claimed: true, task } : { claimed: false, reason: 'not-runnable' };
     }
-    const state = (await this.#query('claim', this.#sql.claimState, [taskId])) as Array<{
+    const state = (await this.#query('claim', this.#sql.claimState, [taskId, epoch])) as Array<{
+      epoch: number | null;
       status: unknown;
       fence: string | null;
+      row_epoch: number;
     }>;
-    const current = state[0];
-    if (!current) return { claimed: false, reason: 'missing' };
-    if (current.fence !== null && BigInt(current.fence) >= BigInt(fence))
+    const current = state[0]!;
+    if (current.epoch === null) return { claimed: false, reason: 'layout' };
+    if (current.status === null) return { claimed: false, reason: 'missing' };
+    if (
+      current.fence !== null &&
+      current.row_epoch === current.epoch &&
+      BigInt(current.fence) >= BigInt(fence)
+    ) {
       return { claimed: false, reason: 'stale' };
+    }
     return { claimed: false, reason: 'not-runnable' };
   }
 
-  async complete(taskId: string, fence: number, result?: unknown): Promise<CompleteResult> {
+  async complete(
+    taskId: string,
+    fence: number,
+    result?: unknown,
+    guard?: LayoutGuard,
+  ): Promise<CompleteResult> {
     this.#assertOpen();
     checkFence(fence);
     const json = result === undefined ? null : jsonText(result, 'complete(): result');
+    const epoch = guardEpoch(guard);
     if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
-    const rows = await this.#query('complete', this.#sql.complete, [taskId, fence, json]);
-    return rows.length === 1 ? { applied: true } : { applied: false, reason: 'stale' };
+    const rows = (await this.#query('complete', this.#sql.complete, [taskId, fence, json, epoch])) as Array<{
+      epoch: number | null;
+      applied: number;
+    }>;
+    const row = rows[0]!;
+    if (row.epoch === null) return { applied: false, reason: 'layout' };
+    return row.applied === 1 ? { applied: true } : { applied: false, reason: 'stale' };
   }
 
-  async fail(taskId: string, fence: number, failure: TaskFailure): Promise<FailResult> {
+  async fail(taskId: string, fence: number, failure: TaskFailure, guard?: LayoutGuard): Promise<FailResult> {
     this.#assertOpen();
     checkFence(fence);
     if (typeof failure?.message !== 'string') {
       throw new InvalidArgumentError('fail(): failure.message must be a string');
     }
+    const epoch = guardEpoch(guard);
     if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
     const rows = (await this.#query('fail', this.#sql.fail, [
       taskId,
@@ -275,13 +320,137 @@ export class PostgresTaskSource implements TaskSource {
       failure.retryable !== false,
       this.backoff.baseMs,
       this.backoff.maxMs,
-      failure.message.replaceAll('\0', '\uFFFD'),
-    ])) as Array<{ status: string; run_at: Date }>;
-    const row = rows[0];
-    if (!row) return { applied: false, reason: 'stale' };
+      storedError(failure.message),
+      epoch,
+    ])) as Array<{ epoch: number | null; status: string | null; run_at: Date | null }>;
+    const row = rows[0]!;
+    if (row.epoch === null) return { applied: false, reason: 'layout' };
+    if (row.status === null) return { applied: false, reason: 'stale' };
     return row.status === 'failed'
-      ? { applied: true, status: 'failed', nextRunAt: row.run_at }
+      ? { applied: true, status: 'failed', nextRunAt: row.run_at! }
       : { applied: true, status: 'dead' };
+  }
+
+  onDue(listener: (shard: number | undefined) => void): () => void {
+    this.#assertOpen();
+    return this.#due.subscribe(listener);
+  }
+
+  /** The stored layout, or `null` while no worker has declared one (the table then runs in task mode). */
+  async leaseLayout(): Promise<LeaseLayout | null> {
+    this.#assertOpen();
+    const rows = (await this.#query('lease layout', this.#sql.readLayout)) as LayoutRow[];
+    const row = rows[0];
+    if (!row) throw missingLayout(this.schema);
+    return row.declared ? toLayout(row) : null;
+  }
+
+  async declareLeaseLayout(request: LeaseLayoutRequest): Promise<LeaseLayout> {
+    this.#assertOpen();
+    checkLayoutRequest(request, this.shards);
+    return this.#layoutTransaction('declare lease layout', async (query) => {
+      const row = ((await query(this.#sql.readLayout)) as LayoutRow[])[0];
+      if (!row) throw missingLayout(this.schema);
+      if (row.declared) return toLayout(row);
+      // Undeclared means task mode, epoch 1: keeping task mode keeps the epoch; bucket mode is a change.
+      if (request.mode === 'task') return toLayout(await this.#writeLayout(query, request, false));
+      // (Recording the backend is part of declaring: the rows' fences came from it from now on.)
+      return this.#switchLayout(query, request, false);
+    });
+  }
+
+  async changeLeaseLayout(
+    request: LeaseLayoutRequest,
+    options: { force?: boolean } = {},
+  ): Promise<LeaseLayout> {
+    this.#assertOpen();
+    checkLayoutRequest(request, this.shards);
+    return this.#layoutTransaction('change lease layout', (query) =>
+      this.#switchLayout(query, request, options.force === true),
+    );
+  }
+
+  async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    this.#assertOpen();
+    checkBucketLease(lease, this.shards);
+    wholeNumber('claimBucket(): limit', limit, 1, MAX_PAGE);
+    if (typeof workerId !== 'string')
+      throw new InvalidArgumentError('claimBucket(): workerId must be a string');
+    const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
+    const rows = (await this.#query('claim bucket', this.#sql.claimBucket, [
+      lease.epoch,
+      lease.buckets,
+      lease.bucket,
+      lease.fence,
+      from,
+      to,
+      workerId,
+      limit,
+      this.reclaimAfterMs,
+    ])) as Array<TaskRow & { layout_ok: number; lease_ok: number }>;
+    const first = rows[0]!;
+    if (first.layout_ok === 0) return { ok: false, reason: 'layout' };
+    if (first.lease_ok === 0) return { ok: false, reason: 'stale' };
+    const tasks: PostgresTask[] = [];
+    let buried = 0;
+    for (const row of rows) {
+      if (row.id === null) continue;
+      let task: PostgresTask;
+      try {
+        task = decodeTask(row);
+      } catch (error) {
+        if (!(error instanceof InvalidTaskRowError)) throw error;
+        // Claimed under this lease: record why it can never run, then report it.
+        await this.#query('claim bucket', this.#sql.bury, [
+          row.id,
+          row.fence,
+          `invalid task row: ${error.message}`,
+        ]);
+        this.#onInvalidTask?.(error);
+        buried++;
+        continue;
+      }
+      if (task.status === 'running') tasks.push(task);
+      else buried++;
+    }
+    return { ok: true, tasks, buried };
+  }
+
+  async settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult> {
+    this.#assertOpen();
+    checkBucketLease(lease, this.shards);
+    const columns = settlementColumns(settlements);
+    if (settlements.length === 0) return { ok: true, results: [] };
+    const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
+    const rows = (await this.#query('settle', this.#sql.settle, [
+      lease.epoch,
+      lease.buckets,
+      lease.bucket,
+      lease.fence,
+      from,
+      to,
+      columns.ids,
+      columns.tokens,
+      columns.kinds,
+      columns.results,
+      columns.errors,
+      columns.retryable,
+      this.backoff.baseMs,
+      this.backoff.maxMs,
+    ])) as Array<{ layout_ok: number; lease_ok: number; id: string | null; status: string; run_at: Date }>;
+    const first = rows[0]!;
+    if (first.layout_ok === 0) return { ok: false, reason: 'layout' };
+    if (first.lease_ok === 0) return { ok: false, reason: 'stale' };
+    const applied = new Map(rows.filter((row) => row.id !== null).map((row) => [row.id!, row]));
+    const results = settlements.map((item): SettlementResult => {
+      const row = applied.get(item.taskId);
+      if (!row) return { applied: false, reason: 'stale' };
+      const status = row.status as 'done' | 'dead' | 'pending' | 'failed';
+      return status === 'failed' && item.kind === 'fail'
+        ? { applied: true, status, nextRunAt: row.run_at }
+        : { applied: true, status };
+    });
+    return { ok: true, results };
   }
 
   /** Reads one task. Throws `TASK_INVALID` for a row that cannot be decoded. */
@@ -338,16 +507,21 @@ export class PostgresTaskSource implements TaskSource {
     this.#assertOpen();
     if (typeof target === 'string') {
       if (!isTaskId(target)) return 0;
-      return this.#count('retry', this.#sql.retryOne, [target]);
+      return this.#counted('retry', this.#sql.retryOne, [target, this.#due.channel]);
     }
     if (target?.status !== 'dead' && target?.status !== 'failed') {
       throw new InvalidArgumentError("retry(): status must be 'dead' or 'failed'");
     }
-    return this.#count('retry', this.#sql.retryMany, [target.status, target.kind ?? null]);
+    return this.#counted('retry', this.#sql.retryMany, [
+      target.status,
+      target.kind ?? null,
+      this.#due.channel,
+    ]);
   }
 
   /** Ends the pool if the source created it. Idempotent; later calls of other methods throw `CLOSED`. */
   close(): Promise<void> {
+    if (!this.#closing) this.#due.close();
     this.#closing ??= this.#ownsPool ? this.#pool.end().catch(() => {}) : Promise.resolve();
     return this.#closing;
   }
@@ -368,23 +542,56 @@ export class PostgresTaskSource implements TaskSource {
     }
   }
 
+  /** Runs a statement as a named prepared statement: each connection parses and plans it once. */
   async #query(operation: string, text: string, values?: unknown[]): Promise<unknown[]> {
     this.#assertOpen();
     try {
-      const result = await this.#pool.query(text, values);
+      const result = await this.#pool.query({ name: statementName(text), text, values: values ?? [] });
       return result.rows;
     } catch (error) {
       throw toBatonError(error, operation, this.schema);
     }
   }
 
-  async #count(operation: string, text: string, values: unknown[]): Promise<number> {
+  /** Runs a statement whose one row carries the count `n`. */
+  async #counted(operation: string, text: string, values: unknown[]): Promise<number> {
+    const rows = (await this.#query(operation, text, values)) as Array<{ n: number }>;
+    return rows[0]?.n ?? 0;
+  }
+
+  /** A transaction that first locks the tasks table against writes (reads go on), for layout changes. */
+  #layoutTransaction<T>(operation: string, body: (query: TxQuery) => Promise<T>): Promise<T> {
     this.#assertOpen();
-    try {
-      return (await this.#pool.query(text, values)).rowCount ?? 0;
-    } catch (error) {
-      throw toBatonError(error, operation, this.schema);
+    return inTransaction(this.#pool, operation, this.schema, async (client) => {
+      await client.query(`LOCK TABLE ${this.#sql.tasks} IN EXCLUSIVE MODE`);
+      await client.query(`LOCK TABLE ${this.#sql.layout} IN EXCLUSIVE MODE`);
+      return body(async (text, values) => (await client.query(text, values)).rows);
+    });
+  }
+
+  async #switchLayout(query: TxQuery, request: LeaseLayoutRequest, force: boolean): Promise<LeaseLayout> {
+    const running = ((await query(this.#sql.runningCount)) as Array<{ n: number }>)[0]!.n;
+    if (running > 0 && !force) {
+      throw new InvalidArgumentError(
+        `cannot change the lease layout of schema '${this.schema}' to ${describeLayout(request)} while ${running} ` +
+          'task(s) are running. Fix: stop the workers and let their tasks finish, then change it; or force it, ' +
+          'and the new layout takes the running tasks over (their old workers can write nothing any more).',
+        { backend: BACKEND },
+      );
     }
+    // Claim tokens stay above every fence a task carried, so handlers' fenced writes keep rising.
+    if (request.mode === 'bucket') await query(this.#sql.raiseTokens);
+    return toLayout(await this.#writeLayout(query, request, true));
+  }
+
+  async #writeLayout(query: TxQuery, request: LeaseLayoutRequest, bump: boolean): Promise<LayoutRow> {
+    const rows = (await query(this.#sql.writeLayout, [
+      request.mode,
+      request.buckets ?? null,
+      request.locks ?? null,
+      bump,
+    ])) as LayoutRow[];
+    return rows[0]!;
   }
 
   #assertOpen(): void {
@@ -443,4 +650,94 @@ function nonNegative(name: string, value: number): number {
     throw new InvalidArgumentError(`${name} must be >= 0 milliseconds, got ${String(value)}`);
   }
   return value;
+}
+
+type TxQuery = (text: string, values?: unknown[]) => Promise<unknown[]>;
+
+interface LayoutRow {
+  mode: 'task' | 'bucket';
+  buckets: number | null;
+  locks: string | null;
+  epoch: number;
+  declared: boolean;
+}
+
+function toLayout(row: LayoutRow): LeaseLayout {
+  return Object.freeze({ mode: row.mode, buckets: row.buckets, locks: row.locks, epoch: row.epoch });
+}
+
+function missingLayout(schema: string): BatonError {
+  return new InvalidArgumentError(
+    `schema '${schema}' has no lease_layout row (someone deleted it). Fix: insert it again with ` +
+      `INSERT INTO "${schema}".lease_layout (mode, buckets, epoch) VALUES ('task', NULL, <previous epoch + 1>).`,
+    { backend: BACKEND },
+  );
+}
+
+function guardEpoch(guard: LayoutGuard | undefined): number | null {
+  if (guard === undefined) return null;
+  if (!Number.isSafeInteger(guard?.epoch) || guard.epoch < 1) {
+    throw new InvalidArgumentError(
+      `layout guard: epoch must be a whole number >= 1, got ${String(guard?.epoch)}`,
+    );
+  }
+  return guard.epoch;
+}
+
+/** A stored error message: PostgreSQL text cannot hold NUL. */
+function storedError(message: string): string {
+  return message.replaceAll('\0', '\uFFFD');
+}
+
+/** Settlements as the column arrays of the settle statement. */
+function settlementColumns(settlements: readonly Settlement[]) {
+  const ids: string[] = [];
+  const tokens: number[] = [];
+  const kinds: string[] = [];
+  const results: Array<string | null> = [];
+  const errors: Array<string | null> = [];
+  const retryable: boolean[] = [];
+  const seen = new Set<string>();
+  settlements.forEach((item, index) => {
+    const where = `settle(): settlement #${index}`;
+    if (!isTaskId(item?.taskId)) throw new InvalidArgumentError(`${where}: taskId must be a task id`);
+    if (seen.has(item.taskId))
+      throw new InvalidArgumentError(`${where}: task ${item.taskId} is settled twice`);
+    seen.add(item.taskId);
+    checkFence(item.fence);
+    ids.push(item.taskId);
+    tokens.push(item.fence);
+    kinds.push(item.kind);
+    if (item.kind === 'complete') {
+      results.push(item.result === undefined ? null : jsonText(item.result, `${where}: result`));
+      errors.push(null);
+      retryable.push(false);
+    } else if (item.kind === 'fail') {
+      if (typeof item.failure?.message !== 'string') {
+        throw new InvalidArgumentError(`${where}: failure.message must be a string`);
+      }
+      results.push(null);
+      errors.push(storedError(item.failure.message));
+      retryable.push(item.failure.retryable !== false);
+    } else if (item.kind === 'release') {
+      results.push(null);
+      errors.push(null);
+      retryable.push(false);
+    } else {
+      throw new InvalidArgumentError(`${where}: kind must be complete, fail or release`);
+    }
+  });
+  return { ids, tokens, kinds, results, errors, retryable };
+}
+
+const statementNames = new Map<string, string>();
+
+/** A stable name per statement text (pg prepares a name once per connection). */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `baton_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }

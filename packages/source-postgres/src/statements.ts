@@ -3,8 +3,11 @@ import { quoteIdentifier } from './identifiers.js';
 /** Number of shards tasks are spread over (`shard` is random in [0, SHARDS) at enqueue). */
 export const SHARDS = 1024;
 
-/** Statuses a task can be claimed from; also the predicate of the due index. */
-const RUNNABLE = `status IN ('pending', 'failed', 'running')`;
+/**
+ * Runnable (pending, failed or running) is exactly "not finished": the predicate of the open-tasks index,
+ * which no claim or retryable failure changes, so those updates stay HOT (no index entry written).
+ */
+const OPEN = 'finished_at IS NULL';
 
 /**
  * Every column of a task, decoded by `rows.ts`. jsonb and bigint come back as text so decoding cannot throw
@@ -22,17 +25,39 @@ export interface DuePageShape {
   window: boolean;
 }
 
+/**
+ * The layout epoch a per-task write runs under, from parameter `$n` (the worker's guard, or NULL): the
+ * table's epoch if it runs in task mode and the guard (if any) has that epoch; NULL (the write is refused)
+ * otherwise.
+ */
+function taskEpoch(layout: string, n: number): string {
+  return `(SELECT l.epoch FROM ${layout} AS l
+            WHERE l.mode = 'task' AND ($${n}::integer IS NULL OR l.epoch = $${n}::integer))`;
+}
+
+/** The epoch that wrote a row's fence (rows from before layouts existed: task mode, epoch 1). */
+const ROW_EPOCH = 'COALESCE(t.lease_epoch, 1)';
+
 /** Every statement the source runs against one schema. Identifiers are validated and quoted; values are parameters. */
 export function statements(schema: string) {
   const s = quoteIdentifier(schema);
   const tasks = `${s}.tasks`;
+  const layout = `${s}.lease_layout`;
+  const bucketLeases = `${s}.bucket_leases`;
+  const tokens = `${s}.claim_token_seq`;
   const sequence = `${s}.tasks_id_seq`;
   const abandoned = `t.status = 'running' AND t.attempts >= t.max_attempts`;
+  const buryError = `format('abandoned: no outcome was reported for attempt %s of %s before the task was claimed again',
+                          t.attempts, t.max_attempts)`;
   return {
     tasks,
+    layout,
+    bucketLeases,
+    tokens,
 
     /**
-     * $1 jsonb array of {kind, payload, runAt, maxAttempts, key}; $2 default max attempts. Ids are drawn
+     * $1 jsonb array of {kind, payload, runAt, maxAttempts, key}; $2 default max attempts; $3 the channel to
+     * notify when tasks are due now. Ids are drawn
      * from the sequence up front so every input row knows its id, inserted or not; a key that already
      * exists (stored before, or earlier in the same batch) maps to the existing task's id.
      */
@@ -52,9 +77,13 @@ export function statements(schema: string) {
         SELECT id, key, kind, payload, run_at, max_attempts, floor(random() * ${SHARDS})::smallint
           FROM input ORDER BY ord
         ON CONFLICT (key) DO NOTHING
-        RETURNING id, key
+        RETURNING id, key, shard, run_at
+      ), woken AS (
+        -- Wake idle workers at commit: the shard when one task became due, '*' when several did.
+        SELECT pg_notify($3, CASE WHEN count(*) = 1 THEN min(shard)::text ELSE '*' END)
+          FROM inserted WHERE run_at <= now() HAVING count(*) > 0
       )
-      SELECT COALESCE(mine.id, twin.id, stored.id)::text AS id, input.key
+      SELECT COALESCE(mine.id, twin.id, stored.id)::text AS id, input.key, (SELECT count(*) FROM woken) AS woken
         FROM input
         LEFT JOIN inserted mine ON mine.id = input.id
         LEFT JOIN inserted twin ON mine.id IS NULL AND twin.key = input.key
@@ -67,7 +96,7 @@ export function statements(schema: string) {
     /**
      * One page of a pass, in (shard, id) order after the cursor ($1 shard, $2 id). $3 page size, $4 reclaim
      * threshold in ms; then, as the shape asks, the stop shard, the kinds and the creation window in ms.
-     * The first three predicates are exactly the due index's, so the scan walks that index in order.
+     * The first two predicates are exactly the open-tasks index's, so the scan walks that index in order.
      */
     duePage(shape: DuePageShape): string {
       let next = 5;
@@ -79,7 +108,7 @@ export function statements(schema: string) {
       }
       return `
         SELECT ${TASK_COLUMNS} FROM ${tasks} AS t
-         WHERE t.${RUNNABLE}
+         WHERE t.${OPEN}
            AND (shard, id) > ($1::smallint, $2::bigint)
            AND run_at <= now()
            AND (status <> 'running' OR claimed_at IS NULL
@@ -90,59 +119,77 @@ export function statements(schema: string) {
     },
 
     /**
-     * The fenced claim: $1 id, $2 fence, $3 worker id. Applies only to a runnable, due task whose fence is
-     * older than $2. A `running` task that has used all its attempts was abandoned by a worker that died in
-     * its final attempt: the claim buries it (`dead`, under the new fence) instead of running it again.
+     * The fenced claim: $1 id, $2 fence, $3 worker id, $4 layout epoch of the guard (or NULL). Applies only
+     * to a runnable, due task whose fence is older than $2, or was written under another layout (another lock
+     * key: its fence is not comparable). A `running` task that has used all its attempts was abandoned by a
+     * worker that died in its final attempt: the claim buries it (`dead`, under the new fence) instead of
+     * running it again.
      */
     claim: `
+      WITH e AS (SELECT ${taskEpoch(layout, 4)} AS epoch)
       UPDATE ${tasks} AS t SET
         status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
         attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
-        last_error = CASE WHEN ${abandoned}
-          THEN format('abandoned: no outcome was reported for attempt %s of %s before the task was claimed again',
-                      t.attempts, t.max_attempts)
-          ELSE t.last_error END,
+        last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
         finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
         claimed_at = now(),
         fence = $2::bigint,
+        lease_epoch = e.epoch,
         worker_id = $3,
         updated_at = now()
+      FROM e
       WHERE t.id = $1::bigint
-        AND t.status IN ('pending', 'failed', 'running')
+        AND e.epoch IS NOT NULL
+        AND t.${OPEN}
         AND t.run_at <= now()
-        AND (t.fence IS NULL OR t.fence < $2::bigint)
+        AND (t.fence IS NULL OR ${ROW_EPOCH} <> e.epoch OR t.fence < $2::bigint)
       RETURNING ${TASK_COLUMNS}`,
 
-    /** Why a claim did not apply: $1 id. */
-    claimState: `SELECT status, fence::text AS fence FROM ${tasks} WHERE id = $1::bigint`,
+    /** Why a claim did not apply: $1 id, $2 guard epoch (or NULL). `epoch` is NULL when the layout refuses. */
+    claimState: `
+      SELECT ${taskEpoch(layout, 2)} AS epoch, t.status, t.fence::text AS fence, ${ROW_EPOCH} AS row_epoch
+        FROM (SELECT 1) AS one LEFT JOIN ${tasks} AS t ON t.id = $1::bigint`,
 
     /** Marks a claimed task that cannot be decoded as dead, under the claim's fence: $1 id, $2 fence, $3 error. */
     bury: `
       UPDATE ${tasks} SET status = 'dead', last_error = $3, finished_at = now(), updated_at = now()
        WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'`,
 
-    /** The fenced complete: $1 id, $2 fence, $3 result (jsonb text or NULL). */
+    /**
+     * The fenced complete: $1 id, $2 fence, $3 result (jsonb text or NULL), $4 guard epoch (or NULL). One
+     * row: `applied`, and `epoch` NULL when the layout refused the write.
+     */
     complete: `
-      UPDATE ${tasks} SET status = 'done', result = $3::jsonb, finished_at = now(), updated_at = now()
-       WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'
-      RETURNING id`,
+      WITH e AS (SELECT ${taskEpoch(layout, 4)} AS epoch),
+      done AS (
+        UPDATE ${tasks} AS t SET status = 'done', result = $3::jsonb, finished_at = now(), updated_at = now()
+          FROM e
+         WHERE t.id = $1::bigint AND t.fence = $2::bigint AND t.status = 'running' AND ${ROW_EPOCH} = e.epoch
+        RETURNING t.id
+      )
+      SELECT e.epoch, (SELECT count(*) FROM done)::int AS applied FROM e`,
 
     /**
-     * The fenced fail: $1 id, $2 fence, $3 retryable, $4 backoff base ms, $5 backoff cap ms, $6 message.
-     * Retries wait base·2^(attempts−1), capped, with half jitter, from the database's clock.
+     * The fenced fail: $1 id, $2 fence, $3 retryable, $4 backoff base ms, $5 backoff cap ms, $6 message, $7
+     * guard epoch (or NULL). Retries wait base·2^(attempts−1), capped, with half jitter, from the database's
+     * clock. One row: `epoch` (NULL when the layout refused), and the new status and run_at if applied.
      */
     fail: `
-      UPDATE ${tasks} SET
-        status = CASE WHEN $3::boolean AND attempts < max_attempts THEN 'failed' ELSE 'dead' END,
-        run_at = CASE WHEN $3::boolean AND attempts < max_attempts
-          THEN now() + least($5::double precision, $4::double precision * power(2, least(greatest(attempts - 1, 0), 40)))
-                       * (0.5 + random() * 0.5) * interval '1 millisecond'
-          ELSE run_at END,
-        finished_at = CASE WHEN $3::boolean AND attempts < max_attempts THEN NULL ELSE now() END,
-        last_error = $6,
-        updated_at = now()
-       WHERE id = $1::bigint AND fence = $2::bigint AND status = 'running'
-      RETURNING status, run_at`,
+      WITH e AS (SELECT ${taskEpoch(layout, 7)} AS epoch),
+      failed AS (
+        UPDATE ${tasks} AS t SET
+          status = CASE WHEN $3::boolean AND t.attempts < t.max_attempts THEN 'failed' ELSE 'dead' END,
+          run_at = CASE WHEN $3::boolean AND t.attempts < t.max_attempts
+            THEN now() + ${backoff('t', '$4', '$5')}
+            ELSE t.run_at END,
+          finished_at = CASE WHEN $3::boolean AND t.attempts < t.max_attempts THEN NULL ELSE now() END,
+          last_error = $6,
+          updated_at = now()
+          FROM e
+         WHERE t.id = $1::bigint AND t.fence = $2::bigint AND t.status = 'running' AND ${ROW_EPOCH} = e.epoch
+        RETURNING t.status, t.run_at
+      )
+      SELECT e.epoch, f.status, f.run_at FROM e LEFT JOIN failed AS f ON true`,
 
     /** $1 id. */
     get: `SELECT ${TASK_COLUMNS} FROM ${tasks} WHERE id = $1::bigint`,
@@ -156,17 +203,161 @@ export function statements(schema: string) {
 
     stats: `SELECT status, count(*)::text AS n FROM ${tasks} GROUP BY status`,
 
-    /** $1 id. */
+    /** $1 id, $2 channel to notify. */
     retryOne: `
-      UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
-       WHERE id = $1::bigint AND status IN ('failed', 'dead')`,
+      WITH reset AS (
+        UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
+         WHERE id = $1::bigint AND status IN ('failed', 'dead')
+        RETURNING shard
+      ), woken AS (SELECT pg_notify($2, shard::text) FROM reset)
+      SELECT (SELECT count(*) FROM reset)::int AS n, (SELECT count(*) FROM woken)::int AS woken`,
 
-    /** $1 status, $2 kind or NULL. */
+    /** $1 status, $2 kind or NULL, $3 channel to notify. */
     retryMany: `
-      UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
-       WHERE status = $1 AND ($2::text IS NULL OR kind = $2)`,
+      WITH reset AS (
+        UPDATE ${tasks} SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, updated_at = now()
+         WHERE status = $1 AND ($2::text IS NULL OR kind = $2)
+        RETURNING 1
+      ), woken AS (SELECT pg_notify($3, '*') WHERE EXISTS (SELECT 1 FROM reset))
+      SELECT (SELECT count(*) FROM reset)::int AS n, (SELECT count(*) FROM woken)::int AS woken`,
+
+    /** The stored layout. */
+    readLayout: `SELECT mode, buckets, locks, epoch, declared FROM ${layout}`,
+
+    /**
+     * $1 mode, $2 buckets, $3 lock backend, $4 true to bump the epoch. For the layout transaction (tables
+     * already locked); bucket records of older epochs go.
+     */
+    writeLayout: `
+      WITH written AS (
+        UPDATE ${layout} SET mode = $1, buckets = $2::integer, locks = $3, declared = true, changed_at = now(),
+                             epoch = epoch + CASE WHEN $4::boolean THEN 1 ELSE 0 END
+        RETURNING mode, buckets, locks, epoch, declared
+      ), cleared AS (
+        DELETE FROM ${bucketLeases} WHERE epoch < (SELECT epoch FROM written) RETURNING 1
+      )
+      SELECT written.*, (SELECT count(*) FROM cleared)::int AS cleared FROM written`,
+
+    /** Tasks running right now (for the layout transaction). */
+    runningCount: `SELECT count(*)::int AS n FROM ${tasks} WHERE ${OPEN} AND status = 'running'`,
+
+    /** Keeps claim tokens above every fence a task carried (switching to bucket mode). */
+    raiseTokens: `
+      SELECT setval('${tokens}'::regclass,
+                    GREATEST((SELECT last_value FROM ${tokens}), (SELECT COALESCE(max(fence), 0) FROM ${tasks}), 1))`,
+
+    /**
+     * The bucket claim. $1 epoch, $2 buckets, $3 bucket, $4 lock fence, $5 first shard, $6 end shard, $7
+     * worker id, $8 limit, $9 reclaim threshold ms.
+     *
+     * The bucket's row is locked first (by the upsert), so the claims of one bucket are serialised, and a
+     * lower lock fence than the stored one changes nothing. The tokens are drawn after that lock, so the
+     * first token of a new lease is above every token of the leases before it: running tasks below it were
+     * claimed by an earlier lease and are taken over. One row per claimed task, plus `layout_ok` and
+     * `lease_ok` on every row (a single row with NULL task columns when nothing was claimed).
+     */
+    claimBucket: `
+      WITH layout AS (
+        SELECT 1 FROM ${layout} WHERE epoch = $1::integer AND mode = 'bucket' AND buckets = $2::integer
+      ), lease AS (
+        INSERT INTO ${bucketLeases} AS b (epoch, bucket, lock_fence, since_token, worker_id)
+        SELECT $1::integer, $3::integer, $4::bigint, nextval('${tokens}'::regclass), $7 FROM layout
+        ON CONFLICT (epoch, bucket) DO UPDATE
+           SET since_token = CASE WHEN b.lock_fence < EXCLUDED.lock_fence
+                                  THEN nextval('${tokens}'::regclass) ELSE b.since_token END,
+               lock_fence = EXCLUDED.lock_fence,
+               worker_id = EXCLUDED.worker_id,
+               fenced_at = now()
+         WHERE b.lock_fence <= EXCLUDED.lock_fence
+        RETURNING b.since_token, nextval('${tokens}'::regclass) AS token
+      ), pick AS (
+        SELECT t.id FROM ${tasks} AS t, lease
+         WHERE t.${OPEN}
+           AND t.shard >= $5::smallint AND t.shard < $6::smallint
+           AND t.run_at <= now()
+           AND (t.status <> 'running'
+                OR ${ROW_EPOCH} <> $1::integer
+                OR t.fence < lease.since_token
+                OR t.claimed_at <= now() - $9::double precision * interval '1 millisecond')
+         ORDER BY t.shard, t.id
+         LIMIT $8
+         FOR UPDATE OF t
+      ), claimed AS (
+        UPDATE ${tasks} AS t SET
+          status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
+          attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
+          last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
+          finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
+          claimed_at = now(),
+          fence = lease.token,
+          lease_epoch = $1::integer,
+          worker_id = $7,
+          updated_at = now()
+        FROM pick, lease
+        WHERE t.id = pick.id
+        RETURNING ${CLAIMED_COLUMNS}
+      )
+      SELECT (SELECT count(*) FROM layout)::int AS layout_ok, (SELECT count(*) FROM lease)::int AS lease_ok, c.*
+        FROM (SELECT 1) AS one LEFT JOIN claimed AS c ON true`,
+
+    /**
+     * Settles claimed tasks of one bucket. $1 epoch, $2 buckets, $3 bucket, $4 lock fence, $5 first shard,
+     * $6 end shard, $7 ids, $8 tokens, $9 kinds (complete | fail | release), $10 results (jsonb text), $11
+     * error messages, $12 retryable flags, $13 backoff base ms, $14 backoff cap ms.
+     *
+     * The bucket's row is share-locked with the lock fence it must still have, so a newer lease's claim
+     * cannot slip in between; each task must still be running with exactly the given token. One row per
+     * applied settlement, plus `layout_ok` and `lease_ok`.
+     */
+    settle: `
+      WITH layout AS (
+        SELECT 1 FROM ${layout} WHERE epoch = $1::integer AND mode = 'bucket' AND buckets = $2::integer
+      ), lease AS (
+        SELECT 1 FROM ${bucketLeases} AS b, layout
+         WHERE b.epoch = $1::integer AND b.bucket = $3::integer AND b.lock_fence = $4::bigint
+        FOR SHARE OF b
+      ), input AS (
+        SELECT * FROM unnest($7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::boolean[])
+          AS i(id, token, kind, result, error, retryable)
+      ), settled AS (
+        UPDATE ${tasks} AS t SET
+          status = CASE
+            WHEN i.kind = 'complete' THEN 'done'
+            WHEN i.kind = 'release' THEN CASE WHEN t.last_error IS NULL THEN 'pending' ELSE 'failed' END
+            WHEN i.retryable AND t.attempts < t.max_attempts THEN 'failed'
+            ELSE 'dead' END,
+          result = CASE WHEN i.kind = 'complete' THEN i.result::jsonb ELSE t.result END,
+          attempts = CASE WHEN i.kind = 'release' THEN GREATEST(t.attempts - 1, 0) ELSE t.attempts END,
+          run_at = CASE WHEN i.kind = 'fail' AND i.retryable AND t.attempts < t.max_attempts
+            THEN now() + ${backoff('t', '$13', '$14')}
+            ELSE t.run_at END,
+          finished_at = CASE
+            WHEN i.kind = 'complete' THEN now()
+            WHEN i.kind = 'fail' AND NOT (i.retryable AND t.attempts < t.max_attempts) THEN now()
+            ELSE NULL END,
+          last_error = CASE WHEN i.kind = 'fail' THEN i.error ELSE t.last_error END,
+          claimed_at = CASE WHEN i.kind = 'release' THEN NULL ELSE t.claimed_at END,
+          updated_at = now()
+        FROM input AS i, lease
+        WHERE t.id = i.id AND t.fence = i.token AND t.status = 'running' AND ${ROW_EPOCH} = $1::integer
+          AND t.shard >= $5::smallint AND t.shard < $6::smallint
+        RETURNING t.id::text AS id, t.status, t.run_at
+      )
+      SELECT (SELECT count(*) FROM layout)::int AS layout_ok, (SELECT count(*) FROM lease)::int AS lease_ok, s.*
+        FROM (SELECT 1) AS one LEFT JOIN settled AS s ON true`,
   };
 }
+
+/** The retry delay of a failed attempt of task `t`: base·2^(attempts−1), capped, half-jittered. */
+function backoff(t: string, base: string, cap: string): string {
+  return `least(${cap}::double precision, ${base}::double precision * power(2, least(greatest(${t}.attempts - 1, 0), 40)))
+                       * (0.5 + random() * 0.5) * interval '1 millisecond'`;
+}
+
+/** What a worker needs of a task it claimed in bucket mode (no result: a claimed task has none to read). */
+const CLAIMED_COLUMNS = `t.id::text AS id, t.key, t.kind, t.payload::text AS payload, t.status, t.attempts,
+  t.max_attempts, t.run_at, t.created_at, t.updated_at, t.claimed_at, t.finished_at, t.fence::text AS fence,
+  t.worker_id, NULL::text AS result, t.last_error, t.shard`;
 
 /** The statements of one schema. */
 export type Statements = ReturnType<typeof statements>;

@@ -15,5 +15,5 @@ afterAll(async () => {
 taskSourceSuite(
   it,
   suiteFactory(() => db),
-  { creationWindow: true, invalidRows: true },
+  { creationWindow: true, invalidRows: true, bucketLeases: true },
 );

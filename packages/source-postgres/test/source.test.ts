@@ -215,6 +215,7 @@ describe('operator helpers', () => {
 
 describe('rows that are not what the source expects', () => {
   it('a NULL kind, an unknown status, a fence beyond 2^53 and unparsable JSON are TASK_INVALID, per row', async () => {
+    // An unknown status on an unfinished row is listed (the open-tasks index holds it) and reported too.
     const { source, admin, schema } = await open();
     const t = `"${schema}".tasks`;
     const ids = await source.enqueue(Array.from({ length: 8 }, (_, n) => ({ kind: 'x', payload: { n } })));
@@ -241,6 +242,7 @@ describe('rows that are not what the source expects', () => {
         [ids[1], 'kind', 'TASK_INVALID'],
         [ids[3], 'payload', 'TASK_INVALID'],
         [ids[5], 'fence', 'TASK_INVALID'],
+        [ids[7], 'status', 'TASK_INVALID'],
       ].sort(),
     );
     await expect(source.get(ids[7]!)).rejects.toMatchObject({ code: 'TASK_INVALID', column: 'status' });

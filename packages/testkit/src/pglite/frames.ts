@@ -93,3 +93,36 @@ export const PROTOCOL_3_0 = 196_608;
 export const SSL_REQUEST = 80_877_103;
 export const GSSENC_REQUEST = 80_877_104;
 export const CANCEL_REQUEST = 80_877_102;
+
+/** Reads the NUL-terminated string at `offset`; returns it and the offset after its NUL. */
+function cstring(frame: Buffer, offset: number): [text: string, next: number] {
+  const end = frame.indexOf(0, offset);
+  if (end < 0) throw new Error('malformed message: unterminated string');
+  return [frame.toString('utf8', offset, end), end + 1];
+}
+
+/** The statement name of a Parse message (`P`) and the rest of its body (query text and parameter types). */
+export function parseMessageParts(frame: Buffer): { name: string; body: Buffer } {
+  const [name, next] = cstring(frame, 5);
+  return { name, body: frame.subarray(next) };
+}
+
+/** A Parse message (`P`) for the unnamed statement with the given body (query text and parameter types). */
+export function unnamedParseMessage(body: Buffer): Buffer {
+  const frame = Buffer.alloc(5 + 1 + body.length);
+  frame.write('P', 0, 'latin1');
+  frame.writeInt32BE(4 + 1 + body.length, 1);
+  frame[5] = 0;
+  body.copy(frame, 6);
+  return frame;
+}
+
+/** The SQL text of a simple-query message (`Q`). */
+export function queryText(frame: Buffer): string {
+  return cstring(frame, 5)[0];
+}
+
+/** The channel of a NotificationResponse (`A`: int32 pid, channel, payload). */
+export function notificationChannel(frame: Buffer): string {
+  return cstring(frame, 9)[0];
+}

@@ -4,11 +4,15 @@ import {
   FrameReader,
   fatalMessage,
   GSSENC_REQUEST,
+  notificationChannel,
   PROTOCOL_3_0,
+  parseMessageParts,
   queryMessage,
+  queryText,
   SSL_REQUEST,
   SYNC_MESSAGE,
   startupMessage,
+  unnamedParseMessage,
 } from './frames.js';
 
 /** One client connection of the multiplexer. */
@@ -22,6 +26,8 @@ interface Client {
   leaving: boolean;
   /** Transaction status from this client's latest ReadyForQuery (`I`, `T` or `E`). */
   txStatus: string;
+  /** Channels this client LISTENs on. */
+  channels: Set<string>;
 }
 
 /**
@@ -37,9 +43,13 @@ interface Client {
  * and for a whole transaction while the session reports one open. Other clients queue meanwhile. A client
  * that disconnects while it owns the session is cleaned up (Sync, then ROLLBACK if a transaction is open).
  *
- * What stays shared, as on any single-session pooler: session settings (`SET`), session advisory locks,
- * named prepared statements, LISTEN. Startup parameters of clients (user, database, application_name) are
- * accepted and ignored. Only one transaction runs at a time, so code that holds a transaction open while it
+ * What stays shared, as on any single-session pooler: session settings (`SET`) and session advisory locks.
+ * Named prepared statements are shared too, but made to look private: a client that prepares a name the
+ * session already has with the same text gets its Parse turned into one of the unnamed statement (so it
+ * still sees ParseComplete, and its Bind finds the shared statement). LISTEN is routed: a notification goes
+ * to the clients that listen on its channel, not to whoever owns the session when it arrives, and a client's
+ * UNLISTEN does not stop the session listening while another client still listens. Startup parameters of
+ * clients (user, database, application_name) are accepted and ignored. Only one transaction runs at a time, so code that holds a transaction open while it
  * waits for another connection of the same database deadlocks here (it would only wait on a real server).
  */
 export class PgWireMultiplexer {
@@ -56,6 +66,8 @@ export class PgWireMultiplexer {
   /** Sync/Query messages sent upstream whose ReadyForQuery has not arrived yet. */
   #outstanding = 0;
   #broken: Error | undefined;
+  /** Named statements the upstream session has: name → Parse body (query text and parameter types). */
+  readonly #prepared = new Map<string, Buffer>();
 
   constructor(upstream: { host: string; port: number }) {
     this.#upstreamHost = upstream.host;
@@ -184,6 +196,7 @@ export class PgWireMultiplexer {
       queue: [],
       leaving: false,
       txStatus: 'I',
+      channels: new Set(),
     };
     this.#clients.add(client);
     socket.on('data', (chunk: Buffer) => this.#onClientData(client, chunk));
@@ -264,20 +277,63 @@ export class PgWireMultiplexer {
       return;
     }
     if (client.queue.length > 0) {
-      for (const frame of client.queue) {
+      const frames = client.queue.map((frame) => this.#rewrite(client, frame));
+      for (const frame of frames) {
         // Each Sync, simple Query and FunctionCall is answered by exactly one ReadyForQuery.
         if (frame[0] === 0x53 || frame[0] === 0x51 || frame[0] === 0x46) this.#outstanding++;
       }
-      upstream.write(client.queue.length === 1 ? client.queue[0]! : Buffer.concat(client.queue));
+      upstream.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
       client.queue = [];
     }
     if (client.leaving && this.#outstanding === 0) this.#finishLeaving(client);
+  }
+
+  /** Makes shared named statements and LISTEN look private to each client (see the class comment). */
+  #rewrite(client: Client, frame: Buffer): Buffer {
+    if (frame[0] === 0x50 /* P: Parse */) {
+      const { name, body } = parseMessageParts(frame);
+      if (name === '') return frame;
+      const known = this.#prepared.get(name);
+      if (known?.equals(body)) return unnamedParseMessage(body);
+      if (!known) this.#prepared.set(name, Buffer.from(body));
+      return frame;
+    }
+    if (frame[0] === 0x51 /* Q: Query */) {
+      const match = /^\s*(UN)?LISTEN\s+("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;?\s*$/i.exec(
+        queryText(frame),
+      );
+      if (!match) return frame;
+      const channel = match[2]!.startsWith('"')
+        ? match[2]!.slice(1, -1).replaceAll('""', '"')
+        : match[2]!.toLowerCase();
+      if (!match[1]) {
+        client.channels.add(channel);
+        return frame;
+      }
+      client.channels.delete(channel);
+      const others = [...this.#clients].some((other) => other.channels.has(channel));
+      return others ? queryMessage(`LISTEN ${match[2]}`) : frame;
+    }
+    return frame;
+  }
+
+  /** Hands a notification to the clients that listen on its channel. */
+  #notify(frame: Buffer): void {
+    const channel = notificationChannel(frame);
+    for (const client of this.#clients) {
+      if (client.channels.has(channel) && !client.leaving && !client.socket.destroyed)
+        client.socket.write(frame);
+    }
   }
 
   #onUpstreamData(reader: FrameReader, chunk: Buffer): void {
     reader.push(chunk);
     const forward: Buffer[] = [];
     for (let frame = reader.nextTyped(); frame; frame = reader.nextTyped()) {
+      if (frame[0] === 0x41 /* A: NotificationResponse */) {
+        this.#notify(frame);
+        continue;
+      }
       const owner = this.#owner;
       if (!owner) continue; // asynchronous notices with nobody to tell
       if (!owner.leaving) forward.push(frame);
