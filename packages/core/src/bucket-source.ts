@@ -100,6 +100,11 @@ export interface BucketTaskSource extends TaskSource {
    * workers that started under the old layout are refused from then on.
    */
   changeLeaseLayout(request: LeaseLayoutRequest, options?: { force?: boolean }): Promise<LeaseLayout>;
+  /**
+   * Which of `buckets` (of the layout's bucket count) hold a task that `claimBucket` would take now: one
+   * cheap read for all of them, so an idle worker polls once per interval, not once per bucket.
+   */
+  dueBuckets(layout: LeaseLayout, buckets: readonly number[]): Promise<number[]>;
   /** Claims up to `limit` due tasks of the bucket under `lease` (see the contract above). */
   claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult>;
   /** Writes the outcomes of tasks claimed under `lease`, all in one operation. */
@@ -112,6 +117,7 @@ export function isBucketTaskSource(source: TaskSource): source is BucketTaskSour
   return (
     typeof s.claimBucket === 'function' &&
     typeof s.settle === 'function' &&
+    typeof s.dueBuckets === 'function' &&
     typeof s.declareLeaseLayout === 'function' &&
     typeof s.shards === 'number'
   );

@@ -370,6 +370,21 @@ export class PostgresTaskSource implements BucketTaskSource {
     );
   }
 
+  async dueBuckets(layout: LeaseLayout, buckets: readonly number[]): Promise<number[]> {
+    this.#assertOpen();
+    const count = layout.buckets ?? 1;
+    for (const bucket of buckets)
+      checkBucketLease({ epoch: layout.epoch, buckets: count, bucket, fence: 0 }, this.shards);
+    if (buckets.length === 0) return [];
+    const rows = (await this.#query('due buckets', this.#sql.dueBuckets, [
+      layout.epoch,
+      this.shards / count,
+      [...buckets],
+      this.reclaimAfterMs,
+    ])) as Array<{ bucket: number }>;
+    return rows.map((row) => row.bucket);
+  }
+
   async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
     this.#assertOpen();
     checkBucketLease(lease, this.shards);

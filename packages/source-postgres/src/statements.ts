@@ -247,6 +247,24 @@ export function statements(schema: string) {
                     GREATEST((SELECT last_value FROM ${tokens}), (SELECT COALESCE(max(fence), 0) FROM ${tasks}), 1))`,
 
     /**
+     * Which buckets hold a claimable task: $1 epoch, $2 shards per bucket, $3 bucket numbers, $4 reclaim
+     * threshold ms. One index probe per bucket (it stops at the first claimable task of the range).
+     */
+    dueBuckets: `
+      SELECT b.bucket FROM unnest($3::integer[]) AS b(bucket)
+       WHERE EXISTS (
+         SELECT 1 FROM ${tasks} AS t
+          LEFT JOIN ${bucketLeases} AS l ON l.epoch = $1::integer AND l.bucket = b.bucket
+          WHERE t.${OPEN}
+            AND t.shard >= b.bucket * $2::integer AND t.shard < (b.bucket + 1) * $2::integer
+            AND t.run_at <= now()
+            AND (t.status <> 'running'
+                 OR ${ROW_EPOCH} <> $1::integer
+                 OR t.fence < COALESCE(l.since_token, 0)
+                 OR t.claimed_at <= now() - $4::double precision * interval '1 millisecond'))
+       ORDER BY b.bucket`,
+
+    /**
      * The bucket claim. $1 epoch, $2 buckets, $3 bucket, $4 lock fence, $5 first shard, $6 end shard, $7
      * worker id, $8 limit, $9 reclaim threshold ms.
      *

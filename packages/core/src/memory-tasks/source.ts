@@ -323,6 +323,23 @@ export class MemoryTaskSource implements BucketTaskSource {
     this.#bucketLeases.clear();
   }
 
+  async dueBuckets(layout: LeaseLayout, buckets: readonly number[]): Promise<number[]> {
+    this.#assertOpen();
+    this.#fault('due', 'before');
+    const count = layout.buckets ?? 1;
+    const now = this.clock.wallNow();
+    const since = (bucket: number) => this.#bucketLeases.get(`${layout.epoch}/${bucket}`)?.since ?? 0;
+    return buckets.filter((bucket) => {
+      const [from, to] = bucketShards(this.shards, count, bucket);
+      for (let shard = from; shard < to; shard++) {
+        for (const row of this.#byShard[shard]!) {
+          if (this.#bucketClaimable(row, layout.epoch, since(bucket), now)) return true;
+        }
+      }
+      return false;
+    });
+  }
+
   async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
     this.#assertOpen();
     checkBucketLease(lease, this.shards);

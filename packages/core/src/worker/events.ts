@@ -6,8 +6,10 @@ export type WorkerErrorPhase =
   | 'session'
   /** Streaming due tasks, taking a lock or claiming: the pass is abandoned and retried with backoff. */
   | 'pass'
-  /** Writing a task's outcome (`complete` / `fail`); retried while it makes sense. */
+  /** Writing a task's outcome (`complete` / `fail`, or a bucket's batch `settle`); retried while it makes sense. */
   | 'write'
+  /** Bucket mode: reading membership, taking or releasing bucket leases, claiming a bucket's tasks. */
+  | 'buckets'
   /** Releasing a lease or destroying the session. */
   | 'release'
   /** The leader-only hook: campaigning, a failing `leader.run`, resigning. Retried with backoff. */
@@ -54,6 +56,7 @@ interface Base {
 interface TaskBase extends Base {
   /** The task as claimed (status `running`, `attempts` including this attempt). */
   readonly task: Task;
+  /** The task's fence: the per-task lock's fence (task mode) or the claim token (bucket mode). */
   readonly fence: number;
 }
 
@@ -114,6 +117,19 @@ export interface WorkerEvents {
   'leader-elected': Base & { readonly key: string; readonly term: number };
   /** This worker's leadership ended (stepped down on stop, lost, or `run` returned). */
   'leader-ended': Base & { readonly key: string; readonly term: number; readonly reason: unknown };
+  /** Bucket mode: this worker took the lease of a bucket and claims its tasks from now on. */
+  'bucket-acquired': Base & { readonly bucket: number; readonly fence: number; readonly lockKey: string };
+  /**
+   * Bucket mode: this worker handed a bucket back (its tasks finished and their outcomes written first):
+   * `rebalance` to let another worker have its share, `stop` when stopping.
+   */
+  'bucket-released': Base & {
+    readonly bucket: number;
+    readonly fence: number;
+    readonly reason: 'rebalance' | 'stop';
+  };
+  /** Bucket mode: the lease of a bucket was lost; its running handlers were aborted. */
+  'bucket-lost': Base & { readonly bucket: number; readonly fence: number; readonly reason: unknown };
   /** The worker has stopped: leases released, session destroyed. Emitted once. */
   stopped: Base & { readonly stats: WorkerStats };
 }
@@ -147,6 +163,15 @@ export interface WorkerStats {
   readonly abandonedHandlers: number;
   /** Stream restarts after running into another worker. */
   readonly hops: number;
+  /** Bucket mode: bucket leases held right now. */
+  readonly bucketsHeld: number;
+  /** Bucket mode: bucket leases taken, handed back, and lost since the worker started. */
+  readonly bucketsAcquired: number;
+  readonly bucketsReleased: number;
+  readonly bucketsLost: number;
+  /** Bucket mode: batch claims and batch settles that reached the source. */
+  readonly claimBatches: number;
+  readonly settleBatches: number;
   readonly sessionsOpened: number;
   readonly sessionsLost: number;
   /** `error` events. */
@@ -174,6 +199,12 @@ export function emptyStats(): MutableStats {
     handlerTimeouts: 0,
     abandonedHandlers: 0,
     hops: 0,
+    bucketsHeld: 0,
+    bucketsAcquired: 0,
+    bucketsReleased: 0,
+    bucketsLost: 0,
+    claimBatches: 0,
+    settleBatches: 0,
     sessionsOpened: 0,
     sessionsLost: 0,
     errors: 0,

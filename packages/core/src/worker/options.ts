@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import type { CandidateInfo, LeaderTask } from '../election/types.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { LeaseMode } from '../lease-layout.js';
 import type { LockProvider, SessionOptions } from '../lock.js';
 import type { Task, TaskSource } from '../task-source.js';
 import type { TaskHandler } from './handler.js';
@@ -74,6 +75,26 @@ export interface WorkerOptions {
   /** Source of randomness in [0, 1) (start points, hops, jitter). Default `Math.random`. */
   random?: () => number;
   /**
+   * How the worker leases its tasks. Every worker of one task table must use the same (the source stores the
+   * table's layout and refuses workers of another; see `docs/worker.md`):
+   *
+   * - `task` (default): one lock per task (`lockKey`), as above. Each handler has its own lease and
+   *   lease-lost signal; costs two lock round trips and two source writes per task.
+   * - `bucket`: the worker leases whole buckets of tasks (`buckets.count` ranges of the source's shards),
+   *   claims many due tasks of a bucket in one fenced statement and writes outcomes in batches. Lock traffic no
+   *   longer grows with the number of tasks. Needs a source that implements the bucket operations (memory,
+   *   PostgreSQL) and a lock backend that can `list()` keys.
+   */
+  leaseBy?: LeaseMode;
+  /** Bucket mode settings (ignored in task mode). */
+  buckets?: BucketOptions;
+  /**
+   * Start idle work as soon as the source says tasks became due (`source.onDue`, e.g. PostgreSQL's
+   * LISTEN/NOTIFY), instead of at the next scheduled pass; polling on the schedule continues as the fallback.
+   * Only with `{ every }` schedules. Default true.
+   */
+  wakeOnEnqueue?: boolean;
+  /**
    * Run `run` only on the one worker that currently leads `key` (e.g. the scheduler that enqueues the hourly
    * batch), while every worker runs tasks. The worker campaigns when `run()` starts, runs the function with
    * the leadership (its `signal` aborts when leadership is lost or the worker stops; use `term` to fence the
@@ -82,6 +103,29 @@ export interface WorkerOptions {
    * trip. Leadership uses its own lock session, so a lost task session does not depose the leader.
    */
   leader?: LeaderOptions;
+}
+
+/** Bucket mode settings of a {@link Worker}. */
+export interface BucketOptions {
+  /**
+   * Number of buckets the table's tasks are spread over: a power of two up to the source's shards (1024).
+   * Every worker of the table must use the same. More buckets spread better over many workers; each costs
+   * one lock lease. Default 64.
+   */
+  count?: number;
+  /** Most tasks one claim or one settle statement takes. Default `max(16, 2 × concurrency)`. */
+  batchSize?: number;
+  /**
+   * Tasks claimed ahead of free handler slots, so handlers never wait for a claim's round trip. Use 0 for
+   * long tasks (a claimed task waits for a slot while its claim ages). Default `concurrency`.
+   */
+  prefetch?: number;
+  /** Most buckets this worker holds, however few workers there are. Default: all. */
+  maxBuckets?: number;
+  /** Balancing rounds (one `list()` of the bucket keys) this far apart; faster while below its share. Default 2 000. */
+  balanceIntervalMs?: number;
+  /** Prefix of the bucket and membership lock keys. Default `buckets`. */
+  keyPrefix?: string;
 }
 
 /** The leader-only hook of a {@link Worker}. */
@@ -121,6 +165,9 @@ export interface ResolvedWorkerOptions {
   readonly writeRetryMs: number;
   readonly random: () => number;
   readonly leader: LeaderOptions | undefined;
+  readonly leaseBy: LeaseMode;
+  readonly buckets: Required<BucketOptions>;
+  readonly wakeOnEnqueue: boolean;
 }
 
 /** Applies defaults and validates; throws `INVALID_ARGUMENT` naming the option. */
@@ -142,12 +189,17 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const clock = options.clock ?? locks.clock;
   const random = options.random ?? Math.random;
   const start = options.start ?? 'random';
+  const concurrency = int('concurrency', options.concurrency ?? 4, 1);
+  const leaseBy = options.leaseBy ?? 'task';
+  if (leaseBy !== 'task' && leaseBy !== 'bucket') {
+    throw new InvalidArgumentError(`Worker: leaseBy must be 'task' or 'bucket', got ${String(leaseBy)}`);
+  }
   return {
     locks,
     source,
     handler,
     id,
-    concurrency: int('concurrency', options.concurrency ?? 4, 1),
+    concurrency,
     scheduler: createScheduler(options.schedule ?? { every: 1_000 }, clock),
     lockKey: options.lockKey ?? ((task) => `task/${task.id}`),
     handlerTimeoutMs: ms('handlerTimeoutMs', options.handlerTimeoutMs ?? 300_000, 1),
@@ -166,6 +218,30 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000, 0),
     random,
     leader: leaderOptions(options.leader),
+    leaseBy,
+    buckets: bucketOptions(options.buckets ?? {}, concurrency),
+    wakeOnEnqueue: options.wakeOnEnqueue ?? true,
+  };
+}
+
+function bucketOptions(buckets: BucketOptions, concurrency: number): Required<BucketOptions> {
+  const count = int('buckets.count', buckets.count ?? 64, 1);
+  if ((count & (count - 1)) !== 0) {
+    throw new InvalidArgumentError(`Worker: buckets.count must be a power of two, got ${count}`);
+  }
+  const keyPrefix = buckets.keyPrefix ?? 'buckets';
+  if (typeof keyPrefix !== 'string' || !/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(keyPrefix)) {
+    throw new InvalidArgumentError(
+      `Worker: buckets.keyPrefix must be key segments of letters, digits, '.', '_' or '-', got ${String(keyPrefix)}`,
+    );
+  }
+  return {
+    count,
+    batchSize: int('buckets.batchSize', buckets.batchSize ?? Math.max(16, 2 * concurrency), 1),
+    prefetch: int('buckets.prefetch', buckets.prefetch ?? concurrency, 0),
+    maxBuckets: int('buckets.maxBuckets', buckets.maxBuckets ?? count, 1),
+    balanceIntervalMs: ms('buckets.balanceIntervalMs', buckets.balanceIntervalMs ?? 2_000, 1),
+    keyPrefix,
   };
 }
 

@@ -19,6 +19,8 @@ export type Schedule =
 
 /** Decides how long to wait before each pass. */
 export interface Scheduler {
+  /** Which kind of schedule this is. */
+  readonly kind: 'every' | 'cron' | 'once';
   /** True for `{ once: true }`. */
   readonly once: boolean;
   /** Delay before the first pass, in ms; `undefined` when no pass will ever be due. */
@@ -38,6 +40,7 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
       throw new InvalidArgumentError(`schedule.every must be a number of milliseconds >= 0, got ${every}`);
     }
     return {
+      kind: 'every',
       once: false,
       firstDelay: () => 0,
       nextDelay: (startedAt) => Math.max(0, startedAt + every - clock.monotonicNow()),
@@ -61,10 +64,10 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
       const next = cron.nextRun(new Date(now));
       return next ? Math.max(0, next.getTime() - now) : undefined;
     };
-    return { once: false, firstDelay: untilNext, nextDelay: untilNext };
+    return { kind: 'cron', once: false, firstDelay: untilNext, nextDelay: untilNext };
   }
   if ('once' in schedule && schedule.once === true) {
-    return { once: true, firstDelay: () => 0, nextDelay: () => undefined };
+    return { kind: 'once', once: true, firstDelay: () => 0, nextDelay: () => undefined };
   }
   throw new InvalidArgumentError(
     `schedule must be { every: ms }, { cron: expression } or { once: true }, got ${JSON.stringify(schedule)}`,

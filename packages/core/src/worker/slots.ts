@@ -12,6 +12,10 @@ export class Slots {
     return this.#used;
   }
 
+  get free(): number {
+    return this.#capacity - this.#used;
+  }
+
   /** Takes a slot, waiting for one if all are used. Resolves `false` (no slot taken) when `signal` aborts. */
   async take(signal: AbortSignal): Promise<boolean> {
     while (this.#used >= this.#capacity) {
@@ -29,6 +33,13 @@ export class Slots {
     if (signal.aborted) return false;
     this.#used++;
     return true;
+  }
+
+  /** Takes up to `count` free slots without waiting; returns how many it took. */
+  takeFree(count: number): number {
+    const taken = Math.max(0, Math.min(count, this.#capacity - this.#used));
+    this.#used += taken;
+    return taken;
   }
 
   /** Gives a slot back and wakes one waiter. */

@@ -7,7 +7,7 @@ import {
   type Schedule,
   Worker,
 } from '../../src/index.js';
-import { memoryLocks, record } from './helpers.js';
+import { memoryLocks, record, until } from './helpers.js';
 
 describe('Worker events', () => {
   it('emits typed payloads for a pass, a task, a held lock and the stop', async () => {
@@ -166,11 +166,18 @@ describe('Worker events', () => {
 });
 
 describe('Worker schedules and options', () => {
-  function manual(schedule: Schedule, wallStart = Date.UTC(2026, 0, 1, 0, 0, 1)) {
+  function manual(schedule: Schedule, wallStart = Date.UTC(2026, 0, 1, 0, 0, 1), wakeOnEnqueue = false) {
     const clock = new ManualClock({ wallStart });
     const locks = new MemoryLockProvider({ store: new MemoryLockStore({ clock }), ttlMs: 600_000 });
     const source = new MemoryTaskSource({ clock });
-    const worker = new Worker({ locks, source, schedule, start: 'worker-id', handler: () => 'ok' });
+    const worker = new Worker({
+      locks,
+      source,
+      schedule,
+      start: 'worker-id',
+      handler: () => 'ok',
+      wakeOnEnqueue,
+    });
     const passes = record(worker, 'pass-started');
     return { clock, source, worker, passes };
   }
@@ -190,6 +197,25 @@ describe('Worker schedules and options', () => {
     expect(passes).toHaveLength(5);
     // 'worker-id' start: the same fraction every pass.
     expect(new Set(passes.map((p) => p.start)).size).toBe(1);
+    await worker.stop();
+    await run;
+  });
+
+  it('{ every } with wakeOnEnqueue starts a pass as soon as the source says a task became due', async () => {
+    const { clock, worker, passes, source } = manual({ every: 60_000 }, undefined, true);
+    const run = worker.run();
+    await clock.advance(0);
+    expect(passes).toHaveLength(1);
+    await source.enqueue({ kind: 'k' });
+    await clock.advance(0);
+    await until(() => source.counts().done === 1, 5_000, 'the woken pass to run the task');
+    expect(passes).toHaveLength(2);
+    // A task not due yet wakes nobody: the next pass comes on the schedule.
+    await source.enqueue({ kind: 'k', runAt: new Date(clock.wallNow() + 3_600_000) });
+    await clock.advance(0);
+    expect(passes).toHaveLength(2);
+    await clock.advance(60_000);
+    expect(passes).toHaveLength(3);
     await worker.stop();
     await run;
   });

@@ -1,0 +1,521 @@
+import { backoffDelay } from '../../backoff.js';
+import type { Settlement } from '../../bucket-source.js';
+import { type BucketLeaseRef, type BucketTaskSource, bucketOfShard } from '../../bucket-source.js';
+import { sleep } from '../../clock.js';
+import { BatonError, isBatonError, LeaseLostError } from '../../errors.js';
+import type { LeaseLayout } from '../../lease-layout.js';
+import type { Lease, LockSession } from '../../lock.js';
+import type { Task } from '../../task-source.js';
+import type { WorkerEnv } from '../env.js';
+import { observeWrite, type PlannedWrite, planWrite, type WriteResult } from '../outcome.js';
+import { runHandler } from '../run-handler.js';
+import { BucketKeys } from './keys.js';
+import { type Member, planBalance } from './plan.js';
+import { SettleBatcher, type SettleOutcome } from './settle-batcher.js';
+import { Wakeup } from './wakeup.js';
+
+/** Why the bucket dispatcher returned. */
+export type BucketRunOutcome = 'stopped' | 'session-lost' | 'drained' | 'layout-changed';
+
+/** A bucket this worker holds the lease of. */
+interface HeldBucket {
+  readonly bucket: number;
+  readonly lease: Lease;
+  readonly ref: BucketLeaseRef;
+  readonly lockKey: string;
+  readonly batcher: SettleBatcher;
+  /** Claimed under this lease, not started yet. */
+  readonly queue: Task[];
+  /** It may hold due tasks: claim from it. Cleared when a claim comes back short. */
+  due: boolean;
+  /** `active`: claiming; `releasing`: handing back (no more claims); `lost`: the lease is gone. */
+  state: 'active' | 'releasing' | 'lost';
+}
+
+/**
+ * Bucket mode: the worker leases whole buckets of tasks (ranges of the source's shards) instead of single
+ * tasks, claims many due tasks of a bucket in one fenced statement and writes their outcomes in batches.
+ *
+ * Three loops share the held buckets:
+ * - **balancing** (every `balanceIntervalMs`): one `list()` of the buckets' keys shows the live workers (a
+ *   membership key each) and who holds which bucket; {@link planBalance} says how many this worker should
+ *   hold; it takes free buckets up to that and hands back any excess, gracefully (its running tasks finish
+ *   and their outcomes are written first). A crashed worker's buckets become free when its leases expire.
+ * - **claiming**: from buckets that may hold due tasks (marked by a `dueBuckets` poll each schedule tick, a
+ *   wake-up from the source, or a claim that came back full), up to the free handler slots plus `prefetch`.
+ * - **running**: each claimed task's handler under the bucket lease's signal; its outcome goes to the
+ *   bucket's {@link SettleBatcher}.
+ */
+export class BucketDispatcher {
+  readonly #env: WorkerEnv;
+  readonly #session: LockSession;
+  readonly #source: BucketTaskSource;
+  readonly #layout: LeaseLayout;
+  readonly #buckets: number;
+  readonly #keys: BucketKeys;
+  readonly #once: boolean;
+  readonly #held = new Map<number, HeldBucket>();
+  readonly #releases = new Set<Promise<void>>();
+  readonly #wakeup = new Wakeup();
+  readonly #done = new AbortController();
+  #checkAll = true;
+  #balancedOnce = false;
+  #nothingToTake = false;
+  #cursor = 0;
+  #outcome: BucketRunOutcome | undefined;
+  #member: Lease | undefined;
+
+  constructor(
+    env: WorkerEnv,
+    session: LockSession,
+    source: BucketTaskSource,
+    layout: LeaseLayout,
+    once: boolean,
+  ) {
+    this.#env = env;
+    this.#session = session;
+    this.#source = source;
+    this.#layout = layout;
+    this.#buckets = layout.buckets ?? 1;
+    this.#keys = new BucketKeys(env.options.buckets.keyPrefix, source.namespace, this.#buckets);
+    this.#once = once;
+  }
+
+  /** Runs until the worker stops, the session is lost, the layout changes, or (once) every bucket is drained. */
+  async run(): Promise<BucketRunOutcome> {
+    await this.#join();
+    const wake = () => this.#wakeup.wake();
+    const onEnd = () => {
+      this.#done.abort();
+      wake();
+    };
+    this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
+    this.#session.signal.addEventListener('abort', onEnd, { once: true });
+    const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
+    const ticks = this.#tickLoop();
+    const balancing = this.#balanceLoop();
+    try {
+      await this.#claimLoop();
+    } finally {
+      this.#done.abort();
+      wake();
+      unsubscribe?.();
+      await Promise.all([ticks, balancing]);
+      if (!this.#session.signal.aborted) {
+        for (const held of [...this.#held.values()]) this.#release(held, 'stop');
+      }
+      await Promise.all(this.#releases);
+      this.#env.stopSignal.removeEventListener('abort', onEnd);
+      this.#session.signal.removeEventListener('abort', onEnd);
+      if (!this.#session.signal.aborted) {
+        await this.#member
+          ?.release()
+          .catch((error: unknown) => this.#env.observe({ type: 'error', error, phase: 'release' }));
+      }
+    }
+    return this.#outcome ?? (this.#session.signal.aborted ? 'session-lost' : 'stopped');
+  }
+
+  /** The claiming loop: claims due tasks of held buckets and starts their handlers. */
+  async #claimLoop(): Promise<void> {
+    const { options } = this.#env;
+    let failures = 0;
+    while (!this.#ended()) {
+      this.#startQueued();
+      if (this.#once && this.#drained()) {
+        this.#outcome = 'drained';
+        return;
+      }
+      const wait = this.#wakeup.next();
+      const bucket = this.#nextDueBucket();
+      const room = options.buckets.prefetch + this.#env.handlerSlots.free - this.#queued();
+      if (!bucket && this.#checkAll && this.#active().length > 0) {
+        this.#checkAll = false;
+        try {
+          const due = await this.#source.dueBuckets(
+            this.#layout,
+            this.#active().map((b) => b.bucket),
+          );
+          for (const n of due) {
+            const held = this.#held.get(n);
+            if (held) held.due = true;
+          }
+          failures = 0;
+        } catch (error) {
+          this.#env.observe({ type: 'error', error, phase: 'buckets' });
+          this.#checkAll = true;
+          await this.#pause(failures++);
+        }
+        continue;
+      }
+      if (!bucket || room <= 0) {
+        await wait;
+        continue;
+      }
+      const limit = Math.min(options.buckets.batchSize, room);
+      let claimed: Awaited<ReturnType<BucketTaskSource['claimBucket']>>;
+      try {
+        claimed = await this.#source.claimBucket(bucket.ref, options.id, limit);
+        failures = 0;
+      } catch (error) {
+        this.#env.observe({ type: 'error', error, phase: 'buckets' });
+        await this.#pause(failures++);
+        continue;
+      }
+      this.#env.observe({ type: 'claim-batch', claimed: claimed.ok ? claimed.tasks.length : 0 });
+      if (!claimed.ok) {
+        if (claimed.reason === 'layout') {
+          this.#outcome = 'layout-changed';
+          this.#env.layoutChanged();
+          return;
+        }
+        this.#lost(
+          bucket,
+          new LeaseLostError(`a newer lease of bucket ${bucket.bucket} has written to the source`),
+        );
+        continue;
+      }
+      if (bucket.state !== 'active') {
+        // Handed back or lost while the claim ran: give the tasks back unrun.
+        await this.#settleAll(
+          bucket,
+          claimed.tasks.map((task) => releaseOf(task)),
+        );
+        continue;
+      }
+      bucket.queue.push(...claimed.tasks);
+      if (claimed.tasks.length + claimed.buried < limit) bucket.due = false;
+    }
+  }
+
+  /** Starts handlers for claimed tasks while handler slots are free, taking buckets in turn. */
+  #startQueued(): void {
+    const { handlerSlots } = this.#env;
+    while (handlerSlots.free > 0 && !this.#env.stopSignal.aborted) {
+      const bucket = this.#active().find((b) => b.queue.length > 0);
+      if (!bucket) return;
+      const task = bucket.queue.shift()!;
+      handlerSlots.takeFree(1);
+      this.#startTask(bucket, task);
+    }
+  }
+
+  #startTask(bucket: HeldBucket, task: Task): void {
+    const env = this.#env;
+    const fence = task.fence!;
+    const controller = new AbortController();
+    const startedAt = env.options.clock.monotonicNow();
+    const done = (async () => {
+      let planned: PlannedWrite;
+      try {
+        const result = await runHandler(env, {
+          task,
+          fence,
+          lockKey: bucket.lockKey,
+          leaseSignal: bucket.lease.signal,
+          controller,
+        });
+        planned = planWrite(result);
+      } finally {
+        env.handlerSlots.give();
+        this.#wakeup.wake();
+      }
+      const settlement: Settlement =
+        planned.kind === 'complete'
+          ? { taskId: task.id, fence, kind: 'complete', result: planned.result }
+          : { taskId: task.id, fence, kind: 'fail', failure: planned.failure };
+      const outcome = await bucket.batcher.settle(settlement);
+      observeWrite(
+        env,
+        task,
+        fence,
+        planned,
+        this.#writeResult(outcome, settlement),
+        env.options.clock.monotonicNow() - startedAt,
+      );
+    })().catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }));
+    env.inFlight.track(
+      task.id,
+      (reason) => {
+        if (!controller.signal.aborted) controller.abort(reason);
+      },
+      done,
+      bucket.bucket,
+    );
+  }
+
+  #writeResult(outcome: SettleOutcome, settlement: Settlement): WriteResult {
+    if (outcome.applied) {
+      if (outcome.status === 'done') return { kind: 'done' };
+      if (outcome.status === 'dead') return { kind: 'dead' };
+      if (outcome.status === 'failed' && settlement.kind === 'fail') {
+        return {
+          kind: 'failed',
+          nextRunAt: 'nextRunAt' in outcome && outcome.nextRunAt ? outcome.nextRunAt : new Date(),
+        };
+      }
+      return { kind: 'gave-up' };
+    }
+    if (outcome.reason === 'layout') {
+      this.#env.layoutChanged();
+      return { kind: 'layout' };
+    }
+    return outcome.reason === 'gave-up' ? { kind: 'gave-up' } : { kind: 'stale' };
+  }
+
+  /** Balancing rounds until the dispatcher ends; faster while this worker is below its share. */
+  async #balanceLoop(): Promise<void> {
+    const { balanceIntervalMs } = this.#env.options.buckets;
+    let failures = 0;
+    while (!this.#ended()) {
+      let below = false;
+      try {
+        below = await this.#balance();
+        failures = 0;
+      } catch (error) {
+        if (this.#ended()) return;
+        this.#env.observe({ type: 'error', error, phase: 'buckets' });
+        await this.#pause(failures++);
+        continue;
+      }
+      await this.#sleep(below ? Math.max(50, balanceIntervalMs / 4) : balanceIntervalMs);
+    }
+  }
+
+  /** Takes this worker's membership key: other workers count it in their balancing from then on. */
+  async #join(): Promise<void> {
+    const { options } = this.#env;
+    const key = this.#keys.member(options.id);
+    const member = await this.#session.tryAcquire(key, {
+      value: JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets }),
+    });
+    if (!member) {
+      throw new BatonError(
+        'CONFIG_INVALID',
+        `another live worker already uses the id '${options.id}' (its membership key ${key} is held). ` +
+          'Fix: give every worker a unique id (the default is unique per process).',
+      );
+    }
+    this.#member = member;
+  }
+
+  /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
+  async #balance(): Promise<boolean> {
+    const { options } = this.#env;
+    // An operator may have force-released the membership key: take it again, or nobody counts this worker.
+    if (this.#member?.signal.aborted) await this.#join();
+    const list = this.#env.options.locks.list;
+    if (!list)
+      throw new BatonError('CONFIG_INVALID', 'bucket mode needs a lock backend that can list() keys');
+    const { buckets: holders, members: memberKeys } = this.#keys.parse(
+      await list.call(this.#env.options.locks, this.#keys.root),
+    );
+    const sessionToMember = new Map<string, string>();
+    for (const [id, holder] of memberKeys) sessionToMember.set(holder.sessionId, id);
+    const heldBy = new Map<string, number>();
+    for (const holder of holders.values()) {
+      const owner = sessionToMember.get(holder.sessionId) ?? `session:${holder.sessionId}`;
+      heldBy.set(owner, (heldBy.get(owner) ?? 0) + 1);
+    }
+    const members: Member[] = [...memberKeys.entries()].map(([id, holder]) => ({
+      id,
+      cap: memberCap(holder.value, this.#buckets),
+      held: heldBy.get(id) ?? 0,
+    }));
+    const active = this.#active();
+    const self: Member = { id: options.id, cap: options.buckets.maxBuckets, held: active.length };
+    const free: number[] = [];
+    for (let n = 0; n < this.#buckets; n++) if (!holders.has(n) && !this.#held.has(n)) free.push(n);
+    const plan = planBalance(this.#buckets, members, self, free);
+
+    if (plan.release > 0) {
+      const lightest = [...active].sort(
+        (a, b) => load(this.#env, a) - load(this.#env, b) || a.bucket - b.bucket,
+      );
+      for (const held of lightest.slice(0, plan.release)) this.#release(held, 'rebalance');
+    }
+    let taken = 0;
+    for (const n of plan.acquire) {
+      if (this.#ended()) break;
+      const lockKey = this.#keys.bucket(n);
+      const lease = await this.#session.tryAcquire(lockKey, { value: options.id });
+      if (!lease) continue;
+      if (this.#ended()) {
+        await lease.release().catch(() => undefined);
+        break;
+      }
+      this.#adopt(n, lease, lockKey);
+      taken++;
+    }
+    this.#balancedOnce = true;
+    // Once mode is done taking buckets when it has its share, or nothing it wants is free.
+    this.#nothingToTake = self.held + taken >= plan.target || taken < plan.acquire.length;
+    return self.held + taken < plan.target;
+  }
+
+  #adopt(bucket: number, lease: Lease, lockKey: string): void {
+    const ref: BucketLeaseRef = {
+      epoch: this.#layout.epoch,
+      buckets: this.#buckets,
+      bucket,
+      fence: lease.fence,
+    };
+    const held: HeldBucket = {
+      bucket,
+      lease,
+      ref,
+      lockKey,
+      batcher: new SettleBatcher(this.#env, this.#source, ref, this.#env.options.buckets.batchSize),
+      queue: [],
+      due: true,
+      state: 'active',
+    };
+    this.#held.set(bucket, held);
+    lease.signal.addEventListener(
+      'abort',
+      () => {
+        if (!isBatonError(lease.signal.reason, 'LEASE_RELEASED')) this.#lost(held, lease.signal.reason);
+      },
+      { once: true },
+    );
+    this.#env.observe({ type: 'bucket-acquired', bucket, fence: lease.fence, lockKey });
+    this.#wakeup.wake();
+  }
+
+  /** The lease is gone: stop claiming, abort its handlers; queued claims go to whoever takes it next. */
+  #lost(held: HeldBucket, reason: unknown): void {
+    if (held.state === 'lost') return;
+    held.state = 'lost';
+    held.queue.length = 0;
+    if (this.#held.get(held.bucket) === held) this.#held.delete(held.bucket);
+    this.#env.inFlight.abort(reason, held.bucket);
+    this.#env.observe({ type: 'bucket-lost', bucket: held.bucket, fence: held.ref.fence, reason });
+  }
+
+  /**
+   * Hands a bucket back: no more claims, its queued tasks given back unrun, its running tasks finished and
+   * every outcome written, then the lease released (so the next holder gets it at once, not at expiry).
+   */
+  #release(held: HeldBucket, reason: 'rebalance' | 'stop'): void {
+    if (held.state !== 'active') return;
+    held.state = 'releasing';
+    const releasing = (async () => {
+      const queued = held.queue.splice(0);
+      if (queued.length > 0)
+        await this.#settleAll(
+          held,
+          queued.map((task) => releaseOf(task)),
+        );
+      await this.#env.inFlight.drain(held.bucket);
+      await held.batcher.idle();
+      if (held.state !== 'releasing') return;
+      try {
+        await held.lease.release();
+      } catch (error) {
+        this.#env.observe({ type: 'error', error, phase: 'release' });
+      }
+      if (this.#held.get(held.bucket) === held) this.#held.delete(held.bucket);
+      held.state = 'lost';
+      this.#env.observe({ type: 'bucket-released', bucket: held.bucket, fence: held.ref.fence, reason });
+      this.#wakeup.wake();
+    })();
+    this.#releases.add(releasing);
+    void releasing.finally(() => this.#releases.delete(releasing));
+  }
+
+  async #settleAll(held: HeldBucket, settlements: readonly Settlement[]): Promise<void> {
+    await Promise.all(settlements.map((s) => held.batcher.settle(s)));
+  }
+
+  /** Marks buckets that may hold due tasks now (a wake-up from the source). */
+  #onDue(shard: number | undefined): void {
+    if (shard === undefined) {
+      this.#checkAll = true;
+    } else {
+      const held = this.#held.get(bucketOfShard(this.#source.shards, this.#buckets, shard));
+      if (held) held.due = true;
+    }
+    this.#wakeup.wake();
+  }
+
+  /** Schedule ticks: each one polls every held bucket (`dueBuckets`) once. */
+  async #tickLoop(): Promise<void> {
+    const { scheduler, clock } = this.#env.options;
+    let delay = scheduler.firstDelay();
+    while (delay !== undefined && !this.#ended()) {
+      if (!(await this.#sleep(delay))) return;
+      const tickAt = clock.monotonicNow();
+      this.#checkAll = true;
+      this.#wakeup.wake();
+      delay = scheduler.nextDelay(tickAt);
+    }
+  }
+
+  #nextDueBucket(): HeldBucket | undefined {
+    const active = this.#active();
+    for (let i = 0; i < active.length; i++) {
+      const held = active[(this.#cursor + i) % active.length]!;
+      if (held.due) {
+        this.#cursor = (this.#cursor + i + 1) % Math.max(1, active.length);
+        return held;
+      }
+    }
+    return undefined;
+  }
+
+  #drained(): boolean {
+    return (
+      this.#balancedOnce &&
+      this.#nothingToTake &&
+      !this.#checkAll &&
+      this.#releases.size === 0 &&
+      this.#env.inFlight.size === 0 &&
+      this.#active().every((b) => !b.due && b.queue.length === 0)
+    );
+  }
+
+  #active(): HeldBucket[] {
+    return [...this.#held.values()].filter((b) => b.state === 'active');
+  }
+
+  #queued(): number {
+    let n = 0;
+    for (const held of this.#held.values()) n += held.queue.length;
+    return n;
+  }
+
+  #ended(): boolean {
+    return this.#done.signal.aborted || this.#outcome !== undefined;
+  }
+
+  /** Sleeps unless the dispatcher ends first; false when it ended. */
+  async #sleep(ms: number): Promise<boolean> {
+    if (this.#ended()) return false;
+    await sleep(ms, { clock: this.#env.options.clock, signal: this.#done.signal }).catch(() => undefined);
+    return !this.#ended();
+  }
+
+  async #pause(failures: number): Promise<void> {
+    const { retryBaseMs, retryMaxMs, random } = this.#env.options;
+    await this.#sleep(backoffDelay(failures, { baseMs: retryBaseMs, maxMs: retryMaxMs, random }));
+  }
+}
+
+function releaseOf(task: Task): Settlement {
+  return { taskId: task.id, fence: task.fence!, kind: 'release' };
+}
+
+/** Work a bucket has going: claimed tasks waiting plus running ones. */
+function load(env: WorkerEnv, held: HeldBucket): number {
+  return held.queue.length + env.inFlight.countIn(held.bucket);
+}
+
+/** The cap a member published with its membership key (all buckets when it published none). */
+function memberCap(value: string | undefined, buckets: number): number {
+  try {
+    const cap = (JSON.parse(value ?? '{}') as { maxBuckets?: unknown }).maxBuckets;
+    return typeof cap === 'number' && Number.isInteger(cap) && cap >= 0 ? Math.min(cap, buckets) : buckets;
+  } catch {
+    return buckets;
+  }
+}

@@ -1,0 +1,104 @@
+import type {
+  BucketLeaseRef,
+  BucketRefusal,
+  BucketTaskSource,
+  Settlement,
+  SettlementResult,
+} from '../../bucket-source.js';
+import type { WorkerEnv } from '../env.js';
+import { retryWrite } from '../write-retry.js';
+
+/** What became of one settlement. */
+export type SettleOutcome =
+  | SettlementResult
+  /** The whole batch was refused: a newer lease of the bucket wrote (`stale`), or the layout changed. */
+  | { readonly applied: false; readonly reason: BucketRefusal }
+  /** Transport errors for longer than `writeRetryMs`: unknown whether it applied. */
+  | { readonly applied: false; readonly reason: 'gave-up' };
+
+interface Pending {
+  readonly settlement: Settlement;
+  readonly resolve: (outcome: SettleOutcome) => void;
+}
+
+/**
+ * Writes one bucket's settlements in batches, group-commit style: the first settlement is written at once,
+ * and those that arrive while a write is in flight go together in the next one. So an idle worker adds no
+ * delay, and a busy one writes many outcomes per statement. A retry after a transport error checks the tasks
+ * the source now calls stale: one that shows this claim's token and the intended status was written by the
+ * lost attempt, and counts as applied.
+ */
+export class SettleBatcher {
+  readonly #env: WorkerEnv;
+  readonly #source: BucketTaskSource;
+  readonly #lease: BucketLeaseRef;
+  readonly #maxBatch: number;
+  #queue: Pending[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(env: WorkerEnv, source: BucketTaskSource, lease: BucketLeaseRef, maxBatch: number) {
+    this.#env = env;
+    this.#source = source;
+    this.#lease = lease;
+    this.#maxBatch = maxBatch;
+  }
+
+  /** Queues a settlement; resolves once it is written (or refused, or given up on). Never rejects. */
+  settle(settlement: Settlement): Promise<SettleOutcome> {
+    return new Promise((resolve) => {
+      this.#queue.push({ settlement, resolve });
+      this.#flushing ??= this.#flush().finally(() => {
+        this.#flushing = undefined;
+      });
+    });
+  }
+
+  /** Resolves once everything queued so far is written. */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, this.#maxBatch);
+      const outcomes = await this.#write(batch.map((p) => p.settlement));
+      batch.forEach((pending, i) => {
+        pending.resolve(outcomes[i]!);
+      });
+    }
+  }
+
+  async #write(settlements: readonly Settlement[]): Promise<SettleOutcome[]> {
+    try {
+      const written = await retryWrite(this.#env, undefined, async (attempt) => {
+        const answer = await this.#source.settle(this.#lease, settlements);
+        this.#env.observe({ type: 'settle-batch' });
+        if (!answer.ok)
+          return settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
+        if (attempt === 0) return [...answer.results];
+        return Promise.all(answer.results.map((result, i) => this.#confirm(settlements[i]!, result)));
+      });
+      return written ?? settlements.map((): SettleOutcome => ({ applied: false, reason: 'gave-up' }));
+    } catch (error) {
+      this.#env.observe({ type: 'error', error, phase: 'write' });
+      return settlements.map((): SettleOutcome => ({ applied: false, reason: 'gave-up' }));
+    }
+  }
+
+  /** After a lost reply: a "stale" answer may hide this settlement's own earlier, applied write. */
+  async #confirm(settlement: Settlement, result: SettlementResult): Promise<SettlementResult> {
+    if (result.applied) return result;
+    const current = await this.#source.get(settlement.taskId);
+    if (current?.fence !== settlement.fence) return result;
+    const expected: Record<Settlement['kind'], readonly string[]> = {
+      complete: ['done'],
+      fail: ['failed', 'dead'],
+      release: ['pending', 'failed'],
+    };
+    if (!expected[settlement.kind].includes(current.status)) return result;
+    const status = current.status as 'done' | 'dead' | 'pending' | 'failed';
+    return status === 'failed' && settlement.kind === 'fail'
+      ? { applied: true, status, nextRunAt: current.runAt }
+      : { applied: true, status };
+  }
+}
