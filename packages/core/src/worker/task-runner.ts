@@ -163,11 +163,12 @@ async function complete(
       return outcome;
     });
   } catch (error) {
-    // The source refused the result itself (not serialisable, too large): record the attempt as failed.
+    // The source refused the result itself (a BigInt, a cycle, a function, too large): running the handler
+    // again would only produce another result that cannot be stored, so the task is dead at once.
     const failure = new BatonError('HANDLER_FAILED', `result could not be stored: ${describeError(error)}`, {
       cause: error,
     });
-    await fail(rt, task, fence, failure, startedAt);
+    await fail(rt, task, fence, failure, startedAt, { retryable: false });
     return;
   }
   if (!result) return;
@@ -186,9 +187,10 @@ async function fail(
   fence: number,
   error: unknown,
   startedAt: number,
+  override: { retryable?: false } = {},
 ): Promise<void> {
   const { source } = rt.options;
-  const failure = toTaskFailure(error);
+  const failure = { ...toTaskFailure(error), ...override };
   let result: FailResult | undefined;
   try {
     result = await retryWrite(rt, task.id, async (attempt) => {
