@@ -1,5 +1,6 @@
-import { parseDuration } from '@baton/core';
+import { MAX_TASK_DELAY_MS, parseDuration } from '@baton/core';
 import { InvalidArgumentError } from 'commander';
+import { inexactNumber } from './json-numbers.js';
 
 /** Commander parser for a whole number in [min, max]. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -32,18 +33,75 @@ export function jsonArg(value: string): unknown {
   }
 }
 
-/** Commander parser for a point in time: an ISO-8601 date-time, or a delay from now such as `+5m` / `5m`. */
-export function whenArg(value: string): Date {
+/**
+ * Commander parser for a task payload: {@link jsonArg}, refusing what would not be stored as written. A NUL
+ * character: PostgreSQL's jsonb cannot hold one. A number a double cannot hold exactly: JSON.parse would turn
+ * 12345678901234567890 into 12345678901234567000 without a word, and the handler would act on another
+ * number; refusing loses nothing (nothing was enqueued) while a warning is easy to miss in a script.
+ */
+export function payloadArg(value: string): unknown {
+  const payload = jsonArg(value);
+  if (containsNul(payload)) {
+    throw new InvalidArgumentError(
+      'contains a NUL character (\\u0000), which PostgreSQL cannot store. Fix: remove it.',
+    );
+  }
+  const inexact = inexactNumber(value);
+  if (inexact !== undefined) {
+    throw new InvalidArgumentError(
+      `the number ${inexact} cannot be stored exactly: JSON numbers are doubles, and it would become ` +
+        `${JSON.stringify(Number(inexact))}. Fix: send it as a string, e.g. "${inexact}".`,
+    );
+  }
+  return payload;
+}
+
+function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\0');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).some(([key, v]) => key.includes('\0') || containsNul(v));
+  }
+  return false;
+}
+
+/** When a task becomes due: an instant, or a delay counted by the task source from its own clock. */
+export type When = { readonly runAt: Date } | { readonly delayMs: number };
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:$|[T ])/;
+
+/**
+ * Commander parser for a point in time: an ISO-8601 date-time, or a delay from now such as `+5m` / `5m`. A
+ * delay stays a delay: the task source adds it to the database's clock, so a CLI host whose clock is off
+ * still schedules `+9s` nine seconds after the task was stored. Impossible dates (2025-02-30, which `Date`
+ * would roll over to March 2) and delays beyond 100 years are refused.
+ */
+export function whenArg(value: string): When {
   const relative = value.trim().replace(/^\+/, '');
   const ms = parseDuration(relative);
-  if (ms !== undefined && !/^\d+$/.test(relative)) return new Date(Date.now() + ms);
+  if (ms !== undefined && !/^\d+$/.test(relative)) {
+    if (ms > MAX_TASK_DELAY_MS) {
+      throw new InvalidArgumentError(
+        `a delay of at most 100 years (${MAX_TASK_DELAY_MS} ms), got '${value}'.`,
+      );
+    }
+    return { delayMs: ms };
+  }
   const date = new Date(value);
-  if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}/.test(value.trim())) {
+  const parts = ISO_DATE.exec(value.trim());
+  if (Number.isNaN(date.getTime()) || !parts) {
     throw new InvalidArgumentError(
       `expected an ISO date-time (2025-01-31T09:00:00Z) or a delay such as +5m, got '${value}'.`,
     );
   }
-  return date;
+  const [year, month, day] = parts.slice(1).map(Number) as [number, number, number];
+  const daysInMonth = new Date(new Date(0).setUTCFullYear(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) {
+    throw new InvalidArgumentError(
+      `'${value}' is not a date: ${parts[1]}-${parts[2]} has ${daysInMonth} days. Fix: a real calendar date.`,
+    );
+  }
+  return { runAt: date };
 }
 
 /** Commander parser for a lock key or key prefix. */

@@ -16,9 +16,14 @@ const duration = (what: string) =>
     return ms;
   });
 
+/** Schema names: what PostgreSQL allows unquoted, at most 63 characters, outside its reserved `pg_` prefix. */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+const SCHEMA_RULE = '1 to 63 lowercase letters, digits and underscores, starting with a letter or underscore';
+
 const sqlIdentifier = z
   .string()
-  .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'expected a lowercase SQL identifier such as baton');
+  .regex(SCHEMA_NAME, `expected ${SCHEMA_RULE}`)
+  .refine((name) => !name.startsWith('pg_'), 'the prefix pg_ is reserved by PostgreSQL');
 
 /**
  * The config file (`--config baton.json`, or `BATON_CONFIG`). Every section is optional; flags override the
@@ -106,7 +111,8 @@ export async function loadConfigFile(
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
+    // Editors on Windows save UTF-8 with a byte order mark; JSON.parse would call it a syntax error.
+    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (cause) {
     throw new UsageError(`${source}: ${path} is not valid JSON: ${(cause as Error).message}`, {
       field: source,
@@ -139,7 +145,7 @@ function fixFor(field: string): string {
     'worker.every': ' Fix: a duration such as "30s" or "1h".',
     'log.level': ` Fix: one of ${LOG_LEVELS.join(', ')}.`,
     'metrics.port': ' Fix: a port number, or 0 for a free one.',
-    'database.schema': ' Fix: a lowercase SQL identifier such as "baton".',
+    'database.schema': ' Fix: a schema name such as "baton".',
   };
   return fixes[field] ?? '';
 }
@@ -194,13 +200,15 @@ export function databaseSchema(
   config: LoadedConfig,
 ): string | undefined {
   const value = globals.schema ?? (env.BATON_PG_SCHEMA || undefined) ?? config.file.database?.schema;
-  if (value !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(value)) {
-    const field = globals.schema ? '--schema' : env.BATON_PG_SCHEMA ? 'BATON_PG_SCHEMA' : 'database.schema';
+  if (value !== undefined && (!SCHEMA_NAME.test(value) || value.startsWith('pg_'))) {
+    const field =
+      globals.schema !== undefined ? '--schema' : env.BATON_PG_SCHEMA ? 'BATON_PG_SCHEMA' : 'database.schema';
+    const problem = value.startsWith('pg_')
+      ? 'the prefix pg_ is reserved by PostgreSQL'
+      : `a schema name is ${SCHEMA_RULE}`;
     throw new UsageError(
-      `${field}: '${value}' is not a lowercase SQL identifier. Fix: use something like baton.`,
-      {
-        field,
-      },
+      `${field}: '${value}' is not a schema name baton can use: ${problem}. Fix: use something like baton.`,
+      { field },
     );
   }
   return value;

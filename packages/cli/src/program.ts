@@ -8,6 +8,7 @@ import { workerCommand } from './commands/worker.js';
 import { ExitCode, ReportedFailure } from './exit-codes.js';
 import { LOG_LEVELS } from './log-levels.js';
 import { reportError } from './output.js';
+import { usageErrorOf } from './usage-errors.js';
 import { VERSION } from './version.js';
 
 const EXIT_CODES_HELP = `
@@ -25,8 +26,12 @@ BATON_BACKEND_MODULE) and that backend's variables (CONSUL_HTTP_ADDR, AWS_REGION
 the database from --database-url, DATABASE_URL or the PG* variables.
 Docs: docs/cli.md, docs/configuration.md`;
 
-/** Builds the `baton` command tree. */
-export function createProgram(): Command {
+/**
+ * Builds the `baton` command tree. With `json`, commander's own error text (unknown flag, bad value,
+ * unknown command, help shown for a missing command) is not written: {@link main} reports it as one JSON
+ * error object instead.
+ */
+export function createProgram(options: { json?: boolean } = {}): Command {
   const program = new Command('baton')
     .description(
       'Mutually exclusive workers: many job servers share one task list, each task runs exactly once.',
@@ -54,6 +59,7 @@ export function createProgram(): Command {
   applyToTree(program, (command) => {
     command.exitOverride();
     command.configureHelp({ showGlobalOptions: true });
+    if (options.json) command.configureOutput({ writeErr: () => {} });
   });
   return program;
 }
@@ -68,15 +74,17 @@ function applyToTree(command: Command, fn: (command: Command) => void): void {
  * itself except on a second stop signal.
  */
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
-  const program = createProgram();
   const json = argv.includes('--json');
+  const program = createProgram({ json });
   try {
     await program.parseAsync([...argv]);
     return ExitCode.OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      // Help and version end with exit code 0; every other commander error is a usage error.
-      return error.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
+      // Help and version end with exit code 0; every other commander error is a usage error, which
+      // commander has already printed as text, or which --json reports here as one JSON object.
+      if (error.exitCode === 0) return ExitCode.OK;
+      return json ? reportError(usageErrorOf(error), true) : ExitCode.USAGE;
     }
     if (error instanceof ReportedFailure) return error.exitCode;
     return reportError(error, json);

@@ -50,7 +50,8 @@ export function parseConfig<T>(
     const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
     const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
     const fix = docs?.hint ? ` Fix: set ${name} to ${docs.hint}.` : '';
-    lines.push(`  - ${name}${where}: ${issue.message} (${shown}).${fix}`);
+    const line = `  - ${name}${where}: ${issue.message} (${shown}).${fix}`;
+    if (!lines.includes(line)) lines.push(line);
   }
   throw new ConfigError(
     firstField ?? '(root)',

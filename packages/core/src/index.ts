@@ -21,9 +21,14 @@ export type * from './task-source.js';
 export {
   checkBucketCount,
   checkBucketLease,
+  checkDueTime,
   checkFence,
   checkLayoutRequest,
   jsonText,
+  MAX_ERROR_MESSAGE_LENGTH,
+  MAX_TASK_ATTEMPTS,
+  MAX_TASK_DELAY_MS,
+  truncateErrorMessage,
 } from './task-source-helpers.js';
 export * from './watch.js';
 export * from './worker/index.js';

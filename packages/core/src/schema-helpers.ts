@@ -24,13 +24,26 @@ export function durationMs(options: { min?: number; max?: number } = {}) {
   });
 }
 
-/** A zod field for integers given as numbers or numeric strings (environment variables are strings). */
+/**
+ * A zod field for integers given as numbers or numeric strings (environment variables are strings). A value
+ * that is not a whole number says so; a whole number outside [min, max] says it is out of range, with the
+ * range.
+ */
 export function intField(options: { min?: number; max?: number } = {}) {
+  const min = options.min ?? Number.MIN_SAFE_INTEGER;
+  const max = options.max ?? Number.MAX_SAFE_INTEGER;
+  const range = `out of range: expected a whole number from ${min} to ${max}`;
   return z.coerce
-    .number({ message: 'expected a whole number' })
-    .int('expected a whole number')
-    .min(options.min ?? Number.MIN_SAFE_INTEGER)
-    .max(options.max ?? Number.MAX_SAFE_INTEGER);
+    .number({
+      // Also the message of the checks below (zod types the issue as the coercion's own, wider at runtime).
+      error: (issue) => {
+        const code: string = issue.code;
+        return code === 'too_big' || code === 'too_small' ? range : 'expected a whole number';
+      },
+    })
+    .int()
+    .min(min)
+    .max(max);
 }
 
 /** A zod field for booleans given as booleans or `true/false/1/0/yes/no` strings. */

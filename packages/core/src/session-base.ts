@@ -262,11 +262,25 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   }
 }
 
-/** Keys are non-empty strings of at most 512 characters without NUL; backends encode them further. */
+/** A UTF-16 surrogate that is not half of a pair: not a character, and not encodable as UTF-8. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Keys are non-empty strings of at most 512 characters without NUL, and well-formed text: a lone UTF-16
+ * surrogate (`'\ud800'` without its partner) is refused, because backends that store UTF-8 would replace it
+ * with U+FFFD and map distinct keys to one lock. Every provider calls this, so every backend refuses the same
+ * keys with `INVALID_ARGUMENT`; backends encode valid keys further.
+ */
 export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512 || key.includes('\0')) {
     throw new InvalidArgumentError(
       `lock key must be a non-empty string of at most 512 characters without NUL, got ${JSON.stringify(key)}`,
+    );
+  }
+  if (LONE_SURROGATE.test(key)) {
+    throw new InvalidArgumentError(
+      `lock key must be well-formed Unicode text, got ${JSON.stringify(key)} with a lone UTF-16 surrogate ` +
+        '(half of a pair, not a character)',
     );
   }
 }

@@ -1,6 +1,7 @@
 import type { BucketLeaseRef } from './bucket-source.js';
 import { InvalidArgumentError } from './errors.js';
 import type { LeaseLayoutRequest } from './lease-layout.js';
+import type { NewTask } from './task-source.js';
 
 /**
  * Checks a fencing token handed to a {@link TaskSource} write: a non-negative safe integer, else
@@ -81,4 +82,54 @@ export function checkBucketLease(lease: BucketLeaseRef, shards: number): void {
     throw new InvalidArgumentError(`layout epoch must be a whole number >= 1, got ${String(lease.epoch)}`);
   }
   checkFence(lease.fence);
+}
+
+/**
+ * The most characters of an error message a task keeps as `lastError`, and that baton's logs print: 8 192.
+ * A handler that throws a 5 MB message would otherwise store 5 MB per attempt and write 5 MB log lines.
+ * Sources cut longer messages with {@link truncateErrorMessage}; so does the worker before it records a
+ * failure.
+ */
+export const MAX_ERROR_MESSAGE_LENGTH = 8_192;
+
+/**
+ * `message` unchanged when it has at most {@link MAX_ERROR_MESSAGE_LENGTH} characters, else its start
+ * followed by `… [truncated: N characters in all]`, the whole at most that long. Never splits a surrogate
+ * pair.
+ */
+export function truncateErrorMessage(message: string): string {
+  if (message.length <= MAX_ERROR_MESSAGE_LENGTH) return message;
+  const marker = `… [truncated: ${message.length} characters in all]`;
+  let end = MAX_ERROR_MESSAGE_LENGTH - marker.length;
+  const last = message.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${message.slice(0, end)}${marker}`;
+}
+
+/** The largest `maxAttempts` a task may have: 2^31 − 1 (PostgreSQL's `integer`). */
+export const MAX_TASK_ATTEMPTS = 2_147_483_647;
+
+/**
+ * The longest {@link NewTask.delayMs}: 100 years (of 365.25 days). Longer delays are refused with
+ * `INVALID_ARGUMENT`, so every due time stays a valid `Date` and a valid PostgreSQL `timestamptz`.
+ */
+export const MAX_TASK_DELAY_MS = 100 * 365.25 * 24 * 3_600_000;
+
+/**
+ * Checks a {@link NewTask}'s due time: at most one of `runAt` (a valid `Date`) and `delayMs` (milliseconds
+ * from the source's now, 0 to {@link MAX_TASK_DELAY_MS}); throws `INVALID_ARGUMENT` naming `where`.
+ */
+export function checkDueTime(task: Pick<NewTask, 'runAt' | 'delayMs'>, where: string): void {
+  if (task.runAt !== undefined && task.delayMs !== undefined) {
+    throw new InvalidArgumentError(`${where}: give runAt or delayMs, not both`);
+  }
+  if (task.runAt !== undefined && (!(task.runAt instanceof Date) || Number.isNaN(task.runAt.getTime()))) {
+    throw new InvalidArgumentError(`${where}: runAt must be a valid Date`);
+  }
+  const delay = task.delayMs;
+  if (delay !== undefined && !(typeof delay === 'number' && delay >= 0 && delay <= MAX_TASK_DELAY_MS)) {
+    throw new InvalidArgumentError(
+      `${where}: delayMs must be a number of milliseconds from 0 to ${MAX_TASK_DELAY_MS} (100 years), got ${String(delay)}`,
+    );
+  }
 }

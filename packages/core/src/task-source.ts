@@ -47,9 +47,19 @@ export interface DueTask<P = unknown> extends Task<P> {
 export interface NewTask<P = unknown> {
   kind: string;
   payload?: P;
-  /** Defaults to now (the source's clock). */
+  /**
+   * Not runnable before this instant. Defaults to now (the source's clock). To schedule relative to now,
+   * use {@link delayMs} instead: a `runAt` computed from the caller's clock moves with that clock's error.
+   */
   runAt?: Date;
-  /** Defaults to the source's configured default (e.g. 5). */
+  /**
+   * Not runnable before this many milliseconds after the source's now (the database's clock for a database
+   * source), read when the source stores the task, never on the caller's machine: a caller whose clock is
+   * off still schedules `+9s` nine seconds after the task was stored. From 0 to `MAX_TASK_DELAY_MS`
+   * (100 years); give at most one of `runAt` and `delayMs`. Sources check both with `checkDueTime`.
+   */
+  delayMs?: number;
+  /** Defaults to the source's configured default (e.g. 5). From 1 to `MAX_TASK_ATTEMPTS` (2^31 − 1). */
   maxAttempts?: number;
   /**
    * Optional caller-chosen idempotency key: enqueueing a task whose key is already stored adds nothing and
@@ -57,6 +67,17 @@ export interface NewTask<P = unknown> {
    * (the PostgreSQL source assigns integer ids), so use the returned ids to address tasks.
    */
   id?: string;
+}
+
+/** What {@link TaskSource.enqueueWithResults} reports per input task. */
+export interface EnqueueResult {
+  /** The task's id: the new task's, or the stored task's when its idempotency key was known. */
+  readonly id: string;
+  /**
+   * True when this call stored the task; false when its idempotency key ({@link NewTask.id}) matched a task
+   * stored before, or earlier in the same batch, and nothing was added for it.
+   */
+  readonly added: boolean;
 }
 
 /** Options for one pass over the due tasks. */
@@ -110,6 +131,10 @@ export type FailResult =
 
 /** What went wrong in a handler, as stored with the task. */
 export interface TaskFailure {
+  /**
+   * Kept as the task's `lastError`. Sources keep at most `MAX_ERROR_MESSAGE_LENGTH` (8 192) characters, cut
+   * with `truncateErrorMessage`; the worker cuts it before it calls `fail`.
+   */
   message: string;
   /** False for errors that retrying cannot fix (invalid payload): the task goes straight to `dead`. */
   retryable?: boolean;
@@ -121,8 +146,15 @@ export interface TaskFailure {
  * newest. That is what turns "a lock per task" into "each task's result is applied exactly once".
  */
 export interface TaskSource {
-  /** Adds tasks. Returns their ids in input order. */
+  /** Adds tasks. Returns their ids in input order. Invalid input rejects with `INVALID_ARGUMENT`, storing nothing. */
   enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]>;
+  /**
+   * Optional: {@link enqueue}, reporting per task whether it was added or matched a stored idempotency key
+   * (so a caller can say "nothing was added"). Same ids, same validation, same effect as `enqueue`. Callers
+   * that need it check that it exists; the in-memory and PostgreSQL sources have it, and the conformance
+   * suite checks it on sources that do.
+   */
+  enqueueWithResults?<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<EnqueueResult[]>;
   /**
    * Streams the tasks due now (status pending or failed with `runAt` reached, or running but claimed long
    * enough ago that its worker may be gone), page by page, in a stable order starting at `start`.

@@ -76,7 +76,7 @@ export const postgresConfigFields: Readonly<Record<string, FieldDocs>> = {
   reclaimAfterMs: { env: 'BATON_PG_RECLAIM_AFTER', hint: 'a duration such as 30s' },
   'backoff.baseMs': { env: 'BATON_PG_BACKOFF_BASE', hint: 'a duration such as 1s, not above the cap' },
   'backoff.maxMs': { env: 'BATON_PG_BACKOFF_MAX', hint: 'a duration such as 1h' },
-  defaultMaxAttempts: { env: 'BATON_PG_MAX_ATTEMPTS', hint: 'a whole number >= 1' },
+  defaultMaxAttempts: { env: 'BATON_PG_MAX_ATTEMPTS', hint: 'a whole number from 1 to 1000000' },
   migrate: { env: 'BATON_PG_MIGRATE', hint: 'true or false' },
 };
 

@@ -9,16 +9,19 @@ import {
   ClosedError,
   type CompleteResult,
   checkBucketLease,
+  checkDueTime,
   checkFence,
   checkLayoutRequest,
   type DueOptions,
   describeLayout,
+  type EnqueueResult,
   type FailResult,
   InvalidArgumentError,
   jsonText,
   type LayoutGuard,
   type LeaseLayout,
   type LeaseLayoutRequest,
+  MAX_TASK_ATTEMPTS,
   type NewTask,
   type Settlement,
   type SettlementResult,
@@ -26,6 +29,7 @@ import {
   type TaskFailure,
   type TaskStatus,
   throwIfAborted,
+  truncateErrorMessage,
 } from '@baton/core';
 import { DueNotifications } from './due-notifications.js';
 import { BACKEND, InvalidTaskRowError, toBatonError } from './errors.js';
@@ -166,6 +170,10 @@ export class PostgresTaskSource implements BucketTaskSource {
   }
 
   async enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
+    return (await this.enqueueWithResults(tasks)).map((result) => result.id);
+  }
+
+  async enqueueWithResults<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<EnqueueResult[]> {
     this.#assertOpen();
     const list: readonly NewTask<P>[] = Array.isArray(tasks) ? tasks : [tasks as NewTask<P>];
     if (list.length === 0) return [];
@@ -174,8 +182,9 @@ export class PostgresTaskSource implements BucketTaskSource {
       `[${encoded.join(',')}]`,
       this.defaultMaxAttempts,
       this.#due.channel,
-    ])) as Array<{ id: string | null; key: string | null }>;
+    ])) as Array<{ id: string | null; key: string | null; added: boolean }>;
     const ids = rows.map((row) => row.id);
+    const added = rows.map((row) => row.added);
     const unresolved = rows.filter((row) => row.id === null).map((row) => row.key!);
     if (unresolved.length > 0) {
       // A concurrent enqueue inserted the same key after this statement's snapshot: read it now.
@@ -190,13 +199,14 @@ export class PostgresTaskSource implements BucketTaskSource {
       const lost = ids.flatMap((id, i) => (id === null ? [i] : []));
       if (lost.length > 0) {
         // The conflicting row vanished in between (deleted by someone): enqueue those tasks again.
-        const again = await this.enqueue(lost.map((i) => list[i]!));
+        const again = await this.enqueueWithResults(lost.map((i) => list[i]!));
         lost.forEach((i, j) => {
-          ids[i] = again[j]!;
+          ids[i] = again[j]!.id;
+          added[i] = again[j]!.added;
         });
       }
     }
-    return ids as string[];
+    return ids.map((id, i) => ({ id: id!, added: added[i]! }));
   }
 
   /**
@@ -294,7 +304,7 @@ export class PostgresTaskSource implements BucketTaskSource {
   ): Promise<CompleteResult> {
     this.#assertOpen();
     checkFence(fence);
-    const json = result === undefined ? null : jsonText(result, 'complete(): result');
+    const json = result === undefined ? null : jsonbText(result, 'complete(): result');
     const epoch = guardEpoch(guard);
     if (!isTaskId(taskId)) return { applied: false, reason: 'stale' };
     const rows = (await this.#query('complete', this.#sql.complete, [taskId, fence, json, epoch])) as Array<{
@@ -625,19 +635,32 @@ function encodeTask<P>(task: NewTask<P>, index: number): string {
       throw new InvalidArgumentError(`${where}: id must be a string of 1 to 500 characters without NUL`);
     }
   }
-  let runAt: string | null = null;
-  if (task.runAt !== undefined) {
-    if (!(task.runAt instanceof Date) || Number.isNaN(task.runAt.getTime())) {
-      throw new InvalidArgumentError(`${where}: runAt must be a valid Date`);
-    }
-    runAt = task.runAt.toISOString();
-  }
+  checkDueTime(task, where);
+  const runAt = task.runAt === undefined ? null : task.runAt.toISOString();
   if (task.maxAttempts !== undefined)
-    wholeNumber(`${where}: maxAttempts`, task.maxAttempts, 1, 2_147_483_647);
-  const payload = jsonText(task.payload ?? null, `${where}: payload`);
-  return `{"kind":${JSON.stringify(task.kind)},"payload":${payload},"runAt":${JSON.stringify(runAt)},"maxAttempts":${
-    task.maxAttempts ?? null
-  },"key":${JSON.stringify(task.id ?? null)}}`;
+    wholeNumber(`${where}: maxAttempts`, task.maxAttempts, 1, MAX_TASK_ATTEMPTS);
+  const payload = jsonbText(task.payload ?? null, `${where}: payload`);
+  return `{"kind":${JSON.stringify(task.kind)},"payload":${payload},"runAt":${JSON.stringify(runAt)},"delayMs":${
+    task.delayMs ?? null
+  },"maxAttempts":${task.maxAttempts ?? null},"key":${JSON.stringify(task.id ?? null)}}`;
+}
+
+/** A `\u0000` escape in JSON text (an odd run of backslashes before `u0000`): a NUL inside a string. */
+const ESCAPED_NUL = /(?<!\\)(?:\\\\)*\\u0000/;
+
+/**
+ * `jsonText`, also refusing a NUL character in any string or key with `INVALID_ARGUMENT` naming `what`:
+ * jsonb cannot store one (SQLSTATE 22P05), and the error should say which value is at fault.
+ */
+function jsonbText(value: unknown, what: string): string {
+  const json = jsonText(value, what);
+  if (ESCAPED_NUL.test(json)) {
+    throw new InvalidArgumentError(
+      `${what} contains a NUL character (\\u0000), which PostgreSQL cannot store in jsonb`,
+      { backend: BACKEND },
+    );
+  }
+  return json;
 }
 
 function isTaskId(id: unknown): id is string {
@@ -700,8 +723,9 @@ function guardEpoch(guard: LayoutGuard | undefined): number | null {
 }
 
 /** A stored error message: PostgreSQL text cannot hold NUL. */
+/** A failure message as `last_error` keeps it: cut to `MAX_ERROR_MESSAGE_LENGTH`, NUL (text cannot hold it) replaced. */
 function storedError(message: string): string {
-  return message.replaceAll('\0', '\uFFFD');
+  return truncateErrorMessage(message).replaceAll('\0', '\uFFFD');
 }
 
 /** Settlements as the column arrays of the settle statement. */
@@ -724,7 +748,7 @@ function settlementColumns(settlements: readonly Settlement[]) {
     tokens.push(item.fence);
     kinds.push(item.kind);
     if (item.kind === 'complete') {
-      results.push(item.result === undefined ? null : jsonText(item.result, `${where}: result`));
+      results.push(item.result === undefined ? null : jsonbText(item.result, `${where}: result`));
       errors.push(null);
       retryable.push(false);
     } else if (item.kind === 'fail') {

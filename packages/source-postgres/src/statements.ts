@@ -56,10 +56,11 @@ export function statements(schema: string) {
     tokens,
 
     /**
-     * $1 jsonb array of {kind, payload, runAt, maxAttempts, key}; $2 default max attempts; $3 the channel to
-     * notify when tasks are due now. Ids are drawn
-     * from the sequence up front so every input row knows its id, inserted or not; a key that already
-     * exists (stored before, or earlier in the same batch) maps to the existing task's id.
+     * $1 jsonb array of {kind, payload, runAt, delayMs, maxAttempts, key}; $2 default max attempts; $3 the
+     * channel to notify when tasks are due now. Ids are drawn from the sequence up front so every input row
+     * knows its id, inserted or not; a key that already exists (stored before, or earlier in the same batch)
+     * maps to the existing task's id, with `added` false. A `delayMs` counts from the database's now(), never
+     * from the caller's clock.
      */
     enqueue: `
       WITH input AS MATERIALIZED (
@@ -67,7 +68,9 @@ export function statements(schema: string) {
                nextval('${sequence}'::regclass) AS id,
                e.value->>'kind' AS kind,
                COALESCE(e.value->'payload', 'null'::jsonb) AS payload,
-               COALESCE((e.value->>'runAt')::timestamptz, now()) AS run_at,
+               COALESCE((e.value->>'runAt')::timestamptz,
+                        now() + COALESCE((e.value->>'delayMs')::double precision, 0) * interval '1 millisecond')
+                 AS run_at,
                COALESCE((e.value->>'maxAttempts')::integer, $2::integer) AS max_attempts,
                e.value->>'key' AS key
           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
@@ -83,7 +86,8 @@ export function statements(schema: string) {
         SELECT pg_notify($3, CASE WHEN count(*) = 1 THEN min(shard)::text ELSE '*' END)
           FROM inserted WHERE run_at <= now() HAVING count(*) > 0
       )
-      SELECT COALESCE(mine.id, twin.id, stored.id)::text AS id, input.key, (SELECT count(*) FROM woken) AS woken
+      SELECT COALESCE(mine.id, twin.id, stored.id)::text AS id, input.key, mine.id IS NOT NULL AS added,
+             (SELECT count(*) FROM woken) AS woken
         FROM input
         LEFT JOIN inserted mine ON mine.id = input.id
         LEFT JOIN inserted twin ON mine.id IS NULL AND twin.key = input.key

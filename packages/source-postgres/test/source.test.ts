@@ -62,9 +62,22 @@ describe('enqueue', () => {
 
   it('rejects payloads PostgreSQL cannot store as INVALID_ARGUMENT, keeping the cause', async () => {
     const { source } = await open();
+    // A lone surrogate: JSON.stringify escapes it, jsonb refuses the escape.
+    const error = await source
+      .enqueue({ kind: 'x', payload: { text: 'half \ud800 a pair' } })
+      .catch((e) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', backend: 'postgres' });
+    expect((error as BatonError).cause).toMatchObject({ code: expect.stringMatching(/^22/) });
+  });
+
+  it('refuses a NUL in a payload before sending it, naming the payload (jsonb would say 22P05)', async () => {
+    const { source } = await open();
     const error = await source.enqueue({ kind: 'x', payload: { text: 'nul \u0000 inside' } }).catch((e) => e);
     expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', backend: 'postgres' });
-    expect((error as BatonError).cause).toMatchObject({ code: '22P05' });
+    expect((error as BatonError).message).toBe(
+      'enqueue(): task #0: payload contains a NUL character (\\u0000), which PostgreSQL cannot store in jsonb',
+    );
+    expect(await source.stats()).toMatchObject({ total: 0 });
   });
 });
 

@@ -5,10 +5,12 @@ import {
   type CompleteResult,
   type DueOptions,
   type DueTask,
+  type EnqueueResult,
   type FailResult,
   ManualClock,
   MemoryTaskSource,
   type MemoryTaskSourceOptions,
+  type NewTask,
   type Settlement,
   type SettleResult,
   type TaskFailure,
@@ -198,6 +200,25 @@ class ClaimBucketIgnoresLayout extends MemoryTaskSource {
   }
 }
 
+/** Turns `delayMs` into a `runAt` on the caller's clock (the machine running the test, not the source's). */
+class DelayOnCallerClock extends MemoryTaskSource {
+  override enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
+    const list: readonly NewTask<P>[] = Array.isArray(tasks) ? tasks : [tasks as NewTask<P>];
+    return super.enqueue(
+      list.map(({ delayMs, ...task }) =>
+        delayMs === undefined ? task : { ...task, runAt: new Date(Date.now() + delayMs) },
+      ),
+    );
+  }
+}
+
+/** Says every task was added, known idempotency key or not. */
+class AlwaysAdded extends MemoryTaskSource {
+  override async enqueueWithResults<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<EnqueueResult[]> {
+    return (await super.enqueueWithResults(tasks)).map((result) => ({ ...result, added: true }));
+  }
+}
+
 type Group = (test: TestFn, factory: TaskSourceFactory) => void;
 
 /** Runs suite groups against a factory and returns the names of the cases that failed. */
@@ -286,6 +307,20 @@ describe('the task-source suite catches planted faults', () => {
     );
     expect(failed).toContain(
       'retry: each backoff lies between half the base delay and the cap, on the source clock',
+    );
+  }, 60_000);
+
+  it("a relative delay computed on the caller's clock", async () => {
+    const failed = await failingCases(memoryFactory(DelayOnCallerClock), [enqueueTests]);
+    expect(failed).toContain(
+      "enqueue: delayMs counts from the source's clock when the task is stored, never the caller's",
+    );
+  }, 60_000);
+
+  it('enqueueWithResults that reports known keys as added', async () => {
+    const failed = await failingCases(memoryFactory(AlwaysAdded), [enqueueTests]);
+    expect(failed).toContain(
+      'enqueue: enqueueWithResults (optional) says which tasks were added and which keys were known',
     );
   }, 60_000);
 

@@ -1,7 +1,7 @@
-import type { NewTask, TaskStatus } from '@baton/core';
+import { MAX_TASK_ATTEMPTS, type NewTask, type TaskStatus } from '@baton/core';
 import type { PostgresTask } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
-import { intArg, jsonArg, whenArg } from '../args.js';
+import { intArg, payloadArg, type When, whenArg } from '../args.js';
 import { commandContext } from '../context.js';
 import { withSource } from '../database.js';
 import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
@@ -17,10 +17,18 @@ export function tasksCommand(program: Command): Command {
     .command('enqueue')
     .description('add tasks of one kind')
     .argument('<kind>', 'what to run; handlers dispatch on it (e.g. send-email)')
-    .option('-p, --payload <json>', 'JSON payload of every task', jsonArg)
+    .option('-p, --payload <json>', 'JSON payload of every task', payloadArg)
     .option('-n, --count <n>', 'how many tasks to add', intArg(1, 100_000), 1)
-    .option('--run-at <when>', 'not before: ISO date-time, or a delay such as +5m', whenArg)
-    .option('--max-attempts <n>', 'attempts before the task is dead (default: the source default)', intArg(1))
+    .option(
+      '--run-at <when>',
+      "not before: ISO date-time, or a delay such as +5m (counted on the database's clock)",
+      whenArg,
+    )
+    .option(
+      '--max-attempts <n>',
+      'attempts before the task is dead (default: the source default)',
+      intArg(1, MAX_TASK_ATTEMPTS),
+    )
     .option('--id <key>', 'idempotency key: enqueueing the same key again adds nothing (only with --count 1)')
     .action(async (kind: string, opts: EnqueueOptions, command: Command) => {
       if (kind.trim() === '' || kind.includes('\0')) {
@@ -35,12 +43,17 @@ export function tasksCommand(program: Command): Command {
       const batch: NewTask[] = Array.from({ length: opts.count }, () => ({
         kind,
         ...(opts.payload !== undefined ? { payload: opts.payload } : {}),
-        ...(opts.runAt ? { runAt: opts.runAt } : {}),
+        ...opts.runAt,
         ...(opts.maxAttempts ? { maxAttempts: opts.maxAttempts } : {}),
         ...(opts.id !== undefined ? { id: opts.id } : {}),
       }));
-      const ids = await withSource(ctx, (source) => source.enqueue(batch));
-      if (ctx.json) return printJson({ kind, count: ids.length, ids });
+      const results = await withSource(ctx, (source) => source.enqueueWithResults(batch));
+      const ids = results.map((r) => r.id);
+      const added = results.filter((r) => r.added).length;
+      if (ctx.json) return printJson({ kind, count: ids.length, added, ids });
+      if (added === 0 && opts.id !== undefined) {
+        return printLines(`task ${ids[0]} already has the id key '${opts.id}'; nothing was added`);
+      }
       printLines(
         ids.length === 1
           ? `enqueued task ${ids[0]} (${kind})`
@@ -109,22 +122,34 @@ export function tasksCommand(program: Command): Command {
       if (id !== undefined && opts.kind) {
         throw new UsageError('tasks retry: --kind applies to --dead/--failed only', { field: '--kind' });
       }
-      if (id !== undefined && !/^[1-9]\d*$/.test(id)) {
-        throw new UsageError(`tasks retry: '${id}' is not a task id (ids are whole numbers)`, {
-          field: '<id>',
-        });
+      if (id !== undefined && !(/^[1-9]\d*$/.test(id) && BigInt(id) <= MAX_TASK_ID)) {
+        throw new UsageError(
+          `tasks retry: '${id}' is not a task id (ids are whole numbers from 1 to ${MAX_TASK_ID})`,
+          { field: '<id>' },
+        );
       }
       const ctx = await commandContext(command);
       const status = opts.dead ? 'dead' : 'failed';
-      const count = await withSource(ctx, (source) =>
-        source.retry(id ?? { status, ...(opts.kind ? { kind: opts.kind } : {}) }),
-      );
-      if (ctx.json) printJson({ retried: count });
+      const { count, current } = await withSource(ctx, async (source) => {
+        const count = await source.retry(id ?? { status, ...(opts.kind ? { kind: opts.kind } : {}) });
+        // Only to say why nothing changed: the task may be missing, or in another status.
+        const current = id !== undefined && count === 0 ? await source.get(id) : undefined;
+        return { count, current };
+      });
+      // `status` null: no such task.
+      if (ctx.json)
+        printJson(
+          current === undefined ? { retried: count } : { retried: 0, status: current?.status ?? null },
+        );
       else if (id === undefined) printLines(`${count} ${status} task${count === 1 ? '' : 's'} pending again`);
       else if (count === 1) printLines(`task ${id} is pending again`);
-      else printLines(`task ${id} is not failed or dead; nothing changed`);
+      else if (current === null) printLines(`no task ${id}; nothing changed`);
+      else printLines(`task ${id} is ${current?.status}, not failed or dead; nothing changed`);
       if (id !== undefined && count === 0) {
-        throw new ReportedFailure(`task ${id} was not retried`, ExitCode.FAILURE);
+        throw new ReportedFailure(
+          current === null ? `no task ${id}` : `task ${id} was not retried`,
+          ExitCode.FAILURE,
+        );
       }
     });
 
@@ -148,10 +173,13 @@ export function migrateCommand(program: Command): Command {
     });
 }
 
+/** The largest id PostgreSQL's bigint holds. */
+const MAX_TASK_ID = 9_223_372_036_854_775_807n;
+
 interface EnqueueOptions {
   payload?: unknown;
   count: number;
-  runAt?: Date;
+  runAt?: When;
   maxAttempts?: number;
   id?: string;
 }

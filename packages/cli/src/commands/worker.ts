@@ -1,9 +1,12 @@
 import {
+  checkSchedule,
   createLockProvider,
   describeError,
+  isTimeZone,
   type LeaderOptions,
   type LockProvider,
   type Schedule,
+  truncateErrorMessage,
   validateKey,
   Worker,
 } from '@baton/core';
@@ -19,6 +22,7 @@ import type { Logger } from '../logger.js';
 import type { MetricsServer } from '../metrics.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
+import { type ExitGuard, guardUnexpectedExit } from '../unexpected-exit.js';
 
 /** Options of `baton worker` as commander parses them. */
 interface WorkerFlags {
@@ -134,6 +138,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   let source: PostgresTaskSource | undefined;
   let metricsServer: MetricsServer | undefined;
   let worker: Worker | undefined;
+  let exitGuard: ExitGuard | undefined;
   let received: NodeJS.Signals | undefined;
   const early = (signal: NodeJS.Signals) => {
     received ??= signal;
@@ -170,6 +175,8 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     const metrics = new WorkerMetrics();
     metrics.observe(worker);
     logEvents(worker, log);
+    const running = worker;
+    exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
 
     const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
     if (metricsPort !== undefined) {
@@ -201,6 +208,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         log.warn({ signal }, 'stopping now: aborting running handlers');
         void worker?.stop({ graceMs: 0 });
       } else {
+        exitGuard?.dispose();
         process.exit(exitCodeOfSignal(signal));
       }
     };
@@ -232,10 +240,9 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     await worker?.stop();
     await source
       ?.close()
-      .catch((error: unknown) => log.warn({ err: describeError(error) }, 'closing the source failed'));
-    await locks
-      ?.close()
-      .catch((error: unknown) => log.warn({ err: describeError(error) }, 'closing locks failed'));
+      .catch((error: unknown) => log.warn({ err: logText(error) }, 'closing the source failed'));
+    await locks?.close().catch((error: unknown) => log.warn({ err: logText(error) }, 'closing locks failed'));
+    exitGuard?.dispose();
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
 }
@@ -313,7 +320,20 @@ function cronSchedule(expression: string, tz: string | undefined, field: string)
       { field },
     );
   }
-  return tz ? { cron: expression, timezone: tz } : { cron: expression };
+  if (tz !== undefined && !isTimeZone(tz)) {
+    throw new UsageError(
+      `--tz: '${tz}' is not a time zone. Fix: an IANA name such as Europe/Berlin, America/New_York or UTC.`,
+      { field: '--tz' },
+    );
+  }
+  const schedule: Schedule = tz ? { cron: expression, timezone: tz } : { cron: expression };
+  try {
+    checkSchedule(schedule);
+  } catch (error) {
+    const message = (error as Error).message.replace(/^schedule\.\w+: /, '');
+    throw new UsageError(`${field}: ${message}`, { field, cause: error });
+  }
+  return schedule;
 }
 
 function splitKinds(list: string): string[] {
@@ -333,7 +353,7 @@ function logEvents(worker: Worker, log: Logger): void {
       {
         leaderKey: e.key,
         term: e.term,
-        ...(e.reason === undefined ? {} : { reason: describeError(e.reason) }),
+        ...(e.reason === undefined ? {} : { reason: logText(e.reason) }),
       },
       'leadership ended',
     ),
@@ -341,7 +361,7 @@ function logEvents(worker: Worker, log: Logger): void {
   worker.on('session-opened', (e) => log.info({ sessionId: e.sessionId }, 'lock session opened'));
   worker.on('session-lost', (e) =>
     log.warn(
-      { sessionId: e.sessionId, reason: describeError(e.reason) },
+      { sessionId: e.sessionId, reason: logText(e.reason) },
       'lock session lost; running handlers aborted',
     ),
   );
@@ -363,17 +383,14 @@ function logEvents(worker: Worker, log: Logger): void {
         taskId: e.task.id,
         kind: e.task.kind,
         fence: e.fence,
-        err: describeError(e.error),
+        err: logText(e.error),
         nextRunAt: e.nextRunAt,
       },
       'task failed; will retry',
     ),
   );
   worker.on('task-dead', (e) =>
-    log.error(
-      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, err: describeError(e.error) },
-      'task dead',
-    ),
+    log.error({ taskId: e.task.id, kind: e.task.kind, fence: e.fence, err: logText(e.error) }, 'task dead'),
   );
   worker.on('claim-skipped', (e) =>
     log.debug({ taskId: e.taskId, fence: e.fence, reason: e.reason }, 'claim skipped'),
@@ -386,10 +403,7 @@ function logEvents(worker: Worker, log: Logger): void {
     ),
   );
   worker.on('lease-lost', (e) =>
-    log.warn(
-      { taskId: e.taskId, fence: e.fence, reason: describeError(e.reason) },
-      'lease lost; handler aborted',
-    ),
+    log.warn({ taskId: e.taskId, fence: e.fence, reason: logText(e.reason) }, 'lease lost; handler aborted'),
   );
   worker.on('handler-abandoned', (e) =>
     log.error({ taskId: e.task.id, fence: e.fence }, 'handler ignored its aborted signal; abandoned'),
@@ -409,7 +423,12 @@ function logEvents(worker: Worker, log: Logger): void {
     ),
   );
   worker.on('error', (e) =>
-    log.warn({ phase: e.phase, taskId: e.taskId, err: describeError(e.error) }, 'worker error (retrying)'),
+    log.warn({ phase: e.phase, taskId: e.taskId, err: logText(e.error) }, 'worker error (retrying)'),
   );
   worker.on('stopped', (e) => log.info({ stats: e.stats }, 'worker stopped'));
+}
+
+/** An error as one log field, cut to `MAX_ERROR_MESSAGE_LENGTH` characters (a handler may throw megabytes). */
+function logText(error: unknown): string {
+  return truncateErrorMessage(describeError(error));
 }

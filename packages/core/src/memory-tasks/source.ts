@@ -15,13 +15,22 @@ import type {
   CompleteResult,
   DueOptions,
   DueTask,
+  EnqueueResult,
   FailResult,
   NewTask,
   Task,
   TaskFailure,
   TaskStatus,
 } from '../task-source.js';
-import { checkBucketLease, checkFence, checkLayoutRequest, jsonText } from '../task-source-helpers.js';
+import {
+  checkBucketLease,
+  checkDueTime,
+  checkFence,
+  checkLayoutRequest,
+  jsonText,
+  MAX_TASK_ATTEMPTS,
+  truncateErrorMessage,
+} from '../task-source-helpers.js';
 import { dueKey, nonNegative, positiveInt, type Row, snapshot } from './rows.js';
 
 /** The operations of a {@link MemoryTaskSource}, as named by its fault injection. */
@@ -135,16 +144,21 @@ export class MemoryTaskSource implements BucketTaskSource {
   }
 
   async enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
+    return (await this.enqueueWithResults(tasks)).map((result) => result.id);
+  }
+
+  async enqueueWithResults<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<EnqueueResult[]> {
     this.#assertOpen();
     const list: readonly NewTask<P>[] = Array.isArray(tasks) ? tasks : [tasks as NewTask<P>];
     const prepared = list.map((task, index) => this.#prepare(task, index));
     this.#fault('enqueue', 'before');
-    const ids: string[] = [];
+    const results: EnqueueResult[] = [];
     const now = this.clock.wallNow();
     const dueShards = new Set<number>();
     for (const task of prepared) {
       const id = task.id ?? this.#autoId();
-      if (!this.#byId.has(id)) {
+      const added = !this.#byId.has(id);
+      if (added) {
         const row: Row = {
           seq: this.#rows.length,
           id,
@@ -155,8 +169,8 @@ export class MemoryTaskSource implements BucketTaskSource {
           status: 'pending',
           attempts: 0,
           maxAttempts: task.maxAttempts,
-          runAt: task.runAt,
-          createdAt: this.clock.wallNow(),
+          runAt: task.runAt ?? now + task.delayMs,
+          createdAt: now,
           fence: null,
           workerId: null,
           resultJson: 'null',
@@ -168,11 +182,11 @@ export class MemoryTaskSource implements BucketTaskSource {
         this.#byShard[row.shard]!.push(row);
         if (row.runAt <= now) dueShards.add(row.shard);
       }
-      ids.push(id);
+      results.push({ id, added });
     }
     this.#notifyDue(dueShards);
     this.#fault('enqueue', 'after');
-    return ids;
+    return results;
   }
 
   onDue(listener: (shard: number | undefined) => void): () => void {
@@ -492,7 +506,7 @@ export class MemoryTaskSource implements BucketTaskSource {
   }
 
   #failRow(row: Row, failure: TaskFailure): 'failed' | 'dead' {
-    row.lastError = failure.message;
+    row.lastError = truncateErrorMessage(failure.message);
     row.claimedAt = null;
     if (failure.retryable !== false && row.attempts < row.maxAttempts) {
       row.status = 'failed';
@@ -555,7 +569,14 @@ export class MemoryTaskSource implements BucketTaskSource {
   #prepare<P>(
     task: NewTask<P>,
     index: number,
-  ): { id: string | undefined; kind: string; payloadJson: string; runAt: number; maxAttempts: number } {
+  ): {
+    id: string | undefined;
+    kind: string;
+    payloadJson: string;
+    runAt: number | undefined;
+    delayMs: number;
+    maxAttempts: number;
+  } {
     const where = `enqueue(): task #${index}`;
     if (typeof task?.kind !== 'string' || task.kind.length === 0) {
       throw new InvalidArgumentError(`${where}: kind must be a non-empty string`);
@@ -564,21 +585,18 @@ export class MemoryTaskSource implements BucketTaskSource {
       throw new InvalidArgumentError(`${where}: id must be a non-empty string when given`);
     }
     const maxAttempts = task.maxAttempts ?? this.#defaultMaxAttempts;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
-      throw new InvalidArgumentError(`${where}: maxAttempts must be a whole number >= 1, got ${maxAttempts}`);
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_TASK_ATTEMPTS) {
+      throw new InvalidArgumentError(
+        `${where}: maxAttempts must be a whole number from 1 to ${MAX_TASK_ATTEMPTS}, got ${maxAttempts}`,
+      );
     }
-    let runAt = this.clock.wallNow();
-    if (task.runAt !== undefined) {
-      if (!(task.runAt instanceof Date) || Number.isNaN(task.runAt.getTime())) {
-        throw new InvalidArgumentError(`${where}: runAt must be a valid Date`);
-      }
-      runAt = task.runAt.getTime();
-    }
+    checkDueTime(task, where);
     return {
       id: task.id,
       kind: task.kind,
       payloadJson: jsonText(task.payload ?? null, `${where}: payload`),
-      runAt,
+      runAt: task.runAt?.getTime(),
+      delayMs: task.delayMs ?? 0,
       maxAttempts,
     };
   }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { BatonError, type BatonErrorOptions } from '../errors.js';
 import type { Task, TaskFailure } from '../task-source.js';
+import { truncateErrorMessage } from '../task-source-helpers.js';
 
 /** What a handler receives for one claimed task. */
 export interface TaskContext<P = unknown> {
@@ -62,9 +63,12 @@ export function isPermanentFailure(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 'TASK_INVALID';
 }
 
-/** How a handler error is stored with the task. */
+/**
+ * How a handler error is stored with the task: its description cut to `MAX_ERROR_MESSAGE_LENGTH`
+ * characters, retryable unless {@link isPermanentFailure}.
+ */
 export function toTaskFailure(error: unknown): TaskFailure {
-  return { message: describeError(error), retryable: !isPermanentFailure(error) };
+  return { message: truncateErrorMessage(describeError(error)), retryable: !isPermanentFailure(error) };
 }
 
 /** One line for logs and `lastError`: `CODE: message` for baton errors, the message for other errors. */

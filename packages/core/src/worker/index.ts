@@ -17,6 +17,6 @@ export {
   TaskInvalidError,
 } from './handler.js';
 export type { BucketOptions, LeaderOptions, StartStrategy, WorkerOptions } from './options.js';
-export type { Schedule } from './schedule.js';
+export { checkSchedule, isTimeZone, type Schedule } from './schedule.js';
 export type { StopOptions } from './stop.js';
 export { Worker } from './worker.js';

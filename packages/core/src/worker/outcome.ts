@@ -36,7 +36,7 @@ export function planWrite(result: HandlerResult): PlannedWrite {
       const error = new BatonError('HANDLER_FAILED', `result could not be stored: ${describeError(cause)}`, {
         cause,
       });
-      return { kind: 'fail', failure: { message: describeError(error), retryable: false }, error };
+      return { kind: 'fail', failure: { ...toTaskFailure(error), retryable: false }, error };
     }
   }
   return { kind: 'complete', result: result.value };

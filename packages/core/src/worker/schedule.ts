@@ -1,5 +1,5 @@
 import { Cron } from 'croner';
-import type { Clock } from '../clock.js';
+import { type Clock, systemClock } from '../clock.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
@@ -47,6 +47,12 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
     };
   }
   if ('cron' in schedule) {
+    if (schedule.timezone !== undefined && !isTimeZone(schedule.timezone)) {
+      throw new InvalidArgumentError(
+        `schedule.timezone: '${schedule.timezone}' is not a time zone this runtime knows; use an IANA name ` +
+          'such as Europe/Berlin, America/New_York or UTC',
+      );
+    }
     let cron: Cron;
     try {
       cron = new Cron(schedule.cron, {
@@ -72,4 +78,22 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
   throw new InvalidArgumentError(
     `schedule must be { every: ms }, { cron: expression } or { once: true }, got ${JSON.stringify(schedule)}`,
   );
+}
+
+/**
+ * Throws the `INVALID_ARGUMENT` error `new Worker` would throw for `schedule` (a bad cron expression or time
+ * zone, a bad interval), so that a program can check its settings before it connects to anything.
+ */
+export function checkSchedule(schedule: Schedule): void {
+  createScheduler(schedule, systemClock);
+}
+
+/** True when `name` is a time zone `Intl` (and so croner) accepts. */
+export function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return name.trim() !== '';
+  } catch {
+    return false;
+  }
 }

@@ -86,6 +86,46 @@ export function independentKeysTests(
       checkEqual(holder?.key, k1, 'getHolder reports the caller key unchanged');
     },
   );
+
+  defineCase(
+    test,
+    factory,
+    options,
+    'independent keys: a key with a lone UTF-16 surrogate is refused with INVALID_ARGUMENT everywhere',
+    async (ctx) => {
+      const a = await ctx.open();
+      const provider = ctx.harness.provider;
+      // Backends that store UTF-8 would turn both into U+FFFD: three keys, one lock.
+      for (const bad of [ctx.key('dup\ud800'), ctx.key('dup\udfff'), ctx.key('\udfff\ud800')]) {
+        const shown = JSON.stringify(bad);
+        await refusedAsInvalid(a.tryAcquire(bad), `tryAcquire(${shown})`);
+        await refusedAsInvalid(a.acquire(bad, { timeoutMs: 1_000 }), `acquire(${shown})`);
+        await refusedAsInvalid(provider.getHolder(bad), `getHolder(${shown})`);
+        await refusedAsInvalid(
+          (async () => {
+            for await (const _ of provider.watch(bad)) break;
+          })(),
+          `watch(${shown})`,
+        );
+      }
+      checkEqual(a.leases().length, 0, 'nothing was acquired under a refused key');
+      const replacement = await a.tryAcquire(ctx.key('dup\ufffd'));
+      check(replacement, 'the well-formed key with U+FFFD itself is a valid key');
+      const pair = await a.tryAcquire(ctx.key('dup\ud83d\ude00'));
+      check(pair, 'a key with a surrogate pair (an emoji) is a valid key, distinct from the U+FFFD one');
+    },
+  );
+}
+
+async function refusedAsInvalid(promise: Promise<unknown>, what: string): Promise<void> {
+  let error: unknown;
+  try {
+    await promise;
+  } catch (caught) {
+    error = caught;
+  }
+  check(error !== undefined, `${what} must reject, not succeed`);
+  checkEqual((error as { code?: unknown }).code, 'INVALID_ARGUMENT', `${what} error code`);
 }
 
 /** Release: idempotent, conditional, and lets others in. */

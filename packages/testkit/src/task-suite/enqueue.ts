@@ -1,3 +1,4 @@
+import { MAX_TASK_ATTEMPTS, MAX_TASK_DELAY_MS } from '@baton/core';
 import type { TestFn } from '../lock-suite/types.js';
 import {
   defineTaskCase,
@@ -107,6 +108,12 @@ export function enqueueTests(test: TestFn, factory: TaskSourceFactory, options: 
         ['invalid runAt', { kind: 'x', runAt: new Date(Number.NaN) }],
         ['payload with a BigInt', { kind: 'x', payload: { n: 10n } }],
         ['empty id', { kind: 'x', id: '' }],
+        ['maxAttempts above 2^31 − 1', { kind: 'x', maxAttempts: MAX_TASK_ATTEMPTS + 1 }],
+        ['negative delayMs', { kind: 'x', delayMs: -1 }],
+        ['delayMs NaN', { kind: 'x', delayMs: Number.NaN }],
+        ['delayMs beyond 100 years', { kind: 'x', delayMs: MAX_TASK_DELAY_MS + 1 }],
+        ['delayMs not a number', { kind: 'x', delayMs: '5000' }],
+        ['runAt and delayMs together', { kind: 'x', runAt: new Date(), delayMs: 0 }],
       ];
       for (const [what, task] of bad) {
         await verifyRejects(
@@ -137,6 +144,67 @@ export function enqueueTests(test: TestFn, factory: TaskSourceFactory, options: 
     const [none] = await ctx.source.enqueue({ kind: 'json' });
     verifyEqual((await must(ctx.source, none!)).payload, null, 'a missing payload reads back as null');
   });
+
+  defineTaskCase(
+    test,
+    factory,
+    options,
+    "enqueue: delayMs counts from the source's clock when the task is stored, never the caller's",
+    async (ctx) => {
+      const delay = 90_000;
+      const [later] = await ctx.source.enqueue({ kind: 'later', delayMs: delay });
+      const [now] = await ctx.source.enqueue({ kind: 'now', delayMs: 0 });
+      const task = await must(ctx.source, later!);
+      // createdAt is the source's now. A source that adds the delay to the caller's clock is off by however
+      // far the two clocks disagree (caught here when they disagree by more than a second).
+      const gap = task.runAt.getTime() - task.createdAt.getTime();
+      verify(
+        Math.abs(gap - delay) <= 1_000,
+        `runAt must be delayMs after the creation time on the source's clock: expected ${delay} ms, got ${gap} ms`,
+      );
+      verifySame(await passIds(ctx.source), [now], 'only the task without a delay is due');
+      await ctx.harness.elapse(delay + 1_000, [later!, now!]);
+      verifySame(
+        (await passIds(ctx.source)).sort(),
+        [later, now].sort(),
+        'the delayed task is due once its delay has passed',
+      );
+    },
+  );
+
+  defineTaskCase(
+    test,
+    factory,
+    options,
+    'enqueue: enqueueWithResults (optional) says which tasks were added and which keys were known',
+    async (ctx) => {
+      const source = ctx.source;
+      if (!source.enqueueWithResults) return;
+      const first = await source.enqueueWithResults([
+        { kind: 'a', id: 'r-1' },
+        { kind: 'b' },
+        { kind: 'c', id: 'r-1' },
+      ]);
+      verifySame(
+        first.map((r) => r.added),
+        [true, true, false],
+        'added flags of a batch whose third task repeats the first key',
+      );
+      verifyEqual(first[2]!.id, first[0]!.id, 'the repeated key maps to the first task');
+      verifyEqual((await must(source, first[0]!.id)).kind, 'a', 'the first task of the key was stored');
+      verifySame(
+        await source.enqueueWithResults({ kind: 'a', id: 'r-1' }),
+        [{ id: first[0]!.id, added: false }],
+        'a known key adds nothing',
+      );
+      const ids = await source.enqueue([{ kind: 'd', id: 'r-2' }]);
+      const [stored, fresh] = await source.enqueueWithResults([{ kind: 'e', id: 'r-2' }, { kind: 'f' }]);
+      verifySame(stored, { id: ids[0], added: false }, 'a key stored by enqueue() is known');
+      verifyEqual(fresh?.added, true, 'a task without a key is added');
+      verifyEqual((await must(source, fresh!.id)).kind, 'f', 'the added task is stored');
+      verifyEqual((await passIds(source)).length, 4, 'four tasks exist (r-1, the keyless two, r-2)');
+    },
+  );
 
   defineTaskCase(test, factory, options, 'enqueue: runAt in the future is kept and not due', async (ctx) => {
     const [later] = await ctx.source.enqueue({ kind: 'later', runAt: FAR_FUTURE });

@@ -1,3 +1,4 @@
+import { MAX_ERROR_MESSAGE_LENGTH } from '@baton/core';
 import type { TestFn } from '../lock-suite/types.js';
 import { defineTaskCase, must, passIds, sourceNow, verify, verifyEqual, verifySame } from './context.js';
 import type { TaskSourceFactory, TaskSuiteOptions } from './types.js';
@@ -96,6 +97,26 @@ export function retryTests(test: TestFn, factory: TaskSourceFactory, options: Ta
       await ctx.harness.elapse(ctx.settings.backoff.maxMs + 1_000, [id!]);
       verifySame(await passIds(ctx.source), [], 'a dead task is never due');
       verifySame(await ctx.source.claim(id!, 99, 'z'), { claimed: false, reason: 'not-runnable' }, 'claim');
+    },
+  );
+
+  defineTaskCase(
+    test,
+    factory,
+    options,
+    'retry: a huge error message is kept cut to MAX_ERROR_MESSAGE_LENGTH characters',
+    async (ctx) => {
+      const [id] = await ctx.source.enqueue({ kind: 'job', maxAttempts: 5 });
+      verify((await ctx.source.claim(id!, 1, 'a')).claimed, 'claim');
+      const huge = `start:${'x'.repeat(1_000_000)}:end`;
+      const outcome = await ctx.source.fail(id!, 1, { message: huge });
+      verify(outcome.applied, 'the failure is recorded');
+      const { lastError } = await must(ctx.source, id!);
+      verify(
+        lastError !== null && lastError.length <= MAX_ERROR_MESSAGE_LENGTH,
+        `lastError keeps at most ${MAX_ERROR_MESSAGE_LENGTH} characters, got ${lastError?.length}`,
+      );
+      verify(lastError.startsWith(`start:${'x'.repeat(1_000)}`), 'lastError keeps the start of the message');
     },
   );
 

@@ -1,7 +1,7 @@
 import { BatonError } from '../../errors.js';
 import type { Task } from '../../task-source.js';
 import type { WorkerEnv } from '../env.js';
-import { describeError } from '../handler.js';
+import { describeError, toTaskFailure } from '../handler.js';
 import { type PlannedWrite, resultFromTask, showsWrite, type WriteResult } from '../outcome.js';
 import { retryWrite } from '../write-retry.js';
 
@@ -50,7 +50,7 @@ export async function writeTaskOutcome(
     });
     return writeTaskOutcome(env, task, fence, {
       kind: 'fail',
-      failure: { message: describeError(refused), retryable: false },
+      failure: { ...toTaskFailure(refused), retryable: false },
       error: refused,
     });
   }
