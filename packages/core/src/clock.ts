@@ -73,7 +73,7 @@ export function chainedTimeout<H>(
   fn: () => void,
   ms: number,
 ): H | ChainedTimer<H> {
-  const wait = ms > 0 ? ms : 0;
+  const wait = Number.isNaN(ms) ? 0 : Math.max(ms, 0);
   return wait <= MAX_TIMER_MS ? primitive.set(fn, wait) : new ChainedTimer(primitive, fn, wait);
 }
 
