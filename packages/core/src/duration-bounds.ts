@@ -77,3 +77,13 @@ export function checkDuration(name: string, value: unknown, bounds: DurationBoun
   }
   return value;
 }
+
+/**
+ * Bounds of the duration options of the lock API, shared by every backend: `lockAtLeastForMs` and the
+ * `timeoutMs` of a blocking acquire wait on a clock and may be long; `pollIntervalMs` of a watch may not.
+ */
+export const lockDurationBounds = {
+  lockAtLeastForMs: durationBounds({ min: 0, max: MAX_DURATION_MS }),
+  timeoutMs: durationBounds({ min: 0, max: MAX_DURATION_MS }),
+  pollIntervalMs: durationBounds({ min: 1 }),
+} as const satisfies Record<string, DurationBounds>;

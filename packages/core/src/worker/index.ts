@@ -16,7 +16,12 @@ export {
   type TaskHandler,
   TaskInvalidError,
 } from './handler.js';
-export type { LeaderOptions, StartStrategy, WorkerOptions } from './options.js';
+export {
+  type LeaderOptions,
+  type StartStrategy,
+  type WorkerOptions,
+  workerDurationBounds,
+} from './options.js';
 export type { Schedule } from './schedule.js';
 export type { StopOptions } from './stop.js';
 export { Worker } from './worker.js';

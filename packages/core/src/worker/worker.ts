@@ -1,5 +1,6 @@
 import { backoffDelay } from '../backoff.js';
 import { sleep } from '../clock.js';
+import { checkDuration } from '../duration-bounds.js';
 import { runWhileLeader } from '../election/run-while-leader.js';
 import {
   AbortedError,
@@ -18,7 +19,12 @@ import {
   type WorkerEvents,
   type WorkerStats,
 } from './events.js';
-import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
+import {
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  type WorkerOptions,
+  workerDurationBounds,
+} from './options.js';
 import { runPass } from './pass.js';
 import type { EventPayload, InFlight, WorkerRuntime } from './runtime.js';
 import { Slots } from './slots.js';
@@ -162,8 +168,11 @@ export class Worker {
    * the same promise; a call with a shorter `graceMs` shortens the grace period of a stop in progress.
    */
   stop(options: StopOptions = {}): Promise<void> {
-    const graceMs = options.graceMs ?? this.#options.stopGraceMs;
-    if (!(graceMs >= 0)) throw new InvalidArgumentError(`stop(): graceMs must be >= 0, got ${graceMs}`);
+    const graceMs = checkDuration(
+      'stop(): graceMs',
+      options.graceMs ?? this.#options.stopGraceMs,
+      workerDurationBounds['stop.graceMs'],
+    );
     this.#scheduleHardStop(graceMs);
     this.#stopping ??= this.#doStop();
     return this.#stopping;
