@@ -113,9 +113,9 @@ describe('every duration option of the library works or is refused naming it and
   for (const [what, table, apply] of optionTables) {
     it(`${what}: each option in the bounds table has a row, accepts its bounds and refuses beyond them`, async () => {
       expect(Object.keys(apply).sort()).toEqual(Object.keys(table).sort());
-      for (const [name, bounds] of Object.entries(table) as Array<[keyof typeof apply, DurationBounds]>) {
+      for (const [name, bounds] of Object.entries(table) as Array<[string, DurationBounds]>) {
         expect(bounds.max, name).toBeLessThanOrEqual(MAX_DURATION_MS);
-        const run = apply[name] as (ms: number) => Promise<unknown>;
+        const run = (apply as Record<string, (ms: number) => Promise<unknown>>)[name]!;
         await expect(run(bounds.min), `${name} = min`).resolves.not.toThrow();
         for (const value of outside(bounds)) {
           const error = await refusal(() => run(value));
