@@ -18,6 +18,8 @@ export const cliDurationBounds = {
   createTableTimeout: durationBounds({ min: 1 }),
   /** `baton demo --timeout`. */
   demoTimeout: durationBounds({ min: 1_000 }),
+  /** `baton demo --sleep`: the average handler time. */
+  demoSleep: durationBounds({ min: 0, max: 10_000 }),
   /** `baton leader watch --poll`. */
   leaderPoll: durationBounds({ min: 10 }),
 } as const satisfies Record<string, DurationBounds>;

@@ -15,7 +15,12 @@ export function demoCommand(program: Command): Command {
     .option('--tasks <n>', 'tasks to enqueue', intArg(1, 100_000), 500)
     .option('--workers <n>', 'workers to run', intArg(1, 32), 4)
     .option('--concurrency <n>', 'handlers per worker', intArg(1, 256), 8)
-    .option('--sleep <ms>', 'average handler time in ms', intArg(0, 10_000), 5)
+    .option(
+      '--sleep <duration>',
+      'average handler time (0 to 10s; plain numbers are ms)',
+      durationArg(cliDurationBounds.demoSleep),
+      5,
+    )
     .option(
       '--timeout <duration>',
       'give up after this long (1s to 24h)',
