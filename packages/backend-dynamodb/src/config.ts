@@ -30,7 +30,7 @@ export const dynamoDurationBounds = {
   heartbeatIntervalMs: durationBounds({ min: 10, max: DEFAULT_MAX_DURATION_MS / 2 }),
   takeoverMarginMs: durationBounds({ min: 0 }),
   requestTimeoutMs: durationBounds({ min: 10, max: 600_000 }),
-  /** `ensureTable({ timeoutMs })` and `baton dynamodb create-table --timeout`. */
+  /** `ensureTable({ timeoutMs })`. */
   ensureTableTimeoutMs: durationBounds({ min: 1 }),
 } as const;
 
