@@ -1,4 +1,4 @@
-import { boolField, durationMs, type EnvLike, type FieldDocs, pickEnv } from '@baton/core';
+import { boolField, durationBounds, durationMs, type EnvLike, type FieldDocs, pickEnv } from '@baton/core';
 import { z } from 'zod';
 import { isValidPrefix } from './keys.js';
 
@@ -8,6 +8,19 @@ export const CONSUL_MAX_TTL_MS = 86_400_000;
 export const CONSUL_MAX_LOCK_DELAY_MS = 60_000;
 /** The floor when `allowShortTtl` is set (test servers only). */
 export const SHORT_TTL_FLOOR_MS = 100;
+
+/**
+ * Bounds of the Consul backend's durations, shared by the config schema and the provider's options. The TTL
+ * floor here is the one `allowShortTtl` allows; without it, a TTL must also be at least
+ * {@link CONSUL_MIN_TTL_MS}.
+ */
+export const consulDurationBounds = {
+  ttlMs: durationBounds({ min: SHORT_TTL_FLOOR_MS, max: CONSUL_MAX_TTL_MS }),
+  lockDelayMs: durationBounds({ min: 0, max: CONSUL_MAX_LOCK_DELAY_MS }),
+  requestTimeoutMs: durationBounds({ min: 100, max: 600_000 }),
+  monitorAfterMs: durationBounds({ min: 0 }),
+  watchWaitMs: durationBounds({ min: 100, max: 600_000 }),
+} as const;
 
 /**
  * Accepts what `CONSUL_HTTP_ADDR` accepts: `host:port`, `host`, or `http(s)://host[:port]`. Yields the
@@ -68,15 +81,15 @@ export const consulConfigSchema = z
         "expected letters, digits, '-', '_', '.', '/', no leading '/', no segment starting with '.'",
       )
       .default('baton/'),
-    ttlMs: durationMs({ min: 1, max: CONSUL_MAX_TTL_MS }).default(15_000),
+    ttlMs: durationMs(consulDurationBounds.ttlMs).default(15_000),
     allowShortTtl: boolField().default(false),
-    lockDelayMs: durationMs({ max: CONSUL_MAX_LOCK_DELAY_MS }).default(15_000),
+    lockDelayMs: durationMs(consulDurationBounds.lockDelayMs).default(15_000),
     behavior: z.enum(['release', 'delete']).default('release'),
     checks: checksField.default([]),
     sessionName: z.string().min(1).max(256).default('baton'),
-    requestTimeoutMs: durationMs({ min: 100, max: 600_000 }).default(10_000),
-    monitorAfterMs: durationMs().optional(),
-    watchWaitMs: durationMs({ min: 100, max: 600_000 }).default(60_000),
+    requestTimeoutMs: durationMs(consulDurationBounds.requestTimeoutMs).default(10_000),
+    monitorAfterMs: durationMs(consulDurationBounds.monitorAfterMs).optional(),
+    watchWaitMs: durationMs(consulDurationBounds.watchWaitMs).default(60_000),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -84,7 +97,9 @@ export const consulConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['ttlMs'],
-        message: `Consul's minimum session TTL is 10s (set allowShortTtl only against a test server)`,
+        message:
+          "Consul's minimum session TTL is 10s; shorter TTLs (down to 100ms) need {allowShortTtl}=true, " +
+          'only against a test server',
       });
     }
     if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
@@ -118,14 +133,20 @@ export const consulFields: Readonly<Record<string, FieldDocs>> = {
   tlsServerName: { env: 'CONSUL_TLS_SERVER_NAME', hint: "the host name in the agent's certificate" },
   datacenter: { env: 'BATON_CONSUL_DATACENTER', hint: 'a datacenter name such as dc1' },
   prefix: { env: 'BATON_CONSUL_PREFIX', hint: 'a key prefix such as baton/' },
-  ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a duration between 10s and 24h, such as 15s' },
+  ttlMs: {
+    env: 'BATON_SESSION_TTL',
+    hint: 'a duration from 10s to 24h such as 15s (from 100ms with {allowShortTtl}=true, test servers only)',
+  },
   allowShortTtl: { env: 'BATON_CONSUL_ALLOW_SHORT_TTL', hint: 'true only against a test server' },
   lockDelayMs: { env: 'BATON_LOCK_DELAY', hint: 'a duration up to 60s such as 15s, or 0 to disable' },
   behavior: { env: 'BATON_CONSUL_BEHAVIOR', hint: 'release or delete' },
   checks: { env: 'BATON_CONSUL_CHECKS', hint: 'comma-separated health check ids, e.g. serfHealth, or empty' },
   sessionName: { env: 'BATON_CONSUL_SESSION_NAME', hint: 'a short name shown in Consul' },
-  requestTimeoutMs: { env: 'BATON_CONSUL_TIMEOUT', hint: 'a duration such as 10s' },
-  monitorAfterMs: { env: 'BATON_CONSUL_MONITOR_AFTER', hint: 'a duration such as 15s (default: the TTL)' },
+  requestTimeoutMs: { env: 'BATON_CONSUL_TIMEOUT', hint: 'a duration from 100ms to 10m such as 10s' },
+  monitorAfterMs: {
+    env: 'BATON_CONSUL_MONITOR_AFTER',
+    hint: 'a duration up to 24h such as 15s (default: the TTL)',
+  },
   watchWaitMs: { env: 'BATON_CONSUL_WAIT', hint: 'a duration up to 10m such as 60s' },
 };
 

@@ -6,6 +6,7 @@ export {
   type ConsulConfig,
   consulConfigFromEnv,
   consulConfigSchema,
+  consulDurationBounds,
   consulFields,
 } from './config.js';
 export { fenceOf, holderOf } from './entry.js';

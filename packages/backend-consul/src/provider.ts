@@ -3,6 +3,7 @@ import {
   type Clock,
   ClosedError,
   ConfigError,
+  checkDuration,
   InvalidArgumentError,
   type LockCapabilities,
   type LockHolder,
@@ -13,7 +14,7 @@ import {
   validateKey,
   type WatchOptions,
 } from '@baton/core';
-import { CONSUL_MAX_LOCK_DELAY_MS, CONSUL_MAX_TTL_MS, CONSUL_MIN_TTL_MS } from './config.js';
+import { CONSUL_MIN_TTL_MS, consulDurationBounds } from './config.js';
 import { holderOf, sessionOf } from './entry.js';
 import { BACKEND, httpStatusOf } from './errors.js';
 import { ConsulHttp } from './http.js';
@@ -43,7 +44,7 @@ export interface ConsulLockProviderOptions {
   datacenter?: string;
   /** Consul key prefix of every lock. Default `baton/`. */
   prefix?: string;
-  /** Default session TTL. Default 15 s. */
+  /** Default session TTL. Default 15 s, from `minTtlMs` to 24 h (Consul's bounds). */
   ttlMs?: number;
   /** Smallest TTL accepted. Default 10 s (Consul's floor); lower it only for test servers. */
   minTtlMs?: number;
@@ -58,14 +59,14 @@ export interface ConsulLockProviderOptions {
   checks?: readonly string[];
   /** Session name shown in Consul when `openSession` gets none. Default `baton`. */
   sessionName?: string;
-  /** Deadline of each non-blocking request. Default 10 s. */
+  /** Deadline of each non-blocking request. Default 10 s, from 100 ms to 10 min. */
   requestTimeoutMs?: number;
   /**
    * A lease held this long gets a blocking-query monitor on its key, so a force-release or deletion is
-   * noticed at once. Default: the session's TTL. Short tasks never pay for it.
+   * noticed at once. Default: the session's TTL, at most 24 h. Short tasks never pay for it.
    */
   monitorAfterMs?: number;
-  /** `?wait` of blocking queries (watch, monitor). Default 60 s. */
+  /** `?wait` of blocking queries (watch, monitor). Default 60 s, from 100 ms to 10 min. */
   watchWaitMs?: number;
   clock?: Clock;
   /** Observes errors that are retried in the background (renewals, monitors, deferred releases). */
@@ -124,6 +125,10 @@ export class ConsulLockProvider implements LockProvider {
     };
     checkTtl(this.#options.ttlMs, this.#options.minTtlMs);
     checkLockDelay(this.#options.lockDelayMs);
+    for (const name of ['requestTimeoutMs', 'watchWaitMs', 'monitorAfterMs'] as const) {
+      const value = this.#options[name];
+      if (value !== undefined) checkDuration(name, value, consulDurationBounds[name]);
+    }
     if (this.#options.behavior !== 'release' && this.#options.behavior !== 'delete') {
       throw new InvalidArgumentError(
         `behavior must be 'release' or 'delete', got '${String(options.behavior)}'`,
@@ -291,19 +296,12 @@ export class ConsulLockProvider implements LockProvider {
 }
 
 function checkTtl(ttlMs: number, minTtlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs < minTtlMs || ttlMs > CONSUL_MAX_TTL_MS) {
-    throw new InvalidArgumentError(
-      `session TTL must be between ${minTtlMs} ms and ${CONSUL_MAX_TTL_MS} ms (Consul accepts 10s to 24h), got ${ttlMs}`,
-    );
-  }
+  const { max } = consulDurationBounds.ttlMs;
+  checkDuration('ttlMs', ttlMs, { min: Math.min(minTtlMs, max), max });
 }
 
 function checkLockDelay(lockDelayMs: number): void {
-  if (!Number.isFinite(lockDelayMs) || lockDelayMs < 0 || lockDelayMs > CONSUL_MAX_LOCK_DELAY_MS) {
-    throw new InvalidArgumentError(
-      `lock-delay must be between 0 and 60000 ms (Consul's cap), got ${lockDelayMs}`,
-    );
-  }
+  checkDuration('lockDelayMs', lockDelayMs, consulDurationBounds.lockDelayMs);
 }
 
 /** Session-create failures Consul reports as 500 that retrying will not fix. */

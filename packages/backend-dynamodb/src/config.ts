@@ -1,4 +1,12 @@
-import { durationMs, type EnvLike, type FieldDocs, intField, pickEnv } from '@baton/core';
+import {
+  DEFAULT_MAX_DURATION_MS,
+  durationBounds,
+  durationMs,
+  type EnvLike,
+  type FieldDocs,
+  intField,
+  pickEnv,
+} from '@baton/core';
 import { z } from 'zod';
 import { ATTR, FENCE_MODES, type FenceMode } from './record.js';
 
@@ -10,6 +18,21 @@ export const DEFAULT_PARTITION_KEY = 'key';
 export const DEFAULT_FENCE_MODE: FenceMode = 'counter';
 
 const reservedAttributes = new Set<string>(Object.values(ATTR));
+
+/**
+ * Bounds of the DynamoDB backend's durations, shared by the config schema and the provider's options. A
+ * lease (session TTL) or lock-delay longer than a day only keeps a crashed holder's keys locked that long;
+ * the heartbeat must fit twice into the lease.
+ */
+export const dynamoDurationBounds = {
+  ttlMs: durationBounds({ min: 100 }),
+  lockDelayMs: durationBounds({ min: 0 }),
+  heartbeatIntervalMs: durationBounds({ min: 10, max: DEFAULT_MAX_DURATION_MS / 2 }),
+  takeoverMarginMs: durationBounds({ min: 0 }),
+  requestTimeoutMs: durationBounds({ min: 10, max: 600_000 }),
+  /** `ensureTable({ timeoutMs })`. */
+  ensureTableTimeoutMs: durationBounds({ min: 1 }),
+} as const;
 
 /** True for endpoints on this machine (dynalite, DynamoDB Local), where no AWS region is needed. */
 export function isLocalEndpoint(endpoint: string | undefined): boolean {
@@ -39,11 +62,11 @@ export const dynamoConfigSchema = z
         message: `must not be one of baton's item attributes (${[...reservedAttributes].join(', ')})`,
       })
       .default(DEFAULT_PARTITION_KEY),
-    ttlMs: durationMs({ min: 100 }).default(20_000),
-    lockDelayMs: durationMs().default(0),
-    heartbeatIntervalMs: durationMs({ min: 10 }).optional(),
-    takeoverMarginMs: durationMs().optional(),
-    requestTimeoutMs: durationMs({ min: 10 }).default(5_000),
+    ttlMs: durationMs(dynamoDurationBounds.ttlMs).default(20_000),
+    lockDelayMs: durationMs(dynamoDurationBounds.lockDelayMs).default(0),
+    heartbeatIntervalMs: durationMs(dynamoDurationBounds.heartbeatIntervalMs).optional(),
+    takeoverMarginMs: durationMs(dynamoDurationBounds.takeoverMarginMs).optional(),
+    requestTimeoutMs: durationMs(dynamoDurationBounds.requestTimeoutMs).default(5_000),
     heartbeatConcurrency: intField({ min: 1, max: 256 }).default(16),
     fenceMode: z
       .enum(FENCE_MODES, { message: `expected ${FENCE_MODES.join(' or ')}` })
@@ -62,7 +85,7 @@ export const dynamoConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['heartbeatIntervalMs'],
-        message: `must be at most half the lease duration (${config.ttlMs} ms) so a lease survives one failed heartbeat`,
+        message: `must be at most half of {ttlMs} (${config.ttlMs} ms) so a lease survives one failed heartbeat`,
       });
     }
   });
@@ -82,20 +105,23 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
     env: 'BATON_DYNAMODB_PARTITION_KEY',
     hint: `the table's string partition key attribute (default ${DEFAULT_PARTITION_KEY})`,
   },
-  ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a lease duration such as 20s (at least 100ms)' },
+  ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a lease duration from 100ms to 24h such as 20s' },
   lockDelayMs: {
     env: 'BATON_LOCK_DELAY',
-    hint: 'a duration such as 5s, or 0: extra wait before taking a key whose holder stopped renewing',
+    hint: 'a duration up to 24h such as 5s, or 0: extra wait before taking a key whose holder stopped renewing',
   },
   heartbeatIntervalMs: {
     env: 'BATON_HEARTBEAT_INTERVAL',
-    hint: 'a duration of at most half BATON_SESSION_TTL (default: a third of it)',
+    hint: 'a duration from 10ms to half of {ttlMs} (default: a third of it)',
   },
   takeoverMarginMs: {
     env: 'BATON_DYNAMODB_TAKEOVER_MARGIN',
-    hint: "a duration such as 2s (default: a tenth of the holder's lease duration)",
+    hint: "a duration up to 24h such as 2s (default: a tenth of the holder's lease duration)",
   },
-  requestTimeoutMs: { env: 'BATON_DYNAMODB_REQUEST_TIMEOUT', hint: 'a duration such as 5s' },
+  requestTimeoutMs: {
+    env: 'BATON_DYNAMODB_REQUEST_TIMEOUT',
+    hint: "a duration from 10ms to 10m such as 5s (each attempt is also cut off when the operation's budget runs out)",
+  },
   heartbeatConcurrency: { env: 'BATON_DYNAMODB_HEARTBEAT_CONCURRENCY', hint: 'a whole number from 1 to 256' },
   fenceMode: {
     env: 'BATON_DYNAMODB_FENCE_MODE',

@@ -7,6 +7,7 @@ export {
   dynamoConfigFields,
   dynamoConfigFromEnv,
   dynamoConfigSchema,
+  dynamoDurationBounds,
   isLocalEndpoint,
 } from './config.js';
 export type { EnsureTableResult } from './ensure-table.js';

@@ -3,6 +3,7 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import {
   type Clock,
   ClosedError,
+  checkDuration,
   InvalidArgumentError,
   type LockCapabilities,
   type LockHolder,
@@ -14,7 +15,13 @@ import {
   type WatchOptions,
   whileHolding,
 } from '@baton/core';
-import { DEFAULT_FENCE_MODE, DEFAULT_PARTITION_KEY, DEFAULT_TABLE, isLocalEndpoint } from './config.js';
+import {
+  DEFAULT_FENCE_MODE,
+  DEFAULT_PARTITION_KEY,
+  DEFAULT_TABLE,
+  dynamoDurationBounds,
+  isLocalEndpoint,
+} from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
 import { KnownKeys } from './known-keys.js';
 import { ObservationBook } from './observations.js';
@@ -40,18 +47,25 @@ export interface DynamoLockProviderOptions {
   table?: string | undefined;
   /** The table's string partition key attribute (default `key`). */
   partitionKey?: string | undefined;
-  /** Default lease duration of sessions, ms (default 20 000). */
+  /** Default lease duration of sessions, ms (default 20 000; from 100 ms to 24 h). */
   ttlMs?: number | undefined;
-  /** Default lock-delay of sessions, ms (default 0): extra wait contenders add after a lease ran out. */
+  /**
+   * Default lock-delay of sessions, ms (default 0; at most 24 h): extra wait contenders add after a lease ran
+   * out.
+   */
   lockDelayMs?: number | undefined;
-  /** Heartbeat period, ms (default: a third of the session's lease duration; at most half of it). */
+  /** Heartbeat period, ms (default: a third of the session's lease duration; at most half of it, from 10 ms). */
   heartbeatIntervalMs?: number | undefined;
   /**
    * Safety margin a contender adds to the holder's lease duration before taking a key, ms (default: a tenth
-   * of the holder's lease duration).
+   * of the holder's lease duration; at most 24 h).
    */
   takeoverMarginMs?: number | undefined;
-  /** Upper bound of a single DynamoDB request, ms (default 5 000; always capped by the operation's budget). */
+  /**
+   * Upper bound of a single DynamoDB request, ms (default 5 000; from 10 ms to 10 min). Each attempt is also
+   * cut off when its operation's budget runs out (a heartbeat's: the time left on the lease; otherwise the
+   * session TTL), so a timeout can be reported after less than this.
+   */
   requestTimeoutMs?: number | undefined;
   /** Leases renewed in parallel by one session's heartbeat (default 16). */
   heartbeatConcurrency?: number | undefined;
@@ -122,7 +136,14 @@ export class DynamoLockProvider implements LockProvider {
     if (this.fenceMode !== 'counter' && this.fenceMode !== 'epoch') {
       throw new InvalidArgumentError(`fenceMode must be 'counter' or 'epoch', got ${String(this.fenceMode)}`);
     }
-    this.#defaults = { ttlMs: options.ttlMs ?? 20_000, lockDelayMs: options.lockDelayMs ?? 0 };
+    this.#defaults = {
+      ttlMs: checkDuration('ttlMs', options.ttlMs ?? 20_000, dynamoDurationBounds.ttlMs),
+      lockDelayMs: checkDuration('lockDelayMs', options.lockDelayMs ?? 0, dynamoDurationBounds.lockDelayMs),
+    };
+    for (const name of ['heartbeatIntervalMs', 'takeoverMarginMs', 'requestTimeoutMs'] as const) {
+      const value = options[name];
+      if (value !== undefined) checkDuration(name, value, dynamoDurationBounds[name]);
+    }
     this.#ownsClient = !options.client;
     this.client =
       options.client ??
@@ -158,14 +179,12 @@ export class DynamoLockProvider implements LockProvider {
    */
   async openSession(options: SessionOptions = {}): Promise<DynamoLockSession> {
     this.#assertOpen();
-    const ttlMs = options.ttlMs ?? this.#defaults.ttlMs;
-    const lockDelayMs = options.lockDelayMs ?? this.#defaults.lockDelayMs;
-    if (!(ttlMs >= capabilities.minTtlMs) || !Number.isFinite(ttlMs)) {
-      throw new InvalidArgumentError(`ttlMs must be at least ${capabilities.minTtlMs} ms, got ${ttlMs}`);
-    }
-    if (!(lockDelayMs >= 0) || !Number.isFinite(lockDelayMs)) {
-      throw new InvalidArgumentError(`lockDelayMs must be >= 0, got ${lockDelayMs}`);
-    }
+    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#defaults.ttlMs, dynamoDurationBounds.ttlMs);
+    const lockDelayMs = checkDuration(
+      'lockDelayMs',
+      options.lockDelayMs ?? this.#defaults.lockDelayMs,
+      dynamoDurationBounds.lockDelayMs,
+    );
     const configured = this.#options.heartbeatIntervalMs;
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
     const startedAt = this.clock.monotonicNow();
@@ -238,10 +257,14 @@ export class DynamoLockProvider implements LockProvider {
 
   /**
    * Creates the lock table (on-demand billing, string partition key) unless it exists, and waits until it
-   * is ACTIVE. Needs dynamodb:DescribeTable and dynamodb:CreateTable.
+   * is ACTIVE (within `timeoutMs`: default 5 min, from 1 ms to 24 h). Needs dynamodb:DescribeTable and
+   * dynamodb:CreateTable.
    */
   ensureTable(options: { timeoutMs?: number } = {}): Promise<EnsureTableResult> {
     this.#assertOpen();
+    if (options.timeoutMs !== undefined) {
+      checkDuration('ensureTable: timeoutMs', options.timeoutMs, dynamoDurationBounds.ensureTableTimeoutMs);
+    }
     return whileHolding(() =>
       ensureLockTable({
         client: this.client,

@@ -1,4 +1,4 @@
-import { MAX_TASK_DELAY_MS, parseDuration } from '@baton/core';
+import { type DurationBounds, describeDurationBounds, MAX_TASK_DELAY_MS, parseDuration } from '@baton/core';
 import { InvalidArgumentError } from 'commander';
 import { inexactNumber } from './json-numbers.js';
 
@@ -13,15 +13,29 @@ export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-/** Commander parser for a duration (`500ms`, `30s`, `5m`, `1h`, or milliseconds) → milliseconds. */
-export function durationArg(min = 0) {
-  return (value: string): number => {
+const durationParsers = new WeakMap<object, DurationBounds>();
+
+/**
+ * Commander parser for a duration (`500ms`, `30s`, `5m`, `1h`, or milliseconds) → milliseconds, refusing
+ * values outside `bounds` with a message that states them (commander names the flag).
+ */
+export function durationArg(bounds: DurationBounds) {
+  const parse = (value: string): number => {
     const ms = parseDuration(value);
-    if (ms === undefined)
-      throw new InvalidArgumentError(`expected a duration such as 30s, 5m or 1h, got '${value}'.`);
-    if (ms < min) throw new InvalidArgumentError(`expected at least ${min} ms.`);
+    if (ms === undefined || ms < bounds.min || ms > bounds.max) {
+      throw new InvalidArgumentError(
+        `expected a duration ${describeDurationBounds(bounds)} such as 30s, 5m or 1h, got '${value}'.`,
+      );
+    }
     return ms;
   };
+  durationParsers.set(parse, bounds);
+  return parse;
+}
+
+/** The bounds of a parser made by {@link durationArg}; `undefined` for any other. */
+export function durationArgBounds(parser: unknown): DurationBounds | undefined {
+  return typeof parser === 'function' ? durationParsers.get(parser) : undefined;
 }
 
 /** Commander parser for a JSON document. */

@@ -1,20 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type EnvLike, type LockProviderConfig, parseDuration } from '@baton/core';
+import { durationMs, type EnvLike, type LockProviderConfig } from '@baton/core';
 import { z } from 'zod';
+import { cliDurationBounds } from './durations.js';
 import { UsageError } from './exit-codes.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
-
-const duration = (what: string) =>
-  z.union([z.number(), z.string()]).transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected ${what} such as 30s, 5m or 1h` });
-      return z.NEVER;
-    }
-    return ms;
-  });
 
 /** Schema names: what PostgreSQL allows unquoted, at most 63 characters, outside its reserved `pg_` prefix. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -54,13 +45,13 @@ export const configFileSchema = z
         handler: z.string().min(1).optional(),
         id: z.string().min(1).optional(),
         concurrency: z.number().int('expected a whole number').min(1).max(1_000).optional(),
-        every: duration('a duration').optional(),
+        every: durationMs(cliDurationBounds.every).optional(),
         cron: z.string().min(1).optional(),
         once: z.boolean().optional(),
         kinds: z.array(z.string().min(1)).min(1).optional(),
-        handlerTimeout: duration('a duration').optional(),
-        stopGrace: duration('a duration').optional(),
-        statsEvery: duration('a duration').optional(),
+        handlerTimeout: durationMs(cliDurationBounds.handlerTimeout).optional(),
+        stopGrace: durationMs(cliDurationBounds.stopGrace).optional(),
+        statsEvery: durationMs(cliDurationBounds.statsEvery).optional(),
         leaderKey: z.string().min(1).optional(),
       })
       .strict()

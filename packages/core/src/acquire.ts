@@ -1,5 +1,6 @@
 import { backoffDelay, jitter } from './backoff.js';
 import { type Clock, sleep } from './clock.js';
+import { checkDuration, lockDurationBounds } from './duration-bounds.js';
 import { AbortedError, BatonError, TimeoutError } from './errors.js';
 import { holdProcess } from './hold-process.js';
 import type { AcquireOptions, Lease, LockHolder, TryAcquireOptions, WatchOptions } from './lock.js';
@@ -30,6 +31,7 @@ export async function waitToAcquire(
   options: AcquireOptions = {},
 ): Promise<Lease> {
   const { signal, timeoutMs, ...tryOptions } = options;
+  if (timeoutMs !== undefined) checkDuration('timeoutMs', timeoutMs, lockDurationBounds.timeoutMs);
   const controller = new AbortController();
   const abort = (reason: unknown) => {
     if (!controller.signal.aborted) controller.abort(reason);

@@ -23,7 +23,11 @@ export interface ConfigSchema<T> {
 export interface FieldDocs {
   /** Environment variable that feeds this field, if any. */
   env?: string;
-  /** What a valid value looks like, e.g. `a duration such as 15s`. Shown in error messages as the fix. */
+  /**
+   * What a valid value looks like, e.g. `a duration such as 15s`. Shown in error messages as the fix. A
+   * `{field}` in it (as in an issue's message) names another setting as the user wrote it: its environment
+   * variable when the value came from the environment, else the field.
+   */
   hint?: string;
 }
 
@@ -39,18 +43,26 @@ export function parseConfig<T>(
 ): T {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
+  const nameOf = (field: string) => {
+    const env = context.fields?.[field]?.env;
+    return context.fromEnv && env ? env : field;
+  };
+  const render = (text: string) =>
+    text.replace(/\{([A-Za-z][\w.]*)\}/g, (match, field: string) =>
+      context.fields?.[field] ? nameOf(field) : match,
+    );
   const lines: string[] = [];
   let firstField: string | undefined;
   for (const issue of result.error.issues) {
     const path = issue.path.map(String).join('.') || '(root)';
     const docs = context.fields?.[path];
-    const name = context.fromEnv && docs?.env ? docs.env : path;
+    const name = nameOf(path);
     firstField ??= name;
     const value = valueAt(input, issue.path);
     const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
     const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
-    const fix = docs?.hint ? ` Fix: set ${name} to ${docs.hint}.` : '';
-    const line = `  - ${name}${where}: ${issue.message} (${shown}).${fix}`;
+    const fix = docs?.hint ? ` Fix: set ${name} to ${render(docs.hint)}.` : '';
+    const line = `  - ${name}${where}: ${render(issue.message)} (${shown}).${fix}`;
     if (!lines.includes(line)) lines.push(line);
   }
   throw new ConfigError(

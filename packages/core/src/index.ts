@@ -4,6 +4,7 @@ export * from './bucket-source.js';
 export * from './clock.js';
 export * from './config.js';
 export * from './duration.js';
+export * from './duration-bounds.js';
 export * from './election/index.js';
 export * from './errors.js';
 export { holdProcess, whileHolding } from './hold-process.js';

@@ -1,12 +1,16 @@
 import { backoffDelay } from './backoff.js';
 import { type Clock, systemClock, type TimerHandle } from './clock.js';
-import { BatonError, SessionLostError } from './errors.js';
+import { checkDuration, durationBounds } from './duration-bounds.js';
+import { BatonError, InvalidArgumentError, SessionLostError } from './errors.js';
 
 /** Options for {@link KeepAlive}. */
 export interface KeepAliveOptions {
-  /** Session TTL in ms: how long a session stays trustworthy after the *start* of its last good renewal. */
+  /**
+   * Session TTL in ms: how long a session stays trustworthy after the *start* of its last good renewal. From
+   * 1 ms to 24 h.
+   */
   ttlMs: number;
-  /** Renew this often; defaults to `ttlMs / 2`. */
+  /** Renew this often; defaults to `ttlMs / 2`. More than 0, at most `ttlMs`. */
   intervalMs?: number;
   /**
    * Sends one renewal. Resolve on success. Throw a `BatonError` whose `retryable` is true (`UNAVAILABLE`,
@@ -22,7 +26,7 @@ export interface KeepAliveOptions {
   /** Monotonic time at which the session's creation request was *sent*: the first trust anchor. */
   startedAt?: number;
   clock?: Clock;
-  /** Backoff between failed attempts (capped by the time left). */
+  /** Backoff between failed attempts (capped by the time left). More than 0, at most `ttlMs` (or 10). */
   retryBaseMs?: number;
 }
 
@@ -47,12 +51,16 @@ export class KeepAlive {
   #failures = 0;
 
   constructor(options: KeepAliveOptions) {
-    if (!(options.ttlMs > 0)) throw new RangeError('ttlMs must be > 0');
+    const ttlMs = checkDuration('KeepAlive: ttlMs', options.ttlMs, durationBounds({ min: 1 }));
     this.#clock = options.clock ?? systemClock;
     this.#options = {
-      intervalMs: options.ttlMs / 2,
-      retryBaseMs: Math.max(10, Math.min(200, options.ttlMs / 20)),
       ...options,
+      intervalMs: positiveUpTo('intervalMs', options.intervalMs ?? ttlMs / 2, ttlMs),
+      retryBaseMs: positiveUpTo(
+        'retryBaseMs',
+        options.retryBaseMs ?? Math.max(10, Math.min(200, ttlMs / 20)),
+        Math.max(10, ttlMs),
+      ),
     };
     this.#lastGoodStart = options.startedAt ?? this.#clock.monotonicNow();
   }
@@ -169,4 +177,13 @@ export class KeepAlive {
     this.#deadlineTimer = undefined;
     this.#nextTimer = undefined;
   }
+}
+
+function positiveUpTo(name: string, value: number, max: number): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= max)) {
+    throw new InvalidArgumentError(
+      `KeepAlive: ${name} must be a number of milliseconds above 0 and at most ${max}, got ${String(value)}`,
+    );
+  }
+  return value;
 }

@@ -40,7 +40,8 @@ export interface TryAcquireOptions {
   value?: string;
   /**
    * Keep the lock unavailable to others for at least this long after it was acquired, even if it is released
-   * earlier (ShedLock's `lockAtLeastFor`). Does not extend a lease that is *lost*.
+   * earlier (ShedLock's `lockAtLeastFor`). Does not extend a lease that is *lost*. From 0 to 365 days
+   * ({@link lockDurationBounds}).
    */
   lockAtLeastForMs?: number;
 }
@@ -49,7 +50,7 @@ export interface TryAcquireOptions {
 export interface AcquireOptions extends TryAcquireOptions {
   /** Abort waiting. The promise rejects with an `ABORTED` error carrying the signal's reason. */
   signal?: AbortSignal;
-  /** Give up after this long; rejects with a `TIMEOUT` error. Unlimited when omitted. */
+  /** Give up after this long (0 to 365 days); rejects with a `TIMEOUT` error. Unlimited when omitted. */
   timeoutMs?: number;
 }
 
@@ -148,7 +149,7 @@ export interface LockHolder {
 export interface WatchOptions {
   /** Ends the iteration. */
   signal?: AbortSignal;
-  /** Polling interval for backends without native watch (jittered). */
+  /** Polling interval for backends without native watch (jittered), from 1 ms to 24 h. */
   pollIntervalMs?: number;
 }
 

@@ -1,27 +1,87 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { type DurationBounds, describeDurationBounds, durationBounds } from './duration-bounds.js';
+
+const declaredBounds = new WeakMap<object, DurationBounds>();
 
 /**
  * A zod field for durations: accepts milliseconds as a number or numeric string, or `15s` / `500ms` / `1m`,
- * and yields milliseconds.
+ * and yields milliseconds. Every duration setting of baton is one of these: `max` defaults to
+ * {@link DEFAULT_MAX_DURATION_MS} (24 h) and can be raised to {@link MAX_DURATION_MS} (365 days) only for a
+ * setting that waits on a {@link Clock}. A value outside the bounds fails with a message that states them
+ * (`expected a duration from 100ms to 24h`).
  */
 export function durationMs(options: { min?: number; max?: number } = {}) {
-  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
-  return z.union([z.number(), z.string()]).transform((input, ctx) => {
+  const bounds = durationBounds(options);
+  const field = z.union([z.number(), z.string()]).transform((input, ctx) => {
     const ms = parseDuration(input);
     if (ms === undefined) {
       ctx.addIssue({
         code: 'custom',
-        message: 'expected a duration such as 15s, 500ms or 15000 (milliseconds)',
+        message: `expected a duration such as 15s, 500ms or 15000 (milliseconds), ${describeDurationBounds(bounds)}`,
       });
       return z.NEVER;
     }
-    if (ms < min || ms > max) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration between ${min} ms and ${max} ms` });
+    if (ms < bounds.min || ms > bounds.max) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration ${describeDurationBounds(bounds)}` });
       return z.NEVER;
     }
     return ms;
   });
+  declaredBounds.set(field, bounds);
+  return field;
+}
+
+interface ZodInternals {
+  _zod?: { def?: { type?: string; innerType?: unknown; in?: unknown; shape?: Record<string, unknown> } };
+}
+
+function defOf(schema: unknown) {
+  return typeof schema === 'object' && schema !== null ? (schema as ZodInternals)._zod?.def : undefined;
+}
+
+/**
+ * The bounds a {@link durationMs} field was declared with (looking through `.optional()` and `.default()`),
+ * or `undefined` for any other schema.
+ */
+export function durationBoundsOf(schema: unknown): DurationBounds | undefined {
+  let current: unknown = schema;
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    const bounds = declaredBounds.get(current);
+    if (bounds) return bounds;
+    current = defOf(current)?.innerType;
+  }
+  return undefined;
+}
+
+/**
+ * Every {@link durationMs} field of an object schema, nested objects included, with its dotted path
+ * (`backoff.baseMs`) and bounds. Lets docs and tests enumerate the duration settings of a schema, so a new
+ * setting is covered without being listed anywhere.
+ */
+export function durationSettings(schema: unknown): Array<{ path: string; bounds: DurationBounds }> {
+  const found: Array<{ path: string; bounds: DurationBounds }> = [];
+  const visit = (node: unknown, path: string, depth: number): void => {
+    if (depth > 16) return;
+    const bounds = declaredBounds.get(node as object);
+    if (bounds) {
+      found.push({ path, bounds });
+      return;
+    }
+    const def = defOf(node);
+    if (!def) return;
+    if (def.type === 'object' && def.shape) {
+      for (const [key, child] of Object.entries(def.shape)) {
+        visit(child, path ? `${path}.${key}` : key, depth + 1);
+      }
+    } else if (def.innerType !== undefined) {
+      visit(def.innerType, path, depth + 1);
+    } else if (def.type === 'pipe') {
+      visit(def.in, path, depth + 1);
+    }
+  };
+  visit(schema, '', 0);
+  return found;
 }
 
 /**

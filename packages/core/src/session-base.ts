@@ -1,5 +1,6 @@
 import { waitToAcquire } from './acquire.js';
 import type { Clock } from './clock.js';
+import { checkDuration, lockDurationBounds } from './duration-bounds.js';
 import {
   type BatonError,
   ClosedError,
@@ -154,6 +155,9 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
 
   async tryAcquire(key: string, options: TryAcquireOptions = {}): Promise<ManagedLease<S> | null> {
     validateKey(key);
+    if (options.lockAtLeastForMs !== undefined) {
+      checkDuration('lockAtLeastForMs', options.lockAtLeastForMs, lockDurationBounds.lockAtLeastForMs);
+    }
     this.#assertUsable();
     if (this.#leases.has(key)) return null;
     const acquisition = await whileHolding(() => this.acquireOnce(key, options));

@@ -1,5 +1,6 @@
 import { backoffDelay, jitter } from './backoff.js';
 import { type Clock, sleep, systemClock } from './clock.js';
+import { checkDuration, lockDurationBounds } from './duration-bounds.js';
 import { BatonError } from './errors.js';
 import { holdProcess } from './hold-process.js';
 import type { LockHolder } from './lock.js';
@@ -27,6 +28,7 @@ export async function* pollingWatch(
   options: PollingWatchOptions = {},
 ): AsyncGenerator<LockHolder | null> {
   const { signal, pollIntervalMs = 500, clock = systemClock } = options;
+  checkDuration('pollIntervalMs', pollIntervalMs, lockDurationBounds.pollIntervalMs);
   let last: LockHolder | null | undefined;
   let failures = 0;
   let highestFence = -1;

@@ -1,8 +1,31 @@
-import { boolField, durationMs, type EnvLike, type FieldDocs, intField, parseConfig } from '@baton/core';
+import {
+  boolField,
+  durationBounds,
+  durationMs,
+  type EnvLike,
+  type FieldDocs,
+  intField,
+  MAX_DURATION_MS,
+  parseConfig,
+} from '@baton/core';
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN } from './identifiers.js';
 
 const HOUR = 3_600_000;
+
+/**
+ * Bounds of the PostgreSQL source's durations, shared by the config schema and the source's options. The
+ * window and the reclaim age are compared in SQL and may be long; a statement timeout below 1 s would cut off
+ * ordinary statements (migrations, claims), and PostgreSQL itself takes at most 2^31−1 ms.
+ */
+export const postgresDurationBounds = {
+  connectTimeoutMs: durationBounds({ min: 1, max: 10 * 60_000 }),
+  statementTimeoutMs: durationBounds({ min: 1_000, max: 24 * HOUR }),
+  'window.createdWithinMs': durationBounds({ min: 1, max: MAX_DURATION_MS }),
+  reclaimAfterMs: durationBounds({ min: 0, max: MAX_DURATION_MS }),
+  'backoff.baseMs': durationBounds({ min: 1, max: 30 * 24 * HOUR }),
+  'backoff.maxMs': durationBounds({ min: 1, max: 30 * 24 * HOUR }),
+} as const;
 
 /**
  * Configuration of the PostgreSQL task source. Durations accept milliseconds or `15s` / `500ms` / `1h`;
@@ -26,14 +49,16 @@ export const postgresConfigSchema = z
       .default('baton'),
     poolSize: intField({ min: 1, max: 1_000 }).default(10),
     applicationName: z.string().max(63).default('baton'),
-    connectTimeoutMs: durationMs({ min: 1, max: 10 * 60_000 }).default(10_000),
-    statementTimeoutMs: durationMs({ min: 1 }).optional(),
-    window: z.object({ createdWithinMs: durationMs({ min: 1 }).optional() }).prefault({}),
-    reclaimAfterMs: durationMs({ min: 0 }).default(30_000),
+    connectTimeoutMs: durationMs(postgresDurationBounds.connectTimeoutMs).default(10_000),
+    statementTimeoutMs: durationMs(postgresDurationBounds.statementTimeoutMs).optional(),
+    window: z
+      .object({ createdWithinMs: durationMs(postgresDurationBounds['window.createdWithinMs']).optional() })
+      .prefault({}),
+    reclaimAfterMs: durationMs(postgresDurationBounds.reclaimAfterMs).default(30_000),
     backoff: z
       .object({
-        baseMs: durationMs({ min: 1, max: 30 * 24 * HOUR }).default(1_000),
-        maxMs: durationMs({ min: 1, max: 30 * 24 * HOUR }).default(HOUR),
+        baseMs: durationMs(postgresDurationBounds['backoff.baseMs']).default(1_000),
+        maxMs: durationMs(postgresDurationBounds['backoff.maxMs']).default(HOUR),
       })
       .prefault({})
       .refine((b) => b.baseMs <= b.maxMs, { message: 'baseMs must not exceed maxMs', path: ['baseMs'] }),
@@ -70,12 +95,18 @@ export const postgresConfigFields: Readonly<Record<string, FieldDocs>> = {
   schema: { env: 'BATON_PG_SCHEMA', hint: 'a schema name such as baton' },
   poolSize: { env: 'BATON_PG_POOL_SIZE', hint: 'a whole number from 1 to 1000' },
   applicationName: { env: 'PGAPPNAME', hint: 'at most 63 characters' },
-  connectTimeoutMs: { env: 'BATON_PG_CONNECT_TIMEOUT', hint: 'a duration such as 10s' },
-  statementTimeoutMs: { env: 'BATON_PG_STATEMENT_TIMEOUT', hint: 'a duration such as 30s' },
-  'window.createdWithinMs': { env: 'BATON_PG_WINDOW', hint: 'a duration such as 1h' },
-  reclaimAfterMs: { env: 'BATON_PG_RECLAIM_AFTER', hint: 'a duration such as 30s' },
-  'backoff.baseMs': { env: 'BATON_PG_BACKOFF_BASE', hint: 'a duration such as 1s, not above the cap' },
-  'backoff.maxMs': { env: 'BATON_PG_BACKOFF_MAX', hint: 'a duration such as 1h' },
+  connectTimeoutMs: { env: 'BATON_PG_CONNECT_TIMEOUT', hint: 'a duration up to 10m such as 10s' },
+  statementTimeoutMs: {
+    env: 'BATON_PG_STATEMENT_TIMEOUT',
+    hint: 'a duration from 1s to 24h such as 30s, or leave it unset for the server default',
+  },
+  'window.createdWithinMs': { env: 'BATON_PG_WINDOW', hint: 'a duration up to 8760h such as 1h' },
+  reclaimAfterMs: { env: 'BATON_PG_RECLAIM_AFTER', hint: 'a duration up to 8760h such as 30s' },
+  'backoff.baseMs': {
+    env: 'BATON_PG_BACKOFF_BASE',
+    hint: 'a duration such as 1s, not above {backoff.maxMs}',
+  },
+  'backoff.maxMs': { env: 'BATON_PG_BACKOFF_MAX', hint: 'a duration up to 720h such as 1h' },
   defaultMaxAttempts: { env: 'BATON_PG_MAX_ATTEMPTS', hint: 'a whole number from 1 to 1000000' },
   migrate: { env: 'BATON_PG_MIGRATE', hint: 'true or false' },
 };

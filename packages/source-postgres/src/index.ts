@@ -5,6 +5,7 @@ export {
   postgresConfigFields,
   postgresConfigFromEnv,
   postgresConfigSchema,
+  postgresDurationBounds,
 } from './config.js';
 export { type CreatePostgresTaskSourceOptions, createPostgresTaskSource } from './create.js';
 export { dueChannel } from './due-notifications.js';

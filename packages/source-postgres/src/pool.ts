@@ -1,4 +1,6 @@
+import { checkDuration } from '@baton/core';
 import pg, { type PoolConfig } from 'pg';
+import { postgresDurationBounds } from './config.js';
 
 /** What a query returns, as far as the source cares. */
 export interface PgQueryResult {
@@ -46,9 +48,9 @@ export interface PostgresConnectionOptions {
   poolSize?: number;
   /** Shown in `pg_stat_activity`. Default `baton`. */
   applicationName?: string;
-  /** Give up connecting after this long. Default 10 000 ms. */
+  /** Give up connecting after this long. Default 10 000 ms, from 1 ms to 10 min. */
   connectTimeoutMs?: number;
-  /** Server-side `statement_timeout` for every statement (unset: the server's default). */
+  /** Server-side `statement_timeout` for every statement, from 1 s to 24 h (unset: the server's default). */
   statementTimeoutMs?: number;
 }
 
@@ -59,10 +61,15 @@ export interface OwnedPool extends PgPool {
 
 /** Creates the `pg.Pool` the source owns. */
 export function createPool(options: PostgresConnectionOptions): OwnedPool {
+  const { connectTimeoutMs = 10_000, statementTimeoutMs } = options;
+  checkDuration('connectTimeoutMs', connectTimeoutMs, postgresDurationBounds.connectTimeoutMs);
+  if (statementTimeoutMs !== undefined) {
+    checkDuration('statementTimeoutMs', statementTimeoutMs, postgresDurationBounds.statementTimeoutMs);
+  }
   const config: PoolConfig = {
     max: options.poolSize ?? 10,
     application_name: options.applicationName ?? 'baton',
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
   };
@@ -72,6 +79,6 @@ export function createPool(options: PostgresConnectionOptions): OwnedPool {
   if (options.user !== undefined) config.user = options.user;
   if (options.password !== undefined) config.password = options.password;
   if (options.database !== undefined) config.database = options.database;
-  if (options.statementTimeoutMs !== undefined) config.statement_timeout = options.statementTimeoutMs;
+  if (statementTimeoutMs !== undefined) config.statement_timeout = statementTimeoutMs;
   return new pg.Pool(config);
 }

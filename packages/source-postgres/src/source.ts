@@ -10,6 +10,7 @@ import {
   type CompleteResult,
   checkBucketLease,
   checkDueTime,
+  checkDuration,
   checkFence,
   checkLayoutRequest,
   type DueOptions,
@@ -31,6 +32,7 @@ import {
   throwIfAborted,
   truncateErrorMessage,
 } from '@baton/core';
+import { postgresDurationBounds } from './config.js';
 import { DueNotifications } from './due-notifications.js';
 import { BACKEND, InvalidTaskRowError, toBatonError } from './errors.js';
 import { validateSchemaName } from './identifiers.js';
@@ -133,10 +135,10 @@ export class PostgresTaskSource implements BucketTaskSource {
   constructor(options: PostgresTaskSourceOptions) {
     this.schema = validateSchemaName(options.schema ?? 'baton');
     const created = options.window?.createdWithinMs;
-    this.createdWithinMs = created === undefined ? undefined : positive('window.createdWithinMs', created);
-    this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
-    const baseMs = positive('backoff.baseMs', options.backoff?.baseMs ?? 1_000);
-    const maxMs = positive('backoff.maxMs', options.backoff?.maxMs ?? 3_600_000);
+    this.createdWithinMs = created === undefined ? undefined : ms('window.createdWithinMs', created);
+    this.reclaimAfterMs = ms('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
+    const baseMs = ms('backoff.baseMs', options.backoff?.baseMs ?? 1_000);
+    const maxMs = ms('backoff.maxMs', options.backoff?.maxMs ?? 3_600_000);
     if (baseMs > maxMs) throw new InvalidArgumentError('backoff.baseMs must not exceed backoff.maxMs');
     this.backoff = Object.freeze({ baseMs, maxMs });
     this.defaultMaxAttempts = wholeNumber('defaultMaxAttempts', options.defaultMaxAttempts ?? 5, 1);
@@ -676,18 +678,8 @@ function wholeNumber(name: string, value: number, min: number, max = Number.MAX_
   return value;
 }
 
-function positive(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
-  }
-  return value;
-}
-
-function nonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new InvalidArgumentError(`${name} must be >= 0 milliseconds, got ${String(value)}`);
-  }
-  return value;
+function ms(name: keyof typeof postgresDurationBounds, value: number): number {
+  return checkDuration(name, value, postgresDurationBounds[name]);
 }
 
 type TxQuery = (text: string, values?: unknown[]) => Promise<unknown[]>;

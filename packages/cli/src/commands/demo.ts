@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { durationArg, intArg } from '../args.js';
 import { commandContext } from '../context.js';
 import type { DemoFlags } from '../demo/run.js';
+import { cliDurationBounds } from '../durations.js';
 import { UsageError } from '../exit-codes.js';
 
 /** `baton demo`: the embedded demo behind `npm start`. */
@@ -14,8 +15,18 @@ export function demoCommand(program: Command): Command {
     .option('--tasks <n>', 'tasks to enqueue', intArg(1, 100_000), 500)
     .option('--workers <n>', 'workers to run', intArg(1, 32), 4)
     .option('--concurrency <n>', 'handlers per worker', intArg(1, 256), 8)
-    .option('--sleep <ms>', 'average handler time in ms', intArg(0, 10_000), 5)
-    .option('--timeout <duration>', 'give up after this long', durationArg(1_000), 120_000)
+    .option(
+      '--sleep <duration>',
+      'average handler time (0 to 10s; plain numbers are ms)',
+      durationArg(cliDurationBounds.demoSleep),
+      5,
+    )
+    .option(
+      '--timeout <duration>',
+      'give up after this long (1s to 24h)',
+      durationArg(cliDurationBounds.demoTimeout),
+      120_000,
+    )
     .option('--in-process', 'run consul/dynamodb workers in this process instead of child processes')
     .addHelpText(
       'after',

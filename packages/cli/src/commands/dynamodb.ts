@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { durationArg } from '../args.js';
 import { lockInput } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
+import { cliDurationBounds } from '../durations.js';
 import { printJson, printLines } from '../output.js';
 
 /** `baton dynamodb …`: DynamoDB backend administration. */
@@ -14,8 +15,8 @@ export function dynamodbCommand(program: Command): Command {
     .option('--table <name>', 'table name (overrides BATON_DYNAMODB_TABLE; default baton_locks)')
     .option(
       '--timeout <duration>',
-      'how long to wait for the table to become ACTIVE',
-      durationArg(1),
+      'how long to wait for the table to become ACTIVE (up to 24h)',
+      durationArg(cliDurationBounds.createTableTimeout),
       300_000,
     )
     .addHelpText(

@@ -1,7 +1,8 @@
 import { Election, type LeaderInfo } from '@baton/core';
 import type { Command } from 'commander';
-import { intArg, keyArg } from '../args.js';
+import { durationArg, intArg, keyArg } from '../args.js';
 import { commandContext, openLocks } from '../context.js';
+import { cliDurationBounds } from '../durations.js';
 import { printJson, printLines } from '../output.js';
 import { onStopSignal } from '../signals.js';
 
@@ -30,7 +31,12 @@ export function leaderCommand(program: Command): Command {
     .description('print the leader now, then every change, until interrupted')
     .argument('<key>', 'election key', keyArg)
     .option('--count <n>', 'stop after this many updates', intArg(1))
-    .option('--poll <ms>', 'polling interval for backends without a native watch', intArg(10), 500)
+    .option(
+      '--poll <duration>',
+      'polling interval for backends without a native watch (10ms to 24h; default 500ms)',
+      durationArg(cliDurationBounds.leaderPoll),
+      500,
+    )
     .action(async (key: string, opts: { count?: number; poll: number }, command: Command) => {
       const ctx = await commandContext(command);
       const provider = await openLocks(ctx, { shared: true });

@@ -16,6 +16,7 @@ import { durationArg, intArg } from '../args.js';
 import { backendName, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
+import { cliDurationBounds } from '../durations.js';
 import { ReportedFailure, UsageError } from '../exit-codes.js';
 import { loadHandlerModule } from '../handler-module.js';
 import type { Logger } from '../logger.js';
@@ -49,7 +50,11 @@ export function workerCommand(program: Command): Command {
     .description('run a worker: take due tasks (one lock each), run the handler, write results fenced')
     .option('--handler <file>', 'handler module: default export or `handler` function, and/or a `kinds` map')
     .option('--concurrency <n>', 'handlers running at once (default 4)', intArg(1, 1_000))
-    .option('--every <duration>', 'make a pass this often (default 1s), e.g. 30s, 1h', durationArg(0))
+    .option(
+      '--every <duration>',
+      'make a pass this often (default 1s; at least 100ms), e.g. 30s, 1h',
+      durationArg(cliDurationBounds.every),
+    )
     .option('--cron <expression>', 'make a pass on this cron schedule, e.g. "0 * * * *"')
     .option('--tz <zone>', 'time zone of --cron (default: the local zone)')
     .option('--once', 'make one complete pass, wait for its tasks, then exit')
@@ -61,13 +66,13 @@ export function workerCommand(program: Command): Command {
     )
     .option(
       '--handler-timeout <duration>',
-      'abort and fail a handler running longer (default 5m)',
-      durationArg(1),
+      'abort and fail a handler running longer (default 5m; up to 8760h)',
+      durationArg(cliDurationBounds.handlerTimeout),
     )
     .option(
       '--stop-grace <duration>',
-      'on SIGTERM/SIGINT, let running handlers finish this long (default 30s)',
-      durationArg(0),
+      'on SIGTERM/SIGINT, let running handlers finish this long (default 30s; up to 8760h)',
+      durationArg(cliDurationBounds.stopGrace),
     )
     .option(
       '--metrics-port <port>',
@@ -75,7 +80,11 @@ export function workerCommand(program: Command): Command {
       intArg(0, 65_535),
     )
     .option('--metrics-host <host>', 'interface for --metrics-port (default 0.0.0.0)')
-    .option('--stats-every <duration>', 'log the worker counters this often (e.g. 10s)', durationArg(100))
+    .option(
+      '--stats-every <duration>',
+      'log the worker counters this often (e.g. 10s; 100ms to 24h)',
+      durationArg(cliDurationBounds.statsEvery),
+    )
     .addHelpText(
       'after',
       `
@@ -166,10 +175,12 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         ? { concurrency: flags.concurrency ?? file.concurrency }
         : {}),
       ...(kinds ? { kinds } : {}),
-      ...((flags.handlerTimeout ?? file.handlerTimeout)
+      ...((flags.handlerTimeout ?? file.handlerTimeout) !== undefined
         ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
         : {}),
-      ...((flags.stopGrace ?? file.stopGrace) ? { stopGraceMs: flags.stopGrace ?? file.stopGrace } : {}),
+      ...((flags.stopGrace ?? file.stopGrace) !== undefined
+        ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
+        : {}),
       ...(leader ? { leader } : {}),
     });
     const metrics = new WorkerMetrics();

@@ -1,5 +1,6 @@
 import { backoffDelay, jitter } from '../backoff.js';
 import { type Clock, sleep, systemClock } from '../clock.js';
+import { checkDuration, durationBounds } from '../duration-bounds.js';
 import { AbortedError, BatonError } from '../errors.js';
 import { holdProcess } from '../hold-process.js';
 import type { LockProvider, LockSession } from '../lock.js';
@@ -38,7 +39,11 @@ export async function runWhileLeader(
   const provider = isProvider(participant) ? participant : undefined;
   const clock = options.clock ?? provider?.clock ?? sessionClock(participant) ?? systemClock;
   const wallClock = options.clock ?? systemClock;
-  const delayMs = options.recampaignDelayMs ?? 1_000;
+  const delayMs = checkDuration(
+    'runWhileLeader: recampaignDelayMs',
+    options.recampaignDelayMs ?? 1_000,
+    durationBounds({ min: 0 }),
+  );
   let session: LockSession | undefined = provider ? undefined : (participant as LockSession);
   let failures = 0;
   const pause = async (ms: number) => {

@@ -128,7 +128,7 @@ export interface RunWhileLeaderOptions {
   onError?: (error: unknown) => void;
   /**
    * Pause before campaigning again after the task returned while still leading (jittered), and the base
-   * of the backoff after a failed task. Default 1 000 ms.
+   * of the backoff after a failed task. Default 1 000 ms, from 0 to 24 h.
    */
   recampaignDelayMs?: number;
   /** Clock for pauses and `startedAt`; defaults as in {@link ElectionOptions.clock}. */

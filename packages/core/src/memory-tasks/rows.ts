@@ -52,8 +52,3 @@ export function positiveInt(name: string, value: number): number {
   }
   return value;
 }
-
-export function nonNegative(name: string, value: number): number {
-  if (!(value >= 0)) throw new InvalidArgumentError(`${name} must be >= 0, got ${value}`);
-  return value;
-}

@@ -8,6 +8,7 @@ import type {
 } from '../bucket-source.js';
 import { bucketShards } from '../bucket-source.js';
 import { type Clock, systemClock } from '../clock.js';
+import { checkDuration, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import { ClosedError, InvalidArgumentError, throwIfAborted, UnavailableError } from '../errors.js';
 import type { LayoutGuard, LeaseLayout, LeaseLayoutRequest } from '../lease-layout.js';
 import type {
@@ -31,7 +32,7 @@ import {
   MAX_TASK_ATTEMPTS,
   truncateErrorMessage,
 } from '../task-source-helpers.js';
-import { dueKey, nonNegative, positiveInt, type Row, snapshot } from './rows.js';
+import { dueKey, positiveInt, type Row, snapshot } from './rows.js';
 
 /** The operations of a {@link MemoryTaskSource}, as named by its fault injection. */
 export type TaskSourceOperation =
@@ -57,7 +58,7 @@ export interface MemoryTaskSourceOptions {
   /**
    * `due()` lists a `running` task again once its claim is this old (its worker may be gone). Safety never
    * depends on it (a claim needs a newer fence); it keeps workers from trying tasks others still run. Keep it
-   * above the handler timeout. Default 30 000.
+   * above the handler timeout. Default 30 000, from 0 to 365 days.
    */
   reclaimAfterMs?: number;
   /**
@@ -86,6 +87,7 @@ interface PendingFault {
 }
 
 const DEFAULT_PAGE_SIZE = 100;
+const reclaimAfterBounds = durationBounds({ min: 0, max: MAX_DURATION_MS });
 
 /**
  * The in-process reference {@link TaskSource}: the same fenced semantics as the PostgreSQL source, kept in
@@ -122,7 +124,11 @@ export class MemoryTaskSource implements BucketTaskSource {
 
   constructor(options: MemoryTaskSourceOptions = {}) {
     this.clock = options.clock ?? systemClock;
-    this.reclaimAfterMs = nonNegative('reclaimAfterMs', options.reclaimAfterMs ?? 30_000);
+    this.reclaimAfterMs = checkDuration(
+      'MemoryTaskSource: reclaimAfterMs',
+      options.reclaimAfterMs ?? 30_000,
+      reclaimAfterBounds,
+    );
     this.#defaultMaxAttempts = positiveInt('defaultMaxAttempts', options.defaultMaxAttempts ?? 5);
     this.#pageSize = positiveInt('pageSize', options.pageSize ?? DEFAULT_PAGE_SIZE);
     this.#random = options.random ?? Math.random;

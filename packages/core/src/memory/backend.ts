@@ -2,14 +2,14 @@ import { z } from 'zod';
 import { pickEnv } from '../config.js';
 import { defineBackend } from '../registry.js';
 import { durationMs } from '../schema-helpers.js';
-import { MemoryLockProvider } from './provider.js';
+import { MemoryLockProvider, memoryDurationBounds } from './provider.js';
 import { MemoryLockStore } from './store.js';
 
 /** Config of the in-memory backend. */
 export const memoryConfigSchema = z
   .object({
-    ttlMs: durationMs({ min: 1 }).default(15_000),
-    lockDelayMs: durationMs().default(15_000),
+    ttlMs: durationMs(memoryDurationBounds.ttlMs).default(15_000),
+    lockDelayMs: durationMs(memoryDurationBounds.lockDelayMs).default(15_000),
   })
   .strict();
 

@@ -1,5 +1,6 @@
 import { type Clock, systemClock } from '../clock.js';
-import { ClosedError, InvalidArgumentError, LeaseLostError } from '../errors.js';
+import { checkDuration, durationBounds } from '../duration-bounds.js';
+import { ClosedError, LeaseLostError } from '../errors.js';
 import { KeepAlive } from '../keepalive.js';
 import type {
   LockCapabilities,
@@ -19,11 +20,21 @@ export interface MemoryLockProviderOptions {
   store?: MemoryLockStore;
   /** Defaults to the store's clock. */
   clock?: Clock;
-  /** Default session TTL in ms (15 000). */
+  /** Default session TTL in ms (15 000; from 1 ms to 24 h). */
   ttlMs?: number;
-  /** Default lock-delay in ms after a lost session (15 000, as Consul). */
+  /** Default lock-delay in ms after a lost session (15 000, as Consul; from 0 to 24 h). */
   lockDelayMs?: number;
 }
+
+/**
+ * Bounds of the memory backend's session settings (constructor options, `openSession` options and
+ * `BATON_SESSION_TTL` / `BATON_LOCK_DELAY`). A TTL or lock-delay longer than a day is refused: it only
+ * keeps a crashed holder's keys locked for that long.
+ */
+export const memoryDurationBounds = {
+  ttlMs: durationBounds({ min: 1 }),
+  lockDelayMs: durationBounds({ min: 0 }),
+} as const;
 
 const capabilities: LockCapabilities = {
   nativeWatch: true,
@@ -49,15 +60,24 @@ export class MemoryLockProvider implements LockProvider {
   constructor(options: MemoryLockProviderOptions = {}) {
     this.store = options.store ?? new MemoryLockStore(options.clock ? { clock: options.clock } : {});
     this.clock = options.clock ?? this.store.clock ?? systemClock;
-    this.#defaults = { ttlMs: options.ttlMs ?? 15_000, lockDelayMs: options.lockDelayMs ?? 15_000 };
+    this.#defaults = {
+      ttlMs: checkDuration('MemoryLockProvider: ttlMs', options.ttlMs ?? 15_000, memoryDurationBounds.ttlMs),
+      lockDelayMs: checkDuration(
+        'MemoryLockProvider: lockDelayMs',
+        options.lockDelayMs ?? 15_000,
+        memoryDurationBounds.lockDelayMs,
+      ),
+    };
   }
 
   async openSession(options: SessionOptions = {}): Promise<MemorySession> {
     if (this.#closed) throw new ClosedError('memory lock provider is closed');
-    const ttlMs = options.ttlMs ?? this.#defaults.ttlMs;
-    const lockDelayMs = options.lockDelayMs ?? this.#defaults.lockDelayMs;
-    if (!(ttlMs > 0)) throw new InvalidArgumentError(`ttlMs must be > 0, got ${ttlMs}`);
-    if (!(lockDelayMs >= 0)) throw new InvalidArgumentError(`lockDelayMs must be >= 0, got ${lockDelayMs}`);
+    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#defaults.ttlMs, memoryDurationBounds.ttlMs);
+    const lockDelayMs = checkDuration(
+      'lockDelayMs',
+      options.lockDelayMs ?? this.#defaults.lockDelayMs,
+      memoryDurationBounds.lockDelayMs,
+    );
     const startedAt = this.clock.monotonicNow();
     const id = this.store.createSession({ ttlMs, lockDelayMs, name: options.name });
     const session = new MemorySession(this, id, ttlMs, startedAt);

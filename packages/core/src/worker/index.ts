@@ -16,7 +16,13 @@ export {
   type TaskHandler,
   TaskInvalidError,
 } from './handler.js';
-export type { BucketOptions, LeaderOptions, StartStrategy, WorkerOptions } from './options.js';
+export {
+  type BucketOptions,
+  type LeaderOptions,
+  type StartStrategy,
+  type WorkerOptions,
+  workerDurationBounds,
+} from './options.js';
 export { checkSchedule, isTimeZone, type Schedule } from './schedule.js';
 export type { StopOptions } from './stop.js';
 export { Worker } from './worker.js';

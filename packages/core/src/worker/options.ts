@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
+import { checkDuration, type DurationBounds, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import type { CandidateInfo, LeaderTask } from '../election/types.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LeaseMode } from '../lease-layout.js';
 import type { LockProvider, SessionOptions } from '../lock.js';
 import type { Task, TaskSource } from '../task-source.js';
 import type { TaskHandler } from './handler.js';
-import { createScheduler, type Schedule, type Scheduler } from './schedule.js';
+import { createScheduler, type Schedule, type Scheduler, scheduleEveryBounds } from './schedule.js';
 
 /** Where each pass starts in the source's order. */
 export type StartStrategy =
@@ -140,6 +141,25 @@ export interface LeaderOptions {
   recampaignDelayMs?: number;
 }
 
+/**
+ * The range of every duration option of a {@link Worker}, in ms, keyed by its path in {@link WorkerOptions}
+ * (and `stop.graceMs` for {@link Worker.stop}). Options whose long values mean something (a handler timeout of
+ * days, a stop grace, a schedule) go up to {@link MAX_DURATION_MS}: the worker waits on its clock, which never
+ * fires early. Out-of-range values throw `INVALID_ARGUMENT` naming the option and these bounds.
+ */
+export const workerDurationBounds = {
+  handlerTimeoutMs: durationBounds({ min: 1, max: MAX_DURATION_MS }),
+  abandonAfterMs: durationBounds({ min: 0 }),
+  stopGraceMs: durationBounds({ min: 0, max: MAX_DURATION_MS }),
+  'stop.graceMs': durationBounds({ min: 0, max: MAX_DURATION_MS }),
+  'schedule.every': scheduleEveryBounds,
+  'retry.baseMs': durationBounds({ min: 1 }),
+  'retry.maxMs': durationBounds({ min: 1 }),
+  writeRetryMs: durationBounds({ min: 0 }),
+  'leader.recampaignDelayMs': durationBounds({ min: 0 }),
+  'buckets.balanceIntervalMs': durationBounds({ min: 10 }),
+} as const satisfies Record<string, DurationBounds>;
+
 /** {@link WorkerOptions} with defaults applied and values checked. */
 export interface ResolvedWorkerOptions {
   readonly locks: LockProvider;
@@ -200,11 +220,11 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     handler,
     id,
     concurrency,
-    scheduler: createScheduler(options.schedule ?? { every: 1_000 }, clock),
+    scheduler: createScheduler(options.schedule ?? { every: 1_000 }, clock, 'Worker: schedule'),
     lockKey: options.lockKey ?? ((task) => `task/${task.id}`),
-    handlerTimeoutMs: ms('handlerTimeoutMs', options.handlerTimeoutMs ?? 300_000, 1),
-    abandonAfterMs: ms('abandonAfterMs', options.abandonAfterMs ?? 2_000, 0),
-    stopGraceMs: ms('stopGraceMs', options.stopGraceMs ?? 30_000, 0),
+    handlerTimeoutMs: ms('handlerTimeoutMs', options.handlerTimeoutMs ?? 300_000),
+    abandonAfterMs: ms('abandonAfterMs', options.abandonAfterMs ?? 2_000),
+    stopGraceMs: ms('stopGraceMs', options.stopGraceMs ?? 30_000),
     sessionOptions: { name: id, ...options.sessionOptions },
     clock,
     kinds: options.kinds,
@@ -213,9 +233,9 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     hopOnContention: options.hopOnContention ?? true,
     maxHopsPerPass: int('maxHopsPerPass', options.maxHopsPerPass ?? 64, 0),
     attemptsInFlight: int('attemptsInFlight', options.attemptsInFlight ?? 2, 1),
-    retryBaseMs: ms('retry.baseMs', options.retry?.baseMs ?? 200, 1),
-    retryMaxMs: ms('retry.maxMs', options.retry?.maxMs ?? 30_000, 1),
-    writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000, 0),
+    retryBaseMs: ms('retry.baseMs', options.retry?.baseMs ?? 200),
+    retryMaxMs: ms('retry.maxMs', options.retry?.maxMs ?? 30_000),
+    writeRetryMs: ms('writeRetryMs', options.writeRetryMs ?? 60_000),
     random,
     leader: leaderOptions(options.leader),
     leaseBy,
@@ -240,7 +260,7 @@ function bucketOptions(buckets: BucketOptions, concurrency: number): Required<Bu
     batchSize: int('buckets.batchSize', buckets.batchSize ?? Math.max(16, 2 * concurrency), 1),
     prefetch: int('buckets.prefetch', buckets.prefetch ?? concurrency, 0),
     maxBuckets: int('buckets.maxBuckets', buckets.maxBuckets ?? count, 1),
-    balanceIntervalMs: ms('buckets.balanceIntervalMs', buckets.balanceIntervalMs ?? 2_000, 1),
+    balanceIntervalMs: ms('buckets.balanceIntervalMs', buckets.balanceIntervalMs ?? 2_000),
     keyPrefix,
   };
 }
@@ -252,6 +272,7 @@ function leaderOptions(leader: LeaderOptions | undefined): LeaderOptions | undef
   }
   if (typeof leader.run !== 'function')
     throw new InvalidArgumentError('Worker: leader.run must be a function');
+  if (leader.recampaignDelayMs !== undefined) ms('leader.recampaignDelayMs', leader.recampaignDelayMs);
   return leader;
 }
 
@@ -294,11 +315,6 @@ function int(name: string, value: number, min: number): number {
   return value;
 }
 
-function ms(name: string, value: number, min: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
-    throw new InvalidArgumentError(
-      `Worker: ${name} must be a number of milliseconds >= ${min}, got ${value}`,
-    );
-  }
-  return value;
+function ms(name: keyof typeof workerDurationBounds, value: number): number {
+  return checkDuration(`Worker: ${name}`, value, workerDurationBounds[name]);
 }

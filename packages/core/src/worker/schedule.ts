@@ -1,12 +1,17 @@
 import { Cron } from 'croner';
 import { type Clock, systemClock } from '../clock.js';
+import { checkDuration, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import { InvalidArgumentError } from '../errors.js';
+
+/** `{ every }` from 10 ms (a floor, so passes cannot run in a tight loop) to 365 days. */
+export const scheduleEveryBounds = durationBounds({ min: 10, max: MAX_DURATION_MS });
 
 /**
  * When a worker makes its passes over the due tasks.
  *
  * - `{ every: ms }`: a pass starts `every` ms after the previous one started, or as soon as it has finished
- *   if it took longer (passes never overlap and never pile up). The first pass starts at once.
+ *   if it took longer (passes never overlap and never pile up). The first pass starts at once. From 10 ms
+ *   to 365 days.
  * - `{ cron: '0 * * * *', timezone? }`: a pass at each occurrence of the cron expression (5 fields, or 6 with
  *   seconds first; croner syntax), on the worker clock's wall time. An occurrence missed because a pass ran
  *   long is skipped, not caught up.
@@ -29,16 +34,16 @@ export interface Scheduler {
   nextDelay(previousStartedAt: number): number | undefined;
 }
 
-/** Validates `schedule` and builds its {@link Scheduler}. Throws `INVALID_ARGUMENT` naming the problem. */
-export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
+/**
+ * Validates `schedule` and builds its {@link Scheduler}. Throws `INVALID_ARGUMENT` naming the problem, the
+ * option called `name` (default `schedule`).
+ */
+export function createScheduler(schedule: Schedule, clock: Clock, name = 'schedule'): Scheduler {
   if (typeof schedule !== 'object' || schedule === null) {
-    throw new InvalidArgumentError('schedule must be { every: ms }, { cron: expression } or { once: true }');
+    throw new InvalidArgumentError(`${name} must be { every: ms }, { cron: expression } or { once: true }`);
   }
   if ('every' in schedule) {
-    const every = schedule.every;
-    if (typeof every !== 'number' || !Number.isFinite(every) || every < 0) {
-      throw new InvalidArgumentError(`schedule.every must be a number of milliseconds >= 0, got ${every}`);
-    }
+    const every = checkDuration(`${name}.every`, schedule.every, scheduleEveryBounds);
     return {
       kind: 'every',
       once: false,
@@ -61,7 +66,7 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
       });
     } catch (error) {
       throw new InvalidArgumentError(
-        `schedule.cron: '${schedule.cron}' is not a valid cron expression (${(error as Error).message})`,
+        `${name}.cron: '${schedule.cron}' is not a valid cron expression (${(error as Error).message})`,
         { cause: error },
       );
     }
@@ -76,7 +81,7 @@ export function createScheduler(schedule: Schedule, clock: Clock): Scheduler {
     return { kind: 'once', once: true, firstDelay: () => 0, nextDelay: () => undefined };
   }
   throw new InvalidArgumentError(
-    `schedule must be { every: ms }, { cron: expression } or { once: true }, got ${JSON.stringify(schedule)}`,
+    `${name} must be { every: ms }, { cron: expression } or { once: true }, got ${JSON.stringify(schedule)}`,
   );
 }
 

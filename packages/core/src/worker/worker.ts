@@ -1,6 +1,7 @@
 import { backoffDelay } from '../backoff.js';
 import { type BucketTaskSource, isBucketTaskSource } from '../bucket-source.js';
 import { sleep } from '../clock.js';
+import { checkDuration } from '../duration-bounds.js';
 import { runWhileLeader } from '../election/run-while-leader.js';
 import {
   AbortedError,
@@ -20,7 +21,12 @@ import type { WorkerEnv } from './env.js';
 import { emptyStats, type PassSummary, type WorkerEvents, type WorkerStats } from './events.js';
 import { InFlightTasks } from './in-flight.js';
 import { applyObservation, type Observation } from './observations.js';
-import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './options.js';
+import {
+  type ResolvedWorkerOptions,
+  resolveWorkerOptions,
+  type WorkerOptions,
+  workerDurationBounds,
+} from './options.js';
 import { Slots } from './slots.js';
 import { onProcessSignals, type StopOptions } from './stop.js';
 import { runPass } from './task-mode/pass.js';
@@ -199,8 +205,11 @@ export class Worker {
    * progress.
    */
   stop(options: StopOptions = {}): Promise<void> {
-    const graceMs = options.graceMs ?? this.#options.stopGraceMs;
-    if (!(graceMs >= 0)) throw new InvalidArgumentError(`stop(): graceMs must be >= 0, got ${graceMs}`);
+    const graceMs = checkDuration(
+      'stop(): graceMs',
+      options.graceMs ?? this.#options.stopGraceMs,
+      workerDurationBounds['stop.graceMs'],
+    );
     this.#scheduleHardStop(graceMs);
     this.#stopping ??= this.#doStop();
     return this.#stopping;
