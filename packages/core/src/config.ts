@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { redact, redactFields, rememberSecretsOf } from './redact.js';
 
 /** Environment-like input: `process.env` or a plain record of strings. */
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -7,6 +8,9 @@ export type EnvLike = Readonly<Record<string, string | undefined>>;
 export interface ConfigIssue {
   readonly path: ReadonlyArray<PropertyKey>;
   readonly message: string;
+  /** zod's issue code; `unrecognized_keys` issues list the offending `keys`. */
+  readonly code?: string;
+  readonly keys?: ReadonlyArray<PropertyKey>;
 }
 
 /**
@@ -25,20 +29,34 @@ export interface FieldDocs {
   env?: string;
   /** What a valid value looks like, e.g. `a duration such as 15s`. Shown in error messages as the fix. */
   hint?: string;
+  /**
+   * The value is a secret: `true` for one never shown at all (a token, a password), `'url'` for a URL
+   * shown with its credentials masked (the password in `user:password@`, `?password=`, `?token=`, ...).
+   * Declaring it here is all a backend does: {@link parseConfig} then never echoes it, and remembers it so
+   * that `redact()` masks it in any later message (see `redact.ts`).
+   */
+  secret?: true | 'url';
 }
 
 /**
  * Validates `input` against `schema`. On failure throws a {@link ConfigError} whose `field` is the first bad
  * field (its environment variable when the value came from the environment) and whose message lists every
- * problem with the fix.
+ * problem with the fix. Values are shown as the user gave them, except secrets: fields whose docs say
+ * `secret`, the credentials in URL fields, and the values of unrecognised keys (a misspelt `tokn` may hold
+ * the token) are masked. Every secret value in `input` is remembered for `redact()`, valid or not.
  */
 export function parseConfig<T>(
   schema: ConfigSchema<T>,
   input: unknown,
   context: { backend: string; fields?: Readonly<Record<string, FieldDocs>>; fromEnv?: boolean },
 ): T {
+  rememberSecretsOf(input, context.fields);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
+  const unknownKeys = result.error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' ? (issue.keys ?? []).map((key) => [...issue.path, key]) : [],
+  );
+  const shownInput = redactFields(input, context.fields, unknownKeys);
   const lines: string[] = [];
   let firstField: string | undefined;
   for (const issue of result.error.issues) {
@@ -46,7 +64,7 @@ export function parseConfig<T>(
     const docs = context.fields?.[path];
     const name = context.fromEnv && docs?.env ? docs.env : path;
     firstField ??= name;
-    const value = valueAt(input, issue.path);
+    const value = valueAt(shownInput, issue.path);
     const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
     const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
     const fix = docs?.hint ? ` Fix: set ${name} to ${docs.hint}.` : '';
@@ -54,7 +72,7 @@ export function parseConfig<T>(
   }
   throw new ConfigError(
     firstField ?? '(root)',
-    `Invalid configuration for the '${context.backend}' backend:\n${lines.join('\n')}`,
+    redact(`Invalid configuration for the '${context.backend}' backend:\n${lines.join('\n')}`),
     { backend: context.backend, cause: result.error },
   );
 }

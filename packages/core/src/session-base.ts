@@ -17,6 +17,7 @@ import type {
   TryAcquireOptions,
   WatchOptions,
 } from './lock.js';
+import { quoteForMessage } from './redact.js';
 
 /** What a backend returns from a successful acquisition. `state` is the backend's own bookkeeping. */
 export interface Acquisition<S> {
@@ -266,7 +267,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
 export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512 || key.includes('\0')) {
     throw new InvalidArgumentError(
-      `lock key must be a non-empty string of at most 512 characters without NUL, got ${JSON.stringify(key)}`,
+      `lock key must be a non-empty string of at most 512 characters without NUL, got ${quoteForMessage(key)}`,
     );
   }
 }
