@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { ConfigError, defineBackend } from '@baton/core';
+import { type BackendContext, ConfigError, defineBackend, rememberSecret } from '@baton/core';
 import {
   CONSUL_MIN_TTL_MS,
   type ConsulConfig,
@@ -7,6 +7,7 @@ import {
   consulConfigSchema,
   consulFields,
   SHORT_TTL_FLOOR_MS,
+  tokenProblem,
 } from './config.js';
 import { BACKEND } from './errors.js';
 import { ConsulLockProvider, type ConsulLockProviderOptions } from './provider.js';
@@ -21,17 +22,20 @@ export const backend = defineBackend<ConsulConfig>({
   schema: consulConfigSchema,
   fields: consulFields,
   fromEnv: consulConfigFromEnv,
-  create: async (config, context) => new ConsulLockProvider(await providerOptions(config, context.clock)),
+  create: async (config, context) =>
+    new ConsulLockProvider(await providerOptions(config, context.clock, context.warn)),
 });
 
-/** Turns a validated config into provider options, reading the token and TLS files it names. */
+/**
+ * Turns a validated config into provider options, reading the token and TLS files it names. As in the
+ * consul CLI, a token file wins over a token given directly; `warn` is told when both are set.
+ */
 export async function providerOptions(
   config: ConsulConfig,
   clock?: ConsulLockProviderOptions['clock'],
+  warn?: BackendContext['warn'],
 ): Promise<ConsulLockProviderOptions> {
-  const token =
-    config.token ??
-    (config.tokenFile ? (await readConfigFile('tokenFile', config.tokenFile)).trim() : undefined);
+  const { token, tokenSource } = await resolveToken(config, warn);
   const tls: NonNullable<ConsulLockProviderOptions['tls']> = {};
   if (config.caFile) tls.ca = await readConfigFile('caFile', config.caFile);
   if (config.certFile) tls.cert = await readConfigFile('certFile', config.certFile);
@@ -39,7 +43,7 @@ export async function providerOptions(
   if (config.tlsServerName) tls.servername = config.tlsServerName;
   return {
     address: config.address,
-    ...(token ? { token } : {}),
+    ...(token ? { token, tokenSource } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(config.datacenter ? { datacenter: config.datacenter } : {}),
     prefix: config.prefix,
@@ -54,6 +58,42 @@ export async function providerOptions(
     watchWaitMs: config.watchWaitMs,
     ...(clock ? { clock } : {}),
   };
+}
+
+const TOKEN = 'CONSUL_HTTP_TOKEN (token)';
+const TOKEN_FILE = 'CONSUL_HTTP_TOKEN_FILE (tokenFile)';
+
+async function resolveToken(
+  config: ConsulConfig,
+  warn: BackendContext['warn'],
+): Promise<{ token: string | undefined; tokenSource: string | undefined }> {
+  if (!config.tokenFile) return { token: config.token, tokenSource: config.token ? TOKEN : undefined };
+  const path = config.tokenFile;
+  const token = (await readConfigFile('tokenFile', path)).trim();
+  rememberSecret(token);
+  const invalid = (problem: string, fix: string) =>
+    new ConfigError(
+      'CONSUL_HTTP_TOKEN_FILE',
+      `Invalid configuration for the 'consul' backend: ${TOKEN_FILE}: the token file ${JSON.stringify(path)} ${problem}. Fix: ${fix}.`,
+      { backend: BACKEND },
+    );
+  if (token === '') {
+    throw invalid(
+      'is empty',
+      'write the ACL token into it, or unset CONSUL_HTTP_TOKEN_FILE to connect without a token',
+    );
+  }
+  const problem = tokenProblem(token);
+  if (problem) throw invalid(problem, 'make the file hold the token alone, on one line');
+  if (config.token !== undefined) {
+    warn?.({
+      field: 'CONSUL_HTTP_TOKEN_FILE',
+      message:
+        `both CONSUL_HTTP_TOKEN_FILE (${path}) and CONSUL_HTTP_TOKEN are set: using the token in ` +
+        'CONSUL_HTTP_TOKEN_FILE, as the consul CLI does; CONSUL_HTTP_TOKEN is ignored. Fix: unset one of them.',
+    });
+  }
+  return { token, tokenSource: TOKEN_FILE };
 }
 
 async function readConfigFile(field: keyof typeof consulFields, path: string): Promise<string> {

@@ -57,6 +57,8 @@ export interface ConsulHttpOptions {
   requestTimeoutMs: number;
   /** The key prefix, for error messages that name the ACL rule. */
   prefix: string;
+  /** Where the token came from, for error messages (see `ErrorContext.tokenSource`). */
+  tokenSource?: string | undefined;
 }
 
 /** Per-request options. */
@@ -299,7 +301,11 @@ export class ConsulHttp {
 
   #fail(error: unknown, operation: string, signal?: AbortSignal): BatonError {
     if (signal?.aborted && !httpStatusOf(error)) return abortError(signal, operation);
-    return toBatonError(error, { operation, prefix: this.#options.prefix });
+    return toBatonError(error, {
+      operation,
+      prefix: this.#options.prefix,
+      tokenSource: this.#options.token ? this.#options.tokenSource : undefined,
+    });
   }
 
   /** One request; transport failures reject as `BatonError`s, any HTTP status resolves. */
