@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type EnvLike, type LockProviderConfig, parseDuration } from '@baton/core';
+import { type EnvLike, type LockProviderConfig, parseDuration, redact } from '@baton/core';
 import { z } from 'zod';
 import { UsageError } from './exit-codes.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
@@ -108,7 +108,7 @@ export async function loadConfigFile(
   try {
     raw = JSON.parse(text);
   } catch (cause) {
-    throw new UsageError(`${source}: ${path} is not valid JSON: ${(cause as Error).message}`, {
+    throw new UsageError(`${source}: ${path} is not valid JSON: ${jsonErrorWithoutExcerpt(cause)}`, {
       field: source,
       cause,
     });
@@ -120,7 +120,9 @@ export async function loadConfigFile(
       return `  - ${field}: ${issue.message}${fixFor(field)}`;
     });
     const first = parsed.error.issues[0]?.path.map(String).join('.') ?? '(root)';
-    throw new UsageError(`${source}: invalid config file ${path}:\n${lines.join('\n')}`, { field: first });
+    throw new UsageError(redact(`${source}: invalid config file ${path}:\n${lines.join('\n')}`), {
+      field: first,
+    });
   }
   const file = parsed.data;
   const base = dirname(path);
@@ -131,6 +133,15 @@ export async function loadConfigFile(
     file.lock.module = pathToFileURL(resolve(base, file.lock.module)).href;
   }
   return { path, file };
+}
+
+/**
+ * JSON.parse's message without the excerpt of the text newer V8 versions quote (`Unexpected token 'x',
+ * "{"token":"…"... is not valid JSON`): the config file may hold a token.
+ */
+function jsonErrorWithoutExcerpt(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.replace(/, ".*is not valid JSON$/s, '');
 }
 
 function fixFor(field: string): string {
