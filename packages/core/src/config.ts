@@ -1,5 +1,5 @@
 import { ConfigError } from './errors.js';
-import { redact, redactFields, rememberSecretsOf } from './redact.js';
+import { docsFor, redact, rememberSecretsOf, showValue } from './redact.js';
 
 /** Environment-like input: `process.env` or a plain record of strings. */
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -8,9 +8,6 @@ export type EnvLike = Readonly<Record<string, string | undefined>>;
 export interface ConfigIssue {
   readonly path: ReadonlyArray<PropertyKey>;
   readonly message: string;
-  /** zod's issue code; `unrecognized_keys` issues list the offending `keys`. */
-  readonly code?: string;
-  readonly keys?: ReadonlyArray<PropertyKey>;
 }
 
 /**
@@ -41,9 +38,10 @@ export interface FieldDocs {
 /**
  * Validates `input` against `schema`. On failure throws a {@link ConfigError} whose `field` is the first bad
  * field (its environment variable when the value came from the environment) and whose message lists every
- * problem with the fix. Values are shown as the user gave them, except secrets: fields whose docs say
- * `secret`, the credentials in URL fields, and the values of unrecognised keys (a misspelt `tokn` may hold
- * the token) are masked. Every secret value in `input` is remembered for `redact()`, valid or not.
+ * problem with the fix. Values are shown as the user gave them (see `showValue`), except secrets: fields
+ * whose docs say `secret` are masked, URL fields lose their credentials, and objects show only their keys
+ * (a misspelt `tokn` may hold the token). Every secret value in `input` is remembered for `redact()`,
+ * valid or not.
  */
 export function parseConfig<T>(
   schema: ConfigSchema<T>,
@@ -53,10 +51,6 @@ export function parseConfig<T>(
   rememberSecretsOf(input, context.fields);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const unknownKeys = result.error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys' ? (issue.keys ?? []).map((key) => [...issue.path, key]) : [],
-  );
-  const shownInput = redactFields(input, context.fields, unknownKeys);
   const lines: string[] = [];
   let firstField: string | undefined;
   for (const issue of result.error.issues) {
@@ -64,8 +58,9 @@ export function parseConfig<T>(
     const docs = context.fields?.[path];
     const name = context.fromEnv && docs?.env ? docs.env : path;
     firstField ??= name;
-    const value = valueAt(shownInput, issue.path);
-    const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
+    const value = valueAt(input, issue.path);
+    const shown =
+      value === undefined ? 'missing' : `got ${showValue(value, docsFor(issue.path, context.fields))}`;
     const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
     const fix = docs?.hint ? ` Fix: set ${name} to ${docs.hint}.` : '';
     lines.push(`  - ${name}${where}: ${issue.message} (${shown}).${fix}`);

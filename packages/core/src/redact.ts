@@ -7,7 +7,7 @@ import type { FieldDocs } from './config.js';
  * - **Fields**: a setting whose {@link FieldDocs} say `secret: true` (an ACL token, a password) is never
  *   shown; one that says `secret: 'url'` (a connection string, an agent address) is shown with its
  *   credentials masked. Backends declare this once, next to the field's docs, and every path that renders
- *   configuration ({@link parseConfig}'s `got …`) goes through {@link redactFields}.
+ *   configuration ({@link parseConfig}'s `got …`) goes through {@link showValue}.
  * - **URL parts**: the password of `scheme://user:password@host` and the values of credential query
  *   parameters (`password`, `sslpassword`, `token`, `secret`, `api_key`, AWS signatures, ...) are masked
  *   wherever a URL appears in a message ({@link redactUrls}).
@@ -152,24 +152,38 @@ export function redact(text: string): string {
 }
 
 /**
- * A copy of a configuration object fit to show: secret fields replaced by {@link REDACTED}, URL fields
- * with their credentials masked, and the values of `unknownKeys` (a misspelt `tokn` may well hold the
- * token) masked too. Paths in `fields` use dots for nesting (`backoff.baseMs`).
+ * A user-supplied value rendered for a message (`got …`). `docs` are those of the field the value belongs
+ * to, or of the nearest enclosing field that has docs:
+ *
+ * - a secret field shows {@link REDACTED}; a URL field shows its URL with credentials masked;
+ * - an object or array shows only its keys or length: it may hold a secret nobody declared (a misspelt
+ *   `tokn`, a token in a list);
+ * - anything else shows as JSON, through {@link redact}.
  */
-export function redactFields(
-  input: unknown,
-  fields: Readonly<Record<string, FieldDocs>> | undefined,
-  unknownKeys: ReadonlyArray<ReadonlyArray<PropertyKey>> = [],
-): unknown {
-  let copy = structuredCloneLoose(input);
-  for (const [path, docs] of Object.entries(fields ?? {})) {
-    if (!isSecretField(docs)) continue;
-    copy = replaceAt(copy, path.split('.'), (value) =>
-      docs.secret === 'url' && typeof value === 'string' ? redactUrls(value) : REDACTED,
-    );
+export function showValue(value: unknown, docs?: FieldDocs): string {
+  if (docs?.secret === true) return REDACTED;
+  if (docs?.secret === 'url' && typeof value === 'string') return JSON.stringify(redactUrls(value));
+  if (docs?.secret === 'url') return REDACTED;
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value);
+    return keys.length === 0
+      ? 'an empty object'
+      : `an object with keys ${keys.map((k) => quoteForMessage(k, 40)).join(', ')}`;
   }
-  for (const path of unknownKeys) copy = replaceAt(copy, path.map(String), () => REDACTED);
-  return copy;
+  return redact(JSON.stringify(value) ?? String(value));
+}
+
+/** The docs of `path` or of the nearest enclosing field that has docs (`a.b.c`, then `a.b`, then `a`). */
+export function docsFor(
+  path: ReadonlyArray<PropertyKey>,
+  fields: Readonly<Record<string, FieldDocs>> | undefined,
+): FieldDocs | undefined {
+  for (let length = path.length; length > 0; length--) {
+    const docs = fields?.[path.slice(0, length).map(String).join('.')];
+    if (docs) return docs;
+  }
+  return undefined;
 }
 
 /** Every field `fields` declare secret, with its docs (for tests and docs that must cover each one). */
@@ -192,6 +206,19 @@ export function quoteForMessage(text: unknown, max = 100): string {
   return `${redact(JSON.stringify(text.slice(0, max)).slice(0, -1))}…" (${text.length} characters)`;
 }
 
+/**
+ * A file-path setting for a message. A value without a `/` is not shown: users put the token or the key
+ * itself where the path of a file holding it belongs often enough (`CONSUL_HTTP_TOKEN_FILE=<token>`),
+ * and `cannot read "<token>"` would echo it.
+ */
+export function quotePathForMessage(value: string): string {
+  if (value.includes('/') && !/\s|-----BEGIN/.test(value)) return quoteForMessage(value, 200);
+  return (
+    `(a value of ${value.length} characters, not shown: it has no '/', so it may be the secret itself ` +
+    'rather than the path of a file holding it)'
+  );
+}
+
 function valueAtPath(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   let current: unknown = input;
   for (const key of path) {
@@ -199,26 +226,4 @@ function valueAtPath(input: unknown, path: ReadonlyArray<PropertyKey>): unknown 
     current = (current as Record<PropertyKey, unknown>)[key];
   }
   return current;
-}
-
-function replaceAt(input: unknown, path: readonly string[], replace: (value: unknown) => unknown): unknown {
-  const [head, ...rest] = path;
-  if (head === undefined) return input === undefined ? undefined : replace(input);
-  if (input === null || typeof input !== 'object' || !Object.hasOwn(input, head)) return input;
-  const record = input as Record<string, unknown>;
-  record[head] = replaceAt(record[head], rest, replace);
-  return record;
-}
-
-/** A deep copy of plain data (objects, arrays, primitives); anything else is kept as is. */
-function structuredCloneLoose(input: unknown): unknown {
-  if (Array.isArray(input)) return input.map(structuredCloneLoose);
-  if (input === null || typeof input !== 'object') return input;
-  const proto: unknown = Object.getPrototypeOf(input);
-  if (proto === Object.prototype || proto === null) {
-    const out: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(input)) out[key] = structuredCloneLoose(value);
-    return out;
-  }
-  return input;
 }
