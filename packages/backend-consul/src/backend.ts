@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { type BackendContext, ConfigError, defineBackend, rememberSecret } from '@baton/core';
+import {
+  type BackendContext,
+  ConfigError,
+  defineBackend,
+  quotePathForMessage,
+  rememberSecret,
+} from '@baton/core';
 import {
   CONSUL_MIN_TTL_MS,
   type ConsulConfig,
@@ -74,7 +80,7 @@ async function resolveToken(
   const invalid = (problem: string, fix: string) =>
     new ConfigError(
       'CONSUL_HTTP_TOKEN_FILE',
-      `Invalid configuration for the 'consul' backend: ${TOKEN_FILE}: the token file ${JSON.stringify(path)} ${problem}. Fix: ${fix}.`,
+      `Invalid configuration for the 'consul' backend: ${TOKEN_FILE}: the token file ${quotePathForMessage(path)} ${problem}. Fix: ${fix}.`,
       { backend: BACKEND },
     );
   if (token === '') {
@@ -89,7 +95,7 @@ async function resolveToken(
     warn?.({
       field: 'CONSUL_HTTP_TOKEN_FILE',
       message:
-        `both CONSUL_HTTP_TOKEN_FILE (${path}) and CONSUL_HTTP_TOKEN are set: using the token in ` +
+        `both CONSUL_HTTP_TOKEN_FILE (${quotePathForMessage(path)}) and CONSUL_HTTP_TOKEN are set: using the token in ` +
         'CONSUL_HTTP_TOKEN_FILE, as the consul CLI does; CONSUL_HTTP_TOKEN is ignored. Fix: unset one of them.',
     });
   }
@@ -103,7 +109,7 @@ async function readConfigFile(field: keyof typeof consulFields, path: string): P
     const env = consulFields[field]?.env;
     throw new ConfigError(
       env ?? field,
-      `Invalid configuration for the 'consul' backend: ${field}${env ? ` (env ${env})` : ''}: cannot read ${JSON.stringify(path)} ` +
+      `Invalid configuration for the 'consul' backend: ${field}${env ? ` (env ${env})` : ''}: cannot read ${quotePathForMessage(path)} ` +
         `(${(cause as NodeJS.ErrnoException).code ?? String(cause)}). Fix: set ${env ?? field} to ${consulFields[field]?.hint ?? 'a readable file'}.`,
       { backend: BACKEND, cause },
     );
