@@ -129,7 +129,11 @@ describe('parseConfig never echoes a declared secret', () => {
     const secret = 'Remembered-sentinel-71c2';
     parseConfig(
       schema,
-      { name: 'ok', url: `demo://u:${secret}@h`, auth: { password: 'pw-long-enough-for-the-forty-char-minimum' } },
+      {
+        name: 'ok',
+        url: `demo://u:${secret}@h`,
+        auth: { password: 'pw-long-enough-for-the-forty-char-minimum' },
+      },
       {
         backend: 'demo',
         fields,
