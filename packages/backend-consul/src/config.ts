@@ -66,9 +66,9 @@ export const consulConfigSchema = z
     https: boolField().default(false),
     // Declared secret in consulFields, so a config error never echoes it back.
     token: z
-      .unknown()
+      .union([z.string(), z.number(), z.null()], { message: 'expected the token as a string' })
       .transform((value, ctx) => {
-        if (value === undefined || value === null || value === '') return undefined;
+        if (value === '' || value === null) return undefined;
         const token = String(value);
         const problem = tokenProblem(token);
         if (problem) {

@@ -1,5 +1,6 @@
-import { parseDuration } from '@baton/core';
+import { parseDuration, quoteForMessage } from '@baton/core';
 import { InvalidArgumentError } from 'commander';
+import { UsageError } from './exit-codes.js';
 
 /** Commander parser for a whole number in [min, max]. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -46,10 +47,16 @@ export function whenArg(value: string): Date {
   return date;
 }
 
-/** Commander parser for a lock key or key prefix. */
+/**
+ * Commander parser for a lock key or key prefix. Throws a {@link UsageError} itself rather than commander's
+ * error, which would echo the whole value (a 10 KB key) back.
+ */
 export function keyArg(value: string): string {
   if (value.length === 0 || value.length > 512 || value.includes('\0')) {
-    throw new InvalidArgumentError('expected a non-empty key of at most 512 characters.');
+    throw new UsageError(
+      `<key>: expected a non-empty key of at most 512 characters without NUL, got ${quoteForMessage(value)}.`,
+      { field: '<key>' },
+    );
   }
   return value;
 }
