@@ -16,7 +16,8 @@ export class ConsulHttpError extends Error {
   readonly statusCode: number;
   readonly body: string;
   constructor(statusCode: number, body: string) {
-    super(`Consul answered HTTP ${statusCode}${body ? `: ${body}` : ''}`);
+    // The body is the server's (or a proxy's) text: it may quote the request, token header included.
+    super(`Consul answered HTTP ${statusCode}${body ? `: ${bodyText(body)}` : ''}`);
     this.name = 'ConsulHttpError';
     this.statusCode = statusCode;
     this.body = body;
@@ -70,9 +71,10 @@ export function httpStatusOf(error: unknown): { status: number; body: string } |
     : undefined;
 }
 
-export function bodyText(body: string): string {
+/** An answer's body fit for a message: cut to `max` characters, secrets masked. */
+export function bodyText(body: string, max = 500): string {
   const text = body.trim();
-  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  return redact(text.length > max ? `${text.slice(0, max)}…` : text);
 }
 
 /** The ACL rules baton needs, worded for error messages and docs. */

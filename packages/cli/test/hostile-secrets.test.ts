@@ -40,6 +40,8 @@ interface Servers {
   consul: ConsulTestServer;
   /** An HTTP server that answers every request with an HTML page. */
   html: string;
+  /** A misbehaving proxy: answers 500 with the request's headers (tokens included) in the body. */
+  echo: string;
   closed: number;
   dir: string;
   /** A real PostgreSQL server that checks passwords, when DATABASE_URL is set (.ci/run's second stage). */
@@ -333,6 +335,14 @@ const rows: Row[] = [
     stderr: /CONSUL_CLIENT_KEY.*not shown/,
   },
   {
+    name: 'Consul behind a proxy that echoes the request headers in its error page',
+    covers: ['CONSUL_HTTP_TOKEN'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({ BATON_BACKEND: 'consul', CONSUL_HTTP_ADDR: s.echo }),
+    exit: 3,
+    stderr: /HTTP 500: proxy error[\s\S]*x-consul-token: \[redacted\]/,
+  },
+  {
     name: 'another Consul setting bad, the token beside it',
     covers: ['CONSUL_HTTP_TOKEN'],
     args: () => ['locks', 'list'],
@@ -352,6 +362,14 @@ const rows: Row[] = [
     }),
     exit: 3,
     stderr: /not DynamoDB/,
+  },
+  {
+    name: 'DynamoDB behind a proxy that echoes the request headers in its error page',
+    covers: ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({ BATON_BACKEND: 'dynamodb', AWS_ENDPOINT_URL_DYNAMODB: s.echo, BATON_SESSION_TTL: '2s' }),
+    exit: 3,
+    stderr: /DynamoDB/,
   },
   {
     name: 'a malformed AWS_ENDPOINT_URL_DYNAMODB with credentials',
@@ -413,13 +431,25 @@ const workerRows: Row[] = [
 let servers: Servers;
 let files: Awaited<ReturnType<typeof tempFiles>>;
 let htmlServer: Server;
+let echoServer: Server;
 
 beforeAll(async () => {
   htmlServer = createServer((request, response) => {
     request.resume();
     response.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>It works!</body></html>');
   });
-  await new Promise<void>((resolve) => htmlServer.listen(0, '127.0.0.1', resolve));
+  echoServer = createServer((request, response) => {
+    request.resume();
+    const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${value}`);
+    response
+      .writeHead(500, { 'content-type': 'text/plain' })
+      .end(`proxy error; request was:\n${headers.join('\n')}`);
+  });
+  await Promise.all(
+    [htmlServer, echoServer].map(
+      (server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)),
+    ),
+  );
   const rightToken = `${S}-right`;
   let db: PgliteServer;
   let consul: ConsulTestServer;
@@ -451,6 +481,7 @@ beforeAll(async () => {
     db,
     consul,
     html: `http://127.0.0.1:${(htmlServer.address() as AddressInfo).port}`,
+    echo: `http://127.0.0.1:${(echoServer.address() as AddressInfo).port}`,
     closed,
     dir: files.dir,
     realPg: process.env.DATABASE_URL,
@@ -461,6 +492,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => htmlServer?.close(resolve));
+  await new Promise((resolve) => echoServer?.close(resolve));
   await Promise.all([servers?.db.close(), servers?.consul.close(), files?.cleanup()]);
 });
 
