@@ -62,7 +62,8 @@ export const backend = defineBackend({
     'locks as PostgreSQL rows (sequence fences, database-clock expiry): one database, any number of hosts',
   schema: pgRowsConfigSchema,
   fields: {
-    connectionString: { env: 'DATABASE_URL', hint: 'a postgres:// URL' },
+    // `secret: 'url'`: errors show this URL with its password masked (see redact() in @baton/core).
+    connectionString: { env: 'DATABASE_URL', hint: 'a postgres:// URL', secret: 'url' },
     schema: { env: 'BATON_PG_LOCK_SCHEMA', hint: 'a lowercase SQL identifier such as baton_locks' },
     ttlMs: { env: 'BATON_SESSION_TTL', hint: 'a duration such as 15s (at least 100ms)' },
     lockDelayMs: { env: 'BATON_LOCK_DELAY', hint: 'a duration such as 15s, or 0 to disable' },

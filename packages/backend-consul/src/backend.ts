@@ -1,5 +1,11 @@
 import { readFile } from 'node:fs/promises';
-import { ConfigError, defineBackend } from '@baton/core';
+import {
+  type BackendContext,
+  ConfigError,
+  defineBackend,
+  quotePathForMessage,
+  rememberSecret,
+} from '@baton/core';
 import {
   CONSUL_MIN_TTL_MS,
   type ConsulConfig,
@@ -7,6 +13,7 @@ import {
   consulConfigSchema,
   consulFields,
   SHORT_TTL_FLOOR_MS,
+  tokenProblem,
 } from './config.js';
 import { BACKEND } from './errors.js';
 import { ConsulLockProvider, type ConsulLockProviderOptions } from './provider.js';
@@ -21,17 +28,20 @@ export const backend = defineBackend<ConsulConfig>({
   schema: consulConfigSchema,
   fields: consulFields,
   fromEnv: consulConfigFromEnv,
-  create: async (config, context) => new ConsulLockProvider(await providerOptions(config, context.clock)),
+  create: async (config, context) =>
+    new ConsulLockProvider(await providerOptions(config, context.clock, context.warn)),
 });
 
-/** Turns a validated config into provider options, reading the token and TLS files it names. */
+/**
+ * Turns a validated config into provider options, reading the token and TLS files it names. As in the
+ * consul CLI, a token file wins over a token given directly; `warn` is told when both are set.
+ */
 export async function providerOptions(
   config: ConsulConfig,
   clock?: ConsulLockProviderOptions['clock'],
+  warn?: BackendContext['warn'],
 ): Promise<ConsulLockProviderOptions> {
-  const token =
-    config.token ??
-    (config.tokenFile ? (await readConfigFile('tokenFile', config.tokenFile)).trim() : undefined);
+  const { token, tokenSource } = await resolveToken(config, warn);
   const tls: NonNullable<ConsulLockProviderOptions['tls']> = {};
   if (config.caFile) tls.ca = await readConfigFile('caFile', config.caFile);
   if (config.certFile) tls.cert = await readConfigFile('certFile', config.certFile);
@@ -39,7 +49,7 @@ export async function providerOptions(
   if (config.tlsServerName) tls.servername = config.tlsServerName;
   return {
     address: config.address,
-    ...(token ? { token } : {}),
+    ...(token ? { token, tokenSource } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
     ...(config.datacenter ? { datacenter: config.datacenter } : {}),
     prefix: config.prefix,
@@ -56,6 +66,42 @@ export async function providerOptions(
   };
 }
 
+const TOKEN = 'CONSUL_HTTP_TOKEN (token)';
+const TOKEN_FILE = 'CONSUL_HTTP_TOKEN_FILE (tokenFile)';
+
+async function resolveToken(
+  config: ConsulConfig,
+  warn: BackendContext['warn'],
+): Promise<{ token: string | undefined; tokenSource: string | undefined }> {
+  if (!config.tokenFile) return { token: config.token, tokenSource: config.token ? TOKEN : undefined };
+  const path = config.tokenFile;
+  const token = (await readConfigFile('tokenFile', path)).trim();
+  rememberSecret(token);
+  const invalid = (problem: string, fix: string) =>
+    new ConfigError(
+      'CONSUL_HTTP_TOKEN_FILE',
+      `Invalid configuration for the 'consul' backend: ${TOKEN_FILE}: the token file ${quotePathForMessage(path)} ${problem}. Fix: ${fix}.`,
+      { backend: BACKEND },
+    );
+  if (token === '') {
+    throw invalid(
+      'is empty',
+      'write the ACL token into it, or unset CONSUL_HTTP_TOKEN_FILE to connect without a token',
+    );
+  }
+  const problem = tokenProblem(token);
+  if (problem) throw invalid(problem, 'make the file hold the token alone, on one line');
+  if (config.token !== undefined) {
+    warn?.({
+      field: 'CONSUL_HTTP_TOKEN_FILE',
+      message:
+        `both CONSUL_HTTP_TOKEN_FILE (${quotePathForMessage(path)}) and CONSUL_HTTP_TOKEN are set: using the token in ` +
+        'CONSUL_HTTP_TOKEN_FILE, as the consul CLI does; CONSUL_HTTP_TOKEN is ignored. Fix: unset one of them.',
+    });
+  }
+  return { token, tokenSource: TOKEN_FILE };
+}
+
 async function readConfigFile(field: keyof typeof consulFields, path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -63,7 +109,7 @@ async function readConfigFile(field: keyof typeof consulFields, path: string): P
     const env = consulFields[field]?.env;
     throw new ConfigError(
       env ?? field,
-      `Invalid configuration for the 'consul' backend: ${field}${env ? ` (env ${env})` : ''}: cannot read ${JSON.stringify(path)} ` +
+      `Invalid configuration for the 'consul' backend: ${field}${env ? ` (env ${env})` : ''}: cannot read ${quotePathForMessage(path)} ` +
         `(${(cause as NodeJS.ErrnoException).code ?? String(cause)}). Fix: set ${env ?? field} to ${consulFields[field]?.hint ?? 'a readable file'}.`,
       { backend: BACKEND, cause },
     );

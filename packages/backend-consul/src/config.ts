@@ -40,12 +40,31 @@ const addressField = z.string().transform((input, ctx) => {
     ctx.addIssue({ code: 'custom', message: `unsupported scheme '${url.protocol}' (use http or https)` });
     return z.NEVER;
   }
+  if (url.username !== '' || url.password !== '') {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'must not carry credentials (user:password@): baton authenticates with an ACL token, sent as X-Consul-Token (set CONSUL_HTTP_TOKEN)',
+    });
+    return z.NEVER;
+  }
   if (url.hostname === '' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
     ctx.addIssue({ code: 'custom', message: 'expected host:port or http(s)://host:port, without a path' });
     return z.NEVER;
   }
   return { origin: url.origin, schemed };
 });
+
+/**
+ * Why `token` cannot be sent as an HTTP header (a line break or another control character, usually from
+ * copying it with the newline; a non-ASCII character), or `undefined`. Never quotes the token.
+ */
+export function tokenProblem(token: string): string | undefined {
+  if (/[\r\n]/.test(token)) return 'contains a line break (copied with its newline?)';
+  if (/[^\x20-\x7e]/.test(token))
+    return 'contains a control or non-ASCII character, which an HTTP header cannot carry';
+  return undefined;
+}
 
 const checksField = z
   .union([z.array(z.string().min(1)), z.string()])
@@ -58,12 +77,19 @@ export const consulConfigSchema = z
   .object({
     address: addressField.default({ origin: 'http://127.0.0.1:8500', schemed: true }),
     https: boolField().default(false),
-    // Never rejected, so a config error can never echo the token back.
+    // Declared secret in consulFields, so a config error never echoes it back.
     token: z
-      .unknown()
-      .transform((value) =>
-        value === undefined || value === null || value === '' ? undefined : String(value),
-      )
+      .union([z.string(), z.number(), z.null()], { message: 'expected the token as a string' })
+      .transform((value, ctx) => {
+        if (value === '' || value === null) return undefined;
+        const token = String(value);
+        const problem = tokenProblem(token);
+        if (problem) {
+          ctx.addIssue({ code: 'custom', message: problem });
+          return z.NEVER;
+        }
+        return token;
+      })
       .optional(),
     tokenFile: z.string().min(1).optional(),
     caFile: z.string().min(1).optional(),
@@ -120,10 +146,17 @@ export type ConsulConfig = z.output<typeof consulConfigSchema>;
 
 /** Each field's environment variable and what a valid value looks like (used in error messages). */
 export const consulFields: Readonly<Record<string, FieldDocs>> = {
-  address: { env: 'CONSUL_HTTP_ADDR', hint: 'host:port or http(s)://host:port, e.g. http://127.0.0.1:8500' },
+  address: {
+    env: 'CONSUL_HTTP_ADDR',
+    hint: 'host:port or http(s)://host:port, e.g. http://127.0.0.1:8500',
+    secret: 'url',
+  },
   https: { env: 'CONSUL_HTTP_SSL', hint: 'true or false (https when the address has no scheme)' },
-  token: { env: 'CONSUL_HTTP_TOKEN', hint: 'an ACL token (secret id)' },
-  tokenFile: { env: 'CONSUL_HTTP_TOKEN_FILE', hint: 'the path of a file holding the ACL token' },
+  token: { env: 'CONSUL_HTTP_TOKEN', hint: 'an ACL token (secret id)', secret: true },
+  tokenFile: {
+    env: 'CONSUL_HTTP_TOKEN_FILE',
+    hint: 'the path of a file holding the ACL token (wins over CONSUL_HTTP_TOKEN, as in the consul CLI)',
+  },
   caFile: { env: 'CONSUL_CACERT', hint: "the path of the PEM CA bundle that signed the agent's certificate" },
   certFile: {
     env: 'CONSUL_CLIENT_CERT',

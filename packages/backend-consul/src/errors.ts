@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   PermissionDeniedError,
   ProtocolError,
+  redact,
   UnavailableError,
 } from '@baton/core';
 
@@ -15,7 +16,8 @@ export class ConsulHttpError extends Error {
   readonly statusCode: number;
   readonly body: string;
   constructor(statusCode: number, body: string) {
-    super(`Consul answered HTTP ${statusCode}${body ? `: ${body}` : ''}`);
+    // The body is the server's (or a proxy's) text: it may quote the request, token header included.
+    super(`Consul answered HTTP ${statusCode}${body ? `: ${bodyText(body)}` : ''}`);
     this.name = 'ConsulHttpError';
     this.statusCode = statusCode;
     this.body = body;
@@ -37,6 +39,11 @@ export interface ErrorContext {
   operation: string;
   /** The key prefix, to name the ACL rule a 403 calls for. */
   prefix: string;
+  /**
+   * Where the token came from, named when Consul does not know it (`CONSUL_HTTP_TOKEN_FILE (tokenFile)`),
+   * or `undefined` when no token is sent.
+   */
+  tokenSource?: string | undefined;
 }
 
 const NETWORK_CODES = new Set([
@@ -64,9 +71,10 @@ export function httpStatusOf(error: unknown): { status: number; body: string } |
     : undefined;
 }
 
-export function bodyText(body: string): string {
+/** An answer's body fit for a message: cut to `max` characters, secrets masked. */
+export function bodyText(body: string, max = 500): string {
   const text = body.trim();
-  return text.length > 500 ? `${text.slice(0, 500)}…` : text;
+  return redact(text.length > max ? `${text.slice(0, max)}…` : text);
 }
 
 /** The ACL rules baton needs, worded for error messages and docs. */
@@ -89,11 +97,15 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     const { status } = http;
     if (status === 403) {
       const unknownToken = /acl not found|token not found/i.test(http.body);
+      const { tokenSource } = context;
+      const diagnosis =
+        tokenSource === undefined
+          ? 'No ACL token was sent (set CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE), and the anonymous token lacks a permission. '
+          : unknownToken
+            ? `Consul does not know the ACL token: check ${tokenSource}. `
+            : `The ACL token (from ${tokenSource}) lacks a permission. `;
       return new PermissionDeniedError(
-        `${what}: permission denied (HTTP 403${detail}). ` +
-          (unknownToken
-            ? 'Consul does not know the ACL token: check CONSUL_HTTP_TOKEN. '
-            : 'The ACL token lacks a permission. ') +
+        `${what}: permission denied (HTTP 403${detail}). ${diagnosis}` +
           `baton needs a token whose policy grants ${aclHint(context.prefix)}.`,
         options,
       );
@@ -115,7 +127,16 @@ export function toBatonError(error: unknown, context: ErrorContext): BatonError 
     typeof (error as { code?: unknown } | null)?.code === 'string'
       ? (error as { code: string }).code
       : undefined;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = redact(error instanceof Error ? error.message : String(error));
+  if (code === 'ERR_INVALID_CHAR' || code === 'ERR_INVALID_HTTP_TOKEN') {
+    // Only the token header carries user text; config validation normally refuses such a token earlier.
+    return new ConfigError(
+      'token',
+      `${what}: the ACL token${context.tokenSource ? ` (from ${context.tokenSource})` : ''} cannot be sent as an HTTP header ` +
+        '(it contains a line break or another control character; the token is not shown). Fix: set it to the token alone.',
+      options,
+    );
+  }
   if (error instanceof ConsulTimeoutError) {
     return new UnavailableError(`${what}: ${message}`, options);
   }

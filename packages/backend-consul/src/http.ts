@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { AbortedError, BatonError, formatDuration, ProtocolError } from '@baton/core';
-import { ConsulHttpError, ConsulTimeoutError, httpStatusOf, toBatonError } from './errors.js';
+import { bodyText, ConsulHttpError, ConsulTimeoutError, httpStatusOf, toBatonError } from './errors.js';
 
 /** A KV entry as Consul returns it. `Value` is decoded text (or `null`). */
 export interface KvEntry {
@@ -57,6 +57,8 @@ export interface ConsulHttpOptions {
   requestTimeoutMs: number;
   /** The key prefix, for error messages that name the ACL rule. */
   prefix: string;
+  /** Where the token came from, for error messages (see `ErrorContext.tokenSource`). */
+  tokenSource?: string | undefined;
 }
 
 /** Per-request options. */
@@ -137,7 +139,7 @@ export class ConsulHttp {
     const text = await this.#ok(operation, 'PUT', '/v1/session/create', {}, body, options);
     const id = (parseJson(text, operation) as { ID?: unknown } | null)?.ID;
     if (typeof id !== 'string' || id === '') {
-      throw new ProtocolError(`Consul: session create answered without an ID: ${text.slice(0, 200)}`, {
+      throw new ProtocolError(`Consul: session create answered without an ID: ${bodyText(text, 200)}`, {
         backend: 'consul',
       });
     }
@@ -276,7 +278,7 @@ export class ConsulHttp {
     if (answer.status !== 200) throw this.#fail(new ConsulHttpError(answer.status, answer.text), operation);
     const body = parseJson(answer.text, operation);
     if (!Array.isArray(body) || !body.every(isWireEntry)) {
-      throw new ProtocolError(`Consul: unexpected answer to ${operation}: ${answer.text.slice(0, 200)}`, {
+      throw new ProtocolError(`Consul: unexpected answer to ${operation}: ${bodyText(answer.text, 200)}`, {
         backend: 'consul',
       });
     }
@@ -299,7 +301,11 @@ export class ConsulHttp {
 
   #fail(error: unknown, operation: string, signal?: AbortSignal): BatonError {
     if (signal?.aborted && !httpStatusOf(error)) return abortError(signal, operation);
-    return toBatonError(error, { operation, prefix: this.#options.prefix });
+    return toBatonError(error, {
+      operation,
+      prefix: this.#options.prefix,
+      tokenSource: this.#options.token ? this.#options.tokenSource : undefined,
+    });
   }
 
   /** One request; transport failures reject as `BatonError`s, any HTTP status resolves. */
@@ -397,7 +403,7 @@ function parseJson(text: string, operation: string): unknown {
   try {
     return JSON.parse(text) as unknown;
   } catch (cause) {
-    throw new ProtocolError(`Consul: ${operation}: unreadable answer: ${text.slice(0, 200)}`, {
+    throw new ProtocolError(`Consul: ${operation}: unreadable answer: ${bodyText(text, 200)}`, {
       backend: 'consul',
       cause,
     });
@@ -418,7 +424,7 @@ function expectBoolean(text: string, operation: string): boolean {
   const answer = text.trim();
   if (answer === 'true' || answer === 'false') return answer === 'true';
   throw new ProtocolError(
-    `Consul: ${operation}: expected true or false, got ${JSON.stringify(text.slice(0, 200))}`,
+    `Consul: ${operation}: expected true or false, got ${JSON.stringify(bodyText(text, 200))}`,
     {
       backend: 'consul',
     },

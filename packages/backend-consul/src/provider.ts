@@ -8,6 +8,7 @@ import {
   type LockCapabilities,
   type LockHolder,
   type LockProvider,
+  quoteForMessage,
   type SessionOptions,
   systemClock,
   UnavailableError,
@@ -39,6 +40,12 @@ export interface ConsulLockProviderOptions {
   address?: string | URL;
   /** ACL token sent as `X-Consul-Token`. Never logged. */
   token?: string;
+  /**
+   * Where `token` came from, named when Consul rejects it: `CONSUL_HTTP_TOKEN (token)` or
+   * `CONSUL_HTTP_TOKEN_FILE (tokenFile)` when configured through the backend definition. Default: `the
+   * token option`.
+   */
+  tokenSource?: string;
   tls?: ConsulTlsOptions;
   /** Datacenter to use instead of the agent's own. */
   datacenter?: string;
@@ -138,7 +145,9 @@ export class ConsulLockProvider implements LockProvider {
     try {
       address = new URL(String(options.address ?? DEFAULT_ADDRESS));
     } catch (cause) {
-      throw new InvalidArgumentError(`invalid Consul address '${String(options.address)}'`, { cause });
+      throw new InvalidArgumentError(`invalid Consul address ${quoteForMessage(String(options.address))}`, {
+        cause,
+      });
     }
     this.capabilities = {
       nativeWatch: true,
@@ -150,6 +159,7 @@ export class ConsulLockProvider implements LockProvider {
     this.#http = new ConsulHttp({
       address,
       token: options.token,
+      tokenSource: options.tokenSource ?? 'the token option',
       ca: options.tls?.ca,
       cert: options.tls?.cert,
       key: options.tls?.key,

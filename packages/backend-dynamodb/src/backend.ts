@@ -1,5 +1,11 @@
 import { defineBackend } from '@baton/core';
-import { type DynamoConfig, dynamoConfigFields, dynamoConfigFromEnv, dynamoConfigSchema } from './config.js';
+import {
+  DYNAMO_SECRET_ENV,
+  type DynamoConfig,
+  dynamoConfigFields,
+  dynamoConfigFromEnv,
+  dynamoConfigSchema,
+} from './config.js';
 import { DynamoLockProvider } from './provider.js';
 
 /**
@@ -12,6 +18,7 @@ export const backend = defineBackend<DynamoConfig>({
     'DynamoDB leases (one item per key, heartbeats, takeover judged on the local monotonic clock only)',
   schema: dynamoConfigSchema,
   fields: dynamoConfigFields,
+  secretEnv: DYNAMO_SECRET_ENV,
   fromEnv: dynamoConfigFromEnv,
   create: (config, context) => new DynamoLockProvider({ ...config, clock: context.clock }),
 });

@@ -48,7 +48,13 @@ export function isLocalEndpoint(endpoint: string | undefined): boolean {
 /** Config of the DynamoDB backend (after defaults). */
 export const dynamoConfigSchema = z
   .object({
-    region: z.string().min(1).optional(),
+    region: z
+      .string()
+      .regex(
+        /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i,
+        'expected an AWS region name: letters, digits and dashes, such as eu-west-1',
+      )
+      .optional(),
     endpoint: z.url({ message: 'expected a URL such as http://localhost:8000' }).optional(),
     table: z
       .string()
@@ -99,6 +105,7 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
   endpoint: {
     env: 'AWS_ENDPOINT_URL_DYNAMODB',
     hint: 'a URL such as http://localhost:8000 (dynalite, DynamoDB Local), or leave it unset for AWS',
+    secret: 'url',
   },
   table: { env: 'BATON_DYNAMODB_TABLE', hint: `a DynamoDB table name such as ${DEFAULT_TABLE}` },
   partitionKey: {
@@ -130,6 +137,12 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
       'or epoch (fences survive deleted lock items; a new key costs 2 requests on one shared counter item)',
   },
 };
+
+/**
+ * Secrets the AWS SDK reads from the environment by itself (its default credential chain): never part of
+ * the config, but remembered so that no message shows them (see `redact()` in @baton/core).
+ */
+export const DYNAMO_SECRET_ENV: readonly string[] = ['AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'];
 
 /** Reads the backend's settings from environment variables (values stay strings; the schema coerces). */
 export function dynamoConfigFromEnv(env: EnvLike): Record<string, unknown> {

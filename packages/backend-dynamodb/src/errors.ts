@@ -4,6 +4,7 @@ import {
   PermissionDeniedError,
   ProtocolError,
   ResourceNotFoundError,
+  redact,
   UnavailableError,
 } from '@baton/core';
 
@@ -44,6 +45,18 @@ function shape(error: unknown): SdkErrorShape {
   return typeof error === 'object' && error !== null ? (error as SdkErrorShape) : {};
 }
 
+/**
+ * True when the endpoint answered with something the SDK could not read as DynamoDB's JSON (an HTML page,
+ * plain text): whatever listens there is not DynamoDB, dynalite or DynamoDB Local.
+ */
+export function isNotDynamoAnswer(error: unknown): boolean {
+  const { name, message, $metadata } = shape(error);
+  return (
+    $metadata !== undefined &&
+    (name === 'SyntaxError' || (typeof message === 'string' && message.includes('Deserialization error')))
+  );
+}
+
 /** True for DynamoDB's "the condition expression evaluated to false". */
 export function isConditionalFailure(error: unknown): boolean {
   return shape(error).name === 'ConditionalCheckFailedException';
@@ -79,9 +92,21 @@ export interface ErrorContext {
  */
 export function toBatonError(error: unknown, context: ErrorContext): BatonError {
   const { name, message } = shape(error);
-  const detail = typeof message === 'string' && message !== '' ? `: ${message}` : '';
+  const detail = typeof message === 'string' && message !== '' ? `: ${redact(message)}` : '';
   const where = `DynamoDB ${context.operation} on table '${context.table}'`;
   const options = { cause: error, backend: BACKEND };
+  if (isNotDynamoAnswer(error)) {
+    // Unavailable rather than a config error: a proxy or load balancer answering with its own page during
+    // an outage looks the same as a wrong endpoint, and the same setting may well work later.
+    const status = shape(error).$metadata?.httpStatusCode;
+    const firstLine = detail.split('\n')[0] ?? '';
+    return new UnavailableError(
+      `${where} failed: the endpoint answered${status === undefined ? '' : ` HTTP ${status}`} with something that ` +
+        `is not DynamoDB (${String(name)}${firstLine}). Fix: check that AWS_ENDPOINT_URL_DYNAMODB (endpoint) points at ` +
+        'DynamoDB, dynalite or DynamoDB Local (unset it for AWS), and that no proxy answers in its place.',
+      options,
+    );
+  }
   if (isResourceNotFound(error)) {
     return new ResourceNotFoundError(
       `${where} failed: the table does not exist (in this region/endpoint). Fix: run \`baton dynamodb create-table\` ` +

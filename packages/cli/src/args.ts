@@ -1,5 +1,12 @@
-import { type DurationBounds, describeDurationBounds, MAX_TASK_DELAY_MS, parseDuration } from '@baton/core';
+import {
+  type DurationBounds,
+  describeDurationBounds,
+  MAX_TASK_DELAY_MS,
+  parseDuration,
+  quoteForMessage,
+} from '@baton/core';
 import { InvalidArgumentError } from 'commander';
+import { UsageError } from './exit-codes.js';
 import { inexactNumber } from './json-numbers.js';
 
 /** Commander parser for a whole number in [min, max]. */
@@ -118,10 +125,16 @@ export function whenArg(value: string): When {
   return { runAt: date };
 }
 
-/** Commander parser for a lock key or key prefix. */
+/**
+ * Commander parser for a lock key or key prefix. Throws a {@link UsageError} itself rather than commander's
+ * error, which would echo the whole value (a 10 KB key) back.
+ */
 export function keyArg(value: string): string {
   if (value.length === 0 || value.length > 512 || value.includes('\0')) {
-    throw new InvalidArgumentError('expected a non-empty key of at most 512 characters.');
+    throw new UsageError(
+      `<key>: expected a non-empty key of at most 512 characters without NUL, got ${quoteForMessage(value)}.`,
+      { field: '<key>' },
+    );
   }
   return value;
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { durationMs, type EnvLike, type LockProviderConfig } from '@baton/core';
+import { durationMs, type EnvLike, type LockProviderConfig, redact } from '@baton/core';
 import { z } from 'zod';
 import { cliDurationBounds } from './durations.js';
 import { UsageError } from './exit-codes.js';
@@ -105,7 +105,7 @@ export async function loadConfigFile(
     // Editors on Windows save UTF-8 with a byte order mark; JSON.parse would call it a syntax error.
     raw = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (cause) {
-    throw new UsageError(`${source}: ${path} is not valid JSON: ${(cause as Error).message}`, {
+    throw new UsageError(`${source}: ${path} is not valid JSON: ${jsonErrorWithoutExcerpt(cause)}`, {
       field: source,
       cause,
     });
@@ -117,7 +117,9 @@ export async function loadConfigFile(
       return `  - ${field}: ${issue.message}${fixFor(field)}`;
     });
     const first = parsed.error.issues[0]?.path.map(String).join('.') ?? '(root)';
-    throw new UsageError(`${source}: invalid config file ${path}:\n${lines.join('\n')}`, { field: first });
+    throw new UsageError(redact(`${source}: invalid config file ${path}:\n${lines.join('\n')}`), {
+      field: first,
+    });
   }
   const file = parsed.data;
   const base = dirname(path);
@@ -128,6 +130,15 @@ export async function loadConfigFile(
     file.lock.module = pathToFileURL(resolve(base, file.lock.module)).href;
   }
   return { path, file };
+}
+
+/**
+ * JSON.parse's message without the excerpt of the text newer V8 versions quote (`Unexpected token 'x',
+ * "{"token":"…"... is not valid JSON`): the config file may hold a token.
+ */
+function jsonErrorWithoutExcerpt(cause: unknown): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return message.replace(/, ".*is not valid JSON$/s, '');
 }
 
 function fixFor(field: string): string {

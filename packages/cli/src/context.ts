@@ -2,6 +2,7 @@ import { createLockProvider, type EnvLike, type LockProvider } from '@baton/core
 import type { Command } from 'commander';
 import { backendName, type GlobalOptions, type LoadedConfig, loadConfigFile, lockInput } from './config.js';
 import { UsageError } from './exit-codes.js';
+import { warn } from './output.js';
 
 /** What every command action starts from: merged options, the environment and the config file. */
 export interface CommandContext {
@@ -37,5 +38,5 @@ export async function openLocks(
       { field: 'BATON_BACKEND' },
     );
   }
-  return createLockProvider(input);
+  return createLockProvider(input, { onWarning: (warning) => warn(warning, ctx.json) });
 }

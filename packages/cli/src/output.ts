@@ -1,3 +1,5 @@
+import type { ConfigWarning } from '@baton/core';
+import { redact } from '@baton/core';
 import { classifyError, describeError, hintFor } from './exit-codes.js';
 
 /** Writes `value` as one JSON document on stdout. */
@@ -12,7 +14,20 @@ export function printLines(...lines: string[]): void {
 
 /** Writes a message on stderr (warnings and notes that must not mix with a command's output). */
 export function note(message: string): void {
-  process.stderr.write(`${message}\n`);
+  process.stderr.write(`${redact(message)}\n`);
+}
+
+/**
+ * Writes a configuration warning on stderr: `baton: warning: <message>`, or with `--json` one JSON object
+ * `{"warning": {field, message}}` per line. Secrets are masked.
+ */
+export function warn(warning: ConfigWarning, json: boolean): void {
+  const message = redact(warning.message);
+  process.stderr.write(
+    json
+      ? `${JSON.stringify({ warning: { field: warning.field, message } })}\n`
+      : `baton: warning: ${message}\n`,
+  );
 }
 
 /** Renders rows as a left-aligned text table with a header. */
@@ -40,11 +55,11 @@ function jsonReplacer(_key: string, value: unknown): unknown {
 
 /**
  * Reports a failed command on stderr: `baton: <message>` (with causes), or with `--json` one JSON object
- * `{"error": {code, exitCode, message, field}}`. Returns the exit code.
+ * `{"error": {code, exitCode, message, field}}`. Returns the exit code. Secrets are masked (`redact()`).
  */
 export function reportError(error: unknown, json: boolean): number {
   const { exitCode, code, field } = classifyError(error);
-  const message = describeError(error);
+  const message = redact(describeError(error));
   if (json) {
     process.stderr.write(
       `${JSON.stringify({ error: { code, exitCode, message, ...(field ? { field } : {}) } })}\n`,
@@ -54,7 +69,7 @@ export function reportError(error: unknown, json: boolean): number {
     const hint = hintFor(error);
     if (hint) process.stderr.write(`hint: ${hint}\n`);
     if (code === 'INTERNAL' && process.env.BATON_DEBUG && error instanceof Error && error.stack) {
-      process.stderr.write(`${error.stack}\n`);
+      process.stderr.write(`${redact(error.stack)}\n`);
     }
   }
   return exitCode;

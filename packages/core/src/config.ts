@@ -1,4 +1,5 @@
 import { ConfigError } from './errors.js';
+import { docsFor, redact, rememberSecretsOf, showValue } from './redact.js';
 
 /** Environment-like input: `process.env` or a plain record of strings. */
 export type EnvLike = Readonly<Record<string, string | undefined>>;
@@ -29,18 +30,29 @@ export interface FieldDocs {
    * variable when the value came from the environment, else the field.
    */
   hint?: string;
+  /**
+   * The value is a secret: `true` for one never shown at all (a token, a password), `'url'` for a URL
+   * shown with its credentials masked (the password in `user:password@`, `?password=`, `?token=`, ...).
+   * Declaring it here is all a backend does: {@link parseConfig} then never echoes it, and remembers it so
+   * that `redact()` masks it in any later message (see `redact.ts`).
+   */
+  secret?: true | 'url';
 }
 
 /**
  * Validates `input` against `schema`. On failure throws a {@link ConfigError} whose `field` is the first bad
  * field (its environment variable when the value came from the environment) and whose message lists every
- * problem with the fix.
+ * problem with the fix. Values are shown as the user gave them (see `showValue`), except secrets: fields
+ * whose docs say `secret` are masked, URL fields lose their credentials, and objects show only their keys
+ * (a misspelt `tokn` may hold the token). Every secret value in `input` is remembered for `redact()`,
+ * valid or not.
  */
 export function parseConfig<T>(
   schema: ConfigSchema<T>,
   input: unknown,
   context: { backend: string; fields?: Readonly<Record<string, FieldDocs>>; fromEnv?: boolean },
 ): T {
+  rememberSecretsOf(input, context.fields);
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const nameOf = (field: string) => {
@@ -59,7 +71,8 @@ export function parseConfig<T>(
     const name = nameOf(path);
     firstField ??= name;
     const value = valueAt(input, issue.path);
-    const shown = value === undefined ? 'missing' : `got ${JSON.stringify(value)}`;
+    const shown =
+      value === undefined ? 'missing' : `got ${showValue(value, docsFor(issue.path, context.fields))}`;
     const where = docs?.env && !context.fromEnv ? ` (env ${docs.env})` : '';
     const fix = docs?.hint ? ` Fix: set ${name} to ${render(docs.hint)}.` : '';
     const line = `  - ${name}${where}: ${render(issue.message)} (${shown}).${fix}`;
@@ -67,7 +80,7 @@ export function parseConfig<T>(
   }
   throw new ConfigError(
     firstField ?? '(root)',
-    `Invalid configuration for the '${context.backend}' backend:\n${lines.join('\n')}`,
+    redact(`Invalid configuration for the '${context.backend}' backend:\n${lines.join('\n')}`),
     { backend: context.backend, cause: result.error },
   );
 }

@@ -1,12 +1,24 @@
 import type { Clock } from './clock.js';
 import { type ConfigSchema, type EnvLike, type FieldDocs, parseConfig } from './config.js';
 import { ConfigError } from './errors.js';
+import { loadModule } from './load-module.js';
 import type { LockProvider } from './lock.js';
+import { redact, rememberSecret } from './redact.js';
+
+/** Something in the configuration that works but is probably not what the user meant. */
+export interface ConfigWarning {
+  /** The setting at fault, as the user wrote it (env var or config key). */
+  readonly field: string;
+  /** What was noticed and what baton does about it; never holds a secret. */
+  readonly message: string;
+}
 
 /** Passed to {@link BackendDefinition.create}. */
 export interface BackendContext {
   /** Clock to measure time with (tests inject one). */
   clock?: Clock | undefined;
+  /** Reports a {@link ConfigWarning} (both `CONSUL_HTTP_TOKEN` and `CONSUL_HTTP_TOKEN_FILE` set, say). */
+  warn?: ((warning: ConfigWarning) => void) | undefined;
 }
 
 /**
@@ -21,8 +33,17 @@ export interface BackendDefinition<C = unknown> {
   readonly description: string;
   /** Validates the config (after `fromEnv` for environment input) and applies defaults. */
   readonly schema: ConfigSchema<C>;
-  /** Field documentation: the env var behind each field and what a valid value looks like. */
+  /**
+   * Field documentation: the env var behind each field, what a valid value looks like, and whether it is a
+   * secret (`secret: true`, or `'url'` for URLs that may carry credentials) so that no message shows it.
+   */
   readonly fields?: Readonly<Record<string, FieldDocs>>;
+  /**
+   * Environment variables that hold secrets the backend's client reads by itself, outside `fromEnv` and
+   * the schema (`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, ...). Their values are remembered as secrets
+   * (see `redact()`) when the backend is configured from the environment.
+   */
+  readonly secretEnv?: readonly string[];
   /** Builds the raw config from environment variables (values stay strings; the schema coerces). */
   fromEnv(env: EnvLike): Record<string, unknown>;
   /** Creates a provider from a validated config. Should fail fast on unreachable servers only if cheap. */
@@ -74,16 +95,10 @@ export async function resolveBackend(name: string, module?: string): Promise<Bac
         'register your own with registerBackend(), or set BATON_BACKEND_MODULE to a package that exports `backend`.',
     );
   }
-  let loaded: { backend?: BackendDefinition<unknown> };
-  try {
-    loaded = (await import(specifier)) as { backend?: BackendDefinition<unknown> };
-  } catch (cause) {
-    throw new ConfigError(
-      module ? 'BATON_BACKEND_MODULE' : 'BATON_BACKEND',
-      `backend '${name}' needs the package '${specifier}', which could not be loaded. Fix: npm install ${specifier}.`,
-      { cause },
-    );
-  }
+  const loaded = (await loadModule(specifier, {
+    field: module ? 'BATON_BACKEND_MODULE' : 'BATON_BACKEND',
+    what: `backend '${name}'`,
+  })) as { backend?: BackendDefinition<unknown> };
   const definition = loaded.backend;
   if (!definition || typeof definition.create !== 'function' || definition.name !== name) {
     throw new ConfigError(
@@ -106,6 +121,11 @@ export interface LockProviderConfig {
 /** Options for {@link createLockProvider}. */
 export interface CreateLockProviderOptions {
   clock?: Clock;
+  /**
+   * Receives configuration warnings: a setting that is ignored (`BATON_BACKEND_MODULE` with the memory
+   * backend) or overridden by another. Default: `process.emitWarning` (Node prints it on stderr).
+   */
+  onWarning?: (warning: ConfigWarning) => void;
 }
 
 /**
@@ -143,14 +163,33 @@ export async function createLockProvider(
     module = env.BATON_BACKEND_MODULE || undefined;
     raw = {};
   }
+  const warn = options.onWarning ?? emitWarning;
+  if (module !== undefined && name === 'memory') {
+    const field = fromEnv ? 'BATON_BACKEND_MODULE' : 'module';
+    warn({
+      field,
+      message: redact(
+        `${field} is set (${module}) but the backend is memory${fromEnv && !(input as EnvLike).BATON_BACKEND ? ' (BATON_BACKEND is unset)' : ''}, ` +
+          `so the module is not loaded. Fix: set ${fromEnv ? 'BATON_BACKEND' : 'backend'} to the name of the backend it exports, or unset ${field}.`,
+      ),
+    });
+    module = undefined;
+  }
   const definition = await resolveBackend(name, module);
-  if (fromEnv) raw = definition.fromEnv(input as EnvLike);
+  if (fromEnv) {
+    for (const variable of definition.secretEnv ?? []) rememberSecret((input as EnvLike)[variable]);
+    raw = definition.fromEnv(input as EnvLike);
+  }
   const config = parseConfig(definition.schema, raw, {
     backend: name,
     fromEnv,
     ...(definition.fields ? { fields: definition.fields } : {}),
   });
-  return definition.create(config, { clock: options.clock });
+  return definition.create(config, { clock: options.clock, warn });
+}
+
+function emitWarning(warning: ConfigWarning): void {
+  process.emitWarning(warning.message, { code: 'BATON_CONFIG', detail: `setting: ${warning.field}` });
 }
 
 function isConfigObject(input: LockProviderConfig | EnvLike): input is LockProviderConfig {

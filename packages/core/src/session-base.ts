@@ -18,6 +18,7 @@ import type {
   TryAcquireOptions,
   WatchOptions,
 } from './lock.js';
+import { quoteForMessage } from './redact.js';
 
 /** What a backend returns from a successful acquisition. `state` is the backend's own bookkeeping. */
 export interface Acquisition<S> {
@@ -278,7 +279,7 @@ const LONE_SURROGATE = /\p{Cs}/u;
 export function validateKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512 || key.includes('\0')) {
     throw new InvalidArgumentError(
-      `lock key must be a non-empty string of at most 512 characters without NUL, got ${JSON.stringify(key)}`,
+      `lock key must be a non-empty string of at most 512 characters without NUL, got ${quoteForMessage(key)}`,
     );
   }
   if (LONE_SURROGATE.test(key)) {

@@ -9,6 +9,7 @@ import {
   parseConfig,
 } from '@baton/core';
 import { z } from 'zod';
+import { connectionStringProblem } from './connection-string.js';
 import { IDENTIFIER_PATTERN } from './identifiers.js';
 
 const HOUR = 3_600_000;
@@ -36,6 +37,10 @@ export const postgresConfigSchema = z
     connectionString: z
       .string()
       .regex(/^(postgres|postgresql|socket):/, 'expected a postgres:// or postgresql:// URL')
+      .superRefine((text, ctx) => {
+        const problem = connectionStringProblem(text);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional(),
     host: z.string().min(1).optional(),
     port: intField({ min: 1, max: 65_535 }).optional(),
@@ -85,12 +90,13 @@ export type PostgresConfigInput = z.input<typeof postgresConfigSchema>;
 export const postgresConfigFields: Readonly<Record<string, FieldDocs>> = {
   connectionString: {
     env: 'DATABASE_URL',
-    hint: 'a URL such as postgres://user:password@127.0.0.1:5432/app (or set PGHOST and friends)',
+    hint: 'a URL such as postgres://app:<password>@127.0.0.1:5432/app (or set PGHOST and friends)',
+    secret: 'url',
   },
   host: { env: 'PGHOST', hint: 'a host name or address' },
   port: { env: 'PGPORT', hint: 'a port number such as 5432' },
   user: { env: 'PGUSER', hint: 'a role name' },
-  password: { env: 'PGPASSWORD' },
+  password: { env: 'PGPASSWORD', hint: "the role's password", secret: true },
   database: { env: 'PGDATABASE', hint: 'a database name' },
   schema: { env: 'BATON_PG_SCHEMA', hint: 'a schema name such as baton' },
   poolSize: { env: 'BATON_PG_POOL_SIZE', hint: 'a whole number from 1 to 1000' },

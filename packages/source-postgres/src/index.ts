@@ -9,7 +9,7 @@ export {
 } from './config.js';
 export { type CreatePostgresTaskSourceOptions, createPostgresTaskSource } from './create.js';
 export { dueChannel } from './due-notifications.js';
-export { InvalidTaskRowError, sqlState, toBatonError } from './errors.js';
+export { InvalidTaskRowError, isConnectFailure, sqlState, toBatonError } from './errors.js';
 export { IDENTIFIER_PATTERN, quoteIdentifier, validateSchemaName } from './identifiers.js';
 export {
   LATEST_VERSION,

@@ -155,13 +155,17 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
   try {
-    locks = await createLockProvider(input, { clock });
+    locks = await createLockProvider(input, {
+      clock,
+      onWarning: ({ field, message }) => log.warn({ field }, message),
+    });
     if (backend === 'memory') {
       log.warn('the memory backend keeps locks inside this process: other processes do not see them');
     }
     source = await openSource(ctx);
-    // Fail fast when the lock backend is unreachable instead of retrying in the worker loop forever.
-    await locks.getHolder('baton/preflight');
+    // Fail fast when the lock backend is unreachable instead of retrying in the worker loop forever. The key
+    // is read, never written; backends put their own prefix before it (Consul: baton/preflight).
+    await locks.getHolder('preflight');
     if (received) return;
 
     worker = new Worker({
