@@ -333,7 +333,11 @@ end_pick:
 #ifndef NOBOUNDCHECK
                assert(fence_bound || fence[k] < MAXF);
 #endif
-               r = R_NO; printf("held (null)\n")
+               r = R_NO;
+               if
+               :: fence[k] >= MAXF -> printf("refused: the model's fence bound MAXF is reached\n")
+               :: else -> printf("held or in lock-delay (null)\n")
+               fi
             fi
          fi
        }

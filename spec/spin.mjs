@@ -28,6 +28,7 @@ export const MODEL = join(dirname(fileURLToPath(import.meta.url)), 'baton.pml');
  * @typedef {object} CheckResult
  * @property {Check} check
  * @property {boolean} ok the expectation held
+ * @property {number} errors errors pan found (it stops at the first)
  * @property {string | undefined} violated the property violated, if any
  * @property {number} states states stored
  * @property {number} transitions
