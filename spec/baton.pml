@@ -410,7 +410,7 @@ write:
        if
        :: r == R_ERR ->
           if
-          :: retried = 1; goto write                  /* retry after a backoff */
+          :: retried = 1; printf("w%d retries the write\n", w); goto write   /* after a backoff */
           :: printf("w%d gives up the write (writeRetryMs)\n", w); goto release
           fi
 #ifndef NO_REREAD
@@ -436,7 +436,7 @@ write:
           if
           :: r == R_ERR ->
              if
-             :: goto write
+             :: printf("w%d retries the write\n", w); goto write
              :: printf("w%d gives up the write (writeRetryMs)\n", w); goto release
              fi
           :: else -> skip

@@ -136,8 +136,11 @@ async function replay(dir, defines) {
   // A step's line is printed in two parts (the request, then its result); a violation between them ends it.
   for (const raw of stdout.replace(/(\S)(spin: )/g, '$1\n$2').split('\n')) {
     if (/^spin: trail ends/.test(raw) || /^#processes/.test(raw)) break;
-    const line = raw.trim().replace(/\s{2,}/g, ' ');
-    if (line === '' || line.startsWith('ltl ') || line.startsWith('spin: warning')) continue;
+    const line = raw
+      .trim()
+      .replace(/\s{2,}/g, ' ')
+      .replace(/ ,/g, ',');
+    if (line === '' || /^(ltl |spin: warning|Never claim moves)/.test(line)) continue;
     if (line.startsWith('spin: ') && !/assertion|text of failed/.test(line)) continue;
     lines.push(line.includes('START OF CYCLE') ? '--- the cycle that repeats forever starts here ---' : line);
   }

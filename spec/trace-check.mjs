@@ -293,9 +293,14 @@ function main() {
   }
   let failed = false;
   for (const dir of positionals) {
-    const { steps, violations, notes } = checkTrace(
-      loadRun(dir, { maxAttempts: Number(values['max-attempts']) }),
-    );
+    const trace = loadRun(dir, { maxAttempts: Number(values['max-attempts']) });
+    if (trace.tasks.length > 0 && trace.workerEvents.length === 0) {
+      // Nothing to check the reports against: the logs are missing, or their messages changed (WORKER_MESSAGES).
+      process.stdout.write(`${dir}\n  no worker reports found in ${join(dir, 'workers')}\n`);
+      failed = true;
+      continue;
+    }
+    const { steps, violations, notes } = checkTrace(trace);
     const summary = Object.entries(steps)
       .map(([step, n]) => `${step} ${n}`)
       .join(', ');

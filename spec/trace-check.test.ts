@@ -1,5 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkTrace } from './trace-check.mjs';
+import { checkTrace, loadRun } from './trace-check.mjs';
 import { claim, complete, explain, fail } from './trace-rules.mjs';
 
 // The trace check must pass a clean history and flag every step the model forbids. Each test starts from a
@@ -186,10 +189,14 @@ describe('trace check', () => {
     expect(rulesBroken(forged)).toEqual(['fences_rise']);
   });
 
-  it('flags effects below the fence seen, without a claim, or by another fence after done', () => {
+  it('flags effects below the fence seen, twice under one fence, without a claim, or by another fence after done', () => {
     const below = cleanTrace();
     below.effectLog[3] = { ...below.effectLog[3]!, applied: true, at: 3_150 };
     expect(rulesBroken(below)).toContain('effect_fenced');
+
+    const twice = cleanTrace();
+    twice.effectLog.push({ id: 5, taskId: '1', fence: 10, worker: 'a', applied: true, at: 1_150 });
+    expect(rulesBroken(twice)).toEqual(['effect_fenced']);
 
     const unclaimed = cleanTrace();
     unclaimed.effectLog[0] = { ...unclaimed.effectLog[0]!, at: 900 };
@@ -236,5 +243,44 @@ describe('trace check', () => {
     trace.transitions.splice(1, 1);
     trace.workerEvents.splice(1, 1);
     expect(rulesBroken(trace)).toEqual(['finished']);
+  });
+});
+
+describe('loading a chaos run directory', () => {
+  it('reads the tables, the backend and the workers’ protocol reports (pino JSON lines)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-trace-'));
+    try {
+      const clean = cleanTrace();
+      writeFileSync(
+        join(dir, 'tables.json'),
+        JSON.stringify({
+          tasks: clean.tasks,
+          transitions: clean.transitions,
+          effectLog: clean.effectLog,
+          leases: clean.leases,
+          executions: [],
+          effects: [],
+        }),
+      );
+      writeFileSync(join(dir, 'summary.json'), JSON.stringify({ backend: 'dynamodb' }));
+      mkdirSync(join(dir, 'workers'));
+      const line = (fields: object) =>
+        JSON.stringify({ level: 'debug', time: '2026-12-04T15:08:41.656Z', ...fields });
+      const byWorker = new Map<string, string[]>();
+      for (const { worker, ...e } of clean.workerEvents) {
+        byWorker.set(worker, [...(byWorker.get(worker) ?? []), line({ ...e, kind: 'chaos' })]);
+      }
+      for (const [worker, lines] of byWorker) {
+        const noise = [line({ msg: 'pass finished', pass: 1 }), 'not json', ''];
+        writeFileSync(join(dir, 'workers', `${worker}.log`), [...noise, ...lines].join('\n'));
+      }
+      const trace = loadRun(dir, { maxAttempts: 2 });
+      expect(trace.exactFences).toBe(true);
+      expect(trace.workerEvents).toHaveLength(clean.workerEvents.length);
+      expect(trace.workerEvents).toEqual(expect.arrayContaining(clean.workerEvents));
+      expect(checkTrace(trace).violations).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
