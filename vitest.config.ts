@@ -5,6 +5,7 @@ export default defineConfig({
     projects: [
       'packages/*/vitest.config.ts',
       'test/vitest.config.ts',
+      'spec/vitest.config.ts',
       'examples/*/vitest.config.ts',
       'bench/vitest.config.ts',
     ],

@@ -1,0 +1,140 @@
+// The checks `npm run verify` runs on spec/baton.pml: the faithful model at several bounded sizes (every
+// property must hold), each planted bug (its property must fail), and what survives a broken lock.
+
+/** @typedef {import('./spin.mjs').Check} Check */
+
+/** Sizes of the faithful runs: workers, tasks, max attempts per task, faults in total. */
+const size = (nw, nt, maxatt, faults) => ({ NW: nw, NT: nt, MAXATT: maxatt, FAULTS: faults });
+
+/** Every property the safety runs assert, by the name the model's assertions carry. */
+export const PROPERTIES = {
+  exactly_once:
+    "each task's outcome applied once, by its current claim: complete/fail only under the task's fence while it runs; at most one transition into done or dead; never out of done or dead",
+  one_holder:
+    'at most one worker trusts a lease on a key at any moment (its TTL has not run out on its own clock)',
+  fences_rise: 'fences granted per key strictly increase; every claim carries a fence above the task’s',
+  attempts_bounded: 'no task is claimed more than max_attempts times',
+  effect_fenced:
+    "the handler's external effect is applied at most once per fence, never below a fence already applied, only by a fence that claimed the task, never another fence's after done; the effect that stands on a done task is the completing claim's",
+  reports_true:
+    'task-completed / task-failed / task-dead are reported only for writes that applied, stale-write for a complete only when it did not',
+  fence_bound: 'the model’s fence bound MAXF is never reached (so it cuts nothing off)',
+  finished: 'every task ends done or dead (LTL <> all finished, weak fairness, finitely many faults)',
+};
+
+const small = size(2, 1, 2, 2);
+
+/** Planted bugs: each must produce a counterexample of the property it names. */
+export const VARIANTS = [
+  {
+    id: 'UNFENCED_COMPLETE',
+    fails: 'exactly_once',
+    title: 'complete without `fence = $fence` (only `status = running`)',
+  },
+  { id: 'CLAIM_LE', fails: 'fences_rise', title: 'claim accepts an equal fence (`fence <= $fence`)' },
+  {
+    id: 'CLAIM_REVERSED',
+    fails: 'finished',
+    kind: 'liveness',
+    title: 'claim compares the wrong way round (`fence > $fence`): retries never get a claim',
+  },
+  { id: 'CLAIM_ANY_STATUS', fails: 'exactly_once', title: 'claim without `status IN (runnable)`' },
+  {
+    id: 'NO_BURY',
+    fails: 'attempts_bounded',
+    title: 'claim of a running task in its last attempt runs it again instead of burying it',
+  },
+  { id: 'RELEASE_NO_OWNER', fails: 'one_holder', title: 'release without the owner check' },
+  {
+    id: 'RENEW_AFTER_EXPIRY',
+    fails: 'one_holder',
+    title: 'a renewal after the server expired the lease extends it anyway',
+  },
+  {
+    id: 'EXPIRE_EARLY',
+    fails: 'one_holder',
+    title: 'the server frees a lease while its holder still trusts it (clock drift beyond the bound)',
+  },
+  {
+    id: 'FENCE_RESET',
+    fails: 'fences_rise',
+    title: 'a per-key fence counter that restarts when the key is deleted',
+  },
+  { id: 'UNFENCED_EFFECT', fails: 'effect_fenced', title: "the effect's receiver ignores the fence" },
+  {
+    id: 'EFFECT_GE',
+    fails: 'effect_fenced',
+    title: 'the receiver accepts a fence equal to the highest seen',
+  },
+  {
+    id: 'RUN_UNCLAIMED',
+    fails: 'effect_fenced',
+    title: 'the worker runs the handler when the claim failed in transport',
+  },
+  {
+    id: 'REREAD_ANY_FENCE',
+    fails: 'reports_true',
+    title: 'the lost-reply re-read takes `done` as applied without comparing the fence',
+  },
+  { id: 'NO_REREAD', fails: 'reports_true', title: 'no re-read after a lost reply' },
+];
+
+/** All checks, in the order they run. */
+export function allChecks() {
+  /** @type {Check[]} */
+  const checks = [
+    { id: 'faithful-w2-t1-a2-f3', kind: 'safety', defines: size(2, 1, 2, 3), hashBits: 26 },
+    { id: 'faithful-w3-t1-a2-f2', kind: 'safety', defines: size(3, 1, 2, 2), hashBits: 26 },
+    { id: 'faithful-w2-t2-a2-f1', kind: 'safety', defines: size(2, 2, 2, 1), hashBits: 26 },
+    { id: 'faithful-w2-t1-a3-f2', kind: 'safety', defines: size(2, 1, 3, 2), hashBits: 24 },
+    { id: 'live-w2-t1-a2-f2', kind: 'liveness', defines: size(2, 1, 2, 2), hashBits: 24 },
+    { id: 'live-w3-t1-a2-f1', kind: 'liveness', defines: size(3, 1, 2, 1), hashBits: 24 },
+    { id: 'live-w2-t2-a2-f1', kind: 'liveness', defines: size(2, 2, 2, 1), hashBits: 26 },
+  ].map((c) => ({ ...c, expect: { pass: true }, title: `faithful model, ${c.kind}` }));
+
+  for (const v of VARIANTS) {
+    const kind = v.kind ?? 'safety';
+    checks.push({
+      id: `bug-${v.id}`,
+      kind,
+      defines: { ...small, [v.id]: 1, ...(kind === 'liveness' ? { NOBOUNDCHECK: 1 } : {}) },
+      expect: { fails: v.fails },
+      shortest: kind === 'safety',
+      hashBits: 22,
+      title: v.title,
+    });
+  }
+
+  // With the lock broken (one_holder off), the fences alone keep every other property.
+  for (const id of ['EXPIRE_EARLY', 'RELEASE_NO_OWNER', 'RENEW_AFTER_EXPIRY']) {
+    checks.push({
+      id: `fenced-despite-${id}`,
+      kind: 'safety',
+      defines: { ...small, [id]: 1, OFF_one_holder: 1 },
+      expect: { pass: true },
+      hashBits: 24,
+      title: `${VARIANTS.find((v) => v.id === id)?.title}: every property but one_holder still holds`,
+    });
+  }
+  checks.push({
+    id: 'no-lock-delay',
+    kind: 'safety',
+    defines: { ...small, NO_LOCK_DELAY: 1 },
+    expect: { pass: true },
+    hashBits: 24,
+    title: 'without lock-delay every property still holds (lock-delay only saves duplicate work)',
+  });
+
+  // A finding: the fail path's lost-reply re-read can report a stale write for a fail that applied.
+  checks.push({
+    id: 'finding-fail-report',
+    kind: 'safety',
+    defines: { ...small, CHECK_FAIL_REPORT: 1 },
+    expect: { fails: 'fail_report_exact' },
+    shortest: true,
+    hashBits: 22,
+    title:
+      'a fail whose reply was lost, re-read after another worker re-claimed the task, is reported as stale',
+  });
+  return checks;
+}
