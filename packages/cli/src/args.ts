@@ -138,3 +138,14 @@ export function keyArg(value: string): string {
   }
   return value;
 }
+
+/** Commander parser for a power of two from 1 to `max` (a bucket count). */
+export function powerOfTwoArg(max: number) {
+  return (value: string): number => {
+    const n = intArg(1, max)(value);
+    if ((n & (n - 1)) !== 0) {
+      throw new InvalidArgumentError(`expected a power of two from 1 to ${max} (such as 64), got ${n}.`);
+    }
+    return n;
+  };
+}

@@ -53,6 +53,16 @@ export const configFileSchema = z
         stopGrace: durationMs(cliDurationBounds.stopGrace).optional(),
         statsEvery: durationMs(cliDurationBounds.statsEvery).optional(),
         leaderKey: z.string().min(1).optional(),
+        leaseBy: z.enum(['task', 'bucket']).optional(),
+        buckets: z
+          .number()
+          .int('expected a whole number')
+          .min(1)
+          .max(1_024)
+          .refine((n) => (n & (n - 1)) === 0, 'expected a power of two such as 64')
+          .optional(),
+        prefetch: z.number().int('expected a whole number').min(0).max(10_000).optional(),
+        maxBuckets: z.number().int('expected a whole number').min(1).max(1_024).optional(),
       })
       .strict()
       .optional(),

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { durationArg, intArg } from '../args.js';
 import { commandContext } from '../context.js';
 import type { DemoFlags } from '../demo/run.js';
@@ -28,6 +28,12 @@ export function demoCommand(program: Command): Command {
       120_000,
     )
     .option('--in-process', 'run consul/dynamodb workers in this process instead of child processes')
+    .addOption(
+      new Option(
+        '--lease-by <mode>',
+        'task: a lock per task (default); bucket: leases on buckets of tasks',
+      ).choices(['task', 'bucket']),
+    )
     .addHelpText(
       'after',
       `

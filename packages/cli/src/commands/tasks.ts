@@ -1,7 +1,14 @@
-import { MAX_TASK_ATTEMPTS, type NewTask, type TaskStatus } from '@baton/core';
+import {
+  describeLayout,
+  type LeaseMode,
+  MAX_TASK_ATTEMPTS,
+  type NewTask,
+  type TaskStatus,
+} from '@baton/core';
 import type { PostgresTask } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
-import { intArg, payloadArg, type When, whenArg } from '../args.js';
+import { intArg, payloadArg, powerOfTwoArg, type When, whenArg } from '../args.js';
+import { backendName, lockInput } from '../config.js';
 import { commandContext } from '../context.js';
 import { withSource } from '../database.js';
 import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
@@ -153,7 +160,61 @@ export function tasksCommand(program: Command): Command {
       }
     });
 
+  tasks
+    .command('layout')
+    .description(
+      "show the task table's lease layout (task or bucket mode, bucket count, lock backend), or change it with --set",
+    )
+    .option('--set <mode>', 'change the layout to task or bucket mode (stop every worker first)')
+    .option(
+      '--buckets <n>',
+      'with --set bucket: number of buckets, a power of two up to 1024',
+      powerOfTwoArg(1_024),
+    )
+    .option('--force', 'change it although tasks are running (the new layout takes them over)')
+    .action(async (opts: LayoutOptions, command: Command) => {
+      if (opts.set !== undefined && opts.set !== 'task' && opts.set !== 'bucket') {
+        throw new UsageError(`tasks layout: --set must be task or bucket, got '${String(opts.set)}'`, {
+          field: '--set',
+        });
+      }
+      if (opts.set === undefined && (opts.buckets !== undefined || opts.force)) {
+        throw new UsageError('tasks layout: --buckets and --force go with --set', {
+          field: opts.buckets !== undefined ? '--buckets' : '--force',
+        });
+      }
+      if (opts.set === 'bucket' && opts.buckets === undefined) {
+        throw new UsageError('tasks layout: --set bucket needs --buckets <n> (e.g. 64)', {
+          field: '--buckets',
+        });
+      }
+      if (opts.set === 'task' && opts.buckets !== undefined) {
+        throw new UsageError('tasks layout: --buckets applies to --set bucket only', { field: '--buckets' });
+      }
+      const ctx = await commandContext(command);
+      const locks = backendName(lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd));
+      const layout = await withSource(ctx, (source) =>
+        opts.set === undefined
+          ? source.leaseLayout()
+          : source.changeLeaseLayout(
+              { mode: opts.set, ...(opts.buckets ? { buckets: opts.buckets } : {}), locks },
+              { force: opts.force === true },
+            ),
+      );
+      if (ctx.json) return printJson({ layout, changed: opts.set !== undefined });
+      if (!layout) return printLines('no layout declared yet: task mode until the first worker declares one');
+      printLines(
+        `${opts.set === undefined ? '' : 'changed to '}${describeLayout(layout)} (epoch ${layout.epoch})`,
+      );
+    });
+
   return tasks;
+}
+
+interface LayoutOptions {
+  set?: LeaseMode;
+  buckets?: number;
+  force?: boolean;
 }
 
 /** `baton migrate`: creates or upgrades baton's tables. */

@@ -2,17 +2,20 @@ import {
   checkSchedule,
   createLockProvider,
   describeError,
+  isBatonError,
   isTimeZone,
   type LeaderOptions,
+  type LeaseMode,
   type LockProvider,
   type Schedule,
   truncateErrorMessage,
   validateKey,
   Worker,
+  type WorkerOptions,
 } from '@baton/core';
 import type { PostgresTaskSource } from '@baton/source-postgres';
-import type { Command } from 'commander';
-import { durationArg, intArg } from '../args.js';
+import { type Command, Option } from 'commander';
+import { durationArg, intArg, powerOfTwoArg } from '../args.js';
 import { backendName, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
@@ -41,6 +44,10 @@ interface WorkerFlags {
   metricsHost?: string;
   statsEvery?: number;
   leaderKey?: string;
+  leaseBy?: LeaseMode;
+  buckets?: number;
+  prefetch?: number;
+  maxBuckets?: number;
 }
 
 /** `baton worker`: runs a handler module over the task list. */
@@ -59,6 +66,28 @@ export function workerCommand(program: Command): Command {
     .option('--tz <zone>', 'time zone of --cron (default: the local zone)')
     .option('--once', 'make one complete pass, wait for its tasks, then exit')
     .option('--kinds <list>', 'only these task kinds (comma-separated)')
+    .addOption(
+      new Option(
+        '--lease-by <mode>',
+        'task: a lock per task (default); bucket: leases on buckets of tasks, batched claims and writes. ' +
+          'Every worker of a task table must use the same (env BATON_LEASE_BY)',
+      ).choices(['task', 'bucket']),
+    )
+    .option(
+      '--buckets <n>',
+      'bucket mode: number of buckets, a power of two up to 1024 (default 64; env BATON_BUCKETS); the same on every worker',
+      powerOfTwoArg(1_024),
+    )
+    .option(
+      '--prefetch <n>',
+      'bucket mode: tasks claimed ahead of free handler slots (default: --concurrency; 0 for long tasks)',
+      intArg(0, 10_000),
+    )
+    .option(
+      '--max-buckets <n>',
+      'bucket mode: most buckets this worker holds (default: all)',
+      intArg(1, 1_024),
+    )
     .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
     .option(
       '--leader-key <key>',
@@ -131,6 +160,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
   const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
   const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
+  const leasing = leaseOptions(flags, file, ctx.env);
   const pgEnv = postgresEnv(ctx);
   await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
@@ -186,6 +216,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
         : {}),
       ...(leader ? { leader } : {}),
+      ...leasing,
     });
     const metrics = new WorkerMetrics();
     metrics.observe(worker);
@@ -236,13 +267,17 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         handler: loaded.path,
         schedule,
         concurrency: flags.concurrency ?? file.concurrency ?? 4,
+        leaseBy: leasing.leaseBy ?? 'task',
+        ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
         ...(kinds ? { kinds } : {}),
         ...(leader ? { leaderKey: leader.key } : {}),
       },
       'worker started',
     );
     try {
-      await worker.run();
+      await worker.run().catch((error: unknown) => {
+        throw asLayoutUsageError(error);
+      });
     } finally {
       if (statsTimer) clearInterval(statsTimer);
       process.off('SIGINT', onSignal);
@@ -260,6 +295,74 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     exitGuard?.dispose();
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
+}
+
+/** The library's layout errors, naming the CLI's settings instead of the library's options. */
+function asLayoutUsageError(error: unknown): unknown {
+  if (!isBatonError(error, 'CONFIG_INVALID')) return error;
+  const field = (error as { field?: string }).field;
+  const names: Record<string, string> = {
+    leaseBy: '--lease-by (BATON_LEASE_BY)',
+    'buckets.count': '--buckets (BATON_BUCKETS)',
+    locks: 'BATON_BACKEND',
+  };
+  if (!field || !(field in names)) return error;
+  return new UsageError(
+    `${names[field]}: ${error.message}\nSee the layout with: baton tasks layout; change it (workers stopped) with: baton tasks layout --set <task|bucket> [--buckets n]`,
+    {
+      field: field === 'leaseBy' ? '--lease-by' : field === 'locks' ? 'BATON_BACKEND' : '--buckets',
+      cause: error,
+    },
+  );
+}
+
+/** Lease mode and bucket settings: flag, then environment, then the config file. */
+function leaseOptions(
+  flags: WorkerFlags,
+  file: NonNullable<CommandContext['config']['file']['worker']>,
+  env: CommandContext['env'],
+): Pick<WorkerOptions, 'leaseBy' | 'buckets'> {
+  const fromEnv = env.BATON_LEASE_BY || undefined;
+  if (fromEnv !== undefined && fromEnv !== 'task' && fromEnv !== 'bucket') {
+    throw new UsageError(`BATON_LEASE_BY: '${fromEnv}' is not a lease mode. Fix: task or bucket.`, {
+      field: 'BATON_LEASE_BY',
+    });
+  }
+  const leaseBy = flags.leaseBy ?? (fromEnv as LeaseMode | undefined) ?? file.leaseBy;
+  let count = flags.buckets;
+  if (count === undefined && env.BATON_BUCKETS) {
+    try {
+      count = powerOfTwoArg(1_024)(env.BATON_BUCKETS);
+    } catch (error) {
+      throw new UsageError(`BATON_BUCKETS: ${(error as Error).message}`, {
+        field: 'BATON_BUCKETS',
+        cause: error,
+      });
+    }
+  }
+  count ??= file.buckets;
+  const prefetch = flags.prefetch ?? file.prefetch;
+  const maxBuckets = flags.maxBuckets ?? file.maxBuckets;
+  const bucketSettings = [
+    count !== undefined && (flags.buckets !== undefined ? '--buckets' : 'buckets'),
+    prefetch !== undefined && '--prefetch',
+    maxBuckets !== undefined && '--max-buckets',
+  ].filter((x): x is string => typeof x === 'string');
+  if (leaseBy !== 'bucket' && bucketSettings.length > 0) {
+    throw new UsageError(
+      `worker: ${bucketSettings[0]} applies to bucket mode only. Fix: add --lease-by bucket (or BATON_LEASE_BY=bucket), or drop it.`,
+      { field: bucketSettings[0]! },
+    );
+  }
+  if (leaseBy !== 'bucket') return leaseBy ? { leaseBy } : {};
+  return {
+    leaseBy,
+    buckets: {
+      ...(count !== undefined ? { count } : {}),
+      ...(prefetch !== undefined ? { prefetch } : {}),
+      ...(maxBuckets !== undefined ? { maxBuckets } : {}),
+    },
+  };
 }
 
 /** The leader hook: a key and a `leader` export go together; either alone is a usage error. */
@@ -439,6 +542,16 @@ function logEvents(worker: Worker, log: Logger): void {
   );
   worker.on('error', (e) =>
     log.warn({ phase: e.phase, taskId: e.taskId, err: logText(e.error) }, 'worker error (retrying)'),
+  );
+  worker.on('bucket-acquired', (e) => log.info({ bucket: e.bucket, fence: e.fence }, 'bucket acquired'));
+  worker.on('bucket-released', (e) =>
+    log.info({ bucket: e.bucket, fence: e.fence, reason: e.reason }, 'bucket handed back'),
+  );
+  worker.on('bucket-lost', (e) =>
+    log.warn(
+      { bucket: e.bucket, fence: e.fence, reason: logText(e.reason) },
+      'bucket lease lost; its handlers aborted',
+    ),
   );
   worker.on('stopped', (e) => log.info({ stats: e.stats }, 'worker stopped'));
 }

@@ -4,7 +4,8 @@ import type { WorkerStats } from '@baton/core';
 export interface WorkerView {
   readonly name: string;
   readonly stats:
-    | Pick<WorkerStats, 'completed' | 'lockAttempts' | 'claimed' | 'inFlight' | 'staleWrites'>
+    | (Pick<WorkerStats, 'completed' | 'lockAttempts' | 'claimed' | 'inFlight' | 'staleWrites'> &
+        Partial<Pick<WorkerStats, 'bucketsHeld' | 'bucketsAcquired'>>)
     | undefined;
   /** `running`, `stopped`, or why it failed. */
   readonly state: string;
@@ -84,19 +85,28 @@ export function renderBlock(snapshot: ProgressSnapshot): string[] {
   const lines = snapshot.workers.map((w) => {
     const completed = w.stats?.completed ?? 0;
     const filled = Math.round(Math.min(1, share(completed) * snapshot.workers.length) * BAR);
-    return `  ${w.name.padEnd(width)}  ${'█'.repeat(filled)}${'░'.repeat(BAR - filled)}  ${String(completed).padStart(5)} done  ${String(
-      w.stats?.lockAttempts ?? 0,
-    ).padStart(
-      6,
-    )} lock attempts  ${w.stats?.inFlight ?? 0} running${w.state === 'running' ? '' : `  (${w.state})`}`;
+    const locks = buckets(snapshot)
+      ? `${String(w.stats?.bucketsHeld ?? 0).padStart(6)} buckets held`
+      : `${String(w.stats?.lockAttempts ?? 0).padStart(6)} lock attempts`;
+    return `  ${w.name.padEnd(width)}  ${'█'.repeat(filled)}${'░'.repeat(BAR - filled)}  ${String(completed).padStart(5)} done  ${locks}  ${w.stats?.inFlight ?? 0} running${w.state === 'running' ? '' : `  (${w.state})`}`;
   });
   const overall = Math.round(share(snapshot.done) * BAR);
   lines.push(
     `  ${'total'.padEnd(width)}  ${'█'.repeat(overall)}${'░'.repeat(BAR - overall)}  ${snapshot.done}/${snapshot.total} done · ${rate.toFixed(
       0,
-    )} tasks/s · ${perTask.toFixed(2)} lock attempts/task · ${(snapshot.elapsedMs / 1_000).toFixed(1)}s`,
+    )} tasks/s · ${lockFigure(snapshot, perTask)} · ${(snapshot.elapsedMs / 1_000).toFixed(1)}s`,
   );
   return lines;
+}
+
+/** True when the workers lease buckets (their stats count bucket leases, not per-task lock attempts). */
+function buckets(snapshot: ProgressSnapshot): boolean {
+  return snapshot.workers.some((w) => (w.stats?.bucketsAcquired ?? 0) > 0);
+}
+
+function lockFigure(snapshot: ProgressSnapshot, perTask: number): string {
+  if (!buckets(snapshot)) return `${perTask.toFixed(2)} lock attempts/task`;
+  return `buckets held ${snapshot.workers.map((w) => w.stats?.bucketsHeld ?? 0).join('/')}`;
 }
 
 /** The plain line. */
@@ -105,5 +115,5 @@ export function renderLine(snapshot: ProgressSnapshot): string {
   const per = snapshot.workers.map((w) => `${w.name}=${w.stats?.completed ?? 0}`).join(' ');
   return `[${(snapshot.elapsedMs / 1_000).toFixed(1)}s] ${snapshot.done}/${snapshot.total} done · ${rate.toFixed(
     0,
-  )} tasks/s · ${perTask.toFixed(2)} lock attempts/task · ${per}`;
+  )} tasks/s · ${lockFigure(snapshot, perTask)} · ${per}`;
 }

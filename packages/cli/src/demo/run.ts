@@ -1,4 +1,4 @@
-import type { LockProvider, Task, WorkerStats } from '@baton/core';
+import type { LeaseMode, LockProvider, Task, WorkerStats } from '@baton/core';
 import { Worker } from '@baton/core';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
@@ -19,6 +19,8 @@ export interface DemoFlags {
   sleep: number;
   timeout: number;
   inProcess?: boolean;
+  /** `task` (default) or `bucket`. */
+  leaseBy?: LeaseMode;
 }
 
 /** One check of the summary, proven by a query. */
@@ -89,7 +91,12 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
       const name = `worker-${i}`;
       workers.push(
         separate
-          ? childWorker(name, flags, { ...locks.env, ...sourceEnv, BATON_DEMO_SLEEP_MS: String(flags.sleep) })
+          ? childWorker(name, flags, {
+              ...locks.env,
+              ...sourceEnv,
+              BATON_DEMO_SLEEP_MS: String(flags.sleep),
+              BATON_LEASE_BY: flags.leaseBy ?? 'task',
+            })
           : await inProcessWorker(name, flags, await locks.provider(), db.connectionString),
       );
     }
@@ -132,9 +139,14 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
     const attempts = finals.reduce((sum, w) => sum + (('lockAttempts' in w && w.lockAttempts) || 0), 0);
     const executed = finals.reduce((sum, w) => sum + (('claimed' in w && w.claimed) || 0), 0);
     const stale = finals.reduce((sum, w) => sum + (('staleWrites' in w && w.staleWrites) || 0), 0);
+    const bucketLeases = finals.reduce(
+      (sum, w) => sum + (('bucketsAcquired' in w && w.bucketsAcquired) || 0),
+      0,
+    );
     summary = {
       ok: checks.every((c) => c.ok),
       backend,
+      leaseBy: flags.leaseBy ?? 'task',
       separateProcesses: separate,
       tasks: flags.tasks,
       workers: finals,
@@ -142,6 +154,7 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
       tasksPerSecond: Math.round((flags.tasks / elapsedMs) * 1_000),
       lockAttempts: attempts,
       lockAttemptsPerTask: executed > 0 ? Number((attempts / executed).toFixed(3)) : null,
+      bucketLeases,
       staleWritesRejected: stale,
       checks,
     };
@@ -211,6 +224,7 @@ async function inProcessWorker(
     handler: createDemoHandler(pool, { sleepMs: flags.sleep }),
     concurrency: flags.concurrency,
     schedule: { every: 100 },
+    leaseBy: flags.leaseBy ?? 'task',
   });
   let problem: string | undefined;
   worker.on('error', (e) => {
@@ -293,7 +307,9 @@ function printSummary(summary: Record<string, unknown>, checks: readonly Check[]
       summary.tasksPerSecond
     } tasks/s`,
     ...checks.map((c) => `  ${c.ok ? '✓' : '✗'} ${c.name}: ${c.detail}`),
-    `  lock attempts per executed task: ${summary.lockAttemptsPerTask ?? '-'} (${summary.lockAttempts} attempts)`,
+    summary.leaseBy === 'bucket'
+      ? `  bucket leases taken: ${summary.bucketLeases} (a lock per bucket of tasks, not per task)`
+      : `  lock attempts per executed task: ${summary.lockAttemptsPerTask ?? '-'} (${summary.lockAttempts} attempts)`,
     `  stale writes rejected by fencing: ${summary.staleWritesRejected}`,
     '',
     summary.ok ? 'PASS: each task ran exactly once.' : 'FAIL: see the checks marked ✗ above.',

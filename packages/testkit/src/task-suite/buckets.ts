@@ -87,6 +87,28 @@ export function bucketTests(test: TestFn, factory: TaskSourceFactory, options: T
   );
 
   bucketCase(
+    'dueBuckets names exactly the buckets a claim would take something from',
+    async (_ctx, source) => {
+      const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 8 });
+      const all = [0, 1, 2, 3, 4, 5, 6, 7];
+      verifySame(await source.dueBuckets(layout, all), [], 'an empty table');
+      await enqueueMany(source, 12);
+      await source.enqueue({ kind: 'later', runAt: new Date('9000-01-01T00:00:00Z') });
+      const due = await source.dueBuckets(layout, all);
+      verify(due.length > 0, 'some bucket holds a due task');
+      for (const bucket of all) {
+        const tasks = await claimed(source, leaseOf(layout, bucket, 3), 'w', 100);
+        verifyEqual(due.includes(bucket), tasks.length > 0, `bucket ${bucket}: named due vs claimable`);
+      }
+      verifySame(
+        await source.dueBuckets(layout, all),
+        [],
+        'every due task claimed (running under its lease): none due',
+      );
+    },
+  );
+
+  bucketCase(
     'a newer lease takes running tasks over at once; the older lease can write nothing',
     async (_ctx, source) => {
       const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 1 });

@@ -233,7 +233,10 @@ export class BucketDispatcher {
         this.#writeResult(outcome, settlement),
         env.options.clock.monotonicNow() - startedAt,
       );
-    })().catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }));
+    })()
+      .catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }))
+      // The claiming loop decides "drained" (once mode) only when nothing is in flight: tell it.
+      .finally(() => queueMicrotask(() => this.#wakeup.wake()));
     env.inFlight.track(
       task.id,
       (reason) => {
@@ -266,6 +269,9 @@ export class BucketDispatcher {
   /** Balancing rounds until the dispatcher ends; faster while this worker is below its share. */
   async #balanceLoop(): Promise<void> {
     const { balanceIntervalMs } = this.#env.options.buckets;
+    // Workers started together should see each other's membership before any of them takes its share,
+    // rather than the first one taking every bucket and handing most of them back a round later.
+    if (!(await this.#sleep(Math.min(500, balanceIntervalMs / 4)))) return;
     let failures = 0;
     while (!this.#ended()) {
       let below = false;
@@ -350,6 +356,7 @@ export class BucketDispatcher {
     this.#balancedOnce = true;
     // Once mode is done taking buckets when it has its share, or nothing it wants is free.
     this.#nothingToTake = self.held + taken >= plan.target || taken < plan.acquire.length;
+    this.#wakeup.wake();
     return self.held + taken < plan.target;
   }
 
