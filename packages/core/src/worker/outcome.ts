@@ -20,7 +20,12 @@ export type WriteResult =
   /** The table's lease layout changed since the worker started. Nothing was applied. */
   | { readonly kind: 'layout' }
   /** Transport errors for longer than `writeRetryMs` (or a hard stop): unknown whether it applied. */
-  | { readonly kind: 'gave-up' };
+  | { readonly kind: 'gave-up' }
+  /**
+   * A reply was lost, and by the time the retry read the task back another claim had replaced this one:
+   * whether the lost write applied before that claim cannot be told. Reported as an error, never as stale.
+   */
+  | { readonly kind: 'unknown' };
 
 /**
  * The write for a handler's result. A result that can never be stored (not JSON: a BigInt, a cycle, a
@@ -93,6 +98,17 @@ export function observeWrite(
       return;
     case 'stale':
       env.observe({ type: 'stale-write', taskId: task.id, fence, operation: planned.kind });
+      return;
+    case 'unknown':
+      env.observe({
+        type: 'error',
+        phase: 'write',
+        taskId: task.id,
+        error: new BatonError(
+          'UNAVAILABLE',
+          `the ${planned.kind} of task ${task.id} under fence ${fence} lost its reply, and the task was claimed again before the retry could read it back: whether it applied is unknown (the task's row is correct either way)`,
+        ),
+      });
       return;
     case 'layout':
     case 'gave-up':

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { invalidTask, MemoryTaskSource, parsePayload, Worker } from '../../src/index.js';
+import { invalidTask, MemoryTaskSource, parsePayload, UnavailableError, Worker } from '../../src/index.js';
 import { memoryLocks, nextEvent, record, until } from './helpers.js';
 
 function setup(sourceOptions: ConstructorParameters<typeof MemoryTaskSource>[0] = {}) {
@@ -226,5 +226,44 @@ describe('Worker: transport failures', () => {
     expect(workers.reduce((n, w) => n + w.stats().staleWrites, 0)).toBe(0);
     expect(workers.reduce((n, w) => n + w.stats().completed, 0)).toBe(301);
     expect(store.list()).toEqual([]);
+  });
+});
+
+describe('Worker: a lost reply followed by another claim', () => {
+  it('reports the outcome as unknown (an error), never as a stale write, when another claim came in between', async () => {
+    const { provider } = setup();
+    /** fail() applies, then a takeover claims the task, then the reply is lost. */
+    class LostReplyThenTakeover extends MemoryTaskSource {
+      armed = true;
+      override async fail(...args: Parameters<MemoryTaskSource['fail']>) {
+        const result = await super.fail(...args);
+        if (this.armed) {
+          this.armed = false;
+          const [id, fence] = args;
+          await this.claim(id, fence + 1_000, 'rescuer');
+          throw new UnavailableError('reply lost (injected)');
+        }
+        return result;
+      }
+    }
+    const source = new LostReplyThenTakeover({ retryDelayMs: () => 0 });
+    const [id] = await source.enqueue({ kind: 'x', maxAttempts: 5 });
+    const worker = new Worker({
+      locks: provider(),
+      source,
+      schedule: { once: true },
+      retry: { baseMs: 1, maxMs: 5 },
+      handler: () => {
+        throw new Error('handler failed');
+      },
+    });
+    const stale = record(worker, 'stale-write');
+    const errors = record(worker, 'error');
+    await worker.run();
+    expect(stale).toEqual([]);
+    expect(errors.some((e) => /whether it applied is unknown/.test(String((e.error as Error).message)))).toBe(
+      true,
+    );
+    expect(await source.get(id!)).toMatchObject({ status: 'running', workerId: 'rescuer' });
   });
 });

@@ -263,6 +263,7 @@ export class BucketDispatcher {
       this.#env.layoutChanged();
       return { kind: 'layout' };
     }
+    if (outcome.reason === 'unknown') return { kind: 'unknown' };
     return outcome.reason === 'gave-up' ? { kind: 'gave-up' } : { kind: 'stale' };
   }
 

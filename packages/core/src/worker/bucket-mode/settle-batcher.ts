@@ -14,7 +14,9 @@ export type SettleOutcome =
   /** The whole batch was refused: a newer lease of the bucket wrote (`stale`), or the layout changed. */
   | { readonly applied: false; readonly reason: BucketRefusal }
   /** Transport errors for longer than `writeRetryMs`: unknown whether it applied. */
-  | { readonly applied: false; readonly reason: 'gave-up' };
+  | { readonly applied: false; readonly reason: 'gave-up' }
+  /** A lost reply, and the task was claimed again before the retry read it back: unknown whether it applied. */
+  | { readonly applied: false; readonly reason: 'unknown' };
 
 interface Pending {
   readonly settlement: Settlement;
@@ -76,7 +78,9 @@ export class SettleBatcher {
         if (!answer.ok)
           return settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
         if (attempt === 0) return [...answer.results];
-        return Promise.all(answer.results.map((result, i) => this.#confirm(settlements[i]!, result)));
+        return Promise.all(
+          answer.results.map((result, i): Promise<SettleOutcome> => this.#confirm(settlements[i]!, result)),
+        );
       });
       return written ?? settlements.map((): SettleOutcome => ({ applied: false, reason: 'gave-up' }));
     } catch (error) {
@@ -86,10 +90,10 @@ export class SettleBatcher {
   }
 
   /** After a lost reply: a "stale" answer may hide this settlement's own earlier, applied write. */
-  async #confirm(settlement: Settlement, result: SettlementResult): Promise<SettlementResult> {
+  async #confirm(settlement: Settlement, result: SettlementResult): Promise<SettleOutcome> {
     if (result.applied) return result;
     const current = await this.#source.get(settlement.taskId);
-    if (current?.fence !== settlement.fence) return result;
+    if (current?.fence !== settlement.fence) return { applied: false, reason: 'unknown' };
     const expected: Record<Settlement['kind'], readonly string[]> = {
       complete: ['done'],
       fail: ['failed', 'dead'],

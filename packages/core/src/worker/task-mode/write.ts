@@ -34,6 +34,8 @@ export async function writeTaskOutcome(
     if (attempt > 0) {
       const current = await source.get(task.id);
       if (showsWrite(current, fence, planned)) return resultFromTask(current!);
+      // Claimed again since: the earlier, lost attempt of this write may or may not have applied first.
+      if (current?.fence !== fence) return { kind: 'unknown' };
     }
     return { kind: 'stale' };
   };
