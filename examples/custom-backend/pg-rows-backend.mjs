@@ -86,6 +86,7 @@ const capabilities = Object.freeze({
   lockDelay: true,
   list: true,
   forceRelease: true,
+  fairQueue: false,
 });
 
 /**

@@ -155,6 +155,7 @@ export class ConsulLockProvider implements LockProvider {
       lockDelay: true,
       list: true,
       forceRelease: true,
+      fairQueue: false,
     };
     this.#http = new ConsulHttp({
       address,

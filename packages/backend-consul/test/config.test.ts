@@ -162,6 +162,7 @@ describe('consul config', () => {
         lockDelay: true,
         list: true,
         forceRelease: true,
+        fairQueue: false,
       });
       // Nothing listens on port 1: a typed, retryable error, never a hang.
       await expect(provider.openSession()).rejects.toMatchObject({ code: 'UNAVAILABLE', retryable: true });

@@ -90,6 +90,7 @@ const capabilities: LockCapabilities = {
   lockDelay: true,
   list: true,
   forceRelease: true,
+  fairQueue: false,
 };
 
 /**

@@ -32,6 +32,7 @@ export {
   MAX_TASK_DELAY_MS,
   truncateErrorMessage,
 } from './task-source-helpers.js';
+export * from './waiting-line.js';
 export * from './watch.js';
 export * from './worker/index.js';
 

@@ -15,6 +15,24 @@ export interface LockCapabilities {
   readonly list: boolean;
   /** `forceRelease()` is available. */
   readonly forceRelease: boolean;
+  /**
+   * Blocking acquisitions ({@link LockSession.acquire}, `withLock`, an election's `campaign`) wait in a
+   * first-come-first-served line per key, kept by the backend:
+   *
+   * - waiters are served in the order they started waiting;
+   * - a holder that releases and asks again goes to the back of the line, behind everyone already waiting;
+   * - a waiter that gives up (its `signal` aborts, its `timeoutMs` passes) leaves the line at once, and one
+   *   that crashes (its session is lost) stops blocking it within the backend's expiry bound, the same bound
+   *   that frees a crashed holder's lock.
+   *
+   * {@link LockSession.tryAcquire} does not queue: it takes a free key even while others wait for it
+   * ("barging", as `tryLock()` does on Java's fair `ReentrantLock`), so the cheap non-blocking path costs
+   * no more than without a line. Fences are unaffected.
+   *
+   * When `false`, waiters race for a released key (watch or jittered polling): the one that notices first,
+   * or a releasing holder that asks again at once, wins; nobody is starved for good, but there is no order.
+   */
+  readonly fairQueue: boolean;
 }
 
 /** Options for {@link LockProvider.openSession}. */
@@ -115,8 +133,10 @@ export interface LockSession extends AsyncDisposable {
    */
   tryAcquire(key: string, options?: TryAcquireOptions): Promise<Lease | null>;
   /**
-   * Waits until `key` can be taken (using the backend's watch where it has one, jittered polling otherwise),
-   * then returns the lease.
+   * Waits until `key` can be taken, then returns the lease. On a backend with the `fairQueue` capability
+   * the caller waits in line behind earlier waiters (and leaves the line when `signal` aborts or `timeoutMs`
+   * passes); otherwise it waits on the backend's watch, or by jittered polling, and races other waiters.
+   * Rejects with `ABORTED`, `TIMEOUT`, `SESSION_LOST` / `CLOSED`, or a backend error.
    */
   acquire(key: string, options?: AcquireOptions): Promise<Lease>;
   /**

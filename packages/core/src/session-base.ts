@@ -19,6 +19,7 @@ import type {
   WatchOptions,
 } from './lock.js';
 import { quoteForMessage } from './redact.js';
+import { acquireInLine, type WaitingLine } from './waiting-line.js';
 
 /** What a backend returns from a successful acquisition. `state` is the backend's own bookkeeping. */
 export interface Acquisition<S> {
@@ -126,6 +127,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   readonly ttlMs: number;
   readonly clock: Clock;
   readonly #controller = new AbortController();
+  readonly #halt = new AbortController();
   readonly #leases = new Map<string, ManagedLease<S>>();
   readonly #init: SessionInit;
   #destroying: Promise<void> | undefined;
@@ -153,6 +155,14 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   protected onLeaseAcquired(_lease: ManagedLease<S>): void {}
   /** Hook after a lease ended for any reason. */
   protected onLeaseEnded(_lease: ManagedLease<S>): void {}
+  /**
+   * The backend's first-come-first-served line of waiters (capability `fairQueue`), or `undefined` when
+   * blocking acquisitions race on the watch instead. The blocking `acquire` (and so `withLock` and an
+   * election's `campaign`) waits in it; `tryAcquire` never does.
+   */
+  protected waitingLine(): WaitingLine<unknown, S> | undefined {
+    return undefined;
+  }
 
   async tryAcquire(key: string, options: TryAcquireOptions = {}): Promise<ManagedLease<S> | null> {
     validateKey(key);
@@ -162,18 +172,12 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     this.#assertUsable();
     if (this.#leases.has(key)) return null;
     const acquisition = await whileHolding(() => this.acquireOnce(key, options));
-    if (!acquisition) return null;
-    const lease = new ManagedLease<S>(this, key, acquisition, options);
-    if (this.#controller.signal.aborted) {
-      lease.markLost(this.#lossReason());
-      return lease;
-    }
-    this.#leases.set(key, lease);
-    this.onLeaseAcquired(lease);
-    return lease;
+    return acquisition ? this.#adopt(key, acquisition, options) : null;
   }
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    const line = this.waitingLine();
+    if (line) return this.#acquireInLine(line, key, options);
     return waitToAcquire(
       {
         tryAcquire: (k, o) => this.tryAcquire(k, o),
@@ -211,6 +215,17 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   }
 
   /**
+   * For a backend's crash hook (`abandon()`): blocking acquisitions in progress stop at once, sending no
+   * further request and leaving their places in line behind (a dead process cleans nothing up), and reject
+   * with `SESSION_LOST`.
+   */
+  protected haltWaiting(): void {
+    if (!this.#halt.signal.aborted) {
+      this.#halt.abort(new SessionLostError(`session ${this.id} was abandoned (crash hook)`));
+    }
+  }
+
+  /**
    * Declares the session lost: aborts the session signal and every lease's signal with the same reason.
    * Backends call this from their keep-alive's `onLost`.
    */
@@ -239,6 +254,31 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
       this.#leases.delete(lease.key);
       this.onLeaseEnded(lease);
     }
+  }
+
+  async #acquireInLine(line: WaitingLine<unknown, S>, key: string, options: AcquireOptions): Promise<Lease> {
+    validateKey(key);
+    this.#assertUsable();
+    const { signal: _signal, timeoutMs: _timeoutMs, ...tryOptions } = options;
+    const acquisition = await acquireInLine(line, key, options, {
+      clock: this.clock,
+      ttlMs: this.ttlMs,
+      sessionSignal: this.signal,
+      haltSignal: this.#halt.signal,
+      holds: (k) => this.#leases.has(k),
+    });
+    return this.#adopt(key, acquisition, tryOptions);
+  }
+
+  #adopt(key: string, acquisition: Acquisition<S>, options: TryAcquireOptions): ManagedLease<S> {
+    const lease = new ManagedLease<S>(this, key, acquisition, options);
+    if (this.#controller.signal.aborted) {
+      lease.markLost(this.#lossReason());
+      return lease;
+    }
+    this.#leases.set(key, lease);
+    this.onLeaseAcquired(lease);
+    return lease;
   }
 
   async #doDestroy(): Promise<void> {

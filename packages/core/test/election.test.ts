@@ -686,7 +686,14 @@ function scriptedProvider(script: Array<LockHolder | null>): LockProvider {
   const unused = () => Promise.reject(new Error('not used'));
   return {
     backend: 'scripted',
-    capabilities: { nativeWatch: true, minTtlMs: 1, lockDelay: false, list: false, forceRelease: false },
+    capabilities: {
+      nativeWatch: true,
+      minTtlMs: 1,
+      lockDelay: false,
+      list: false,
+      forceRelease: false,
+      fairQueue: false,
+    },
     clock: new ManualClock(),
     openSession: unused,
     getHolder: async () => script.at(-1) ?? null,

@@ -1,8 +1,10 @@
 import {
+  type LineCondition,
   type LockHolder,
   type LockProvider,
   MemoryLockStore,
   SessionLostError,
+  type StoredWaiter,
   type WatchOptions,
 } from '@baton/core';
 import { describe, expect, it } from 'vitest';
@@ -44,6 +46,25 @@ class SlowRelease extends MemoryLockStore {
     const at = this.#releasedAt.get(args[1]);
     if (at !== undefined && this.clock.monotonicNow() - at < TTL * 0.9) return null;
     return super.acquire(...args);
+  }
+}
+
+/** Serves the line last-come-first-served: a leader that campaigns again is next again. */
+class LifoLine extends MemoryLockStore {
+  override waiters(key: string): readonly StoredWaiter[] {
+    return [...super.waiters(key)].reverse();
+  }
+}
+
+/** A blocking acquire that takes a free key ahead of the waiters: a resigning leader wins again at once. */
+class BargingAcquire extends MemoryLockStore {
+  override acquire(
+    sessionId: string,
+    key: string,
+    options: Parameters<MemoryLockStore['acquire']>[2],
+    line: LineCondition = 'barge',
+  ): ReturnType<MemoryLockStore['acquire']> {
+    return super.acquire(sessionId, key, options, line === 'empty' ? 'barge' : line);
   }
 }
 
@@ -116,6 +137,16 @@ describe('the election suite catches planted faults', () => {
   it('a backend that frees released locks late fails the prompt-handover check', async () => {
     const cases = casesFor(async () => memoryHarness({ ttlMs: TTL, store: new SlowRelease() }));
     await expect(run(cases, 'election: handover on resign is prompt')).rejects.toThrow(/handover took/);
+  });
+
+  it('a line that is not first-come-first-served fails the turn-taking check', async () => {
+    const cases = casesFor(async () => memoryHarness({ ttlMs: TTL, store: new LifoLine() }));
+    await expect(run(cases, 'election: campaigners take turns')).rejects.toThrow(/did not rotate/);
+  });
+
+  it('a campaign that jumps the line fails the turn-taking check', async () => {
+    const cases = casesFor(async () => memoryHarness({ ttlMs: TTL, store: new BargingAcquire() }));
+    await expect(run(cases, 'election: campaigners take turns')).rejects.toThrow(/did not rotate/);
   });
 
   it('a backend that expires live sessions fails the keep-leading check', async () => {

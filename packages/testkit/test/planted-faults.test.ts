@@ -1,8 +1,9 @@
-import { type LockHolder, MemoryLockStore } from '@baton/core';
+import { type LineCondition, type LockHolder, MemoryLockStore, type StoredWaiter } from '@baton/core';
 import { describe, expect, it } from 'vitest';
 import {
   exclusivityTests,
   expiryTests,
+  fairnessTests,
   fencingTests,
   fuzzTests,
   type LockSuiteOptions,
@@ -86,6 +87,40 @@ class NoExpiryStore extends MemoryLockStore {
   }
 }
 
+/** A line served last-come-first-served: waiters are not served in arrival order. */
+class LifoLineStore extends MemoryLockStore {
+  override waiters(key: string): readonly StoredWaiter[] {
+    return [...super.waiters(key)].reverse();
+  }
+}
+
+/**
+ * A blocking acquire that takes a free key although others wait for it: a releasing holder that asks
+ * again wins again (what kept leadership with one DynamoDB campaigner before the line existed).
+ */
+class BargingAcquireStore extends MemoryLockStore {
+  override acquire(
+    sessionId: string,
+    key: string,
+    options: Parameters<MemoryLockStore['acquire']>[2],
+    line: LineCondition = 'barge',
+  ) {
+    return super.acquire(sessionId, key, options, line === 'empty' ? 'barge' : line);
+  }
+}
+
+/** A waiter that gives up is never removed from the line. */
+class LeaksAbandonedWaitersStore extends MemoryLockStore {
+  override dequeue(): boolean {
+    return true;
+  }
+}
+
+/** The waiter of a session that expired is never removed from the line. */
+class LeaksCrashedWaitersStore extends MemoryLockStore {
+  override expireWaiter(): void {}
+}
+
 const options: LockSuiteOptions = { expiryBoundMs: 300, granularityMs: 20 };
 
 /** Runs suite groups against a store and returns the names of the cases that failed. */
@@ -154,6 +189,33 @@ describe('the conformance suite catches planted faults', () => {
     expect(failed).toContain('expiry: after a crash another session gets the key within the bound');
   }, 60_000);
 
+  it('a line that does not serve waiters in arrival order', async () => {
+    const failed = await failingCases(new LifoLineStore(), [fairnessTests]);
+    expect(failed).toContain('fair queue: waiters are served in the order they started waiting');
+    expect(failed).toContain(
+      'fair queue: a holder that releases and asks again goes to the back of the line',
+    );
+  }, 60_000);
+
+  it('a blocking acquire that jumps the line when the key is free', async () => {
+    const failed = await failingCases(new BargingAcquireStore(), [fairnessTests]);
+    expect(failed).toContain(
+      'fair queue: a holder that releases and asks again goes to the back of the line',
+    );
+  }, 60_000);
+
+  it('a waiter that gave up left in the line', async () => {
+    const failed = await failingCases(new LeaksAbandonedWaitersStore(), [fairnessTests]);
+    expect(failed).toEqual([
+      'fair queue: waiters that give up (abort, timeout) leave the line without blocking it',
+    ]);
+  }, 60_000);
+
+  it('a crashed waiter left in the line', async () => {
+    const failed = await failingCases(new LeaksCrashedWaitersStore(), [fairnessTests]);
+    expect(failed).toEqual(['fair queue: a crashed waiter stops blocking the line within the expiry bound']);
+  }, 60_000);
+
   it('the unmodified reference store passes the same groups', async () => {
     const failed = await failingCases(new MemoryLockStore(), [
       exclusivityTests,
@@ -161,6 +223,7 @@ describe('the conformance suite catches planted faults', () => {
       releaseTests,
       transportTests,
       fuzzTests,
+      fairnessTests,
     ]);
     expect(failed).toEqual([]);
   }, 60_000);

@@ -12,6 +12,7 @@ import type {
   WatchOptions,
 } from '../lock.js';
 import { AbstractLockSession, type Acquisition, type ManagedLease, validateKey } from '../session-base.js';
+import type { LineEntry, WaitingLine } from '../waiting-line.js';
 import { MemoryLockStore } from './store.js';
 
 /** Options for {@link MemoryLockProvider}. */
@@ -42,6 +43,7 @@ const capabilities: LockCapabilities = {
   lockDelay: true,
   list: true,
   forceRelease: true,
+  fairQueue: true,
 };
 
 /**
@@ -116,10 +118,17 @@ export class MemoryLockProvider implements LockProvider {
   }
 }
 
+/** A place in a memory key's line of waiters. */
+interface MemoryPlace {
+  readonly key: string;
+  ticket: number;
+}
+
 /** A session of the in-memory provider. */
 export class MemorySession extends AbstractLockSession<undefined> implements LockSession {
   readonly #provider: MemoryLockProvider;
   readonly #keepAlive: KeepAlive;
+  readonly #line: WaitingLine<MemoryPlace, undefined>;
 
   constructor(provider: MemoryLockProvider, id: string, ttlMs: number, startedAt: number) {
     super({
@@ -137,6 +146,7 @@ export class MemorySession extends AbstractLockSession<undefined> implements Loc
       renew: async () => provider.store.renewSession(id),
       onLost: (error) => this.markSessionLost(error),
     }).start();
+    this.#line = memoryLine(provider.store, id);
   }
 
   /**
@@ -146,6 +156,11 @@ export class MemorySession extends AbstractLockSession<undefined> implements Loc
    */
   abandon(): void {
     this.#keepAlive.stop();
+    this.haltWaiting();
+  }
+
+  protected override waitingLine(): WaitingLine<MemoryPlace, undefined> {
+    return this.#line;
   }
 
   protected async acquireOnce(
@@ -187,4 +202,42 @@ export class MemorySession extends AbstractLockSession<undefined> implements Loc
       }
     }
   }
+}
+
+/**
+ * The store's line of waiters, as a {@link WaitingLine}: entering takes a free key nobody waits for, else
+ * queues; a place takes the key only first in line; waiting follows the store's change counter.
+ */
+function memoryLine(store: MemoryLockStore, sessionId: string): WaitingLine<MemoryPlace, undefined> {
+  const acquired = (
+    fence: { fence: number } | null,
+    options: TryAcquireOptions,
+  ): Acquisition<undefined> | null =>
+    fence ? { fence: fence.fence, value: options.value, state: undefined } : null;
+  return {
+    async enter(key, options): Promise<LineEntry<MemoryPlace, undefined>> {
+      const now = acquired(store.acquire(sessionId, key, options, 'empty'), options);
+      return now ? { acquired: now } : { place: { key, ticket: store.enqueue(sessionId, key) } };
+    },
+    async take(place, options) {
+      // A place the store no longer knows (the key's line was lost with an operator's cleanup) re-enters.
+      if (!store.isWaiting(place.key, place.ticket)) place.ticket = store.enqueue(sessionId, place.key);
+      return acquired(store.acquire(sessionId, place.key, options, { ticket: place.ticket }), options);
+    },
+    async waitForTurn(place, signal) {
+      const first = store.waiters(place.key)[0]?.ticket === place.ticket;
+      if (first && store.inspect(place.key)?.holder === undefined) return true;
+      const changes = store.lineChanges(place.key, signal);
+      try {
+        await changes.next();
+        await changes.next();
+      } finally {
+        await changes.return(undefined);
+      }
+      return false;
+    },
+    async leave(place) {
+      store.dequeue(place.key, place.ticket);
+    },
+  };
 }

@@ -24,6 +24,26 @@ interface StoredKey {
   watch: LatestValue<LockHolder | null>;
 }
 
+/** One waiter in a key's line, as the store keeps it. */
+export interface StoredWaiter {
+  /** Position ticket: drawn from the store's global index when the waiter entered, so it only rises. */
+  readonly ticket: number;
+  readonly sessionId: string;
+}
+
+/**
+ * How an acquisition relates to the key's line of waiters: `barge` takes a free key whoever waits
+ * (`tryAcquire`); `empty` takes it only when nobody waits; `{ ticket }` only for the first waiter in line,
+ * which leaves the line in the same step.
+ */
+export type LineCondition = 'barge' | 'empty' | { readonly ticket: number };
+
+interface StoredLine {
+  waiters: StoredWaiter[];
+  /** Bumped on every change of the line or of the key's holder: what waiting places wait on. */
+  revision: LatestValue<number>;
+}
+
 /** One lease grant as the store recorded it: the server-side history the chaos checker reads. */
 export interface GrantRecord {
   key: string;
@@ -54,6 +74,7 @@ export class MemoryLockStore {
   readonly ttlMultiplier: number;
   readonly #sessions = new Map<string, StoredSession>();
   readonly #keys = new Map<string, StoredKey>();
+  readonly #lines = new Map<string, StoredLine>();
   readonly #history: GrantRecord[] = [];
   #index = 0;
   #failures = 0;
@@ -110,16 +131,27 @@ export class MemoryLockStore {
     this.#invalidate(id, 'destroyed');
   }
 
+  /**
+   * Takes `key` for `sessionId` when it is free; `null` when it is held or blocked (lock-delay,
+   * lockAtLeastFor). `line` says whether the key's waiters count (see {@link LineCondition}); the default
+   * ignores them, as `tryAcquire` does.
+   */
   acquire(
     sessionId: string,
     key: string,
     options: { value?: string | undefined; lockAtLeastForMs?: number | undefined },
+    line: LineCondition = 'barge',
   ): { fence: number } | null {
     this.#maybeFail('acquire');
     if (!this.#sessions.has(sessionId)) throw new SessionLostError(`session '${sessionId}' not found`);
     const now = this.clock.monotonicNow();
     const entry = this.#keys.get(key);
     if (entry && (entry.holder !== undefined || now < entry.blockedUntil)) return null;
+    if (line === 'empty' && this.waiters(key).length > 0) return null;
+    if (typeof line === 'object') {
+      if (this.waiters(key)[0]?.ticket !== line.ticket) return null;
+      this.#removeWaiter(key, line.ticket);
+    }
     const fence = ++this.#index;
     const target = entry ?? this.#newKey(key);
     target.holder = sessionId;
@@ -152,6 +184,46 @@ export class MemoryLockStore {
     return true;
   }
 
+  /** Puts `sessionId` at the end of the line of waiters for `key`; returns its ticket. */
+  enqueue(sessionId: string, key: string): number {
+    this.#maybeFail('enqueue');
+    if (!this.#sessions.has(sessionId)) throw new SessionLostError(`session '${sessionId}' not found`);
+    const line = this.#line(key);
+    const ticket = ++this.#index;
+    line.waiters.push({ ticket, sessionId });
+    line.revision.set(line.revision.value + 1);
+    return ticket;
+  }
+
+  /** Removes a waiter that gave up, or whose session ended, from the line. */
+  dequeue(key: string, ticket: number): boolean {
+    this.#maybeFail('dequeue');
+    return this.#removeWaiter(key, ticket);
+  }
+
+  /** Removes the waiter of a session that ended (expired, destroyed) from the line. */
+  expireWaiter(key: string, waiter: StoredWaiter): void {
+    this.#removeWaiter(key, waiter.ticket);
+  }
+
+  /** The waiters for `key`, in the order they will be served. */
+  waiters(key: string): readonly StoredWaiter[] {
+    return this.#lines.get(key)?.waiters ?? [];
+  }
+
+  /** Whether `ticket` still waits in the line for `key`. */
+  isWaiting(key: string, ticket: number): boolean {
+    return this.#lines.get(key)?.waiters.some((w) => w.ticket === ticket) ?? false;
+  }
+
+  /**
+   * A counter of changes to `key`'s holder or line of waiters: yields the current count, then each newer
+   * one, until `signal` aborts.
+   */
+  lineChanges(key: string, signal?: AbortSignal): AsyncGenerator<number> {
+    return this.#line(key).revision.subscribe(signal);
+  }
+
   /** Operator force-release: clears the holder, no lock-delay. */
   forceRelease(key: string): boolean {
     this.#maybeFail('force release');
@@ -168,6 +240,7 @@ export class MemoryLockStore {
     if (entry.holder !== undefined) this.#free(entry, 'forced');
     this.#keys.delete(key);
     entry.watch.set(null);
+    this.#touchLine(key);
   }
 
   holder(key: string): LockHolder | null {
@@ -220,6 +293,30 @@ export class MemoryLockStore {
 
   #publish(entry: StoredKey): void {
     entry.watch.set(this.#snapshot(entry));
+    this.#touchLine(entry.key);
+  }
+
+  #line(key: string): StoredLine {
+    let line = this.#lines.get(key);
+    if (!line) {
+      line = { waiters: [], revision: new LatestValue(0) };
+      this.#lines.set(key, line);
+    }
+    return line;
+  }
+
+  #removeWaiter(key: string, ticket: number): boolean {
+    const line = this.#lines.get(key);
+    const at = line ? line.waiters.findIndex((w) => w.ticket === ticket) : -1;
+    if (!line || at < 0) return false;
+    line.waiters.splice(at, 1);
+    line.revision.set(line.revision.value + 1);
+    return true;
+  }
+
+  #touchLine(key: string): void {
+    const line = this.#lines.get(key);
+    line?.revision.set(line.revision.value + 1);
   }
 
   #free(entry: StoredKey, end: NonNullable<GrantRecord['end']>): void {
@@ -255,6 +352,9 @@ export class MemoryLockStore {
     if (session.timer !== undefined) this.clock.clearTimeout(session.timer);
     this.#sessions.delete(id);
     const now = this.clock.monotonicNow();
+    for (const [key, line] of [...this.#lines]) {
+      for (const waiter of line.waiters.filter((w) => w.sessionId === id)) this.expireWaiter(key, waiter);
+    }
     for (const entry of this.#keys.values()) {
       if (entry.holder !== id) continue;
       this.#free(entry, end);

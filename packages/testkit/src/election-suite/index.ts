@@ -1,6 +1,7 @@
 import type { LockHarnessFactory, TestFn } from '../lock-suite/types.js';
 import { electionContentionTests } from './contention.js';
 import { electionDiscoveryTests } from './discovery.js';
+import { electionFairnessTests } from './fairness.js';
 import { electionHandoverTests } from './handover.js';
 import { electionObserveTests } from './observe.js';
 import { runWhileLeaderTests } from './run-while-leader.js';
@@ -11,6 +12,7 @@ export type * from './types.js';
 export {
   electionContentionTests,
   electionDiscoveryTests,
+  electionFairnessTests,
   electionHandoverTests,
   electionObserveTests,
   runWhileLeaderTests,
@@ -29,7 +31,8 @@ export {
  * What it checks: one leader at a time under contention, resignations and crashes (a participant is never
  * elected while another one's leadership signal is live, terms strictly increase); handover within one
  * watch round trip after `resign()` and within `expiryBoundMs` after a crash; a leader cut off from the
- * backend stops believing within its TTL; observers see terms in order and end on the current leader;
+ * backend stops believing within its TTL; on a backend with the `fairQueue` capability, campaigners take turns
+ * in arrival order; observers see terms in order and end on the current leader;
  * `proclaim` changes the published value but not the term; `leader()` is `null` when nobody leads; an
  * aborted campaign rejects with `ABORTED` and leaves no lock behind; `runWhileLeader` steps down cleanly.
  */
@@ -40,6 +43,7 @@ export function leaderElectionSuite(
 ): void {
   electionDiscoveryTests(test, factory, options);
   electionContentionTests(test, factory, options);
+  electionFairnessTests(test, factory, options);
   electionHandoverTests(test, factory, options);
   electionObserveTests(test, factory, options);
   runWhileLeaderTests(test, factory, options);

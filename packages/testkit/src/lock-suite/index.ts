@@ -2,6 +2,7 @@ import { exclusivityTests, independentKeysTests, releaseTests } from './basics.j
 import { blockingTests } from './blocking.js';
 import { discoveryTests } from './discovery.js';
 import { destroyTests, expiryTests, holdTests, leaseLostTests } from './expiry.js';
+import { fairnessTests } from './fairness.js';
 import { fencingTests } from './fencing.js';
 import { fuzzTests } from './fuzz.js';
 import { transportTests } from './transport.js';
@@ -15,6 +16,7 @@ export {
   discoveryTests,
   exclusivityTests,
   expiryTests,
+  fairnessTests,
   fencingTests,
   fuzzTests,
   holdTests,
@@ -51,6 +53,7 @@ export function lockProviderSuite(
   fencingTests(test, factory, options);
   discoveryTests(test, factory, options);
   blockingTests(test, factory, options);
+  fairnessTests(test, factory, options);
   fuzzTests(test, factory, options);
   transportTests(test, factory, options);
 }

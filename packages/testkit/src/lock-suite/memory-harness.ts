@@ -22,7 +22,9 @@ export function memoryHarness(options: MemoryHarnessOptions = {}): LockHarness {
     sessionOptions: { ttlMs, lockDelayMs: 0 },
     inspect: async (key) => {
       const entry = store.inspect(key);
-      return entry ? { holder: entry.holder, fence: entry.fence } : null;
+      const waiters = store.waiters(key).map((w) => w.sessionId);
+      if (!entry) return waiters.length > 0 ? { holder: undefined, fence: 0, waiters } : null;
+      return { holder: entry.holder, fence: entry.fence, waiters };
     },
     crash: async (session) => (session as MemorySession).abandon(),
     breakTransport: async () => {

@@ -12,6 +12,12 @@ export interface StoredLock {
   holder: string | undefined;
   /** The fence of the last acquisition recorded for the key. */
   fence: number;
+  /**
+   * Sessions waiting in the key's line, in the order the backend will serve them (backends with the
+   * `fairQueue` capability must report it; the fairness group waits on it). Places the backend has not yet
+   * dropped are listed even when their session is gone.
+   */
+  waiters?: readonly string[];
 }
 
 /**
