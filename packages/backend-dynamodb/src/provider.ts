@@ -90,7 +90,7 @@ const capabilities: LockCapabilities = {
   lockDelay: true,
   list: true,
   forceRelease: true,
-  fairQueue: false,
+  fairQueue: true,
 };
 
 /**
@@ -122,6 +122,7 @@ export class DynamoLockProvider implements LockProvider {
   readonly #requester: Requester;
   readonly #lockTable: LockTable;
   readonly #observations = new ObservationBook();
+  readonly #placeObservations = new ObservationBook();
   readonly #knownKeys = new KnownKeys();
   readonly #defaults: { ttlMs: number; lockDelayMs: number };
   readonly #options: DynamoLockProviderOptions;
@@ -196,8 +197,10 @@ export class DynamoLockProvider implements LockProvider {
         table: this.#lockTable,
         clock: this.clock,
         observations: this.#observations,
+        placeObservations: this.#placeObservations,
         knownKeys: this.#knownKeys,
         expiryWaitMs: (record) => this.#expiryWaitMs(record),
+        placeExpiryMs: (leaseMs) => this.#expiryAfterMs(leaseMs),
         watch: (key, watchOptions) => this.watch(key, watchOptions),
         heartbeatConcurrency: this.#options.heartbeatConcurrency ?? 16,
       },
@@ -301,7 +304,12 @@ export class DynamoLockProvider implements LockProvider {
   }
 
   #expiryWaitMs(record: LockRecord): number {
-    return record.leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(record.leaseMs / 10));
+    return this.#expiryAfterMs(record.leaseMs);
+  }
+
+  /** A lease duration plus the takeover margin: how long an advertised version must stay unchanged. */
+  #expiryAfterMs(leaseMs: number): number {
+    return leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
   }
 
   #assertOpen(): void {

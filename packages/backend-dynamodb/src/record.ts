@@ -44,7 +44,31 @@ export const ATTR = {
   holdMs: 'holdMs',
   value: 'value',
   epoch: 'epoch',
+  waiting: 'waiting',
+  tickets: 'tickets',
 } as const;
+
+/** Prefix of a waiter's ticket attribute (`w:<waiter id>`, N) on a lock item. */
+export const WAITER_TICKET_PREFIX = 'w:';
+/** Prefix of a waiter's details attribute (`wi:<waiter id>`, M: `v` version, `l` lease ms, `s` session). */
+export const WAITER_INFO_PREFIX = 'wi:';
+
+/**
+ * One place in a lock item's line of waiters (blocking acquisitions waiting for the key). It lives on the
+ * lock item itself as two attributes, so one consistent read shows the holder and the whole line.
+ */
+export interface WaiterRecord {
+  /** Fresh id of this place (one per wait). */
+  id: string;
+  /** Position: drawn from the item's `tickets` counter, which only rises. */
+  ticket: number;
+  /** A fresh UUID on every refresh by the waiter's session heartbeat: unchanged means nobody refreshes it. */
+  version: string;
+  /** Lease duration the waiter's session advertises: how long its version may stay unchanged. */
+  leaseMs: number;
+  /** The waiting session (for operators; nothing is decided on it). */
+  sessionId: string;
+}
 
 /** A lock item as stored. */
 export interface LockRecord {
@@ -68,6 +92,8 @@ export interface LockRecord {
   /** After an early release: how long the key stays unavailable (lockAtLeastFor), ms. */
   holdMs: number;
   value: string | undefined;
+  /** The line of waiters, in ticket order (first in line first). */
+  waiters: WaiterRecord[];
 }
 
 export type Item = Record<string, AttributeValue>;
@@ -131,5 +157,26 @@ export function parseRecord(key: string, item: Item): LockRecord {
     delayMs: num(item, ATTR.delayMs) ?? 0,
     holdMs: num(item, ATTR.holdMs) ?? 0,
     value: str(item, ATTR.value),
+    waiters: parseWaiters(key, item),
   };
+}
+
+/** The waiters stored on a lock item, in ticket order. Throws `PROTOCOL` on a malformed entry. */
+export function parseWaiters(key: string, item: Item): WaiterRecord[] {
+  const waiters: WaiterRecord[] = [];
+  for (const name of Object.keys(item)) {
+    if (!name.startsWith(WAITER_TICKET_PREFIX)) continue;
+    const id = name.slice(WAITER_TICKET_PREFIX.length);
+    const ticket = num(item, name);
+    const info = item[WAITER_INFO_PREFIX + id]?.M;
+    const version = info?.v?.S;
+    const leaseMs = Number(info?.l?.N);
+    if (ticket === undefined || !info || version === undefined || !(leaseMs > 0)) {
+      throw new ProtocolError(`lock item '${key}' has a malformed waiter entry '${id}'`, {
+        backend: BACKEND,
+      });
+    }
+    waiters.push({ id, ticket, version, leaseMs, sessionId: info.s?.S ?? '' });
+  }
+  return waiters.sort((a, b) => a.ticket - b.ticket);
 }

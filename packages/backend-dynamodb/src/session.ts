@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   AbstractLockSession,
   type Acquisition,
@@ -8,27 +7,21 @@ import {
   type LockHolder,
   type ManagedLease,
   SessionLostError,
-  type TimerHandle,
   type TryAcquireOptions,
+  type WaitingLine,
   type WatchOptions,
 } from '@baton/core';
 import { BACKEND } from './errors.js';
+import { type DynamoLeaseState, GrantAttempt, type GrantContext } from './grant-attempt.js';
 import type { KnownKeys } from './known-keys.js';
+import { type DynamoPlace, dynamoLine, refreshPlace } from './line.js';
 import type { ObservationBook } from './observations.js';
 import type { LockRecord } from './record.js';
 import type { CallLimits } from './requester.js';
-import type { EpochExpectation, GrantExpectation, GrantInput, LockTable } from './table.js';
-import { RecordVersions, type VersionedWrite } from './versions.js';
+import type { LockTable } from './table.js';
+import type { VersionedWrite } from './versions.js';
 
-/** Per-lease bookkeeping of a {@link DynamoLockSession}. */
-export interface DynamoLeaseState {
-  /** Record versions this holder wrote that may be the item's current one. */
-  versions: RecordVersions;
-  /** Monotonic time at which the last write known to have applied was *sent*. */
-  lastGoodStart: number;
-  deadlineTimer: TimerHandle | undefined;
-  releasing: boolean;
-}
+export type { DynamoLeaseState } from './grant-attempt.js';
 
 /** What a session needs from its provider. */
 export interface DynamoSessionDeps {
@@ -37,8 +30,12 @@ export interface DynamoSessionDeps {
   observations: ObservationBook;
   /** Keys whose item this provider has seen exist (`epoch` mode starts other keys by creating the item). */
   knownKeys: KnownKeys;
+  /** Observations of waiters' place versions (lines of waiters). */
+  placeObservations: ObservationBook;
   /** How long a record version must stay unchanged before its holder is presumed gone. */
   expiryWaitMs(record: LockRecord): number;
+  /** The same for a waiter's place advertising `leaseMs`. */
+  placeExpiryMs(leaseMs: number): number;
   watch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null>;
   heartbeatConcurrency: number;
 }
@@ -73,6 +70,9 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
   readonly intervalMs: number;
   readonly #deps: DynamoSessionDeps;
   readonly #keepAlive: KeepAlive;
+  readonly #grants: GrantContext;
+  readonly #places = new Set<DynamoPlace>();
+  readonly #line: WaitingLine<DynamoPlace, DynamoLeaseState>;
 
   constructor(deps: DynamoSessionDeps, init: DynamoSessionInit) {
     super({ id: init.id, ttlMs: init.ttlMs, clock: deps.clock, watch: deps.watch, nativeWatch: false });
@@ -80,6 +80,21 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
     this.name = init.name;
     this.lockDelayMs = init.lockDelayMs;
     this.intervalMs = init.intervalMs;
+    this.#grants = {
+      table: deps.table,
+      clock: deps.clock,
+      observations: deps.observations,
+      knownKeys: deps.knownKeys,
+      owner: { id: init.id, name: init.name, ttlMs: init.ttlMs, lockDelayMs: init.lockDelayMs },
+      takeoverWaitMs: (record) => this.#takeoverWaitMs(record),
+      limits: () => this.#limits(),
+    };
+    this.#line = dynamoLine({
+      ...this.#grants,
+      placeObservations: deps.placeObservations,
+      placeExpiryMs: (leaseMs) => deps.placeExpiryMs(leaseMs),
+      places: this.#places,
+    });
     this.#keepAlive = new KeepAlive({
       ttlMs: init.ttlMs,
       intervalMs: init.intervalMs,
@@ -96,6 +111,11 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
    */
   abandon(): void {
     this.#keepAlive.stop();
+    this.haltWaiting();
+  }
+
+  protected override waitingLine(): WaitingLine<DynamoPlace, DynamoLeaseState> {
+    return this.#line;
   }
 
   /** Sends the next heartbeat now instead of at its scheduled time. */
@@ -107,89 +127,18 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
     key: string,
     options: TryAcquireOptions,
   ): Promise<Acquisition<DynamoLeaseState> | null> {
-    const { table, clock, observations, knownKeys } = this.#deps;
-    const epochMode = table.fenceMode === 'epoch';
-    const input: GrantInput = {
-      owner: this.id,
-      ownerName: this.name,
-      rvn: randomUUID(),
-      leaseMs: this.ttlMs,
-      delayMs: this.lockDelayMs,
-      value: options.value,
-    };
-    let firstSentAt: number | undefined;
-    const granted = (record: LockRecord, sentAt: number): Acquisition<DynamoLeaseState> => {
-      observations.forget(key);
-      knownKeys.add(key);
-      return {
-        fence: record.fence,
-        value: options.value,
-        // The lease is anchored at the send time of the request that took it: contenders cannot have seen
-        // the new record version any earlier.
-        state: {
-          versions: new RecordVersions(record.rvn),
-          lastGoodStart: sentAt,
-          deadlineTimer: undefined,
-          releasing: false,
-        },
-      };
-    };
-    const take = async (
-      write: (limits: CallLimits) => Promise<LockRecord | null>,
-    ): Promise<Acquisition<DynamoLeaseState> | null> => {
-      const sentAt = clock.monotonicNow();
-      firstSentAt ??= sentAt;
-      const record = await write(this.#limits());
-      return record ? granted(record, sentAt) : null;
-    };
-    const grant = (expect: GrantExpectation) => take((limits) => table.grant(key, expect, input, limits));
-    // Epoch mode: start a new fence span above `fence`, on a missing item or on the version just read.
-    const grantInEpoch = async (expect: EpochExpectation, fence = 0) => {
-      const epoch = await table.nextEpoch(this.#limits(), fence);
-      const acquisition = await take((limits) => table.grantInEpoch(key, expect, epoch, input, limits));
-      if (!acquisition && expect.kind === 'absent') knownKeys.add(key);
-      return acquisition;
-    };
-    const takeSeen = (record: LockRecord, expect: GrantExpectation) => {
-      // Epoch mode, span used up (or an item created in counter mode): continue in a new epoch.
-      if (epochMode && !(record.fenceMax !== undefined && record.fence < record.fenceMax)) {
-        return grantInEpoch({ kind: 'version', rvn: record.rvn }, record.fence);
-      }
-      return grant(expect);
-    };
-
-    // Unless this key was just seen held, assume it is free: one conditional request (in counter mode also
-    // for a new key). In epoch mode a key this provider has not seen is probably new: draw an epoch and
-    // create the item (two requests); if it exists after all, go on as for a known key.
+    const { table, clock, observations } = this.#deps;
+    const attempt = new GrantAttempt(this.#grants, key, options.value, 'barge');
+    // Unless this key was just seen held, assume it is free: one conditional request.
     if (!observations.has(key)) {
-      const acquisition =
-        (epochMode && !knownKeys.has(key) ? await grantInEpoch({ kind: 'absent' }) : null) ??
-        (await grant({ kind: 'free' }));
+      const acquisition = await attempt.assumeFree();
       if (acquisition) return acquisition;
     }
     for (let round = 0; round < 3; round++) {
       const record = await table.read(key, this.#limits());
-      const seenAt = clock.monotonicNow();
-      // An earlier attempt that failed on our side was applied after all.
-      if (record && record.rvn === input.rvn) return granted(record, firstSentAt ?? seenAt);
-      let acquisition: Acquisition<DynamoLeaseState> | null;
-      if (!record) {
-        // First use of the key, or the item was deleted. Epoch mode starts above every fence handed out so
-        // far; counter mode creates it with fence 1 (items must never be deleted in that mode).
-        knownKeys.forget(key);
-        observations.forget(key);
-        acquisition = epochMode ? await grantInEpoch({ kind: 'absent' }) : await grant({ kind: 'free' });
-      } else if (record.owner === undefined && record.holdMs === 0) {
-        knownKeys.add(key);
-        observations.forget(key);
-        acquisition = await takeSeen(record, { kind: 'free' });
-      } else {
-        knownKeys.add(key);
-        const unchangedFor = observations.observe(key, record.rvn, seenAt);
-        if (unchangedFor < this.#takeoverWaitMs(record)) return null;
-        acquisition = await takeSeen(record, { kind: 'version', rvn: record.rvn });
-      }
-      if (acquisition) return acquisition;
+      const decision = await attempt.decide(record, clock.monotonicNow());
+      if (decision === 'held') return null;
+      if (decision !== 'retry') return decision;
     }
     return null;
   }
@@ -244,6 +193,7 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
 
   protected async endSession(): Promise<void> {
     this.#keepAlive.stop();
+    this.#places.clear();
     for (const lease of this.leases()) this.#clearDeadline(lease.state);
   }
 
@@ -253,10 +203,17 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
    * with backoff) when every request failed.
    */
   async #heartbeat(signal: AbortSignal): Promise<void> {
-    const targets = this.leases().filter((lease) => !lease.state.releasing);
-    const results = await mapSettled(targets, this.#deps.heartbeatConcurrency, (lease) =>
-      this.#renew(lease, signal),
-    );
+    const leases = this.leases().filter((lease) => !lease.state.releasing);
+    const places = [...this.#places];
+    const deadline = this.clock.monotonicNow() + this.ttlMs;
+    const targets: Array<() => Promise<boolean>> = [
+      ...leases.map((lease) => () => this.#renew(lease, signal)),
+      ...places.map((place) => async () => {
+        await refreshPlace(this.#deps, place, { signal, deadline });
+        return true;
+      }),
+    ];
+    const results = await mapSettled(targets, this.#deps.heartbeatConcurrency, (target) => target());
     if (results.some((r) => r.status === 'fulfilled' && r.value)) return;
     const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;

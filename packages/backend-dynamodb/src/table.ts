@@ -19,6 +19,8 @@ import {
   LOCK_PREFIX,
   type LockRecord,
   parseRecord,
+  WAITER_INFO_PREFIX,
+  WAITER_TICKET_PREFIX,
 } from './record.js';
 import type { CallLimits, Requester } from './requester.js';
 
@@ -41,6 +43,21 @@ export type GrantExpectation = { kind: 'free' } | { kind: 'version'; rvn: string
 
 /** Precondition of a grant that starts a new fence epoch. */
 export type EpochExpectation = { kind: 'absent' } | { kind: 'version'; rvn: string };
+
+/**
+ * How a grant treats the item's line of waiters: `barge` ignores it (`tryAcquire`), `empty` requires that
+ * nobody waits (a blocking acquire that has not lined up), `{ waiter }` requires that this waiter's place
+ * still exists and removes it in the same write (the first in line taking the key).
+ */
+export type LineGrant = 'barge' | 'empty' | { readonly waiter: string };
+
+/** A place a waiter puts in the line. */
+export interface WaiterInput {
+  id: string;
+  version: string;
+  leaseMs: number;
+  sessionId: string;
+}
 
 const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
@@ -81,6 +98,8 @@ export class LockTable {
       '#hold': ATTR.holdMs,
       '#value': ATTR.value,
       '#epoch': ATTR.epoch,
+      '#waiting': ATTR.waiting,
+      '#tickets': ATTR.tickets,
     };
   }
 
@@ -130,6 +149,7 @@ export class LockTable {
     expect: GrantExpectation,
     input: GrantInput,
     limits: CallLimits = {},
+    line: LineGrant = 'barge',
   ): Promise<LockRecord | null> {
     const free = 'attribute_not_exists(#owner) AND attribute_not_exists(#hold)';
     const condition =
@@ -141,12 +161,19 @@ export class LockTable {
           ? `attribute_exists(#fence) AND ${free} AND #fence < #fenceMax`
           : '#rvn = :seen AND #fence < #fenceMax';
     const { set, remove, values } = this.#grantParts(input);
+    const parts = lineParts(line);
     return this.#grantWrite(
       key,
       {
-        condition,
-        update: `SET ${set.join(', ')} ADD #fence :one REMOVE ${remove.join(', ')}`,
-        values: { ...values, ':one': n(1), ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}) },
+        condition: condition + parts.condition,
+        update: `SET ${set.join(', ')} ADD ${['#fence :one', ...parts.add].join(', ')} REMOVE ${[...remove, ...parts.remove].join(', ')}`,
+        values: {
+          ...values,
+          ...parts.values,
+          ':one': n(1),
+          ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}),
+        },
+        names: parts.names,
       },
       limits,
     );
@@ -163,23 +190,112 @@ export class LockTable {
     epoch: number,
     input: GrantInput,
     limits: CallLimits = {},
+    line: LineGrant = 'barge',
   ): Promise<LockRecord | null> {
     const span = epochSpan(epoch);
     const { set, remove, values } = this.#grantParts(input);
+    // A missing item has no line: only a grant on an existing version needs the line's condition.
+    const parts = lineParts(expect.kind === 'absent' ? 'barge' : line);
+    const add = parts.add.length > 0 ? ` ADD ${parts.add.join(', ')}` : '';
     return this.#grantWrite(
       key,
       {
-        condition: expect.kind === 'absent' ? 'attribute_not_exists(#pk)' : '#rvn = :seen',
-        update: `SET ${[...set, '#fence = :first', '#fenceMax = :max'].join(', ')} REMOVE ${remove.join(', ')}`,
+        condition:
+          (expect.kind === 'absent' ? 'attribute_not_exists(#pk)' : '#rvn = :seen') + parts.condition,
+        update: `SET ${[...set, '#fence = :first', '#fenceMax = :max'].join(', ')}${add} REMOVE ${[...remove, ...parts.remove].join(', ')}`,
         values: {
           ...values,
+          ...parts.values,
           ':first': n(span.first),
           ':max': n(span.max),
           ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}),
         },
+        names: parts.names,
       },
       limits,
     );
+  }
+
+  /**
+   * Puts a waiter at the end of the key's line: its ticket is the item's `tickets` counter plus one, drawn
+   * and written in the same conditional UpdateItem, which also counts it in `waiting`. Resolves the item as
+   * it is after the write (holder and whole line), or `null` when the item does not exist.
+   */
+  async joinLine(key: string, waiter: WaiterInput, limits: CallLimits = {}): Promise<LockRecord | null> {
+    const names = waiterNames(waiter.id);
+    return this.#grantWrite(
+      key,
+      {
+        condition: 'attribute_exists(#rvn) AND attribute_not_exists(#w)',
+        update:
+          'SET #tickets = if_not_exists(#tickets, :zero) + :one, #w = if_not_exists(#tickets, :zero) + :one, ' +
+          '#wi = :info ADD #waiting :one',
+        values: {
+          ':zero': n(0),
+          ':one': n(1),
+          ':info': {
+            M: { v: s(waiter.version), l: n(waiter.leaseMs), s: s(waiter.sessionId) },
+          },
+        },
+        names,
+      },
+      limits,
+    );
+  }
+
+  /** A waiter's heartbeat: a new version of its place. `false` when the place is gone. */
+  async refreshPlace(key: string, id: string, version: string, limits: CallLimits = {}): Promise<boolean> {
+    const condition = 'attribute_exists(#w)';
+    const update = 'SET #wi.#v = :version';
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: condition,
+        UpdateExpression: update,
+        ...this.#expressionMaps(
+          `${condition} ${update}`,
+          { ':version': s(version) },
+          {
+            ...waiterNames(id),
+            '#v': 'v',
+          },
+        ),
+      },
+      limits,
+    );
+    return item !== null;
+  }
+
+  /**
+   * Removes a place from the line: the waiter's own (it gave up; no further condition), or one whose
+   * version stayed unchanged for longer than its lease (`seenVersion`: only if it still carries it).
+   * `false` when the place was already gone or had been refreshed.
+   */
+  async removePlace(
+    key: string,
+    id: string,
+    seenVersion?: string,
+    limits: CallLimits = {},
+  ): Promise<boolean> {
+    const condition =
+      seenVersion === undefined ? 'attribute_exists(#w)' : 'attribute_exists(#w) AND #wi.#v = :seen';
+    const update = 'ADD #waiting :less REMOVE #w, #wi';
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: condition,
+        UpdateExpression: update,
+        ...this.#expressionMaps(
+          `${condition} ${update}`,
+          { ':less': n(-1), ...(seenVersion === undefined ? {} : { ':seen': s(seenVersion) }) },
+          { ...waiterNames(id), '#v': 'v' },
+        ),
+      },
+      limits,
+    );
+    return item !== null;
   }
 
   /**
@@ -344,7 +460,12 @@ export class LockTable {
 
   async #grantWrite(
     key: string,
-    parts: { condition: string; update: string; values: Record<string, AttributeValue> },
+    parts: {
+      condition: string;
+      update: string;
+      values: Record<string, AttributeValue>;
+      names?: Record<string, string> | undefined;
+    },
     limits: CallLimits,
   ): Promise<LockRecord | null> {
     const item = await this.#conditional(
@@ -354,7 +475,7 @@ export class LockTable {
         ConditionExpression: parts.condition,
         UpdateExpression: parts.update,
         ReturnValues: 'ALL_NEW',
-        ...this.#expressionMaps(`${parts.condition} ${parts.update}`, parts.values),
+        ...this.#expressionMaps(`${parts.condition} ${parts.update}`, parts.values, parts.names),
       },
       limits,
     );
@@ -406,13 +527,14 @@ export class LockTable {
   #expressionMaps(
     expression: string,
     values: Record<string, AttributeValue>,
+    extraNames: Record<string, string> = {},
   ): {
     ExpressionAttributeNames: Record<string, string>;
     ExpressionAttributeValues?: Record<string, AttributeValue>;
   } {
     const names: Record<string, string> = {};
     for (const [placeholder] of expression.matchAll(/#\w+/g)) {
-      const name = this.#names[placeholder];
+      const name = extraNames[placeholder] ?? this.#names[placeholder];
       if (name === undefined) throw new Error(`unknown attribute placeholder ${placeholder}`);
       names[placeholder] = name;
     }
@@ -430,4 +552,36 @@ export class LockTable {
   #key(value: string): Item {
     return { [this.partitionKey]: s(value) };
   }
+}
+
+/** Placeholders of one waiter's two attributes. */
+function waiterNames(id: string): Record<string, string> {
+  return { '#w': WAITER_TICKET_PREFIX + id, '#wi': WAITER_INFO_PREFIX + id };
+}
+
+/** The condition and update parts a {@link LineGrant} adds to a grant. */
+function lineParts(line: LineGrant): {
+  condition: string;
+  add: string[];
+  remove: string[];
+  values: Record<string, AttributeValue>;
+  names: Record<string, string>;
+} {
+  if (line === 'barge') return { condition: '', add: [], remove: [], values: {}, names: {} };
+  if (line === 'empty') {
+    return {
+      condition: ' AND (attribute_not_exists(#waiting) OR #waiting = :zero)',
+      add: [],
+      remove: [],
+      values: { ':zero': n(0) },
+      names: {},
+    };
+  }
+  return {
+    condition: ' AND attribute_exists(#w)',
+    add: ['#waiting :less'],
+    remove: ['#w', '#wi'],
+    values: { ':less': n(-1) },
+    names: waiterNames(line.waiter),
+  };
 }

@@ -4,6 +4,7 @@ import {
   discoveryTests,
   exclusivityTests,
   expiryTests,
+  fairnessTests,
   fencingTests,
   fuzzTests,
   holdTests,
@@ -46,6 +47,7 @@ describe('epoch fence mode', () => {
 });
 discoveryTests(it, harness, options);
 blockingTests(it, harness, options);
+fairnessTests(it, harness, options);
 transportTests(it, harness, options);
 
 // The fuzz group spins five sessions on three keys as fast as the machine allows, all in this one process

@@ -45,7 +45,7 @@ export function dynamoHarnessFactory(
       sessionOptions: { ttlMs, lockDelayMs: 0 },
       inspect: async (key) => {
         const item = await readItem(direct, table, key);
-        return item ? { holder: item.owner, fence: item.fence } : null;
+        return item ? { holder: item.owner, fence: item.fence, waiters: item.waiters } : null;
       },
       crash: async (session) => (session as DynamoLockSession).abandon(),
       breakTransport: async () => {

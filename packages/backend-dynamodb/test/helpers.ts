@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type AttributeValue,
   CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
@@ -60,6 +61,12 @@ export interface RawItem {
   fenceMax: number | undefined;
   holdMs: number | undefined;
   value: string | undefined;
+  /** Sessions of the places in the item's line of waiters, in ticket order. */
+  waiters: string[];
+  /** Place ids, in ticket order. */
+  places: string[];
+  /** The item's count of places (`waiting`). */
+  waiting: number;
 }
 
 export async function readItem(client: DynamoDBClient, table: string, key: string): Promise<RawItem | null> {
@@ -74,7 +81,40 @@ export async function readItem(client: DynamoDBClient, table: string, key: strin
     fenceMax: Item.fenceMax?.N === undefined ? undefined : Number(Item.fenceMax.N),
     holdMs: Item.holdMs?.N === undefined ? undefined : Number(Item.holdMs.N),
     value: Item.value?.S,
+    waiters: places(Item).map((w) => w.session),
+    places: places(Item).map((w) => w.id),
+    waiting: Number(Item.waiting?.N ?? 0),
   };
+}
+
+function places(
+  item: Record<string, AttributeValue>,
+): Array<{ id: string; ticket: number; session: string }> {
+  return Object.keys(item)
+    .filter((name) => name.startsWith('w:'))
+    .map((name) => {
+      const id = name.slice(2);
+      return { id, ticket: Number(item[name]?.N), session: item[`wi:${id}`]?.M?.s?.S ?? '' };
+    })
+    .sort((a, b) => a.ticket - b.ticket);
+}
+
+/** Removes a place from a lock item's line behind its waiter's back (as a waiter that presumed it dead would). */
+export async function removePlace(
+  client: DynamoDBClient,
+  table: string,
+  key: string,
+  id: string,
+): Promise<void> {
+  await client.send(
+    new UpdateItemCommand({
+      TableName: table,
+      Key: { key: { S: LOCK_PREFIX + key } },
+      UpdateExpression: 'ADD #n :less REMOVE #w, #wi',
+      ExpressionAttributeNames: { '#n': 'waiting', '#w': `w:${id}`, '#wi': `wi:${id}` },
+      ExpressionAttributeValues: { ':less': { N: '-1' } },
+    }),
+  );
 }
 
 /** The table-wide fence-epoch counter (`epoch` fence mode), or `undefined` when nothing created it yet. */

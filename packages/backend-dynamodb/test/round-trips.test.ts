@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { DynamoLockProviderOptions } from '../src/index.js';
-import { countRequests, delay, until, useDynalite } from './helpers.js';
+import { countRequests, delay, readItem, until, useDynalite } from './helpers.js';
 
 const fx = useDynalite('trips');
 const TTL = 900;
@@ -117,6 +117,74 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
     contender.requests.reset();
     expect(await b.tryAcquire(k)).not.toBeNull();
     expect(snapshot(contender.requests.counts)).toEqual({ GetItem: 1, UpdateItem: 1 });
+  });
+
+  it('blocking acquire of a free key nobody waits for = 1 UpdateItem (the same request as tryAcquire)', async () => {
+    const { provider, requests } = measured({ ttlMs: 60_000 });
+    const a = await provider.openSession();
+    const k = key();
+    requests.reset();
+    const lease = await a.acquire(k);
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
+    await lease.release();
+    requests.reset();
+    expect(await a.acquire(k, { timeoutMs: 5_000 })).toBeTruthy();
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
+  });
+
+  it('blocking acquire of a held key: refusal + lining up = 2 UpdateItems, 1 read per poll, the grant 1 (it also leaves the line)', async () => {
+    const holder = measured({ ttlMs: 60_000 });
+    const waiter = measured({ ttlMs: 60_000 }); // its heartbeat (every 20 s) stays out of the count
+    const a = await holder.provider.openSession();
+    const b = await waiter.provider.openSession();
+    const k = key();
+    const held = await a.tryAcquire(k);
+    waiter.requests.reset();
+    const waiting = b.acquire(k);
+    await until(
+      async () => ((await readItem(fx.raw, fx.table, k))?.waiters.includes(b.id) ? true : undefined),
+      5_000,
+      'b in line',
+    );
+    await until(
+      async () => ((waiter.requests.counts.get('GetItem') ?? 0) >= 2 ? true : undefined),
+      5_000,
+      'polls',
+    );
+    expect(waiter.requests.counts.get('UpdateItem')).toBe(2);
+    await held!.release();
+    const lease = await waiting;
+    expect(lease.fence).toBe(held!.fence + 1);
+    expect(waiter.requests.counts.get('UpdateItem')).toBe(3);
+    expect((await readItem(fx.raw, fx.table, k))?.waiters).toEqual([]);
+  });
+
+  it('a waiter that gives up leaves the line with 1 UpdateItem; a waiting session refreshes its place once per heartbeat period', async () => {
+    const holder = measured({ ttlMs: 60_000 });
+    const a = await holder.provider.openSession();
+    const k = key();
+    await a.tryAcquire(k);
+    const { provider, requests } = measured();
+    const b = await provider.openSession();
+    const stop = new AbortController();
+    const waiting = b.acquire(k, { signal: stop.signal });
+    await until(
+      async () => ((await readItem(fx.raw, fx.table, k))?.waiters.includes(b.id) ? true : undefined),
+      5_000,
+      'b in line',
+    );
+    requests.reset();
+    const started = performance.now();
+    await delay(b.intervalMs * 4 + b.intervalMs / 2);
+    const periods = (performance.now() - started) / b.intervalMs;
+    const refreshes = requests.counts.get('UpdateItem') ?? 0;
+    expect(refreshes).toBeGreaterThanOrEqual(2);
+    expect(refreshes).toBeLessThanOrEqual(Math.ceil(periods));
+    requests.reset();
+    stop.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(requests.counts.get('UpdateItem')).toBe(1);
+    expect((await readItem(fx.raw, fx.table, k))?.waiters).toEqual([]);
   });
 
   it('heartbeat: at most one UpdateItem per held lease per heartbeat period, and no reads', async () => {

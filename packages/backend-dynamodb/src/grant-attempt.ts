@@ -1,0 +1,170 @@
+import { randomUUID } from 'node:crypto';
+import type { Acquisition, Clock, TimerHandle } from '@baton/core';
+import type { KnownKeys } from './known-keys.js';
+import type { ObservationBook } from './observations.js';
+import type { LockRecord } from './record.js';
+import type { CallLimits } from './requester.js';
+import type { EpochExpectation, GrantExpectation, GrantInput, LineGrant, LockTable } from './table.js';
+import { RecordVersions } from './versions.js';
+
+/** Per-lease bookkeeping of a DynamoDB session. */
+export interface DynamoLeaseState {
+  /** Record versions this holder wrote that may be the item's current one. */
+  versions: RecordVersions;
+  /** Monotonic time at which the last write known to have applied was *sent*. */
+  lastGoodStart: number;
+  deadlineTimer: TimerHandle | undefined;
+  releasing: boolean;
+}
+
+/** What one acquisition needs from its session and provider. */
+export interface GrantContext {
+  table: LockTable;
+  clock: Clock;
+  observations: ObservationBook;
+  knownKeys: KnownKeys;
+  /** The session taking the key. */
+  owner: { id: string; name: string | undefined; ttlMs: number; lockDelayMs: number };
+  /** How long a contender must see `record` unchanged before taking it (holder's lease, margin, delay). */
+  takeoverWaitMs(record: LockRecord): number;
+  /** Budget of one request. */
+  limits(): CallLimits;
+}
+
+/** What {@link GrantAttempt.decide} concluded from a record. */
+export type Decision = Acquisition<DynamoLeaseState> | 'held' | 'retry';
+
+/**
+ * One acquisition of one key: the grant input (its record version stays the same through every request of
+ * the attempt, so a write that failed on our side but was applied is recognised as ours), and the rules
+ * that turn what was read into the next conditional write. `line` says how the item's line of waiters
+ * counts (see {@link LineGrant}).
+ */
+export class GrantAttempt {
+  readonly key: string;
+  readonly input: GrantInput;
+  readonly #context: GrantContext;
+  readonly #value: string | undefined;
+  #line: LineGrant;
+  #firstSentAt: number | undefined;
+
+  constructor(context: GrantContext, key: string, value: string | undefined, line: LineGrant) {
+    this.#context = context;
+    this.key = key;
+    this.#value = value;
+    this.#line = line;
+    this.input = {
+      owner: context.owner.id,
+      ownerName: context.owner.name,
+      rvn: randomUUID(),
+      leaseMs: context.owner.ttlMs,
+      delayMs: context.owner.lockDelayMs,
+      value,
+    };
+  }
+
+  /** Switches how the line counts for the following writes (the attempt lined up, or moved to the front). */
+  set line(line: LineGrant) {
+    this.#line = line;
+  }
+
+  /**
+   * The first request of an acquisition that assumes the key is free: one conditional write (in counter
+   * mode also for a new key). In epoch mode a key this provider has not seen is probably new: draw an
+   * epoch and create the item (two requests); if it exists after all, go on as for a known key.
+   */
+  async assumeFree(): Promise<Acquisition<DynamoLeaseState> | null> {
+    const { table, knownKeys } = this.#context;
+    if (table.fenceMode === 'epoch' && !knownKeys.has(this.key)) {
+      const created = await this.#grantInEpoch({ kind: 'absent' });
+      if (created) return created;
+    }
+    return this.#grant({ kind: 'free' });
+  }
+
+  /**
+   * Decides from a consistent read what to do, and does it: an earlier write of this attempt that was
+   * applied after all makes the key ours; a missing or free item is granted; a held one is taken over only
+   * once its record version stayed unchanged for the takeover window on this process's clock. `held` means
+   * "not now", `retry` that a conditional write lost a race (read again).
+   */
+  async decide(record: LockRecord | null, seenAt: number): Promise<Decision> {
+    const { knownKeys, observations, table } = this.#context;
+    if (record && record.rvn === this.input.rvn) return this.granted(record, this.#firstSentAt ?? seenAt);
+    let acquisition: Acquisition<DynamoLeaseState> | null;
+    if (!record) {
+      // First use of the key, or the item was deleted. Epoch mode starts above every fence handed out so
+      // far; counter mode creates it with fence 1 (items must never be deleted in that mode).
+      knownKeys.forget(this.key);
+      observations.forget(this.key);
+      acquisition =
+        table.fenceMode === 'epoch'
+          ? await this.#grantInEpoch({ kind: 'absent' })
+          : await this.#grant({ kind: 'free' });
+    } else if (record.owner === undefined && record.holdMs === 0) {
+      knownKeys.add(this.key);
+      observations.forget(this.key);
+      acquisition = await this.#takeSeen(record, { kind: 'free' });
+    } else {
+      knownKeys.add(this.key);
+      const unchangedFor = observations.observe(this.key, record.rvn, seenAt);
+      if (unchangedFor < this.#context.takeoverWaitMs(record)) return 'held';
+      acquisition = await this.#takeSeen(record, { kind: 'version', rvn: record.rvn });
+    }
+    return acquisition ?? 'retry';
+  }
+
+  /** The acquisition a granted record stands for, anchored at the send time of the request that took it. */
+  granted(record: LockRecord, sentAt: number): Acquisition<DynamoLeaseState> {
+    this.#context.observations.forget(this.key);
+    this.#context.knownKeys.add(this.key);
+    return {
+      fence: record.fence,
+      value: this.#value,
+      // Contenders cannot have seen the new record version before the request that wrote it was sent.
+      state: {
+        versions: new RecordVersions(record.rvn),
+        lastGoodStart: sentAt,
+        deadlineTimer: undefined,
+        releasing: false,
+      },
+    };
+  }
+
+  async #write(
+    write: (limits: CallLimits) => Promise<LockRecord | null>,
+  ): Promise<Acquisition<DynamoLeaseState> | null> {
+    const sentAt = this.#context.clock.monotonicNow();
+    this.#firstSentAt ??= sentAt;
+    const record = await write(this.#context.limits());
+    return record ? this.granted(record, sentAt) : null;
+  }
+
+  #grant(expect: GrantExpectation): Promise<Acquisition<DynamoLeaseState> | null> {
+    const line = this.#line;
+    return this.#write((limits) => this.#context.table.grant(this.key, expect, this.input, limits, line));
+  }
+
+  /** Epoch mode: start a new fence span above `fence`, on a missing item or on the version just read. */
+  async #grantInEpoch(expect: EpochExpectation, fence = 0): Promise<Acquisition<DynamoLeaseState> | null> {
+    const { table, knownKeys } = this.#context;
+    const epoch = await table.nextEpoch(this.#context.limits(), fence);
+    const line = this.#line;
+    const acquisition = await this.#write((limits) =>
+      table.grantInEpoch(this.key, expect, epoch, this.input, limits, line),
+    );
+    if (!acquisition && expect.kind === 'absent') knownKeys.add(this.key);
+    return acquisition;
+  }
+
+  #takeSeen(record: LockRecord, expect: GrantExpectation): Promise<Acquisition<DynamoLeaseState> | null> {
+    // Epoch mode, span used up (or an item created in counter mode): continue in a new epoch.
+    if (
+      this.#context.table.fenceMode === 'epoch' &&
+      !(record.fenceMax !== undefined && record.fence < record.fenceMax)
+    ) {
+      return this.#grantInEpoch({ kind: 'version', rvn: record.rvn }, record.fence);
+    }
+    return this.#grant(expect);
+  }
+}
