@@ -20,6 +20,8 @@ export interface TxnKvOp {
     | 'lock'
     | 'unlock'
     | 'get'
+    | 'get-tree'
+    | 'delete'
     | 'check-session'
     | 'check-index'
     | 'check-not-exists'

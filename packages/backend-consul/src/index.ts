@@ -13,5 +13,6 @@ export { fenceOf, holderOf } from './entry.js';
 export { aclHint } from './errors.js';
 export type { KvEntry } from './http.js';
 export { KeyCodec } from './keys.js';
+export { LINE_SEGMENT } from './line.js';
 export { ConsulLockProvider, type ConsulLockProviderOptions, type ConsulTlsOptions } from './provider.js';
 export { type ConsulLeaseState, ConsulSession } from './session.js';

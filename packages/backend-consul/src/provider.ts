@@ -155,7 +155,7 @@ export class ConsulLockProvider implements LockProvider {
       lockDelay: true,
       list: true,
       forceRelease: true,
-      fairQueue: false,
+      fairQueue: true,
     };
     this.#http = new ConsulHttp({
       address,

@@ -15,12 +15,14 @@ import {
   sleep,
   type TimerHandle,
   type TryAcquireOptions,
+  type WaitingLine,
   type WatchOptions,
 } from '@baton/core';
 import { sessionOf } from './entry.js';
 import { aclHint, BACKEND, httpStatusOf } from './errors.js';
-import type { ConsulHttp, TxnError } from './http.js';
+import type { ConsulHttp, TxnError, TxnKvOp } from './http.js';
 import type { KeyCodec } from './keys.js';
+import { ConsulLine, type ConsulPlace } from './line.js';
 
 /** Per-lease bookkeeping of the Consul backend. */
 export interface ConsulLeaseState {
@@ -60,7 +62,8 @@ export interface ConsulSessionInit {
  * re-lock it and hand out a stale fence); the pending release runs later, or before the next acquisition.
  */
 interface PendingKey {
-  kind: 'acquiring' | 'deferred' | 'unsettled';
+  /** `taken`: acquired by a waiting line, until the session hands the lease to the caller. */
+  kind: 'acquiring' | 'taken' | 'deferred' | 'unsettled';
   consulKey: string;
   value: string | undefined;
   flags: number;
@@ -101,6 +104,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   readonly #pending = new Map<string, PendingKey>();
   readonly #monitors = new Map<ManagedLease<ConsulLeaseState>, Monitor>();
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #line: ConsulLine<ConsulLeaseState>;
   #abandoned = false;
 
   constructor(init: ConsulSessionInit) {
@@ -115,6 +119,18 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       onLost: (error) => this.#lose(error),
       onRenewError: (error) => this.#report(error, `renew session ${this.id}`),
     }).start();
+    this.#line = new ConsulLine<ConsulLeaseState>({
+      sessionId: init.id,
+      http: init.http,
+      codec: init.codec,
+      clock: init.clock,
+      ttlMs: init.ttlMs,
+      watchWaitMs: init.watchWaitMs,
+      watch: init.watch,
+      lock: (key, options, extraOps) => this.#track(this.#lock(key, options, extraOps, 'taken')),
+      refused: (key, errors) => this.#refusedLineUp(key, errors),
+      dropLater: (placeKey) => this.#dropLater(placeKey),
+    });
   }
 
   /**
@@ -127,22 +143,45 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     this.#abandoned = true;
     this.#keepAlive.stop();
     this.#stopBackground();
+    this.haltWaiting();
   }
 
   override tryAcquire(
     key: string,
     options: TryAcquireOptions = {},
   ): Promise<ManagedLease<ConsulLeaseState> | null> {
-    const attempt = super.tryAcquire(key, options);
+    return this.#track(super.tryAcquire(key, options));
+  }
+
+  protected override waitingLine(): WaitingLine<ConsulPlace, ConsulLeaseState> {
+    return this.#line;
+  }
+
+  protected acquireOnce(
+    key: string,
+    options: TryAcquireOptions,
+  ): Promise<Acquisition<ConsulLeaseState> | null> {
+    return this.#lock(key, options, [], undefined);
+  }
+
+  /** Counts an acquisition in flight, so that `destroy()` waits for it. */
+  #track<T>(attempt: Promise<T>): Promise<T> {
     this.#inflight.add(attempt);
     const settled = () => this.#inflight.delete(attempt);
     attempt.then(settled, settled);
     return attempt;
   }
 
-  protected async acquireOnce(
+  /**
+   * One txn: `lock` + `get` of the key, then `extraOps` (a waiting line removes its places). With `keep`,
+   * a successful acquisition stays marked pending until the lease is handed over (`onLeaseAcquired`), so
+   * that a `destroy()` in between releases it cleanly.
+   */
+  async #lock(
     key: string,
     options: TryAcquireOptions,
+    extraOps: TxnKvOp[],
+    keep: 'taken' | undefined,
   ): Promise<Acquisition<ConsulLeaseState> | null> {
     const consulKey = this.#init.codec.encode(key);
     const earlier = this.#pending.get(key);
@@ -167,6 +206,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       outcome = await this.#init.http.txn(`acquire '${key}'`, [
         { Verb: 'lock', Key: consulKey, Value: options.value, Session: this.id },
         { Verb: 'get', Key: consulKey },
+        ...extraOps,
       ]);
     } catch (error) {
       if (mayHaveApplied(error)) {
@@ -178,10 +218,14 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       }
       throw error;
     }
-    this.#pending.delete(key);
-    if (!outcome.committed) return this.#refused(key, outcome.errors);
-    const entry = outcome.results.at(-1);
-    if (!entry || entry.Key !== consulKey || sessionOf(entry) !== this.id) {
+    if (!outcome.committed) {
+      this.#pending.delete(key);
+      return this.#refused(key, outcome.errors);
+    }
+    const entry = outcome.results.findLast((result) => result.Key === consulKey);
+    if (keep && entry) marker.kind = keep;
+    else this.#pending.delete(key);
+    if (!entry || sessionOf(entry) !== this.id) {
       throw new ProtocolError(
         `Consul: acquire '${key}' committed but the entry read back is not held by this session: ${JSON.stringify(entry)}`,
         { backend: BACKEND },
@@ -192,6 +236,55 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       value: options.value,
       state: { consulKey, index: entry.ModifyIndex, flags: 0 },
     };
+  }
+
+  #refusedLineUp(key: string, errors: TxnError[]): Error {
+    const what = errors[0]?.What ?? '';
+    if (/invalid session|missing session|session .*(not found|invalid)/i.test(what)) {
+      const error = new SessionLostError(
+        `Consul no longer knows session ${this.id} (line up for '${key}': ${what})`,
+        {
+          backend: BACKEND,
+        },
+      );
+      this.#lose(error);
+      return error;
+    }
+    if (isPermissionText(what)) {
+      return new PermissionDeniedError(
+        `Consul: line up for '${key}' denied (${what}). baton needs ${aclHint(this.#init.codec.prefix)}.`,
+        { backend: BACKEND },
+      );
+    }
+    return new ProtocolError(`Consul rolled back line up for '${key}': ${describe(errors)}`, {
+      backend: BACKEND,
+    });
+  }
+
+  /**
+   * Deletes a place of a waiting line whose removal failed or whose creation may have been applied unseen,
+   * retrying with backoff until it is gone or the session ends (Consul then lets go of it anyway).
+   */
+  #dropLater(placeKey: string): void {
+    void (async () => {
+      for (let attempt = 0; !this.#abandoned && !this.signal.aborted; attempt++) {
+        await sleep(
+          backoffDelay(attempt, {
+            baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
+            maxMs: Math.max(100, this.ttlMs / 2),
+          }),
+          { signal: this.signal, clock: this.clock },
+        ).catch(() => undefined);
+        if (this.#abandoned || this.signal.aborted) return;
+        try {
+          await this.#init.http.deleteKey(placeKey);
+          return;
+        } catch (error) {
+          this.#report(error, `leave the line (${placeKey})`);
+          if (error instanceof BatonError && !error.retryable) return;
+        }
+      }
+    })();
   }
 
   protected async releaseOnce(lease: ManagedLease<ConsulLeaseState>): Promise<boolean> {
@@ -253,6 +346,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   }
 
   protected override onLeaseAcquired(lease: ManagedLease<ConsulLeaseState>): void {
+    if (this.#pending.get(lease.key)?.kind === 'taken') this.#pending.delete(lease.key);
     if (this.#abandoned || this.#init.monitorAfterMs >= MAX_TIMER_MS) return;
     const monitor: Monitor = { timer: undefined, controller: new AbortController() };
     this.#monitors.set(lease, monitor);

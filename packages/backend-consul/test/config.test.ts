@@ -162,7 +162,7 @@ describe('consul config', () => {
         lockDelay: true,
         list: true,
         forceRelease: true,
-        fairQueue: false,
+        fairQueue: true,
       });
       // Nothing listens on port 1: a typed, retryable error, never a hang.
       await expect(provider.openSession()).rejects.toMatchObject({ code: 'UNAVAILABLE', retryable: true });

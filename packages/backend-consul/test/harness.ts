@@ -9,6 +9,7 @@ import {
   fenceOf,
   KeyCodec,
   type KvEntry,
+  LINE_SEGMENT,
 } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './proxy.js';
 
@@ -82,6 +83,24 @@ export async function rawEntry(env: ConsulEnv, consulKey: string): Promise<KvEnt
   };
 }
 
+/**
+ * The sessions waiting in a lock key's line, read straight from the agent: the places under
+ * `<key>/.wait/` whose session still holds them, in `CreateIndex` order.
+ */
+export async function rawLine(env: ConsulEnv, consulKey: string): Promise<string[]> {
+  const response = await fetch(`${env.url}/v1/kv/${encodeURI(consulKey + LINE_SEGMENT)}?recurse&consistent`, {
+    headers: headers(env),
+  });
+  if (response.status === 404) return [];
+  if (!response.ok)
+    throw new Error(`GET line of ${consulKey}: HTTP ${response.status} ${await response.text()}`);
+  const entries = (await response.json()) as Array<{ Session?: string; CreateIndex: number }>;
+  return entries
+    .filter((e) => e.Session)
+    .sort((a, b) => a.CreateIndex - b.CreateIndex)
+    .map((e) => e.Session!);
+}
+
 /** Deletes a key straight at the agent (an operator's `consul kv delete`). */
 export async function rawDelete(env: ConsulEnv, consulKey: string): Promise<void> {
   const response = await fetch(`${env.url}/v1/kv/${encodeURI(consulKey)}`, {
@@ -121,7 +140,9 @@ export async function consulHarness(
     sessionOptions: { ttlMs: TEST_TTL_MS, lockDelayMs: 0 },
     inspect: async (key) => {
       const entry = await rawEntry(env, codec.encode(key));
-      return entry ? { holder: entry.Session || undefined, fence: fenceOf(entry) } : null;
+      const waiters = await rawLine(env, codec.encode(key));
+      if (!entry) return waiters.length > 0 ? { holder: undefined, fence: 0, waiters } : null;
+      return { holder: entry.Session || undefined, fence: fenceOf(entry), waiters };
     },
     crash: async (session: LockSession) => (session as ConsulSession).abandon(),
     breakTransport: async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConsulEnv, REAL_AGENT, startConsulEnv, testProvider, testServer } from './harness.js';
+import { type ConsulEnv, REAL_AGENT, rawLine, startConsulEnv, testProvider, testServer } from './harness.js';
 import { delay, until } from './util.js';
 
 // Requests counted at the test server: what each operation costs on the wire.
@@ -93,6 +93,72 @@ describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
       console.info(
         `renewals over ${windowMs} ms at TTL ${ttlMs} ms: 1 lease → ${renewsOf(one.id)}, 50 leases → ${renewsOf(many.id)}`,
       );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('blocking acquire: 2 txns when nobody holds or waits (line up, take); a waiter blocks on the line or the key and takes with 1 txn', async () => {
+    const server = testServer(env);
+    const provider = testProvider(env, { ttlMs: 10_000, monitorAfterMs: 60_000 });
+    try {
+      const [a, b, c] = [
+        await provider.openSession(),
+        await provider.openSession(),
+        await provider.openSession(),
+      ];
+      server.requests.reset();
+      const first = await a.acquire('rt/line');
+      expect(server.requests.total()).toBe(2);
+      expect(server.requests.count('PUT /v1/txn')).toBe(2);
+
+      server.requests.reset();
+      const bWaits = b.acquire('rt/line');
+      await until(() => server.requests.count('GET /v1/kv') >= 2, 3_000, 'b to wait on the key');
+      const cWaits = c.acquire('rt/line');
+      await until(() => server.requests.count('GET /v1/kv') >= 3, 3_000, 'c to wait on the line');
+      await delay(100);
+      const log = server.requests.log();
+      // b: line up, take (refused: held), then the watch of the key (one read, then one blocking query).
+      // c: line up, then one blocking query on the line (b is ahead): no take while someone waits ahead.
+      expect(server.requests.count('PUT /v1/txn')).toBe(3);
+      const reads = log.filter((r) => r.method === 'GET');
+      expect(reads.filter((r) => r.path.endsWith('/.wait/') && r.query.includes('recurse')).length).toBe(1);
+      expect(reads.filter((r) => r.path.endsWith('rt/line')).length).toBe(2);
+
+      server.requests.reset();
+      await first.release();
+      const bLease = await bWaits;
+      // release, b's blocking query returns (not a request), b takes: 2 requests.
+      expect(server.requests.count('PUT /v1/txn')).toBe(1);
+      server.requests.reset();
+      await bLease.release();
+      await cWaits;
+      // c's blocking query on the line returned when b left it; c watches the key (1 read) and takes (1 txn).
+      expect(server.requests.count('PUT /v1/txn')).toBe(1);
+      console.info(
+        `blocking acquire on Consul: ${JSON.stringify(server.requests.log().map((r) => r.method + ' ' + r.path))}`,
+      );
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('a waiter that gives up leaves the line with one DELETE', async () => {
+    const server = testServer(env);
+    const provider = testProvider(env, { ttlMs: 10_000, monitorAfterMs: 60_000 });
+    try {
+      const [a, b] = [await provider.openSession(), await provider.openSession()];
+      await a.tryAcquire('rt/leave');
+      const stop = new AbortController();
+      const waiting = b.acquire('rt/leave', { signal: stop.signal });
+      await until(() => server.requests.count('GET /v1/kv') >= 1, 3_000, 'b to wait');
+      server.requests.reset();
+      stop.abort();
+      await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
+      await until(() => server.requests.count('DELETE /v1/kv') === 1, 3_000, 'the place to be deleted');
+      expect(server.requests.total()).toBe(1);
+      expect(await rawLine(env, `${provider.prefix}rt/leave`)).toEqual([]);
     } finally {
       await provider.close();
     }

@@ -153,6 +153,42 @@ describe('consul test server: /v1/txn', () => {
     expect(await readEntry(server, b)).toBeUndefined();
   });
 
+  it('get-tree in a write txn lists the prefix as the txn leaves it, values included, in key order', async () => {
+    // What a waiting line does: lock a new place key and read the whole line in one round trip.
+    const server = await startServer();
+    const dir = `${randomKey('line')}/.wait/`;
+    const [a, b] = [await createSession(server), await createSession(server)];
+    const first = await http(server, 'PUT', '/v1/txn', {
+      body: txn([
+        { Verb: 'lock', Key: `${dir}z`, Session: a },
+        { Verb: 'get-tree', Key: dir },
+      ]),
+    });
+    expect(first.status).toBe(200);
+    const [placed, ...line] = (first.json as TxnBody).Results!;
+    expect(placed!.KV).toMatchObject({ Key: `${dir}z`, Session: a, LockIndex: 1 });
+    expect(line.map((r) => r.KV)).toEqual([placed!.KV]);
+    expect(placed!.KV.CreateIndex).toBe(placed!.KV.ModifyIndex);
+    const second = await http(server, 'PUT', '/v1/txn', {
+      body: txn([
+        { Verb: 'lock', Key: `${dir}a`, Value: b64('v'), Session: b },
+        { Verb: 'get-tree', Key: dir },
+        { Verb: 'get-tree', Key: `${dir}nothing-here/` },
+      ]),
+    });
+    const results = (second.json as TxnBody).Results!;
+    expect(results.map((r) => r.KV.Key)).toEqual([`${dir}a`, `${dir}a`, `${dir}z`]);
+    expect(results[1]!.KV).toMatchObject({ Value: b64('v'), Session: b });
+    expect(results[1]!.KV.CreateIndex).toBeGreaterThan(placed!.KV.CreateIndex);
+    // Invalidating a session releases its place (behavior release): still listed, without a Session.
+    await http(server, 'PUT', `/v1/session/destroy/${a}`);
+    const after = await http(server, 'PUT', '/v1/txn', { body: txn([{ Verb: 'get-tree', Key: dir }]) });
+    expect((after.json as TxnBody).Results!.map((r) => [r.KV.Key, r.KV.Session])).toEqual([
+      [`${dir}a`, b],
+      [`${dir}z`, undefined],
+    ]);
+  });
+
   it('refuses a lock during lock-delay with 409 "due to lock delay" and applies nothing', async () => {
     const { server, clock } = await manualServer();
     const key = randomKey();

@@ -1,6 +1,6 @@
 import type { Leadership, LockSession } from '@baton/core';
 import { check, checkEqual, defineCase, delay, eventually } from '../lock-suite/context.js';
-import { handoverBoundMs, waitersOf } from '../lock-suite/fairness.js';
+import { handoverBoundMs, openLong, waitersOf } from '../lock-suite/fairness.js';
 import type { LockHarnessFactory, TestFn } from '../lock-suite/types.js';
 import { electionFor } from './support.js';
 import { BeliefTracker } from './tracker.js';
@@ -9,7 +9,8 @@ import type { ElectionSuiteOptions } from './types.js';
 /**
  * On a backend with the `fairQueue` capability, campaigners take turns: a leader that resigns and
  * campaigns again at once goes behind everyone already campaigning, so leadership rotates in a fixed order.
- * Each leader resigns only once every other participant is in line, so the order is fully determined.
+ * Each leader resigns only once every other participant is in line, so the order is fully determined. The
+ * sessions live at least `LINE_TTL_MS`: the case is about order, not about renewals on a starved machine.
  */
 export function electionFairnessTests(
   test: TestFn,
@@ -31,7 +32,7 @@ export function electionFairnessTests(
       const tracker = new BeliefTracker();
       const stop = new AbortController();
       const sessions: LockSession[] = [];
-      for (let i = 0; i < participants; i++) sessions.push(await ctx.open({ lockDelayMs: 0 }));
+      for (let i = 0; i < participants; i++) sessions.push(await openLong(ctx, { lockDelayMs: 0 }));
       const others = (self: LockSession) => sessions.filter((s) => s !== self).map((s) => s.id);
       const participant = async (name: string, session: LockSession) => {
         while (!stop.signal.aborted) {
@@ -52,8 +53,9 @@ export function electionFairnessTests(
                 ? true
                 : undefined;
             },
-            handoverBoundMs(ctx) * participants + 5_000,
+            handoverBoundMs(ctx, session.ttlMs) * participants + 5_000,
             `every other campaigner to wait in line behind ${name}`,
+            ctx.options.granularityMs,
           );
           await delay(Math.random() * ctx.options.granularityMs);
           check(!leadership.signal.aborted, `${name} lost leadership (term ${leadership.term}) while live`);

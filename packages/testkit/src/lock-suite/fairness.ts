@@ -1,4 +1,4 @@
-import { isBatonError, type Lease, type LockSession } from '@baton/core';
+import { isBatonError, type Lease, type LockSession, type SessionOptions } from '@baton/core';
 import { check, checkEqual, defineCase, delay, eventually, rejects, type SuiteContext } from './context.js';
 import type { LockHarnessFactory, LockSuiteOptions, TestFn } from './types.js';
 
@@ -7,6 +7,10 @@ import type { LockHarnessFactory, LockSuiteOptions, TestFn } from './types.js';
  * order they started waiting, a releasing holder that asks again goes to the back, and a waiter that gives
  * up or crashes stops blocking the line. Backends without the capability skip the group. The harness's
  * `inspect` must report `waiters`: the cases wait on it instead of guessing how long entering takes.
+ *
+ * Sessions whose expiry is not what a case is about use at least {@link LINE_TTL_MS}: on a starved machine
+ * a session with a very short TTL is (correctly) lost when its renewal is late, which would end its place
+ * in line and say nothing about the order.
  */
 export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options: LockSuiteOptions): void {
   defineCase(
@@ -17,11 +21,11 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
     async (ctx) => {
       if (!ctx.harness.provider.capabilities.fairQueue) return;
       const key = ctx.key();
-      const holder = await ctx.open();
+      const holder = await openLong(ctx);
       const first = await holder.tryAcquire(key);
       check(first, 'acquire');
       const served = new Served(ctx, key);
-      for (const name of ['b', 'c', 'd', 'e']) await served.enqueue(name, await ctx.open());
+      for (const name of ['b', 'c', 'd', 'e']) await served.enqueue(name, await openLong(ctx));
       await first.release();
       const leases = await served.all();
       checkEqual(served.order.join(' '), 'b c d e', 'order in which the waiters got the key');
@@ -39,12 +43,12 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
     async (ctx) => {
       if (!ctx.harness.provider.capabilities.fairQueue) return;
       const key = ctx.key();
-      const a = await ctx.open();
+      const a = await openLong(ctx);
       const first = await a.tryAcquire(key);
       check(first, 'acquire');
       const served = new Served(ctx, key);
-      await served.enqueue('b', await ctx.open());
-      await served.enqueue('c', await ctx.open());
+      await served.enqueue('b', await openLong(ctx));
+      await served.enqueue('c', await openLong(ctx));
       await first.release();
       // Asks again at once, while b and c wait (b may already hold the key: a still lines up behind c).
       served.start('a', a);
@@ -61,10 +65,11 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
     async (ctx) => {
       if (!ctx.harness.provider.capabilities.fairQueue) return;
       const key = ctx.key();
-      const a = await ctx.open();
+      const a = await openLong(ctx);
       const first = await a.tryAcquire(key);
       check(first, 'acquire');
-      const [b, c, d] = [await ctx.open(), await ctx.open(), await ctx.open()];
+      const [b, c, d] = [await openLong(ctx), await openLong(ctx), await openLong(ctx)];
+      const bound = handoverBoundMs(ctx, d.ttlMs);
       const stop = new AbortController();
       const aborted = b.acquire(key, { signal: stop.signal });
       await inLine(ctx, key, b);
@@ -77,16 +82,17 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
       checkEqual(errorCode(await rejects(timedOut, 'acquire with timeout')), 'TIMEOUT', 'the timed-out wait');
       await eventually(
         async () => ((await waitersOf(ctx, key)).join(' ') === d.id ? true : undefined),
-        handoverBoundMs(ctx) + 2_000,
+        bound + 2_000,
         'the waiters that gave up to leave the line',
+        ctx.options.granularityMs,
       );
       const released = performance.now();
       await first.release();
       await served.all();
       const took = performance.now() - released;
       check(
-        took <= handoverBoundMs(ctx),
-        `the next waiter got the key ${Math.round(took)} ms after the release: waiters that gave up still blocked the line (bound ${handoverBoundMs(ctx)} ms)`,
+        took <= bound,
+        `the next waiter got the key ${Math.round(took)} ms after the release: waiters that gave up still blocked the line (bound ${bound} ms)`,
       );
       checkEqual(b.leases().length + c.leases().length, 0, 'no lease left with the waiters that gave up');
     },
@@ -100,17 +106,18 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
     async (ctx) => {
       if (!ctx.harness.provider.capabilities.fairQueue) return;
       const key = ctx.key();
-      const a = await ctx.open();
+      const a = await openLong(ctx);
       const first = await a.tryAcquire(key);
       check(first, 'acquire');
       const crashed = await ctx.open({ lockDelayMs: 0 });
       const crashedWait: Promise<unknown> = crashed.acquire(key).catch(() => undefined);
       await inLine(ctx, key, crashed);
       const served = new Served(ctx, key);
-      await served.enqueue('c', await ctx.open());
+      const c = await openLong(ctx);
+      await served.enqueue('c', c);
       await ctx.harness.crash(crashed);
       await first.release();
-      const bound = ctx.options.expiryBoundMs * 2 + handoverBoundMs(ctx) + 2_000;
+      const bound = ctx.options.expiryBoundMs * 2 + handoverBoundMs(ctx, c.ttlMs) + 2_000;
       const done = await Promise.race([served.all(), delay(bound).then(() => 'timeout' as const)]);
       check(
         done !== 'timeout',
@@ -123,10 +130,21 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
   );
 }
 
-/** Upper bound for "promptly" after a release: one watch round trip, or one poll interval of the waiter. */
-export function handoverBoundMs(ctx: SuiteContext): number {
+/** Shortest session TTL of the cases that are about order, not expiry. */
+export const LINE_TTL_MS = 3_000;
+
+/** A session for a case about order: the suite's options, with a TTL of at least {@link LINE_TTL_MS}. */
+export function openLong(ctx: SuiteContext, overrides: SessionOptions = {}): Promise<LockSession> {
+  return ctx.open({ ...overrides, ttlMs: Math.max(ctx.ttlMs, LINE_TTL_MS) });
+}
+
+/**
+ * Upper bound for "promptly" after a release, for a waiter whose session has `ttlMs`: one watch round trip,
+ * or one poll interval of the waiter.
+ */
+export function handoverBoundMs(ctx: SuiteContext, ttlMs = ctx.ttlMs): number {
   const native = ctx.harness.provider.capabilities.nativeWatch;
-  return ctx.ttlMs * (native ? 0.5 : 0.75) + ctx.options.granularityMs * 2;
+  return ttlMs * (native ? 0.5 : 0.75) + ctx.options.granularityMs * 2;
 }
 
 /** The sessions waiting for `key`, as the backend reports them. */
@@ -144,8 +162,9 @@ export async function waitersOf(ctx: SuiteContext, key: string): Promise<readonl
 export async function inLine(ctx: SuiteContext, key: string, session: LockSession): Promise<void> {
   await eventually(
     async () => ((await waitersOf(ctx, key)).includes(session.id) ? true : undefined),
-    handoverBoundMs(ctx) + 5_000,
+    handoverBoundMs(ctx, session.ttlMs) + 5_000,
     `session ${session.id} to enter the line of '${key}'`,
+    ctx.options.granularityMs,
   );
 }
 
