@@ -90,7 +90,8 @@ export class GrantAttempt {
    */
   async decide(record: LockRecord | null, seenAt: number): Promise<Decision> {
     const { knownKeys, observations, table } = this.#context;
-    if (record && record.rvn === this.input.rvn) return this.granted(record, this.#firstSentAt ?? seenAt);
+    const ours = this.ours(record, seenAt);
+    if (ours) return ours;
     let acquisition: Acquisition<DynamoLeaseState> | null;
     if (!record) {
       // First use of the key, or the item was deleted. Epoch mode starts above every fence handed out so
@@ -112,6 +113,17 @@ export class GrantAttempt {
       acquisition = await this.#takeSeen(record, { kind: 'version', rvn: record.rvn });
     }
     return acquisition ?? 'retry';
+  }
+
+  /**
+   * When `record` carries this attempt's version, an earlier grant of the attempt was applied although its
+   * answer was lost: the acquisition, anchored at the attempt's first request (no later than the one that
+   * applied). `undefined` otherwise.
+   */
+  ours(record: LockRecord | null, seenAt: number): Acquisition<DynamoLeaseState> | undefined {
+    return record && record.rvn === this.input.rvn
+      ? this.granted(record, this.#firstSentAt ?? seenAt)
+      : undefined;
   }
 
   /** The acquisition a granted record stands for, anchored at the send time of the request that took it. */

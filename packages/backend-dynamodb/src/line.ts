@@ -100,22 +100,30 @@ export function dynamoLine(context: DynamoLineContext): WaitingLine<DynamoPlace,
       place.id = randomUUID();
       place.version = randomUUID();
       place.attempt.line = { waiter: place.id };
-      const record = await table.joinLine(
+      let record = await table.joinLine(
         place.key,
         { id: place.id, version: place.version, leaseMs: context.owner.ttlMs, sessionId: context.owner.id },
         context.limits(),
       );
+      if (!record) {
+        // Refused: the item is missing, or a retry of this very write found it applied already.
+        const now = await table.read(place.key, context.limits());
+        if (now?.waiters.some((w) => w.id === place.id)) record = now;
+        else if (now) continue; // created meanwhile: line up on it
+      }
       const seenAt = clock.monotonicNow();
       if (record) {
         context.places.add(place);
-        if (record.rvn === place.attempt.input.rvn) {
+        const ours = place.attempt.ours(record, seenAt);
+        if (ours) {
           // An earlier grant of this acquisition was applied after all: the key is ours, the place is not needed.
           await leave(place);
-          return place.attempt.granted(record, seenAt);
+          return ours;
         }
         look(place, record, seenAt);
         return undefined;
       }
+      // No item (first use in epoch mode, or deleted): nobody can wait for it, so take it.
       place.attempt.line = 'empty';
       const decision = await place.attempt.decide(null, seenAt);
       if (decision !== 'held' && decision !== 'retry') return decision;
@@ -155,9 +163,10 @@ export function dynamoLine(context: DynamoLineContext): WaitingLine<DynamoPlace,
 
     async take(place: DynamoPlace): Promise<Acquisition<DynamoLeaseState> | null> {
       const record = place.record;
-      if (record && record.rvn === place.attempt.input.rvn) {
+      const ours = place.attempt.ours(record, place.seenAt);
+      if (ours) {
         context.places.delete(place);
-        return place.attempt.granted(record, place.seenAt);
+        return ours;
       }
       if (!record?.waiters.some((w) => w.id === place.id)) {
         // The place is gone: others presumed it dead (this process was paused past its lease), or the

@@ -51,6 +51,49 @@ describe('requests that failed on the client but were applied by DynamoDB', () =
     expect(await readItem(fx.raw, fx.table, k)).toMatchObject({ owner: a.id, fence: lease!.fence });
   });
 
+  it('lining up applied but answered with a reset: the waiter finds its place (no ghost place ahead of it)', async () => {
+    const { proxy, provider } = await proxied({ ttlMs: 60_000 });
+    const a = await fx.provider({ ttlMs: 60_000 }).openSession();
+    const b = await provider.openSession();
+    const k = key();
+    const held = await a.tryAcquire(k);
+    expect(await b.tryAcquire(k)).toBeNull(); // b has seen it held: its acquire starts by lining up
+    proxy.inject('apply-then-reset', { operation: 'UpdateItem', count: 1 });
+    const waiting = b.acquire(k);
+    await until(
+      async () => ((await readItem(fx.raw, fx.table, k))?.waiters.length === 1 ? true : undefined),
+      5_000,
+      'b in line',
+    );
+    await delay(200);
+    expect(await readItem(fx.raw, fx.table, k)).toMatchObject({ waiters: [b.id], waiting: 1 });
+    await held!.release();
+    const lease = await waiting;
+    expect(lease.fence).toBe(held!.fence + 1);
+    expect(await readItem(fx.raw, fx.table, k)).toMatchObject({ owner: b.id, waiters: [], waiting: 0 });
+  });
+
+  it('the first waiter’s grant applied but answered with a reset: the key is its lease, not a ghost lock', async () => {
+    const { proxy, provider } = await proxied({ ttlMs: 60_000 });
+    const a = await fx.provider({ ttlMs: 60_000 }).openSession();
+    const b = await provider.openSession();
+    const k = key();
+    const held = await a.tryAcquire(k);
+    const waiting = b.acquire(k);
+    await until(
+      async () => ((await readItem(fx.raw, fx.table, k))?.waiters.length === 1 ? true : undefined),
+      5_000,
+      'b in line',
+    );
+    proxy.inject('apply-then-reset', { operation: 'UpdateItem', count: 1 });
+    await held!.release();
+    const lease = await waiting;
+    expect(lease.fence).toBe(held!.fence + 1);
+    expect(lease.signal.aborted).toBe(false);
+    expect(await readItem(fx.raw, fx.table, k)).toMatchObject({ owner: b.id, waiters: [], waiting: 0 });
+    expect(await lease.release()).toBe(true);
+  });
+
   it('a release applied but answered with a reset resolves true and leaves the key free', async () => {
     const { proxy, provider } = await proxied();
     const a = await provider.openSession();
