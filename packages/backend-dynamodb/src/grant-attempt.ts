@@ -34,33 +34,28 @@ export interface GrantContext {
 /** What {@link GrantAttempt.decide} concluded from a record. */
 export type Decision = Acquisition<DynamoLeaseState> | 'held' | 'retry';
 
+/** Most grant writes of one attempt whose record versions are remembered (a waiter may make many). */
+const MAX_REMEMBERED = 64;
+
 /**
- * One acquisition of one key: the grant input (its record version stays the same through every request of
- * the attempt, so a write that failed on our side but was applied is recognised as ours), and the rules
- * that turn what was read into the next conditional write. `line` says how the item's line of waiters
- * counts (see {@link LineGrant}).
+ * One acquisition of one key: the rules that turn what was read into the next conditional write, and the
+ * record version of every grant write it sent (each write sets a fresh one; retries of a write reuse it),
+ * so that a write that failed on our side but was applied is recognised as ours, and the lease anchored at
+ * that write's send time. `line` says how the item's line of waiters counts (see {@link LineGrant}).
  */
 export class GrantAttempt {
   readonly key: string;
-  readonly input: GrantInput;
   readonly #context: GrantContext;
   readonly #value: string | undefined;
+  /** Send time of each grant write, by the record version it sets. */
+  readonly #sent = new Map<string, number>();
   #line: LineGrant;
-  #firstSentAt: number | undefined;
 
   constructor(context: GrantContext, key: string, value: string | undefined, line: LineGrant) {
     this.#context = context;
     this.key = key;
     this.#value = value;
     this.#line = line;
-    this.input = {
-      owner: context.owner.id,
-      ownerName: context.owner.name,
-      rvn: randomUUID(),
-      leaseMs: context.owner.ttlMs,
-      delayMs: context.owner.lockDelayMs,
-      value,
-    };
   }
 
   /** Switches how the line counts for the following writes (the attempt lined up, or moved to the front). */
@@ -90,7 +85,7 @@ export class GrantAttempt {
    */
   async decide(record: LockRecord | null, seenAt: number): Promise<Decision> {
     const { knownKeys, observations, table } = this.#context;
-    const ours = this.ours(record, seenAt);
+    const ours = this.ours(record);
     if (ours) return ours;
     let acquisition: Acquisition<DynamoLeaseState> | null;
     if (!record) {
@@ -120,10 +115,9 @@ export class GrantAttempt {
    * answer was lost: the acquisition, anchored at the attempt's first request (no later than the one that
    * applied). `undefined` otherwise.
    */
-  ours(record: LockRecord | null, seenAt: number): Acquisition<DynamoLeaseState> | undefined {
-    return record && record.rvn === this.input.rvn
-      ? this.granted(record, this.#firstSentAt ?? seenAt)
-      : undefined;
+  ours(record: LockRecord | null): Acquisition<DynamoLeaseState> | undefined {
+    const sentAt = record ? this.#sent.get(record.rvn) : undefined;
+    return record && sentAt !== undefined ? this.granted(record, sentAt) : undefined;
   }
 
   /** The acquisition a granted record stands for, anchored at the send time of the request that took it. */
@@ -144,17 +138,27 @@ export class GrantAttempt {
   }
 
   async #write(
-    write: (limits: CallLimits) => Promise<LockRecord | null>,
+    write: (input: GrantInput, limits: CallLimits) => Promise<LockRecord | null>,
   ): Promise<Acquisition<DynamoLeaseState> | null> {
-    const sentAt = this.#context.clock.monotonicNow();
-    this.#firstSentAt ??= sentAt;
-    const record = await write(this.#context.limits());
+    const { owner, clock } = this.#context;
+    const input: GrantInput = {
+      owner: owner.id,
+      ownerName: owner.name,
+      rvn: randomUUID(),
+      leaseMs: owner.ttlMs,
+      delayMs: owner.lockDelayMs,
+      value: this.#value,
+    };
+    const sentAt = clock.monotonicNow();
+    this.#sent.set(input.rvn, sentAt);
+    if (this.#sent.size > MAX_REMEMBERED) this.#sent.delete(this.#sent.keys().next().value as string);
+    const record = await write(input, this.#context.limits());
     return record ? this.granted(record, sentAt) : null;
   }
 
   #grant(expect: GrantExpectation): Promise<Acquisition<DynamoLeaseState> | null> {
     const line = this.#line;
-    return this.#write((limits) => this.#context.table.grant(this.key, expect, this.input, limits, line));
+    return this.#write((input, limits) => this.#context.table.grant(this.key, expect, input, limits, line));
   }
 
   /** Epoch mode: start a new fence span above `fence`, on a missing item or on the version just read. */
@@ -162,8 +166,8 @@ export class GrantAttempt {
     const { table, knownKeys } = this.#context;
     const epoch = await table.nextEpoch(this.#context.limits(), fence);
     const line = this.#line;
-    const acquisition = await this.#write((limits) =>
-      table.grantInEpoch(this.key, expect, epoch, this.input, limits, line),
+    const acquisition = await this.#write((input, limits) =>
+      table.grantInEpoch(this.key, expect, epoch, input, limits, line),
     );
     if (!acquisition && expect.kind === 'absent') knownKeys.add(this.key);
     return acquisition;

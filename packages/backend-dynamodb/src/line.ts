@@ -21,7 +21,7 @@ export interface DynamoPlace {
   id: string;
   /** The place's version as this session last wrote it. */
   version: string;
-  /** The acquisition's grant input, kept so a grant that was applied without our knowing is recognised. */
+  /** The acquisition's grant writes, kept so a grant that was applied without our knowing is recognised. */
   readonly attempt: GrantAttempt;
   /** The item as last read (holder and whole line) and when that read returned (monotonic). */
   record: LockRecord | null;
@@ -114,7 +114,7 @@ export function dynamoLine(context: DynamoLineContext): WaitingLine<DynamoPlace,
       const seenAt = clock.monotonicNow();
       if (record) {
         context.places.add(place);
-        const ours = place.attempt.ours(record, seenAt);
+        const ours = place.attempt.ours(record);
         if (ours) {
           // An earlier grant of this acquisition was applied after all: the key is ours, the place is not needed.
           await leave(place);
@@ -163,7 +163,7 @@ export function dynamoLine(context: DynamoLineContext): WaitingLine<DynamoPlace,
 
     async take(place: DynamoPlace): Promise<Acquisition<DynamoLeaseState> | null> {
       const record = place.record;
-      const ours = place.attempt.ours(record, place.seenAt);
+      const ours = place.attempt.ours(record);
       if (ours) {
         context.places.delete(place);
         return ours;

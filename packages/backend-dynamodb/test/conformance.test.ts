@@ -19,7 +19,8 @@ import { dynamoHarnessFactory } from './harness.js';
 
 // The whole of lockProviderSuite, group by group, so the fuzz group can run with a longer lease. The default
 // fence mode (`counter`) needs lock items never to be deleted, so its run skips the key-deletion case; the
-// fencing group runs once more in `epoch` mode, which keeps fences increasing across deletion too.
+// fencing group runs once more in `epoch` mode, which keeps fences increasing across deletion too, and so
+// does the fairness group (the line's grants then take the epoch-mode conditions).
 const TTL_MS = 1_000;
 const harness = dynamoHarnessFactory('suite', TTL_MS);
 // A crashed holder's key is taken once a contender has seen its record unchanged for the lease duration plus
@@ -40,10 +41,9 @@ destroyTests(it, harness, options);
 holdTests(it, harness, options);
 fencingTests(it, harness, options);
 describe('epoch fence mode', () => {
-  fencingTests(it, dynamoHarnessFactory('epoch', TTL_MS, { fenceMode: 'epoch' }), {
-    ...options,
-    skipKeyDeletion: false,
-  });
+  const epochHarness = dynamoHarnessFactory('epoch', TTL_MS, { fenceMode: 'epoch' });
+  fencingTests(it, epochHarness, { ...options, skipKeyDeletion: false });
+  fairnessTests(it, epochHarness, options);
 });
 discoveryTests(it, harness, options);
 blockingTests(it, harness, options);
