@@ -148,6 +148,7 @@ describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
     try {
       const [a, b] = [await provider.openSession(), await provider.openSession()];
       await a.tryAcquire('rt/leave');
+      server.requests.reset();
       const stop = new AbortController();
       const waiting = b.acquire('rt/leave', { signal: stop.signal });
       await until(() => server.requests.count('GET /v1/kv') >= 1, 3_000, 'b to wait');
