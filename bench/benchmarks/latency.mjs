@@ -46,7 +46,7 @@ export default {
       : {
           tasksPerRound: 100,
           rounds: 2,
-          backends: ['memory', 'consul'],
+          backends: ['memory'],
           warmupTasks: 5,
           buckets: 64,
           quietMs: 1_000,

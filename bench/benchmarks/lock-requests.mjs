@@ -44,8 +44,8 @@ export default {
           runs: [
             { backend: 'consul', mode: 'bucket', tasks: 10_000 },
             { backend: 'dynamodb', mode: 'bucket', tasks: 10_000 },
-            { backend: 'consul', mode: 'task', tasks: 1_000 },
-            { backend: 'dynamodb', mode: 'task', tasks: 1_000 },
+            { backend: 'consul', mode: 'task', tasks: 500 },
+            { backend: 'dynamodb', mode: 'task', tasks: 500 },
           ],
           buckets: 64,
           quietMs: 1_000,

@@ -21,6 +21,8 @@ import { markdownTable, num, pct, ratio, withSpread } from '../lib/table.mjs';
 import { connect, runBatonBatch, startCpu, waitUntilDone } from '../lib/tasks.mjs';
 
 export const PEERS = ['graphile-worker', 'pg-boss'];
+/** graphile-worker without its batching (its defaults): the baseline of issue 14's per-task target. */
+const GRAPHILE_DEFAULTS = 'graphile-worker-defaults';
 
 /**
  * Bucket mode tuned for short tasks (docs/worker.md): 128 tasks claimed ahead of the handlers, so that each
@@ -49,7 +51,8 @@ export default {
     '(a lock per task) and per bucket (`leaseBy: bucket`: 64 buckets leased by the workers, batch claims and ' +
     'settles). The peers run at their fastest documented settings: graphile-worker with its local queue and ' +
     'batched completion (the configuration of its published figures), pg-boss with batch fetch, one ' +
-    'completion per batch and burst fetching while batches come back full. Timed from the go signal until the ' +
+    'completion per batch and burst fetching while batches come back full; graphile-worker also runs with its ' +
+    'defaults (no batching), the baseline of the earlier runs. Timed from the go signal until the ' +
     'database shows every task finished (polled every 50 ms). The lock server (Consul test server, ' +
     'dynalite; a fresh DynamoDB table per run) runs in another process. Rounds interleave the contestants in ' +
     'rotating order; every ratio is taken within a round, then the median over rounds.',
@@ -74,6 +77,7 @@ export default {
       ...p.backends.map((backend) => `baton-task-${backend}`),
       ...p.bucketBackends.map((backend) => `baton-bucket-${backend}`),
       ...PEERS,
+      GRAPHILE_DEFAULTS,
     ];
     const servers = {};
     const client = await connect(url);
@@ -100,6 +104,7 @@ export default {
           tasksPerSec: spread(tps(who)),
           seconds: spread(by[who].map((r) => r.elapsedMs / 1000)),
           overGraphileWorker: pairedRatio(tps(who), tps('graphile-worker')),
+          overGraphileDefaults: pairedRatio(tps(who), tps(GRAPHILE_DEFAULTS)),
           overPgBoss: pairedRatio(tps(who), tps('pg-boss')),
           overFasterPeer: pairedRatio(tps(who), fasterPeer),
           done: spread(by[who].map((r) => r.done)),
@@ -122,6 +127,7 @@ export default {
             'seconds',
             'tasks done',
             'vs graphile-worker',
+            'vs graphile-worker, defaults',
             'vs pg-boss',
             'vs the faster peer',
             'per task: lock attempts; bucket: tasks per claim / per settle',
@@ -134,8 +140,11 @@ export default {
             withSpread(s.seconds, 2),
             s.capped ? `${withSpread(s.done)} (stopped at the ${num(p.capMs / 1000)} s cap)` : num(p.tasks),
             s.contestant === 'graphile-worker' ? '1' : ratio(s.overGraphileWorker),
+            s.contestant === GRAPHILE_DEFAULTS ? '1' : ratio(s.overGraphileDefaults),
             s.contestant === 'pg-boss' ? '1' : ratio(s.overPgBoss),
-            PEERS.includes(s.contestant) ? '–' : ratio(s.overFasterPeer),
+            PEERS.includes(s.contestant) || s.contestant === GRAPHILE_DEFAULTS
+              ? '–'
+              : ratio(s.overFasterPeer),
             s.lockAttemptsPerTask
               ? withSpread(s.lockAttemptsPerTask, 2)
               : s.tasksPerClaim
@@ -150,7 +159,7 @@ export default {
           `baton: poll every ${p.baton.everyMs} ms; per task: pages of ${p.baton.pageSize}, 2 lock attempts in flight (default); ` +
             `bucket: ${p.bucket.count} buckets, prefetch ${p.bucket.prefetch} and batch size ${p.bucket.batchSize} (tuned for short tasks; the defaults at concurrency 4 are 4 and 16), wake-ups on enqueue.`,
           `graphile-worker ${p.peerVersions['graphile-worker'] ?? '?'}: preset.worker ${JSON.stringify(graphileBatching(p.graphileWorker.batching))}, ` +
-            `LISTEN/NOTIFY + poll ${p.graphileWorker.pollMs} ms. pg-boss ${p.peerVersions['pg-boss'] ?? '?'}: work() with batchSize ${p.pgBoss.batchSize}, ` +
+            `LISTEN/NOTIFY + poll ${p.graphileWorker.pollMs} ms; "graphile-worker, defaults": the same without the batching (no local queue, one complete_job per job), the baseline of the earlier runs. pg-boss ${p.peerVersions['pg-boss'] ?? '?'}: work() with batchSize ${p.pgBoss.batchSize}, ` +
             `localConcurrency ${p.concurrency}, burstWhenBatchFull, pollingIntervalSeconds ${p.pgBoss.pollMs / 1000} (its minimum), useListenNotify with a notify queue.`,
           'Per task, baton per-task mode makes one lock round trip (acquire), one fenced claim UPDATE, one fenced ' +
             'complete UPDATE and one lock release; bucket mode takes a lease per bucket (64 for the whole table) ' +
@@ -173,6 +182,7 @@ function parseBaton(who) {
 
 function label(who) {
   const baton = parseBaton(who);
+  if (who === GRAPHILE_DEFAULTS) return 'graphile-worker, defaults';
   return baton ? `baton ${baton.mode === 'task' ? 'per task' : 'bucket'}, ${baton.backend}` : who;
 }
 
@@ -203,19 +213,21 @@ async function runOnce(p, url, client, servers, who) {
 
 /** One timed batch of a peer library (workers/peer-worker.mjs) over `p.tasks` jobs in a fresh schema. */
 export async function runPeerBatch(p, url, client, who) {
-  const graphile = who === 'graphile-worker';
+  const graphile = who.startsWith('graphile-worker');
   const schema = schemaName(`e2e_${who}`);
   try {
     await (graphile ? graphileEnqueue : pgBossEnqueue)(url, schema, p.tasks);
     const remaining = () => (graphile ? graphileRemaining : pgBossRemaining)(client, schema);
     const child = spawnChild('peer-worker.mjs', {
-      peer: who,
+      peer: graphile ? 'graphile-worker' : who,
       url,
       schema,
       workers: p.workers,
       concurrency: p.concurrency,
       pollMs: (graphile ? p.graphileWorker : p.pgBoss).pollMs,
-      ...(graphile ? { graphileWorker: p.graphileWorker.batching } : { pgBoss: p.pgBoss }),
+      ...(graphile
+        ? { graphileWorker: who === GRAPHILE_DEFAULTS ? undefined : p.graphileWorker.batching }
+        : { pgBoss: p.pgBoss }),
     });
     try {
       await child.next('ready');
