@@ -91,7 +91,14 @@ export function summaryBlock(results) {
     for (const s of e2e.summary) {
       const baton = batonContestant(s.contestant);
       if (!baton) continue;
-      if (baton.mode === 'bucket') {
+      if (baton.mode === 'bucket' && baton.defaults) {
+        rows.push([
+          `tasks-e2e bucket mode at its defaults, ${baton.backend}: tasks/s vs the faster peer`,
+          'none set',
+          ratio(s.overFasterPeer),
+          '–',
+        ]);
+      } else if (baton.mode === 'bucket') {
         rows.push([
           `tasks-e2e bucket mode, ${baton.backend}: tasks/s vs the faster peer`,
           '≥ 1.0',
@@ -209,10 +216,13 @@ export function summaryBlock(results) {
   return markdownTable(['figure', 'target', 'this run (median, min–max)', 'met'], rows);
 }
 
-/** `{ mode, backend }` of a baton contestant (`baton-<mode>-<backend>`; older files: `baton-<backend>`, per task). */
+/**
+ * `{ mode, backend, defaults }` of a baton contestant (`baton-<mode>-<backend>[@defaults]`; older files:
+ * `baton-<backend>`, per task).
+ */
 function batonContestant(name) {
-  const m = /^baton-(?:(task|bucket)-)?(.+)$/.exec(name);
-  return m ? { mode: m[1] ?? 'task', backend: m[2] } : undefined;
+  const m = /^baton-(?:(task|bucket)-)?([a-z]+)(@defaults)?$/.exec(name);
+  return m ? { mode: m[1] ?? 'task', backend: m[2], defaults: Boolean(m[3]) } : undefined;
 }
 
 function verdict(ok) {

@@ -67,7 +67,7 @@ export default {
     p.bucketBackends = ctx.quick ? p.backends.filter((b) => b === 'memory') : p.backends;
     // A contestant still running after this long is stopped and rated on what it finished (tasks done ÷ time):
     // keeps the whole suite within its time budget whatever the slowest lock server does.
-    p.capMs = 20_000;
+    p.capMs = 15_000;
     p.graphileWorker = PEER_SETTINGS.graphileWorker;
     p.pgBoss = PEER_SETTINGS.pgBoss;
     p.peerVersions = peerVersions();
@@ -76,6 +76,10 @@ export default {
     const contestants = [
       ...p.backends.map((backend) => `baton-task-${backend}`),
       ...p.bucketBackends.map((backend) => `baton-bucket-${backend}`),
+      // Bucket mode at its defaults (memory only): what the tuning for short tasks is worth.
+      ...(ctx.quick
+        ? []
+        : p.bucketBackends.filter((b) => b === 'memory').map((b) => `baton-bucket-${b}@defaults`)),
       ...PEERS,
       GRAPHILE_DEFAULTS,
     ];
@@ -157,7 +161,7 @@ export default {
         notes: [
           `${p.tasks.toLocaleString('en-US')} tasks, ${p.workers} workers × ${p.concurrency} concurrent, PostgreSQL ${p.postgres}; median of ${p.rounds} rounds (min–max). "vs the faster peer": per round, against whichever of graphile-worker and pg-boss was faster in that round.`,
           `baton: poll every ${p.baton.everyMs} ms; per task: pages of ${p.baton.pageSize}, 2 lock attempts in flight (default); ` +
-            `bucket: ${p.bucket.count} buckets, prefetch ${p.bucket.prefetch} and batch size ${p.bucket.batchSize} (tuned for short tasks; the defaults at concurrency 4 are 4 and 16), wake-ups on enqueue.`,
+            `bucket: ${p.bucket.count} buckets, prefetch ${p.bucket.prefetch} and batch size ${p.bucket.batchSize} (tuned for short tasks; the defaults at concurrency 4 are 4 and 16: the "bucket defaults" row), wake-ups on enqueue.`,
           `graphile-worker ${p.peerVersions['graphile-worker'] ?? '?'}: preset.worker ${JSON.stringify(graphileBatching(p.graphileWorker.batching))}, ` +
             `LISTEN/NOTIFY + poll ${p.graphileWorker.pollMs} ms; "graphile-worker, defaults": the same without the batching (no local queue, one complete_job per job), the baseline of the earlier runs. pg-boss ${p.peerVersions['pg-boss'] ?? '?'}: work() with batchSize ${p.pgBoss.batchSize}, ` +
             `localConcurrency ${p.concurrency}, burstWhenBatchFull, pollingIntervalSeconds ${p.pgBoss.pollMs / 1000} (its minimum), useListenNotify with a notify queue.`,
@@ -174,22 +178,26 @@ export default {
   },
 };
 
-/** `{ mode, backend }` of a baton contestant id (`baton-<mode>-<backend>`), else undefined. */
+/**
+ * `{ mode, backend, defaults }` of a baton contestant id (`baton-<mode>-<backend>`, `@defaults` for bucket
+ * mode with its default prefetch and batch size), else undefined.
+ */
 function parseBaton(who) {
-  const m = /^baton-(task|bucket)-(.+)$/.exec(who);
-  return m ? { mode: m[1], backend: m[2] } : undefined;
+  const m = /^baton-(task|bucket)-([a-z]+)(@defaults)?$/.exec(who);
+  return m ? { mode: m[1], backend: m[2], ...(m[3] ? { defaults: true } : {}) } : undefined;
 }
 
 function label(who) {
   const baton = parseBaton(who);
   if (who === GRAPHILE_DEFAULTS) return 'graphile-worker, defaults';
-  return baton ? `baton ${baton.mode === 'task' ? 'per task' : 'bucket'}, ${baton.backend}` : who;
+  if (!baton) return who;
+  return `baton ${baton.mode === 'task' ? 'per task' : 'bucket'}, ${baton.backend}${baton.defaults ? ' (bucket defaults)' : ''}`;
 }
 
 async function runOnce(p, url, client, servers, who) {
   const baton = parseBaton(who);
   if (baton) {
-    const { mode, backend } = baton;
+    const { mode, backend, defaults } = baton;
     return runBatonBatch({
       url,
       client,
@@ -203,7 +211,7 @@ async function runOnce(p, url, client, servers, who) {
         concurrency: p.concurrency,
         ...p.baton,
         leaseBy: mode,
-        ...(mode === 'bucket' ? { buckets: p.bucket } : {}),
+        ...(mode === 'bucket' ? { buckets: defaults ? { count: p.bucket.count } : p.bucket } : {}),
       },
       freshLockTable: backend === 'dynamodb',
     });
