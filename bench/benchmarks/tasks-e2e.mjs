@@ -134,7 +134,7 @@ export default {
             'vs graphile-worker, defaults',
             'vs pg-boss',
             'vs the faster peer',
-            'per task: lock attempts; bucket: tasks per claim / per settle',
+            'per task: lock attempts; bucket: tasks per claim / per settle; bucket leases taken',
             'CPU ms/task: job server : lock server : PostgreSQL',
             'machine busy',
           ],
@@ -152,7 +152,7 @@ export default {
             s.lockAttemptsPerTask
               ? withSpread(s.lockAttemptsPerTask, 2)
               : s.tasksPerClaim
-                ? `${withSpread(s.tasksPerClaim, 1)} / ${withSpread(s.tasksPerSettle, 1)}`
+                ? `${withSpread(s.tasksPerClaim, 1)} / ${withSpread(s.tasksPerSettle, 1)}; ${withSpread(s.bucketsAcquired)}`
                 : '–',
             cpuCell(s.cpu),
             pct(s.cpu.machineBusy),
@@ -165,6 +165,7 @@ export default {
           `graphile-worker ${p.peerVersions['graphile-worker'] ?? '?'}: preset.worker ${JSON.stringify(graphileBatching(p.graphileWorker.batching))}, ` +
             `LISTEN/NOTIFY + poll ${p.graphileWorker.pollMs} ms; "graphile-worker, defaults": the same without the batching (no local queue, one complete_job per job), the baseline of the earlier runs. pg-boss ${p.peerVersions['pg-boss'] ?? '?'}: work() with batchSize ${p.pgBoss.batchSize}, ` +
             `localConcurrency ${p.concurrency}, burstWhenBatchFull, pollingIntervalSeconds ${p.pgBoss.pollMs / 1000} (its minimum), useListenNotify with a notify queue.`,
+          `Bucket leases taken: ${p.bucket.count} when the workers' first balancing rounds split the buckets between them; more when one worker took more than its share before the others joined and handed the rest over (each hand-over is one lease more).`,
           'Per task, baton per-task mode makes one lock round trip (acquire), one fenced claim UPDATE, one fenced ' +
             'complete UPDATE and one lock release; bucket mode takes a lease per bucket (64 for the whole table) ' +
             'and claims and settles many tasks of a bucket per statement; graphile-worker fetches a batch into ' +
