@@ -213,6 +213,28 @@ describe('Worker, bucket mode', () => {
     await run;
   });
 
+  it('a busy worker tops up its claimed-ahead tasks in batches of half the prefetch, not one per finished handler', async () => {
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    await source.enqueue(Array.from({ length: 2_000 }, (_, n) => ({ kind: 'n', payload: n })));
+    const limits: number[] = [];
+    const claimBucket = source.claimBucket.bind(source);
+    source.claimBucket = (lease, workerId, limit) => {
+      limits.push(limit);
+      return claimBucket(lease, workerId, limit);
+    };
+    const worker = bucketWorker(locks, source, {
+      schedule: { once: true },
+      buckets: { count: 4, batchSize: 64, prefetch: 64 },
+      concurrency: 4,
+    });
+    await worker.run();
+    expect(source.counts()).toMatchObject({ done: 2_000 });
+    // Every claim asks for at least half the prefetch (32); only a bucket's last claims come back short.
+    expect(Math.min(...limits)).toBeGreaterThanOrEqual(32);
+    expect(worker.stats().claimBatches).toBeLessThanOrEqual(2_000 / 32 + 2 * 4);
+  });
+
   it('an enqueue wakes the owner of its bucket at once, without waiting for the next poll', async () => {
     const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
     const source = new MemoryTaskSource();

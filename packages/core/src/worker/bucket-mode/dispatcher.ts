@@ -148,7 +148,7 @@ export class BucketDispatcher {
         }
         continue;
       }
-      if (!bucket || room <= 0) {
+      if (!bucket || room < this.#smallestClaim()) {
         await wait;
         continue;
       }
@@ -186,6 +186,16 @@ export class BucketDispatcher {
       bucket.queue.push(...claimed.tasks);
       if (claimed.tasks.length + claimed.buried < limit) bucket.due = false;
     }
+  }
+
+  /**
+   * The fewest tasks worth a claim statement. A free handler slot (nothing is queued for it) is filled at
+   * once; while every slot is busy, the claimed-ahead queue is topped up only once half the prefetch has
+   * drained, so claims come in batches instead of one small claim per finished handler.
+   */
+  #smallestClaim(): number {
+    if (this.#env.handlerSlots.free > 0) return 1;
+    return Math.max(1, Math.ceil(this.#env.options.buckets.prefetch / 2));
   }
 
   /** Starts handlers for claimed tasks while handler slots are free, taking buckets in turn. */

@@ -49,9 +49,7 @@ export class SettleBatcher {
   settle(settlement: Settlement): Promise<SettleOutcome> {
     return new Promise((resolve) => {
       this.#queue.push({ settlement, resolve });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = undefined;
-      });
+      this.#flushing ??= this.#flush();
     });
   }
 
@@ -60,13 +58,22 @@ export class SettleBatcher {
     while (this.#flushing) await this.#flushing;
   }
 
+  /**
+   * Writes batches until the queue is empty. It clears `#flushing` itself, in the same synchronous step that
+   * sees the queue empty: a settlement queued after that starts a new flush, and none can slip in between
+   * (clearing it in a `.finally()` would leave one a microtask late, queued behind a flush that has ended).
+   */
   async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      const outcomes = await this.#write(batch.map((p) => p.settlement));
-      batch.forEach((pending, i) => {
-        pending.resolve(outcomes[i]!);
-      });
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        const outcomes = await this.#write(batch.map((p) => p.settlement));
+        batch.forEach((pending, i) => {
+          pending.resolve(outcomes[i]!);
+        });
+      }
+    } finally {
+      this.#flushing = undefined;
     }
   }
 
