@@ -254,6 +254,7 @@ export class BucketDispatcher {
       },
       done,
       bucket.bucket,
+      { kind: task.kind, fence, lockKey: bucket.lockKey, startedAt },
     );
   }
 
