@@ -1,11 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type BucketLeaseRef,
   type LockProvider,
   MemoryLockProvider,
   MemoryLockStore,
   MemoryTaskSource,
+  type Settlement,
+  type SettleResult,
   type Task,
   type TryAcquireOptions,
+  UnavailableError,
   Worker,
   type WorkerOptions,
 } from '../../src/index.js';
@@ -188,6 +192,42 @@ describe('Worker, bucket mode', () => {
     expect(stale.every((e) => e.operation === 'complete')).toBe(true);
     await Promise.all([paused.stop({ graceMs: 0 }), rescuer.stop()]);
     await Promise.all([pausedRun, rescuerRun]);
+  });
+
+  it('a settle whose reply was lost is recognised as applied although a newer lease refuses the retry', async () => {
+    // spec/buckets.pml's counterexample (docs/verification.md): the first settle applies and its reply is
+    // lost; before the retry, a newer holder of the bucket claims; the retry is refused as a whole. Read back,
+    // the task shows the worker's own token and `done`: a completion, not a stale write.
+    class ReplyLostThenTakenOver extends MemoryTaskSource {
+      lost = 0;
+      override async settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+        const result = await super.settle(lease, items);
+        if (this.lost++ === 0) {
+          await this.claimBucket({ ...lease, fence: lease.fence + 1_000 }, 'successor', 10);
+          throw new UnavailableError('the reply was lost', { cause: new Error('ECONNRESET') });
+        }
+        return result;
+      }
+    }
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new ReplyLostThenTakenOver();
+    const [id] = await source.enqueue({ kind: 'once' });
+    const worker = bucketWorker(locks, source, {
+      buckets: { count: 1, balanceIntervalMs: 100 },
+      retry: { baseMs: 10 },
+      handler: () => 'ran',
+    });
+    const completed = record(worker, 'task-completed');
+    const stale = record(worker, 'stale-write');
+    const run = worker.run();
+    await until(() => completed.length + stale.length > 0, 10_000, 'the outcome to be reported');
+    expect(source.lost).toBe(2);
+    expect(await source.get(id!)).toMatchObject({ status: 'done', result: 'ran' });
+    expect(stale).toEqual([]);
+    expect(completed.map((e) => e.task.id)).toEqual([id]);
+    expect(worker.stats()).toMatchObject({ completed: 1, staleWrites: 0 });
+    await worker.stop({ graceMs: 0 });
+    await run;
   });
 
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {

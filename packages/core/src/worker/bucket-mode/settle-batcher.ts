@@ -27,8 +27,9 @@ interface Pending {
  * Writes one bucket's settlements in batches, group-commit style: the first settlement is written at once,
  * and those that arrive while a write is in flight go together in the next one. So an idle worker adds no
  * delay, and a busy one writes many outcomes per statement. A retry after a transport error checks the tasks
- * the source now calls stale: one that shows this claim's token and the intended status was written by the
- * lost attempt, and counts as applied.
+ * the source now refuses (one by one, or the whole batch once a newer lease of the bucket has claimed): one
+ * that shows this claim's token and the intended status was written by the lost attempt, and counts as
+ * applied.
  */
 export class SettleBatcher {
   readonly #env: WorkerEnv;
@@ -82,12 +83,13 @@ export class SettleBatcher {
       const written = await retryWrite(this.#env, undefined, async (attempt) => {
         const answer = await this.#source.settle(this.#lease, settlements);
         this.#env.observe({ type: 'settle-batch' });
-        if (!answer.ok)
-          return settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
-        if (attempt === 0) return [...answer.results];
-        return Promise.all(
-          answer.results.map((result, i): Promise<SettleOutcome> => this.#confirm(settlements[i]!, result)),
-        );
+        const outcomes: readonly SettleOutcome[] = answer.ok
+          ? answer.results
+          : settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
+        if (attempt === 0) return [...outcomes];
+        // A retry refused as a whole (a newer lease of the bucket has claimed, or the layout changed since)
+        // may hide this batch's own earlier write as much as a refused settlement does.
+        return Promise.all(outcomes.map((outcome, i) => this.#confirm(settlements[i]!, outcome)));
       });
       return written ?? settlements.map((): SettleOutcome => ({ applied: false, reason: 'gave-up' }));
     } catch (error) {
@@ -96,8 +98,8 @@ export class SettleBatcher {
     }
   }
 
-  /** After a lost reply: a "stale" answer may hide this settlement's own earlier, applied write. */
-  async #confirm(settlement: Settlement, result: SettlementResult): Promise<SettleOutcome> {
+  /** After a lost reply: a refusal may hide this settlement's own earlier, applied write. */
+  async #confirm(settlement: Settlement, result: SettleOutcome): Promise<SettleOutcome> {
     if (result.applied) return result;
     const current = await this.#source.get(settlement.taskId);
     if (current?.fence !== settlement.fence) return { applied: false, reason: 'unknown' };
