@@ -7,6 +7,12 @@ import type { Slots } from './slots.js';
 /** What a worker gives the lease mode it runs: its options, shared resources, and where to report. */
 export interface WorkerEnv {
   readonly options: ResolvedWorkerOptions;
+  /**
+   * A random id of this `Worker` object. Bucket mode publishes it with the membership key, so a worker tells
+   * a key still held by one of its own earlier sessions (given up on, but not yet expired by the backend)
+   * from a key held by another live worker that was given the same id.
+   */
+  readonly instance: string;
   /** `concurrency` slots: one per running handler. */
   readonly handlerSlots: Slots;
   readonly inFlight: InFlightTasks;

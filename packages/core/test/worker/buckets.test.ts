@@ -288,6 +288,103 @@ describe('Worker, bucket mode', () => {
   });
 });
 
+describe('membership across sessions', () => {
+  /** The session holding worker `id`'s membership key (bucket keys are named after the source's namespace). */
+  const memberSession = (store: MemoryLockStore, id: string) =>
+    store.list('buckets/').find((h) => h.key.endsWith(`/m/${id}`))?.sessionId;
+
+  // Found by the chaos run in bucket mode (Consul, a leader election): the worker gave its session up (no
+  // renewal got through for a TTL) while the server kept it alive, so its membership key was still held by
+  // that old session when the worker joined again on a new one. It reported CONFIG_INVALID ("another live
+  // worker already uses the id") every balancing retry, backing off further each time, until the old session
+  // expired.
+  it('a worker whose old session the backend still keeps loses its buckets with it, and rejoins once it expires without an error', {
+    timeout: 30_000,
+  }, async () => {
+    const store = new MemoryLockStore({ ttlMultiplier: 4 });
+    const locks = new RecordingProvider({ store, ttlMs: 300, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { id: 'w' });
+    const errors = record(worker, 'error');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'all buckets');
+    // A partition of this session's requests: renewals fail (the worker gives the session up after its TTL),
+    // and so do its releases and its destroy, so the server keeps it, and its keys, until its own expiry
+    // (4 × TTL).
+    const old = locks.last.id;
+    const partitioned = () => {
+      throw new UnavailableError('partitioned');
+    };
+    const renew = store.renewSession.bind(store);
+    const release = store.release.bind(store);
+    const destroy = store.destroySession.bind(store);
+    store.renewSession = (id) => (id === old ? partitioned() : renew(id));
+    store.release = (id, key, fence) => (id === old ? partitioned() : release(id, key, fence));
+    store.destroySession = (id) => (id === old ? partitioned() : destroy(id));
+    let oldAliveAtRejoin: boolean | undefined;
+    worker.on('session-opened', () => {
+      oldAliveAtRejoin ??= store.hasSession(old);
+    });
+    await until(() => locks.sessions.length === 2, 10_000, 'a new session');
+    await until(
+      () => memberSession(store, 'w') === locks.last.id,
+      10_000,
+      'the membership key on the new session',
+    );
+    expect(oldAliveAtRejoin).toBe(true);
+    // The buckets went with the old session: lost (not handed back), and taken again on the new one.
+    expect(worker.stats()).toMatchObject({ bucketsLost: 16, bucketsReleased: 0 });
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again');
+    expect(errors.filter((e) => (e.error as { code?: string }).code === 'CONFIG_INVALID')).toEqual([]);
+    // And it works: tasks enqueued now run.
+    await source.enqueue(Array.from({ length: 20 }, (_, n) => ({ kind: 'n', payload: n })));
+    await until(() => source.counts().done === 20, 10_000, 'the tasks');
+    await worker.stop();
+    await run;
+  });
+
+  it('a worker whose membership key is in its lock-delay after its session ended rejoins without an error', {
+    timeout: 30_000,
+  }, async () => {
+    const store = new MemoryLockStore();
+    const locks = new RecordingProvider({ store, ttlMs: 600, lockDelayMs: 1_000 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { id: 'w' });
+    const errors = record(worker, 'error');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'all buckets');
+    // The backend invalidates the session (an operator, or a health check): its keys are lock-delayed.
+    store.destroySession(locks.last.id);
+    await until(
+      () => locks.sessions.length === 2 && memberSession(store, 'w') === locks.last.id,
+      10_000,
+      'the membership key on a new session',
+    );
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again');
+    expect(errors.filter((e) => (e.error as { code?: string }).code === 'CONFIG_INVALID')).toEqual([]);
+    await worker.stop();
+    await run;
+  });
+
+  it('two live workers with one id: the second is told, naming the id and the fix', async () => {
+    const store = new MemoryLockStore();
+    const locks = () => new MemoryLockProvider({ store, ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const first = bucketWorker(locks(), source, { id: 'twin' });
+    const firstRun = first.run();
+    await until(() => first.stats().bucketsHeld === 16, 10_000, 'the first worker');
+    const second = bucketWorker(locks(), source, { id: 'twin' });
+    const errors = record(second, 'error');
+    const secondRun = second.run();
+    await until(() => errors.length > 0, 10_000, 'an error');
+    expect(errors[0]).toMatchObject({ phase: 'buckets', error: { code: 'CONFIG_INVALID' } });
+    expect(String(errors[0]!.error)).toMatch(/'twin'.*Fix: give every worker a unique id/s);
+    expect(second.stats().bucketsHeld).toBe(0);
+    await Promise.all([first.stop(), second.stop()]);
+    await Promise.all([firstRun, secondRun]);
+  });
+});
+
 describe('one layout per task table', () => {
   it('a worker of another lease mode or bucket count is refused at start, naming the setting', async () => {
     const store = new MemoryLockStore();

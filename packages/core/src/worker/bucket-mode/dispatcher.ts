@@ -91,6 +91,7 @@ export class BucketDispatcher {
     };
     this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
     this.#session.signal.addEventListener('abort', onEnd, { once: true });
+    if (this.#env.stopSignal.aborted || this.#session.signal.aborted) onEnd();
     const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
     const ticks = this.#tickLoop();
     const balancing = this.#balanceLoop();
@@ -300,28 +301,46 @@ export class BucketDispatcher {
     }
   }
 
-  /** Takes this worker's membership key: other workers count it in their balancing from then on. */
-  async #join(): Promise<void> {
+  /**
+   * Takes this worker's membership key: other workers count it in their balancing from then on. Returns
+   * false when the key is not free yet because this worker's own earlier session still holds it (the worker
+   * gave that session up, but the backend has not expired it: a partition, a Consul leader election) or
+   * because it is in its lock-delay after that session ended: it frees within the backend's session TTL plus
+   * lock-delay, and the next balancing round tries again. A key held by another worker instance is a
+   * duplicate id.
+   */
+  async #join(): Promise<boolean> {
     const { options } = this.#env;
     const key = this.#keys.member(options.id);
     const member = await this.#session.tryAcquire(key, {
-      value: JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets }),
+      value: JSON.stringify({
+        id: options.id,
+        maxBuckets: options.buckets.maxBuckets,
+        instance: this.#env.instance,
+      }),
     });
-    if (!member) {
+    if (member) {
+      this.#member = member;
+      return true;
+    }
+    const holder = await options.locks.getHolder(key);
+    if (holder && memberInstance(holder.value) !== this.#env.instance) {
       throw new BatonError(
         'CONFIG_INVALID',
-        `another live worker already uses the id '${options.id}' (its membership key ${key} is held). ` +
-          'Fix: give every worker a unique id (the default is unique per process).',
+        `another worker instance holds the membership key of the id '${options.id}' (${key}): another live ` +
+          "worker uses this id, or this id's previous process, whose lock session the backend has not expired yet. " +
+          'Fix: give every worker a unique id (the default is unique per process); a restarted worker that keeps ' +
+          "its id joins once its predecessor's session has expired.",
       );
     }
-    this.#member = member;
+    return false;
   }
 
   /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
   async #balance(): Promise<boolean> {
     const { options } = this.#env;
-    // An operator may have force-released the membership key: take it again, or nobody counts this worker.
-    if (this.#member?.signal.aborted) await this.#join();
+    // Not counted by the others yet (or an operator force-released the key): join first, take nothing before.
+    if ((!this.#member || this.#member.signal.aborted) && !(await this.#join())) return true;
     const list = this.#env.options.locks.list;
     if (!list)
       throw new BatonError('CONFIG_INVALID', 'bucket mode needs a lock backend that can list() keys');
@@ -393,7 +412,11 @@ export class BucketDispatcher {
     lease.signal.addEventListener(
       'abort',
       () => {
-        if (!isBatonError(lease.signal.reason, 'LEASE_RELEASED')) this.#lost(held, lease.signal.reason);
+        if (held.state === 'releasing' && isBatonError(lease.signal.reason, 'LEASE_RELEASED')) return;
+        // A lost session is destroyed at once, which "releases" its leases (the requests are best effort): for
+        // this worker the bucket is lost with the session, not handed back.
+        const session = this.#session.signal;
+        this.#lost(held, session.aborted ? session.reason : lease.signal.reason);
       },
       { once: true },
     );
@@ -527,6 +550,15 @@ function releaseOf(task: Task): Settlement {
 /** Work a bucket has going: claimed tasks waiting plus running ones. */
 function load(env: WorkerEnv, held: HeldBucket): number {
   return held.queue.length + env.inFlight.countIn(held.bucket);
+}
+
+/** The worker instance that published a membership key's value (see {@link WorkerEnv.instance}). */
+function memberInstance(value: string | undefined): unknown {
+  try {
+    return (JSON.parse(value ?? '{}') as { instance?: unknown }).instance;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cap a member published with its membership key (all buckets when it published none). */
