@@ -9,7 +9,7 @@ import {
   Worker,
   type WorkerOptions,
 } from '../../src/index.js';
-import { gate, RecordingProvider, record, until } from './helpers.js';
+import { gate, nextEvent, RecordingProvider, record, until } from './helpers.js';
 
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -188,6 +188,34 @@ describe('Worker, bucket mode', () => {
     expect(stale.every((e) => e.operation === 'complete')).toBe(true);
     await Promise.all([paused.stop({ graceMs: 0 }), rescuer.stop()]);
     await Promise.all([pausedRun, rescuerRun]);
+  });
+
+  it('a lost session loses every bucket it held (bucket-lost each, bucketsHeld back to 0), then the worker rejoins', async () => {
+    // As Consul does, the server keeps a session for 2 × TTL: it still holds the keys when the client gives up.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const locks = new MemoryLockProvider({ store, ttlMs: 400, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { retry: { baseMs: 20, maxMs: 100 } });
+    const lost = record(worker, 'bucket-lost');
+    const held: number[] = [];
+    worker.on('bucket-acquired', () => held.push(worker.stats().bucketsHeld));
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // The lock server stops answering: renewals fail until the client's deadline and the session is lost,
+    // while the server still holds its keys. (The worker destroys a lost session at once, so its leases end
+    // by a release, not by a loss the backend reports.)
+    store.failNext(1_000_000);
+    const sessionLost = await nextEvent(worker, 'session-lost');
+    store.clearFaults();
+    expect(sessionLost.sessionId).toBeDefined();
+    expect(lost.map((e) => e.bucket).sort((a, b) => a - b)).toEqual([...Array(16).keys()]);
+    expect(worker.stats()).toMatchObject({ bucketsHeld: 0, bucketsLost: 16 });
+    // The old session expires at the server; the worker rejoins on a new one and takes every bucket again.
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again, on a new session');
+    expect(Math.max(...held)).toBe(16);
+    expect(worker.stats().sessionsOpened).toBe(2);
+    await worker.stop();
+    await run;
   });
 
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {

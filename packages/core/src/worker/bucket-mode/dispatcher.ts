@@ -89,8 +89,14 @@ export class BucketDispatcher {
       this.#done.abort();
       wake();
     };
+    // A lost session takes every lease with it, now: the worker destroys it (releasing the leases in the
+    // background), so the leases' own signals may end later, and as releases.
+    const onSessionLost = () => {
+      for (const held of [...this.#held.values()]) this.#lost(held, this.#session.signal.reason);
+      onEnd();
+    };
     this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
-    this.#session.signal.addEventListener('abort', onEnd, { once: true });
+    this.#session.signal.addEventListener('abort', onSessionLost, { once: true });
     const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
     const ticks = this.#tickLoop();
     const balancing = this.#balanceLoop();
@@ -106,7 +112,7 @@ export class BucketDispatcher {
       }
       await Promise.all(this.#releases);
       this.#env.stopSignal.removeEventListener('abort', onEnd);
-      this.#session.signal.removeEventListener('abort', onEnd);
+      this.#session.signal.removeEventListener('abort', onSessionLost);
       if (!this.#session.signal.aborted) {
         await this.#member
           ?.release()
