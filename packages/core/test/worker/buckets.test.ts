@@ -9,7 +9,7 @@ import {
   Worker,
   type WorkerOptions,
 } from '../../src/index.js';
-import { gate, nextEvent, RecordingProvider, record, until } from './helpers.js';
+import { CuttableStore, gate, nextEvent, RecordingProvider, record, until } from './helpers.js';
 
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -216,6 +216,67 @@ describe('Worker, bucket mode', () => {
     expect(worker.stats().sessionsOpened).toBe(2);
     await worker.stop();
     await run;
+  });
+
+  it('a bucket lost while being handed back counts once, as lost (the counters never drift)', async () => {
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const hold = gate();
+    const releasing = gate();
+    // Worker a's bucket releases wait at a gate: the rebalance hand-back is still in flight when a's session is lost.
+    class GatedReleases extends MemoryLockProvider {
+      override async openSession(options?: Parameters<MemoryLockProvider['openSession']>[0]) {
+        const session = await super.openSession(options);
+        const tryAcquire = session.tryAcquire.bind(session);
+        session.tryAcquire = async (key: string, opts?: TryAcquireOptions) => {
+          const lease = await tryAcquire(key, opts);
+          if (lease && key.includes('/b/')) {
+            const release = lease.release.bind(lease);
+            Object.defineProperty(lease, 'release', {
+              value: async () => {
+                releasing.open();
+                await hold.promise;
+                return release();
+              },
+            });
+          }
+          return lease;
+        };
+        return session;
+      }
+    }
+    const source = new MemoryTaskSource();
+    const a = bucketWorker(new GatedReleases({ store: link.asStore, ttlMs: 400, lockDelayMs: 0 }), source, {
+      id: 'a',
+      retry: { baseMs: 20, maxMs: 100 },
+    });
+    const runA = a.run();
+    await until(() => a.stats().bucketsHeld === 16, 5_000, 'a to hold every bucket');
+    const b = bucketWorker(new MemoryLockProvider({ store, ttlMs: 60_000, lockDelayMs: 0 }), source, {
+      id: 'b',
+    });
+    const runB = b.run();
+    const heldByA: number[] = [];
+    for (const event of ['bucket-acquired', 'bucket-released', 'bucket-lost'] as const) {
+      a.on(event, () => heldByA.push(a.stats().bucketsHeld));
+    }
+    await releasing.promise;
+    link.cut = true;
+    await nextEvent(a, 'session-lost');
+    hold.open();
+    link.cut = false;
+    await until(
+      () => a.stats().bucketsHeld + b.stats().bucketsHeld === 16 && a.stats().bucketsHeld === 8,
+      10_000,
+      `an even spread again (a ${a.stats().bucketsHeld}, b ${b.stats().bucketsHeld})`,
+    );
+    expect(Math.min(...heldByA)).toBe(0);
+    for (const w of [a, b]) {
+      const s = w.stats();
+      expect(s.bucketsAcquired - s.bucketsReleased - s.bucketsLost).toBe(s.bucketsHeld);
+    }
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([runA, runB]);
   });
 
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {

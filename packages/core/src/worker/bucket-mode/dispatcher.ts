@@ -420,6 +420,8 @@ export class BucketDispatcher {
       } catch (error) {
         this.#env.observe({ type: 'error', error, phase: 'release' });
       }
+      // Lost while the release was on its way (the session went): counted as lost already.
+      if (held.state !== 'releasing') return;
       if (this.#held.get(held.bucket) === held) this.#held.delete(held.bucket);
       held.state = 'lost';
       this.#env.observe({ type: 'bucket-released', bucket: held.bucket, fence: held.ref.fence, reason });
