@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { backoffDelay } from '../backoff.js';
 import { type BucketTaskSource, isBucketTaskSource } from '../bucket-source.js';
 import { sleep } from '../clock.js';
@@ -88,6 +89,7 @@ export class Worker {
     const worker = this;
     this.#env = {
       options: this.#options,
+      instance: randomUUID(),
       handlerSlots: new Slots(this.#options.concurrency),
       inFlight: this.#inFlight,
       stopSignal: this.#stopController.signal,

@@ -279,6 +279,55 @@ describe('Worker, bucket mode', () => {
     await Promise.all([runA, runB]);
   });
 
+  it('after a lost session the worker waits for its own old membership key, without calling the id taken', async () => {
+    // The server keeps a session 2 × TTL and then applies the lock-delay (as Consul does): after the client
+    // gave its session up, the membership key stays with that session, then stays free but blocked, for a while.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(
+      new MemoryLockProvider({ store: link.asStore, ttlMs: 400, lockDelayMs: 400 }),
+      source,
+      {
+        id: 'a',
+        retry: { baseMs: 30_000, maxMs: 30_000 },
+      },
+    );
+    const errors = record(worker, 'error');
+    const opened = record(worker, 'session-opened');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // Nothing the first session sends arrives any more (renewals, releases, its destroy); a new one works.
+    link.cutSessions.add(opened[0]!.sessionId);
+    await until(() => worker.stats().sessionsLost === 1, 5_000, 'the session loss');
+    // The old session is gone at most 2 × TTL after its last renewal, the key free 400 ms later; the worker
+    // tries again every balancing interval (100 ms), not after a session backoff (15 to 30 s here).
+    await until(() => worker.stats().bucketsHeld === 16, 4_000, 'the worker to rejoin');
+    const joinErrors = errors.filter((e) => /membership key/.test((e.error as Error).message));
+    expect(joinErrors.map((e) => (e.error as { code?: string }).code)).toEqual(['UNAVAILABLE']);
+    expect((joinErrors[0]!.error as Error).message).toMatch(/its own lost session/);
+    await worker.stop();
+    await run;
+  });
+
+  it('a second worker with the same id is refused with CONFIG_INVALID naming the id', async () => {
+    const store = new MemoryLockStore();
+    const locks = () => new MemoryLockProvider({ store, ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const first = bucketWorker(locks(), source, { id: 'same' });
+    const firstRun = first.run();
+    await until(() => first.stats().bucketsHeld === 16, 5_000, 'the first worker');
+    const second = bucketWorker(locks(), source, { id: 'same' });
+    const seen = nextEvent(second, 'error', (e) => /membership key/.test((e.error as Error).message));
+    const secondRun = second.run();
+    const { error } = await seen;
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect((error as Error).message).toMatch(/'same'.*unique id/s);
+    expect(first.stats().bucketsHeld).toBe(16);
+    await Promise.all([first.stop(), second.stop()]);
+    await Promise.all([firstRun, secondRun]);
+  });
+
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {
     const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
     const source = new MemoryTaskSource({ retryDelayMs: () => 0 });

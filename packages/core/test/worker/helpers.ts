@@ -87,11 +87,13 @@ export type { LockSession };
 
 /**
  * One machine's connection to a shared MemoryLockStore that can be cut: while `cut`, every request fails with
- * UNAVAILABLE (a partition), so only this machine's session is lost. Give it to a MemoryLockProvider as its
- * `store`.
+ * UNAVAILABLE (a partition), so only this machine's sessions are lost; a session id in `cutSessions` loses
+ * only the requests made for that session (renewals, acquisitions, releases, its destroy). Give it to a
+ * MemoryLockProvider as its `store`.
  */
 export class CuttableStore {
   cut = false;
+  readonly cutSessions = new Set<string>();
   readonly #store: MemoryLockStore;
 
   constructor(store: MemoryLockStore) {
@@ -107,8 +109,8 @@ export class CuttableStore {
     return this as unknown as MemoryLockStore;
   }
 
-  #check(operation: string): void {
-    if (this.cut) {
+  #check(operation: string, sessionId?: string): void {
+    if (this.cut || (sessionId !== undefined && this.cutSessions.has(sessionId))) {
       throw new UnavailableError(`cut off: ${operation} did not reach the lock server`, {
         backend: 'memory',
       });
@@ -121,27 +123,27 @@ export class CuttableStore {
   }
 
   renewSession(id: string) {
-    this.#check('renew');
+    this.#check('renew', id);
     return this.#store.renewSession(id);
   }
 
   destroySession(id: string) {
-    this.#check('destroy session');
+    this.#check('destroy session', id);
     return this.#store.destroySession(id);
   }
 
   acquire(...args: Parameters<MemoryLockStore['acquire']>) {
-    this.#check('acquire');
+    this.#check('acquire', args[0]);
     return this.#store.acquire(...args);
   }
 
   release(...args: Parameters<MemoryLockStore['release']>) {
-    this.#check('release');
+    this.#check('release', args[0]);
     return this.#store.release(...args);
   }
 
   publish(...args: Parameters<MemoryLockStore['publish']>) {
-    this.#check('publish');
+    this.#check('publish', args[0]);
     return this.#store.publish(...args);
   }
 

@@ -2,7 +2,7 @@ import { backoffDelay } from '../../backoff.js';
 import type { Settlement } from '../../bucket-source.js';
 import { type BucketLeaseRef, type BucketTaskSource, bucketOfShard } from '../../bucket-source.js';
 import { sleep } from '../../clock.js';
-import { BatonError, isBatonError, LeaseLostError } from '../../errors.js';
+import { BatonError, isBatonError, LeaseLostError, UnavailableError } from '../../errors.js';
 import type { LeaseLayout } from '../../lease-layout.js';
 import type { Lease, LockSession } from '../../lock.js';
 import type { Task } from '../../task-source.js';
@@ -83,7 +83,6 @@ export class BucketDispatcher {
 
   /** Runs until the worker stops, the session is lost, the layout changes, or (once) every bucket is drained. */
   async run(): Promise<BucketRunOutcome> {
-    await this.#join();
     const wake = () => this.#wakeup.wake();
     const onEnd = () => {
       this.#done.abort();
@@ -97,16 +96,20 @@ export class BucketDispatcher {
     };
     this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
     this.#session.signal.addEventListener('abort', onSessionLost, { once: true });
-    const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
-    const ticks = this.#tickLoop();
-    const balancing = this.#balanceLoop();
+    if (this.#env.stopSignal.aborted) onEnd();
+    if (this.#session.signal.aborted) onSessionLost();
+    let unsubscribe: (() => void) | undefined;
+    const loops: Promise<void>[] = [];
     try {
+      await this.#join();
+      unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
+      loops.push(this.#tickLoop(), this.#balanceLoop());
       await this.#claimLoop();
     } finally {
       this.#done.abort();
       wake();
       unsubscribe?.();
-      await Promise.all([ticks, balancing]);
+      await Promise.all(loops);
       if (!this.#session.signal.aborted) {
         for (const held of [...this.#held.values()]) this.#release(held, 'stop');
       }
@@ -288,21 +291,43 @@ export class BucketDispatcher {
     }
   }
 
-  /** Takes this worker's membership key: other workers count it in their balancing from then on. */
+  /**
+   * Takes this worker's membership key: other workers count it in their balancing from then on. Held by another
+   * Worker, the id is taken (a configuration error). After a lost session the key may still be this worker's
+   * own: held by that session until the lock server expires it, then kept free for the lock-delay. The worker
+   * waits for it, trying again every balancing interval, until it joins or the dispatcher ends.
+   */
   async #join(): Promise<void> {
-    const { options } = this.#env;
+    const { options, instance } = this.#env;
     const key = this.#keys.member(options.id);
-    const member = await this.#session.tryAcquire(key, {
-      value: JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets }),
-    });
-    if (!member) {
-      throw new BatonError(
-        'CONFIG_INVALID',
-        `another live worker already uses the id '${options.id}' (its membership key ${key} is held). ` +
-          'Fix: give every worker a unique id (the default is unique per process).',
-      );
+    const value = JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets, instance });
+    for (let attempt = 0; !this.#ended(); attempt++) {
+      const member = await this.#session.tryAcquire(key, { value });
+      if (member) {
+        this.#member = member;
+        return;
+      }
+      const holder = await options.locks.getHolder(key);
+      if (holder && memberInstance(holder.value) !== instance) {
+        throw new BatonError(
+          'CONFIG_INVALID',
+          `another worker holds the membership key ${key} of the id '${options.id}': a live worker uses the same ` +
+            'id, or a process with this id ended without leaving less than its lock TTL (plus lock-delay) ago. ' +
+            'Fix: give every worker a unique id (the default is unique per process).',
+        );
+      }
+      if (attempt === 0) {
+        this.#env.observe({
+          type: 'error',
+          phase: 'buckets',
+          error: new UnavailableError(
+            `worker '${options.id}' waits for its membership key ${key}: it is still held by its own lost session, ` +
+              'or in the lock-delay after it, until the lock server has expired that session',
+          ),
+        });
+      }
+      await this.#sleep(options.buckets.balanceIntervalMs);
     }
-    this.#member = member;
   }
 
   /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
@@ -516,6 +541,15 @@ function releaseOf(task: Task): Settlement {
 /** Work a bucket has going: claimed tasks waiting plus running ones. */
 function load(env: WorkerEnv, held: HeldBucket): number {
   return held.queue.length + env.inFlight.countIn(held.bucket);
+}
+
+/** The Worker instance that wrote a membership key's value (undefined for values without one). */
+function memberInstance(value: string | undefined): unknown {
+  try {
+    return (JSON.parse(value ?? '{}') as { instance?: unknown }).instance;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cap a member published with its membership key (all buckets when it published none). */
