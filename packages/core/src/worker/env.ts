@@ -8,9 +8,8 @@ import type { Slots } from './slots.js';
 export interface WorkerEnv {
   readonly options: ResolvedWorkerOptions;
   /**
-   * A random id of this `Worker` object. Bucket mode publishes it with the membership key, so a worker tells
-   * a key still held by one of its own earlier sessions (given up on, but not yet expired by the backend)
-   * from a key held by another live worker that was given the same id.
+   * A random id of this Worker object, kept across its lock sessions: tells keys its own earlier (lost)
+   * sessions still hold from keys of another process that uses the same worker id.
    */
   readonly instance: string;
   /** `concurrency` slots: one per running handler. */

@@ -13,7 +13,7 @@ import {
   Worker,
   type WorkerOptions,
 } from '../../src/index.js';
-import { gate, RecordingProvider, record, until } from './helpers.js';
+import { CuttableStore, gate, nextEvent, RecordingProvider, record, until } from './helpers.js';
 
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -228,6 +228,144 @@ describe('Worker, bucket mode', () => {
     expect(worker.stats()).toMatchObject({ completed: 1, staleWrites: 0 });
     await worker.stop({ graceMs: 0 });
     await run;
+  });
+
+  it('a lost session loses every bucket it held (bucket-lost each, bucketsHeld back to 0), then the worker rejoins', async () => {
+    // As Consul does, the server keeps a session for 2 × TTL: it still holds the keys when the client gives up.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const locks = new MemoryLockProvider({ store, ttlMs: 400, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { retry: { baseMs: 20, maxMs: 100 } });
+    const lost = record(worker, 'bucket-lost');
+    const held: number[] = [];
+    worker.on('bucket-acquired', () => held.push(worker.stats().bucketsHeld));
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // The lock server stops answering: renewals fail until the client's deadline and the session is lost,
+    // while the server still holds its keys. (The worker destroys a lost session at once, so its leases end
+    // by a release, not by a loss the backend reports.)
+    store.failNext(1_000_000);
+    const sessionLost = await nextEvent(worker, 'session-lost');
+    store.clearFaults();
+    expect(sessionLost.sessionId).toBeDefined();
+    expect(lost.map((e) => e.bucket).sort((a, b) => a - b)).toEqual([...Array(16).keys()]);
+    expect(worker.stats()).toMatchObject({ bucketsHeld: 0, bucketsLost: 16 });
+    // The old session expires at the server; the worker rejoins on a new one and takes every bucket again.
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again, on a new session');
+    expect(Math.max(...held)).toBe(16);
+    expect(worker.stats().sessionsOpened).toBe(2);
+    await worker.stop();
+    await run;
+  });
+
+  it('a bucket lost while being handed back counts once, as lost (the counters never drift)', async () => {
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const hold = gate();
+    const releasing = gate();
+    // Worker a's bucket releases wait at a gate: the rebalance hand-back is still in flight when a's session is lost.
+    class GatedReleases extends MemoryLockProvider {
+      override async openSession(options?: Parameters<MemoryLockProvider['openSession']>[0]) {
+        const session = await super.openSession(options);
+        const tryAcquire = session.tryAcquire.bind(session);
+        session.tryAcquire = async (key: string, opts?: TryAcquireOptions) => {
+          const lease = await tryAcquire(key, opts);
+          if (lease && key.includes('/b/')) {
+            const release = lease.release.bind(lease);
+            Object.defineProperty(lease, 'release', {
+              value: async () => {
+                releasing.open();
+                await hold.promise;
+                return release();
+              },
+            });
+          }
+          return lease;
+        };
+        return session;
+      }
+    }
+    const source = new MemoryTaskSource();
+    const a = bucketWorker(new GatedReleases({ store: link.asStore, ttlMs: 400, lockDelayMs: 0 }), source, {
+      id: 'a',
+      retry: { baseMs: 20, maxMs: 100 },
+    });
+    const runA = a.run();
+    await until(() => a.stats().bucketsHeld === 16, 5_000, 'a to hold every bucket');
+    const b = bucketWorker(new MemoryLockProvider({ store, ttlMs: 60_000, lockDelayMs: 0 }), source, {
+      id: 'b',
+    });
+    const runB = b.run();
+    const heldByA: number[] = [];
+    for (const event of ['bucket-acquired', 'bucket-released', 'bucket-lost'] as const) {
+      a.on(event, () => heldByA.push(a.stats().bucketsHeld));
+    }
+    await releasing.promise;
+    link.cut = true;
+    await nextEvent(a, 'session-lost');
+    hold.open();
+    link.cut = false;
+    await until(
+      () => a.stats().bucketsHeld + b.stats().bucketsHeld === 16 && a.stats().bucketsHeld === 8,
+      10_000,
+      `an even spread again (a ${a.stats().bucketsHeld}, b ${b.stats().bucketsHeld})`,
+    );
+    expect(Math.min(...heldByA)).toBe(0);
+    for (const w of [a, b]) {
+      const s = w.stats();
+      expect(s.bucketsAcquired - s.bucketsReleased - s.bucketsLost).toBe(s.bucketsHeld);
+    }
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([runA, runB]);
+  });
+
+  it('after a lost session the worker waits for its own old membership key, without calling the id taken', async () => {
+    // The server keeps a session 2 × TTL and then applies the lock-delay (as Consul does): after the client
+    // gave its session up, the membership key stays with that session, then stays free but blocked, for a while.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(
+      new MemoryLockProvider({ store: link.asStore, ttlMs: 400, lockDelayMs: 400 }),
+      source,
+      {
+        id: 'a',
+        retry: { baseMs: 30_000, maxMs: 30_000 },
+      },
+    );
+    const errors = record(worker, 'error');
+    const opened = record(worker, 'session-opened');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // Nothing the first session sends arrives any more (renewals, releases, its destroy); a new one works.
+    link.cutSessions.add(opened[0]!.sessionId);
+    await until(() => worker.stats().sessionsLost === 1, 5_000, 'the session loss');
+    // The old session is gone at most 2 × TTL after its last renewal, the key free 400 ms later; the worker
+    // tries again every balancing interval (100 ms), not after a session backoff (15 to 30 s here).
+    await until(() => worker.stats().bucketsHeld === 16, 4_000, 'the worker to rejoin');
+    const joinErrors = errors.filter((e) => /membership key/.test((e.error as Error).message));
+    expect(joinErrors.map((e) => (e.error as { code?: string }).code)).toEqual(['UNAVAILABLE']);
+    expect((joinErrors[0]!.error as Error).message).toMatch(/its own lost session/);
+    await worker.stop();
+    await run;
+  });
+
+  it('a second worker with the same id is refused with CONFIG_INVALID naming the id', async () => {
+    const store = new MemoryLockStore();
+    const locks = () => new MemoryLockProvider({ store, ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const first = bucketWorker(locks(), source, { id: 'same' });
+    const firstRun = first.run();
+    await until(() => first.stats().bucketsHeld === 16, 5_000, 'the first worker');
+    const second = bucketWorker(locks(), source, { id: 'same' });
+    const seen = nextEvent(second, 'error', (e) => /membership key/.test((e.error as Error).message));
+    const secondRun = second.run();
+    const { error } = await seen;
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect((error as Error).message).toMatch(/'same'.*unique id/s);
+    expect(first.stats().bucketsHeld).toBe(16);
+    await Promise.all([first.stop(), second.stop()]);
+    await Promise.all([firstRun, secondRun]);
   });
 
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {

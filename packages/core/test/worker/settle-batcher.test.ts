@@ -15,6 +15,7 @@ function workerEnv(source: MemoryTaskSource): WorkerEnv {
   });
   return {
     options,
+    instance: 'test',
     handlerSlots: new Slots(options.concurrency),
     inFlight: new InFlightTasks(),
     stopSignal: new AbortController().signal,

@@ -2,7 +2,7 @@ import { backoffDelay } from '../../backoff.js';
 import type { Settlement } from '../../bucket-source.js';
 import { type BucketLeaseRef, type BucketTaskSource, bucketOfShard } from '../../bucket-source.js';
 import { sleep } from '../../clock.js';
-import { BatonError, isBatonError, LeaseLostError } from '../../errors.js';
+import { BatonError, isBatonError, LeaseLostError, UnavailableError } from '../../errors.js';
 import type { LeaseLayout } from '../../lease-layout.js';
 import type { Lease, LockSession } from '../../lock.js';
 import type { Task } from '../../task-source.js';
@@ -83,31 +83,39 @@ export class BucketDispatcher {
 
   /** Runs until the worker stops, the session is lost, the layout changes, or (once) every bucket is drained. */
   async run(): Promise<BucketRunOutcome> {
-    await this.#join();
     const wake = () => this.#wakeup.wake();
     const onEnd = () => {
       this.#done.abort();
       wake();
     };
+    // A lost session takes every lease with it, now: the worker destroys it (releasing the leases in the
+    // background), so the leases' own signals may end later, and as releases.
+    const onSessionLost = () => {
+      for (const held of [...this.#held.values()]) this.#lost(held, this.#session.signal.reason);
+      onEnd();
+    };
     this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
-    this.#session.signal.addEventListener('abort', onEnd, { once: true });
-    if (this.#env.stopSignal.aborted || this.#session.signal.aborted) onEnd();
-    const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
-    const ticks = this.#tickLoop();
-    const balancing = this.#balanceLoop();
+    this.#session.signal.addEventListener('abort', onSessionLost, { once: true });
+    if (this.#env.stopSignal.aborted) onEnd();
+    if (this.#session.signal.aborted) onSessionLost();
+    let unsubscribe: (() => void) | undefined;
+    const loops: Promise<void>[] = [];
     try {
+      await this.#join();
+      unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
+      loops.push(this.#tickLoop(), this.#balanceLoop());
       await this.#claimLoop();
     } finally {
       this.#done.abort();
       wake();
       unsubscribe?.();
-      await Promise.all([ticks, balancing]);
+      await Promise.all(loops);
       if (!this.#session.signal.aborted) {
         for (const held of [...this.#held.values()]) this.#release(held, 'stop');
       }
       await Promise.all(this.#releases);
       this.#env.stopSignal.removeEventListener('abort', onEnd);
-      this.#session.signal.removeEventListener('abort', onEnd);
+      this.#session.signal.removeEventListener('abort', onSessionLost);
       if (!this.#session.signal.aborted) {
         await this.#member
           ?.release()
@@ -302,45 +310,49 @@ export class BucketDispatcher {
   }
 
   /**
-   * Takes this worker's membership key: other workers count it in their balancing from then on. Returns
-   * false when the key is not free yet because this worker's own earlier session still holds it (the worker
-   * gave that session up, but the backend has not expired it: a partition, a Consul leader election) or
-   * because it is in its lock-delay after that session ended: it frees within the backend's session TTL plus
-   * lock-delay, and the next balancing round tries again. A key held by another worker instance is a
-   * duplicate id.
+   * Takes this worker's membership key: other workers count it in their balancing from then on. Held by another
+   * Worker, the id is taken (a configuration error). After a lost session the key may still be this worker's
+   * own: held by that session until the lock server expires it, then kept free for the lock-delay. The worker
+   * waits for it, trying again every balancing interval, until it joins or the dispatcher ends.
    */
-  async #join(): Promise<boolean> {
-    const { options } = this.#env;
+  async #join(): Promise<void> {
+    const { options, instance } = this.#env;
     const key = this.#keys.member(options.id);
-    const member = await this.#session.tryAcquire(key, {
-      value: JSON.stringify({
-        id: options.id,
-        maxBuckets: options.buckets.maxBuckets,
-        instance: this.#env.instance,
-      }),
-    });
-    if (member) {
-      this.#member = member;
-      return true;
+    const value = JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets, instance });
+    for (let attempt = 0; !this.#ended(); attempt++) {
+      const member = await this.#session.tryAcquire(key, { value });
+      if (member) {
+        this.#member = member;
+        return;
+      }
+      const holder = await options.locks.getHolder(key);
+      if (holder && memberInstance(holder.value) !== instance) {
+        throw new BatonError(
+          'CONFIG_INVALID',
+          `another worker holds the membership key ${key} of the id '${options.id}': a live worker uses the same ` +
+            'id, or a process with this id ended without leaving less than its lock TTL (plus lock-delay) ago. ' +
+            'Fix: give every worker a unique id (the default is unique per process).',
+        );
+      }
+      if (attempt === 0) {
+        this.#env.observe({
+          type: 'error',
+          phase: 'buckets',
+          error: new UnavailableError(
+            `worker '${options.id}' waits for its membership key ${key}: it is still held by its own lost session, ` +
+              'or in the lock-delay after it, until the lock server has expired that session',
+          ),
+        });
+      }
+      await this.#sleep(options.buckets.balanceIntervalMs);
     }
-    const holder = await options.locks.getHolder(key);
-    if (holder && memberInstance(holder.value) !== this.#env.instance) {
-      throw new BatonError(
-        'CONFIG_INVALID',
-        `another worker instance holds the membership key of the id '${options.id}' (${key}): another live ` +
-          "worker uses this id, or this id's previous process, whose lock session the backend has not expired yet. " +
-          'Fix: give every worker a unique id (the default is unique per process); a restarted worker that keeps ' +
-          "its id joins once its predecessor's session has expired.",
-      );
-    }
-    return false;
   }
 
   /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
   async #balance(): Promise<boolean> {
     const { options } = this.#env;
     // Not counted by the others yet (or an operator force-released the key): join first, take nothing before.
-    if ((!this.#member || this.#member.signal.aborted) && !(await this.#join())) return true;
+    if (this.#member?.signal.aborted) await this.#join();
     const list = this.#env.options.locks.list;
     if (!list)
       throw new BatonError('CONFIG_INVALID', 'bucket mode needs a lock backend that can list() keys');
@@ -456,6 +468,8 @@ export class BucketDispatcher {
       } catch (error) {
         this.#env.observe({ type: 'error', error, phase: 'release' });
       }
+      // Lost while the release was on its way (the session went): counted as lost already.
+      if (held.state !== 'releasing') return;
       if (this.#held.get(held.bucket) === held) this.#held.delete(held.bucket);
       held.state = 'lost';
       this.#env.observe({ type: 'bucket-released', bucket: held.bucket, fence: held.ref.fence, reason });
@@ -552,7 +566,7 @@ function load(env: WorkerEnv, held: HeldBucket): number {
   return held.queue.length + env.inFlight.countIn(held.bucket);
 }
 
-/** The worker instance that published a membership key's value (see {@link WorkerEnv.instance}). */
+/** The Worker instance that wrote a membership key's value (undefined for values without one). */
 function memberInstance(value: string | undefined): unknown {
   try {
     return (JSON.parse(value ?? '{}') as { instance?: unknown }).instance;
