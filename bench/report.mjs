@@ -61,7 +61,7 @@ function machineBlock(results, run) {
   ].join('\n');
 }
 
-/** The targets of issue 8 next to this run's figures, each taken from the result files. */
+/** The targets (issues 8 and 14) next to this run's figures, each taken from the result files. */
 export function summaryBlock(results) {
   const by = Object.fromEntries(results.filter((r) => r.status === 'ok').map((r) => [r.benchmark, r]));
   const rows = [];
@@ -88,11 +88,82 @@ export function summaryBlock(results) {
   }
   const e2e = by['tasks-e2e'];
   if (e2e) {
-    for (const s of e2e.summary.filter((x) => x.contestant.startsWith('baton-'))) {
+    for (const s of e2e.summary) {
+      const baton = batonContestant(s.contestant);
+      if (!baton) continue;
+      if (baton.mode === 'bucket' && baton.defaults) {
+        rows.push([
+          `tasks-e2e bucket mode at its defaults, ${baton.backend}: tasks/s vs the faster peer`,
+          'none set',
+          ratio(s.overFasterPeer),
+          '–',
+        ]);
+      } else if (baton.mode === 'bucket') {
+        rows.push([
+          `tasks-e2e bucket mode, ${baton.backend}: tasks/s vs the faster peer`,
+          '≥ 1.0',
+          `${ratio(s.overFasterPeer)} (vs graphile-worker ${ratio(s.overGraphileWorker)}; vs pg-boss ${ratio(s.overPgBoss)})`,
+          verdict(s.overFasterPeer?.median >= 1),
+        ]);
+      } else {
+        // Issue 14's per-task target (memory, Consul): 0.6 of graphile-worker, whose earlier runs had no batching;
+        // judged against both configurations where the run has both.
+        const target = baton.backend === 'dynamodb' ? undefined : 0.6;
+        const defaults = s.overGraphileDefaults;
+        const judged = [`batched ${verdict(s.overGraphileWorker.median >= target)}`];
+        if (defaults) judged.push(`defaults ${verdict(defaults.median >= target)}`);
+        rows.push([
+          `tasks-e2e per-task mode, ${baton.backend}: tasks/s vs graphile-worker (batched${defaults ? '; defaults' : ''})`,
+          target ? `≥ ${target}` : 'none set',
+          `${ratio(s.overGraphileWorker)}${defaults ? `; ${ratio(defaults)}` : ''} (vs pg-boss ${ratio(s.overPgBoss)})`,
+          target ? judged.join(', ') : '–',
+        ]);
+      }
+    }
+  }
+  const lat = by.latency;
+  if (lat) {
+    const peer = lat.summary.find((x) => x.contestant === 'graphile-worker');
+    for (const s of lat.summary) {
+      const baton = batonContestant(s.contestant);
+      if (!baton || !peer) continue;
       rows.push([
-        `tasks-e2e ${s.contestant}: tasks/s vs graphile-worker; vs pg-boss`,
-        'none set',
-        `${ratio(s.overGraphileWorker)}; ${ratio(s.overPgBoss)}`,
+        `add→start latency, ${baton.mode === 'task' ? 'per-task' : 'bucket'} mode, ${baton.backend}: p50 vs graphile-worker's`,
+        'no worse (≤ 1)',
+        `${num(s.latency.p50, 1)} ms vs ${num(peer.latency.p50, 1)} ms: ${ratio(s.p50OverPeer)} (p99 ${num(s.latency.p99, 1)} vs ${num(peer.latency.p99, 1)} ms)`,
+        verdict(s.p50OverPeer.median <= 1),
+      ]);
+    }
+  }
+  const lr = by['lock-requests'];
+  if (lr) {
+    for (const s of lr.summary.filter((x) => x.mode === 'bucket')) {
+      const target = lr.parameters.target;
+      const at = `${num(s.tasks)} tasks`;
+      rows.push([
+        `lock requests per task, bucket mode, ${s.backend}, while running (${at})`,
+        `≤ ${target}`,
+        num(s.perTaskRunning, 4),
+        verdict(s.perTaskRunning <= target),
+      ]);
+      rows.push([
+        `lock requests per task, bucket mode, ${s.backend}, whole life (start + ${at} + stop)`,
+        `≤ ${target}`,
+        num(s.perTaskWholeLife, 4),
+        verdict(s.perTaskWholeLife <= target),
+      ]);
+    }
+    const writes = lr.summary.filter((x) => x.conditionalWritesPerTask !== undefined);
+    if (writes.length) {
+      rows.push([
+        'DynamoDB conditional writes (UpdateItem) per task, while running',
+        'reported',
+        writes
+          .map(
+            (x) =>
+              `${x.mode === 'task' ? 'per-task' : 'bucket'} mode ${num(x.conditionalWritesPerTask, x.mode === 'task' ? 2 : 4)}`,
+          )
+          .join('; '),
         '–',
       ]);
     }
@@ -143,6 +214,15 @@ export function summaryBlock(results) {
   }
   if (rows.length === 0) return '_No results yet._';
   return markdownTable(['figure', 'target', 'this run (median, min–max)', 'met'], rows);
+}
+
+/**
+ * `{ mode, backend, defaults }` of a baton contestant (`baton-<mode>-<backend>[@defaults]`; older files:
+ * `baton-<backend>`, per task).
+ */
+function batonContestant(name) {
+  const m = /^baton-(?:(task|bucket)-)?([a-z]+)(@defaults)?$/.exec(name);
+  return m ? { mode: m[1] ?? 'task', backend: m[2], defaults: Boolean(m[3]) } : undefined;
 }
 
 function verdict(ok) {

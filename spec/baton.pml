@@ -16,6 +16,9 @@
  * Sizes and planted bugs are -D switches (spec/verify.mjs runs them): NW workers, NT tasks, MAXATT
  * attempts per task, FAULTS faults in total (crashes, lost trust, lost/delayed/duplicated messages).
  *
+ * The lock service, trust, the effect receiver and the property bits are in spec/common.pml, shared with the
+ * bucket-lease model (spec/buckets.pml).
+ *
  * Properties: assertions named after the property they check (`assert(<name> || <condition>)`, where
  * <name> is a bit that is always 0, so a failing assertion prints its name), and one LTL formula,
  * `finished`, checked under weak fairness.
@@ -38,26 +41,9 @@
 #define MAXF 15         /* fence bound of the model; the fence_bound check shows it is never reached */
 #endif
 
-/*
- * Lease keys. Per-task mode: one key per task, task t's key is t. A per-bucket mode would define fewer keys
- * and map a task to its bucket's key here; everything below goes through KEY() and NK.
- */
+/* Lease keys. Per-task mode: one key per task, task t's key is t (spec/buckets.pml maps tasks to buckets). */
 #define NK NT
 #define KEY(t) (t)
-
-/* ------------------------------------------------------------------ names */
-#define PENDING 0
-#define RUNNING 1
-#define FAILED  2
-#define DONE    3
-#define DEAD    4
-#define TERMINAL(s) ((s) >= DONE)
-#define RUNNABLE(s) ((s) <= FAILED)      /* status IN ('pending', 'running', 'failed') */
-
-/* What a request's caller learns. */
-#define R_ERR 0   /* transport error: applied or not, the caller cannot tell */
-#define R_NO  1   /* refused (lock held, claim refused, stale write, effect rejected) */
-#define R_OK  2
 
 /* Requests the network can hold back and deliver later (or never). */
 #define N_NONE     0
@@ -67,31 +53,10 @@
 #define N_RELEASE  4
 #define N_EFFECT   5
 
-/* ------------------------------------------------------------------ state */
-/* lock service, per key */
-byte fence[NK];        /* last fence granted (0: never); Consul ModifyIndex / DynamoDB fence attribute */
-bool held[NK];         /* a lease on the key is valid at the server */
-bool delayed[NK];      /* lock-delay after a lost (expired, not released) lease */
-byte lholder[NK];      /* ghost: 1 + the worker that knows it holds the current lease; 0: nobody does */
-byte maxgrant[NK];     /* ghost: highest fence ever granted */
+#include "common.pml"
 
-/* task table, per task */
-byte status[NT];
-byte tfence[NT];       /* 0 is NULL */
-byte attempts[NT];
-byte nterm[NT];        /* ghost: transitions into done or dead */
-
-/* the handler's external system, per task: highest fence whose effect it applied (the effect that stands) */
-byte seen[NT];
-
-/* workers: ghosts of the lease each one holds (a worker runs one task at a time in the model) */
-byte wk[NW];           /* its key */
-byte wf[NW];           /* its fence; 0: holds none */
-bool wtrust[NW];       /* its trust window is still open (TTL not yet run out on its own clock) */
-bool crash[NW];        /* a crash is pending: the worker's next step is to die and restart */
+/* ------------------------------------------------------------------ state of this model */
 bool fapplied[NW];     /* ghost: its current fail() applied (for the reports check) */
-
-byte faults = FAULTS;
 
 /* the network's one held-back request */
 byte net_op;
@@ -100,47 +65,7 @@ byte net_t;            /* task, or key for N_RELEASE */
 byte net_f;
 bool net_x;            /* retryable, for N_FAIL */
 
-/*
- * Property names: constant bits, 0 unless -DOFF_<name>=1 turns that property off, so that a failing
- * `assert(<name> || <condition>)` prints the property's name.
- */
-#ifndef OFF_exactly_once
-#define OFF_exactly_once 0
-#endif
-#ifndef OFF_one_holder
-#define OFF_one_holder 0
-#endif
-#ifndef OFF_fences_rise
-#define OFF_fences_rise 0
-#endif
-#ifndef OFF_attempts_bounded
-#define OFF_attempts_bounded 0
-#endif
-#ifndef OFF_effect_fenced
-#define OFF_effect_fenced 0
-#endif
-#ifndef OFF_reports_true
-#define OFF_reports_true 0
-#endif
-unsigned exactly_once : 1 = OFF_exactly_once;
-unsigned one_holder : 1 = OFF_one_holder;
-unsigned fences_rise : 1 = OFF_fences_rise;
-unsigned attempts_bounded : 1 = OFF_attempts_bounded;
-unsigned effect_fenced : 1 = OFF_effect_fenced;
-unsigned reports_true : 1 = OFF_reports_true;
-unsigned fence_bound : 1;
-unsigned fail_report_exact : 1;
-
-#define FAULT     (faults > 0) -> faults--
-#define FAULT_NET (faults > 0 && net_op == N_NONE) -> faults--
 #define NET_SEND(op, w, t, f, x) net_op = op; net_w = w; net_t = t; net_f = f; net_x = x
-
-/* Workers that trust a lease on `key`: the property one_holder says at most one. */
-#define TRUSTS(i, key) (i < NW && wtrust[i] && wf[i] != 0 && wk[i] == key)
-#define NTRUSTED(key) (TRUSTS(0, key) + TRUSTS(1, key) + TRUSTS(2, key) + TRUSTS(3, key))
-
-#define FIN(i) (i >= NT || TERMINAL(status[i]))
-#define all_finished (FIN(0) && FIN(1) && FIN(2) && FIN(3))
 
 /* ------------------------------------------------------------------ planted bugs (guards) */
 #if defined(CLAIM_LE)
@@ -157,70 +82,12 @@ unsigned fail_report_exact : 1;
 #define CLAIM_STATUS_OK(t) (RUNNABLE(status[t]))
 #endif
 
-#ifdef NO_BURY
-#define ABANDONED(t) (0)                                             /* runs a task past max_attempts */
-#else
-#define ABANDONED(t) (status[t] == RUNNING && attempts[t] >= MAXATT)
-#endif
-
 #ifdef UNFENCED_COMPLETE
 #define OWNED_FOR_COMPLETE(t, f) (status[t] == RUNNING)               /* no fence = $fence */
 #else
 #define OWNED_FOR_COMPLETE(t, f) (status[t] == RUNNING && tfence[t] == f)
 #endif
 #define OWNED(t, f) (status[t] == RUNNING && tfence[t] == f)
-
-#if defined(UNFENCED_EFFECT)
-#define EFFECT_APPLIES(t, f) (1)                                     /* receiver ignores the fence */
-#elif defined(EFFECT_GE)
-#define EFFECT_APPLIES(t, f) (f >= seen[t])                          /* re-applies an equal fence */
-#else
-#define EFFECT_APPLIES(t, f) (f > seen[t])
-#endif
-
-#ifdef EXPIRE_EARLY
-#define EXPIRY_OK(k) (1)                                             /* server frees a lease its holder trusts */
-#else
-#define EXPIRY_OK(k) (lholder[k] == 0 || !wtrust[lholder[k] - 1])
-#endif
-
-#ifdef RENEW_AFTER_EXPIRY
-#define RENEW_OK(i) (1)                                              /* renewal answer not checked */
-#else
-#define RENEW_OK(i) (held[wk[i]] && fence[wk[i]] == wf[i])
-#endif
-
-#ifdef NO_LOCK_DELAY
-#define LOCK_DELAY(k) skip
-#else
-#define LOCK_DELAY(k) delayed[k] = 1
-#endif
-
-#define GRANT_OK(k) (!held[k] && !delayed[k] && fence[k] < MAXF)
-
-/* ------------------------------------------------------------------ lock service */
-inline server_release(k, f) {
-#ifdef RELEASE_NO_OWNER
-  held[k] = 0
-#else
-  if
-  :: held[k] && fence[k] == f -> held[k] = 0          /* conditional on owner + acquisition */
-  :: else -> skip
-  fi
-#endif
-#ifdef FENCE_RESET
-  ; if :: !held[k] -> fence[k] = 0 :: else -> skip fi   /* key deleted, counter restarts */
-#endif
-}
-
-/* The worker drops its lease (released, given up, or crashed): nobody relies on it any more. */
-inline forget_lease(w) {
-  if
-  :: wf[w] != 0 && lholder[wk[w]] == w + 1 && fence[wk[w]] == wf[w] -> lholder[wk[w]] = 0
-  :: else -> skip
-  fi;
-  wf[w] = 0; wk[w] = 0; wtrust[w] = 0
-}
 
 /* ------------------------------------------------------------------ task table */
 /* claim: source-postgres statements.ts `claim` (and MemoryTaskSource.claim). res: R_OK claimed, R_NO refused. */
@@ -269,22 +136,6 @@ inline db_fail(t, f, retryable, res) {
   fi
 }
 
-/* ------------------------------------------------------------------ the handler's external system */
-inline rx_effect(t, f, res) {
-  if
-  :: EFFECT_APPLIES(t, f) ->
-     /* never twice for one fence, never below a fence already applied, only from a fence that claimed
-        the task, and never another fence's once the task is done */
-     assert(effect_fenced || (f > seen[t] && f <= tfence[t] && !(status[t] == DONE && tfence[t] != f)));
-     seen[t] = f; res = R_OK
-  :: else ->
-     if
-     :: f == seen[t] -> res = R_OK                      /* already applied: idempotent answer */
-     :: else -> res = R_NO                              /* a newer fence was seen: rejected */
-     fi
-  fi
-}
-
 /* ------------------------------------------------------------------ workers */
 #define PICK(i) :: (i < NT && !TERMINAL(status[i])) -> t = i
 
@@ -310,37 +161,7 @@ end_pick:
        fi;
        k = KEY(t);
 
-       /* tryAcquire(key) */
-       atomic {
-         printf("w%d tryAcquire key%d: ", w, k);
-         if
-         :: FAULT -> r = R_ERR; printf("request lost\n")
-         :: true ->
-            if
-            :: GRANT_OK(k) ->
-               fence[k]++;
-               held[k] = 1;
-               printf("granted fence %d", fence[k]);
-               if
-               :: FAULT -> lholder[k] = 0; r = R_ERR; printf(", answer lost (nobody knows it holds the key)\n")
-               :: printf("\n");
-                  lholder[k] = w + 1; wk[w] = k; wf[w] = fence[k]; wtrust[w] = 1; f = fence[k]; r = R_OK
-               fi;
-               assert(fences_rise || fence[k] > maxgrant[k]);
-               maxgrant[k] = fence[k];
-               assert(one_holder || NTRUSTED(k) <= 1)
-            :: else ->
-#ifndef NOBOUNDCHECK
-               assert(fence_bound || fence[k] < MAXF);
-#endif
-               r = R_NO;
-               if
-               :: fence[k] >= MAXF -> printf("refused: the model's fence bound MAXF is reached\n")
-               :: else -> printf("held or in lock-delay (null)\n")
-               fi
-            fi
-         fi
-       }
+       try_acquire(w, k, f, r);
        if
        :: r != R_OK -> goto next                        /* null: skipped-locked; error: the pass fails */
        :: else -> skip
@@ -491,20 +312,7 @@ next:
 }
 
 /* ------------------------------------------------------------------ time, renewals and faults */
-#define EXPIRE(i) \
-  :: atomic { i < NK && held[i] && EXPIRY_OK(i) -> \
-       printf("key%d: lease fence %d expires at the server\n", i, fence[i]); held[i] = 0; LOCK_DELAY(i) }
-#define UNDELAY(i) :: atomic { i < NK && delayed[i] -> delayed[i] = 0 }
-#define RENEW(i) \
-  :: atomic { i < NW && wf[i] != 0 && !wtrust[i] && RENEW_OK(i) -> \
-       printf("w%d renews its lease fence %d\n", i, wf[i]); wtrust[i] = 1; \
-       assert(one_holder || NTRUSTED(wk[i]) <= 1) }
-#define TRUST_RUNS_OUT(i) \
-  :: atomic { i < NW && wtrust[i] && faults > 0 -> \
-       faults--; wtrust[i] = 0; printf("w%d: its lease's TTL runs out (renewals failed, or it paused)\n", i) }
-#define CRASH(i) \
-  :: atomic { i < NW && !crash[i] && faults > 0 -> \
-       faults--; crash[i] = 1; wtrust[i] = 0; printf("w%d crashes\n", i) }
+#define RENEWABLE(i) 1
 
 active proctype Clock() {
 end_clock:

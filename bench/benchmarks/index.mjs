@@ -1,7 +1,9 @@
 // The benchmarks, in the order `npm run bench` runs them.
 
 import contention from './contention.mjs';
+import latency from './latency.mjs';
 import lockPeers from './lock-peers.mjs';
+import lockRequests from './lock-requests.mjs';
 import lockRoundtrip from './lock-roundtrip.mjs';
 import memory from './memory.mjs';
 import renewal from './renewal.mjs';
@@ -13,6 +15,8 @@ export const benchmarks = [
   lockRoundtrip,
   lockPeers,
   tasksE2e,
+  latency,
+  lockRequests,
   contention,
   scaling,
   takeover,

@@ -8,14 +8,13 @@ import { num } from './table.mjs';
 const TICK_MS = 10; // USER_HZ is 100 on every Linux we run on
 
 /**
- * CPU time (ms) used so far by the PostgreSQL backends serving `database` (their process title names the
- * database, e.g. `postgres: 15/main: postgres baton_bench 127.0.0.1(5432) idle`). Other databases on the same
- * server (colleagues' test runs) are left out. A backend that exits takes its time with it, so callers read
- * this while their connections are still open.
+ * CPU time (ms) used so far by each PostgreSQL backend serving `database` (their process title names the
+ * database, e.g. `postgres: 15/main: postgres baton_bench 127.0.0.1(5432) idle`), by pid. Other databases on
+ * the same server (colleagues' test runs) are left out. A backend that exits takes its time with it, so
+ * callers read this while their connections are still open.
  */
-export function postgresCpuMs(database) {
-  let ticks = 0;
-  let seen = false;
+export function postgresCpuByPid(database) {
+  const out = new Map();
   let entries;
   try {
     entries = readdirSync('/proc');
@@ -44,10 +43,9 @@ export function postgresCpuMs(database) {
     }
     const fields = stat.slice(close + 2).split(' ');
     // fields[11] = utime, fields[12] = stime (the 14th and 15th fields of /proc/PID/stat)
-    ticks += Number(fields[11]) + Number(fields[12]);
-    seen = true;
+    out.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
   }
-  return seen ? ticks * TICK_MS : undefined;
+  return out.size ? out : undefined;
 }
 
 /** Busy and total CPU time of the machine (all cores, ms) from /proc/stat. */
@@ -65,17 +63,25 @@ export function machineCpu() {
 
 /**
  * Starts measuring; `stop()` returns `{ postgresCpuMs, machineBusy }`: CPU ms the PostgreSQL backends of
- * `database` used, and the share of all cores that was busy (anyone's work) over the interval.
+ * `database` used (those still running at the end: a backend that exited meanwhile is left out), and the share
+ * of all cores that was busy (anyone's work) over the interval.
  */
 export function cpuMeter(database) {
-  const pg0 = postgresCpuMs(database);
+  const pg0 = postgresCpuByPid(database) ?? new Map();
   const m0 = machineCpu();
   return {
     stop() {
-      const pg1 = postgresCpuMs(database);
+      // Per backend, so that one that exits during the interval (a pool closing a connection) takes only its
+      // own time with it instead of making the total go down.
+      const pg1 = postgresCpuByPid(database);
       const m1 = machineCpu();
+      let postgresCpuMs;
+      if (pg1) {
+        postgresCpuMs = 0;
+        for (const [pid, ms] of pg1) postgresCpuMs += ms - (pg0.get(pid) ?? 0);
+      }
       return {
-        postgresCpuMs: pg0 !== undefined && pg1 !== undefined ? pg1 - pg0 : undefined,
+        postgresCpuMs,
         machineBusy: m0 && m1 ? (m1.busyMs - m0.busyMs) / Math.max(1, m1.totalMs - m0.totalMs) : undefined,
       };
     },

@@ -106,3 +106,11 @@ export function packageVersions() {
   }
   return out;
 }
+
+/** Installed versions of the peer job queues (graphile-worker, pg-boss). */
+export function peerVersions() {
+  return {
+    'graphile-worker': installedVersion('graphile-worker') ?? null,
+    'pg-boss': installedVersion('pg-boss') ?? null,
+  };
+}

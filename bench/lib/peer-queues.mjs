@@ -2,12 +2,8 @@
 // baton uses. Parent side: install, enqueue N no-op jobs in bulk (not timed), count what is left. Child
 // side (workers/peer-worker.mjs): run workers.
 
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import pg from 'pg';
-import { benchDir } from './packages.mjs';
 
-const require = createRequire(join(benchDir, 'package.json'));
 export const QUEUE = 'noop';
 
 /** A silent logger for graphile-worker (its per-job info lines would dominate the run). */
@@ -18,10 +14,26 @@ export async function quietGraphileLogger() {
   });
 }
 
+/**
+ * graphile-worker's batching, as its performance page documents it (website/docs/performance.md, "With
+ * batching", the configuration of its published figures): a local queue per runner that fetches jobs in
+ * batches and hands them to the runner's concurrent jobs, and job completions and failures batched into one
+ * statement per window (0 ms: whatever is pending when the event loop turns). `refetchDelay` as in its
+ * perfTest config (perfTest/graphile.config.js).
+ */
+export function graphileBatching({ localQueueSize = 500, refetchDelayMs = 10, batchDelayMs = 0 } = {}) {
+  return {
+    localQueue: { size: localQueueSize, refetchDelay: { durationMs: refetchDelayMs } },
+    completeJobBatchDelay: batchDelayMs,
+    failJobBatchDelay: batchDelayMs,
+  };
+}
+
 /** Installs graphile-worker's schema and enqueues `count` jobs of task `noop` in one statement. */
 export async function graphileEnqueue(url, schema, count) {
   const { runMigrations } = await import('graphile-worker');
   await runMigrations({ connectionString: url, schema, logger: await quietGraphileLogger() });
+  if (count === 0) return;
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
@@ -41,13 +53,18 @@ export function graphileRemaining(client, schema) {
   return client.query(`select count(*)::int as n from "${schema}"._private_jobs`).then((r) => r.rows[0].n);
 }
 
-function PgBoss() {
-  return require('pg-boss');
+/** The pg-boss class (pg-boss 12 is an ES module with a named export). */
+export async function PgBoss() {
+  return (await import('pg-boss')).PgBoss;
 }
 
-/** Installs pg-boss's schema, creates the queue and enqueues `count` jobs in one insert. */
+/**
+ * Installs pg-boss's schema, creates the queue (with `notify`, so that instances started with
+ * `useListenNotify` are woken when a job is created) and enqueues `count` jobs in one insert.
+ */
 export async function pgBossEnqueue(url, schema, count) {
-  const boss = new (PgBoss())({
+  const Boss = await PgBoss();
+  const boss = new Boss({
     connectionString: url,
     schema,
     supervise: false,
@@ -57,9 +74,12 @@ export async function pgBossEnqueue(url, schema, count) {
   boss.on('error', (error) => process.stderr.write(`[pg-boss] ${error.message}\n`));
   await boss.start();
   try {
-    await boss.createQueue(QUEUE);
-    const jobs = Array.from({ length: count }, () => ({ name: QUEUE, data: {} }));
-    await boss.insert(jobs);
+    await boss.createQueue(QUEUE, { notify: true });
+    if (count > 0)
+      await boss.insert(
+        QUEUE,
+        Array.from({ length: count }, () => ({ data: {} })),
+      );
   } finally {
     await boss.stop({ graceful: false, wait: true });
   }
@@ -71,5 +91,3 @@ export function pgBossRemaining(client, schema) {
     .query(`select count(*)::int as n from "${schema}".job where name = $1 and state <> 'completed'`, [QUEUE])
     .then((r) => r.rows[0].n);
 }
-
-export { PgBoss };

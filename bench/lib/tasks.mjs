@@ -73,7 +73,9 @@ export async function waitUntilDone(remaining, { since, everyMs = 50, timeoutMs 
  * tasks, `processes` children each running `worker.workers` Worker instances, started together; timed until
  * the database shows every task done. With `capMs`, a batch still running after that long is stopped and
  * measured as it stands (`capped: true`, rate = tasks done ÷ elapsed); without, it fails after `timeoutMs`.
- * Returns elapsed time, tasks done, summed worker stats and the task table summary.
+ * With `freshLockTable` (DynamoDB), the workers lock in a table of their own, named after the schema, as
+ * they have a task table of their own. Returns elapsed time, tasks done, summed worker stats and the task
+ * table summary.
  */
 export async function runBatonBatch({
   url,
@@ -84,13 +86,17 @@ export async function runBatonBatch({
   server,
   timeoutMs = 240_000,
   capMs,
+  freshLockTable = false,
 }) {
   const schema = schemaName(`batch_${worker.backend}`);
   const children = [];
   try {
     await prepareTasks(url, schema, tasks);
+    const lockTable = freshLockTable ? { lockTable: `locks_${schema}` } : {};
     for (let i = 0; i < processes; i++) {
-      children.push(spawnChild('baton-worker.mjs', { ...worker, url, schema, idPrefix: `p${i}` }));
+      children.push(
+        spawnChild('baton-worker.mjs', { ...worker, ...lockTable, url, schema, idPrefix: `p${i}` }),
+      );
     }
     await Promise.all(children.map((c) => c.next('ready')));
     const cpu = await startCpu(server, databaseOf(url));

@@ -4,10 +4,15 @@
 //
 //   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, attemptsInFlight, everyMs = 250,
 //     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs, reportStarts,
-//     stopGraceMs, reclaimAfterMs, backoffBaseMs, nullGrant, reportPasses }
+//     stopGraceMs, reclaimAfterMs, backoffBaseMs, nullGrant, reportPasses,
+//     leaseBy = 'task', buckets: { count, batchSize, prefetch, ... }, wakeOnEnqueue, reportStartTimes,
+//     lockTable (DynamoDB: the lock table's name) }
 //
-// Messages to the parent: `ready`, `started`, `progress` { completed, stats } every progressEveryMs,
-// `task-started` { taskId } when reportStarts, `pass-finished` { summary } when reportPasses,
+// Messages to the parent: `ready`, `started`, `progress` { completed, stats, held } every progressEveryMs (held:
+// bucket leases each Worker holds),
+// `task-started` { taskId } when reportStarts, `handler-start` { seq, at } when reportStartTimes (`seq` from the
+// task's payload, `at` = process.hrtime.bigint() as a string when the handler was entered: CLOCK_MONOTONIC, the
+// same clock in every process of the machine), `pass-finished` { summary } when reportPasses,
 // `stopped` { stats: { total, perWorker } }. On `{ type: 'sample' }` (run with --expose-gc) it collects
 // garbage and answers `sample` with process.memoryUsage(); on `{ type: 'cpu' }` it answers `cpu` with the CPU
 // milliseconds it used since `go`. SIGTERM stops the workers gracefully (their
@@ -28,9 +33,17 @@ await childMain(async (config, send) => {
   if (config.ttlMs !== undefined) settings.ttlMs = config.ttlMs;
   if (config.lockDelayMs !== undefined) settings.lockDelayMs = config.lockDelayMs;
   if (config.nullGrant !== undefined) settings.grant = config.nullGrant;
+  if (config.lockTable !== undefined) settings.table = config.lockTable;
   const provider = await createProvider(config.backend, { url: config.serverUrl }, settings);
   const sleepMs = config.sleepMs ?? 0;
-  const handler = sleepMs > 0 ? ({ signal }) => sleep(sleepMs, undefined, { signal }) : () => undefined;
+  const run = sleepMs > 0 ? ({ signal }) => sleep(sleepMs, undefined, { signal }) : () => undefined;
+  const handler = config.reportStartTimes
+    ? (ctx) => {
+        const at = process.hrtime.bigint();
+        send({ type: 'handler-start', seq: ctx.task.payload?.seq, at: String(at) });
+        return run(ctx);
+      }
+    : run;
   const workers = [];
   const sources = [];
   const errors = [];
@@ -56,6 +69,9 @@ await childMain(async (config, send) => {
       ...(config.pageSize ? { pageSize: config.pageSize } : {}),
       ...(config.attemptsInFlight ? { attemptsInFlight: config.attemptsInFlight } : {}),
       ...(config.stopGraceMs !== undefined ? { stopGraceMs: config.stopGraceMs } : {}),
+      ...(config.leaseBy ? { leaseBy: config.leaseBy } : {}),
+      ...(config.buckets ? { buckets: config.buckets } : {}),
+      ...(config.wakeOnEnqueue !== undefined ? { wakeOnEnqueue: config.wakeOnEnqueue } : {}),
       ...(config.ttlMs !== undefined || config.lockDelayMs !== undefined
         ? { sessionOptions: pick(config, ['ttlMs', 'lockDelayMs']) }
         : {}),
@@ -84,7 +100,8 @@ await childMain(async (config, send) => {
       if (config.progressEveryMs) {
         progressTimer = setInterval(() => {
           const stats = total();
-          send({ type: 'progress', completed: stats.completed, stats });
+          const held = workers.map((w) => w.stats().bucketsHeld);
+          send({ type: 'progress', completed: stats.completed, stats, held });
         }, config.progressEveryMs);
       }
     },

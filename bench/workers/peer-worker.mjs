@@ -1,9 +1,16 @@
 // A job server of a peer library: `workers` instances of graphile-worker or pg-boss in this process, each
-// processing no-op jobs. Config: { peer, url, schema, workers, concurrency, batchSize, pollMs }.
+// processing no-op jobs. Config:
+//
+//   { peer, url, schema, workers, concurrency, pollMs, reportStartTimes,
+//     graphileWorker: { localQueueSize, refetchDelayMs, batchDelayMs } | undefined (its defaults: no batching),
+//     pgBoss: { batchSize, burstWhenBatchFull, useListenNotify } }
+//
+// With reportStartTimes, each job's handler sends `handler-start` { seq, at } (`seq` from the job's payload,
+// `at` = process.hrtime.bigint() as a string on entry: CLOCK_MONOTONIC, the same clock in every process).
 
 import { childMain } from '../lib/child.mjs';
 import { processCpuMs } from '../lib/cpu.mjs';
-import { PgBoss, QUEUE, quietGraphileLogger } from '../lib/peer-queues.mjs';
+import { graphileBatching, PgBoss, QUEUE, quietGraphileLogger } from '../lib/peer-queues.mjs';
 
 await childMain(async (config, send) => {
   const { peer, url, schema, workers, concurrency } = config;
@@ -12,6 +19,9 @@ await childMain(async (config, send) => {
   let cpuAtGo;
   const message = (msg) => {
     if (msg.type === 'cpu') send({ type: 'cpu', cpuMs: processCpuMs(process.cpuUsage(cpuAtGo)) });
+  };
+  const started = (seq) => {
+    if (config.reportStartTimes) send({ type: 'handler-start', seq, at: String(process.hrtime.bigint()) });
   };
   if (peer === 'graphile-worker') {
     const { run } = await import('graphile-worker');
@@ -29,8 +39,12 @@ await childMain(async (config, send) => {
               noHandleSignals: true,
               pollInterval: config.pollMs ?? 2_000,
               logger,
+              ...(config.graphileWorker
+                ? { preset: { worker: graphileBatching(config.graphileWorker) } }
+                : {}),
               taskList: {
-                [QUEUE]: async () => {
+                [QUEUE]: async (payload) => {
+                  started(payload?.seq);
                   processed++;
                 },
               },
@@ -45,7 +59,8 @@ await childMain(async (config, send) => {
     };
   }
   if (peer === 'pg-boss') {
-    const Boss = PgBoss();
+    const Boss = await PgBoss();
+    const options = config.pgBoss ?? {};
     return {
       message,
       async start() {
@@ -57,20 +72,26 @@ await childMain(async (config, send) => {
             supervise: false,
             schedule: false,
             migrate: false,
+            ...(options.useListenNotify ? { useListenNotify: true } : {}),
           });
           boss.on('error', (error) => process.stderr.write(`[pg-boss] ${error.message}\n`));
           await boss.start();
-          // `concurrency` fetch loops per instance, each taking `batchSize` jobs per fetch: pg-boss's way to
-          // run jobs in parallel and to amortise its polling.
-          for (let j = 0; j < concurrency; j++) {
-            await boss.work(
-              QUEUE,
-              { batchSize: config.batchSize ?? 1, pollingIntervalSeconds: (config.pollMs ?? 2_000) / 1000 },
-              async (jobs) => {
-                processed += jobs.length;
-              },
-            );
-          }
+          // `concurrency` fetch loops per instance (localConcurrency), each taking up to `batchSize` jobs per
+          // fetch and completing them in one statement when the handler returns: pg-boss's way to run jobs in
+          // parallel and to amortise its fetches and completions.
+          await boss.work(
+            QUEUE,
+            {
+              batchSize: options.batchSize ?? 1,
+              localConcurrency: concurrency,
+              pollingIntervalSeconds: (config.pollMs ?? 2_000) / 1000,
+              ...(options.burstWhenBatchFull ? { burstWhenBatchFull: true } : {}),
+            },
+            async (jobs) => {
+              for (const job of jobs) started(job.data?.seq);
+              processed += jobs.length;
+            },
+          );
           instances.push(boss);
         }
       },

@@ -1,6 +1,9 @@
 // The chaos checker: pure functions from what a run recorded (the database's tables, the lock server's
 // history, the workers' logs) to metrics and invariant violations. No I/O, so tests feed it crafted
-// histories with planted faults.
+// histories with planted faults. Both lease modes: per task (`task/<id>` locks, fences from the lock server)
+// and per bucket (bucket locks, claim tokens as the tasks' fences; see bucket-checks.mjs).
+
+import { checkBuckets } from './bucket-checks.mjs';
 
 /** The invariants, in the order the report lists them. */
 export const INVARIANTS = {
@@ -8,13 +11,17 @@ export const INVARIANTS = {
   'completion-once': "every task's completion applied exactly once, by its current claim",
   'effect-once': 'fenced effects applied exactly once per task, never by a stale holder',
   'lease-exclusive': 'no two leases on one key valid at the server at the same moment',
-  'fence-order': 'fences per key strictly increase in grant order; every claim carries a granted fence',
+  'fence-order':
+    "fences per key strictly increase in grant order; per task, claims' fences rise; every claim carries a granted fence (bucket mode: its bucket's recorded lock fence was granted)",
+  'bucket-fence':
+    "bucket mode: a bucket's lock fence in the source never decreases; every claim and every settle ran under the bucket's newest lease",
   'skew-hook': 'every worker started with a skewed wall clock said so (the skew was applied)',
 };
 
 /**
  * @typedef {object} TaskRow
  * @property {string} id
+ * @property {number} [shard]
  * @property {string} status
  * @property {number} attempts
  * @property {number | null} fence
@@ -28,6 +35,9 @@ export const INVARIANTS = {
  * @property {string} newStatus
  * @property {number | null} oldFence
  * @property {number | null} newFence
+ * @property {string | null} [workerId] the task's worker after the change (a claim sets it)
+ * @property {number} [shard] the task's shard (bucket mode: which bucket it belongs to)
+ * @property {string} [txid] the transaction that made the change
  * @property {number} at epoch ms (database clock)
  *
  * @typedef {object} Execution
@@ -68,6 +78,10 @@ export const INVARIANTS = {
  * @property {Effect[]} effects
  * @property {EffectAttempt[]} effectLog
  * @property {Lease[]} leases in grant order
+ * @property {import('./bucket-checks.mjs').LeaseLayout} [layout] the table's lease layout (default: task mode)
+ * @property {import('./bucket-checks.mjs').BucketLeaseRecord[]} [bucketLeases] bucket mode: every write of a
+ *   bucket's lease record in the source, in one id sequence with the transitions
+ * @property {string} [namespace] bucket mode: the task table's name in bucket lock keys (the schema)
  * @property {Violation[]} [grantViolations] found while deriving the leases (DynamoDB grant legality)
  * @property {boolean} [exactFences] every claim's fence must equal a grant's fence (DynamoDB) rather than fall
  *   within a lease's range of indexes (Consul, where a holder's retried acquire rewrites the entry)
@@ -259,7 +273,27 @@ export function checkRun(data) {
       }
     }
   }
+  const grantedFences = new Map();
+  const granted = (key, fence) => {
+    let fences = grantedFences.get(key);
+    if (!fences) {
+      fences = (leasesByKey.get(key) ?? []).map((l) => l.fence).sort((a, b) => a - b);
+      grantedFences.set(key, fences);
+    }
+    return data.exactFences === false
+      ? fences.some((f, i) => f <= fence && (fences[i + 1] === undefined || fence < fences[i + 1]))
+      : fences.includes(fence);
+  };
+  const bucketMode = data.layout?.mode === 'bucket';
   for (const [taskId, list] of transitionsByTask) {
+    for (const t of list) {
+      if (t.newStatus === 'running' && t.oldStatus !== 'running' && !isClaim(t)) {
+        fail(
+          'fence-order',
+          `task ${taskId}: went from ${t.oldStatus} to running under its old fence ${t.newFence}`,
+        );
+      }
+    }
     const claims = [...list].sort(byTime).filter(isClaim);
     for (let i = 1; i < claims.length; i++) {
       if (!(claims[i].newFence > claims[i - 1].newFence)) {
@@ -269,22 +303,28 @@ export function checkRun(data) {
         );
       }
     }
-    const granted = [...(leasesByKey.get(`task/${taskId}`) ?? [])].sort((a, b) => a.fence - b.fence);
+    // Bucket mode: a task's fence is a claim token; its lock fence is checked per bucket (below).
+    if (bucketMode) continue;
     for (const claim of claims) {
-      const fence = claim.newFence;
-      const ok =
-        data.exactFences === false
-          ? granted.some(
-              (l, i) => l.fence <= fence && (granted[i + 1] === undefined || fence < granted[i + 1].fence),
-            )
-          : granted.some((l) => l.fence === fence);
-      if (!ok)
+      if (!granted(`task/${taskId}`, claim.newFence))
         fail(
           'fence-order',
-          `task ${taskId}: claimed under fence ${fence}, which the lock server never granted`,
+          `task ${taskId}: claimed under fence ${claim.newFence}, which the lock server never granted`,
         );
     }
   }
+  const bucketMetrics = bucketMode
+    ? checkBuckets(
+        {
+          transitions: data.transitions,
+          bucketLeases: data.bucketLeases ?? [],
+          layout: data.layout,
+          namespace: data.namespace,
+        },
+        fail,
+        granted,
+      )
+    : undefined;
 
   for (const { id, skewMs } of data.skewedWorkers ?? []) {
     if (!data.workerLogs?.skewAnnounced?.has(id)) {
@@ -308,6 +348,7 @@ export function checkRun(data) {
     takeovers,
     lost,
     violations: violations.length,
+    ...bucketMetrics,
   };
   return { metrics, violations };
 }

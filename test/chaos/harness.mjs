@@ -23,8 +23,20 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HANDLER = join(ROOT, 'test/chaos/handler.mjs');
 
 /**
+ * Buckets of a bucket-mode run unless told otherwise: 4 per worker of the default fleet, not the worker's
+ * default of 64. Fewer buckets put more running tasks behind each lease that changes hands, and keep the lock
+ * traffic of a 2 s TTL within what the lock host serves on a small machine: on DynamoDB every held bucket is
+ * a conditional write per heartbeat, and 64 of them (through the recorder, which reads each write back)
+ * starved the heartbeats on the 2-core development machine (docs/reliability.md).
+ */
+export const BUCKETS = 16;
+
+/**
  * @typedef {object} ChaosOptions
  * @property {'consul' | 'dynamodb'} backend
+ * @property {'task' | 'bucket'} [leaseBy] the workers' lease mode (default `task`)
+ * @property {number} [buckets] bucket mode: number of buckets (default 16, a few per worker; see BUCKETS)
+ * @property {number} [prefetch] bucket mode: tasks claimed ahead of free handler slots (default: the worker's)
  * @property {number} [seed] default: a random one (printed)
  * @property {number} [faultMs] length of the fault phase (default 60 000)
  * @property {number} [drainMs] after the faults end, how long the workers get to finish every task (default 60 000)
@@ -55,6 +67,7 @@ export async function runChaos(options) {
   const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
   const o = {
     seed: randomSeed(),
+    leaseBy: 'task',
     faultMs: 60_000,
     drainMs: 60_000,
     workers: 4,
@@ -72,8 +85,12 @@ export async function runChaos(options) {
   o.outDir ??= join(
     tmpdir(),
     'baton-chaos',
-    `${new Date().toISOString().replace(/[:.]/g, '-')}-${o.backend}-${o.seed}`,
+    `${new Date().toISOString().replace(/[:.]/g, '-')}-${o.backend}${o.leaseBy === 'bucket' ? '-bucket' : ''}-${o.seed}`,
   );
+  if (o.leaseBy !== 'bucket' && (o.buckets !== undefined || o.prefetch !== undefined)) {
+    throw new Error('buckets and prefetch apply to bucket mode only (leaseBy: bucket)');
+  }
+  if (o.leaseBy === 'bucket') o.buckets ??= BUCKETS;
   for (const pkg of ['core', 'testkit', 'backend-consul', 'backend-dynamodb', 'source-postgres', 'cli']) {
     if (!existsSync(join(ROOT, `packages/${pkg}/dist/index.js`))) {
       throw new Error(`packages/${pkg}/dist is missing: the workers run the built CLI (npm run build)`);
@@ -84,7 +101,7 @@ export async function runChaos(options) {
   const events = new EventLog(join(o.outDir, 'events.jsonl'));
   const say = (line) => o.log(line);
   say(
-    `chaos: backend ${o.backend}, seed ${o.seed}, ${o.workers} workers, ${o.tasks} tasks, ${o.faultMs / 1000} s of faults; logs in ${o.outDir}`,
+    `chaos: backend ${o.backend}, ${o.leaseBy} leases${o.buckets ? ` (${o.buckets} buckets)` : ''}, seed ${o.seed}, ${o.workers} workers, ${o.tasks} tasks, ${o.faultMs / 1000} s of faults; logs in ${o.outDir}`,
   );
 
   const cleanups = [];
@@ -152,6 +169,9 @@ export async function runChaos(options) {
           '2500ms',
           '--stop-grace',
           '5s',
+          ...(o.leaseBy === 'bucket' ? ['--lease-by', 'bucket'] : []),
+          ...(o.buckets !== undefined ? ['--buckets', String(o.buckets)] : []),
+          ...(o.prefetch !== undefined ? ['--prefetch', String(o.prefetch)] : []),
         ],
         env: () => ({
           PATH: process.env.PATH ?? '',
@@ -247,10 +267,16 @@ export async function runChaos(options) {
 
     // Collect and check.
     const data = await collect(admin, db.schema, side);
+    if (data.layout?.mode !== o.leaseBy) {
+      throw new Error(
+        `the workers ran ${o.leaseBy} leases, but the task table's layout is ${data.layout?.mode}`,
+      );
+    }
     const history = await lock.history();
     const workerLogs = readWorkerLogs(slots);
     const { metrics, violations } = checkRun({
       ...data,
+      namespace: db.schema,
       leases: history.leases,
       grantViolations: history.grantViolations,
       exactFences: history.exactFences,
@@ -266,6 +292,8 @@ export async function runChaos(options) {
     }
     const result = {
       backend: o.backend,
+      leaseBy: o.leaseBy,
+      buckets: data.layout?.mode === 'bucket' ? data.layout.buckets : undefined,
       database: db.kind,
       seed: o.seed,
       workers: o.workers,
@@ -485,12 +513,14 @@ const num = (value) => (value === null || value === undefined ? null : Number(va
 async function collect(admin, schema, side) {
   const t = `${ident(schema)}.tasks`;
   const s = ident(side);
-  const [tasks, transitions, executions, effects, effectLog] = await Promise.all([
+  const [tasks, transitions, executions, effects, effectLog, bucketLeases, layout] = await Promise.all([
     admin.query(
-      `SELECT id::text, status, attempts, fence::text, worker_id, result, last_error FROM ${t} ORDER BY id`,
+      `SELECT id::text, status, attempts, fence::text, worker_id, result, last_error, shard FROM ${t} ORDER BY id`,
     ),
     admin.query(
-      `SELECT id, task_id::text, old_status, new_status, old_fence::text, new_fence::text, worker_id, at FROM ${s}.transitions ORDER BY id`,
+      `SELECT id, task_id::text, old_status, new_status, old_fence::text, new_fence::text, worker_id, shard,
+              lease_epoch, txid::text, at
+         FROM ${s}.transitions ORDER BY id`,
     ),
     admin.query(
       `SELECT id, task_id::text, fence::text, worker, attempt, started_at, ended_at, outcome FROM ${s}.executions ORDER BY id`,
@@ -499,7 +529,13 @@ async function collect(admin, schema, side) {
     admin.query(
       `SELECT id, task_id::text, fence::text, worker, applied, at FROM ${s}.effect_log ORDER BY id`,
     ),
+    admin.query(
+      `SELECT id, epoch, bucket, lock_fence::text, since_token::text, worker_id, txid::text, at
+         FROM ${s}.bucket_leases ORDER BY id`,
+    ),
+    admin.query(`SELECT mode, buckets, locks, epoch FROM ${ident(schema)}.lease_layout`),
   ]);
+  const layoutRow = layout.rows[0];
   return {
     tasks: tasks.rows.map((r) => ({
       id: r.id,
@@ -509,6 +545,7 @@ async function collect(admin, schema, side) {
       workerId: r.worker_id,
       result: r.result,
       lastError: r.last_error,
+      shard: r.shard,
     })),
     transitions: transitions.rows.map((r) => ({
       id: Number(r.id),
@@ -518,6 +555,9 @@ async function collect(admin, schema, side) {
       oldFence: num(r.old_fence),
       newFence: num(r.new_fence),
       workerId: r.worker_id,
+      shard: r.shard,
+      epoch: r.lease_epoch,
+      txid: r.txid,
       at: ms(r.at),
     })),
     executions: executions.rows.map((r) => ({
@@ -539,6 +579,19 @@ async function collect(admin, schema, side) {
       applied: r.applied,
       at: ms(r.at),
     })),
+    bucketLeases: bucketLeases.rows.map((r) => ({
+      id: Number(r.id),
+      epoch: r.epoch,
+      bucket: r.bucket,
+      lockFence: num(r.lock_fence),
+      sinceToken: num(r.since_token),
+      workerId: r.worker_id,
+      txid: r.txid,
+      at: ms(r.at),
+    })),
+    layout: layoutRow
+      ? { mode: layoutRow.mode, buckets: layoutRow.buckets, locks: layoutRow.locks, epoch: layoutRow.epoch }
+      : undefined,
   };
 }
 
@@ -551,6 +604,9 @@ const LOG_COUNTERS = {
   'task failed; will retry': 'failed',
   'task dead': 'dead',
   'worker error (retrying)': 'errors',
+  'bucket acquired': 'bucketsAcquired',
+  'bucket handed back': 'bucketsHandedBack',
+  'bucket lease lost; its handlers aborted': 'bucketsLost',
 };
 
 /**

@@ -14,11 +14,17 @@ export function formatReport(result) {
     .map((kind) => `${kind} ${result.faults[kind]}`)
     .join(', ');
   const totalFaults = Object.values(result.faults).reduce((a, b) => a + b, 0);
+  const bucketMode = result.leaseBy === 'bucket';
   const byInvariant = Object.keys(INVARIANTS)
+    .filter((name) => bucketMode || name !== 'bucket-fence')
     .map((name) => `${name} ${result.violations.filter((v) => v.invariant === name).length}`)
     .join(', ');
   const rows = [
-    ['backend', `${result.backend} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms`],
+    [
+      'backend',
+      `${result.backend} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms, ` +
+        (bucketMode ? `bucket leases (${result.buckets} buckets)` : 'task leases'),
+    ],
     ['seed', String(result.seed)],
     ['duration', `${fmtSeconds(result.faultPhaseMs)} of faults, ${fmtSeconds(result.drainMs)} to drain`],
     ['tasks', `${m.tasks} (done ${m.done}, dead ${m.dead}${deadReasons(result.deadReasons)})`],
@@ -29,6 +35,15 @@ export function formatReport(result) {
     ['stale writes rejected', `${m.staleWritesRejected} outcome writes, ${m.staleEffectsRejected} effects`],
     ['superseded effects', String(m.supersededEffects)],
     ['leases granted', `${m.leases} (${m.takeovers} ended by expiry or invalidation)`],
+    ...(bucketMode
+      ? [
+          [
+            'bucket leases in the source',
+            `${m.bucketLeaseChanges} lock fences recorded, ${m.bucketLeaseRecords} claim statements, ${m.settles} settled tasks; ` +
+              `${result.workerLogs.bucketsLost} buckets lost, ${result.workerLogs.bucketsHandedBack} handed back (workers)`,
+          ],
+        ]
+      : []),
     ['sessions lost (workers)', String(result.workerLogs.sessionsLost)],
     ['lost tasks', String(m.lost)],
     ['worker crashes', String(result.crashes.length)],

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm run chaos -- --backend <consul|dynamodb> --minutes N [--seed S] [--workers K] [--tasks T] [--out DIR]
+// npm run chaos -- --backend <consul|dynamodb> --minutes N [--lease-by task|bucket] [--buckets N] [--seed S]
+//                  [--workers K] [--tasks T] [--out DIR]
 //
 // Runs `baton worker` processes through a seeded schedule of faults, checks the invariants, prints the
 // report and exits 1 when any invariant was violated (2 on bad arguments).
@@ -7,10 +8,14 @@
 import { parseArgs } from 'node:util';
 import { runChaos } from './harness.mjs';
 
-const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N] [--seed S] [--workers K] [--tasks T]
-                      [--concurrency C] [--ttl MS] [--drain-seconds S] [--out DIR]
+const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N] [--lease-by task|bucket] [--buckets N]
+                      [--prefetch N] [--seed S] [--workers K] [--tasks T] [--concurrency C] [--ttl MS]
+                      [--drain-seconds S] [--out DIR]
 
   --minutes N       length of the fault phase (default 1; fractions allowed)
+  --lease-by M      the workers' lease mode: task (a lock per task, default) or bucket
+  --buckets N       bucket mode: number of buckets, a power of two up to 1024 (default 16)
+  --prefetch N      bucket mode: tasks claimed ahead of free handler slots (default: the worker's)
   --seed S          replay the fault schedule and task batch of an earlier run (printed by every run)
   --workers K       baton worker processes (default 4)
   --tasks T         tasks in the batch (default 4 per second of faults)
@@ -31,6 +36,9 @@ try {
   ({ values } = parseArgs({
     options: {
       backend: { type: 'string' },
+      'lease-by': { type: 'string' },
+      buckets: { type: 'string' },
+      prefetch: { type: 'string' },
       minutes: { type: 'string', default: '1' },
       seed: { type: 'string' },
       workers: { type: 'string' },
@@ -64,6 +72,17 @@ function number(name, { integer = true, min = 1, max = Number.MAX_SAFE_INTEGER }
 if (values.backend !== 'consul' && values.backend !== 'dynamodb') {
   fail(`--backend: expected consul or dynamodb${values.backend ? `, got '${values.backend}'` : ''}`);
 }
+const leaseBy = values['lease-by'] ?? 'task';
+if (leaseBy !== 'task' && leaseBy !== 'bucket') fail(`--lease-by: expected task or bucket, got '${leaseBy}'`);
+const buckets = number('buckets', { max: 1_024 });
+if (buckets !== undefined && (buckets & (buckets - 1)) !== 0) {
+  fail(`--buckets: '${values.buckets}' is not a power of two from 1 to 1024`);
+}
+if (leaseBy !== 'bucket' && (buckets !== undefined || values.prefetch !== undefined)) {
+  fail(
+    `--${buckets !== undefined ? 'buckets' : 'prefetch'} applies to bucket mode only: add --lease-by bucket`,
+  );
+}
 const minutes = number('minutes', { integer: false, min: 0.1, max: 24 * 60 });
 const drainSeconds = number('drain-seconds', { min: 5, max: 3_600 });
 // Ctrl-C: exit at once; the harness kills its workers on exit.
@@ -72,6 +91,9 @@ for (const signal of ['SIGINT', 'SIGTERM'])
 
 const result = await runChaos({
   backend: values.backend,
+  leaseBy,
+  buckets,
+  prefetch: number('prefetch', { min: 0, max: 10_000 }),
   faultMs: Math.round(minutes * 60_000),
   seed: number('seed', { min: 0, max: 4_294_967_295 }),
   workers: number('workers', { max: 64 }),
@@ -83,7 +105,7 @@ const result = await runChaos({
   log: (line) => process.stdout.write(`${line}\n`),
 });
 process.stdout.write(`\n${result.report}\n\nlogs: ${result.outDir}\n`);
-const replay = ['workers', 'tasks', 'concurrency', 'ttl', 'drain-seconds']
+const replay = ['lease-by', 'buckets', 'prefetch', 'workers', 'tasks', 'concurrency', 'ttl', 'drain-seconds']
   .filter((name) => values[name] !== undefined)
   .map((name) => ` --${name} ${values[name]}`)
   .join('');

@@ -14,13 +14,21 @@ export function ident(name) {
  * - `effects`: the task's effect, one row per task, written *with* the fence (see `effectSql`);
  * - `effect_log`: every effect attempt and whether the fence let it through;
  * - `transitions`: every change of a task's status or fence, written by a trigger (claims, completions,
- *   failures, burials), with the database's clock.
+ *   failures, burials), with the database's clock;
+ * - `bucket_leases`: every write of a row of baton's `bucket_leases` (bucket mode: each claim raises or
+ *   confirms its bucket's lock fence there), written by a trigger.
+ *
+ * Both triggers draw their row ids from one sequence (`seq`) and record the transaction (`txid`): rows of one
+ * bucket are written under that bucket's row lock (a claim holds it exclusively until commit, a settle
+ * share-locks it), so ordered by id they show which lease record every claim and settle ran under.
  */
 export function sideSchemaSql(side, batonSchema) {
   const s = ident(side);
   const tasks = `${ident(batonSchema)}.tasks`;
+  const bucketLeases = `${ident(batonSchema)}.bucket_leases`;
   return `
     CREATE SCHEMA IF NOT EXISTS ${s};
+    CREATE SEQUENCE ${s}.seq;
     CREATE TABLE ${s}.executions (
       id bigserial PRIMARY KEY,
       task_id bigint NOT NULL,
@@ -46,7 +54,7 @@ export function sideSchemaSql(side, batonSchema) {
       at timestamptz NOT NULL
     );
     CREATE TABLE ${s}.transitions (
-      id bigserial PRIMARY KEY,
+      id bigint PRIMARY KEY DEFAULT nextval('${s}.seq'),
       task_id bigint NOT NULL,
       old_status text,
       new_status text NOT NULL,
@@ -54,17 +62,41 @@ export function sideSchemaSql(side, batonSchema) {
       new_fence bigint,
       worker_id text,
       attempts integer NOT NULL,
+      shard integer NOT NULL,
+      lease_epoch integer,
+      txid bigint NOT NULL,
       at timestamptz NOT NULL
     );
     CREATE FUNCTION ${s}.record_transition() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      INSERT INTO ${s}.transitions (task_id, old_status, new_status, old_fence, new_fence, worker_id, attempts, at)
-      VALUES (NEW.id, OLD.status, NEW.status, OLD.fence, NEW.fence, NEW.worker_id, NEW.attempts, clock_timestamp());
+      INSERT INTO ${s}.transitions
+        (task_id, old_status, new_status, old_fence, new_fence, worker_id, attempts, shard, lease_epoch, txid, at)
+      VALUES (NEW.id, OLD.status, NEW.status, OLD.fence, NEW.fence, NEW.worker_id, NEW.attempts, NEW.shard,
+              NEW.lease_epoch, txid_current(), clock_timestamp());
       RETURN NULL;
     END $$;
     CREATE TRIGGER chaos_transitions AFTER UPDATE ON ${tasks}
       FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.fence IS DISTINCT FROM NEW.fence)
-      EXECUTE FUNCTION ${s}.record_transition();`;
+      EXECUTE FUNCTION ${s}.record_transition();
+    CREATE TABLE ${s}.bucket_leases (
+      id bigint PRIMARY KEY DEFAULT nextval('${s}.seq'),
+      epoch integer NOT NULL,
+      bucket integer NOT NULL,
+      lock_fence bigint NOT NULL,
+      since_token bigint NOT NULL,
+      worker_id text,
+      txid bigint NOT NULL,
+      at timestamptz NOT NULL
+    );
+    CREATE FUNCTION ${s}.record_bucket_lease() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      INSERT INTO ${s}.bucket_leases (epoch, bucket, lock_fence, since_token, worker_id, txid, at)
+      VALUES (NEW.epoch, NEW.bucket, NEW.lock_fence, NEW.since_token, NEW.worker_id, txid_current(),
+              clock_timestamp());
+      RETURN NULL;
+    END $$;
+    CREATE TRIGGER chaos_bucket_leases AFTER INSERT OR UPDATE ON ${bucketLeases}
+      FOR EACH ROW EXECUTE FUNCTION ${s}.record_bucket_lease();`;
 }
 
 /** $1 task id, $2 fence, $3 worker, $4 attempt. Raw: no fence check. */

@@ -3,6 +3,7 @@ import { type Clock, systemClock, type TimerHandle } from '../clock.js';
 import { SessionLostError, UnavailableError } from '../errors.js';
 import type { LockHolder } from '../lock.js';
 import { LatestValue } from '../watch.js';
+import { SortedKeys } from './key-order.js';
 
 interface StoredSession {
   id: string;
@@ -75,6 +76,7 @@ export class MemoryLockStore {
   readonly #sessions = new Map<string, StoredSession>();
   readonly #keys = new Map<string, StoredKey>();
   readonly #lines = new Map<string, StoredLine>();
+  readonly #order = new SortedKeys();
   readonly #history: GrantRecord[] = [];
   #index = 0;
   #failures = 0;
@@ -239,6 +241,7 @@ export class MemoryLockStore {
     if (!entry) return;
     if (entry.holder !== undefined) this.#free(entry, 'forced');
     this.#keys.delete(key);
+    this.#order.deleted();
     entry.watch.set(null);
     this.#touchLine(key);
   }
@@ -248,15 +251,15 @@ export class MemoryLockStore {
     return this.#snapshot(this.#keys.get(key));
   }
 
-  /** Held keys starting with `prefix`. */
+  /** Held keys starting with `prefix`, in code-unit order of their keys (as Consul and DynamoDB list them). */
   list(prefix = ''): LockHolder[] {
     this.#maybeFail('list');
     const out: LockHolder[] = [];
-    for (const entry of this.#keys.values()) {
-      const snapshot = this.#snapshot(entry);
-      if (snapshot && entry.key.startsWith(prefix)) out.push(snapshot);
+    for (const key of this.#order.withPrefix(prefix, (k) => this.#keys.has(k))) {
+      const snapshot = this.#snapshot(this.#keys.get(key));
+      if (snapshot) out.push(snapshot);
     }
-    return out.sort((a, b) => a.key.localeCompare(b.key));
+    return out;
   }
 
   /** Raw stored state of a key, for conformance checks. */
@@ -283,6 +286,7 @@ export class MemoryLockStore {
       watch: new LatestValue<LockHolder | null>(null),
     };
     this.#keys.set(key, entry);
+    this.#order.add(key);
     return entry;
   }
 

@@ -7,6 +7,11 @@ import type { Slots } from './slots.js';
 /** What a worker gives the lease mode it runs: its options, shared resources, and where to report. */
 export interface WorkerEnv {
   readonly options: ResolvedWorkerOptions;
+  /**
+   * A random id of this Worker object, kept across its lock sessions: tells keys its own earlier (lost)
+   * sessions still hold from keys of another process that uses the same worker id.
+   */
+  readonly instance: string;
   /** `concurrency` slots: one per running handler. */
   readonly handlerSlots: Slots;
   readonly inFlight: InFlightTasks;

@@ -16,6 +16,7 @@ export {
   type TaskHandler,
   TaskInvalidError,
 } from './handler.js';
+export type { RunningTask } from './in-flight.js';
 export {
   type BucketOptions,
   type LeaderOptions,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { backoffDelay } from '../backoff.js';
 import { type BucketTaskSource, isBucketTaskSource } from '../bucket-source.js';
 import { sleep } from '../clock.js';
@@ -19,7 +20,7 @@ import { BucketDispatcher, type BucketRunOutcome } from './bucket-mode/dispatche
 import { type Listener, TypedEmitter } from './emitter.js';
 import type { WorkerEnv } from './env.js';
 import { emptyStats, type PassSummary, type WorkerEvents, type WorkerStats } from './events.js';
-import { InFlightTasks } from './in-flight.js';
+import { InFlightTasks, type RunningTask } from './in-flight.js';
 import { applyObservation, type Observation } from './observations.js';
 import {
   type ResolvedWorkerOptions,
@@ -88,6 +89,7 @@ export class Worker {
     const worker = this;
     this.#env = {
       options: this.#options,
+      instance: randomUUID(),
       handlerSlots: new Slots(this.#options.concurrency),
       inFlight: this.#inFlight,
       stopSignal: this.#stopController.signal,
@@ -118,6 +120,14 @@ export class Worker {
   /** A snapshot of the worker's counters. */
   stats(): WorkerStats {
     return { ...this.#stats, inFlight: this.#inFlight.size };
+  }
+
+  /**
+   * The tasks whose handlers run right now (or whose outcomes are being written), with their fences and how
+   * long each has run. For dashboards and heartbeats; a snapshot, cheap to take.
+   */
+  running(): RunningTask[] {
+    return this.#inFlight.running(this.#options.clock.monotonicNow());
   }
 
   /** Id of the current lock session, if one is open. */

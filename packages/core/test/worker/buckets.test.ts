@@ -1,15 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  type BucketLeaseRef,
   type LockProvider,
   MemoryLockProvider,
   MemoryLockStore,
   MemoryTaskSource,
+  type Settlement,
+  type SettleResult,
   type Task,
   type TryAcquireOptions,
+  UnavailableError,
   Worker,
   type WorkerOptions,
 } from '../../src/index.js';
-import { gate, RecordingProvider, record, until } from './helpers.js';
+import { CuttableStore, gate, nextEvent, RecordingProvider, record, until } from './helpers.js';
 
 const workers: Worker[] = [];
 afterEach(async () => {
@@ -190,6 +194,180 @@ describe('Worker, bucket mode', () => {
     await Promise.all([pausedRun, rescuerRun]);
   });
 
+  it('a settle whose reply was lost is recognised as applied although a newer lease refuses the retry', async () => {
+    // spec/buckets.pml's counterexample (docs/verification.md): the first settle applies and its reply is
+    // lost; before the retry, a newer holder of the bucket claims; the retry is refused as a whole. Read back,
+    // the task shows the worker's own token and `done`: a completion, not a stale write.
+    class ReplyLostThenTakenOver extends MemoryTaskSource {
+      lost = 0;
+      override async settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+        const result = await super.settle(lease, items);
+        if (this.lost++ === 0) {
+          await this.claimBucket({ ...lease, fence: lease.fence + 1_000 }, 'successor', 10);
+          throw new UnavailableError('the reply was lost', { cause: new Error('ECONNRESET') });
+        }
+        return result;
+      }
+    }
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new ReplyLostThenTakenOver();
+    const [id] = await source.enqueue({ kind: 'once' });
+    const worker = bucketWorker(locks, source, {
+      buckets: { count: 1, balanceIntervalMs: 100 },
+      retry: { baseMs: 10 },
+      handler: () => 'ran',
+    });
+    const completed = record(worker, 'task-completed');
+    const stale = record(worker, 'stale-write');
+    const run = worker.run();
+    await until(() => completed.length + stale.length > 0, 10_000, 'the outcome to be reported');
+    expect(source.lost).toBe(2);
+    expect(await source.get(id!)).toMatchObject({ status: 'done', result: 'ran' });
+    expect(stale).toEqual([]);
+    expect(completed.map((e) => e.task.id)).toEqual([id]);
+    expect(worker.stats()).toMatchObject({ completed: 1, staleWrites: 0 });
+    await worker.stop({ graceMs: 0 });
+    await run;
+  });
+
+  it('a lost session loses every bucket it held (bucket-lost each, bucketsHeld back to 0), then the worker rejoins', async () => {
+    // As Consul does, the server keeps a session for 2 × TTL: it still holds the keys when the client gives up.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const locks = new MemoryLockProvider({ store, ttlMs: 400, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { retry: { baseMs: 20, maxMs: 100 } });
+    const lost = record(worker, 'bucket-lost');
+    const held: number[] = [];
+    worker.on('bucket-acquired', () => held.push(worker.stats().bucketsHeld));
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // The lock server stops answering: renewals fail until the client's deadline and the session is lost,
+    // while the server still holds its keys. (The worker destroys a lost session at once, so its leases end
+    // by a release, not by a loss the backend reports.)
+    store.failNext(1_000_000);
+    const sessionLost = await nextEvent(worker, 'session-lost');
+    store.clearFaults();
+    expect(sessionLost.sessionId).toBeDefined();
+    expect(lost.map((e) => e.bucket).sort((a, b) => a - b)).toEqual([...Array(16).keys()]);
+    expect(worker.stats()).toMatchObject({ bucketsHeld: 0, bucketsLost: 16 });
+    // The old session expires at the server; the worker rejoins on a new one and takes every bucket again.
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again, on a new session');
+    expect(Math.max(...held)).toBe(16);
+    expect(worker.stats().sessionsOpened).toBe(2);
+    await worker.stop();
+    await run;
+  });
+
+  it('a bucket lost while being handed back counts once, as lost (the counters never drift)', async () => {
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const hold = gate();
+    const releasing = gate();
+    // Worker a's bucket releases wait at a gate: the rebalance hand-back is still in flight when a's session is lost.
+    class GatedReleases extends MemoryLockProvider {
+      override async openSession(options?: Parameters<MemoryLockProvider['openSession']>[0]) {
+        const session = await super.openSession(options);
+        const tryAcquire = session.tryAcquire.bind(session);
+        session.tryAcquire = async (key: string, opts?: TryAcquireOptions) => {
+          const lease = await tryAcquire(key, opts);
+          if (lease && key.includes('/b/')) {
+            const release = lease.release.bind(lease);
+            Object.defineProperty(lease, 'release', {
+              value: async () => {
+                releasing.open();
+                await hold.promise;
+                return release();
+              },
+            });
+          }
+          return lease;
+        };
+        return session;
+      }
+    }
+    const source = new MemoryTaskSource();
+    const a = bucketWorker(new GatedReleases({ store: link.asStore, ttlMs: 400, lockDelayMs: 0 }), source, {
+      id: 'a',
+      retry: { baseMs: 20, maxMs: 100 },
+    });
+    const runA = a.run();
+    await until(() => a.stats().bucketsHeld === 16, 5_000, 'a to hold every bucket');
+    const b = bucketWorker(new MemoryLockProvider({ store, ttlMs: 60_000, lockDelayMs: 0 }), source, {
+      id: 'b',
+    });
+    const runB = b.run();
+    const heldByA: number[] = [];
+    for (const event of ['bucket-acquired', 'bucket-released', 'bucket-lost'] as const) {
+      a.on(event, () => heldByA.push(a.stats().bucketsHeld));
+    }
+    await releasing.promise;
+    link.cut = true;
+    await nextEvent(a, 'session-lost');
+    hold.open();
+    link.cut = false;
+    await until(
+      () => a.stats().bucketsHeld + b.stats().bucketsHeld === 16 && a.stats().bucketsHeld === 8,
+      10_000,
+      `an even spread again (a ${a.stats().bucketsHeld}, b ${b.stats().bucketsHeld})`,
+    );
+    expect(Math.min(...heldByA)).toBe(0);
+    for (const w of [a, b]) {
+      const s = w.stats();
+      expect(s.bucketsAcquired - s.bucketsReleased - s.bucketsLost).toBe(s.bucketsHeld);
+    }
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all([runA, runB]);
+  });
+
+  it('after a lost session the worker waits for its own old membership key, without calling the id taken', async () => {
+    // The server keeps a session 2 × TTL and then applies the lock-delay (as Consul does): after the client
+    // gave its session up, the membership key stays with that session, then stays free but blocked, for a while.
+    const store = new MemoryLockStore({ ttlMultiplier: 2 });
+    const link = new CuttableStore(store);
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(
+      new MemoryLockProvider({ store: link.asStore, ttlMs: 400, lockDelayMs: 400 }),
+      source,
+      {
+        id: 'a',
+        retry: { baseMs: 30_000, maxMs: 30_000 },
+      },
+    );
+    const errors = record(worker, 'error');
+    const opened = record(worker, 'session-opened');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 5_000, 'all 16 buckets');
+    // Nothing the first session sends arrives any more (renewals, releases, its destroy); a new one works.
+    link.cutSessions.add(opened[0]!.sessionId);
+    await until(() => worker.stats().sessionsLost === 1, 5_000, 'the session loss');
+    // The old session is gone at most 2 × TTL after its last renewal, the key free 400 ms later; the worker
+    // tries again every balancing interval (100 ms), not after a session backoff (15 to 30 s here).
+    await until(() => worker.stats().bucketsHeld === 16, 4_000, 'the worker to rejoin');
+    const joinErrors = errors.filter((e) => /membership key/.test((e.error as Error).message));
+    expect(joinErrors.map((e) => (e.error as { code?: string }).code)).toEqual(['UNAVAILABLE']);
+    expect((joinErrors[0]!.error as Error).message).toMatch(/its own lost session/);
+    await worker.stop();
+    await run;
+  });
+
+  it('a second worker with the same id is refused with CONFIG_INVALID naming the id', async () => {
+    const store = new MemoryLockStore();
+    const locks = () => new MemoryLockProvider({ store, ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const first = bucketWorker(locks(), source, { id: 'same' });
+    const firstRun = first.run();
+    await until(() => first.stats().bucketsHeld === 16, 5_000, 'the first worker');
+    const second = bucketWorker(locks(), source, { id: 'same' });
+    const seen = nextEvent(second, 'error', (e) => /membership key/.test((e.error as Error).message));
+    const secondRun = second.run();
+    const { error } = await seen;
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect((error as Error).message).toMatch(/'same'.*unique id/s);
+    expect(first.stats().bucketsHeld).toBe(16);
+    await Promise.all([first.stop(), second.stop()]);
+    await Promise.all([firstRun, secondRun]);
+  });
+
   it('a task that fails is retried inside the same lease with a higher token, then completes', async () => {
     const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
     const source = new MemoryTaskSource({ retryDelayMs: () => 0 });
@@ -213,6 +391,28 @@ describe('Worker, bucket mode', () => {
     await run;
   });
 
+  it('a busy worker tops up its claimed-ahead tasks in batches of half the prefetch, not one per finished handler', async () => {
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    await source.enqueue(Array.from({ length: 2_000 }, (_, n) => ({ kind: 'n', payload: n })));
+    const limits: number[] = [];
+    const claimBucket = source.claimBucket.bind(source);
+    source.claimBucket = (lease, workerId, limit) => {
+      limits.push(limit);
+      return claimBucket(lease, workerId, limit);
+    };
+    const worker = bucketWorker(locks, source, {
+      schedule: { once: true },
+      buckets: { count: 4, batchSize: 64, prefetch: 64 },
+      concurrency: 4,
+    });
+    await worker.run();
+    expect(source.counts()).toMatchObject({ done: 2_000 });
+    // Every claim asks for at least half the prefetch (32); only a bucket's last claims come back short.
+    expect(Math.min(...limits)).toBeGreaterThanOrEqual(32);
+    expect(worker.stats().claimBatches).toBeLessThanOrEqual(2_000 / 32 + 2 * 4);
+  });
+
   it('an enqueue wakes the owner of its bucket at once, without waiting for the next poll', async () => {
     const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
     const source = new MemoryTaskSource();
@@ -223,6 +423,103 @@ describe('Worker, bucket mode', () => {
     await until(() => source.counts().done === 1, 5_000, 'the woken claim');
     await worker.stop();
     await run;
+  });
+});
+
+describe('membership across sessions', () => {
+  /** The session holding worker `id`'s membership key (bucket keys are named after the source's namespace). */
+  const memberSession = (store: MemoryLockStore, id: string) =>
+    store.list('buckets/').find((h) => h.key.endsWith(`/m/${id}`))?.sessionId;
+
+  // Found by the chaos run in bucket mode (Consul, a leader election): the worker gave its session up (no
+  // renewal got through for a TTL) while the server kept it alive, so its membership key was still held by
+  // that old session when the worker joined again on a new one. It reported CONFIG_INVALID ("another live
+  // worker already uses the id") every balancing retry, backing off further each time, until the old session
+  // expired.
+  it('a worker whose old session the backend still keeps loses its buckets with it, and rejoins once it expires without an error', {
+    timeout: 30_000,
+  }, async () => {
+    const store = new MemoryLockStore({ ttlMultiplier: 4 });
+    const locks = new RecordingProvider({ store, ttlMs: 300, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { id: 'w' });
+    const errors = record(worker, 'error');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'all buckets');
+    // A partition of this session's requests: renewals fail (the worker gives the session up after its TTL),
+    // and so do its releases and its destroy, so the server keeps it, and its keys, until its own expiry
+    // (4 × TTL).
+    const old = locks.last.id;
+    const partitioned = () => {
+      throw new UnavailableError('partitioned');
+    };
+    const renew = store.renewSession.bind(store);
+    const release = store.release.bind(store);
+    const destroy = store.destroySession.bind(store);
+    store.renewSession = (id) => (id === old ? partitioned() : renew(id));
+    store.release = (id, key, fence) => (id === old ? partitioned() : release(id, key, fence));
+    store.destroySession = (id) => (id === old ? partitioned() : destroy(id));
+    let oldAliveAtRejoin: boolean | undefined;
+    worker.on('session-opened', () => {
+      oldAliveAtRejoin ??= store.hasSession(old);
+    });
+    await until(() => locks.sessions.length === 2, 10_000, 'a new session');
+    await until(
+      () => memberSession(store, 'w') === locks.last.id,
+      10_000,
+      'the membership key on the new session',
+    );
+    expect(oldAliveAtRejoin).toBe(true);
+    // The buckets went with the old session: lost (not handed back), and taken again on the new one.
+    expect(worker.stats()).toMatchObject({ bucketsLost: 16, bucketsReleased: 0 });
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again');
+    expect(errors.filter((e) => (e.error as { code?: string }).code === 'CONFIG_INVALID')).toEqual([]);
+    // And it works: tasks enqueued now run.
+    await source.enqueue(Array.from({ length: 20 }, (_, n) => ({ kind: 'n', payload: n })));
+    await until(() => source.counts().done === 20, 10_000, 'the tasks');
+    await worker.stop();
+    await run;
+  });
+
+  it('a worker whose membership key is in its lock-delay after its session ended rejoins without an error', {
+    timeout: 30_000,
+  }, async () => {
+    const store = new MemoryLockStore();
+    const locks = new RecordingProvider({ store, ttlMs: 600, lockDelayMs: 1_000 });
+    const source = new MemoryTaskSource();
+    const worker = bucketWorker(locks, source, { id: 'w' });
+    const errors = record(worker, 'error');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'all buckets');
+    // The backend invalidates the session (an operator, or a health check): its keys are lock-delayed.
+    store.destroySession(locks.last.id);
+    await until(
+      () => locks.sessions.length === 2 && memberSession(store, 'w') === locks.last.id,
+      10_000,
+      'the membership key on a new session',
+    );
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'the buckets again');
+    expect(errors.filter((e) => (e.error as { code?: string }).code === 'CONFIG_INVALID')).toEqual([]);
+    await worker.stop();
+    await run;
+  });
+
+  it('two live workers with one id: the second is told, naming the id and the fix', async () => {
+    const store = new MemoryLockStore();
+    const locks = () => new MemoryLockProvider({ store, ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    const first = bucketWorker(locks(), source, { id: 'twin' });
+    const firstRun = first.run();
+    await until(() => first.stats().bucketsHeld === 16, 10_000, 'the first worker');
+    const second = bucketWorker(locks(), source, { id: 'twin' });
+    const errors = record(second, 'error');
+    const secondRun = second.run();
+    await until(() => errors.length > 0, 10_000, 'an error');
+    expect(errors[0]).toMatchObject({ phase: 'buckets', error: { code: 'CONFIG_INVALID' } });
+    expect(String(errors[0]!.error)).toMatch(/'twin'.*Fix: give every worker a unique id/s);
+    expect(second.stats().bucketsHeld).toBe(0);
+    await Promise.all([first.stop(), second.stop()]);
+    await Promise.all([firstRun, secondRun]);
   });
 });
 

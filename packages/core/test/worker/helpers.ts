@@ -5,6 +5,7 @@ import {
   MemoryLockStore,
   type MemorySession,
   type SessionOptions,
+  UnavailableError,
 } from '../../src/index.js';
 import type { WorkerEvents } from '../../src/worker/index.js';
 import type { Worker } from '../../src/worker/worker.js';
@@ -83,3 +84,85 @@ export function gate<T = void>(): { promise: Promise<T>; open: (value: T) => voi
 export const sleepMs = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export type { LockSession };
+
+/**
+ * One machine's connection to a shared MemoryLockStore that can be cut: while `cut`, every request fails with
+ * UNAVAILABLE (a partition), so only this machine's sessions are lost; a session id in `cutSessions` loses
+ * only the requests made for that session (renewals, acquisitions, releases, its destroy). Give it to a
+ * MemoryLockProvider as its `store`.
+ */
+export class CuttableStore {
+  cut = false;
+  readonly cutSessions = new Set<string>();
+  readonly #store: MemoryLockStore;
+
+  constructor(store: MemoryLockStore) {
+    this.#store = store;
+  }
+
+  get clock() {
+    return this.#store.clock;
+  }
+
+  /** The provider option: this view typed as the store it forwards to. */
+  get asStore(): MemoryLockStore {
+    return this as unknown as MemoryLockStore;
+  }
+
+  #check(operation: string, sessionId?: string): void {
+    if (this.cut || (sessionId !== undefined && this.cutSessions.has(sessionId))) {
+      throw new UnavailableError(`cut off: ${operation} did not reach the lock server`, {
+        backend: 'memory',
+      });
+    }
+  }
+
+  createSession(options: Parameters<MemoryLockStore['createSession']>[0]) {
+    this.#check('create session');
+    return this.#store.createSession(options);
+  }
+
+  renewSession(id: string) {
+    this.#check('renew', id);
+    return this.#store.renewSession(id);
+  }
+
+  destroySession(id: string) {
+    this.#check('destroy session', id);
+    return this.#store.destroySession(id);
+  }
+
+  acquire(...args: Parameters<MemoryLockStore['acquire']>) {
+    this.#check('acquire', args[0]);
+    return this.#store.acquire(...args);
+  }
+
+  release(...args: Parameters<MemoryLockStore['release']>) {
+    this.#check('release', args[0]);
+    return this.#store.release(...args);
+  }
+
+  publish(...args: Parameters<MemoryLockStore['publish']>) {
+    this.#check('publish', args[0]);
+    return this.#store.publish(...args);
+  }
+
+  holder(key: string) {
+    this.#check('read');
+    return this.#store.holder(key);
+  }
+
+  list(prefix?: string) {
+    this.#check('list');
+    return this.#store.list(prefix);
+  }
+
+  forceRelease(key: string) {
+    this.#check('force release');
+    return this.#store.forceRelease(key);
+  }
+
+  subscribe(key: string, signal?: AbortSignal) {
+    return this.#store.subscribe(key, signal);
+  }
+}

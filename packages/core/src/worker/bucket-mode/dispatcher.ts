@@ -2,7 +2,7 @@ import { backoffDelay } from '../../backoff.js';
 import type { Settlement } from '../../bucket-source.js';
 import { type BucketLeaseRef, type BucketTaskSource, bucketOfShard } from '../../bucket-source.js';
 import { sleep } from '../../clock.js';
-import { BatonError, isBatonError, LeaseLostError } from '../../errors.js';
+import { BatonError, isBatonError, LeaseLostError, UnavailableError } from '../../errors.js';
 import type { LeaseLayout } from '../../lease-layout.js';
 import type { Lease, LockSession } from '../../lock.js';
 import type { Task } from '../../task-source.js';
@@ -83,30 +83,39 @@ export class BucketDispatcher {
 
   /** Runs until the worker stops, the session is lost, the layout changes, or (once) every bucket is drained. */
   async run(): Promise<BucketRunOutcome> {
-    await this.#join();
     const wake = () => this.#wakeup.wake();
     const onEnd = () => {
       this.#done.abort();
       wake();
     };
+    // A lost session takes every lease with it, now: the worker destroys it (releasing the leases in the
+    // background), so the leases' own signals may end later, and as releases.
+    const onSessionLost = () => {
+      for (const held of [...this.#held.values()]) this.#lost(held, this.#session.signal.reason);
+      onEnd();
+    };
     this.#env.stopSignal.addEventListener('abort', onEnd, { once: true });
-    this.#session.signal.addEventListener('abort', onEnd, { once: true });
-    const unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
-    const ticks = this.#tickLoop();
-    const balancing = this.#balanceLoop();
+    this.#session.signal.addEventListener('abort', onSessionLost, { once: true });
+    if (this.#env.stopSignal.aborted) onEnd();
+    if (this.#session.signal.aborted) onSessionLost();
+    let unsubscribe: (() => void) | undefined;
+    const loops: Promise<void>[] = [];
     try {
+      await this.#join();
+      unsubscribe = this.#source.onDue?.((shard) => this.#onDue(shard));
+      loops.push(this.#tickLoop(), this.#balanceLoop());
       await this.#claimLoop();
     } finally {
       this.#done.abort();
       wake();
       unsubscribe?.();
-      await Promise.all([ticks, balancing]);
+      await Promise.all(loops);
       if (!this.#session.signal.aborted) {
         for (const held of [...this.#held.values()]) this.#release(held, 'stop');
       }
       await Promise.all(this.#releases);
       this.#env.stopSignal.removeEventListener('abort', onEnd);
-      this.#session.signal.removeEventListener('abort', onEnd);
+      this.#session.signal.removeEventListener('abort', onSessionLost);
       if (!this.#session.signal.aborted) {
         await this.#member
           ?.release()
@@ -148,7 +157,7 @@ export class BucketDispatcher {
         }
         continue;
       }
-      if (!bucket || room <= 0) {
+      if (!bucket || room < this.#smallestClaim()) {
         await wait;
         continue;
       }
@@ -186,6 +195,16 @@ export class BucketDispatcher {
       bucket.queue.push(...claimed.tasks);
       if (claimed.tasks.length + claimed.buried < limit) bucket.due = false;
     }
+  }
+
+  /**
+   * The fewest tasks worth a claim statement. A free handler slot (nothing is queued for it) is filled at
+   * once; while every slot is busy, the claimed-ahead queue is topped up only once half the prefetch has
+   * drained, so claims come in batches instead of one small claim per finished handler.
+   */
+  #smallestClaim(): number {
+    if (this.#env.handlerSlots.free > 0) return 1;
+    return Math.max(1, Math.ceil(this.#env.options.buckets.prefetch / 2));
   }
 
   /** Starts handlers for claimed tasks while handler slots are free, taking buckets in turn. */
@@ -244,6 +263,7 @@ export class BucketDispatcher {
       },
       done,
       bucket.bucket,
+      { kind: task.kind, fence, lockKey: bucket.lockKey, startedAt },
     );
   }
 
@@ -289,27 +309,49 @@ export class BucketDispatcher {
     }
   }
 
-  /** Takes this worker's membership key: other workers count it in their balancing from then on. */
+  /**
+   * Takes this worker's membership key: other workers count it in their balancing from then on. Held by another
+   * Worker, the id is taken (a configuration error). After a lost session the key may still be this worker's
+   * own: held by that session until the lock server expires it, then kept free for the lock-delay. The worker
+   * waits for it, trying again every balancing interval, until it joins or the dispatcher ends.
+   */
   async #join(): Promise<void> {
-    const { options } = this.#env;
+    const { options, instance } = this.#env;
     const key = this.#keys.member(options.id);
-    const member = await this.#session.tryAcquire(key, {
-      value: JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets }),
-    });
-    if (!member) {
-      throw new BatonError(
-        'CONFIG_INVALID',
-        `another live worker already uses the id '${options.id}' (its membership key ${key} is held). ` +
-          'Fix: give every worker a unique id (the default is unique per process).',
-      );
+    const value = JSON.stringify({ id: options.id, maxBuckets: options.buckets.maxBuckets, instance });
+    for (let attempt = 0; !this.#ended(); attempt++) {
+      const member = await this.#session.tryAcquire(key, { value });
+      if (member) {
+        this.#member = member;
+        return;
+      }
+      const holder = await options.locks.getHolder(key);
+      if (holder && memberInstance(holder.value) !== instance) {
+        throw new BatonError(
+          'CONFIG_INVALID',
+          `another worker holds the membership key ${key} of the id '${options.id}': a live worker uses the same ` +
+            'id, or a process with this id ended without leaving less than its lock TTL (plus lock-delay) ago. ' +
+            'Fix: give every worker a unique id (the default is unique per process).',
+        );
+      }
+      if (attempt === 0) {
+        this.#env.observe({
+          type: 'error',
+          phase: 'buckets',
+          error: new UnavailableError(
+            `worker '${options.id}' waits for its membership key ${key}: it is still held by its own lost session, ` +
+              'or in the lock-delay after it, until the lock server has expired that session',
+          ),
+        });
+      }
+      await this.#sleep(options.buckets.balanceIntervalMs);
     }
-    this.#member = member;
   }
 
   /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
   async #balance(): Promise<boolean> {
     const { options } = this.#env;
-    // An operator may have force-released the membership key: take it again, or nobody counts this worker.
+    // Not counted by the others yet (or an operator force-released the key): join first, take nothing before.
     if (this.#member?.signal.aborted) await this.#join();
     const list = this.#env.options.locks.list;
     if (!list)
@@ -382,7 +424,11 @@ export class BucketDispatcher {
     lease.signal.addEventListener(
       'abort',
       () => {
-        if (!isBatonError(lease.signal.reason, 'LEASE_RELEASED')) this.#lost(held, lease.signal.reason);
+        if (held.state === 'releasing' && isBatonError(lease.signal.reason, 'LEASE_RELEASED')) return;
+        // A lost session is destroyed at once, which "releases" its leases (the requests are best effort): for
+        // this worker the bucket is lost with the session, not handed back.
+        const session = this.#session.signal;
+        this.#lost(held, session.aborted ? session.reason : lease.signal.reason);
       },
       { once: true },
     );
@@ -422,6 +468,8 @@ export class BucketDispatcher {
       } catch (error) {
         this.#env.observe({ type: 'error', error, phase: 'release' });
       }
+      // Lost while the release was on its way (the session went): counted as lost already.
+      if (held.state !== 'releasing') return;
       if (this.#held.get(held.bucket) === held) this.#held.delete(held.bucket);
       held.state = 'lost';
       this.#env.observe({ type: 'bucket-released', bucket: held.bucket, fence: held.ref.fence, reason });
@@ -516,6 +564,15 @@ function releaseOf(task: Task): Settlement {
 /** Work a bucket has going: claimed tasks waiting plus running ones. */
 function load(env: WorkerEnv, held: HeldBucket): number {
   return held.queue.length + env.inFlight.countIn(held.bucket);
+}
+
+/** The Worker instance that wrote a membership key's value (undefined for values without one). */
+function memberInstance(value: string | undefined): unknown {
+  try {
+    return (JSON.parse(value ?? '{}') as { instance?: unknown }).instance;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cap a member published with its membership key (all buckets when it published none). */

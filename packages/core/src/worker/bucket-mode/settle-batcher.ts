@@ -27,8 +27,9 @@ interface Pending {
  * Writes one bucket's settlements in batches, group-commit style: the first settlement is written at once,
  * and those that arrive while a write is in flight go together in the next one. So an idle worker adds no
  * delay, and a busy one writes many outcomes per statement. A retry after a transport error checks the tasks
- * the source now calls stale: one that shows this claim's token and the intended status was written by the
- * lost attempt, and counts as applied.
+ * the source now refuses (one by one, or the whole batch once a newer lease of the bucket has claimed): one
+ * that shows this claim's token and the intended status was written by the lost attempt, and counts as
+ * applied.
  */
 export class SettleBatcher {
   readonly #env: WorkerEnv;
@@ -49,9 +50,7 @@ export class SettleBatcher {
   settle(settlement: Settlement): Promise<SettleOutcome> {
     return new Promise((resolve) => {
       this.#queue.push({ settlement, resolve });
-      this.#flushing ??= this.#flush().finally(() => {
-        this.#flushing = undefined;
-      });
+      this.#flushing ??= this.#flush();
     });
   }
 
@@ -60,13 +59,22 @@ export class SettleBatcher {
     while (this.#flushing) await this.#flushing;
   }
 
+  /**
+   * Writes batches until the queue is empty. It clears `#flushing` itself, in the same synchronous step that
+   * sees the queue empty: a settlement queued after that starts a new flush, and none can slip in between
+   * (clearing it in a `.finally()` would leave one a microtask late, queued behind a flush that has ended).
+   */
   async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
-      const outcomes = await this.#write(batch.map((p) => p.settlement));
-      batch.forEach((pending, i) => {
-        pending.resolve(outcomes[i]!);
-      });
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.#maxBatch);
+        const outcomes = await this.#write(batch.map((p) => p.settlement));
+        batch.forEach((pending, i) => {
+          pending.resolve(outcomes[i]!);
+        });
+      }
+    } finally {
+      this.#flushing = undefined;
     }
   }
 
@@ -75,12 +83,13 @@ export class SettleBatcher {
       const written = await retryWrite(this.#env, undefined, async (attempt) => {
         const answer = await this.#source.settle(this.#lease, settlements);
         this.#env.observe({ type: 'settle-batch' });
-        if (!answer.ok)
-          return settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
-        if (attempt === 0) return [...answer.results];
-        return Promise.all(
-          answer.results.map((result, i): Promise<SettleOutcome> => this.#confirm(settlements[i]!, result)),
-        );
+        const outcomes: readonly SettleOutcome[] = answer.ok
+          ? answer.results
+          : settlements.map((): SettleOutcome => ({ applied: false, reason: answer.reason }));
+        if (attempt === 0) return [...outcomes];
+        // A retry refused as a whole (a newer lease of the bucket has claimed, or the layout changed since)
+        // may hide this batch's own earlier write as much as a refused settlement does.
+        return Promise.all(outcomes.map((outcome, i) => this.#confirm(settlements[i]!, outcome)));
       });
       return written ?? settlements.map((): SettleOutcome => ({ applied: false, reason: 'gave-up' }));
     } catch (error) {
@@ -89,8 +98,8 @@ export class SettleBatcher {
     }
   }
 
-  /** After a lost reply: a "stale" answer may hide this settlement's own earlier, applied write. */
-  async #confirm(settlement: Settlement, result: SettlementResult): Promise<SettleOutcome> {
+  /** After a lost reply: a refusal may hide this settlement's own earlier, applied write. */
+  async #confirm(settlement: Settlement, result: SettleOutcome): Promise<SettleOutcome> {
     if (result.applied) return result;
     const current = await this.#source.get(settlement.taskId);
     if (current?.fence !== settlement.fence) return { applied: false, reason: 'unknown' };

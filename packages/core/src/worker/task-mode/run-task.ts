@@ -27,6 +27,8 @@ export function startTask(
       if (!controller.signal.aborted) controller.abort(reason);
     },
     done,
+    undefined,
+    { kind: task.kind, fence: lease.fence, lockKey, startedAt: env.options.clock.monotonicNow() },
   );
 }
 
