@@ -199,13 +199,25 @@ describe('chaos checker', () => {
       { id: 'w1-1', skewMs: 3_600_000 },
       { id: 'w2-1', skewMs: -7_200_000 },
     ];
-    data.workerLogs = { staleWrites: 1, skewAnnounced: new Set(['w1-1']) };
+    data.workerLogs = { staleWrites: 1, skewAnnounced: new Set(['w1-1']), logged: new Set(['w1-1', 'w2-1']) };
     expect(checkRun(data).violations).toEqual([
       {
         invariant: 'skew-hook',
         message: 'worker w2-1 was started with a -7200000 ms clock skew but did not log it',
       },
     ]);
+  });
+
+  it('does not ask a skewed incarnation that was killed before it logged anything to have said so', () => {
+    const data = cleanRun();
+    data.skewedWorkers = [
+      { id: 'w1-5', skewMs: -20_924_473 },
+      { id: 'w2-1', skewMs: 3_600_000 },
+    ];
+    data.workerLogs = { staleWrites: 1, skewAnnounced: new Set(['w2-1']), logged: new Set(['w2-1']) };
+    expect(invariantsOf(data)).toEqual([]);
+    data.workerLogs.logged = new Set(['w1-5', 'w2-1']);
+    expect(invariantsOf(data)).toEqual(['skew-hook']);
   });
 
   it('maps a claim to a Consul lease by index range when the holder rewrote its entry', () => {

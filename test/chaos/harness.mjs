@@ -309,6 +309,7 @@ export async function runChaos(options) {
       workerLogs: {
         ...workerLogs,
         skewAnnounced: workerLogs.skewAnnounced.size,
+        logged: workerLogs.logged.size,
         unexpectedErrors: undefined,
       },
       lockServer: {
@@ -621,12 +622,14 @@ function readWorkerLogs(slots) {
   const counts = Object.fromEntries(Object.values(LOG_COUNTERS).map((k) => [k, 0]));
   counts.otherLines = 0;
   const skewAnnounced = new Set();
+  const logged = new Set();
   const unexpectedErrors = [];
   for (const slot of slots) {
     for (const { id, file } of slot.logs) {
       if (!existsSync(file)) continue;
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         if (line === '') continue;
+        logged.add(id);
         let entry;
         try {
           entry = JSON.parse(line);
@@ -644,7 +647,7 @@ function readWorkerLogs(slots) {
       }
     }
   }
-  return { ...counts, skewAnnounced, unexpectedErrors };
+  return { ...counts, skewAnnounced, logged, unexpectedErrors };
 }
 
 function tail(slot, id) {
