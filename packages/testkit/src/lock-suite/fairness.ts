@@ -1,5 +1,14 @@
 import { isBatonError, type Lease, type LockSession, type SessionOptions } from '@baton/core';
-import { check, checkEqual, defineCase, delay, eventually, rejects, type SuiteContext } from './context.js';
+import {
+  abandonable,
+  check,
+  checkEqual,
+  defineCase,
+  delay,
+  eventually,
+  rejects,
+  type SuiteContext,
+} from './context.js';
 import type { LockHarnessFactory, LockSuiteOptions, TestFn } from './types.js';
 
 /**
@@ -71,9 +80,9 @@ export function fairnessTests(test: TestFn, factory: LockHarnessFactory, options
       const [b, c, d] = [await openLong(ctx), await openLong(ctx), await openLong(ctx)];
       const bound = handoverBoundMs(ctx, d.ttlMs);
       const stop = new AbortController();
-      const aborted = b.acquire(key, { signal: stop.signal });
+      const aborted = abandonable(b.acquire(key, { signal: stop.signal }));
       await inLine(ctx, key, b);
-      const timedOut = c.acquire(key, { timeoutMs: ctx.ttlMs + 1_000 });
+      const timedOut = abandonable(c.acquire(key, { timeoutMs: ctx.ttlMs + 1_000 }));
       await inLine(ctx, key, c);
       const served = new Served(ctx, key);
       await served.enqueue('d', d);
@@ -196,12 +205,14 @@ class Served {
   start(name: string, session: LockSession): void {
     const timeoutMs = this.#ctx.options.expiryBoundMs * 4 + 20_000;
     this.#waits.push(
-      session.acquire(this.#key, { timeoutMs }).then(async (lease) => {
-        this.order.push(name);
-        await delay(Math.random() * this.#ctx.options.granularityMs);
-        await lease.release();
-        return lease;
-      }),
+      abandonable(
+        session.acquire(this.#key, { timeoutMs }).then(async (lease) => {
+          this.order.push(name);
+          await delay(Math.random() * this.#ctx.options.granularityMs);
+          await lease.release();
+          return lease;
+        }),
+      ),
     );
   }
 
