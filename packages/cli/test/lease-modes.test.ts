@@ -34,11 +34,12 @@ function inSchema(schema: string, extra: Record<string, string> = {}) {
   };
 }
 
+// Nothing here is about expiry: a TTL that a loaded machine's stalls cannot outlast, so the counts below are
+// those of workers that kept their sessions (a lost session would be re-counted, not hidden: see `held`).
 const consulEnv = () => ({
   BATON_BACKEND: 'consul',
   CONSUL_HTTP_ADDR: consul.url,
-  BATON_CONSUL_ALLOW_SHORT_TTL: 'true',
-  BATON_SESSION_TTL: '1s',
+  BATON_SESSION_TTL: '10s',
   BATON_LOCK_DELAY: '0',
 });
 
@@ -84,6 +85,7 @@ describe.concurrent('bucket mode on the command line', () => {
       completed: 300,
       bucketsAcquired: 8,
       bucketsReleased: 8,
+      bucketsLost: 0,
       lockAttempts: 0,
     });
     expect(logs.filter((l) => l.msg === 'bucket acquired')).toHaveLength(8);
@@ -148,7 +150,7 @@ describe.concurrent('bucket mode on the command line', () => {
     try {
       const held = (w: Running) =>
         w.lines.filter((l) => l.msg === 'bucket acquired').length -
-        w.lines.filter((l) => l.msg === 'bucket handed back').length;
+        w.lines.filter((l) => l.msg === 'bucket handed back' || l.msg.startsWith('bucket lease lost')).length;
       await until(
         () => held(a) === 8 && held(b) === 8,
         30_000,
