@@ -1,13 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // The benchmarks' smoke test (every benchmark end to end at toy size, about a minute) runs on its own:
+  // `npm run test:bench`, which CI runs after `npm test`.
   test: {
     projects: [
       'packages/*/vitest.config.ts',
       'test/vitest.config.ts',
       'spec/vitest.config.ts',
       'examples/*/vitest.config.ts',
-      'bench/vitest.config.ts',
     ],
     reporters: ['default', './scripts/summary-reporter.ts'],
     testTimeout: 30_000,

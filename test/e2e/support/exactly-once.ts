@@ -14,12 +14,12 @@ import {
   waitUntilDone,
 } from './tasks.js';
 
-const TASKS = 2_000;
+const TASKS = 1_000;
 const WORKERS = 4;
 
 /**
  * 4 in-process workers, each with its own lock provider (its own session) and its own PostgreSQL pool,
- * run 2,000 tasks; the handler logs every execution and writes a fenced effect. One test file per backend
+ * run 1,000 tasks; the handler logs every execution and writes a fenced effect. One test file per backend
  * calls this, so that the backends run in parallel, each with its own database.
  */
 export function exactlyOnceSuite(
