@@ -1,4 +1,5 @@
 import {
+  boolField,
   DEFAULT_MAX_DURATION_MS,
   durationBounds,
   durationMs,
@@ -77,6 +78,7 @@ export const dynamoConfigSchema = z
     fenceMode: z
       .enum(FENCE_MODES, { message: `expected ${FENCE_MODES.join(' or ')}` })
       .default(DEFAULT_FENCE_MODE),
+    allowGlobalTable: boolField().default(false),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -136,6 +138,12 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
       'counter (the default: one request per acquisition; lock items must never be deleted, no TTL on the table) ' +
       'or epoch (fences survive deleted lock items; a new key costs 2 requests on one shared counter item)',
   },
+  allowGlobalTable: {
+    env: 'BATON_DYNAMODB_ALLOW_GLOBAL_TABLE',
+    hint:
+      'true or false (default false: a table with replicas in other regions is refused, since regions replicate ' +
+      'last-writer-wins and could each grant one key)',
+  },
 };
 
 /**
@@ -160,5 +168,6 @@ export function dynamoConfigFromEnv(env: EnvLike): Record<string, unknown> {
     BATON_DYNAMODB_REQUEST_TIMEOUT: 'requestTimeoutMs',
     BATON_DYNAMODB_HEARTBEAT_CONCURRENCY: 'heartbeatConcurrency',
     BATON_DYNAMODB_FENCE_MODE: 'fenceMode',
+    BATON_DYNAMODB_ALLOW_GLOBAL_TABLE: 'allowGlobalTable',
   });
 }

@@ -23,6 +23,7 @@ import {
   isLocalEndpoint,
 } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
+import { refuseGlobalTable } from './global-table.js';
 import { KnownKeys } from './known-keys.js';
 import { ObservationBook } from './observations.js';
 import type { FenceMode, LockRecord } from './record.js';
@@ -80,6 +81,13 @@ export interface DynamoLockProviderOptions {
    *   key writes the one counter item (a hot partition at high rates of new keys).
    */
   fenceMode?: FenceMode | undefined;
+  /**
+   * Use the table even if it is a global table (default `false`). Without it, the provider reads the table's
+   * description once (dynamodb:DescribeTable) and refuses a table with replicas: regions replicate
+   * last-writer-wins, so two regions could each grant the same key. Set it only if every worker sends its lock
+   * requests to one region and nothing writes lock items in the others, or to skip the read.
+   */
+  allowGlobalTable?: boolean | undefined;
   /** Clock for every timing decision (monotonic time only). */
   clock?: Clock | undefined;
 }
@@ -127,6 +135,7 @@ export class DynamoLockProvider implements LockProvider {
   readonly #defaults: { ttlMs: number; lockDelayMs: number };
   readonly #options: DynamoLockProviderOptions;
   readonly #sessions = new Set<DynamoLockSession>();
+  #tableChecked: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: DynamoLockProviderOptions = {}) {
@@ -177,7 +186,8 @@ export class DynamoLockProvider implements LockProvider {
 
   /**
    * Opens a session after one read that proves the table is reachable (typed errors otherwise: missing
-   * table, permissions, transport). The session's heartbeat starts at once.
+   * table, permissions, transport); the provider's first session also checks that the table is not a global
+   * table (see {@link DynamoLockProviderOptions.allowGlobalTable}). The session's heartbeat starts at once.
    */
   async openSession(options: SessionOptions = {}): Promise<DynamoLockSession> {
     this.#assertOpen();
@@ -190,6 +200,7 @@ export class DynamoLockProvider implements LockProvider {
     const configured = this.#options.heartbeatIntervalMs;
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
     const startedAt = this.clock.monotonicNow();
+    await whileHolding(() => this.#checkTable(startedAt + ttlMs));
     await whileHolding(() => this.#lockTable.probe({ deadline: startedAt + ttlMs }));
     this.#assertOpen();
     const session = new DynamoLockSession(
@@ -310,6 +321,21 @@ export class DynamoLockProvider implements LockProvider {
   /** A lease duration plus the takeover margin: how long an advertised version must stay unchanged. */
   #expiryAfterMs(leaseMs: number): number {
     return leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
+  }
+
+  /** Refuses a global table, once per provider (again after a failed check). */
+  #checkTable(deadline: number): Promise<void> {
+    if (this.#options.allowGlobalTable) return Promise.resolve();
+    this.#tableChecked ??= refuseGlobalTable({
+      client: this.client,
+      requester: this.#requester,
+      table: this.table,
+      limits: { deadline },
+    }).catch((error: unknown) => {
+      this.#tableChecked = undefined;
+      throw error;
+    });
+    return this.#tableChecked;
   }
 
   #assertOpen(): void {
