@@ -287,7 +287,10 @@ export class BucketDispatcher {
     return outcome.reason === 'gave-up' ? { kind: 'gave-up' } : { kind: 'stale' };
   }
 
-  /** Balancing rounds until the dispatcher ends; faster while this worker is below its share. */
+  /**
+   * Balancing rounds until the dispatcher ends; faster while this worker is below its share and getting
+   * somewhere (see {@link BucketDispatcher.#balance}).
+   */
   async #balanceLoop(): Promise<void> {
     const { balanceIntervalMs } = this.#env.options.buckets;
     // Workers started together should see each other's membership before any of them takes its share,
@@ -348,7 +351,13 @@ export class BucketDispatcher {
     }
   }
 
-  /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
+  /**
+   * One balancing round. Returns true (balance again soon) while this worker still holds fewer buckets than
+   * its share, unless every bucket it tried to take was refused: free-looking buckets that cannot be taken are
+   * in their lock-delay after a crashed worker's session expired (or were just taken by another worker), and
+   * trying them again four times a round would multiply the lock requests of the whole fleet for the length
+   * of the lock-delay (every survivor is below its share then) without taking them any sooner than a round.
+   */
   async #balance(): Promise<boolean> {
     const { options } = this.#env;
     // Not counted by the others yet (or an operator force-released the key): join first, take nothing before.
@@ -400,7 +409,8 @@ export class BucketDispatcher {
     // Once mode is done taking buckets when it has its share, or nothing it wants is free.
     this.#nothingToTake = self.held + taken >= plan.target || taken < plan.acquire.length;
     this.#wakeup.wake();
-    return self.held + taken < plan.target;
+    const refused = plan.acquire.length > 0 && taken === 0;
+    return self.held + taken < plan.target && !refused;
   }
 
   #adopt(bucket: number, lease: Lease, lockKey: string): void {
