@@ -27,12 +27,15 @@ export default {
     const p = ctx.quick
       ? {
           backends: ['consul'],
-          processes: 4,
+          processes: 3,
           kills: 1,
           stops: 1,
-          buckets: 16,
+          buckets: 8,
           ratePerSec: 50,
-          settleMs: 500,
+          settleMs: 300,
+          ttlMs: 1_000,
+          lockDelayMs: 200,
+          balanceIntervalMs: 400,
         }
       : {
           backends: ['consul', 'dynamodb'],
@@ -42,12 +45,12 @@ export default {
           buckets: 64,
           ratePerSec: 200,
           settleMs: 2_000,
+          ttlMs: 4_000,
+          lockDelayMs: 1_000,
+          balanceIntervalMs: 1_000,
         };
     p.backends = ctx.backends(p.backends);
     Object.assign(p, {
-      ttlMs: 4_000,
-      lockDelayMs: 1_000,
-      balanceIntervalMs: 1_000,
       concurrency: 4,
       taskMs: 5,
       everyMs: 250,
@@ -75,6 +78,7 @@ export default {
         `${e.spread.max}/${e.spread.min}`,
         num(e.moved),
         num(e.minimum),
+        `${e.leasesLost} / ${e.sessionsLost}`,
         num(e.tasksPerSec, 0),
       ]),
     );
@@ -89,7 +93,8 @@ export default {
     ]);
     return {
       parameters: p,
-      results,
+      rounds: results.flatMap((r) => r.events.map((e) => ({ backend: r.backend, ...e }))),
+      summary: results.map((r) => ({ backend: r.backend, ...r.check })),
       table: [
         markdownTable(
           [
@@ -101,6 +106,7 @@ export default {
             'max/min buckets',
             'buckets moved',
             'minimum',
+            'leases / sessions lost',
             'tasks/s',
           ],
           rows,
@@ -126,7 +132,9 @@ export default {
           `Times from the event (a joiner: its 'started' message; a kill or stop: the signal) to the first of the ` +
           `parent’s ${p.pollMs} ms list() polls that shows the even spread; buckets moved = holder changes those polls ` +
           'saw (a bucket handed over and back between two polls counts once or not at all). tasks/s = tasks done ' +
-          'in the database from the event to the even spread, divided by that time (short windows are noisy).',
+          'in the database from the event to the even spread, divided by that time (short windows are noisy). ' +
+          'leases / sessions lost: bucket leases and lock sessions the live processes reported lost (expired under ' +
+          'them: a renewal or heartbeat that did not get through in time) during the event, from their progress reports.',
         'Expected: a join within a few balancing rounds (the joiner waits min(500 ms, interval/4), the others hand ' +
           'back in their next round, the joiner takes at 4× the pace while below its share); a SIGTERM within ' +
           'about one round (its buckets are released at once). A SIGKILL waits for expiry at the lock server: ' +
@@ -193,13 +201,19 @@ async function runBackend(ctx, p, url, backend, server) {
       stopGraceMs: 5_000,
       poolSize: 3,
       reportStarts: true,
+      progressEveryMs: 250,
     });
-    const entry = { i, child, state: 'starting', id: undefined, killed: false };
+    const entry = { i, child, state: 'starting', id: undefined, killed: false, stats: {} };
     children.push(entry);
     return entry;
   };
   const collectStarts = () => {
     for (const c of children) {
+      for (;;) {
+        const msg = c.child.poll('progress');
+        if (!msg) break;
+        c.stats = msg.stats;
+      }
       for (;;) {
         const msg = c.child.poll('task-started');
         if (!msg) break;
@@ -247,8 +261,20 @@ async function runBackend(ctx, p, url, backend, server) {
   };
 
   /** Waits for an even spread; returns the event's row. */
+  // Bucket leases and sessions the processes reported lost (expired under them), as of their last progress.
+  const losses = () => {
+    collectStarts();
+    let buckets = 0;
+    let sessions = 0;
+    for (const c of children) {
+      buckets += c.stats.bucketsLost ?? 0;
+      sessions += c.stats.sessionsLost ?? 0;
+    }
+    return { buckets, sessions };
+  };
   const measure = async (event, since, minimum, expected) => {
     const moves0 = moves;
+    const losses0 = losses();
     const done0 = await doneCount();
     const deadline = since + p.eventTimeoutMs;
     let state;
@@ -272,11 +298,14 @@ async function runBackend(ctx, p, url, backend, server) {
       spread: { max: state?.max, min: state?.min },
       moved: moves - moves0,
       minimum,
+      leasesLost: losses().buckets - losses0.buckets,
+      sessionsLost: losses().sessions - losses0.sessions,
       tasksPerSec: ((done1 - done0) / elapsed) * 1000,
     };
     ctx.log(
       `${backend} ${event}: ${Number.isFinite(row.evenMs) ? `even after ${num(row.evenMs / 1000, 2)} s` : 'NOT even'}` +
-        `, ${row.moved} moved (min ${minimum}), ${num(row.tasksPerSec)} tasks/s`,
+        `, ${row.moved} moved (min ${minimum}), ${num(row.tasksPerSec)} tasks/s, ` +
+        `${row.leasesLost} bucket leases and ${row.sessionsLost} sessions lost`,
     );
     // Stay even for a while before the next event (and keep the moves of late hand-overs in this event).
     const settleUntil = performance.now() + p.settleMs;
