@@ -24,7 +24,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? { workers: 60, buckets: 512, joiners: 6, leavers: 6, crashes: 6, steadyMs: 20_000 }
-      : { workers: 500, buckets: 4_096, joiners: 50, leavers: 50, crashes: 49, steadyMs: 20_000 };
+      : { workers: 500, buckets: 4_096, joiners: 50, leavers: 50, crashes: 49, steadyMs: 30_000 };
     Object.assign(p, {
       ttlMs: 15_000,
       lockDelayMs: 15_000,
@@ -60,6 +60,7 @@ export default {
         virtualMs: ms,
         rounds: counts.list / Math.max(1, fleet.live().length),
         moved: counts.bucketAcquired,
+        acquireRequests: counts.acquire,
         minimum: need,
         released: counts.bucketReleased,
         bound: fleet.bound(name),
@@ -140,7 +141,8 @@ export default {
     const sizing = estimateSizing(p, steadyWorkers, perSec, listBytes);
     return {
       parameters: p,
-      events,
+      rounds: events,
+      summary: [{ workers: steadyWorkers, perSec, totalPerSec, sizing }],
       steady: { workers: steadyWorkers, perSec, totalPerSec, counts: steady },
       sizing,
       realMs,
@@ -155,6 +157,7 @@ export default {
             'buckets moved',
             'minimum',
             'moved ÷ minimum',
+            'acquire requests',
           ],
           events.map((e) => [
             e.event,
@@ -165,6 +168,7 @@ export default {
             num(e.moved),
             num(e.minimum),
             e.minimum ? num(e.moved / e.minimum, 2) : '–',
+            num(e.acquireRequests),
           ]),
         ),
         '',
@@ -181,19 +185,13 @@ export default {
         ),
         '',
         markdownTable(
-          ['backend (estimate)', 'reads/s', 'writes/s', 'list bytes/s', 'capacity'],
-          sizing.rows.map((r) => [
-            r.backend,
-            num(r.readsPerSec, 0),
-            num(r.writesPerSec, 0),
-            r.bytes,
-            r.capacity,
-          ]),
+          ['backend (estimate)', 'reads/s', 'writes/s', 'read volume', 'capacity'],
+          sizing.rows.map((r) => [r.backend, r.reads, r.writes, r.bytes, r.capacity]),
         ),
       ].join('\n'),
       notes: [
         `${p.workers} workers, ${num(p.buckets)} buckets, default bucket settings (balance every ${p.balanceIntervalMs} ms), ` +
-          `TTL ${p.ttlMs / 1000} s, lock-delay ${p.lockDelayMs / 1000} s; the memory store expires a session TTL after its last renewal. ` +
+          `TTL ${p.ttlMs / 1000} s, lock-delay ${p.lockDelayMs / 1000} s; the memory store expires a session TTL after its last renewal (Consul: up to 2 × TTL). ` +
           `Even spread = every bucket held by a live worker and max − min ≤ 1 among them, sampled every ${p.sampleEveryMs} ms of virtual time. ` +
           'Rounds = list() calls per live worker while converging (one per balancing round). ' +
           'Moved = bucket leases acquired; minimum = what any rule must move (a joiner’s share, a leaver’s or crashed worker’s buckets). ' +
@@ -343,8 +341,8 @@ class Fleet {
       acquire(sessionId, key, ...rest) {
         check('acquire');
         fleet.count.acquire++;
-        fleet.version++;
         const result = store.acquire(sessionId, key, ...rest);
+        if (result) fleet.version++;
         if (result && key.startsWith(`${fleet.root}b/`)) fleet.count.bucketAcquired++;
         return result;
       },
@@ -469,51 +467,56 @@ class Fleet {
 }
 
 /**
- * Sizing figures for real backends from the simulated request rates.
+ * Sizing figures for real backends from the simulated rates, at each backend's default timers.
  *
- * Consul: list() is one consistent `GET /v1/kv/<prefix>?recurse` (a read through the leader) answering every
- * membership and bucket key; renewals are one `PUT /v1/session/renew` per session per TTL/2; acquire is one
- * `PUT /v1/txn`; release one `PUT /v1/kv`. Leases held longer than the TTL are also watched by one blocking
- * query each (idle long-polls, re-armed every `watchWaitMs`), not counted here.
+ * Consul (TTL 15 s, blocking wait 60 s): list() is one consistent `GET /v1/kv/<prefix>?recurse` answering every
+ * membership and bucket key; each session is renewed with one `PUT /v1/session/renew` per TTL/2; a lease held
+ * longer than the TTL is watched by one blocking `GET` on its key per wait (idle long-polls); acquire is one
+ * `PUT /v1/txn`, release one `PUT /v1/kv`.
  *
- * DynamoDB: list() is a consistent Scan of the lock table (every item, 1 RCU per 4 KB); each held lease (every
- * bucket plus each membership key) is renewed by one conditional UpdateItem per heartbeat (TTL/3), 1 WCU for
- * items up to 1 KB; acquire and release are one conditional write each.
+ * DynamoDB (lease 20 s): list() is a consistent Scan of the whole lock table (1 RCU per 4 KB read); every held
+ * lease (each bucket and each membership key) is rewritten by one conditional UpdateItem per heartbeat
+ * (lease/3), 1 WCU for items up to 1 KB; acquire and release are one conditional write each.
  */
 function estimateSizing(p, workers, perSec, listBytes) {
   const leases = p.buckets + workers;
-  const consulReads = perSec.list;
-  const consulWrites = perSec.renew + perSec.acquire + perSec.release;
-  const itemBytes = 200;
-  const scanRcu = Math.ceil((leases * itemBytes) / 4096);
-  const heartbeatsPerSec = leases / (p.ttlMs / 3 / 1000);
+  const consul = { ttlMs: 15_000, waitMs: 60_000 };
+  const dynamo = { ttlMs: 20_000, itemBytes: 200 };
+  const consulLists = perSec.list;
+  const consulMonitors = leases / (consul.waitMs / 1000);
+  const consulRenewals = workers / (consul.ttlMs / 2 / 1000);
+  const consulWrites = consulRenewals + perSec.acquire + perSec.release;
+  const scanRcu = Math.ceil((leases * dynamo.itemBytes) / 4096);
+  const heartbeats = leases / (dynamo.ttlMs / 3 / 1000);
   const dynamoRcu = perSec.list * scanRcu;
-  const dynamoWcu = heartbeatsPerSec + perSec.acquire + perSec.release;
+  const dynamoWcu = heartbeats + perSec.acquire + perSec.release;
+  const mib = (bytes) => `${num(bytes / 2 ** 20, 1)} MiB/s`;
   return {
     listBytes,
     scanRcu,
-    heartbeatsPerSec,
     rows: [
       {
-        backend: `Consul (${workers} sessions)`,
-        readsPerSec: consulReads,
-        writesPerSec: consulWrites,
-        bytes: `${num((consulReads * listBytes) / 2 ** 20, 1)} MiB/s (${num(listBytes / 1024, 0)} KiB per list)`,
-        capacity: 'reads go through the leader (consistent)',
+        backend: `Consul (${num(workers)} sessions, ${num(leases)} keys)`,
+        reads: `${num(consulLists)} lists + ${num(consulMonitors)} blocking GETs`,
+        writes: `${num(consulWrites)} (renewals ${num(consulRenewals)})`,
+        bytes: `${mib(consulLists * listBytes)} (${num(listBytes / 1024, 0)} KiB per list)`,
+        capacity: 'consistent reads go through the leader',
       },
       {
         backend: `DynamoDB (${num(leases)} leased items)`,
-        readsPerSec: perSec.list,
-        writesPerSec: dynamoWcu,
-        bytes: `${num((perSec.list * leases * itemBytes) / 2 ** 20, 1)} MiB/s scanned`,
+        reads: `${num(perSec.list)} Scans`,
+        writes: `${num(dynamoWcu)} conditional writes`,
+        bytes: `${mib(perSec.list * leases * dynamo.itemBytes)} scanned`,
         capacity: `${num(dynamoRcu)} RCU/s + ${num(dynamoWcu)} WCU/s`,
       },
     ],
     notes: [
-      `Consul estimate: list() = one consistent recursive KV read answering ${num(leases)} keys (~${num(listBytes / 1024, 0)} KiB of JSON as held at the end); ` +
-        'writes = session renewals (one per worker per TTL/2) + acquire txns + releases; blocking queries of lease monitors not counted.',
-      `DynamoDB estimate: list() = one consistent Scan of the whole lock table (~${itemBytes} B per item → ${num(scanRcu)} RCU per scan, more if the table holds other keys); ` +
-        `heartbeats = one conditional write per held lease per TTL/3 (${num(heartbeatsPerSec)} WCU/s for ${num(leases)} leases) + acquires + releases, 1 WCU each.`,
+      `Consul estimate at its default timers (TTL 15 s, blocking wait 60 s): reads = list() calls (one consistent recursive read ` +
+        `answering ${num(leases)} keys, ~${num(listBytes / 1024, 0)} KiB of JSON as held at the end of the run) + one blocking GET per ` +
+        'held lease per wait; writes = one session renewal per worker per TTL/2 + acquire txns + releases.',
+      `DynamoDB estimate at its default lease (20 s): each list() is a consistent Scan of the whole lock table (~${dynamo.itemBytes} B per ` +
+        `item → ${num(scanRcu)} RCU per Scan, more if the table holds other keys); writes = one conditional write per held lease per ` +
+        `heartbeat (lease/3: ${num(heartbeats)} WCU/s for ${num(leases)} leases) + acquires + releases, 1 WCU each.`,
     ],
   };
 }
