@@ -74,6 +74,7 @@ export default {
         e.event,
         num(e.live),
         Number.isFinite(e.evenMs) ? num(e.evenMs / 1000, 2) : 'not even',
+        Number.isFinite(e.freedMs) ? num(e.freedMs / 1000, 2) : '',
         e.expected,
         `${e.spread.max}/${e.spread.min}`,
         num(e.moved),
@@ -102,6 +103,7 @@ export default {
             'event',
             'live',
             'to even spread s',
+            'its buckets freed s',
             'expected s',
             'max/min buckets',
             'buckets moved',
@@ -134,7 +136,9 @@ export default {
           'saw (a bucket handed over and back between two polls counts once or not at all). tasks/s = tasks done ' +
           'in the database from the event to the even spread, divided by that time (short windows are noisy). ' +
           'leases / sessions lost: bucket leases and lock sessions the live processes reported lost (expired under ' +
-          'them: a renewal or heartbeat that did not get through in time) during the event, from their progress reports.',
+          'them: a renewal or heartbeat that did not get through in time) during the event, from their progress reports. ' +
+          'its buckets freed: from the signal until the polls first showed the victim holding no bucket (released at a ' +
+          'stop; expired, or taken after expiry, at a kill).',
         'Expected: a join within a few balancing rounds (the joiner waits min(500 ms, interval/4), the others hand ' +
           'back in their next round, the joiner takes at 4× the pace while below its share); a SIGTERM within ' +
           'about one round (its buckets are released at once). A SIGKILL waits for expiry at the lock server: ' +
@@ -272,17 +276,20 @@ async function runBackend(ctx, p, url, backend, server) {
     }
     return { buckets, sessions };
   };
-  const measure = async (event, since, minimum, expected) => {
+  const measure = async (event, since, minimum, expected, victimId) => {
     const moves0 = moves;
     const losses0 = losses();
     const done0 = await doneCount();
     const deadline = since + p.eventTimeoutMs;
     let state;
     let evenAt = Number.NaN;
+    // When the lock backend first showed none of the victim's buckets held by it any more.
+    let freedAt = Number.NaN;
     while (performance.now() < deadline) {
       await sleep(p.pollMs);
       collectStarts();
       state = await observe();
+      if (victimId && Number.isNaN(freedAt) && !(state.held.get(victimId) > 0)) freedAt = performance.now();
       if (state.even) {
         evenAt = performance.now();
         break;
@@ -294,6 +301,7 @@ async function runBackend(ctx, p, url, backend, server) {
       event,
       live: alive().length,
       evenMs: Number.isFinite(evenAt) ? evenAt - since : Number.NaN,
+      freedMs: freedAt - since,
       expected,
       spread: { max: state?.max, min: state?.min },
       moved: moves - moves0,
@@ -360,7 +368,7 @@ async function runBackend(ctx, p, url, backend, server) {
           signal === 'SIGKILL'
             ? `${s(killWindow[0])}–${s(killWindow[1])} (expiry + lock-delay + a round)`
             : `≤ ${s(2 * r)} (released at once)`;
-        events.push(await measure(`${signal} process ${victim.i + 1}`, since, minimum, expected));
+        events.push(await measure(`${signal} process ${victim.i + 1}`, since, minimum, expected, victim.id));
       }
     }
     // Stop enqueuing, let the survivors drain, then check the task table.
