@@ -1,5 +1,7 @@
 // The benchmarks, in the order `npm run bench` runs them.
 
+import balancing from './balancing.mjs';
+import balancingSim from './balancing-sim.mjs';
 import contention from './contention.mjs';
 import latency from './latency.mjs';
 import lockPeers from './lock-peers.mjs';
@@ -22,4 +24,6 @@ export const benchmarks = [
   takeover,
   memory,
   renewal,
+  balancing,
+  balancingSim,
 ];

@@ -48,6 +48,20 @@ class CountingProvider extends RecordingProvider {
   }
 }
 
+/** A memory provider that counts its sessions' tryAcquire calls on bucket keys (`…/b/<n>`). */
+class BucketAttemptCounting extends RecordingProvider {
+  bucketAttempts = 0;
+  override async openSession(options?: Parameters<MemoryLockProvider['openSession']>[0]) {
+    const session = await super.openSession(options);
+    const tryAcquire = session.tryAcquire.bind(session);
+    session.tryAcquire = async (key: string, opts?: TryAcquireOptions) => {
+      if (/\/b\/\d+$/.test(key)) this.bucketAttempts++;
+      return tryAcquire(key, opts);
+    };
+    return session;
+  }
+}
+
 function bucketWorker(locks: LockProvider, source: MemoryTaskSource, options: Partial<WorkerOptions> = {}) {
   const worker = new Worker({
     locks,
@@ -157,6 +171,44 @@ describe('Worker, bucket mode', () => {
     expect(moved.flat().map((e) => e.reason)).toEqual(Array(5).fill('rebalance'));
     expect(joiner.stats().bucketsAcquired).toBe(5);
     await Promise.all(all.map((w) => w.stop()));
+    await Promise.all(runs);
+  });
+
+  it('after a crash, survivors do not hammer buckets held back by the lock-delay (one try per round, not four)', {
+    timeout: 20_000,
+  }, async () => {
+    const store = new MemoryLockStore();
+    const link = new CuttableStore(store);
+    const source = new MemoryTaskSource();
+    const lockDelayMs = 2_000;
+    const crashingLocks = new RecordingProvider({ store: link.asStore, ttlMs: 60_000, lockDelayMs });
+    const crashing = bucketWorker(crashingLocks, source, {
+      id: 'a',
+      retry: { baseMs: 30_000, maxMs: 30_000 },
+    });
+    const survivorLocks = new BucketAttemptCounting({ store, ttlMs: 60_000, lockDelayMs });
+    const survivor = bucketWorker(survivorLocks, source, {
+      id: 'b',
+      buckets: { count: 16, balanceIntervalMs: 200 },
+    });
+    const runs = [crashing.run(), survivor.run()];
+    const held = () => [crashing, survivor].map((w) => w.stats().bucketsHeld);
+    await until(() => held().join() === '8,8', 10_000, `8 buckets each (held ${held()})`);
+    // The process of 'a' dies: nothing it sends arrives, and the server invalidates its session (as at expiry):
+    // its 8 buckets look free to 'b' at once but stay blocked for the lock-delay.
+    link.cut = true;
+    const before = survivorLocks.bucketAttempts;
+    store.destroySession(crashingLocks.last.id);
+    await until(() => survivor.stats().bucketsHeld === 16, 10_000, 'the survivor takes all 16');
+    const attempts = survivorLocks.bucketAttempts - before;
+    // 8 buckets tried each round for the 2 s lock-delay: about 10 rounds at the 200 ms interval (after two
+    // quick ones, before the worker knows they are blocked), plus the round that takes them; four times as many
+    // at the quick pace a worker below its share keeps while it gets somewhere.
+    expect(attempts).toBeGreaterThanOrEqual(8);
+    expect(attempts).toBeLessThanOrEqual(8 * (lockDelayMs / 200 + 6));
+    await survivor.stop();
+    link.cut = false;
+    await crashing.stop({ graceMs: 0 });
     await Promise.all(runs);
   });
 

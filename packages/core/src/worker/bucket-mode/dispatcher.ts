@@ -61,6 +61,8 @@ export class BucketDispatcher {
   #checkAll = true;
   #balancedOnce = false;
   #nothingToTake = false;
+  /** Buckets this worker's last balancing round tried to take and was refused. */
+  #refused = new Set<number>();
   #cursor = 0;
   #outcome: BucketRunOutcome | undefined;
   #member: Lease | undefined;
@@ -287,7 +289,10 @@ export class BucketDispatcher {
     return outcome.reason === 'gave-up' ? { kind: 'gave-up' } : { kind: 'stale' };
   }
 
-  /** Balancing rounds until the dispatcher ends; faster while this worker is below its share. */
+  /**
+   * Balancing rounds until the dispatcher ends; faster while this worker is below its share and getting
+   * somewhere (see {@link BucketDispatcher.#balance}).
+   */
   async #balanceLoop(): Promise<void> {
     const { balanceIntervalMs } = this.#env.options.buckets;
     // Workers started together should see each other's membership before any of them takes its share,
@@ -348,7 +353,15 @@ export class BucketDispatcher {
     }
   }
 
-  /** One balancing round. Returns true while this worker still holds fewer buckets than its share. */
+  /**
+   * One balancing round. Returns true (balance again soon) while this worker still holds fewer buckets than
+   * its share, unless it is stuck on blocked buckets: every bucket it tried was refused, and some of them had
+   * been refused in its last round too yet still look free. Those are in their lock-delay after a crashed
+   * worker's session expired; trying them four times a round would multiply the lock requests of the whole
+   * fleet for the length of the lock-delay (every survivor is below its share then) and take them no sooner
+   * than a round. A bucket refused because another worker took it first shows as held in the next list, so
+   * races at a cold start keep the quick pace.
+   */
   async #balance(): Promise<boolean> {
     const { options } = this.#env;
     // Not counted by the others yet (or an operator force-released the key): join first, take nothing before.
@@ -376,6 +389,8 @@ export class BucketDispatcher {
     const free: number[] = [];
     for (let n = 0; n < this.#buckets; n++) if (!holders.has(n) && !this.#held.has(n)) free.push(n);
     const plan = planBalance(this.#buckets, members, self, free);
+    const refusedBefore = this.#refused;
+    this.#refused = new Set();
 
     if (plan.release > 0) {
       const lightest = [...active].sort(
@@ -388,7 +403,10 @@ export class BucketDispatcher {
       if (this.#ended()) break;
       const lockKey = this.#keys.bucket(n);
       const lease = await this.#session.tryAcquire(lockKey, { value: options.id });
-      if (!lease) continue;
+      if (!lease) {
+        this.#refused.add(n);
+        continue;
+      }
       if (this.#ended()) {
         await lease.release().catch(() => undefined);
         break;
@@ -400,7 +418,8 @@ export class BucketDispatcher {
     // Once mode is done taking buckets when it has its share, or nothing it wants is free.
     this.#nothingToTake = self.held + taken >= plan.target || taken < plan.acquire.length;
     this.#wakeup.wake();
-    return self.held + taken < plan.target;
+    const blocked = taken === 0 && plan.acquire.some((n) => refusedBefore.has(n));
+    return self.held + taken < plan.target && !blocked;
   }
 
   #adopt(bucket: number, lease: Lease, lockKey: string): void {
