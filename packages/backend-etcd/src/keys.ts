@@ -1,7 +1,8 @@
 /**
  * Where baton keeps its keys under the configured prefix: `<prefix>lock/<key>` for a lock (value: the
- * published value; lease: the holder's session lease) and `<prefix>delay/<key>` for the lock-delay guard
- * written with it (lease: the holder's delay lease, which outlives the session lease by the lock-delay).
+ * published value; lease: the holder's session lease), `<prefix>delay/<key>` for the lock-delay guard
+ * written with it (lease: the holder's delay lease, which outlives the session lease by the lock-delay), and
+ * `<prefix>wait/<key>\0<id>` for the places of blocking waiters (lease: the waiter's session lease).
  * Caller keys are stored as they are (etcd keys are bytes), so the two directories never collide.
  */
 export class EtcdKeys {
@@ -17,6 +18,15 @@ export class EtcdKeys {
 
   guard(key: string): Buffer {
     return Buffer.from(`${this.prefix}delay/${key}`);
+  }
+
+  /**
+   * The range `[from, to)` of the line of waiters of `key`: `<prefix>wait/<key>\0<place id>`. Keys hold no
+   * NUL, so the line of `a` never contains a place of `a/b`.
+   */
+  lineRange(key: string): { from: Buffer; to: Buffer } {
+    const from = Buffer.from(`${this.prefix}wait/${key}\0`);
+    return { from, to: rangeEnd(from) };
   }
 
   /** The range `[from, to)` of the locks whose caller key starts with `callerPrefix`. */

@@ -50,7 +50,7 @@ export class EtcdLockProvider implements LockProvider {
     lockDelay: true,
     list: true,
     forceRelease: true,
-    fairQueue: false,
+    fairQueue: true,
   };
   readonly clock: Clock;
   /** The etcd key prefix of every lock. */

@@ -1,10 +1,12 @@
 import {
   AbstractLockSession,
+  type AcquireOptions,
   type Acquisition,
   BatonError,
   backoffDelay,
   type Clock,
   KeepAlive,
+  type Lease,
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
@@ -13,11 +15,13 @@ import {
   sleep,
   type TimerHandle,
   type TryAcquireOptions,
+  type WaitingLine,
   type WatchOptions,
 } from '@baton/core';
-import type { ICompare, IRequestOp } from 'etcd3';
+import type { ICompare, IRequestOp, ITxnResponse } from 'etcd3';
 import { BACKEND } from './errors.js';
 import type { EtcdKeys } from './keys.js';
+import { EtcdLine, type EtcdPlace } from './line.js';
 import { type EtcdRpc, revision } from './rpc.js';
 
 /** Per-lease bookkeeping of the etcd backend. */
@@ -82,6 +86,9 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   readonly #keepAlive: KeepAlive;
   readonly #pending = new Map<string, PendingKey>();
   readonly #inflight = new Set<Promise<unknown>>();
+  readonly #line: EtcdLine<EtcdLeaseState>;
+  /** Aborts when background work must stop: the session ended, was lost, or was abandoned. */
+  readonly #background = new AbortController();
   #abandoned = false;
 
   constructor(init: EtcdSessionInit) {
@@ -95,6 +102,19 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
       onLost: (error) => this.#lose(error),
       onRenewError: (error) => this.#report(error, `renew session ${this.id}`),
     }).start();
+    this.#line = new EtcdLine<EtcdLeaseState>({
+      leaseId: init.leaseId,
+      rpc: init.rpc,
+      keys: init.keys,
+      clock: init.clock,
+      ttlMs: init.ttlMs,
+      watch: init.watch,
+      takeOps: (key, options) => this.#takeOps(key, options),
+      acquired: (key, options, response) => this.#acquired(key, options, response) as Acquisition<never>,
+      unsettled: (key, error) => this.#unsettled(key, error),
+      report: (error, context) => this.#report(error, context),
+      signal: this.#background.signal,
+    });
   }
 
   /**
@@ -104,6 +124,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
    */
   abandon(): void {
     this.#abandoned = true;
+    this.#background.abort();
     this.#keepAlive.stop();
     this.#stopBackground();
     this.haltWaiting();
@@ -113,7 +134,19 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     key: string,
     options: TryAcquireOptions = {},
   ): Promise<ManagedLease<EtcdLeaseState> | null> {
-    const attempt = super.tryAcquire(key, options);
+    return this.#track(super.tryAcquire(key, options));
+  }
+
+  override acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
+    return this.#track(super.acquire(key, options));
+  }
+
+  protected override waitingLine(): WaitingLine<EtcdPlace, EtcdLeaseState> {
+    return this.#line;
+  }
+
+  /** Counts an acquisition in flight, so that `destroy()` waits for it. */
+  #track<T>(attempt: Promise<T>): Promise<T> {
     this.#inflight.add(attempt);
     const settled = () => this.#inflight.delete(attempt);
     attempt.then(settled, settled);
@@ -130,6 +163,19 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
       await this.#settle(key, earlier).catch(() => undefined);
       if (this.#pending.has(key)) return null;
     }
+    const { compare, success } = this.#takeOps(key, options);
+    let response: ITxnResponse;
+    try {
+      response = await this.#init.rpc.txn(`acquire '${key}'`, compare, success);
+    } catch (error) {
+      this.#unsettled(key, error);
+      throw error;
+    }
+    return response.succeeded ? this.#acquired(key, options, response) : null;
+  }
+
+  /** The txn that takes `key`: if the lock key and its guard do not exist, put both. */
+  #takeOps(key: string, options: TryAcquireOptions): { compare: ICompare[]; success: IRequestOp[] } {
     const { keys, leaseId, delayLeaseId } = this.#init;
     const lockKey = keys.lock(key);
     const guardKey = keys.guard(key);
@@ -138,24 +184,30 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     ];
     if (delayLeaseId)
       success.push({ request_put: { key: guardKey, value: Buffer.alloc(0), lease: delayLeaseId } });
-    let response: Awaited<ReturnType<EtcdRpc['txn']>>;
-    try {
-      response = await this.#init.rpc.txn(`acquire '${key}'`, [absent(lockKey), absent(guardKey)], success);
-    } catch (error) {
-      this.#failed(error);
-      if (!(error instanceof BatonError) || error.retryable) {
-        // The txn may have been applied without our hearing of it: delete the key if our lease holds it.
-        const guard: ICompare = { key: lockKey, target: 'Lease', result: 'Equal', lease: leaseId };
-        this.#deferDeletion(key, { kind: 'unsettled', lockKey, guardKey, guard }, error);
-      }
-      throw error;
-    }
-    if (!response.succeeded) return null;
+    return { compare: [absent(lockKey), absent(guardKey)], success };
+  }
+
+  /** The acquisition a committed take made: its fence is the txn's revision, the lock key's create revision. */
+  #acquired(key: string, options: TryAcquireOptions, response: ITxnResponse): Acquisition<EtcdLeaseState> {
     const fence = revision(response.header.revision);
     if (fence <= 0) {
       throw new ProtocolError(`etcd: acquire '${key}' committed at revision ${fence}`, { backend: BACKEND });
     }
-    return { fence, value: options.value, state: { lockKey, guardKey } };
+    const { keys } = this.#init;
+    return { fence, value: options.value, state: { lockKey: keys.lock(key), guardKey: keys.guard(key) } };
+  }
+
+  /**
+   * A take whose outcome is unknown (a transport failure after sending it): the key may be held by this
+   * session's lease without a lease object. Delete it, if our lease holds it, in the background.
+   */
+  #unsettled(key: string, error: unknown): void {
+    this.#failed(error);
+    if (error instanceof BatonError && !error.retryable) return;
+    const { keys, leaseId } = this.#init;
+    const lockKey = keys.lock(key);
+    const guard: ICompare = { key: lockKey, target: 'Lease', result: 'Equal', lease: leaseId };
+    this.#deferDeletion(key, { kind: 'unsettled', lockKey, guardKey: keys.guard(key), guard }, error);
   }
 
   protected async releaseOnce(lease: ManagedLease<EtcdLeaseState>): Promise<boolean> {
@@ -205,6 +257,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     await Promise.allSettled(this.leases().map((lease) => lease.release()));
     const lost = this.signal.aborted;
     if (!lost && !this.#abandoned) await this.#flushPending();
+    this.#background.abort();
     this.#keepAlive.stop();
     this.#stopBackground();
     if (this.#abandoned) return;
@@ -235,6 +288,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   }
 
   #lose(error: BatonError): void {
+    this.#background.abort();
     this.#keepAlive.stop();
     this.markSessionLost(error);
     this.#stopBackground();

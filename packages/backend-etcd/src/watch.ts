@@ -70,10 +70,10 @@ export async function* etcdWatch(
   }
 }
 
-/** Resolves at the first event on `lockKey` from `startRevision`, a watch error, `maxWaitMs`, or abort. */
-async function nextChange(
-  context: EtcdWatchContext,
-  lockKey: Buffer,
+/** Resolves at the first event on `key` from `startRevision`, a watch error, `maxWaitMs`, or abort. */
+export async function nextChange(
+  context: Pick<EtcdWatchContext, 'rpc' | 'clock' | 'maxWaitMs'>,
+  key: Buffer,
   startRevision: string,
   signal: AbortSignal,
 ): Promise<void> {
@@ -86,7 +86,7 @@ async function nextChange(
       onAbort = resolve;
       signal.addEventListener('abort', onAbort, { once: true });
       timer = context.clock.setTimeout(resolve, context.maxWaitMs);
-      context.rpc.watchKey(lockKey, startRevision).then((created) => {
+      context.rpc.watchKey(key, startRevision).then((created) => {
         if (done) {
           void created.cancel().catch(() => undefined);
           return;

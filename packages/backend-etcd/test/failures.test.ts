@@ -92,6 +92,14 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
         await lease?.release();
       }
       expect(await countKeys()).toBe(0);
+      // A blocking acquisition waits in line under a place key, which the acquisition itself deletes.
+      const [first, second] = sessions;
+      const held = await first?.tryAcquire('contended');
+      const waiting = second?.acquire('contended');
+      await eventually(async () => ((await countKeys()) === 3 ? true : undefined), 2_000);
+      await held?.release();
+      await (await waiting)?.release();
+      expect(await countKeys()).toBe(0);
       const crashed = sessions[0];
       for (let i = 0; i < 5; i++) expect(await crashed?.tryAcquire(`crash/${i}`)).not.toBeNull();
       (crashed as unknown as { abandon(): void }).abandon();

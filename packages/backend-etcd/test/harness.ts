@@ -70,7 +70,17 @@ export function etcdHarnessFactory(label: string, ttlMs: number): () => Promise<
       sessionOptions: { ttlMs, lockDelayMs: 0 },
       inspect: async (key) => {
         const kv = (await raw.kv.range({ key: keys.lock(key) })).kvs[0];
-        return kv ? { holder: BigInt(kv.lease).toString(16), fence: Number(kv.create_revision) } : null;
+        const line = keys.lineRange(key);
+        const places = (await raw.kv.range({ key: line.from, range_end: line.to })).kvs;
+        const waiters = places
+          .sort((x, y) => Number(x.create_revision) - Number(y.create_revision))
+          .map((place) => BigInt(place.lease).toString(16));
+        if (!kv && waiters.length === 0) return null;
+        return {
+          holder: kv ? BigInt(kv.lease).toString(16) : undefined,
+          fence: kv ? Number(kv.create_revision) : 0,
+          waiters,
+        };
       },
       crash: async (session) => (session as EtcdSession).abandon(),
       breakTransport: async () => {
