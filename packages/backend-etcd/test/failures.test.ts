@@ -31,7 +31,7 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
   it('a stale release retried after a new holder took the key deletes nothing (etcd-io/etcd#22082)', async () => {
     const proxy = await startFaultProxy(etcd.server().endpoint);
     const prefix = uniquePrefix('stale-release');
-    const settings = { prefix, ttlMs: 1_000, lockDelayMs: 0, requestTimeoutMs: 500 };
+    const settings = { prefix, ttlMs: 2_000, lockDelayMs: 0, requestTimeoutMs: 500 };
     const a = makeProvider(proxy.url, settings);
     const b = makeProvider(etcd.server().endpoint, settings);
     try {
@@ -79,7 +79,8 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
 
   it('leaves no lock key behind after many acquisitions, releases and a crash', async () => {
     const prefix = uniquePrefix('no-leftovers');
-    const provider = makeProvider(etcd.server().endpoint, { prefix, ttlMs: 1_000, lockDelayMs: 1_000 });
+    // A 2 s lease: on a loaded machine a 1 s one can expire between two steps, and the counts below are exact.
+    const provider = makeProvider(etcd.server().endpoint, { prefix, ttlMs: 2_000, lockDelayMs: 1_000 });
     const raw = etcd.raw();
     const countKeys = async () => Number((await raw.getAll().prefix(prefix).count()) ?? 0);
     try {
@@ -96,7 +97,7 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
       const [first, second] = sessions;
       const held = await first?.tryAcquire('contended');
       const waiting = second?.acquire('contended');
-      await eventually(async () => ((await countKeys()) === 3 ? true : undefined), 2_000);
+      await eventually(async () => ((await countKeys()) === 3 ? true : undefined), 5_000);
       await held?.release();
       await (await waiting)?.release();
       expect(await countKeys()).toBe(0);
@@ -105,7 +106,7 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
       (crashed as unknown as { abandon(): void }).abandon();
       expect(await countKeys()).toBe(10);
       // The lock keys go with the session lease, their guards a lock-delay later.
-      await eventually(async () => ((await countKeys()) === 0 ? true : undefined), 6_000);
+      await eventually(async () => ((await countKeys()) === 0 ? true : undefined), 10_000);
     } finally {
       await provider.close();
     }
