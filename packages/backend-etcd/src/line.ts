@@ -37,6 +37,8 @@ export interface EtcdLineHost {
   readonly clock: Clock;
   readonly ttlMs: number;
   watch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null>;
+  /** Whether this session may try to take `key` now (nothing of its own about the key is unsettled). */
+  ready(key: string): Promise<boolean>;
   /** The txn operations and conditions that take `key` for this session (the lock key and its guard). */
   takeOps(key: string, options: TryAcquireOptions): { compare: ICompare[]; success: IRequestOp[] };
   /** The acquisition a committed take txn made. */
@@ -70,6 +72,10 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
 
   async enter(key: string, options: TryAcquireOptions): Promise<LineEntry<EtcdPlace, S>> {
     const place: EtcdPlace = { key, placeKey: Buffer.alloc(0), createRevision: 0, line: [], readRevision: 0 };
+    if (!(await this.#host.ready(key))) {
+      await this.#join(place);
+      return { place };
+    }
     const { compare, success } = this.#host.takeOps(key, options);
     const dir = this.#host.keys.lineRange(key);
     const response = await this.#join(
@@ -90,7 +96,7 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
       // The place is gone (an operator deleted it): line up again, at the end.
       await this.#join(place);
     }
-    if (this.#ahead(place).length > 0) return null;
+    if (this.#ahead(place).length > 0 || !(await this.#host.ready(place.key))) return null;
     const { compare, success } = this.#host.takeOps(place.key, options);
     const dir = this.#host.keys.lineRange(place.key);
     let response: ITxnResponse;

@@ -109,6 +109,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
       clock: init.clock,
       ttlMs: init.ttlMs,
       watch: init.watch,
+      ready: (key) => this.#ready(key),
       takeOps: (key, options) => this.#takeOps(key, options),
       acquired: (key, options, response) => this.#acquired(key, options, response) as Acquisition<never>,
       unsettled: (key, error) => this.#unsettled(key, error),
@@ -157,12 +158,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     key: string,
     options: TryAcquireOptions,
   ): Promise<Acquisition<EtcdLeaseState> | null> {
-    const earlier = this.#pending.get(key);
-    if (earlier) {
-      if (earlier.kind === 'deferred') return null;
-      await this.#settle(key, earlier).catch(() => undefined);
-      if (this.#pending.has(key)) return null;
-    }
+    if (!(await this.#ready(key))) return null;
     const { compare, success } = this.#takeOps(key, options);
     let response: ITxnResponse;
     try {
@@ -172,6 +168,19 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
       throw error;
     }
     return response.succeeded ? this.#acquired(key, options, response) : null;
+  }
+
+  /**
+   * Whether this session may try to take `key`: not while its own earlier acquisition of it is being
+   * released later (lockAtLeastFor), nor while an acquisition or release of it with an unknown outcome is
+   * unsettled (its background deletion, conditional on our lease, must never meet a new lease of ours).
+   */
+  async #ready(key: string): Promise<boolean> {
+    const earlier = this.#pending.get(key);
+    if (!earlier) return true;
+    if (earlier.kind === 'deferred') return false;
+    await this.#settle(key, earlier).catch(() => undefined);
+    return !this.#pending.has(key);
   }
 
   /** The txn that takes `key`: if the lock key and its guard do not exist, put both. */

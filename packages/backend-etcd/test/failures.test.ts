@@ -77,6 +77,29 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
     }
   });
 
+  it('the cleanup of an unsettled acquisition never deletes a later lease of the same session', async () => {
+    const proxy = await startFaultProxy(etcd.server().endpoint);
+    const prefix = uniquePrefix('unsettled');
+    const a = makeProvider(proxy.url, { prefix, ttlMs: 5_000, lockDelayMs: 0, requestTimeoutMs: 500 });
+    const observer = makeProvider(etcd.server().endpoint, { prefix });
+    try {
+      const session = await a.openSession();
+      // Refused before it reached etcd, but the session cannot know: the outcome is unsettled.
+      proxy.setMode('reset');
+      const error = await rejection(session.tryAcquire('job'));
+      expect(['TIMEOUT', 'UNAVAILABLE']).toContain(error.code);
+      proxy.setMode('pass');
+      // The blocking acquire (the waiting line) settles the earlier attempt before it takes the key.
+      const lease = await session.acquire('job', { timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await observer.getHolder('job')).toMatchObject({ sessionId: session.id, fence: lease.fence });
+      expect(lease.signal.aborted).toBe(false);
+    } finally {
+      await Promise.all([a.close(), observer.close()]);
+      await proxy.close();
+    }
+  });
+
   it('leaves no lock key behind after many acquisitions, releases and a crash', async () => {
     const prefix = uniquePrefix('no-leftovers');
     // A 2 s lease: on a loaded machine a 1 s one can expire between two steps, and the counts below are exact.
@@ -154,12 +177,13 @@ describe.skipIf(!haveEtcd)('etcd server killed', () => {
       const held = await session.tryAcquire('held');
       expect(held).not.toBeNull();
       await server.kill();
-      for (const attempt of [
-        session.tryAcquire('other'),
-        provider.getHolder('held'),
-        provider.openSession(),
-      ]) {
-        const error = await rejection(attempt);
+      const attempts = [
+        () => session.tryAcquire('other'),
+        () => provider.getHolder('held'),
+        () => provider.openSession(),
+      ];
+      for (const attempt of attempts) {
+        const error = await rejection(attempt());
         expect(['UNAVAILABLE', 'TIMEOUT']).toContain(error.code);
         expect(error.cause).toBeDefined();
       }
