@@ -37,14 +37,20 @@ export interface EtcdLineHost {
   readonly clock: Clock;
   readonly ttlMs: number;
   watch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null>;
-  /** Whether this session may try to take `key` now (nothing of its own about the key is unsettled). */
-  ready(key: string): Promise<boolean>;
-  /** The txn operations and conditions that take `key` for this session (the lock key and its guard). */
-  takeOps(key: string, options: TryAcquireOptions): { compare: ICompare[]; success: IRequestOp[] };
-  /** The acquisition a committed take txn made. */
+  /**
+   * One txn that takes `key` for this session if the lock key and its guard are free and `compare` holds
+   * (running `success` too), else runs `failure`. Resolves `undefined`, sending nothing, while the session
+   * may not try (an earlier attempt on the key is in flight or unsettled). Marks the key as being acquired
+   * for the duration, and settles an unknown outcome itself.
+   */
+  take(
+    key: string,
+    options: TryAcquireOptions,
+    what: string,
+    ops: { compare: ICompare[]; success: IRequestOp[]; failure: IRequestOp[] },
+  ): Promise<ITxnResponse | undefined>;
+  /** The acquisition a committed take made. */
   acquired(key: string, options: TryAcquireOptions, response: ITxnResponse): Acquisition<never>;
-  /** A write whose outcome is unknown: delete the lock key if this session's lease holds it. */
-  unsettled(key: string, error: unknown): void;
   /** Observes failures retried in the background. */
   report(error: unknown, context: string): void;
   /** Aborts when the session ends. */
@@ -72,55 +78,57 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
 
   async enter(key: string, options: TryAcquireOptions): Promise<LineEntry<EtcdPlace, S>> {
     const place: EtcdPlace = { key, placeKey: Buffer.alloc(0), createRevision: 0, line: [], readRevision: 0 };
-    if (!(await this.#host.ready(key))) {
-      await this.#join(place);
-      return { place };
-    }
-    const { compare, success } = this.#host.takeOps(key, options);
     const dir = this.#host.keys.lineRange(key);
-    const response = await this.#join(
-      place,
-      [
-        ...compare,
-        { key: dir.from, range_end: dir.to, target: 'Create', result: 'Equal', create_revision: 0 },
-      ],
-      success,
-    );
-    if (response.succeeded)
-      return { acquired: this.#host.acquired(key, options, response) as Acquisition<S> };
+    const join = this.#newPlace(place);
+    let response: ITxnResponse | undefined;
+    try {
+      response = await this.#host.take(key, options, `acquire or line up for '${key}'`, {
+        compare: [
+          { key: dir.from, range_end: dir.to, target: 'Create', result: 'Equal', create_revision: 0 },
+        ],
+        success: [],
+        failure: join,
+      });
+      if (response?.succeeded) {
+        return { acquired: this.#host.acquired(key, options, response) as Acquisition<S> };
+      }
+      response ??= await this.#host.rpc.txn(`line up for '${key}'`, [], join);
+    } catch (error) {
+      this.#placeUnsettled(place, error);
+      throw error;
+    }
+    this.#joined(place, response);
     return { place };
   }
 
   async take(place: EtcdPlace, options: TryAcquireOptions): Promise<Acquisition<S> | null> {
     if (!place.line.some((kv) => kv.key.equals(place.placeKey))) {
       // The place is gone (an operator deleted it): line up again, at the end.
-      await this.#join(place);
+      const join = this.#newPlace(place);
+      try {
+        this.#joined(place, await this.#host.rpc.txn(`line up for '${place.key}'`, [], join));
+      } catch (error) {
+        this.#placeUnsettled(place, error);
+        throw error;
+      }
     }
-    if (this.#ahead(place).length > 0 || !(await this.#host.ready(place.key))) return null;
-    const { compare, success } = this.#host.takeOps(place.key, options);
+    if (this.#ahead(place).length > 0) return null;
     const dir = this.#host.keys.lineRange(place.key);
-    let response: ITxnResponse;
-    try {
-      response = await this.#host.rpc.txn(
-        `acquire '${place.key}' (first in line)`,
-        [
-          ...compare,
-          { key: place.placeKey, target: 'Create', result: 'Equal', create_revision: place.createRevision },
-          {
-            key: dir.from,
-            range_end: dir.to,
-            target: 'Create',
-            result: 'Greater',
-            create_revision: place.createRevision - 1,
-          },
-        ],
-        [...success, { request_delete_range: { key: place.placeKey } }],
-        [{ request_range: { key: dir.from, range_end: dir.to } }],
-      );
-    } catch (error) {
-      if (!(error instanceof BatonError) || error.retryable) this.#host.unsettled(place.key, error);
-      throw error;
-    }
+    const response = await this.#host.take(place.key, options, `acquire '${place.key}' (first in line)`, {
+      compare: [
+        { key: place.placeKey, target: 'Create', result: 'Equal', create_revision: place.createRevision },
+        {
+          key: dir.from,
+          range_end: dir.to,
+          target: 'Create',
+          result: 'Greater',
+          create_revision: place.createRevision - 1,
+        },
+      ],
+      success: [{ request_delete_range: { key: place.placeKey } }],
+      failure: [{ request_range: { key: dir.from, range_end: dir.to } }],
+    });
+    if (!response) return null;
     if (response.succeeded) return this.#host.acquired(place.key, options, response) as Acquisition<S>;
     this.#read(place, response.responses[0]?.response_range.kvs ?? [], response.header.revision);
     return null;
@@ -181,36 +189,25 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
     }
   }
 
-  /**
-   * Puts a new place at the end of the line and reads the line, in one txn; with `compare`, only when it
-   * fails (otherwise `success` runs and the place is not created).
-   */
-  async #join(place: EtcdPlace, compare: ICompare[] = [], success: IRequestOp[] = []): Promise<ITxnResponse> {
+  /** A new place key for `place`, and the ops that put it at the end of the line and read the line. */
+  #newPlace(place: EtcdPlace): IRequestOp[] {
     const dir = this.#host.keys.lineRange(place.key);
     place.placeKey = Buffer.concat([dir.from, Buffer.from(randomUUID())]);
-    const join: IRequestOp[] = [
+    return [
       { request_put: { key: place.placeKey, value: Buffer.alloc(0), lease: this.#host.leaseId } },
       { request_range: { key: dir.from, range_end: dir.to } },
     ];
-    let response: ITxnResponse;
-    try {
-      response =
-        compare.length > 0
-          ? await this.#host.rpc.txn(`line up for '${place.key}'`, compare, success, join)
-          : await this.#host.rpc.txn(`line up for '${place.key}'`, [], join);
-    } catch (error) {
-      if (!(error instanceof BatonError) || error.retryable) {
-        // The place (or the lock) may exist without our knowing: neither may stay for the session's life.
-        this.#dropLater(place.placeKey);
-        if (success.length > 0) this.#host.unsettled(place.key, error);
-      }
-      throw error;
-    }
-    if (!response.succeeded || compare.length === 0) {
-      place.createRevision = revision(response.header.revision);
-      this.#read(place, response.responses[1]?.response_range.kvs ?? [], response.header.revision);
-    }
-    return response;
+  }
+
+  /** Records the place and the line after a txn that ran the ops of {@link EtcdLine.#newPlace}. */
+  #joined(place: EtcdPlace, response: ITxnResponse): void {
+    place.createRevision = revision(response.header.revision);
+    this.#read(place, response.responses[1]?.response_range.kvs ?? [], response.header.revision);
+  }
+
+  /** A line-up whose outcome is unknown: the place may exist, and must not stay for the session's life. */
+  #placeUnsettled(place: EtcdPlace, error: unknown): void {
+    if (!(error instanceof BatonError) || error.retryable) this.#dropLater(place.placeKey);
   }
 
   #read(place: EtcdPlace, kvs: IKeyValue[], readRevision: string): void {

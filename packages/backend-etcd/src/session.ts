@@ -55,7 +55,7 @@ export interface EtcdSessionInit {
  * `guard`, later; until then this session does not take the key again.
  */
 interface PendingKey {
-  kind: 'deferred' | 'unsettled';
+  kind: 'acquiring' | 'deferred' | 'unsettled';
   lockKey: Buffer;
   guardKey: Buffer;
   /** Condition of the deletion: the acquisition's create revision, or (outcome unknown) our lease. */
@@ -109,10 +109,8 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
       clock: init.clock,
       ttlMs: init.ttlMs,
       watch: init.watch,
-      ready: (key) => this.#ready(key),
-      takeOps: (key, options) => this.#takeOps(key, options),
+      take: (key, options, what, ops) => this.#take(key, options, what, ops),
       acquired: (key, options, response) => this.#acquired(key, options, response) as Acquisition<never>,
-      unsettled: (key, error) => this.#unsettled(key, error),
       report: (error, context) => this.#report(error, context),
       signal: this.#background.signal,
     });
@@ -158,16 +156,59 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     key: string,
     options: TryAcquireOptions,
   ): Promise<Acquisition<EtcdLeaseState> | null> {
-    if (!(await this.#ready(key))) return null;
-    const { compare, success } = this.#takeOps(key, options);
-    let response: ITxnResponse;
+    const response = await this.#take(key, options, `acquire '${key}'`, {
+      compare: [],
+      success: [],
+      failure: [],
+    });
+    return response?.succeeded ? this.#acquired(key, options, response) : null;
+  }
+
+  /**
+   * The one way this session takes a key (see `EtcdLineHost.take`): while the txn is in flight the key is
+   * marked `acquiring`, so that no other attempt of this session on it runs at the same time; a transport
+   * failure leaves it `unsettled`, to be deleted in the background if our lease holds it.
+   */
+  async #take(
+    key: string,
+    options: TryAcquireOptions,
+    what: string,
+    ops: { compare: ICompare[]; success: IRequestOp[]; failure: IRequestOp[] },
+  ): Promise<ITxnResponse | undefined> {
+    if (!(await this.#ready(key))) return undefined;
+    const { keys, leaseId, delayLeaseId } = this.#init;
+    const lockKey = keys.lock(key);
+    const guardKey = keys.guard(key);
+    const success: IRequestOp[] = [
+      { request_put: { key: lockKey, value: Buffer.from(options.value ?? ''), lease: leaseId } },
+    ];
+    if (delayLeaseId)
+      success.push({ request_put: { key: guardKey, value: Buffer.alloc(0), lease: delayLeaseId } });
+    const marker = this.#newPending({
+      kind: 'acquiring',
+      lockKey,
+      guardKey,
+      guard: { key: lockKey, target: 'Lease', result: 'Equal', lease: leaseId },
+    });
+    this.#pending.set(key, marker);
     try {
-      response = await this.#init.rpc.txn(`acquire '${key}'`, compare, success);
+      return await this.#init.rpc.txn(
+        what,
+        [absent(lockKey), absent(guardKey), ...ops.compare],
+        [...success, ...ops.success],
+        ops.failure,
+      );
     } catch (error) {
-      this.#unsettled(key, error);
+      this.#failed(error);
+      if (this.#pending.get(key) === marker) this.#pending.delete(key);
+      if (!(error instanceof BatonError) || error.retryable) {
+        // The txn may have been applied without our hearing of it: delete the key if our lease holds it.
+        this.#deferDeletion(key, { ...marker, kind: 'unsettled' }, error);
+      }
       throw error;
+    } finally {
+      if (this.#pending.get(key) === marker) this.#pending.delete(key);
     }
-    return response.succeeded ? this.#acquired(key, options, response) : null;
   }
 
   /**
@@ -178,22 +219,9 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   async #ready(key: string): Promise<boolean> {
     const earlier = this.#pending.get(key);
     if (!earlier) return true;
-    if (earlier.kind === 'deferred') return false;
+    if (earlier.kind !== 'unsettled') return false;
     await this.#settle(key, earlier).catch(() => undefined);
     return !this.#pending.has(key);
-  }
-
-  /** The txn that takes `key`: if the lock key and its guard do not exist, put both. */
-  #takeOps(key: string, options: TryAcquireOptions): { compare: ICompare[]; success: IRequestOp[] } {
-    const { keys, leaseId, delayLeaseId } = this.#init;
-    const lockKey = keys.lock(key);
-    const guardKey = keys.guard(key);
-    const success: IRequestOp[] = [
-      { request_put: { key: lockKey, value: Buffer.from(options.value ?? ''), lease: leaseId } },
-    ];
-    if (delayLeaseId)
-      success.push({ request_put: { key: guardKey, value: Buffer.alloc(0), lease: delayLeaseId } });
-    return { compare: [absent(lockKey), absent(guardKey)], success };
   }
 
   /** The acquisition a committed take made: its fence is the txn's revision, the lock key's create revision. */
@@ -204,19 +232,6 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     }
     const { keys } = this.#init;
     return { fence, value: options.value, state: { lockKey: keys.lock(key), guardKey: keys.guard(key) } };
-  }
-
-  /**
-   * A take whose outcome is unknown (a transport failure after sending it): the key may be held by this
-   * session's lease without a lease object. Delete it, if our lease holds it, in the background.
-   */
-  #unsettled(key: string, error: unknown): void {
-    this.#failed(error);
-    if (error instanceof BatonError && !error.retryable) return;
-    const { keys, leaseId } = this.#init;
-    const lockKey = keys.lock(key);
-    const guard: ICompare = { key: lockKey, target: 'Lease', result: 'Equal', lease: leaseId };
-    this.#deferDeletion(key, { kind: 'unsettled', lockKey, guardKey: keys.guard(key), guard }, error);
   }
 
   protected async releaseOnce(lease: ManagedLease<EtcdLeaseState>): Promise<boolean> {
@@ -376,6 +391,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   /** Before the session ends: wait out lockAtLeastFor windows, then settle every pending deletion. */
   async #flushPending(): Promise<void> {
     const flush = async (key: string, pending: PendingKey): Promise<void> => {
+      if (pending.kind === 'acquiring') return;
       if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
       pending.timer = undefined;
       const wait = pending.kind === 'deferred' ? pending.dueAt - this.clock.monotonicNow() : 0;
