@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { availableBackends, resolveBackend, secretFields } from '@baton/core';
 import { createPostgresTaskSource, postgresConfigFields } from '@baton/source-postgres';
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
-import { type EtcdServer, findEtcd, startEtcd } from '@baton/testkit/etcd';
+import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/testkit/etcd';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -670,9 +670,12 @@ describe('the table covers every declared secret', () => {
   });
 });
 
-/** An etcd with authentication enabled and a user `worker`, or `undefined` without the etcd binary. */
+/**
+ * An etcd with authentication enabled and a user `worker`, or `undefined` without the etcd binary (a warning;
+ * with `CI` set, an error).
+ */
 async function startAuthEtcd(workerPassword: string): Promise<EtcdServer | undefined> {
-  if (!findEtcd()) return undefined;
+  if (!etcdAvailable('the etcd row of the hostile-secrets tests')) return undefined;
   const server = await startEtcd();
   const admin = new Etcd3({ hosts: server.endpoint });
   try {
