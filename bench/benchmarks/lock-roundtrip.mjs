@@ -10,6 +10,7 @@ import {
   serverKind,
 } from '../lib/locks.mjs';
 import { closedLoop, interleave } from '../lib/loop.mjs';
+import { importWorkspace } from '../lib/packages.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
 import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
@@ -22,12 +23,13 @@ export default {
     'once; and one key per lane reused, as a leader or cron lock), at concurrency 1 and 16, per backend. ' +
     'Ours: LockSession.tryAcquire + Lease.release on one session. Raw: the memory store called directly; ' +
     "Consul: the consul client's kv.set({acquire}) + kv.set({release}) with a session; DynamoDB: one " +
-    'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner). Rounds interleave ours and raw ' +
+    'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); etcd (a real etcd-server, skipped ' +
+    "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete. Rounds interleave ours and raw " +
     '(order rotating) so machine noise hits both; the ratio is taken per round, then the median.',
   async run(ctx) {
     const p = ctx.quick
       ? {
-          backends: BACKENDS,
+          backends: [...BACKENDS, 'etcd'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
@@ -35,7 +37,7 @@ export default {
           warmupMs: 30,
         }
       : {
-          backends: BACKENDS,
+          backends: [...BACKENDS, 'etcd'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,
@@ -43,6 +45,16 @@ export default {
           warmupMs: 100,
         };
     p.backends = ctx.backends(p.backends);
+    if (p.backends.includes('etcd')) {
+      const { findEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/testkit/etcd', [
+        'findEtcd',
+        'ETCD_INSTALL_HINT',
+      ]);
+      if (!findEtcd()) {
+        ctx.log(`etcd skipped: no etcd binary (${ETCD_INSTALL_HINT})`);
+        p.backends = p.backends.filter((b) => b !== 'etcd');
+      }
+    }
     p.requestCountPairs = ctx.quick ? 5 : 20;
     const rounds = [];
     const summary = [];
@@ -228,7 +240,7 @@ function notes(counts) {
   const out = [
     'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
     'Client CPU: CPU time of the measuring process per pair (user + system); for memory it includes the ' +
-      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite) per pair. ' +
+      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite, etcd) per pair. ' +
       'CPU time moves far less with machine load than wall time does.',
     '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
   ];

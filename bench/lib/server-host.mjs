@@ -1,4 +1,5 @@
-// Child process that hosts one embedded server (dynalite or the Consul-compatible test server) so that the
+// Child process that hosts one embedded server (dynalite or the Consul-compatible test server; or starts a real
+// etcd, which runs in a process of its own) so that the
 // process being measured does not also pay for the server's CPU on its own event loop. On a real deployment
 // the server is another machine; here it is at least another process.
 //
@@ -7,8 +8,9 @@
 // { id, op: 'close' } and gets { id, value } or { id, error } back. Request counting is what the server
 // offers (the Consul test server's `requests`); for dynalite the host counts requests per X-Amz-Target itself.
 
+import { readFile } from 'node:fs/promises';
 import { createServer, request as httpRequest } from 'node:http';
-import { importWorkspace } from './packages.mjs';
+import { importWorkspace, UnavailableError } from './packages.mjs';
 
 const [kind, optionsJson = '{}'] = process.argv.slice(2);
 const options = JSON.parse(optionsJson);
@@ -66,6 +68,49 @@ if (kind === 'dynalite') {
       return out;
     },
   };
+} else if (kind === 'etcd') {
+  // A real etcd in its own process (Debian's etcd-server): requests are counted from its Prometheus
+  // metrics (gRPC messages received per method), CPU from /proc.
+  const { findEtcd, startEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/testkit/etcd', [
+    'findEtcd',
+    'startEtcd',
+    'ETCD_INSTALL_HINT',
+  ]);
+  if (!findEtcd()) throw new UnavailableError(`no etcd binary (${ETCD_INSTALL_HINT})`);
+  const inner = await startEtcd();
+  server = { url: inner.endpoint, close: () => inner.close() };
+  let baseline = {};
+  const received = async () => {
+    const text = await (await fetch(`${inner.endpoint}/metrics`)).text();
+    const out = {};
+    for (const [, method, value] of text.matchAll(
+      /^grpc_server_msg_received_total\{[^}]*grpc_method="([^"]+)"[^}]*\} (\S+)$/gm,
+    )) {
+      out[method] = (out[method] ?? 0) + Number(value);
+    }
+    return out;
+  };
+  const since = async () => {
+    const now = await received();
+    const out = {};
+    for (const [method, n] of Object.entries(now)) {
+      const delta = n - (baseline[method] ?? 0);
+      if (delta > 0) out[method] = delta;
+    }
+    return out;
+  };
+  counter = {
+    count: async (pattern) => (await since())[pattern] ?? 0,
+    total: async () => Object.values(await since()).reduce((a, b) => a + b, 0),
+    reset: async () => {
+      baseline = await received();
+    },
+    patterns: since,
+    cpuMs: async () => {
+      const fields = (await readFile(`/proc/${inner.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    },
+  };
 } else {
   throw new Error(`unknown server kind ${kind}`);
 }
@@ -76,11 +121,14 @@ process.on('message', async (msg) => {
     if (msg.op === 'count') {
       const pattern =
         typeof msg.pattern === 'string' ? msg.pattern : new RegExp(msg.pattern.source, msg.pattern.flags);
-      value = counter.count(pattern);
-    } else if (msg.op === 'total') value = counter.total();
-    else if (msg.op === 'reset') value = counter.reset();
-    else if (msg.op === 'patterns') value = counter.patterns();
-    else if (msg.op === 'cpu') value = (process.cpuUsage().user + process.cpuUsage().system) / 1000;
+      value = await counter.count(pattern);
+    } else if (msg.op === 'total') value = await counter.total();
+    else if (msg.op === 'reset') value = await counter.reset();
+    else if (msg.op === 'patterns') value = await counter.patterns();
+    else if (msg.op === 'cpu')
+      value = counter.cpuMs
+        ? await counter.cpuMs()
+        : (process.cpuUsage().user + process.cpuUsage().system) / 1000;
     else if (msg.op === 'close') {
       await server.close();
       process.send({ id: msg.id, value: true }, () => process.exit(0));

@@ -1,5 +1,5 @@
 // The whole program. Nothing here names a backend: BATON_BACKEND and that backend's own variables
-// (CONSUL_HTTP_ADDR… or AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB…) decide, and DATABASE_URL the task list.
+// (CONSUL_HTTP_ADDR…, AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB…, or ETCD_ENDPOINTS…) decide, and DATABASE_URL the task list.
 import { createLockProvider, Worker } from '@baton/core';
 import { createPostgresTaskSource } from '@baton/source-postgres';
 

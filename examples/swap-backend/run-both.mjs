@@ -1,15 +1,22 @@
-// Runs app.mjs twice, unchanged: once with Consul locks, once with DynamoDB locks, against embedded servers
-// (the Consul-compatible test server, dynalite, PGlite) started here. Only the environment differs.
+// Runs app.mjs once per backend, unchanged: Consul locks, DynamoDB locks, and etcd locks, against servers
+// started here (the Consul-compatible test server, dynalite, PGlite, and a real etcd when the `etcd` binary
+// is installed). Only the environment differs.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DynamoLockProvider } from '@baton/backend-dynamodb';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
+import { ETCD_INSTALL_HINT, findEtcd, startEtcd } from '@baton/testkit/etcd';
 import { startPglite } from '@baton/testkit/pglite';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // Node 20 is supported here
 
-const [db, consul, dynalite] = await Promise.all([startPglite(), startConsulTestServer(), startDynalite()]);
+const [db, consul, dynalite, etcd] = await Promise.all([
+  startPglite(),
+  startConsulTestServer(),
+  startDynalite(),
+  findEtcd() ? startEtcd() : undefined,
+]);
 const credentials = { accessKeyId: 'example', secretAccessKey: 'example' };
 const table = new DynamoLockProvider({ endpoint: dynalite.endpoint, credentials });
 await table.ensureTable();
@@ -23,12 +30,21 @@ const environments = {
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
   },
+  ...(etcd ? { etcd: { BATON_BACKEND: 'etcd', ETCD_ENDPOINTS: etcd.endpoint } } : {}),
 };
+if (!etcd) console.log(`(etcd skipped: no etcd binary. Fix: ${ETCD_INSTALL_HINT}.)`);
 
 let failed = false;
 try {
   for (const [name, lockEnv] of Object.entries(environments)) {
-    const env = { ...process.env, ...lockEnv, DATABASE_URL: db.connectionString, EXAMPLE_BATCH: name };
+    // A task table records the lock backend its fences come from, so each backend gets its own schema.
+    const env = {
+      ...process.env,
+      ...lockEnv,
+      DATABASE_URL: db.connectionString,
+      BATON_PG_SCHEMA: `swap_${name}`,
+      EXAMPLE_BATCH: name,
+    };
     console.log(
       `$ ${Object.entries(lockEnv)
         .map(([k, v]) => `${k}=${v}`)
@@ -43,7 +59,7 @@ try {
     if (code !== 0) failed = true;
   }
 } finally {
-  await Promise.all([consul.close(), dynalite.close()]);
+  await Promise.all([consul.close(), dynalite.close(), etcd?.close()]);
   await db.close();
 }
 process.exitCode = failed ? 1 : 0;

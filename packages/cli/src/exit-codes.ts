@@ -157,6 +157,10 @@ const addressHints: Readonly<Record<string, { text: string; setting: string }>> 
     text: 'are AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB and the network path to DynamoDB right?',
     setting: 'AWS_ENDPOINT_URL_DYNAMODB',
   },
+  etcd: {
+    text: 'is etcd running, and are ETCD_ENDPOINTS (or ETCDCTL_ENDPOINTS) right?',
+    setting: 'ETCD_ENDPOINTS',
+  },
   postgres: {
     text: 'is PostgreSQL running, and is DATABASE_URL (or PGHOST/PGPORT) right?',
     setting: 'DATABASE_URL',

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { availableBackends, resolveBackend, secretFields } from '@baton/core';
 import { createPostgresTaskSource, postgresConfigFields } from '@baton/source-postgres';
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/testkit/etcd';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, closedPort, tempFiles, uniqueSchema } from './helpers.js';
 
@@ -33,6 +35,7 @@ const BACKGROUND: Record<string, string> = {
   AWS_ACCESS_KEY_ID: 'AKIABATONTEST',
   AWS_SECRET_ACCESS_KEY: S,
   AWS_SESSION_TOKEN: S,
+  ETCDCTL_PASSWORD: S,
 };
 
 interface Servers {
@@ -46,6 +49,8 @@ interface Servers {
   dir: string;
   /** A real PostgreSQL server that checks passwords, when DATABASE_URL is set (.ci/run's second stage). */
   realPg: string | undefined;
+  /** A real etcd with authentication enabled (user `worker`), when the etcd binary is installed. */
+  etcd: EtcdServer | undefined;
 }
 
 interface Row {
@@ -400,6 +405,71 @@ const rows: Row[] = [
     exit: 2,
     stderr: /AWS_REGION/,
   },
+
+  // etcd: ETCD_ENDPOINTS, ETCDCTL_ENDPOINTS, ETCDCTL_USER (name:password), ETCDCTL_PASSWORD.
+  {
+    name: 'ETCD_ENDPOINTS with credentials',
+    covers: ['ETCD_ENDPOINTS'],
+    args: () => ['locks', 'list'],
+    env: () => ({
+      BATON_BACKEND: 'etcd',
+      ETCD_ENDPOINTS: `http://root:${S}@etcd:2379`,
+      ETCDCTL_PASSWORD: '',
+    }),
+    exit: 2,
+    stderr: /ETCD_ENDPOINTS: must not carry credentials/,
+  },
+  {
+    name: 'ETCDCTL_ENDPOINTS with a short password and a bad scheme',
+    covers: ['ETCDCTL_ENDPOINTS'],
+    args: () => ['locks', 'list'],
+    env: () => ({
+      BATON_BACKEND: 'etcd',
+      ETCDCTL_ENDPOINTS: `ftp://root:${SHORT}@etcd:2379`,
+      ETCDCTL_PASSWORD: '',
+    }),
+    exit: 2,
+    stderr: /ETCDCTL_ENDPOINTS: unsupported scheme/,
+  },
+  {
+    name: 'ETCDCTL_USER as name:password with a closed endpoint',
+    covers: ['ETCDCTL_USER'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({
+      BATON_BACKEND: 'etcd',
+      ETCD_ENDPOINTS: `127.0.0.1:${s.closed}`,
+      ETCDCTL_USER: `worker:${S}`,
+      ETCDCTL_PASSWORD: '',
+      BATON_ETCD_TIMEOUT: '2s',
+    }),
+    exit: 3,
+    stderr: /etcd/,
+  },
+  {
+    name: 'ETCDCTL_USER with a short password given twice',
+    covers: ['ETCDCTL_USER', 'ETCDCTL_PASSWORD'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'etcd', ETCDCTL_USER: `worker:${SHORT}`, ETCDCTL_PASSWORD: SHORT }),
+    exit: 2,
+    stderr: /ETCDCTL_PASSWORD: the password is given twice/,
+  },
+  {
+    name: 'a wrong ETCDCTL_PASSWORD against a real etcd with authentication',
+    covers: ['ETCDCTL_PASSWORD', 'ETCDCTL_USER'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({ BATON_BACKEND: 'etcd', ETCD_ENDPOINTS: s.etcd?.endpoint ?? '', ETCDCTL_USER: 'worker' }),
+    exit: 4,
+    stderr: /authentication failed.*ETCDCTL_USER and ETCDCTL_PASSWORD/,
+    skip: (s) => !s.etcd,
+  },
+  {
+    name: 'another etcd setting bad, the password beside it',
+    covers: ['ETCDCTL_PASSWORD'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'etcd', ETCDCTL_USER: 'worker', BATON_SESSION_TTL: 'soon' }),
+    exit: 2,
+    stderr: /BATON_SESSION_TTL/,
+  },
 ];
 
 /** The worker's error paths, run at every log level: stdout is the pino log. */
@@ -454,7 +524,8 @@ beforeAll(async () => {
   let db: PgliteServer;
   let consul: ConsulTestServer;
   let closed: number;
-  [db, consul, closed, files] = await Promise.all([
+  let etcd: EtcdServer | undefined;
+  [db, consul, closed, files, etcd] = await Promise.all([
     startPglite(),
     startConsulTestServer({ aclTokens: [rightToken] }),
     closedPort(),
@@ -476,6 +547,7 @@ beforeAll(async () => {
 }
 `,
     }),
+    startAuthEtcd(`${S}-right`),
   ]);
   servers = {
     db,
@@ -485,6 +557,7 @@ beforeAll(async () => {
     closed,
     dir: files.dir,
     realPg: process.env.DATABASE_URL,
+    etcd,
   };
   const lockWrong = { lock: { backend: 'consul', address: consul.url, token: S } };
   await writeFile(join(files.dir, 'lock-wrong-token.json'), JSON.stringify(lockWrong));
@@ -493,7 +566,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => htmlServer?.close(resolve));
   await new Promise((resolve) => echoServer?.close(resolve));
-  await Promise.all([servers?.db.close(), servers?.consul.close(), files?.cleanup()]);
+  await Promise.all([servers?.db.close(), servers?.consul.close(), servers?.etcd?.close(), files?.cleanup()]);
 });
 
 async function run(row: Row, extraArgs: string[], extraEnv: Record<string, string> = {}) {
@@ -596,6 +669,26 @@ describe('the table covers every declared secret', () => {
     expect(declared.size).toBeGreaterThanOrEqual(7);
   });
 });
+
+/**
+ * An etcd with authentication enabled and a user `worker`, or `undefined` without the etcd binary (a warning;
+ * with `CI` set, an error).
+ */
+async function startAuthEtcd(workerPassword: string): Promise<EtcdServer | undefined> {
+  if (!etcdAvailable('the etcd row of the hostile-secrets tests')) return undefined;
+  const server = await startEtcd();
+  const admin = new Etcd3({ hosts: server.endpoint });
+  try {
+    await admin.role('root').create();
+    await admin.user('root').create(`${workerPassword}-root`);
+    await admin.user('root').addRole('root');
+    await admin.user('worker').create(workerPassword);
+    await admin.auth.authEnable();
+  } finally {
+    admin.close();
+  }
+  return server;
+}
 
 function withUrl(base: string | undefined, change: (url: URL) => void): string {
   const url = new URL(base ?? 'postgres://localhost/x');

@@ -64,6 +64,7 @@ const registry = new Map<string, BackendDefinition<unknown>>();
 const firstParty: Readonly<Record<string, string>> = {
   consul: '@baton/backend-consul',
   dynamodb: '@baton/backend-dynamodb',
+  etcd: '@baton/backend-etcd',
 };
 
 /** Registers a backend under its name. Re-registering the same name throws unless `replace` is set. */

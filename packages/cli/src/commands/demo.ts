@@ -27,7 +27,7 @@ export function demoCommand(program: Command): Command {
       durationArg(cliDurationBounds.demoTimeout),
       120_000,
     )
-    .option('--in-process', 'run consul/dynamodb workers in this process instead of child processes')
+    .option('--in-process', 'run consul/dynamodb/etcd workers in this process instead of child processes')
     .addOption(
       new Option(
         '--lease-by <mode>',
@@ -38,8 +38,9 @@ export function demoCommand(program: Command): Command {
       'after',
       `
 --backend picks the embedded lock backend: memory (default; workers in this process), consul (the
-Consul-compatible test server) or dynamodb (dynalite); for consul and dynamodb each worker is a separate
-\`baton worker\` process connected to the servers this command starts. PostgreSQL is PGlite, in process.
+Consul-compatible test server), dynamodb (dynalite) or etcd (a real etcd started on free ports: needs
+Debian's etcd-server); for the last three each worker is a separate \`baton worker\` process connected to
+the servers this command starts. PostgreSQL is PGlite, in process.
 Nothing outside this process is touched: DATABASE_URL, BATON_BACKEND and the backend variables are ignored.
 
 Exits 0 when every check passes, 1 when one fails.`,
@@ -47,9 +48,9 @@ Exits 0 when every check passes, 1 when one fails.`,
     .action(async (flags: DemoFlags, command: Command) => {
       const ctx = await commandContext(command);
       const backend = ctx.globals.backend ?? 'memory';
-      if (backend !== 'memory' && backend !== 'consul' && backend !== 'dynamodb') {
+      if (backend !== 'memory' && backend !== 'consul' && backend !== 'dynamodb' && backend !== 'etcd') {
         throw new UsageError(
-          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul or dynamodb.`,
+          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb or etcd.`,
           { field: '--backend' },
         );
       }

@@ -2,9 +2,10 @@ import { DynamoLockProvider } from '@baton/backend-dynamodb';
 import { createLockProvider, type LockProvider, MemoryLockProvider } from '@baton/core';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
+import { startEtcd } from '@baton/testkit/etcd';
 
 /** Lock backends the demo can embed. */
-export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb'] as const;
+export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd'] as const;
 export type DemoBackend = (typeof DEMO_BACKENDS)[number];
 
 /** A lock backend running inside the demo process. */
@@ -23,7 +24,8 @@ export interface EmbeddedLocks {
 
 /**
  * Starts the demo's lock backend in this process: nothing for memory, the Consul-compatible test server for
- * consul, dynalite (plus the lock table) for dynamodb.
+ * consul, dynalite (plus the lock table) for dynamodb, a real etcd (Debian's etcd-server, in a process of its
+ * own, on free ports) for etcd.
  */
 export async function startEmbeddedLocks(backend: DemoBackend): Promise<EmbeddedLocks> {
   if (backend === 'memory') {
@@ -43,6 +45,18 @@ export async function startEmbeddedLocks(backend: DemoBackend): Promise<Embedded
     return {
       backend,
       where: `Consul-compatible test server at ${server.url}`,
+      shared: true,
+      env,
+      provider: () => createLockProvider(env),
+      close: () => server.close(),
+    };
+  }
+  if (backend === 'etcd') {
+    const server = await startEtcd();
+    const env = { BATON_BACKEND: 'etcd', ETCD_ENDPOINTS: server.endpoint, BATON_ETCD_PREFIX: 'baton-demo/' };
+    return {
+      backend,
+      where: `etcd at ${server.endpoint}`,
       shared: true,
       env,
       provider: () => createLockProvider(env),
