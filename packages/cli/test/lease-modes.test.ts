@@ -150,7 +150,8 @@ describe.concurrent('bucket mode on the command line', () => {
     try {
       const held = (w: Running) =>
         w.lines.filter((l) => l.msg === 'bucket acquired').length -
-        w.lines.filter((l) => l.msg === 'bucket handed back' || l.msg.startsWith('bucket lease lost')).length;
+        w.lines.filter((l) => l.msg === 'bucket handed back' || String(l.msg).startsWith('bucket lease lost'))
+          .length;
       await until(
         () => held(a) === 8 && held(b) === 8,
         30_000,
