@@ -29,7 +29,7 @@
  * then the lease released), or lose it (a refused claim, or its lease's signal) and drop its queue.
  *
  * Sizes and planted bugs are -D switches (spec/checks.mjs): NW workers, NT tasks, NB buckets (tasks spread
- * round-robin: task t in bucket t % NB), MAXATT attempts, FAULTS faults in all, HANDOVERS hand-backs in all.
+ * round-robin: task t in bucket t % NB), LIMIT tasks per claim at most, MAXATT attempts, FAULTS faults in all, HANDOVERS hand-backs in all.
  * MIXED: the last worker runs with 2 buckets while the table (and the others) run with NB = 1.
  */
 
@@ -51,6 +51,9 @@
 #endif
 #ifndef HANDOVERS
 #define HANDOVERS 1     /* hand-backs (rebalance or stop) over the whole run */
+#endif
+#ifndef LIMIT
+#define LIMIT NT        /* most tasks one claim takes (batchSize, or fewer free handler slots) */
 #endif
 #ifndef MAXF
 #define MAXF 15         /* fence bound of the lock service */
@@ -392,7 +395,7 @@ end_idle:
           }
           atomic {
 #endif
-            lim = NT;                                   /* batchSize >= the bucket's tasks */
+            lim = LIMIT;                                /* batchSize, or the free slots */
             printf("w%d claimBucket bucket%d fence %d limit %d: ", w, b, f, lim);
             if
             :: FAULT -> r = R_ERR; printf("request lost\n")
@@ -466,11 +469,13 @@ end_idle:
             :: true -> r = (LAYOUT_OK(w) && SETTLE_RECORD_OK(b, f) -> R_OK : R_NO); printf("%d\n", r)
             fi
           }
+#endif
+          atomic {
+#ifdef SETTLE_NO_SHARE_LOCK
           if
           :: r == R_ERR -> skip
           :: else ->
 #endif
-          atomic {
           atomic {
             printf("w%d settle bucket%d fence %d (retry %d): ", w, b, f, att);
             if
