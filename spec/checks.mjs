@@ -196,12 +196,32 @@ export function bucketChecks(extended = false) {
       what: 'a second worker with another bucket count',
       extended: true,
     },
+    {
+      id: 'buckets-live-w2-t1-b1-f1',
+      kind: 'liveness',
+      defines: bsize(2, 1, 1, 1),
+      what: 'every task ends done or dead',
+    },
+    {
+      id: 'buckets-live-w2-t1-b1-f2',
+      kind: 'liveness',
+      defines: bsize(2, 1, 1, 2),
+      what: 'every task ends done or dead, two faults',
+      extended: true,
+    },
+    {
+      id: 'buckets-live-w2-t2-b1-f1',
+      kind: 'liveness',
+      defines: bsize(2, 2, 1, 1),
+      what: 'every task ends done or dead, two tasks',
+      extended: true,
+    },
   ]
     .filter((c) => !c.extended || extended)
     .map(({ what, extended: _extended, ...c }) => ({
-      ...c,
       kind: 'safety',
-      title: `faithful bucket model, safety: ${what}`,
+      ...c,
+      title: `faithful bucket model, ${c.kind ?? 'safety'}: ${what}`,
       model: 'buckets.pml',
       hashBits: 25,
       expect: { pass: true },
