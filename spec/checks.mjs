@@ -1,5 +1,6 @@
-// The checks `npm run verify` runs on spec/baton.pml: the faithful model at several bounded sizes (every
-// property must hold), each planted bug (its property must fail), and what survives a broken lock.
+// The checks `npm run verify` runs on spec/baton.pml (per-task leases) and spec/buckets.pml (bucket leases):
+// the faithful models at bounded sizes (every property must hold), each planted bug (its property must fail),
+// and what survives a broken lock.
 
 /** @typedef {import('./spin.mjs').Check} Check */
 
@@ -18,7 +19,12 @@ export const PROPERTIES = {
     "the handler's external effect is applied at most once per fence, never below a fence already applied, only by a fence that claimed the task, never another fence's after done; the effect that stands on a done task is the completing claim's",
   reports_true:
     'task-completed / task-failed / task-dead are reported only for writes that applied, stale-write for a complete only when it did not',
-  fence_bound: 'the model’s fence bound MAXF is never reached (so it cuts nothing off)',
+  fence_bound:
+    'the model’s fence bound MAXF (and, bucket model, the token bound MAXTOK) is never reached (so it cuts nothing off)',
+  bucket_fenced:
+    'bucket model: no claim or settlement of a task applies from a lease older (in grant order) than one whose claim already wrote a bucket holding the task',
+  since_above:
+    'bucket model: the first token of a new lease of a bucket (since_token) is above every token its tasks carry',
   finished: 'every task ends done or dead (LTL <> all finished, weak fairness, finitely many faults)',
 };
 
@@ -79,8 +85,166 @@ export const VARIANTS = [
   { id: 'NO_REREAD', fails: 'reports_true', title: 'no re-read after a lost reply' },
 ];
 
+/** Sizes of the bucket model: workers, tasks, buckets, faults in total (max attempts 2, one hand-back). */
+const bsize = (nw, nt, nb, faults) => ({ NW: nw, NT: nt, NB: nb, MAXATT: 2, FAULTS: faults, HANDOVERS: 1 });
+const bsmall = bsize(2, 2, 1, 1);
+
+/** Planted bugs of the bucket model (spec/buckets.pml): each must produce a counterexample. */
+export const BUCKET_VARIANTS = [
+  {
+    id: 'SETTLE_ANY_TOKEN',
+    fails: 'exactly_once',
+    title: 'settle without `t.fence = i.token` (only `status = running` and the bucket’s fence)',
+  },
+  {
+    id: 'TOKEN_IS_LOCK_FENCE',
+    fails: 'exactly_once',
+    defines: { OFF_fences_rise: 1 },
+    title:
+      'the claim token is the bucket lease’s fence: a task retried inside one lease gets its earlier attempt’s token, and that attempt’s late fail lands on the retry',
+  },
+  {
+    id: 'CLAIM_NO_RECORD',
+    fails: 'bucket_fenced',
+    title:
+      'claim without `WHERE b.lock_fence <= EXCLUDED.lock_fence`: a stale lease claims after a newer one',
+  },
+  {
+    id: 'SETTLE_NO_RECORD',
+    fails: 'bucket_fenced',
+    defines: { LIMIT: 1 },
+    title:
+      'settle without `b.lock_fence = $4`: a stale lease settles a task the newer lease’s first claim (limit 1) did not take',
+  },
+  {
+    id: 'SETTLE_NO_SHARE_LOCK',
+    fails: 'bucket_fenced',
+    defines: { LIMIT: 1 },
+    title:
+      'settle reads the lease row without `FOR SHARE`: a newer lease’s claim commits between the check and the task writes',
+  },
+  {
+    id: 'HANDOVER_SAME_FENCE',
+    fails: 'bucket_fenced',
+    defines: { OFF_fences_rise: 1, OFF_one_holder: 1 },
+    title:
+      'a bucket handed over without a new fence: the old holder’s late writes pass as the new holder’s (fences_rise and one_holder, off here, fail first)',
+  },
+  {
+    id: 'TOKEN_BEFORE_LOCK',
+    fails: 'since_above',
+    defines: { OFF_fences_rise: 1 },
+    title:
+      'tokens drawn before the bucket row is locked: an older lease’s concurrent claim writes a token above the new lease’s since_token (fences_rise, off here, fails first: a claim’s token below the task’s)',
+  },
+  {
+    id: 'CLAIM_NO_LAYOUT',
+    fails: 'bucket_fenced',
+    defines: { MIXED: 1 },
+    title:
+      'claim without the layout check: a worker with another bucket count (another lock key) claims in a bucket whose holder is live',
+  },
+  {
+    id: 'NO_CONFIRM_ON_REFUSAL',
+    fails: 'reports_true',
+    defines: { NT: 1, FAULTS: 2 },
+    depthFirst: true,
+    title:
+      'a retried settle refused as a whole is not read back (before fefb719): an applied complete is reported as a stale write',
+  },
+  {
+    id: 'CONFIRM_ANY_TOKEN',
+    fails: 'reports_true',
+    defines: { NT: 1, FAULTS: 2 },
+    depthFirst: true,
+    title: 'the read-back takes `done` as applied without comparing the token',
+  },
+];
+
+/**
+ * The bucket model's checks. `extended` adds larger faithful runs (minutes each: `node spec/verify.mjs
+ * --extended`; `npm run verify` leaves them out).
+ */
+export function bucketChecks(extended = false) {
+  /** @type {Check[]} */
+  const checks = [
+    {
+      id: 'buckets-w2-t2-b1-f1',
+      defines: bsize(2, 2, 1, 1),
+      what: 'two tasks in one bucket, claims of both',
+    },
+    {
+      id: 'buckets-w2-t1-b1-f2',
+      defines: bsize(2, 1, 1, 2),
+      what: 'two faults (a reply lost after a takeover)',
+    },
+    {
+      id: 'buckets-w2-t2-b1-f1-limit1',
+      defines: { ...bsize(2, 2, 1, 1), LIMIT: 1 },
+      what: 'claims of one task at a time (partial takeovers)',
+      extended: true,
+    },
+    {
+      id: 'buckets-w2-t2-b2-f1',
+      defines: bsize(2, 2, 2, 1),
+      what: 'two buckets, two keys (rebalancing)',
+      extended: true,
+    },
+    {
+      id: 'buckets-mixed-w2-t2-f1',
+      defines: { ...bsize(2, 2, 1, 1), MIXED: 1 },
+      what: 'a second worker with another bucket count',
+      extended: true,
+    },
+    {
+      id: 'buckets-live-w2-t1-b1-f1',
+      kind: 'liveness',
+      defines: bsize(2, 1, 1, 1),
+      what: 'every task ends done or dead',
+    },
+    {
+      id: 'buckets-live-w2-t1-b1-f2',
+      kind: 'liveness',
+      defines: bsize(2, 1, 1, 2),
+      what: 'every task ends done or dead, two faults',
+      extended: true,
+    },
+    {
+      id: 'buckets-live-w2-t2-b1-f1',
+      kind: 'liveness',
+      defines: bsize(2, 2, 1, 1),
+      what: 'every task ends done or dead, two tasks',
+      extended: true,
+    },
+  ]
+    .filter((c) => !c.extended || extended)
+    .map(({ what, extended: _extended, ...c }) => ({
+      kind: 'safety',
+      ...c,
+      title: `faithful bucket model, ${c.kind ?? 'safety'}: ${what}`,
+      model: 'buckets.pml',
+      hashBits: 25,
+      expect: { pass: true },
+    }));
+  for (const v of BUCKET_VARIANTS) {
+    checks.push({
+      id: `bucket-bug-${v.id}`,
+      model: 'buckets.pml',
+      kind: 'safety',
+      defines: { ...bsmall, ...v.defines, [v.id]: 1 },
+      expect: { fails: v.fails },
+      // Two faults (a lease's TTL runs out, a reply is lost) are too many for a breadth-first search here: a
+      // depth-first one finds a longer counterexample at once.
+      shortest: !v.depthFirst,
+      hashBits: v.depthFirst ? 24 : 22,
+      title: v.title,
+    });
+  }
+  return checks;
+}
+
 /** All checks, in the order they run. */
-export function allChecks() {
+export function allChecks(extended) {
   /** @type {Check[]} */
   const checks = [
     { id: 'faithful-w2-t1-a2-f3', kind: 'safety', defines: size(2, 1, 2, 3), hashBits: 26 },
@@ -136,5 +300,6 @@ export function allChecks() {
     title:
       'a fail whose reply was lost, re-read after another worker re-claimed the task, is reported as stale',
   });
+  checks.push(...bucketChecks(extended));
   return checks;
 }

@@ -2,7 +2,8 @@
  * What both models of baton's protocol share (spec/baton.pml, per-task leases; spec/buckets.pml, bucket
  * leases): names, the property bits, the lock service, the holder's trust window, the task table's columns,
  * the handler's effect receiver, and the clock's transitions. The including model defines NW, NT, NK and
- * MAXF first (and BUCKET_MODE for the bucket model).
+ * MAXF first (and, for the bucket model, BUCKET_MODE and the ghosts gseq, lser[NK], wser[NW]: the order of each
+ * grant across all keys, of each key's current lease, and of the lease each worker holds).
  */
 
 /* ------------------------------------------------------------------ names */
@@ -170,7 +171,7 @@ inline try_acquire(w, k, f, r) {
           NEW_FENCE(k);
           held[k] = 1;
 #ifdef BUCKET_MODE
-          gser[k]++;
+          gseq++; lser[k] = gseq;            /* ghost: grants in the order they happen, across keys */
 #endif
           printf("granted fence %d", fence[k]);
           if
@@ -178,7 +179,7 @@ inline try_acquire(w, k, f, r) {
           :: printf("\n");
              lholder[k] = w + 1; wk[w] = k; wf[w] = fence[k]; wtrust[w] = 1; f = fence[k]; r = R_OK
 #ifdef BUCKET_MODE
-             ; wser[w] = gser[k]
+             ; wser[w] = lser[k]
 #endif
           fi;
           assert(fences_rise || fence[k] > maxgrant[k]);

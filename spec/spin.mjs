@@ -1,21 +1,24 @@
-// Runs one SPIN check of spec/baton.pml: generate the verifier (`spin -a`), compile it, run it, read its
+// Runs one SPIN check of a model (spec/baton.pml, spec/buckets.pml): generate the verifier (`spin -a`), compile it, run it, read its
 // report, and on a violation replay the counterexample into readable lines (the model's printf output).
 
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** The model. */
-export const MODEL = join(dirname(fileURLToPath(import.meta.url)), 'baton.pml');
+/** The models, in this directory. */
+export const SPEC_DIR = dirname(fileURLToPath(import.meta.url));
+/** The per-task model, the default. */
+export const MODEL = join(SPEC_DIR, 'baton.pml');
 
 /**
  * @typedef {object} Check
  * @property {string} id
+ * @property {string} [model] the model's file in spec/ (default `baton.pml`)
  * @property {'safety' | 'liveness'} kind safety: every assertion, and no invalid end state; liveness: the LTL
  *   formula `finished` under weak fairness
  * @property {Record<string, number>} defines -D switches of the model: sizes, a planted bug, properties off
@@ -70,7 +73,8 @@ export async function runCheck(check, options = {}) {
   const dir = await mkdtemp(join(tmpdir(), `baton-spin-${check.id}-`));
   try {
     const defines = defineFlags(check.defines);
-    await run('spin', ['-a', ...defines, MODEL], { cwd: dir });
+    const model = join(SPEC_DIR, check.model ?? 'baton.pml');
+    await run('spin', ['-a', ...defines, model], { cwd: dir });
     const cc = ['-O2', '-w', '-DMEMLIM=6144', '-o', 'pan', 'pan.c'];
     const pan = [`-w${check.hashBits ?? 24}`];
     if (check.kind === 'safety') {
@@ -90,7 +94,7 @@ export async function runCheck(check, options = {}) {
     const { stdout } = await run('./pan', pan, { cwd: dir, maxBuffer: 1 << 26 });
     const seconds = (performance.now() - started) / 1000;
     const parsed = parseReport(stdout);
-    const trail = parsed.errors > 0 ? await replay(dir, defines) : [];
+    const trail = parsed.errors > 0 ? await replay(dir, defines, model) : [];
     const ok =
       'pass' in check.expect
         ? parsed.errors === 0
@@ -127,8 +131,9 @@ export function parseReport(text) {
 }
 
 /** Replays the trail pan wrote: the model's printf lines, the violated property, the cycle if any. */
-async function replay(dir, defines) {
-  const { stdout } = await run('spin', ['-t', '-k', 'baton.pml.trail', ...defines, MODEL], {
+async function replay(dir, defines, model) {
+  const trailFile = `${basename(model)}.trail`;
+  const { stdout } = await run('spin', ['-t', '-k', trailFile, ...defines, model], {
     cwd: dir,
     maxBuffer: 1 << 26,
   });
