@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from './errors.js';
 import type { LeaseLayout, LeaseLayoutRequest } from './lease-layout.js';
 import type { Task, TaskFailure, TaskSource } from './task-source.js';
 
@@ -60,6 +61,13 @@ export type SettleResult =
   | { readonly ok: true; readonly results: readonly SettlementResult[] }
   | { readonly ok: false; readonly reason: BucketRefusal };
 
+/** One bucket's settlements, for {@link BucketTaskSource.settleBuckets}. */
+export interface BucketSettlements {
+  /** The lease the tasks were claimed under. */
+  readonly lease: BucketLeaseRef;
+  readonly settlements: readonly Settlement[];
+}
+
 /**
  * A {@link TaskSource} that can also serve workers that lease buckets of tasks instead of single tasks: it
  * claims many due tasks of a bucket in one operation and writes many outcomes in another, every one fenced
@@ -109,6 +117,36 @@ export interface BucketTaskSource extends TaskSource {
   claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult>;
   /** Writes the outcomes of tasks claimed under `lease`, all in one operation. */
   settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult>;
+  /**
+   * Optional: writes the settlements of several buckets in one operation, a result per batch in input order.
+   * Each batch is decided exactly as `settle(batch.lease, batch.settlements)` would decide it, on its own:
+   * a batch whose lease is stale is refused (`stale`) while the others apply. All leases carry the same
+   * epoch and bucket count, no bucket appears twice and no task twice (`INVALID_ARGUMENT` otherwise).
+   *
+   * A worker holding many buckets settles them together, so its outcomes cost one write, not one per
+   * bucket; without this method it calls `settle` once per bucket.
+   */
+  settleBuckets?(batches: readonly BucketSettlements[]): Promise<SettleResult[]>;
+}
+
+/**
+ * Checks what {@link BucketTaskSource.settleBuckets} requires of its batches: one epoch and bucket count, each
+ * bucket once. Throws `INVALID_ARGUMENT`.
+ */
+export function checkBucketBatches(batches: readonly BucketSettlements[]): void {
+  const first = batches[0]?.lease;
+  const seen = new Set<number>();
+  batches.forEach(({ lease }, index) => {
+    if (lease?.epoch !== first?.epoch || lease?.buckets !== first?.buckets) {
+      throw new InvalidArgumentError(
+        `settleBuckets(): batch #${index} has another layout (epoch ${lease?.epoch}, ${lease?.buckets} buckets) ` +
+          `than batch #0 (epoch ${first?.epoch}, ${first?.buckets} buckets)`,
+      );
+    }
+    if (seen.has(lease.bucket))
+      throw new InvalidArgumentError(`settleBuckets(): bucket ${lease.bucket} appears in two batches`);
+    seen.add(lease.bucket);
+  });
 }
 
 /** True when `source` implements the bucket operations. */

@@ -3,11 +3,13 @@ import {
   type BatonError,
   type BucketClaimResult,
   type BucketLeaseRef,
+  type BucketSettlements,
   type BucketTaskSource,
   bucketShards,
   type ClaimResult,
   ClosedError,
   type CompleteResult,
+  checkBucketBatches,
   checkBucketLease,
   checkDueTime,
   checkDuration,
@@ -444,40 +446,56 @@ export class PostgresTaskSource implements BucketTaskSource {
   }
 
   async settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult> {
+    const [result] = await this.settleBuckets([{ lease, settlements }]);
+    return result!;
+  }
+
+  /** Settles the batches of several buckets in one statement (see {@link BucketTaskSource.settleBuckets}). */
+  async settleBuckets(batches: readonly BucketSettlements[]): Promise<SettleResult[]> {
     this.#assertOpen();
-    checkBucketLease(lease, this.shards);
-    const columns = settlementColumns(settlements);
-    if (settlements.length === 0) return { ok: true, results: [] };
-    const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
+    checkBucketBatches(batches);
+    for (const { lease } of batches) checkBucketLease(lease, this.shards);
+    const columns = settlementColumns(batches);
+    if (columns.ids.length === 0) return batches.map(() => ({ ok: true, results: [] }));
+    const first = batches[0]!.lease;
     const rows = (await this.#query('settle', this.#sql.settle, [
-      lease.epoch,
-      lease.buckets,
-      lease.bucket,
-      lease.fence,
-      from,
-      to,
+      first.epoch,
+      first.buckets,
+      this.shards / first.buckets,
+      batches.map((b) => b.lease.bucket),
+      batches.map((b) => b.lease.fence),
       columns.ids,
       columns.tokens,
+      columns.buckets,
       columns.kinds,
       columns.results,
       columns.errors,
       columns.retryable,
       this.backoff.baseMs,
       this.backoff.maxMs,
-    ])) as Array<{ layout_ok: number; lease_ok: number; id: string | null; status: string; run_at: Date }>;
-    const first = rows[0]!;
-    if (first.layout_ok === 0) return { ok: false, reason: 'layout' };
-    if (first.lease_ok === 0) return { ok: false, reason: 'stale' };
+    ])) as Array<{
+      layout_ok: number;
+      leases_ok: number[];
+      id: string | null;
+      status: string;
+      run_at: Date;
+    }>;
+    const head = rows[0]!;
+    if (head.layout_ok === 0) return batches.map(() => ({ ok: false, reason: 'layout' }));
+    const held = new Set(head.leases_ok);
     const applied = new Map(rows.filter((row) => row.id !== null).map((row) => [row.id!, row]));
-    const results = settlements.map((item): SettlementResult => {
-      const row = applied.get(item.taskId);
-      if (!row) return { applied: false, reason: 'stale' };
-      const status = row.status as 'done' | 'dead' | 'pending' | 'failed';
-      return status === 'failed' && item.kind === 'fail'
-        ? { applied: true, status, nextRunAt: row.run_at }
-        : { applied: true, status };
+    return batches.map(({ lease, settlements }): SettleResult => {
+      if (!held.has(lease.bucket)) return { ok: false, reason: 'stale' };
+      const results = settlements.map((item): SettlementResult => {
+        const row = applied.get(item.taskId);
+        if (!row) return { applied: false, reason: 'stale' };
+        const status = row.status as 'done' | 'dead' | 'pending' | 'failed';
+        return status === 'failed' && item.kind === 'fail'
+          ? { applied: true, status, nextRunAt: row.run_at }
+          : { applied: true, status };
+      });
+      return { ok: true, results };
     });
-    return { ok: true, results };
   }
 
   /** Reads one task. Throws `TASK_INVALID` for a row that cannot be decoded. */
@@ -721,7 +739,8 @@ function storedError(message: string): string {
 }
 
 /** Settlements as the column arrays of the settle statement. */
-function settlementColumns(settlements: readonly Settlement[]) {
+function settlementColumns(batches: readonly BucketSettlements[]) {
+  const buckets: number[] = [];
   const ids: string[] = [];
   const tokens: number[] = [];
   const kinds: string[] = [];
@@ -729,36 +748,39 @@ function settlementColumns(settlements: readonly Settlement[]) {
   const errors: Array<string | null> = [];
   const retryable: boolean[] = [];
   const seen = new Set<string>();
-  settlements.forEach((item, index) => {
-    const where = `settle(): settlement #${index}`;
-    if (!isTaskId(item?.taskId)) throw new InvalidArgumentError(`${where}: taskId must be a task id`);
-    if (seen.has(item.taskId))
-      throw new InvalidArgumentError(`${where}: task ${item.taskId} is settled twice`);
-    seen.add(item.taskId);
-    checkFence(item.fence);
-    ids.push(item.taskId);
-    tokens.push(item.fence);
-    kinds.push(item.kind);
-    if (item.kind === 'complete') {
-      results.push(item.result === undefined ? null : jsonbText(item.result, `${where}: result`));
-      errors.push(null);
-      retryable.push(false);
-    } else if (item.kind === 'fail') {
-      if (typeof item.failure?.message !== 'string') {
-        throw new InvalidArgumentError(`${where}: failure.message must be a string`);
+  for (const { lease, settlements } of batches) {
+    settlements.forEach((item, index) => {
+      const where = `settle(): settlement #${index}`;
+      if (!isTaskId(item?.taskId)) throw new InvalidArgumentError(`${where}: taskId must be a task id`);
+      if (seen.has(item.taskId))
+        throw new InvalidArgumentError(`${where}: task ${item.taskId} is settled twice`);
+      seen.add(item.taskId);
+      checkFence(item.fence);
+      ids.push(item.taskId);
+      buckets.push(lease.bucket);
+      tokens.push(item.fence);
+      kinds.push(item.kind);
+      if (item.kind === 'complete') {
+        results.push(item.result === undefined ? null : jsonbText(item.result, `${where}: result`));
+        errors.push(null);
+        retryable.push(false);
+      } else if (item.kind === 'fail') {
+        if (typeof item.failure?.message !== 'string') {
+          throw new InvalidArgumentError(`${where}: failure.message must be a string`);
+        }
+        results.push(null);
+        errors.push(storedError(item.failure.message));
+        retryable.push(item.failure.retryable !== false);
+      } else if (item.kind === 'release') {
+        results.push(null);
+        errors.push(null);
+        retryable.push(false);
+      } else {
+        throw new InvalidArgumentError(`${where}: kind must be complete, fail or release`);
       }
-      results.push(null);
-      errors.push(storedError(item.failure.message));
-      retryable.push(item.failure.retryable !== false);
-    } else if (item.kind === 'release') {
-      results.push(null);
-      errors.push(null);
-      retryable.push(false);
-    } else {
-      throw new InvalidArgumentError(`${where}: kind must be complete, fail or release`);
-    }
-  });
-  return { ids, tokens, kinds, results, errors, retryable };
+    });
+  }
+  return { ids, tokens, buckets, kinds, results, errors, retryable };
 }
 
 const statementNames = new Map<string, string>();

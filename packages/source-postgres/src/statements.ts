@@ -323,24 +323,29 @@ export function statements(schema: string) {
         FROM (SELECT 1) AS one LEFT JOIN claimed AS c ON true`,
 
     /**
-     * Settles claimed tasks of one bucket. $1 epoch, $2 buckets, $3 bucket, $4 lock fence, $5 first shard,
-     * $6 end shard, $7 ids, $8 tokens, $9 kinds (complete | fail | release), $10 results (jsonb text), $11
-     * error messages, $12 retryable flags, $13 backoff base ms, $14 backoff cap ms.
+     * Settles claimed tasks of one or more buckets of one layout. $1 epoch, $2 buckets, $3 shards per bucket,
+     * $4 the leases' buckets, $5 their lock fences; per task: $6 ids, $7 tokens, $8 buckets, $9 kinds
+     * (complete | fail | release), $10 results (jsonb text), $11 error messages, $12 retryable flags; $13
+     * backoff base ms, $14 backoff cap ms.
      *
-     * The bucket's row is share-locked with the lock fence it must still have, so a newer lease's claim
-     * cannot slip in between; each task must still be running with exactly the given token. One row per
-     * applied settlement, plus `layout_ok` and `lease_ok`.
+     * Each bucket's row is share-locked with the lock fence its lease must still have (in bucket order), so a
+     * newer lease's claim cannot slip in between; a bucket whose row has another fence settles nothing. Each
+     * task must still be running with exactly the given token, in its bucket's shards. One row per applied
+     * settlement, plus `layout_ok` and `leases_ok` (the buckets whose lease held) on every row.
      */
     settle: `
       WITH layout AS (
         SELECT 1 FROM ${layout} WHERE epoch = $1::integer AND mode = 'bucket' AND buckets = $2::integer
       ), lease AS (
-        SELECT 1 FROM ${bucketLeases} AS b, layout
-         WHERE b.epoch = $1::integer AND b.bucket = $3::integer AND b.lock_fence = $4::bigint
+        SELECT b.bucket FROM ${bucketLeases} AS b, layout,
+               unnest($4::integer[], $5::bigint[]) AS r(bucket, lock_fence)
+         WHERE b.epoch = $1::integer AND b.bucket = r.bucket AND b.lock_fence = r.lock_fence
+         ORDER BY b.bucket
         FOR SHARE OF b
       ), input AS (
-        SELECT * FROM unnest($7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::boolean[])
-          AS i(id, token, kind, result, error, retryable)
+        SELECT * FROM unnest($6::bigint[], $7::bigint[], $8::integer[], $9::text[], $10::text[], $11::text[],
+                             $12::boolean[])
+          AS i(id, token, bucket, kind, result, error, retryable)
       ), settled AS (
         UPDATE ${tasks} AS t SET
           status = CASE
@@ -361,11 +366,13 @@ export function statements(schema: string) {
           claimed_at = CASE WHEN i.kind = 'release' THEN NULL ELSE t.claimed_at END,
           updated_at = now()
         FROM input AS i, lease
-        WHERE t.id = i.id AND t.fence = i.token AND t.status = 'running' AND ${ROW_EPOCH} = $1::integer
-          AND t.shard >= $5::smallint AND t.shard < $6::smallint
+        WHERE lease.bucket = i.bucket
+          AND t.id = i.id AND t.fence = i.token AND t.status = 'running' AND ${ROW_EPOCH} = $1::integer
+          AND t.shard >= i.bucket * $3::integer AND t.shard < (i.bucket + 1) * $3::integer
         RETURNING t.id::text AS id, t.status, t.run_at
       )
-      SELECT (SELECT count(*) FROM layout)::int AS layout_ok, (SELECT count(*) FROM lease)::int AS lease_ok, s.*
+      SELECT (SELECT count(*) FROM layout)::int AS layout_ok,
+             ARRAY(SELECT bucket FROM lease) AS leases_ok, s.*
         FROM (SELECT 1) AS one LEFT JOIN settled AS s ON true`,
   };
 }

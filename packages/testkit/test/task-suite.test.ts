@@ -1,6 +1,7 @@
 import {
   type BucketClaimResult,
   type BucketLeaseRef,
+  type BucketSettlements,
   type ClaimResult,
   type CompleteResult,
   type DueOptions,
@@ -156,6 +157,23 @@ class ClaimBucketIgnoresLeaseFence extends MemoryTaskSource {
   }
   override settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
     return super.settle({ ...lease, fence: this.#highest }, items);
+  }
+}
+
+/** A multi-bucket settle that writes every batch under its bucket's newest lease, not the batch's own. */
+class SettleBucketsIgnoresLease extends MemoryTaskSource {
+  readonly #newest = new Map<number, number>();
+  override claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    this.#newest.set(lease.bucket, Math.max(this.#newest.get(lease.bucket) ?? 0, lease.fence));
+    return super.claimBucket(lease, workerId, limit);
+  }
+  override settleBuckets(batches: readonly BucketSettlements[]): Promise<SettleResult[]> {
+    return super.settleBuckets(
+      batches.map((batch) => ({
+        ...batch,
+        lease: { ...batch.lease, fence: this.#newest.get(batch.lease.bucket) ?? batch.lease.fence },
+      })),
+    );
   }
 }
 
@@ -378,6 +396,13 @@ describe('the task-source suite catches planted faults', () => {
     const failed = await failingCases(memoryFactory(ClaimBucketIgnoresLeaseFence), [bucketTests]);
     expect(failed).toContain(
       'buckets: a newer lease takes running tasks over at once; the older lease can write nothing',
+    );
+  }, 60_000);
+
+  it('a multi-bucket settle that ignores each batch’s own lease', async () => {
+    const failed = await failingCases(memoryFactory(SettleBucketsIgnoresLease), [bucketTests]);
+    expect(failed).toContain(
+      "buckets: settleBuckets (where implemented) writes several buckets' outcomes; a stale lease refuses only its own batch",
     );
   }, 60_000);
 

@@ -6,7 +6,7 @@ import type {
   SettlementResult,
   SettleResult,
 } from '../bucket-source.js';
-import { bucketShards } from '../bucket-source.js';
+import { type BucketSettlements, bucketShards, checkBucketBatches } from '../bucket-source.js';
 import { type Clock, systemClock } from '../clock.js';
 import { checkDuration, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import { ClosedError, InvalidArgumentError, throwIfAborted, UnavailableError } from '../errors.js';
@@ -395,6 +395,12 @@ export class MemoryTaskSource implements BucketTaskSource {
     checkBucketLease(lease, this.shards);
     const prepared = settlements.map((item, index) => prepareSettlement(item, index));
     this.#fault('settle', 'before');
+    const result = this.#settleNow(lease, prepared);
+    this.#fault('settle', 'after');
+    return result;
+  }
+
+  #settleNow(lease: BucketLeaseRef, prepared: readonly PreparedSettlement[]): SettleResult {
     const refusal = this.#bucketRefusal(lease, 'settle');
     if (refusal) return { ok: false, reason: refusal };
     const [from, to] = bucketShards(this.shards, lease.buckets, lease.bucket);
@@ -423,8 +429,30 @@ export class MemoryTaskSource implements BucketTaskSource {
         ? { applied: true, status, nextRunAt: new Date(row.runAt) }
         : { applied: true, status };
     });
-    this.#fault('settle', 'after');
     return { ok: true, results };
+  }
+
+  /**
+   * Settles each batch as {@link MemoryTaskSource.settle} would, in one step (nothing else runs in between);
+   * a configured `settle` fault applies to the whole call.
+   */
+  async settleBuckets(batches: readonly BucketSettlements[]): Promise<SettleResult[]> {
+    this.#assertOpen();
+    checkBucketBatches(batches);
+    const seen = new Set<string>();
+    const prepared = batches.map(({ lease, settlements }) => {
+      checkBucketLease(lease, this.shards);
+      return settlements.map((item, index) => {
+        if (seen.has(item?.taskId))
+          throw new InvalidArgumentError(`settleBuckets(): task ${item.taskId} is settled twice`);
+        seen.add(item?.taskId);
+        return prepareSettlement(item, index);
+      });
+    });
+    this.#fault('settle', 'before');
+    const results = batches.map(({ lease }, i) => this.#settleNow(lease, prepared[i]!));
+    this.#fault('settle', 'after');
+    return results;
   }
 
   async get(taskId: string): Promise<Task | null> {

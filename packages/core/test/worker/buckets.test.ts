@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type BucketLeaseRef,
+  type BucketSettlements,
   type LockProvider,
   MemoryLockProvider,
   MemoryLockStore,
@@ -252,9 +253,10 @@ describe('Worker, bucket mode', () => {
     // the task shows the worker's own token and `done`: a completion, not a stale write.
     class ReplyLostThenTakenOver extends MemoryTaskSource {
       lost = 0;
-      override async settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
-        const result = await super.settle(lease, items);
+      override async settleBuckets(batches: readonly BucketSettlements[]): Promise<SettleResult[]> {
+        const result = await super.settleBuckets(batches);
         if (this.lost++ === 0) {
+          const { lease } = batches[0]!;
           await this.claimBucket({ ...lease, fence: lease.fence + 1_000 }, 'successor', 10);
           throw new UnavailableError('the reply was lost', { cause: new Error('ECONNRESET') });
         }

@@ -198,6 +198,56 @@ export function bucketTests(test: TestFn, factory: TaskSourceFactory, options: T
     },
   );
 
+  bucketCase(
+    "settleBuckets (where implemented) writes several buckets' outcomes; a stale lease refuses only its own batch",
+    async (_ctx, source) => {
+      if (!source.settleBuckets) return;
+      const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 4 });
+      await enqueueMany(source, 80);
+      const leases = [0, 1, 2].map((bucket) => leaseOf(layout, bucket, 7));
+      const mine = await Promise.all(leases.map((lease) => claimed(source, lease, 'old', 100)));
+      verify(
+        mine.every((tasks) => tasks.length > 0),
+        `80 tasks over 4 buckets left one of buckets 0-2 empty: ${mine.map((t) => t.length)}`,
+      );
+      // A newer lease of bucket 1 claims (and so takes over) its tasks.
+      const newer = leaseOf(layout, 1, 8);
+      const taken = await claimed(source, newer, 'new', 100);
+      const complete = (task: Task) => ({
+        taskId: task.id,
+        fence: task.fence!,
+        kind: 'complete' as const,
+        result: 'old',
+      });
+      const results = await source.settleBuckets(
+        leases.map((lease, i) => ({ lease, settlements: mine[i]!.map(complete) })),
+      );
+      verifyEqual(results.length, 3, 'a result per batch');
+      for (const i of [0, 2]) {
+        const result = results[i]!;
+        verify(result.ok, `bucket ${i} refused: ${JSON.stringify(result)}`);
+        verify(
+          result.results.every((r) => r.applied && r.status === 'done'),
+          `bucket ${i}: every outcome applies`,
+        );
+        for (const task of mine[i]!) verifyEqual((await must(source, task.id)).status, 'done', 'done');
+      }
+      verifySame(results[1], { ok: false, reason: 'stale' }, 'the batch of the bucket a newer lease claimed');
+      for (const task of taken) {
+        const now = await must(source, task.id);
+        verifySame([now.status, now.fence], ['running', task.fence], 'still the newer lease’s claim');
+      }
+      await verifyRejects(
+        source.settleBuckets([
+          { lease: leases[0]!, settlements: [] },
+          { lease: { ...leases[0]!, fence: 9 }, settlements: [] },
+        ]),
+        'INVALID_ARGUMENT',
+        'one bucket in two batches',
+      );
+    },
+  );
+
   bucketCase('a task retried inside one lease is claimed again with a higher token', async (ctx, source) => {
     const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 1 });
     const [id] = await source.enqueue({ kind: 'job', maxAttempts: 3 });

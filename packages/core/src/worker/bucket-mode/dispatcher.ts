@@ -23,7 +23,6 @@ interface HeldBucket {
   readonly lease: Lease;
   readonly ref: BucketLeaseRef;
   readonly lockKey: string;
-  readonly batcher: SettleBatcher;
   /** Claimed under this lease, not started yet. */
   readonly queue: Task[];
   /** It may hold due tasks: claim from it. Cleared when a claim comes back short. */
@@ -57,6 +56,7 @@ export class BucketDispatcher {
   readonly #held = new Map<number, HeldBucket>();
   readonly #releases = new Set<Promise<void>>();
   readonly #wakeup = new Wakeup();
+  readonly #batcher: SettleBatcher;
   readonly #done = new AbortController();
   #checkAll = true;
   #balancedOnce = false;
@@ -81,6 +81,7 @@ export class BucketDispatcher {
     this.#buckets = layout.buckets ?? 1;
     this.#keys = new BucketKeys(env.options.buckets.keyPrefix, source.namespace, this.#buckets);
     this.#once = once;
+    this.#batcher = new SettleBatcher(env, source, env.options.buckets.batchSize);
   }
 
   /** Runs until the worker stops, the session is lost, the layout changes, or (once) every bucket is drained. */
@@ -245,7 +246,7 @@ export class BucketDispatcher {
         planned.kind === 'complete'
           ? { taskId: task.id, fence, kind: 'complete', result: planned.result }
           : { taskId: task.id, fence, kind: 'fail', failure: planned.failure };
-      const outcome = await bucket.batcher.settle(settlement);
+      const outcome = await this.#batcher.settle(bucket.ref, settlement);
       observeWrite(
         env,
         task,
@@ -295,9 +296,7 @@ export class BucketDispatcher {
    */
   async #balanceLoop(): Promise<void> {
     const { balanceIntervalMs } = this.#env.options.buckets;
-    // Workers started together should see each other's membership before any of them takes its share,
-    // rather than the first one taking every bucket and handing most of them back a round later.
-    if (!(await this.#sleep(Math.min(500, balanceIntervalMs / 4)))) return;
+    if (!(await this.#membershipSettled())) return;
     let failures = 0;
     while (!this.#ended()) {
       let below = false;
@@ -311,6 +310,34 @@ export class BucketDispatcher {
         continue;
       }
       await this.#sleep(below ? Math.max(50, balanceIntervalMs / 4) : balanceIntervalMs);
+    }
+  }
+
+  /**
+   * Workers started together should see each other's membership before any of them takes its share, rather
+   * than the first one taking every bucket and handing most of them back a round later. Waits until two
+   * lists 50 ms apart show the same members, or a quarter of the balancing interval (at most 500 ms) has
+   * passed since the join. False when the dispatcher ended meanwhile.
+   */
+  async #membershipSettled(): Promise<boolean> {
+    const { clock, locks } = this.#env.options;
+    const limit = Math.min(500, this.#env.options.buckets.balanceIntervalMs / 4);
+    const step = Math.min(50, limit);
+    const joinedAt = clock.monotonicNow();
+    let seen: string | undefined;
+    for (;;) {
+      if (!(await this.#sleep(step))) return false;
+      if (clock.monotonicNow() - joinedAt >= limit || !locks.list) return true;
+      let members: string;
+      try {
+        const { members: keys } = this.#keys.parse(await locks.list(this.#keys.root));
+        members = [...keys.keys()].sort().join('\n');
+      } catch {
+        // The balancing rounds report and retry list errors.
+        return !this.#ended();
+      }
+      if (members === seen) return true;
+      seen = members;
     }
   }
 
@@ -434,7 +461,6 @@ export class BucketDispatcher {
       lease,
       ref,
       lockKey,
-      batcher: new SettleBatcher(this.#env, this.#source, ref, this.#env.options.buckets.batchSize),
       queue: [],
       due: true,
       state: 'active',
@@ -480,7 +506,7 @@ export class BucketDispatcher {
           queued.map((task) => releaseOf(task)),
         );
       await this.#env.inFlight.drain(held.bucket);
-      await held.batcher.idle();
+      await this.#batcher.idle(held.ref);
       if (held.state !== 'releasing') return;
       try {
         await held.lease.release();
@@ -499,7 +525,7 @@ export class BucketDispatcher {
   }
 
   async #settleAll(held: HeldBucket, settlements: readonly Settlement[]): Promise<void> {
-    await Promise.all(settlements.map((s) => held.batcher.settle(s)));
+    await Promise.all(settlements.map((s) => this.#batcher.settle(held.ref, s)));
   }
 
   /** Marks buckets that may hold due tasks now (a wake-up from the source). */
