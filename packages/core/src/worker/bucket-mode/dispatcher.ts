@@ -214,7 +214,7 @@ export class BucketDispatcher {
   #startQueued(): void {
     const { handlerSlots } = this.#env;
     while (handlerSlots.free > 0 && !this.#env.stopSignal.aborted) {
-      const bucket = this.#active().find((b) => b.queue.length > 0);
+      const bucket = this.#withQueued();
       if (!bucket) return;
       const task = bucket.queue.shift()!;
       handlerSlots.takeFree(1);
@@ -573,6 +573,14 @@ export class BucketDispatcher {
       this.#env.inFlight.size === 0 &&
       this.#active().every((b) => !b.due && b.queue.length === 0)
     );
+  }
+
+  /** An active bucket with claimed tasks waiting (no array built: this runs once per started task). */
+  #withQueued(): HeldBucket | undefined {
+    for (const held of this.#held.values()) {
+      if (held.state === 'active' && held.queue.length > 0) return held;
+    }
+    return undefined;
   }
 
   #active(): HeldBucket[] {
