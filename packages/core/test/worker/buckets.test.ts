@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  type BucketLeaseRef,
   type BucketSettlements,
   type LockProvider,
   MemoryLockProvider,
   MemoryLockStore,
+  type MemorySession,
   MemoryTaskSource,
-  type Settlement,
+  type SessionOptions,
   type SettleResult,
   type Task,
   type TryAcquireOptions,
@@ -116,6 +116,49 @@ describe('Worker, bucket mode', () => {
     });
     expect(stats.claimBatches).toBeLessThan(2_000 / 4);
     expect(stats.settleBatches).toBeLessThan(2_000 / 2);
+  });
+
+  it('a balancing round takes up to 8 buckets at once; a transport error on one attempt leaks none of the others', async () => {
+    class SlowLocks extends MemoryLockProvider {
+      inFlight = 0;
+      most = 0;
+      failed = false;
+      override async openSession(options?: SessionOptions): Promise<MemorySession> {
+        const session = await super.openSession(options);
+        const tryAcquire = session.tryAcquire.bind(session);
+        session.tryAcquire = async (key, opts) => {
+          if (!key.includes('/b/')) return tryAcquire(key, opts);
+          this.inFlight++;
+          this.most = Math.max(this.most, this.inFlight);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            if (!this.failed) {
+              this.failed = true;
+              throw new UnavailableError('the lock server did not answer');
+            }
+            return await tryAcquire(key, opts);
+          } finally {
+            this.inFlight--;
+          }
+        };
+        return session;
+      }
+    }
+    const locks = new SlowLocks({ ttlMs: 5_000, lockDelayMs: 0 });
+    const worker = bucketWorker(locks, new MemoryTaskSource());
+    const errors = record(worker, 'error');
+    const run = worker.run();
+    await until(() => worker.stats().bucketsHeld === 16, 10_000, 'all 16 buckets');
+    expect(locks.most).toBeGreaterThan(1);
+    expect(locks.most).toBeLessThanOrEqual(8);
+    expect(errors.map((e) => e.phase)).toContain('buckets');
+    // What the round took beside the failed attempt was adopted: every bucket key is this worker's lease.
+    expect(worker.stats()).toMatchObject({ bucketsAcquired: 16, bucketsHeld: 16, bucketsLost: 0 });
+    const held = (await locks.list('buckets/')).filter((h) => h.key.includes('/b/'));
+    expect(held).toHaveLength(16);
+    expect(new Set(held.map((h) => h.sessionId)).size).toBe(1);
+    await worker.stop();
+    await run;
   });
 
   it('workers spread the buckets evenly, and a stopping worker hands its buckets over at once', async () => {

@@ -14,6 +14,9 @@ import { type Member, planBalance } from './plan.js';
 import { SettleBatcher, type SettleOutcome } from './settle-batcher.js';
 import { Wakeup } from './wakeup.js';
 
+/** Bucket leases a balancing round tries to take at once. */
+const ACQUIRE_LANES = 8;
+
 /** Why the bucket dispatcher returned. */
 export type BucketRunOutcome = 'stopped' | 'session-lost' | 'drained' | 'layout-changed';
 
@@ -425,28 +428,50 @@ export class BucketDispatcher {
       );
       for (const held of lightest.slice(0, plan.release)) this.#release(held, 'rebalance');
     }
-    let taken = 0;
-    for (const n of plan.acquire) {
-      if (this.#ended()) break;
-      const lockKey = this.#keys.bucket(n);
-      const lease = await this.#session.tryAcquire(lockKey, { value: options.id });
-      if (!lease) {
-        this.#refused.add(n);
-        continue;
-      }
-      if (this.#ended()) {
-        await lease.release().catch(() => undefined);
-        break;
-      }
-      this.#adopt(n, lease, lockKey);
-      taken++;
-    }
+    const taken = await this.#take(plan.acquire);
     this.#balancedOnce = true;
     // Once mode is done taking buckets when it has its share, or nothing it wants is free.
     this.#nothingToTake = self.held + taken >= plan.target || taken < plan.acquire.length;
     this.#wakeup.wake();
     const blocked = taken === 0 && plan.acquire.some((n) => refusedBefore.has(n));
     return self.held + taken < plan.target && !blocked;
+  }
+
+  /**
+   * Tries to take `buckets`, up to {@link ACQUIRE_LANES} at a time (a cold start takes a worker's whole share
+   * in about one lock round trip per lane, not one per bucket). Returns how many it took. Throws the first
+   * transport error once the other attempts in flight have ended (what they took is adopted, not leaked).
+   */
+  async #take(buckets: readonly number[]): Promise<number> {
+    const waiting = [...buckets];
+    let taken = 0;
+    let failure: { error: unknown } | undefined;
+    const lane = async (): Promise<void> => {
+      for (let n = waiting.shift(); n !== undefined; n = waiting.shift()) {
+        if (this.#ended() || failure) return;
+        const lockKey = this.#keys.bucket(n);
+        let lease: Lease | null;
+        try {
+          lease = await this.#session.tryAcquire(lockKey, { value: this.#env.options.id });
+        } catch (error) {
+          failure ??= { error };
+          return;
+        }
+        if (!lease) {
+          this.#refused.add(n);
+          continue;
+        }
+        if (this.#ended()) {
+          await lease.release().catch(() => undefined);
+          return;
+        }
+        this.#adopt(n, lease, lockKey);
+        taken++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ACQUIRE_LANES, buckets.length) }, lane));
+    if (failure) throw failure.error;
+    return taken;
   }
 
   #adopt(bucket: number, lease: Lease, lockKey: string): void {
