@@ -233,6 +233,31 @@ describe.concurrent('worker', () => {
     expect((await t.run(['tasks', 'retry', ids[0]!, '--dead'])).code).toBe(2);
   });
 
+  it('tasks prune deletes finished tasks older than the age; pending ones and younger ones stay', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'a', '--count', '3']);
+    expect((await t.run(['worker', '--handler', './kinds.mjs', '--once'])).code).toBe(0);
+    await t.json(['tasks', 'enqueue', 'charge', '--payload', '{"amount":-1}']);
+    expect((await t.run(['worker', '--handler', './invalid.mjs', '--once'])).code).toBe(0);
+    await t.json(['tasks', 'enqueue', 'later', '--count', '2']);
+    expect(await t.stats()).toMatchObject({ done: 3, dead: 1, pending: 2 });
+    expect(await t.json(['tasks', 'prune', '--older-than', '1h'])).toEqual({ done: 0, dead: 0, batches: 1 });
+    expect(await t.json(['tasks', 'prune', '--older-than', '0ms', '--batch', '2'])).toEqual({
+      done: 3,
+      dead: 0,
+      // 6 rows in full batches of 2, then one that finds the end of the table.
+      batches: 4,
+    });
+    expect(await t.json(['tasks', 'prune', '--older-than', '0ms', '--only-dead'])).toMatchObject({ dead: 1 });
+    expect(await t.stats()).toMatchObject({ done: 0, dead: 0, pending: 2, total: 2 });
+    const both = await t.run(['tasks', 'prune', '--older-than', '0ms', '--dead', '--only-dead']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('--only-dead');
+    const missing = await t.run(['tasks', 'prune']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--older-than');
+  });
+
   it('SIGTERM stops gracefully: the running handler finishes, exit 143', async () => {
     const t = inSchema(uniqueSchema());
     await t.json(['tasks', 'enqueue', 'slow']);

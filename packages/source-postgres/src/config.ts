@@ -26,6 +26,8 @@ export const postgresDurationBounds = {
   reclaimAfterMs: durationBounds({ min: 0, max: MAX_DURATION_MS }),
   'backoff.baseMs': durationBounds({ min: 1, max: 30 * 24 * HOUR }),
   'backoff.maxMs': durationBounds({ min: 1, max: 30 * 24 * HOUR }),
+  /** `prune()`'s age of finished tasks (compared in SQL). */
+  'prune.olderThanMs': durationBounds({ min: 0, max: MAX_DURATION_MS }),
 } as const;
 
 /**

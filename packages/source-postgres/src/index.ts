@@ -33,6 +33,8 @@ export {
   type PostgresDueOptions,
   PostgresTaskSource,
   type PostgresTaskSourceOptions,
+  type PruneOptions,
+  type PruneResult,
   type RetryTarget,
   type TaskStats,
 } from './source.js';

@@ -99,6 +99,26 @@ export interface ListTasksOptions {
 /** What {@link PostgresTaskSource.retry} resets: one task by id, or every task with a status. */
 export type RetryTarget = string | { status: 'dead' | 'failed'; kind?: string };
 
+/** Options of {@link PostgresTaskSource.prune}. */
+export interface PruneOptions {
+  /** Finished statuses to delete (default `['done']`). */
+  statuses?: ReadonlyArray<'done' | 'dead'>;
+  /** Only tasks finished at least this long ago, by the database's clock (`finished_at`). */
+  olderThanMs: number;
+  /** Rows read per statement (default 1,000, at most 10,000): each statement is a short transaction. */
+  batchSize?: number;
+  /** Ends the prune between batches (what was deleted stays deleted). */
+  signal?: AbortSignal;
+}
+
+/** What {@link PostgresTaskSource.prune} deleted. */
+export interface PruneResult {
+  readonly done: number;
+  readonly dead: number;
+  /** Statements run (each a batch of `batchSize` rows read). */
+  readonly batches: number;
+}
+
 /** Options of {@link PostgresTaskSource.due}: the contract's, nothing more. */
 export type PostgresDueOptions = DueOptions;
 
@@ -562,6 +582,45 @@ export class PostgresTaskSource implements BucketTaskSource {
       target.kind ?? null,
       this.#due.channel,
     ]);
+  }
+
+  /**
+   * Deletes finished tasks (`done` by default, or `dead`) that finished at least `olderThanMs` ago, in
+   * batches of short statements that walk the table once by id and never wait on a row lock. Running,
+   * pending and failed tasks are never touched, so workers are not affected; a pruned task's key can be
+   * enqueued again (as a new task). Fences stay safe: ids are never reused, and claim tokens and lock fences
+   * come from counters that deleting rows does not lower.
+   */
+  async prune(options: PruneOptions): Promise<PruneResult> {
+    this.#assertOpen();
+    const statuses = options.statuses ?? ['done'];
+    if (
+      !Array.isArray(statuses) ||
+      statuses.length === 0 ||
+      statuses.some((s) => s !== 'done' && s !== 'dead')
+    ) {
+      throw new InvalidArgumentError("prune(): statuses must be a non-empty list of 'done' and 'dead'");
+    }
+    ms('prune.olderThanMs', options.olderThanMs);
+    const batchSize = wholeNumber('prune(): batchSize', options.batchSize ?? 1_000, 1, MAX_PAGE);
+    let after = '0';
+    let done = 0;
+    let dead = 0;
+    let batches = 0;
+    for (;;) {
+      throwIfAborted(options.signal);
+      const [row] = (await this.#query('prune', this.#sql.prune, [
+        [...statuses],
+        options.olderThanMs,
+        batchSize,
+        after,
+      ])) as Array<{ last_id: string | null; scanned: number; done: number; dead: number }>;
+      batches++;
+      done += row!.done;
+      dead += row!.dead;
+      if (row!.last_id === null || row!.scanned < batchSize) return { done, dead, batches };
+      after = row!.last_id;
+    }
   }
 
   /** Ends the pool if the source created it. Idempotent; later calls of other methods throw `CLOSED`. */

@@ -225,6 +225,33 @@ export function statements(schema: string) {
       ), woken AS (SELECT pg_notify($3, '*') WHERE EXISTS (SELECT 1 FROM reset))
       SELECT (SELECT count(*) FROM reset)::int AS n, (SELECT count(*) FROM woken)::int AS woken`,
 
+    /**
+     * One batch of a prune: $1 statuses (finished ones: done, dead), $2 age in ms (by the database's clock,
+     * from `finished_at`), $3 batch size, $4 the cursor (the highest id of the previous batch). Walks the
+     * primary key from the cursor, so a prune reads the table once however many batches it takes; rows are
+     * locked with SKIP LOCKED (a retry of the same task by an operator wins, and nothing waits). Returns the
+     * batch's count, the id to continue after (NULL at the end of the table) and per-status counts.
+     */
+    prune: `
+      WITH scanned AS (
+        SELECT t.id, t.status, t.finished_at FROM ${tasks} AS t
+         WHERE t.id > $4::bigint
+         ORDER BY t.id
+         LIMIT $3
+      ), doomed AS (
+        SELECT t.id FROM ${tasks} AS t, scanned
+         WHERE t.id = scanned.id
+           AND t.status = ANY($1::text[]) AND t.finished_at IS NOT NULL
+           AND t.finished_at <= now() - $2::double precision * interval '1 millisecond'
+        FOR UPDATE OF t SKIP LOCKED
+      ), deleted AS (
+        DELETE FROM ${tasks} AS t USING doomed WHERE t.id = doomed.id RETURNING t.status
+      )
+      SELECT (SELECT max(id) FROM scanned)::text AS last_id,
+             (SELECT count(*) FROM scanned)::int AS scanned,
+             (SELECT count(*) FROM deleted WHERE status = 'done')::int AS done,
+             (SELECT count(*) FROM deleted WHERE status = 'dead')::int AS dead`,
+
     /** The stored layout. */
     readLayout: `SELECT mode, buckets, locks, epoch, declared FROM ${layout}`,
 

@@ -5,9 +5,9 @@ import {
   type NewTask,
   type TaskStatus,
 } from '@baton/core';
-import type { PostgresTask } from '@baton/source-postgres';
+import { type PostgresTask, postgresDurationBounds } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
-import { intArg, payloadArg, powerOfTwoArg, type When, whenArg } from '../args.js';
+import { durationArg, intArg, payloadArg, powerOfTwoArg, type When, whenArg } from '../args.js';
 import { backendName, lockInput } from '../config.js';
 import { commandContext } from '../context.js';
 import { withSource } from '../database.js';
@@ -161,6 +161,38 @@ export function tasksCommand(program: Command): Command {
     });
 
   tasks
+    .command('prune')
+    .description(
+      'delete finished tasks older than an age (done by default), in short batches that never wait on a worker',
+    )
+    .requiredOption(
+      '--older-than <duration>',
+      'only tasks that finished at least this long ago, by the database clock (e.g. 7d is 168h)',
+      durationArg(postgresDurationBounds['prune.olderThanMs']),
+    )
+    .option('--dead', 'delete dead tasks too (their errors are gone with them)')
+    .option('--only-dead', 'delete dead tasks only')
+    .option('--batch <n>', 'rows read per statement', intArg(1, 10_000), 1_000)
+    .action(async (opts: PruneCommandOptions, command: Command) => {
+      if (opts.dead && opts.onlyDead) {
+        throw new UsageError('tasks prune: give --dead or --only-dead, not both', { field: '--only-dead' });
+      }
+      const statuses: Array<'done' | 'dead'> = opts.onlyDead
+        ? ['dead']
+        : opts.dead
+          ? ['done', 'dead']
+          : ['done'];
+      const ctx = await commandContext(command);
+      const pruned = await withSource(ctx, (source) =>
+        source.prune({ statuses, olderThanMs: opts.olderThan, batchSize: opts.batch }),
+      );
+      if (ctx.json) return printJson(pruned);
+      printLines(
+        `deleted ${pruned.done} done and ${pruned.dead} dead task(s) in ${pruned.batches} batch(es)`,
+      );
+    });
+
+  tasks
     .command('layout')
     .description(
       "show the task table's lease layout (task or bucket mode, bucket count, lock backend), or change it with --set",
@@ -250,6 +282,13 @@ interface ListOptions {
   kind?: string;
   limit: number;
   after?: string;
+}
+
+interface PruneCommandOptions {
+  olderThan: number;
+  dead?: boolean;
+  onlyDead?: boolean;
+  batch: number;
 }
 
 interface RetryOptions {
