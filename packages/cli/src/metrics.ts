@@ -26,7 +26,10 @@ export class WorkerMetrics {
   readonly #errors: Counter<'phase'>;
   readonly #abandoned: Counter;
   readonly #passes: Counter<'outcome'>;
+  readonly #leader: Gauge<'key'>;
   readonly #workers = new Map<Worker, LockCounts>();
+  /** Due tasks each worker's last finished pass saw (task mode; bucket mode has no passes). */
+  readonly #lastDue = new Map<Worker, number>();
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registry = new Registry();
@@ -100,7 +103,34 @@ export class WorkerMetrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.#leader = new Gauge({
+      name: 'baton_leader',
+      help: '1 while a worker in this process leads the election key (--leader-key), else 0.',
+      labelNames: ['key'],
+      registers,
+    });
+    const lastDue = this.#lastDue;
+    new Gauge({
+      name: 'baton_due_tasks_seen',
+      help: 'Due tasks the last finished pass saw, summed over workers (task mode: a backlog signal read from passes, no extra query).',
+      registers,
+      collect() {
+        let due = 0;
+        for (const seen of lastDue.values()) due += seen;
+        this.set(due);
+      },
+    });
     const workers = this.#workers;
+    new Gauge({
+      name: 'baton_buckets_held',
+      help: 'Bucket mode: bucket leases held now.',
+      registers,
+      collect() {
+        let held = 0;
+        for (const worker of workers.keys()) held += worker.stats().bucketsHeld;
+        this.set(held);
+      },
+    });
     new Gauge({
       name: 'baton_tasks_in_flight',
       help: 'Handlers running now.',
@@ -123,10 +153,15 @@ export class WorkerMetrics {
       collectDefaultMetrics({ register: registry, prefix: 'baton_process_' });
   }
 
-  /** Starts counting `worker`'s events. Returns a function that stops. */
-  observe(worker: Worker): () => void {
+  /**
+   * Starts counting `worker`'s events. Returns a function that stops. `leaderKey`: the election key the
+   * worker campaigns on, so `baton_leader{key}` reads 0 from the start (an alert can tell "nobody leads"
+   * from "no such metric").
+   */
+  observe(worker: Worker, options: { leaderKey?: string } = {}): () => void {
     const { lockAttempts, acquired, notAcquired } = worker.stats();
     this.#workers.set(worker, { lockAttempts, acquired, notAcquired });
+    if (options.leaderKey !== undefined) this.#leader.set({ key: options.leaderKey }, 0);
     const sync = () => this.#syncLockCounters(worker);
     const offs = [
       worker.on('skipped-locked', sync),
@@ -146,13 +181,17 @@ export class WorkerMetrics {
       worker.on('pass-finished', (e) => {
         sync();
         this.#passes.inc({ outcome: e.outcome });
+        if (e.outcome === 'complete') this.#lastDue.set(worker, e.seen);
       }),
+      worker.on('leader-elected', (e) => this.#leader.set({ key: e.key }, 1)),
+      worker.on('leader-ended', (e) => this.#leader.set({ key: e.key }, 0)),
       worker.on('stopped', sync),
     ];
     return () => {
       for (const off of offs) off();
       sync();
       this.#workers.delete(worker);
+      this.#lastDue.delete(worker);
     };
   }
 

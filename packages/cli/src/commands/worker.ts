@@ -219,7 +219,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       ...leasing,
     });
     const metrics = new WorkerMetrics();
-    metrics.observe(worker);
+    metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
     logEvents(worker, log);
     const running = worker;
     exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
