@@ -10,6 +10,9 @@ import {
 } from '../src/index.js';
 import { startFaultProxy } from './proxy.js';
 
+/** Errors of idle admin connections, as the server closed them. */
+export const adminErrors: Error[] = [];
+
 /** PGlite in process, or the PostgreSQL at DATABASE_URL, for one test file, and an admin pool on it. */
 export function lockDatabase(): { db: () => TestDatabase; admin: () => pg.Pool } {
   let db: TestDatabase | undefined;
@@ -18,9 +21,10 @@ export function lockDatabase(): { db: () => TestDatabase; admin: () => pg.Pool }
   beforeAll(async () => {
     db = await testDatabase();
     admin = new pg.Pool({ connectionString: db.connectionString, max: 2 });
-    // Reported while in use; after teardown began, the test database may terminate idle connections.
+    // Reported while in use (tests that terminate every connection check them); after teardown began,
+    // the test database may terminate idle connections.
     admin.on('error', (error) => {
-      if (!closing) console.error('admin pool error during the tests:', error);
+      if (!closing) adminErrors.push(error);
     });
   }, 120_000);
   afterAll(async () => {
