@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createLockProvider, type LockProvider } from '@baton/core';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
+import { testDatabase } from '@baton/testkit/pglite';
 
 /** A running lock backend, configured the way users configure it: environment variables only. */
 export interface LockBackend {
@@ -104,9 +105,30 @@ const dynamodb: LockBackendCase = {
   },
 };
 
+const postgres: LockBackendCase = {
+  name: 'postgres',
+  crossProcess: true,
+  start: async ({ ttlMs, lockDelayMs }) => {
+    // A database of its own (PGlite, or a fresh schema on the server at DATABASE_URL), apart from the tasks'.
+    const db = await testDatabase();
+    return fromEnv(
+      'postgres',
+      {
+        BATON_BACKEND: 'postgres',
+        BATON_LOCK_DATABASE_URL: db.connectionString,
+        BATON_PG_LOCK_SCHEMA: db.schema,
+        BATON_SESSION_TTL: `${ttlMs}ms`,
+        BATON_LOCK_DELAY: `${lockDelayMs}ms`,
+      },
+      true,
+      () => db.close(),
+    );
+  },
+};
+
 /**
  * Every lock backend that has landed. A backend joins the end-to-end runs once its package exports
  * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit: add its case here
  * and a `test/e2e/worker-<name>.test.ts` calling `exactlyOnceSuite('<name>')` (backends-covered checks).
  */
-export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb];
+export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb, postgres];

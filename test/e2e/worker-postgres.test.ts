@@ -1,0 +1,3 @@
+import { exactlyOnceSuite } from './support/exactly-once.js';
+
+exactlyOnceSuite('postgres');
