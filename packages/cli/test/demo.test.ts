@@ -57,6 +57,17 @@ describe('baton demo', { timeout: 240_000 }, () => {
     expect(s.workers.reduce((sum, w) => sum + (w.claimed ?? 0), 0)).toBe(20);
   });
 
+  it('postgres: separate worker processes, locks in a schema of the demo database', async () => {
+    const result = await baton(
+      ['--json', 'demo', '--backend', 'postgres', '--tasks', '20', '--workers', '2'],
+      { timeoutMs: 230_000 },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const s = summary(result.stdout);
+    expect(s).toMatchObject({ ok: true, backend: 'postgres', separateProcesses: true, tasks: 20 });
+    expect(s.workers.reduce((sum, w) => sum + (w.completed ?? 0), 0)).toBe(20);
+  });
+
   it('exits 1 and says which check failed when the run cannot finish', async () => {
     const result = await baton(
       [

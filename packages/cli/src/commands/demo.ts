@@ -27,7 +27,10 @@ export function demoCommand(program: Command): Command {
       durationArg(cliDurationBounds.demoTimeout),
       120_000,
     )
-    .option('--in-process', 'run consul/dynamodb/etcd workers in this process instead of child processes')
+    .option(
+      '--in-process',
+      'run consul/dynamodb/etcd/postgres workers in this process instead of child processes',
+    )
     .addOption(
       new Option(
         '--lease-by <mode>',
@@ -39,7 +42,7 @@ export function demoCommand(program: Command): Command {
       `
 --backend picks the embedded lock backend: memory (default; workers in this process), consul (the
 Consul-compatible test server), dynamodb (dynalite) or etcd (a real etcd started on free ports: needs
-Debian's etcd-server); for the last three each worker is a separate \`baton worker\` process connected to
+Debian's etcd-server) or postgres (locks in a schema of the demo's own database); for all but memory each worker is a separate \`baton worker\` process connected to
 the servers this command starts. PostgreSQL is PGlite, in process.
 Nothing outside this process is touched: DATABASE_URL, BATON_BACKEND and the backend variables are ignored.
 
@@ -48,9 +51,15 @@ Exits 0 when every check passes, 1 when one fails.`,
     .action(async (flags: DemoFlags, command: Command) => {
       const ctx = await commandContext(command);
       const backend = ctx.globals.backend ?? 'memory';
-      if (backend !== 'memory' && backend !== 'consul' && backend !== 'dynamodb' && backend !== 'etcd') {
+      if (
+        backend !== 'memory' &&
+        backend !== 'consul' &&
+        backend !== 'dynamodb' &&
+        backend !== 'etcd' &&
+        backend !== 'postgres'
+      ) {
         throw new UsageError(
-          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb or etcd.`,
+          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb, etcd or postgres.`,
           { field: '--backend' },
         );
       }

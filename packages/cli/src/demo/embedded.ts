@@ -5,7 +5,7 @@ import { startDynalite } from '@baton/testkit/dynalite';
 import { startEtcd } from '@baton/testkit/etcd';
 
 /** Lock backends the demo can embed. */
-export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd'] as const;
+export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd', 'postgres'] as const;
 export type DemoBackend = (typeof DEMO_BACKENDS)[number];
 
 /** A lock backend running inside the demo process. */
@@ -25,9 +25,24 @@ export interface EmbeddedLocks {
 /**
  * Starts the demo's lock backend in this process: nothing for memory, the Consul-compatible test server for
  * consul, dynalite (plus the lock table) for dynamodb, a real etcd (Debian's etcd-server, in a process of its
- * own, on free ports) for etcd.
+ * own, on free ports) for etcd, and a schema of the demo's own PGlite (`databaseUrl`) for postgres.
  */
-export async function startEmbeddedLocks(backend: DemoBackend): Promise<EmbeddedLocks> {
+export async function startEmbeddedLocks(backend: DemoBackend, databaseUrl: string): Promise<EmbeddedLocks> {
+  if (backend === 'postgres') {
+    const env = {
+      BATON_BACKEND: 'postgres',
+      BATON_LOCK_DATABASE_URL: databaseUrl,
+      BATON_PG_LOCK_SCHEMA: 'baton_demo_locks',
+    };
+    return {
+      backend,
+      where: 'schema baton_demo_locks of the demo database (PGlite)',
+      shared: true,
+      env,
+      provider: () => createLockProvider(env),
+      close: async () => undefined,
+    };
+  }
   if (backend === 'memory') {
     const provider = new MemoryLockProvider({ lockDelayMs: 0 });
     return {

@@ -70,7 +70,7 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
     db = await startPglite();
     if (cancel.signal.aborted) return;
     say(`  starting the lock backend (${backend}) ...`);
-    locks = await startEmbeddedLocks(backend);
+    locks = await startEmbeddedLocks(backend, db.connectionString);
     say(`  locks: ${locks.where}`);
     const sourceEnv = { DATABASE_URL: db.connectionString, ...SOURCE_ENV };
     source = await createPostgresTaskSource(sourceEnv);
