@@ -10,7 +10,8 @@ import {
   serverKind,
 } from '../lib/locks.mjs';
 import { closedLoop, interleave } from '../lib/loop.mjs';
-import { importWorkspace } from '../lib/packages.mjs';
+import { importWorkspace, UnavailableError } from '../lib/packages.mjs';
+import { dropSchemas, ensurePostgres, schemaName } from '../lib/postgres.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
 import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
@@ -24,12 +25,14 @@ export default {
     'Ours: LockSession.tryAcquire + Lease.release on one session. Raw: the memory store called directly; ' +
     "Consul: the consul client's kv.set({acquire}) + kv.set({release}) with a session; DynamoDB: one " +
     'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); etcd (a real etcd-server, skipped ' +
-    "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete. Rounds interleave ours and raw " +
+    "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete; PostgreSQL " +
+    '(the local server or DATABASE_URL, skipped when there is none): `pg` calling the same acquire() and ' +
+    'release() functions of the lock schema as the backend. Rounds interleave ours and raw ' +
     '(order rotating) so machine noise hits both; the ratio is taken per round, then the median.',
   async run(ctx) {
     const p = ctx.quick
       ? {
-          backends: [...BACKENDS, 'etcd'],
+          backends: [...BACKENDS, 'etcd', 'postgres'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
@@ -37,7 +40,7 @@ export default {
           warmupMs: 30,
         }
       : {
-          backends: [...BACKENDS, 'etcd'],
+          backends: [...BACKENDS, 'etcd', 'postgres'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,
@@ -55,6 +58,16 @@ export default {
         p.backends = p.backends.filter((b) => b !== 'etcd');
       }
     }
+    let postgres;
+    if (p.backends.includes('postgres')) {
+      try {
+        postgres = await lockDatabase(ctx);
+      } catch (error) {
+        if (!(error instanceof UnavailableError)) throw error;
+        ctx.log(`postgres skipped: ${error.message}`);
+        p.backends = p.backends.filter((b) => b !== 'postgres');
+      }
+    }
     p.requestCountPairs = ctx.quick ? 5 : 20;
     const rounds = [];
     const summary = [];
@@ -62,9 +75,12 @@ export default {
     for (const backend of p.backends) {
       const kind = serverKind(backend);
       // Timed rounds: the server without request counting in front of it.
-      const server = kind
-        ? await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {})
-        : undefined;
+      const server =
+        backend === 'postgres'
+          ? postgres
+          : kind
+            ? await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {})
+            : undefined;
       try {
         const ours = await openOurs(backend, server);
         const raw = await openRaw(backend, server);
@@ -96,7 +112,10 @@ export default {
       } finally {
         await server?.close();
       }
-      requestCounts[backend] = await countRequests(backend, p.requestCountPairs);
+      requestCounts[backend] =
+        backend === 'postgres'
+          ? await countStatements(postgres, p.requestCountPairs)
+          : await countRequests(backend, p.requestCountPairs);
     }
     for (const row of summary) row.requestsPerPair = requestCounts[row.backend];
     return {
@@ -111,8 +130,64 @@ export default {
 
 /** Reads the server process's CPU right before and after the measured part of a round (none for memory). */
 function serverCpu(server) {
-  if (!server) return undefined;
+  if (!server?.cpuMs) return undefined;
   return { before: () => server.cpuMs(), after: async (before) => (await server.cpuMs()) - before };
+}
+
+/** A schema of its own on the benchmarks' PostgreSQL, with the lock tables; `close` drops it. */
+async function lockDatabase(ctx) {
+  const { url } = await ensurePostgres(ctx.log);
+  const schema = schemaName('bench_locks');
+  const { PgLockProvider, pgLockConfigSchema } = await importWorkspace('@baton/backend-postgres', [
+    'PgLockProvider',
+    'pgLockConfigSchema',
+  ]);
+  const setup = new PgLockProvider(pgLockConfigSchema.parse({ url, schema }));
+  try {
+    await setup.migrate();
+  } finally {
+    await setup.close();
+  }
+  return { url, schema, close: async () => {}, drop: () => dropSchemas(url, [schema]) };
+}
+
+/**
+ * Statements each contestant sends per acquire+release pair on PostgreSQL, counted at the client (every
+ * `pg` query call, untimed): there is no request log to count at the server.
+ */
+async function countStatements(server, pairs) {
+  const { default: pg } = await import('pg');
+  const original = pg.Client.prototype.query;
+  let calls = 0;
+  pg.Client.prototype.query = function counted(...args) {
+    calls++;
+    return original.apply(this, args);
+  };
+  try {
+    const out = {};
+    for (const [who, open] of [
+      ['ours', () => openOurs('postgres', server)],
+      ['raw', () => openRaw('postgres', server)],
+    ]) {
+      const c = await open();
+      try {
+        out[who] = { byOp: {} };
+        for (const keys of ['new', 'same']) {
+          await pair(c, keyFor(keys, `count/${who}`, 0, -1));
+          calls = 0;
+          for (let i = 0; i < pairs; i++) await pair(c, keyFor(keys, `count/${who}`, 0, i));
+          out[who][keys] = calls / pairs;
+          out[who].byOp[keys] = { statement: calls / pairs };
+        }
+      } finally {
+        await c.close();
+      }
+    }
+    return out;
+  } finally {
+    pg.Client.prototype.query = original;
+    await server.drop();
+  }
 }
 
 function keyFor(mode, run, lane, i) {
@@ -251,7 +326,7 @@ function notes(counts) {
         .map(([op, n]) => `${num(n, 1)}× ${op}`)
         .join(' + ');
     out.push(
-      `${backend}: requests per pair, counted at the server (untimed): new keys: ours ${ops(c.ours.byOp.new)}; ` +
+      `${backend}: requests per pair, counted ${backend === 'postgres' ? 'at the client (pg query calls)' : 'at the server'} (untimed): new keys: ours ${ops(c.ours.byOp.new)}; ` +
         `raw ${ops(c.raw.byOp.new)}. Reused key: ours ${ops(c.ours.byOp.same)}; raw ${ops(c.raw.byOp.same)}.`,
     );
   }
