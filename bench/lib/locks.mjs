@@ -229,8 +229,12 @@ async function openRawPostgres(server) {
   return {
     name: 'raw',
     acquire: async (key) =>
-      (await pool.query(`SELECT fence FROM ${s}.acquire($1::uuid, $2::text, NULL, 0)`, [sessionId, key]))
-        .rows[0].fence ?? null,
+      (
+        await pool.query(`SELECT fence FROM ${s}.acquire($1::uuid, $2::text, NULL, 0::bigint)`, [
+          sessionId,
+          key,
+        ])
+      ).rows[0].fence ?? null,
     release: (key, fence) =>
       pool.query(`SELECT ${s}.release($1::uuid, $2::text, $3::bigint)`, [sessionId, key, fence]),
     async close() {

@@ -58,7 +58,7 @@ export const LOCK_MIGRATIONS: readonly LockMigration[] = [
       -- Takes p_key for p_session if it is free: no row; or a released row whose lockAtLeastFor is over;
       -- or a row whose session expired and whose lock-delay passed. Per-key advisory lock first, then row
       -- locks, read at their latest version (a renewal in flight is waited for, never judged stale).
-      CREATE FUNCTION ${s}.acquire(p_session uuid, p_key text, p_value text, p_min_ms integer,
+      CREATE FUNCTION ${s}.acquire(p_session uuid, p_key text, p_value text, p_min_ms bigint,
                                    OUT alive boolean, OUT fence bigint)
       LANGUAGE plpgsql AS $fn$
       DECLARE

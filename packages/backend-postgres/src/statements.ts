@@ -23,7 +23,7 @@ export function lockStatements(schema: string) {
       SELECT EXISTS (SELECT 1 FROM me) AS alive,
         coalesce((SELECT json_agg(json_build_array(key, fence::text)) FROM ${s}.locks WHERE session_id = $1::uuid),
                  '[]'::json) AS held`,
-    acquire: `SELECT alive, fence::text AS fence FROM ${s}.acquire($1::uuid, $2::text, $3::text, $4::int)`,
+    acquire: `SELECT alive, fence::text AS fence FROM ${s}.acquire($1::uuid, $2::text, $3::text, $4::bigint)`,
     release: `SELECT ${s}.release($1::uuid, $2::text, $3::bigint) AS released`,
     publish: `UPDATE ${s}.locks l SET value = $4::text
       WHERE key = $1::text AND session_id = $2::uuid AND fence = $3::bigint

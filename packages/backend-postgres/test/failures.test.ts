@@ -102,6 +102,21 @@ describe('postgres locks: no key left behind', () => {
   });
 });
 
+describe('postgres locks: bounds', () => {
+  it('takes the longest lockAtLeastFor the contract allows (365 days)', async () => {
+    const { provider: p } = await provider('locks_bounds');
+    try {
+      const session = await p.openSession();
+      const lease = await session.tryAcquire(key('long'), { lockAtLeastForMs: 365 * 24 * 3_600_000 });
+      expect(lease?.fence).toBeGreaterThan(0);
+      expect(await lease?.release()).toBe(true);
+      expect(await (await p.openSession()).tryAcquire(lease?.key ?? '')).toBeNull();
+    } finally {
+      await p.close();
+    }
+  });
+});
+
 describe('postgres locks: clocks', () => {
   it("judges expiry by the database's clock only: a client clock an hour ahead frees nothing", async () => {
     const ahead: Clock = {
