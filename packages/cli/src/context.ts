@@ -34,7 +34,7 @@ export async function openLocks(
   if (options.shared && backendName(input) === 'memory') {
     throw new UsageError(
       'the memory backend keeps its locks inside one process, so this command would only ever see its own ' +
-        'empty store. Fix: choose a shared backend with --backend or BATON_BACKEND (consul, dynamodb, etcd, ...).',
+        'empty store. Fix: choose a shared backend with --backend or BATON_BACKEND (consul, dynamodb, etcd, postgres, ...).',
       { field: 'BATON_BACKEND' },
     );
   }

@@ -21,7 +21,7 @@ Exit codes:
   130  stopped by SIGINT, 143 stopped by SIGTERM (after a graceful stop)
 
 Configuration: flags override environment variables, which override the config file.
-The lock backend comes from BATON_BACKEND (memory, consul, dynamodb, etcd, or a custom one with
+The lock backend comes from BATON_BACKEND (memory, consul, dynamodb, etcd, postgres, or a custom one with
 BATON_BACKEND_MODULE) and that backend's variables (CONSUL_HTTP_ADDR, AWS_REGION, ...);
 the database from --database-url, DATABASE_URL or the PG* variables.
 Docs: docs/cli.md, docs/configuration.md`;
@@ -41,7 +41,7 @@ export function createProgram(options: { json?: boolean } = {}): Command {
     .option('--json', 'machine-readable output (JSON on stdout; errors as JSON on stderr)')
     .option(
       '--backend <name>',
-      'lock backend (overrides BATON_BACKEND): memory, consul, dynamodb, etcd, or a custom name',
+      'lock backend (overrides BATON_BACKEND): memory, consul, dynamodb, etcd, postgres, or a custom name',
     )
     .option('--database-url <url>', 'PostgreSQL connection string (overrides DATABASE_URL)')
     .option('--schema <name>', "schema of baton's tables (overrides BATON_PG_SCHEMA)")
