@@ -389,14 +389,25 @@ export class PgRowsSession extends AbstractLockSession {
 
   async releaseOnce(lease) {
     const p = this.#provider;
-    const { rowCount } = await p.query(
-      `UPDATE ${p.t('locks')} SET session_id = NULL, value = NULL
-       WHERE key = $1 AND session_id = $2 AND fence = $3
-         AND EXISTS (SELECT 1 FROM ${p.t('sessions')} s WHERE s.id = $2 AND s.expires_at > clock_timestamp())`,
+    // The row goes with the release (fences come from the sequence, not the row), unless a lockAtLeastFor
+    // window still runs: then it stays, free, until the next holder takes it over.
+    const { rows } = await p.query(
+      `WITH mine AS (
+         SELECT key, min_until <= clock_timestamp() AS done FROM ${p.t('locks')}
+         WHERE key = $1 AND session_id = $2 AND fence = $3
+           AND EXISTS (SELECT 1 FROM ${p.t('sessions')} s WHERE s.id = $2 AND s.expires_at > clock_timestamp())
+         FOR UPDATE
+       ), gone AS (
+         DELETE FROM ${p.t('locks')} l USING mine WHERE l.key = mine.key AND mine.done RETURNING 1
+       ), kept AS (
+         UPDATE ${p.t('locks')} l SET session_id = NULL, value = NULL
+         FROM mine WHERE l.key = mine.key AND NOT mine.done RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept) AS n`,
       [lease.key, this.id, lease.fence],
       `${NAME}: releasing '${lease.key}'`,
     );
-    return (rowCount ?? 0) > 0;
+    return Number(rows[0]?.n ?? 0) > 0;
   }
 
   async publishOnce(lease, value) {

@@ -400,7 +400,8 @@ export function leasesFromConsulHistory(history, { prefix = 'baton/', toEpoch = 
       fence: r.modifyIndex,
       start: toEpoch(r.acquiredAt),
       end: r.endedAt === undefined ? undefined : toEpoch(r.endedAt),
-      endKind: r.end ?? 'held',
+      // baton's release deletes the key while its session still holds it (check-session + delete).
+      endKind: r.end === 'deleted' ? 'released' : (r.end ?? 'held'),
     }));
 }
 

@@ -12,6 +12,7 @@ const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
 const locks = await createLockProvider(env);
 const source = await createPostgresTaskSource(env);
 const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
+pool.on('error', (error) => send({ type: 'error', phase: 'handler-pool', message: String(error.message) }));
 const recordExecution = env.E2E_RECORD_SQL;
 if (!recordExecution) throw new Error('E2E_RECORD_SQL is not set');
 

@@ -13,6 +13,8 @@ let admin;
 beforeAll(async () => {
   database = await testDatabase();
   admin = new pg.Pool({ connectionString: database.connectionString, max: 2 });
+  // pool.end() resolves before its sockets close; the database's teardown may still terminate one.
+  admin.on('error', () => {});
 }, 120_000);
 
 afterAll(async () => {

@@ -110,7 +110,7 @@ export const consulConfigSchema = z
     ttlMs: durationMs(consulDurationBounds.ttlMs).default(15_000),
     allowShortTtl: boolField().default(false),
     lockDelayMs: durationMs(consulDurationBounds.lockDelayMs).default(15_000),
-    behavior: z.enum(['release', 'delete']).default('release'),
+    behavior: z.enum(['release', 'delete']).default('delete'),
     checks: checksField.default([]),
     sessionName: z.string().min(1).max(256).default('baton'),
     requestTimeoutMs: durationMs(consulDurationBounds.requestTimeoutMs).default(10_000),

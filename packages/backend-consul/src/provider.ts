@@ -57,7 +57,10 @@ export interface ConsulLockProviderOptions {
   minTtlMs?: number;
   /** Default lock-delay after a session is invalidated while holding locks. Default 15 s, at most 60 s. */
   lockDelayMs?: number;
-  /** What Consul does with held keys when a session is invalidated. Default `release`. */
+  /**
+   * What Consul does with held keys when a session is invalidated. Default `delete`: an expired holder's
+   * key goes (lock-delay still applies to it), as a released one does, so no key is left behind.
+   */
   behavior?: 'release' | 'delete';
   /**
    * Health checks the sessions are bound to. Default `[]`: none, so a lock lives exactly as long as its
@@ -122,7 +125,7 @@ export class ConsulLockProvider implements LockProvider {
       ttlMs: options.ttlMs ?? 15_000,
       minTtlMs: options.minTtlMs ?? CONSUL_MIN_TTL_MS,
       lockDelayMs: options.lockDelayMs ?? 15_000,
-      behavior: options.behavior ?? 'release',
+      behavior: options.behavior ?? 'delete',
       checks: [...(options.checks ?? [])],
       sessionName: options.sessionName ?? 'baton',
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,

@@ -90,8 +90,9 @@ const MAX_TIMER_MS = 2_147_483_647;
  *   although Consul may keep it up to 2×TTL.
  * - **Acquire**: one `PUT /v1/txn` with `lock` + `get` of the key; the fence is the entry's `ModifyIndex`
  *   in that same answer.
- * - **Release**: one `PUT /v1/kv/<key>?release=<session>` re-sending value and flags; deferred while
- *   `lockAtLeastForMs` has not elapsed (the session keeps the key, renewing, until then).
+ * - **Release**: one `PUT /v1/txn` with `check-session` + `delete`: the key goes while it is still ours, so
+ *   no key is left behind; deferred while `lockAtLeastForMs` has not elapsed (the session keeps the key,
+ *   renewing, until then).
  * - **Loss detection**: session loss from renewals; a lease held longer than `monitorAfterMs` also gets a
  *   `?consistent` blocking query on its key that ends the lease when another session (or nobody) holds it
  *   or the key is deleted. Monitor errors are retried with jittered backoff, never treated as loss.
@@ -436,11 +437,25 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     );
   }
 
+  /**
+   * Deletes the key while this session still holds it, in one txn: a key per task would otherwise stay in
+   * Consul forever. Fences stay rising (the next holder's fence is a newer Raft index), and a retried delete
+   * after a lost answer finds the key gone or held by someone else and touches nothing.
+   */
   async #releaseAtConsul(pending: PendingKey): Promise<boolean> {
-    return this.#init.http.putKey(pending.consulKey, pending.value ?? '', {
-      flags: pending.flags,
-      release: this.id,
-    });
+    const outcome = await this.#init.http.txn(`release of '${pending.consulKey}'`, [
+      { Verb: 'check-session', Key: pending.consulKey, Session: this.id },
+      { Verb: 'delete', Key: pending.consulKey },
+    ]);
+    if (outcome.committed) return true;
+    const denied = outcome.errors.find((e) => isPermissionText(e.What));
+    if (denied) {
+      throw new PermissionDeniedError(
+        `Consul: release of '${pending.consulKey}' denied (${denied.What}). baton needs ${aclHint(this.#init.codec.prefix)}.`,
+        { backend: BACKEND },
+      );
+    }
+    return false;
   }
 
   /** One attempt at the pending release of `key`; concurrent callers share it. Rejects if it failed. */

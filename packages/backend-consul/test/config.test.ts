@@ -34,7 +34,7 @@ describe('consul config', () => {
       ttlMs: 15_000,
       allowShortTtl: false,
       lockDelayMs: 15_000,
-      behavior: 'release',
+      behavior: 'delete',
       checks: [],
       sessionName: 'baton',
       requestTimeoutMs: 10_000,

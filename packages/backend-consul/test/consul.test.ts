@@ -28,10 +28,10 @@ describe('consul semantics', () => {
   });
 
   it(
-    'behavior=delete: a dying session deletes its keys, and the next holder’s fence is still larger',
+    'behavior=delete (default): a dying session deletes its keys, and the next holder’s fence is still larger',
     slow,
     async () => {
-      const provider = testProvider(env, { behavior: 'delete' });
+      const provider = testProvider(env);
       try {
         const [a, b] = [await provider.openSession(), await provider.openSession()];
         const first = await a.tryAcquire('delete/k', { value: 'a' });
@@ -52,8 +52,8 @@ describe('consul semantics', () => {
     },
   );
 
-  it('behavior=release (default): a dying session leaves the key, unheld, with its value', slow, async () => {
-    const provider = testProvider(env);
+  it('behavior=release: a dying session leaves the key, unheld, with its value', slow, async () => {
+    const provider = testProvider(env, { behavior: 'release' });
     try {
       const a = await provider.openSession();
       await a.tryAcquire('release-behavior/k', { value: 'kept' });

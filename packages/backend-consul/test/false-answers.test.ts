@@ -6,6 +6,8 @@ import { type ConsulEnv, REAL_AGENT, startConsulEnv, testProvider, testServer } 
 // Found by the chaos harness (test/chaos): Consul's `false` to `PUT ?release=` / `DELETE ?cas=` reached baton
 // as `undefined` (the consul client's rendering of a false body) and was reported as PROTOCOL. After a release
 // whose answer was lost, the retried release got that `false`, and the session could never take the key again.
+// (A release is now a check-session + delete txn; its retry after a lost answer is rolled back, which must
+// settle it the same way.)
 describe("Consul's false answers to KV writes", () => {
   let env: ConsulEnv;
   beforeAll(async () => {
@@ -26,7 +28,7 @@ describe("Consul's false answers to KV writes", () => {
         testServer(env).faults.failNext(1, {
           status: 500,
           method: 'PUT',
-          pathPrefix: '/v1/kv',
+          pathPrefix: '/v1/txn',
           afterProcessing: true,
         });
         await expect(first!.release()).rejects.toMatchObject({ code: 'UNAVAILABLE' });

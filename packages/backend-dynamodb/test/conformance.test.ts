@@ -30,6 +30,7 @@ const options: LockSuiteOptions = {
   lockDelayMs: 300,
   granularityMs: 50,
   skipKeyDeletion: true,
+  retainsReleasedKeys: true,
 };
 
 exclusivityTests(it, harness, options);

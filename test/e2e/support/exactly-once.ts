@@ -54,11 +54,12 @@ export function exactlyOnceSuite(
         const providers: LockProvider[] = [];
         const pools = [];
         const workers: Worker[] = [];
+        const errors: unknown[] = [];
         try {
           for (let i = 0; i < WORKERS; i++) {
             const source = await openSource(settings);
             const locks = await backend.provider();
-            const pool = handlerPool(settings);
+            const pool = handlerPool(settings, (error) => errors.push(error));
             sources.push(source);
             providers.push(locks);
             pools.push(pool);
@@ -75,7 +76,6 @@ export function exactlyOnceSuite(
               }),
             );
           }
-          const errors: unknown[] = [];
           for (const w of workers) w.on('error', ({ error }) => errors.push(error));
           const started = Date.now();
           const runs = workers.map((w) => w.run());

@@ -140,9 +140,15 @@ export function recordingHandler(pool: pg.Pool, schema: string): TaskHandler {
   };
 }
 
-/** A pool for the handler's own writes. */
-export function handlerPool(settings: SourceSettings): pg.Pool {
-  return new pg.Pool({ connectionString: settings.connectionString, max: 2 });
+/**
+ * A pool for the handler's own writes. An idle connection's error goes to `onIdleError` (a pool without an
+ * `error` listener would crash the process): `pool.end()` resolves before its connections have closed, so the
+ * database's teardown may still terminate one of them after the test is over.
+ */
+export function handlerPool(settings: SourceSettings, onIdleError: (error: Error) => void): pg.Pool {
+  const pool = new pg.Pool({ connectionString: settings.connectionString, max: 2 });
+  pool.on('error', onIdleError);
+  return pool;
 }
 
 /** Waits until every task is done (or `timeoutMs` passes, then throws with the status counts). */

@@ -22,7 +22,12 @@ interface StoredKey {
   lockAtLeastForMs: number;
   /** Monotonic time before which nobody may acquire (lock-delay or lockAtLeastFor). */
   blockedUntil: number;
-  watch: LatestValue<LockHolder | null>;
+}
+
+/** A key's change stream, kept apart from the key so that a free key can go while someone watches it. */
+interface KeyWatch {
+  readonly value: LatestValue<LockHolder | null>;
+  followers: number;
 }
 
 /** One waiter in a key's line, as the store keeps it. */
@@ -63,6 +68,11 @@ export interface MemoryLockStoreOptions {
    * ≥ 1: the client treats its session as lost after `ttlMs`, so the store must never expire it sooner.
    */
   ttlMultiplier?: number;
+  /**
+   * Keep every grant for {@link MemoryLockStore.history} (tests and checkers). Default `false`: a long-running
+   * process would otherwise keep a record per lock it ever took.
+   */
+  recordHistory?: boolean;
 }
 
 /**
@@ -75,6 +85,11 @@ export class MemoryLockStore {
   readonly ttlMultiplier: number;
   readonly #sessions = new Map<string, StoredSession>();
   readonly #keys = new Map<string, StoredKey>();
+  readonly #watches = new Map<string, KeyWatch>();
+  /** Free keys kept only while a lock-delay or lockAtLeastFor window runs: dropped once it has passed. */
+  readonly #cooling = new Set<StoredKey>();
+  #nextSweepAt = Number.NEGATIVE_INFINITY;
+  readonly #recordHistory: boolean;
   readonly #lines = new Map<string, StoredLine>();
   readonly #order = new SortedKeys();
   readonly #history: GrantRecord[] = [];
@@ -85,6 +100,7 @@ export class MemoryLockStore {
     this.clock = options.clock ?? systemClock;
     this.ttlMultiplier = options.ttlMultiplier ?? 1;
     if (!(this.ttlMultiplier >= 1)) throw new RangeError('ttlMultiplier must be >= 1');
+    this.#recordHistory = options.recordHistory ?? false;
   }
 
   /** Makes the next `count` operations fail with an `UNAVAILABLE` error, as a dropped connection would. */
@@ -97,7 +113,7 @@ export class MemoryLockStore {
     this.#failures = 0;
   }
 
-  /** Every grant so far, in grant order. */
+  /** Every grant so far, in grant order (empty unless the store was made with `recordHistory`). */
   history(): readonly GrantRecord[] {
     return this.#history;
   }
@@ -147,6 +163,7 @@ export class MemoryLockStore {
     this.#maybeFail('acquire');
     if (!this.#sessions.has(sessionId)) throw new SessionLostError(`session '${sessionId}' not found`);
     const now = this.clock.monotonicNow();
+    this.#sweep(now);
     const entry = this.#keys.get(key);
     if (entry && (entry.holder !== undefined || now < entry.blockedUntil)) return null;
     if (line === 'empty' && this.waiters(key).length > 0) return null;
@@ -161,7 +178,10 @@ export class MemoryLockStore {
     target.value = options.value;
     target.acquiredAt = now;
     target.lockAtLeastForMs = options.lockAtLeastForMs ?? 0;
-    this.#history.push({ key, sessionId, fence, grantedAt: now, endedAt: undefined, end: undefined });
+    this.#cooling.delete(target);
+    if (this.#recordHistory) {
+      this.#history.push({ key, sessionId, fence, grantedAt: now, endedAt: undefined, end: undefined });
+    }
     this.#publish(target);
     return { fence };
   }
@@ -173,6 +193,7 @@ export class MemoryLockStore {
     const minUntil = entry.acquiredAt + entry.lockAtLeastForMs;
     this.#free(entry, 'released');
     entry.blockedUntil = Math.max(entry.blockedUntil, minUntil);
+    this.#forgetWhenFree(entry);
     return true;
   }
 
@@ -232,6 +253,7 @@ export class MemoryLockStore {
     const entry = this.#keys.get(key);
     if (!entry || entry.holder === undefined) return false;
     this.#free(entry, 'forced');
+    this.#forgetWhenFree(entry);
     return true;
   }
 
@@ -240,10 +262,14 @@ export class MemoryLockStore {
     const entry = this.#keys.get(key);
     if (!entry) return;
     if (entry.holder !== undefined) this.#free(entry, 'forced');
-    this.#keys.delete(key);
-    this.#order.deleted();
-    entry.watch.set(null);
+    this.#drop(entry);
     this.#touchLine(key);
+  }
+
+  /** How many keys the store keeps a record of: held ones, and free ones inside a lock-delay window. */
+  keyCount(): number {
+    this.#sweep(this.clock.monotonicNow(), true);
+    return this.#keys.size;
   }
 
   holder(key: string): LockHolder | null {
@@ -269,9 +295,18 @@ export class MemoryLockStore {
   }
 
   /** Change stream of a key's holder (yields the current holder first). */
-  subscribe(key: string, signal?: AbortSignal): AsyncGenerator<LockHolder | null> {
-    const entry = this.#keys.get(key) ?? this.#newKey(key);
-    return entry.watch.subscribe(signal);
+  async *subscribe(key: string, signal?: AbortSignal): AsyncGenerator<LockHolder | null> {
+    let watch = this.#watches.get(key);
+    if (!watch) {
+      watch = { value: new LatestValue(this.#snapshot(this.#keys.get(key))), followers: 0 };
+      this.#watches.set(key, watch);
+    }
+    watch.followers++;
+    try {
+      yield* watch.value.subscribe(signal);
+    } finally {
+      if (--watch.followers === 0 && this.#watches.get(key) === watch) this.#watches.delete(key);
+    }
   }
 
   #newKey(key: string): StoredKey {
@@ -283,7 +318,6 @@ export class MemoryLockStore {
       acquiredAt: 0,
       lockAtLeastForMs: 0,
       blockedUntil: Number.NEGATIVE_INFINITY,
-      watch: new LatestValue<LockHolder | null>(null),
     };
     this.#keys.set(key, entry);
     this.#order.add(key);
@@ -296,8 +330,32 @@ export class MemoryLockStore {
   }
 
   #publish(entry: StoredKey): void {
-    entry.watch.set(this.#snapshot(entry));
+    this.#watches.get(entry.key)?.value.set(this.#snapshot(entry));
     this.#touchLine(entry.key);
+  }
+
+  /** Drops a free key's record now, or once its lock-delay / lockAtLeastFor window has passed. */
+  #forgetWhenFree(entry: StoredKey): void {
+    if (entry.holder !== undefined || this.#keys.get(entry.key) !== entry) return;
+    if (this.clock.monotonicNow() >= entry.blockedUntil) this.#drop(entry);
+    else this.#cooling.add(entry);
+  }
+
+  #drop(entry: StoredKey): void {
+    this.#cooling.delete(entry);
+    if (this.#keys.get(entry.key) !== entry) return;
+    this.#keys.delete(entry.key);
+    this.#order.deleted();
+  }
+
+  /** Drops cooled-down keys; at most once a second unless `force`d, so that acquisitions stay cheap. */
+  #sweep(now: number, force = false): void {
+    if (this.#cooling.size === 0 || (!force && now < this.#nextSweepAt)) return;
+    this.#nextSweepAt = now + 1_000;
+    for (const entry of this.#cooling) {
+      if (entry.holder !== undefined) this.#cooling.delete(entry);
+      else if (now >= entry.blockedUntil) this.#drop(entry);
+    }
   }
 
   #line(key: string): StoredLine {
@@ -324,7 +382,7 @@ export class MemoryLockStore {
   }
 
   #free(entry: StoredKey, end: NonNullable<GrantRecord['end']>): void {
-    const grant = this.#findGrant(entry);
+    const grant = this.#recordHistory ? this.#findGrant(entry) : undefined;
     if (grant) {
       grant.endedAt = this.clock.monotonicNow();
       grant.end = end;
@@ -364,6 +422,7 @@ export class MemoryLockStore {
       this.#free(entry, end);
       if (session.lockDelayMs > 0)
         entry.blockedUntil = Math.max(entry.blockedUntil, now + session.lockDelayMs);
+      this.#forgetWhenFree(entry);
     }
   }
 

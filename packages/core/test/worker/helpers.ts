@@ -34,7 +34,7 @@ export class RecordingProvider extends MemoryLockProvider {
 
 /** A fresh store and a provider on it with short TTLs. */
 export function memoryLocks(options: { ttlMs?: number; lockDelayMs?: number } = {}) {
-  const store = new MemoryLockStore();
+  const store = new MemoryLockStore({ recordHistory: true });
   const provider = (): RecordingProvider =>
     new RecordingProvider({ store, ttlMs: options.ttlMs ?? 2_000, lockDelayMs: options.lockDelayMs ?? 0 });
   return { store, provider };

@@ -130,6 +130,35 @@ async function refusedAsInvalid(promise: Promise<unknown>, what: string): Promis
 
 /** Release: idempotent, conditional, and lets others in. */
 export function releaseTests(test: TestFn, factory: LockHarnessFactory, options: LockSuiteOptions): void {
+  if (!options.retainsReleasedKeys) {
+    defineCase(
+      test,
+      factory,
+      options,
+      'release: no key left behind (40 keys taken and released by 4 sessions leave no record)',
+      async (ctx) => {
+        const sessions = [await ctx.open(), await ctx.open(), await ctx.open(), await ctx.open()];
+        const keys = Array.from({ length: 40 }, (_, i) => ctx.key(`task-${i}`));
+        await Promise.all(
+          sessions.map(async (session, s) => {
+            for (let i = s; i < keys.length; i += sessions.length) {
+              const lease = await session.tryAcquire(keys[i]!);
+              check(lease, `acquire ${keys[i]}`);
+              checkEqual(await lease.release(), true, `release ${keys[i]}`);
+            }
+          }),
+        );
+        const left: string[] = [];
+        for (const key of keys) if ((await ctx.harness.inspect(key)) !== null) left.push(key);
+        checkEqual(
+          left.length,
+          0,
+          `keys the backend still keeps a record of after their release (${left.slice(0, 3).join(', ')}...)`,
+        );
+      },
+    );
+  }
+
   defineCase(
     test,
     factory,

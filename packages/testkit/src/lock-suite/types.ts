@@ -61,6 +61,12 @@ export interface LockSuiteOptions {
   granularityMs?: number;
   /** Skip the group that deletes keys (backends whose keys must never be deleted). */
   skipKeyDeletion?: boolean;
+  /**
+   * The backend keeps a record of every key it ever granted (DynamoDB's fence modes keep the fence in the
+   * key's item): skips the case that counts the records left after releases. Without it, a released key
+   * must leave no record (`inspect` answers `null`), so that keys do not pile up with the number of tasks.
+   */
+  retainsReleasedKeys?: boolean;
   /** Number of sessions and rounds in the contended fuzz group. */
   fuzz?: { sessions?: number; keys?: number; rounds?: number };
 }
