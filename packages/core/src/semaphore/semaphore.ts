@@ -71,8 +71,7 @@ class LockSemaphore implements Semaphore {
       const lease = await session.tryAcquire(key, { value });
       if (lease) return permitOf(this.name, this.limit, slot, lease, options.value);
     }
-    // Every slot is taken: the moment to look at who holds them, and refuse a mismatched limit.
-    for (const holder of await this.#slotHolders()) checkHolder(this.name, this.limit, holder.slot, holder);
+    await this.#census();
     return null;
   }
 
@@ -118,6 +117,20 @@ class LockSemaphore implements Semaphore {
         limit: decoded?.limit,
         value: decoded ? decoded.value : holder.value,
       };
+    });
+  }
+
+  /**
+   * Every slot is taken: the moment to look at who holds them (and at the first slot beyond the limit, which
+   * a process with a larger limit may hold), and refuse a mismatched limit. Consistent reads of single keys,
+   * in parallel: `list()` may scan a whole table on some backends.
+   */
+  async #census(): Promise<void> {
+    const holders = await Promise.all(
+      Array.from({ length: this.limit + 1 }, (_, slot) => this.provider.getHolder(slotKey(this.name, slot))),
+    );
+    holders.forEach((holder, slot) => {
+      if (holder) checkHolder(this.name, this.limit, slot, holder);
     });
   }
 

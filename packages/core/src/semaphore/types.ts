@@ -90,6 +90,10 @@ export interface Semaphore {
    * `SESSION_LOST` / `CLOSED`, `CONFIG_INVALID` (limit mismatch) or a backend error.
    */
   acquire(session: LockSession, options?: AcquirePermitOptions): Promise<Permit>;
-  /** Current holders of the slots, in slot order. One round trip with `list()`, one per slot otherwise. */
+  /**
+   * Current holders of the slots, in slot order: one `list()` where the backend has it (also showing slots
+   * beyond this limit that another process holds; on DynamoDB a table scan, so keep it to operator tools),
+   * one consistent read per slot otherwise.
+   */
   holders(options?: { signal?: AbortSignal }): Promise<PermitHolder[]>;
 }
