@@ -122,6 +122,35 @@ describe('Worker: per-kind limits (task mode)', () => {
     await outsider.destroy();
   });
 
+  it("a lost permit aborts the handler's signal, as a lost lease does", async () => {
+    const { provider } = memoryLocks();
+    const locks = provider();
+    const source = new MemoryTaskSource();
+    await source.enqueue({ kind: 'partner-api' });
+    const started = gate<AbortSignal>();
+    const worker = new Worker({
+      locks,
+      source,
+      schedule: { every: 10 },
+      limits: { 'partner-api': 1 },
+      handler: async ({ signal }) => {
+        started.open(signal);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        throw signal.reason;
+      },
+    });
+    const lost = record(worker, 'lease-lost');
+    const run = worker.run();
+    const signal = await started.promise;
+    expect(signal.aborted).toBe(false);
+    expect(await locks.forceRelease('limit/partner-api/slot/0')).toBe(true);
+    await until(() => signal.aborted, 10_000, 'the handler signal aborted');
+    expect(signal.reason).toMatchObject({ code: 'LEASE_LOST' });
+    await until(() => lost.length === 1, 10_000, 'a lease-lost event');
+    await worker.stop();
+    await run;
+  });
+
   it('refuses limits in bucket mode and bad limits, naming the option', () => {
     const { provider } = memoryLocks();
     const base = { locks: provider(), source: new MemoryTaskSource(), handler: () => undefined };
