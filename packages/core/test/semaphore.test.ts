@@ -12,7 +12,7 @@ function withoutList(real: MemoryLockProvider): LockProvider {
     capabilities: { ...real.capabilities, list: false },
     clock: real.clock,
     openSession: (o) => real.openSession(o),
-    getHolder: (k, o) => real.getHolder(k, o),
+    getHolder: (k) => real.getHolder(k),
     watch: (k, o) => real.watch(k, o),
     close: () => real.close(),
     [Symbol.asyncDispose]: () => real.close(),
