@@ -9,6 +9,31 @@ import { InvalidArgumentError } from 'commander';
 import { UsageError } from './exit-codes.js';
 import { inexactNumber } from './json-numbers.js';
 
+/**
+ * Commander parser for a repeatable `kind=n` (`--limit`): collects a map of task kind to a whole number in
+ * [1, max]; a kind given twice is refused.
+ */
+export function kindLimitArg(max: number) {
+  return (value: string, previous: Record<string, number> | undefined): Record<string, number> => {
+    const at = value.lastIndexOf('=');
+    const kind = at > 0 ? value.slice(0, at).trim() : '';
+    const text = at > 0 ? value.slice(at + 1).trim() : '';
+    if (!kind || !/^\d+$/.test(text)) {
+      throw new InvalidArgumentError(`expected kind=n such as send-email=3, got ${quoteForMessage(value)}.`);
+    }
+    const n = Number(text);
+    if (n < 1 || n > max) {
+      throw new InvalidArgumentError(
+        `the limit of ${quoteForMessage(kind)} must be a whole number from 1 to ${max}.`,
+      );
+    }
+    if (previous && Object.hasOwn(previous, kind)) {
+      throw new InvalidArgumentError(`${quoteForMessage(kind)} is given twice.`);
+    }
+    return { ...previous, [kind]: n };
+  };
+}
+
 /** Commander parser for a whole number in [min, max]. */
 export function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {

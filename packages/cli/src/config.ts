@@ -63,6 +63,10 @@ export const configFileSchema = z
           .optional(),
         prefetch: z.number().int('expected a whole number').min(0).max(10_000).optional(),
         maxBuckets: z.number().int('expected a whole number').min(1).max(1_024).optional(),
+        /** Cluster-wide concurrency limit per task kind (task mode): `{ "send-email": 3 }`. */
+        limits: z
+          .record(z.string().min(1), z.number().int('expected a whole number').min(1).max(1_024))
+          .optional(),
       })
       .strict()
       .optional(),

@@ -26,6 +26,7 @@ export class WorkerMetrics {
   readonly #errors: Counter<'phase'>;
   readonly #abandoned: Counter;
   readonly #passes: Counter<'outcome'>;
+  readonly #limitSkipped: Counter<'kind'>;
   readonly #leader: Gauge<'key'>;
   readonly #workers = new Map<Worker, LockCounts>();
   /** Due tasks each worker's last finished pass saw (task mode; bucket mode has no passes). */
@@ -90,6 +91,12 @@ export class WorkerMetrics {
       name: 'baton_worker_errors_total',
       help: 'Errors the worker recovered from, by phase.',
       labelNames: ['phase'],
+      registers,
+    });
+    this.#limitSkipped = new Counter({
+      name: 'baton_tasks_limit_skipped_total',
+      help: 'Tasks skipped for a pass because their kind was at its cluster-wide limit (--limit).',
+      labelNames: ['kind'],
       registers,
     });
     this.#abandoned = new Counter({
@@ -178,6 +185,7 @@ export class WorkerMetrics {
       worker.on('session-lost', () => this.#sessionsLost.inc()),
       worker.on('error', (e) => this.#errors.inc({ phase: e.phase })),
       worker.on('handler-abandoned', () => this.#abandoned.inc()),
+      worker.on('limit-skipped', (e) => this.#limitSkipped.inc({ kind: e.kind })),
       worker.on('pass-finished', (e) => {
         sync();
         this.#passes.inc({ outcome: e.outcome });

@@ -18,6 +18,7 @@ export * from './memory-tasks/index.js';
 export * from './redact.js';
 export * from './registry.js';
 export * from './schema-helpers.js';
+export * from './semaphore/index.js';
 export * from './session-base.js';
 export type * from './task-source.js';
 export {

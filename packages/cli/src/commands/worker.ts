@@ -7,6 +7,7 @@ import {
   type LeaderOptions,
   type LeaseMode,
   type LockProvider,
+  MAX_SEMAPHORE_LIMIT,
   type Schedule,
   truncateErrorMessage,
   validateKey,
@@ -15,7 +16,7 @@ import {
 } from '@baton/core';
 import type { PostgresTaskSource } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
-import { durationArg, intArg, powerOfTwoArg } from '../args.js';
+import { durationArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
 import { backendName, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
@@ -48,6 +49,7 @@ interface WorkerFlags {
   buckets?: number;
   prefetch?: number;
   maxBuckets?: number;
+  limit?: Record<string, number>;
 }
 
 /** `baton worker`: runs a handler module over the task list. */
@@ -87,6 +89,12 @@ export function workerCommand(program: Command): Command {
       '--max-buckets <n>',
       'bucket mode: most buckets this worker holds (default: all)',
       intArg(1, 1_024),
+    )
+    .option(
+      '--limit <kind=n>',
+      'at most n tasks of this kind run at once across every worker of the lock backend (task mode; ' +
+        'repeatable; the same n on every worker)',
+      kindLimitArg(MAX_SEMAPHORE_LIMIT),
     )
     .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
     .option(
@@ -161,6 +169,14 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
   const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
   const leasing = leaseOptions(flags, file, ctx.env);
+  const limits = flags.limit ?? file.limits;
+  if (limits && Object.keys(limits).length > 0 && leasing.leaseBy === 'bucket') {
+    const field = flags.limit ? '--limit' : 'worker.limits';
+    throw new UsageError(
+      `${field}: per-kind limits work in task mode only. Fix: drop ${field}, or use --lease-by task.`,
+      { field },
+    );
+  }
   const pgEnv = postgresEnv(ctx);
   await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
@@ -216,6 +232,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
         : {}),
       ...(leader ? { leader } : {}),
+      ...(limits ? { limits } : {}),
       ...leasing,
     });
     const metrics = new WorkerMetrics();
@@ -270,6 +287,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         leaseBy: leasing.leaseBy ?? 'task',
         ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
         ...(kinds ? { kinds } : {}),
+        ...(limits ? { limits } : {}),
         ...(leader ? { leaderKey: leader.key } : {}),
       },
       'worker started',
@@ -514,6 +532,7 @@ function logEvents(worker: Worker, log: Logger): void {
     log.debug({ taskId: e.taskId, fence: e.fence, reason: e.reason }, 'claim skipped'),
   );
   worker.on('skipped-locked', (e) => log.trace({ taskId: e.taskId }, 'locked by another worker'));
+  worker.on('limit-skipped', (e) => log.trace({ taskId: e.taskId, kind: e.kind }, 'kind at its limit'));
   worker.on('stale-write', (e) =>
     log.warn(
       { taskId: e.taskId, fence: e.fence, operation: e.operation },

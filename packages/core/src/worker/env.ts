@@ -1,5 +1,6 @@
 import type { LayoutGuard } from '../lease-layout.js';
 import type { InFlightTasks } from './in-flight.js';
+import type { KindLimits } from './limits.js';
 import type { Observation } from './observations.js';
 import type { ResolvedWorkerOptions } from './options.js';
 import type { Slots } from './slots.js';
@@ -15,6 +16,8 @@ export interface WorkerEnv {
   /** `concurrency` slots: one per running handler. */
   readonly handlerSlots: Slots;
   readonly inFlight: InFlightTasks;
+  /** Task mode: the per-kind concurrency limits (`limits`). */
+  readonly limits: KindLimits;
   /** Aborts when `stop()` began: take no new task. */
   readonly stopSignal: AbortSignal;
   /** Aborts when the stop's grace period ran out: handlers are aborted, writes are no longer retried. */

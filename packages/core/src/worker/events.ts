@@ -45,6 +45,8 @@ export interface PassSummary {
   readonly claimSkipped: number;
   /** Times the pass restarted its stream elsewhere after running into another worker. */
   readonly hops: number;
+  /** Tasks skipped because their kind was at its cluster-wide limit (`limits`); they run in a later pass. */
+  readonly limitSkipped: number;
   readonly durationMs: number;
 }
 
@@ -87,6 +89,11 @@ export interface WorkerEvents {
   'task-dead': TaskBase & { readonly error: unknown; readonly durationMs: number };
   /** `tryAcquire` found the task's lock held: someone else is on it. */
   'skipped-locked': Base & { readonly taskId: string; readonly lockKey: string };
+  /**
+   * The task's kind is at its cluster-wide limit (`limits`): no permit of `limit/<kind>` was free, so the task
+   * was skipped for this pass without a claim (no attempt counted); a later pass tries it again.
+   */
+  'limit-skipped': Base & { readonly taskId: string; readonly kind: string };
   /** The lock was taken but the fenced claim was refused; the lease was released and the handler not run. */
   'claim-skipped': Base & {
     readonly taskId: string;
@@ -163,6 +170,8 @@ export interface WorkerStats {
   readonly abandonedHandlers: number;
   /** Stream restarts after running into another worker. */
   readonly hops: number;
+  /** Tasks skipped because their kind was at its limit (`limits`). */
+  readonly limitSkipped: number;
   /** Bucket mode: bucket leases held right now. */
   readonly bucketsHeld: number;
   /** Bucket mode: bucket leases taken, handed back, and lost since the worker started. */
@@ -199,6 +208,7 @@ export function emptyStats(): MutableStats {
     handlerTimeouts: 0,
     abandonedHandlers: 0,
     hops: 0,
+    limitSkipped: 0,
     bucketsHeld: 0,
     bucketsAcquired: 0,
     bucketsReleased: 0,

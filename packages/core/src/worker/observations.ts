@@ -16,6 +16,7 @@ export type Observation =
       readonly acquired: boolean;
     }
   | { readonly type: 'hop' }
+  | { readonly type: 'limit-skipped'; readonly taskId: string; readonly kind: string }
   | {
       readonly type: 'claim-skipped';
       readonly taskId: string;
@@ -119,6 +120,11 @@ export function applyObservation(stats: MutableStats, observation: Observation):
     case 'hop':
       stats.hops++;
       return undefined;
+    case 'limit-skipped': {
+      const { taskId, kind } = observation;
+      stats.limitSkipped++;
+      return { name: 'limit-skipped', payload: { taskId, kind } };
+    }
     case 'claim-skipped': {
       const { taskId, fence, reason } = observation;
       stats.claimSkipped++;

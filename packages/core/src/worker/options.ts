@@ -3,11 +3,13 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { checkDuration, type DurationBounds, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import type { CandidateInfo, LeaderTask } from '../election/types.js';
-import { InvalidArgumentError } from '../errors.js';
+import { ConfigError, InvalidArgumentError } from '../errors.js';
 import type { LeaseMode } from '../lease-layout.js';
 import type { LockProvider, SessionOptions } from '../lock.js';
+import type { Semaphore } from '../semaphore/types.js';
 import type { Task, TaskSource } from '../task-source.js';
 import type { TaskHandler } from './handler.js';
+import { limitSemaphores } from './limits.js';
 import { createScheduler, type Schedule, type Scheduler, scheduleEveryBounds } from './schedule.js';
 
 /** Where each pass starts in the source's order. */
@@ -104,6 +106,15 @@ export interface WorkerOptions {
    * trip. Leadership uses its own lock session, so a lost task session does not depose the leader.
    */
   leader?: LeaderOptions;
+  /**
+   * Cluster-wide concurrency limits per task kind, e.g. `{ 'call-partner-api': 3 }` (task mode only): a task of
+   * a limited kind runs only while its worker holds a permit of the semaphore `limit/<kind>` (see
+   * `docs/semaphores.md`), so at most that many of its handlers hold a valid permit at once across every
+   * worker of the lock backend. When none is free the task is skipped for this pass (event `limit-skipped`, no
+   * claim, no attempt counted) and tried again later. Every worker must use the same limit for a kind (a
+   * mismatch it notices fails the pass with `CONFIG_INVALID`). Bucket mode refuses it. Default: none.
+   */
+  limits?: Readonly<Record<string, number>>;
 }
 
 /** Bucket mode settings of a {@link Worker}. */
@@ -188,6 +199,8 @@ export interface ResolvedWorkerOptions {
   readonly leaseBy: LeaseMode;
   readonly buckets: Required<BucketOptions>;
   readonly wakeOnEnqueue: boolean;
+  /** Semaphore per limited task kind. */
+  readonly limits: ReadonlyMap<string, Semaphore>;
 }
 
 /** Applies defaults and validates; throws `INVALID_ARGUMENT` naming the option. */
@@ -213,6 +226,13 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const leaseBy = options.leaseBy ?? 'task';
   if (leaseBy !== 'task' && leaseBy !== 'bucket') {
     throw new InvalidArgumentError(`Worker: leaseBy must be 'task' or 'bucket', got ${String(leaseBy)}`);
+  }
+  if (leaseBy === 'bucket' && options.limits !== undefined && Object.keys(options.limits).length > 0) {
+    throw new ConfigError(
+      'limits',
+      "Worker: per-kind limits work in task mode only: remove `limits` or use leaseBy: 'task' (bucket mode " +
+        'claims whole batches of tasks and would have to hold a permit per task)',
+    );
   }
   return {
     locks,
@@ -241,6 +261,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     leaseBy,
     buckets: bucketOptions(options.buckets ?? {}, concurrency),
     wakeOnEnqueue: options.wakeOnEnqueue ?? true,
+    limits: limitSemaphores(locks, options.limits),
   };
 }
 

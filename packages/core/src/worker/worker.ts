@@ -21,6 +21,7 @@ import { type Listener, TypedEmitter } from './emitter.js';
 import type { WorkerEnv } from './env.js';
 import { emptyStats, type PassSummary, type WorkerEvents, type WorkerStats } from './events.js';
 import { InFlightTasks, type RunningTask } from './in-flight.js';
+import { KindLimits } from './limits.js';
 import { applyObservation, type Observation } from './observations.js';
 import {
   type ResolvedWorkerOptions,
@@ -92,6 +93,7 @@ export class Worker {
       instance: randomUUID(),
       handlerSlots: new Slots(this.#options.concurrency),
       inFlight: this.#inFlight,
+      limits: new KindLimits(this.#options.limits),
       stopSignal: this.#stopController.signal,
       hardStopSignal: this.#hardStopController.signal,
       get guard() {

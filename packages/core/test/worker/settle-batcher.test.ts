@@ -11,6 +11,7 @@ import {
 import { SettleBatcher, type SettleOutcome } from '../../src/worker/bucket-mode/settle-batcher.js';
 import type { WorkerEnv } from '../../src/worker/env.js';
 import { InFlightTasks } from '../../src/worker/in-flight.js';
+import { KindLimits } from '../../src/worker/limits.js';
 import { resolveWorkerOptions } from '../../src/worker/options.js';
 import { Slots } from '../../src/worker/slots.js';
 
@@ -26,6 +27,7 @@ function workerEnv(source: MemoryTaskSource): WorkerEnv {
     instance: 'test',
     handlerSlots: new Slots(options.concurrency),
     inFlight: new InFlightTasks(),
+    limits: new KindLimits(new Map()),
     stopSignal: new AbortController().signal,
     hardStopSignal: new AbortController().signal,
     guard: undefined,

@@ -28,6 +28,7 @@ interface Counts {
   skippedLocked: number;
   claimSkipped: number;
   hops: number;
+  limitSkipped: number;
 }
 
 /**
@@ -48,7 +49,15 @@ export async function runPass(env: WorkerEnv, session: LockSession, pass: number
   const firstStart = options.startFor(pass);
   const walked = new WalkedStretches();
   const attempts = new Results<AttemptResult>();
-  const counts: Counts = { seen: 0, lockAttempts: 0, claimed: 0, skippedLocked: 0, claimSkipped: 0, hops: 0 };
+  const counts: Counts = {
+    seen: 0,
+    lockAttempts: 0,
+    claimed: 0,
+    skippedLocked: 0,
+    claimSkipped: 0,
+    hops: 0,
+    limitSkipped: 0,
+  };
   const streamSignal = AbortSignal.any([env.stopSignal, session.signal]);
   let state: PassState = { name: 'walking' };
 
@@ -69,6 +78,7 @@ export async function runPass(env: WorkerEnv, session: LockSession, pass: number
         ? { name: 'session-lost' }
         : undefined;
 
+  env.limits.newPass();
   env.observe({ type: 'pass-started', pass, start: firstStart });
   let start = firstStart;
   for (;;) {
@@ -151,6 +161,9 @@ function transition(
         : contended(true);
     case 'lost':
       return { next: state, tried: true };
+    case 'limited':
+      counts.limitSkipped++;
+      return { next: state, tried: result.tried };
     case 'invalid':
       return { next: state, tried: false };
     case 'stopped':

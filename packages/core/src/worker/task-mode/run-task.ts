@@ -1,6 +1,8 @@
 import type { Lease } from '../../lock.js';
+import type { Permit } from '../../semaphore/types.js';
 import type { Task } from '../../task-source.js';
 import type { WorkerEnv } from '../env.js';
+import { givePermit } from '../limits.js';
 import { observeWrite, planWrite } from '../outcome.js';
 import { runHandler } from '../run-handler.js';
 import { writeTaskOutcome } from './write.js';
@@ -16,9 +18,10 @@ export function startTask(
   task: Task,
   lockKey: string,
   onDone: () => void,
+  permit: Permit | null = null,
 ): void {
   const controller = new AbortController();
-  const done = runTask(env, lease, task, lockKey, controller)
+  const done = runTask(env, lease, task, lockKey, controller, permit)
     .catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }))
     .finally(onDone);
   env.inFlight.track(
@@ -38,12 +41,15 @@ async function runTask(
   task: Task,
   lockKey: string,
   controller: AbortController,
+  permit: Permit | null,
 ): Promise<void> {
   const { clock } = env.options;
   const fence = lease.fence;
   const startedAt = clock.monotonicNow();
   try {
-    const result = await runHandler(env, { task, fence, lockKey, leaseSignal: lease.signal, controller });
+    // A lost permit ends the handler as a lost lease does: it may no longer count on the kind's limit.
+    const leaseSignal = permit ? AbortSignal.any([lease.signal, permit.signal]) : lease.signal;
+    const result = await runHandler(env, { task, fence, lockKey, leaseSignal, controller });
     const { planned, written } = await writeTaskOutcome(env, task, fence, planWrite(result));
     observeWrite(env, task, fence, planned, written, clock.monotonicNow() - startedAt);
     if (written.kind === 'layout') env.layoutChanged();
@@ -53,5 +59,6 @@ async function runTask(
     } catch (error) {
       env.observe({ type: 'error', error, phase: 'release', taskId: task.id });
     }
+    if (permit) await givePermit(env, permit, task.id);
   }
 }

@@ -1,0 +1,15 @@
+import { semaphoreSuite } from '@baton/testkit';
+import { it } from 'vitest';
+import { dynamoHarnessFactory } from './harness.js';
+
+// A crashed holder's slot is taken once a contender has seen its record unchanged for the lease duration plus
+// a tenth; the first look comes up to one polling interval after the crash. A semaphore case makes many more
+// requests than a lock case (every slot, then the mismatch reads), all in this process next to dynalite: on a
+// loaded two-core machine a one-second lease is then lost now and then, so the leases here are two seconds.
+const TTL_MS = 2_000;
+
+semaphoreSuite(it, dynamoHarnessFactory('semaphore', TTL_MS), {
+  expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
+  lockDelayMs: 300,
+  granularityMs: 50,
+});

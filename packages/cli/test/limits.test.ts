@@ -1,0 +1,144 @@
+import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { baton, tempFiles, uniqueSchema } from './helpers.js';
+
+// `baton worker --limit kind=n` (repeatable) and the config file's `worker.limits`, on the real binary.
+let db: PgliteServer;
+let files: Awaited<ReturnType<typeof tempFiles>>;
+
+beforeAll(async () => {
+  [db, files] = await Promise.all([
+    startPglite(),
+    tempFiles({
+      // Records the most handlers of the task's kind running at once in this process.
+      'count.mjs': `const running = new Map();
+const most = new Map();
+export default async function ({ task }) {
+  running.set(task.kind, (running.get(task.kind) ?? 0) + 1);
+  most.set(task.kind, Math.max(most.get(task.kind) ?? 0, running.get(task.kind)));
+  await new Promise((r) => setTimeout(r, 5));
+  running.set(task.kind, running.get(task.kind) - 1);
+  return { kind: task.kind, most: most.get(task.kind) };
+}
+`,
+    }),
+  ]);
+});
+
+afterAll(async () => {
+  await files?.cleanup();
+  await db?.close();
+});
+
+function inSchema(schema: string) {
+  const env = { DATABASE_URL: db.connectionString, BATON_PG_SCHEMA: schema, BATON_BACKEND: 'memory' };
+  return {
+    run: (args: string[]) => baton(args, { env, cwd: files.dir }),
+    json: async <T>(args: string[]): Promise<T> => {
+      const result = await baton(['--json', ...args], { env, cwd: files.dir });
+      expect(result.code, result.stderr).toBe(0);
+      return JSON.parse(result.stdout) as T;
+    },
+  };
+}
+
+interface LogLine {
+  msg: string;
+  limits?: Record<string, number>;
+  stats?: { completed: number; limitSkipped: number };
+}
+
+describe.concurrent('baton worker --limit', () => {
+  it('bad limits are usage errors naming the flag; nothing runs', async () => {
+    const t = inSchema(uniqueSchema());
+    const rows: Array<[string[], RegExp]> = [
+      [['--limit', 'mail'], /--limit.*kind=n/],
+      [['--limit', '=3'], /--limit.*kind=n/],
+      [['--limit', 'mail=0'], /--limit.*from 1 to 1024/],
+      [['--limit', 'mail=2', '--limit', 'mail=3'], /--limit.*given twice/],
+      [['--limit', 'mail=2', '--lease-by', 'bucket'], /--limit: per-kind limits work in task mode only/],
+    ];
+    for (const [flags, message] of rows) {
+      const result = await t.run(['worker', '--handler', './count.mjs', '--once', ...flags]);
+      expect(result.code, flags.join(' ')).toBe(2);
+      expect(result.stderr, flags.join(' ')).toMatch(message);
+    }
+  });
+
+  it('runs a limited kind at most n at a time and leaves the skipped tasks pending, unclaimed', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'partner', '--count', '12']);
+    await t.json(['tasks', 'enqueue', 'other', '--count', '4']);
+    const result = await t.run([
+      'worker',
+      '--handler',
+      './count.mjs',
+      '--once',
+      '--concurrency',
+      '8',
+      '--limit',
+      'partner=1',
+      '--limit',
+      'unused=5',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const logs = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LogLine);
+    expect(logs.find((l) => l.msg === 'worker started')?.limits).toEqual({ partner: 1, unused: 5 });
+    const stopped = logs.find((l) => l.msg === 'worker stopped')!;
+    const done = await t.json<Array<{ kind: string; attempts: number; result: { most: number } }>>([
+      'tasks',
+      'list',
+      '--status',
+      'done',
+    ]);
+    const pending = await t.json<Array<{ kind: string; attempts: number }>>([
+      'tasks',
+      'list',
+      '--status',
+      'pending',
+    ]);
+    expect(done.filter((task) => task.kind === 'other')).toHaveLength(4);
+    const partners = done.filter((task) => task.kind === 'partner');
+    expect(partners.length).toBeGreaterThanOrEqual(1);
+    expect(partners.every((task) => task.result.most === 1)).toBe(true);
+    expect(partners.length + pending.length).toBe(12);
+    expect(pending.every((task) => task.kind === 'partner' && task.attempts === 0)).toBe(true);
+    expect(stopped.stats?.completed).toBe(4 + partners.length);
+    expect(stopped.stats?.limitSkipped).toBeGreaterThanOrEqual(pending.length);
+  });
+
+  it('reads worker.limits from the config file and refuses a bad one naming the field', async () => {
+    const schema = uniqueSchema();
+    const config = await tempFiles({
+      'good.json': JSON.stringify({ worker: { limits: { partner: 2 } } }),
+      'bad.json': JSON.stringify({ worker: { limits: { partner: 0 } } }),
+    });
+    try {
+      const t = inSchema(schema);
+      const bad = await t.run(['worker', '--config', `${config.dir}/bad.json`, '--handler', './count.mjs']);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/worker\.limits\.partner/);
+      await t.json(['tasks', 'enqueue', 'partner', '--count', '2']);
+      const good = await t.run([
+        'worker',
+        '--config',
+        `${config.dir}/good.json`,
+        '--handler',
+        './count.mjs',
+        '--once',
+      ]);
+      expect(good.code, good.stderr).toBe(0);
+      const started = good.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as LogLine)
+        .find((l) => l.msg === 'worker started');
+      expect(started?.limits).toEqual({ partner: 2 });
+    } finally {
+      await config.cleanup();
+    }
+  });
+});

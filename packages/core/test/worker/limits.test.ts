@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryTaskSource, semaphore, Worker } from '../../src/index.js';
+import { gate, memoryLocks, record, sleepMs, until } from './helpers.js';
+
+describe('Worker: per-kind limits (task mode)', () => {
+  it('limit 2 across 4 workers × concurrency 4: never more than 2 handlers of the kind, every task once', async () => {
+    const { store, provider } = memoryLocks();
+    const source = new MemoryTaskSource();
+    await source.enqueue([
+      ...Array.from({ length: 40 }, (_, i) => ({ kind: 'partner-api', payload: { n: i } })),
+      ...Array.from({ length: 40 }, (_, i) => ({ kind: 'other', payload: { n: i } })),
+    ]);
+    const executions = new Map<string, number>();
+    let running = 0;
+    let maxRunning = 0;
+    const workers = Array.from(
+      { length: 4 },
+      (_, i) =>
+        new Worker({
+          id: `w${i}`,
+          locks: provider(),
+          source,
+          concurrency: 4,
+          schedule: { every: 20 },
+          limits: { 'partner-api': 2 },
+          handler: async ({ task }) => {
+            executions.set(task.id, (executions.get(task.id) ?? 0) + 1);
+            if (task.kind !== 'partner-api') return;
+            running++;
+            maxRunning = Math.max(maxRunning, running);
+            try {
+              await sleepMs(2 + Math.random() * 5);
+            } finally {
+              running--;
+            }
+          },
+        }),
+    );
+    const skippedPerWorker = workers.map((w) => record(w, 'limit-skipped'));
+    const runs = workers.map((w) => w.run());
+    await until(() => source.counts().done === 80, 30_000, 'every task done');
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(runs);
+
+    expect(maxRunning).toBeLessThanOrEqual(2);
+    expect(executions.size).toBe(80);
+    expect([...executions.entries()].filter(([, n]) => n !== 1)).toEqual([]);
+    // A skipped task was never claimed: one attempt each.
+    expect(source.tasks().filter((t) => t.attempts !== 1)).toEqual([]);
+    const skipped = skippedPerWorker.flat();
+    expect(skipped.every((e) => e.kind === 'partner-api')).toBe(true);
+    expect(workers.reduce((n, w) => n + w.stats().limitSkipped, 0)).toBe(skipped.length);
+    expect(store.list()).toEqual([]);
+  });
+
+  it('skips a task of a kind at its limit without claiming it, and runs it once a permit is free', async () => {
+    const { provider } = memoryLocks();
+    const source = new MemoryTaskSource();
+    await source.enqueue(Array.from({ length: 4 }, () => ({ kind: 'partner-api' })));
+    const release = gate();
+    let running = 0;
+    const worker = new Worker({
+      locks: provider(),
+      source,
+      concurrency: 4,
+      schedule: { every: 10 },
+      limits: { 'partner-api': 2 },
+      handler: async () => {
+        running++;
+        try {
+          await release.promise;
+        } finally {
+          running--;
+        }
+      },
+    });
+    const skipped = record(worker, 'limit-skipped');
+    const passes = record(worker, 'pass-finished');
+    const run = worker.run();
+    await until(() => running === 2 && passes.length >= 1, 10_000, 'two handlers running');
+    const seen = passes.length;
+    await until(() => passes.length >= seen + 3, 10_000, 'three more passes');
+    expect(running).toBe(2);
+    expect(skipped.length).toBeGreaterThanOrEqual(2);
+    expect(passes.at(-1)).toMatchObject({ claimed: 0, limitSkipped: 2 });
+    expect(source.counts()).toMatchObject({ running: 2, pending: 2 });
+    expect(
+      source
+        .tasks()
+        .filter((t) => t.status === 'pending')
+        .every((t) => t.attempts === 0),
+    ).toBe(true);
+    release.open();
+    await until(() => source.counts().done === 4, 10_000, 'every task done');
+    await worker.stop();
+    await run;
+  });
+
+  it('a permit of the kind held elsewhere counts against the limit', async () => {
+    const { provider } = memoryLocks();
+    const locks = provider();
+    const source = new MemoryTaskSource();
+    await source.enqueue({ kind: 'partner-api' });
+    const outsider = await locks.openSession();
+    const permit = await semaphore(locks, 'limit/partner-api', { limit: 1 }).tryAcquire(outsider);
+    expect(permit).not.toBeNull();
+    const worker = new Worker({
+      locks,
+      source,
+      schedule: { every: 10 },
+      limits: { 'partner-api': 1 },
+      handler: () => undefined,
+    });
+    const skipped = record(worker, 'limit-skipped');
+    const run = worker.run();
+    await until(() => skipped.length >= 2, 10_000, 'the task skipped twice');
+    expect(source.counts()).toMatchObject({ pending: 1, done: 0 });
+    await permit!.release();
+    await until(() => source.counts().done === 1, 10_000, 'the task done');
+    await worker.stop();
+    await run;
+    await outsider.destroy();
+  });
+
+  it("a lost permit aborts the handler's signal, as a lost lease does", async () => {
+    const { provider } = memoryLocks();
+    const locks = provider();
+    const source = new MemoryTaskSource();
+    await source.enqueue({ kind: 'partner-api' });
+    const started = gate<AbortSignal>();
+    const worker = new Worker({
+      locks,
+      source,
+      schedule: { every: 10 },
+      limits: { 'partner-api': 1 },
+      handler: async ({ signal }) => {
+        started.open(signal);
+        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        throw signal.reason;
+      },
+    });
+    const lost = record(worker, 'lease-lost');
+    const run = worker.run();
+    const signal = await started.promise;
+    expect(signal.aborted).toBe(false);
+    expect(await locks.forceRelease('limit/partner-api/slot/0')).toBe(true);
+    await until(() => signal.aborted, 10_000, 'the handler signal aborted');
+    expect(signal.reason).toMatchObject({ code: 'LEASE_LOST' });
+    await until(() => lost.length === 1, 10_000, 'a lease-lost event');
+    await worker.stop();
+    await run;
+  });
+
+  it('refuses limits in bucket mode and bad limits, naming the option', () => {
+    const { provider } = memoryLocks();
+    const base = { locks: provider(), source: new MemoryTaskSource(), handler: () => undefined };
+    expect(() => new Worker({ ...base, leaseBy: 'bucket', limits: { mail: 2 } })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'limits' }),
+    );
+    expect(() => new Worker({ ...base, leaseBy: 'bucket', limits: {} })).not.toThrow();
+    expect(() => new Worker({ ...base, limits: { mail: 0 } })).toThrow(/limits\.mail must be a whole number/);
+    expect(() => new Worker({ ...base, limits: { mail: 1.5 } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+});
