@@ -65,6 +65,7 @@ const firstParty: Readonly<Record<string, string>> = {
   consul: '@baton/backend-consul',
   dynamodb: '@baton/backend-dynamodb',
   etcd: '@baton/backend-etcd',
+  redis: '@baton/backend-redis',
 };
 
 /** Registers a backend under its name. Re-registering the same name throws unless `replace` is set. */

@@ -1,0 +1,13 @@
+import { lockProviderSuite } from '@baton/testkit';
+import { describe, it } from 'vitest';
+import { haveRedis, redisHarnessFactory } from './harness.js';
+
+const TTL_MS = 1_000;
+
+describe.skipIf(!haveRedis)('lockProviderSuite on a real Redis', () => {
+  lockProviderSuite(it, redisHarnessFactory('suite', TTL_MS), {
+    expiryBoundMs: TTL_MS + 500,
+    lockDelayMs: 1_000,
+    granularityMs: 50,
+  });
+});
