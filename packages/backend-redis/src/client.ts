@@ -92,10 +92,13 @@ export class RedisClient {
       return await fn(this.#redis);
     } catch (error) {
       const last = this.#lastConnectionError;
+      // A request that gave up while the client was still reconnecting failed to connect: say why.
+      const connecting =
+        error instanceof Error &&
+        (error.name === 'MaxRetriesPerRequestError' ||
+          (/^Command timed out/.test(error.message) && this.#redis.status !== 'ready'));
       const mapped =
-        last && error instanceof Error && error.name === 'MaxRetriesPerRequestError'
-          ? Object.assign(new Error(`cannot connect: ${last}`), { cause: error })
-          : error;
+        connecting && last ? Object.assign(new Error(`cannot connect: ${last}`), { cause: error }) : error;
       throw redisError(mapped, what, this.#prefix, this.#closed);
     }
   }

@@ -46,7 +46,10 @@ const urlField = z.string().transform((input, ctx): RedisEndpoint => {
   }
   const db = url.pathname === '' || url.pathname === '/' ? 0 : Number(url.pathname.slice(1));
   if (url.hostname === '' || !Number.isInteger(db) || db < 0 || url.hash) {
-    ctx.addIssue({ code: 'custom', message: 'expected redis://[user:password@]host[:port][/db]' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected redis://host[:port][/db], credentials as user:password@ before the host',
+    });
     return z.NEVER;
   }
   const password = url.password === '' ? undefined : decodeURIComponent(url.password);
@@ -117,7 +120,7 @@ export type RedisConfig = z.output<typeof redisConfigSchema>;
 export const redisFields: Readonly<Record<string, FieldDocs>> = {
   url: {
     env: 'REDIS_URL',
-    hint: 'a URL such as redis://host:6379, rediss://user:password@host:6380 for TLS, or redis://host:6379/2',
+    hint: 'a URL such as redis://host:6379 (credentials as user:password@ before the host), rediss://host:6380 for TLS, or redis://host:6379/2',
     secret: 'url',
   },
   username: { env: 'REDIS_USERNAME', hint: 'an ACL user name (Redis 6+), or put it in REDIS_URL' },

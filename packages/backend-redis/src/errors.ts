@@ -10,11 +10,31 @@ import {
 
 export const BACKEND = 'redis';
 
+/**
+ * Every command baton sends, directly or from its scripts: what an ACL user needs besides its key pattern
+ * (plus `select` for a database other than 0).
+ */
+export const ACL_COMMANDS = [
+  'evalsha',
+  'eval',
+  'time',
+  'exists',
+  'get',
+  'set',
+  'del',
+  'hget',
+  'hmget',
+  'hset',
+  'pexpire',
+  'scan',
+  'client|setname',
+] as const;
+
 /** The least privilege baton needs, for permission errors. */
 export function aclHint(prefix: string): string {
   return (
-    `an ACL user limited to its keys and commands (ACL SETUSER <user> on >password ~${prefix}* ` +
-    '+evalsha +eval +script|load +get +hmget +scan +ping +hello +auth +client|setname +select)'
+    `an ACL user limited to its keys and these commands (ACL SETUSER <user> on >password ~${prefix}* ` +
+    `${ACL_COMMANDS.map((c) => `+${c}`).join(' ')})`
   );
 }
 
@@ -40,7 +60,7 @@ export function redisError(error: unknown, what: string, prefix: string, closed 
       options,
     );
   }
-  if (/^NOPERM\b/.test(detail)) {
+  if (/^NOPERM\b|user executing the script can't run/.test(detail)) {
     return new PermissionDeniedError(
       `redis: ${what}: permission denied (${detail}). baton needs ${aclHint(prefix)}.`,
       options,

@@ -7,7 +7,7 @@ export {
   redisDurationBounds,
   redisFields,
 } from './config.js';
-export { aclHint, BACKEND } from './errors.js';
+export { ACL_COMMANDS, aclHint, BACKEND } from './errors.js';
 export { RedisKeys } from './keys.js';
 export { RedisLockProvider, type RedisLockProviderOptions } from './provider.js';
 export { type RedisLeaseState, RedisSession } from './session.js';
