@@ -20,8 +20,12 @@ import { script } from './client.js';
  * back. Fences stay below 2^53 until the year 2255.
  */
 
-/** Shared prelude: the server's time in ms and µs, and number formatting without exponents. */
-const NOW = `
+/**
+ * Shared prelude. The shebang declares a script that may write (no `no-writes` flag), so a read-only replica
+ * refuses every script, reads included (`READONLY`): baton never reads lock state from a replica. Then the
+ * server's time in ms and µs, and number formatting without exponents.
+ */
+const NOW = `#!lua
 local t = redis.call('TIME')
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(nowUs / 1000)

@@ -107,6 +107,22 @@ describe.skipIf(!haveRedis)('redis failures: restarts', () => {
 describe.skipIf(!haveRedis)('redis failures', () => {
   const redis = redisServer();
 
+  it('a read-only replica refuses every operation, reads included: UNAVAILABLE naming the primary', async () => {
+    const replica = await startRedis({ args: ['--replicaof', '127.0.0.1', String(redis.server().port)] });
+    const provider = makeProvider(replica.url, { prefix: uniquePrefix('replica'), requestTimeoutMs: 2_000 });
+    try {
+      const open = await rejection(provider.openSession());
+      expect(open.code).toBe('UNAVAILABLE');
+      expect(open.message).toMatch(/read-only replica: point REDIS_URL at the primary/);
+      const read = await rejection(provider.getHolder('job'));
+      expect(read.code).toBe('UNAVAILABLE');
+      expect(read.message).toMatch(/read-only replica/);
+    } finally {
+      await provider.close();
+      await replica.close();
+    }
+  });
+
   it('fences never go back when the counter is lost or restored to an older value', async () => {
     const prefix = uniquePrefix('counter');
     const keys = new RedisKeys(prefix);
