@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import type { RedisEndpoint } from './config.js';
 import { redisError } from './errors.js';
@@ -44,7 +45,12 @@ export class RedisClient {
       ...(endpoint.username !== undefined ? { username: endpoint.username } : {}),
       ...(endpoint.password !== undefined ? { password: endpoint.password } : {}),
       ...(endpoint.tls
-        ? { tls: { servername: endpoint.host, ...(options.ca ? { ca: options.ca } : {}) } }
+        ? {
+            tls: {
+              ...(isIP(endpoint.host) ? {} : { servername: endpoint.host }),
+              ...(options.ca ? { ca: options.ca } : {}),
+            },
+          }
         : {}),
       lazyConnect: true,
       connectionName: 'baton',

@@ -22,6 +22,8 @@ export interface StartRedisOptions {
   persistence?: 'none' | 'aof';
   /** More command-line arguments, such as `['--requirepass', 'secret']`. */
   args?: readonly string[];
+  /** Also listen for TLS on another free port, with this PEM certificate and key (see `tlsUrl`). */
+  tls?: { certFile: string; keyFile: string; caFile: string };
   /** How long to wait for the server to answer, in ms. Default 20 s. */
   startTimeoutMs?: number;
 }
@@ -31,6 +33,8 @@ export interface RedisServer {
   /** `redis://127.0.0.1:<port>`, without credentials. */
   readonly url: string;
   readonly port: number;
+  /** `rediss://127.0.0.1:<tls port>` when started with `tls`. */
+  readonly tlsUrl: string | undefined;
   /** The server's process id (for tests that kill it). */
   readonly pid: number | undefined;
   /** Stops the server (SIGTERM, then SIGKILL after 5 s) and deletes its data directory. Idempotent. */
@@ -101,8 +105,9 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const dataDir = await mkdtemp(join(tmpdir(), 'baton-redis-'));
   for (let attempt = 0; ; attempt++) {
     const port = options.port ?? (await freePort());
+    const tlsPort = options.tls ? await freePort() : undefined;
     try {
-      return await launch(binary, dataDir, port, options);
+      return await launch(binary, dataDir, port, tlsPort, options);
     } catch (error) {
       if (attempt >= 3 || options.port !== undefined) {
         await rm(dataDir, { recursive: true, force: true });
@@ -116,8 +121,23 @@ async function launch(
   binary: string,
   dataDir: string,
   port: number,
+  tlsPort: number | undefined,
   options: StartRedisOptions,
 ): Promise<RedisServer> {
+  const tls = options.tls
+    ? [
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        options.tls.certFile,
+        '--tls-key-file',
+        options.tls.keyFile,
+        '--tls-ca-cert-file',
+        options.tls.caFile,
+        '--tls-auth-clients',
+        'no',
+      ]
+    : [];
   const persistence =
     options.persistence === 'aof'
       ? ['--appendonly', 'yes', '--appendfsync', 'always', '--save', '']
@@ -136,6 +156,7 @@ async function launch(
     '--loglevel',
     'warning',
     ...persistence,
+    ...tls,
     ...(options.args ?? []),
   ];
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
@@ -179,6 +200,7 @@ async function launch(
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    tlsUrl: tlsPort === undefined ? undefined : `rediss://127.0.0.1:${tlsPort}`,
     get pid() {
       return child?.pid;
     },
