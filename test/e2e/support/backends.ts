@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createLockProvider, type LockProvider } from '@baton/core';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
+import { startRedis } from '@baton/testkit/redis';
 
 /** A running lock backend, configured the way users configure it: environment variables only. */
 export interface LockBackend {
@@ -104,9 +105,29 @@ const dynamodb: LockBackendCase = {
   },
 };
 
+const redis: LockBackendCase = {
+  name: 'redis',
+  crossProcess: true,
+  start: async ({ ttlMs, lockDelayMs }) => {
+    const server = await startRedis();
+    return fromEnv(
+      'redis',
+      {
+        BATON_BACKEND: 'redis',
+        REDIS_URL: server.url,
+        BATON_REDIS_PREFIX: `${randomPrefix()}:`,
+        BATON_SESSION_TTL: `${ttlMs}ms`,
+        BATON_LOCK_DELAY: `${lockDelayMs}ms`,
+      },
+      true,
+      () => server.close(),
+    );
+  },
+};
+
 /**
  * Every lock backend that has landed. A backend joins the end-to-end runs once its package exports
  * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit: add its case here
  * and a `test/e2e/worker-<name>.test.ts` calling `exactlyOnceSuite('<name>')` (backends-covered checks).
  */
-export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb];
+export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb, redis];
