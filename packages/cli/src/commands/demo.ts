@@ -38,8 +38,8 @@ export function demoCommand(program: Command): Command {
       'after',
       `
 --backend picks the embedded lock backend: memory (default; workers in this process), consul (the
-Consul-compatible test server), dynamodb (dynalite) or etcd (a real etcd started on free ports: needs
-Debian's etcd-server); for the last three each worker is a separate \`baton worker\` process connected to
+Consul-compatible test server), dynamodb (dynalite), etcd (a real etcd started on free ports: needs
+Debian's etcd-server) or redis (a real redis-server likewise: needs Debian's redis-server); for the last four each worker is a separate \`baton worker\` process connected to
 the servers this command starts. PostgreSQL is PGlite, in process.
 Nothing outside this process is touched: DATABASE_URL, BATON_BACKEND and the backend variables are ignored.
 
@@ -48,9 +48,15 @@ Exits 0 when every check passes, 1 when one fails.`,
     .action(async (flags: DemoFlags, command: Command) => {
       const ctx = await commandContext(command);
       const backend = ctx.globals.backend ?? 'memory';
-      if (backend !== 'memory' && backend !== 'consul' && backend !== 'dynamodb' && backend !== 'etcd') {
+      if (
+        backend !== 'memory' &&
+        backend !== 'consul' &&
+        backend !== 'dynamodb' &&
+        backend !== 'etcd' &&
+        backend !== 'redis'
+      ) {
         throw new UsageError(
-          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb or etcd.`,
+          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb, etcd or redis.`,
           { field: '--backend' },
         );
       }
