@@ -24,12 +24,13 @@ export default {
     'Ours: LockSession.tryAcquire + Lease.release on one session. Raw: the memory store called directly; ' +
     "Consul: the consul client's kv.set({acquire}) + kv.set({release}) with a session; DynamoDB: one " +
     'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); etcd (a real etcd-server, skipped ' +
-    "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete. Rounds interleave ours and raw " +
+    "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete; redis (a real " +
+    'redis-server, likewise): ioredis `SET key NX PX` + `DEL`. Rounds interleave ours and raw ' +
     '(order rotating) so machine noise hits both; the ratio is taken per round, then the median.',
   async run(ctx) {
     const p = ctx.quick
       ? {
-          backends: [...BACKENDS, 'etcd'],
+          backends: [...BACKENDS, 'etcd', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
@@ -37,7 +38,7 @@ export default {
           warmupMs: 30,
         }
       : {
-          backends: [...BACKENDS, 'etcd'],
+          backends: [...BACKENDS, 'etcd', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,
@@ -53,6 +54,16 @@ export default {
       if (!findEtcd()) {
         ctx.log(`etcd skipped: no etcd binary (${ETCD_INSTALL_HINT})`);
         p.backends = p.backends.filter((b) => b !== 'etcd');
+      }
+    }
+    if (p.backends.includes('redis')) {
+      const { findRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
+        'findRedis',
+        'REDIS_INSTALL_HINT',
+      ]);
+      if (!findRedis()) {
+        ctx.log(`redis skipped: no redis-server binary (${REDIS_INSTALL_HINT})`);
+        p.backends = p.backends.filter((b) => b !== 'redis');
       }
     }
     p.requestCountPairs = ctx.quick ? 5 : 20;
@@ -240,7 +251,7 @@ function notes(counts) {
   const out = [
     'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
     'Client CPU: CPU time of the measuring process per pair (user + system); for memory it includes the ' +
-      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite, etcd) per pair. ' +
+      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite, etcd, redis-server) per pair. ' +
       'CPU time moves far less with machine load than wall time does.',
     '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
   ];

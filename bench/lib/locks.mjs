@@ -15,6 +15,7 @@ export const BACKENDS = ['memory', 'consul', 'dynamodb'];
 /** Which embedded server a backend needs (`undefined` for none). */
 export function serverKind(backend) {
   if (backend === 'etcd') return 'etcd';
+  if (backend === 'redis') return 'redis';
   return backend === 'consul' ? 'consul' : backend === 'dynamodb' ? 'dynalite' : undefined;
 }
 
@@ -77,6 +78,17 @@ export async function createProvider(backend, server, settings = {}) {
       ...extra,
     });
   }
+  if (backend === 'redis') {
+    await importWorkspace('@baton/backend-redis', ['backend']);
+    return core.createLockProvider({
+      backend: 'redis',
+      url: server.url,
+      ttlMs,
+      lockDelayMs,
+      prefix: 'bench:',
+      ...extra,
+    });
+  }
   throw new Error(`unknown backend ${backend}`);
 }
 
@@ -116,6 +128,7 @@ export async function openRaw(backend, server) {
   if (backend === 'memory') return openRawMemory();
   if (backend === 'consul') return openRawConsul(server.url);
   if (backend === 'etcd') return openRawEtcd(server.url);
+  if (backend === 'redis') return openRawRedis(server.url);
   if (backend === 'dynamodb') {
     const raw = await rawDynamoLock(server.url);
     return {
@@ -192,6 +205,25 @@ async function openRawEtcd(url) {
     async close() {
       await lease.revoke().catch(() => {});
       client.close();
+    },
+  };
+}
+
+/**
+ * The `ioredis` client: acquire = `SET key token NX PX 60000`, release = an unconditional `DEL`. One request
+ * each: no fence, no session, no owner check on release, no lock-delay.
+ */
+async function openRawRedis(url) {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url);
+  const prefix = `bench-raw-${randomUUID().slice(0, 8)}:`;
+  return {
+    name: 'raw',
+    acquire: async (key) =>
+      (await client.set(prefix + key, '1', 'PX', 60_000, 'NX')) === 'OK' ? true : null,
+    release: (key) => client.del(prefix + key),
+    async close() {
+      client.disconnect();
     },
   };
 }
