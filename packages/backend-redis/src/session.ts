@@ -50,14 +50,15 @@ export interface RedisSessionInit {
  *   ends, keep it until then). A late or repeated release never touches a newer holder's key.
  * - **Lost**: when a renewal finds the session key gone (expired, or Redis restarted empty), the session is
  *   lost; a lock whose token changed or whose holder window passed is lost on its own.
- * - An acquisition whose reply was lost (transport error) may have been granted: its token is released in
- *   the background at each renewal until Redis answers, so that it does not block the key for long.
+ * - An acquisition or release whose reply was lost (transport error) may have been applied or not: its token
+ *   is released in the background at each renewal until Redis answers, so that the key is not blocked until
+ *   its TTL and lock-delay run out. Releasing by token never touches a newer holder's key.
  */
 export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   readonly #init: RedisSessionInit;
   readonly #keepAlive: KeepAlive;
   readonly #inflight = new Set<Promise<unknown>>();
-  /** Lock keys this session may have been granted without hearing it, with the token it sent. */
+  /** Tokens of acquisitions this session may still hold without knowing it, with their lock keys. */
   readonly #unsettled = new Map<string, string>();
   #abandoned = false;
 
@@ -128,7 +129,7 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
         ],
       );
     } catch (error) {
-      if (error instanceof BatonError && error.retryable) this.#unsettled.set(lockKey, token);
+      if (error instanceof BatonError && error.retryable) this.#unsettled.set(token, lockKey);
       throw error;
     }
     const [status, fence] = Array.isArray(reply) ? (reply as [number, string?]) : [undefined];
@@ -152,8 +153,18 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
 
   protected async releaseOnce(lease: ManagedLease<RedisLeaseState>): Promise<boolean> {
     const { lockKey, token } = lease.state;
-    const reply = await this.#init.client.run(`release '${lease.key}'`, SCRIPTS.release, [lockKey], [token]);
-    return reply === 1;
+    try {
+      const reply = await this.#init.client.run(
+        `release '${lease.key}'`,
+        SCRIPTS.release,
+        [lockKey],
+        [token],
+      );
+      return reply === 1;
+    } catch (error) {
+      if (error instanceof BatonError && error.retryable) this.#unsettled.set(token, lockKey);
+      throw error;
+    }
   }
 
   protected async publishOnce(lease: ManagedLease<RedisLeaseState>, value: string): Promise<void> {
@@ -215,9 +226,9 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
 
   /** Releases the acquisitions whose outcome a transport error hid. */
   async #settle(): Promise<void> {
-    for (const [lockKey, token] of [...this.#unsettled]) {
-      await this.#init.client.run('release an unsettled acquisition', SCRIPTS.release, [lockKey], [token]);
-      this.#unsettled.delete(lockKey);
+    for (const [token, lockKey] of [...this.#unsettled]) {
+      await this.#init.client.run('settle a lost reply', SCRIPTS.release, [lockKey], [token]);
+      this.#unsettled.delete(token);
     }
   }
 

@@ -210,6 +210,50 @@ describe.skipIf(!haveRedis)('redis failures', () => {
     }
   });
 
+  it('a release whose answer was lost is settled in the background, and never frees a newer holder', async () => {
+    const proxy = await startFaultProxy(`http://127.0.0.1:${redis.server().port}`);
+    const prefix = uniquePrefix('lost-release');
+    const keys = new RedisKeys(prefix);
+    const settings = { prefix, ttlMs: 2_000, lockDelayMs: 10_000, requestTimeoutMs: 300 };
+    const a = makeProvider(proxy.url.replace('http:', 'redis:'), settings);
+    const b = makeProvider(redis.server().url, settings);
+    try {
+      const [sa, sb] = [await a.openSession(), await b.openSession()];
+      // The server knows the scripts now: a dropped EVALSHA below is applied, not answered NOSCRIPT.
+      await (await sa.tryAcquire('warm-up'))?.release();
+      // Applied, answer lost: another session takes the key before the background settle runs.
+      const gone = await sa.tryAcquire('gone');
+      proxy.setMode('drop-responses');
+      expect(['TIMEOUT', 'UNAVAILABLE']).toContain(
+        (await rejection(gone?.release() ?? Promise.resolve())).code,
+      );
+      const taken = await sb.tryAcquire('gone');
+      expect(taken).not.toBeNull();
+      // Not applied: the release's request never reaches Redis. The key must not wait for TTL + lock-delay.
+      proxy.setMode('reset');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      proxy.setMode('pass');
+      const kept = await eventually(async () => (await sa.tryAcquire('kept')) ?? undefined, 3_000);
+      proxy.setMode('drop-requests');
+      expect(['TIMEOUT', 'UNAVAILABLE']).toContain((await rejection(kept.release())).code);
+      proxy.setMode('reset');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      proxy.setMode('pass');
+      // Without the settle, the key would stay until TTL + lock-delay (12 s) after its grant. The settle of
+      // 'gone' was sent before, on the same connection: it has run too, and must have left B's key alone.
+      await eventually(
+        async () => ((await redis.raw().exists(keys.lock('kept'))) === 0 ? true : undefined),
+        6_000,
+      );
+      expect(await b.getHolder('gone')).toMatchObject({ sessionId: sb.id, fence: taken?.fence });
+      expect(taken?.signal.aborted).toBe(false);
+      expect(sa.signal.aborted).toBe(false);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      await proxy.close();
+    }
+  });
+
   it('a renewal finds a lease taken over (force-released, then taken) lost, and leaves the new holder alone', async () => {
     const prefix = uniquePrefix('takeover');
     const provider = makeProvider(redis.server().url, { prefix, ttlMs: 400, lockDelayMs: 0 });

@@ -5,9 +5,10 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
  * - `pass`: forwards both ways;
  * - `reset`: resets every open and new connection (ECONNRESET / socket hang up at the client);
  * - `drop-responses`: forwards requests to the server but swallows its answers, so a write is applied while
- *   the client only sees a timeout.
+ *   the client only sees a timeout;
+ * - `drop-requests`: swallows requests, so nothing is applied and the client sees a timeout.
  */
-export type ProxyMode = 'pass' | 'reset' | 'drop-responses';
+export type ProxyMode = 'pass' | 'reset' | 'drop-responses' | 'drop-requests';
 
 /** A TCP proxy in front of a redis-server, for transport faults a running server cannot inject. */
 export interface FaultProxy {
@@ -38,7 +39,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       upstream.destroy();
     };
     client.on('data', (chunk) => {
-      if (mode !== 'reset') upstream.write(chunk);
+      if (mode === 'pass' || mode === 'drop-responses') upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
       if (mode === 'pass') client.write(chunk);
