@@ -2,7 +2,8 @@ import { lockProviderSuite } from '@baton/testkit';
 import { describe, it } from 'vitest';
 import { haveRedis, redisHarnessFactory } from './harness.js';
 
-const TTL_MS = 1_000;
+// Two seconds: a starved event loop (a busy CI machine) must not lose sessions the suite expects alive.
+const TTL_MS = 2_000;
 
 describe.skipIf(!haveRedis)('lockProviderSuite on a real Redis', () => {
   lockProviderSuite(it, redisHarnessFactory('suite', TTL_MS), {
