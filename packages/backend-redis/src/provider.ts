@@ -89,9 +89,14 @@ export class RedisLockProvider implements LockProvider {
     );
     const id = randomBytes(12).toString('hex');
     const startedAt = this.clock.monotonicNow();
-    await this.#client.call('open session', (redis) =>
+    const created = await this.#client.call('open session', (redis) =>
       redis.set(this.#keys.session(id), options.name ?? '', 'PX', Math.ceil(ttlMs), 'NX'),
     );
+    if (created !== 'OK') {
+      throw new ProtocolError(`redis: open session: the new session key ${id} already existed`, {
+        backend: BACKEND,
+      });
+    }
     const session = new RedisSession({
       id,
       ttlMs,
