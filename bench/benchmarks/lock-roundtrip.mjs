@@ -27,12 +27,13 @@ export default {
     'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); etcd (a real etcd-server, skipped ' +
     "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete; PostgreSQL " +
     '(the local server or DATABASE_URL, skipped when there is none): `pg` calling the same acquire() and ' +
-    'release() functions of the lock schema as the backend. Rounds interleave ours and raw ' +
+    'release() functions of the lock schema as the backend; redis (a real redis-server, skipped when not ' +
+    'installed): ioredis `SET key NX PX` + `DEL`. Rounds interleave ours and raw ' +
     '(order rotating) so machine noise hits both; the ratio is taken per round, then the median.',
   async run(ctx) {
     const p = ctx.quick
       ? {
-          backends: [...BACKENDS, 'etcd', 'postgres'],
+          backends: [...BACKENDS, 'etcd', 'postgres', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
@@ -40,7 +41,7 @@ export default {
           warmupMs: 30,
         }
       : {
-          backends: [...BACKENDS, 'etcd', 'postgres'],
+          backends: [...BACKENDS, 'etcd', 'postgres', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,
@@ -56,6 +57,16 @@ export default {
       if (!findEtcd()) {
         ctx.log(`etcd skipped: no etcd binary (${ETCD_INSTALL_HINT})`);
         p.backends = p.backends.filter((b) => b !== 'etcd');
+      }
+    }
+    if (p.backends.includes('redis')) {
+      const { findRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
+        'findRedis',
+        'REDIS_INSTALL_HINT',
+      ]);
+      if (!findRedis()) {
+        ctx.log(`redis skipped: no redis-server binary (${REDIS_INSTALL_HINT})`);
+        p.backends = p.backends.filter((b) => b !== 'redis');
       }
     }
     let postgres;
@@ -315,7 +326,7 @@ function notes(counts) {
   const out = [
     'Figures: median over rounds (min–max in parentheses); ours/raw is the median of per-round ratios.',
     'Client CPU: CPU time of the measuring process per pair (user + system); for memory it includes the ' +
-      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite, etcd) per pair. ' +
+      'in-process store. Server CPU: CPU time of the server process (Consul test server, dynalite, etcd, redis-server) per pair. ' +
       'CPU time moves far less with machine load than wall time does.',
     '"new" keys: a fresh key per pair (the worker locks each task once); "same": one key per lane, reused.',
   ];

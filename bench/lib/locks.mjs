@@ -15,6 +15,7 @@ export const BACKENDS = ['memory', 'consul', 'dynamodb'];
 /** Which embedded server a backend needs (`undefined` for none). */
 export function serverKind(backend) {
   if (backend === 'etcd') return 'etcd';
+  if (backend === 'redis') return 'redis';
   return backend === 'consul' ? 'consul' : backend === 'dynamodb' ? 'dynalite' : undefined;
 }
 
@@ -89,6 +90,17 @@ export async function createProvider(backend, server, settings = {}) {
       ...extra,
     });
   }
+  if (backend === 'redis') {
+    await importWorkspace('@baton/backend-redis', ['backend']);
+    return core.createLockProvider({
+      backend: 'redis',
+      url: server.url,
+      ttlMs,
+      lockDelayMs,
+      prefix: 'bench:',
+      ...extra,
+    });
+  }
   throw new Error(`unknown backend ${backend}`);
 }
 
@@ -129,6 +141,7 @@ export async function openRaw(backend, server) {
   if (backend === 'consul') return openRawConsul(server.url);
   if (backend === 'etcd') return openRawEtcd(server.url);
   if (backend === 'postgres') return openRawPostgres(server);
+  if (backend === 'redis') return openRawRedis(server.url);
   if (backend === 'dynamodb') {
     const raw = await rawDynamoLock(server.url);
     return {
@@ -240,6 +253,25 @@ async function openRawPostgres(server) {
     async close() {
       await pool.query(`DELETE FROM ${s}.sessions WHERE id = $1`, [sessionId]).catch(() => {});
       await pool.end();
+    },
+  };
+}
+
+/**
+ * The `ioredis` client: acquire = `SET key token NX PX 60000`, release = an unconditional `DEL`. One request
+ * each: no fence, no session, no owner check on release, no lock-delay.
+ */
+async function openRawRedis(url) {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(url);
+  const prefix = `bench-raw-${randomUUID().slice(0, 8)}:`;
+  return {
+    name: 'raw',
+    acquire: async (key) =>
+      (await client.set(prefix + key, '1', 'PX', 60_000, 'NX')) === 'OK' ? true : null,
+    release: (key) => client.del(prefix + key),
+    async close() {
+      client.disconnect();
     },
   };
 }

@@ -1,5 +1,5 @@
 // Child process that hosts one embedded server (dynalite or the Consul-compatible test server; or starts a real
-// etcd, which runs in a process of its own) so that the
+// etcd or redis-server, which run in processes of their own) so that the
 // process being measured does not also pay for the server's CPU on its own event loop. On a real deployment
 // the server is another machine; here it is at least another process.
 //
@@ -106,6 +106,80 @@ if (kind === 'dynalite') {
       baseline = await received();
     },
     patterns: since,
+    cpuMs: async () => {
+      const fields = (await readFile(`/proc/${inner.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    },
+  };
+} else if (kind === 'redis') {
+  // A real redis-server in its own process (Debian's). Requests are counted with MONITOR (only when asked:
+  // it slows the server), leaving out what scripts run inside the server and the counting connection's own;
+  // CPU from /proc.
+  const { findRedis, startRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
+    'findRedis',
+    'startRedis',
+    'REDIS_INSTALL_HINT',
+  ]);
+  if (!findRedis()) throw new UnavailableError(`no redis-server binary (${REDIS_INSTALL_HINT})`);
+  const inner = await startRedis();
+  const { Redis } = await import('ioredis');
+  const admin = new Redis(inner.url);
+  const monitor = options.countRequests ? await new Redis(inner.url).monitor() : undefined;
+  let seen = {};
+  const markers = new Map();
+  monitor?.on('monitor', (_time, args, source) => {
+    const name = String(args[0]).toUpperCase();
+    if (name === 'ECHO' && markers.has(args[1])) {
+      markers.get(args[1])();
+      return;
+    }
+    if (source === 'lua' || name === 'INFO' || name === 'CONFIG') return;
+    seen[name] = (seen[name] ?? 0) + 1;
+  });
+  /** Waits until MONITOR has shown everything sent before now. */
+  const settle = async () => {
+    const marker = `bench-${Math.random()}`;
+    const shown = new Promise((resolve) => markers.set(marker, resolve));
+    await admin.echo(marker);
+    await shown;
+    markers.delete(marker);
+  };
+  server = {
+    url: inner.url,
+    close: async () => {
+      monitor?.disconnect();
+      admin.disconnect();
+      await inner.close();
+    },
+  };
+  const unsupported = () => {
+    throw new Error('start the redis host with { countRequests: true } to count requests');
+  };
+  counter = {
+    count: monitor
+      ? async (pattern) => {
+          await settle();
+          return seen[pattern] ?? 0;
+        }
+      : unsupported,
+    total: monitor
+      ? async () => {
+          await settle();
+          return Object.values(seen).reduce((a, b) => a + b, 0);
+        }
+      : unsupported,
+    reset: monitor
+      ? async () => {
+          await settle();
+          seen = {};
+        }
+      : unsupported,
+    patterns: monitor
+      ? async () => {
+          await settle();
+          return { ...seen };
+        }
+      : unsupported,
     cpuMs: async () => {
       const fields = (await readFile(`/proc/${inner.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
       return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;

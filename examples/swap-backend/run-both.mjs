@@ -1,6 +1,6 @@
-// Runs app.mjs once per backend, unchanged: Consul locks, DynamoDB locks, and etcd locks, against servers
-// started here (the Consul-compatible test server, dynalite, PGlite, and a real etcd when the `etcd` binary
-// is installed). Only the environment differs.
+// Runs app.mjs once per backend, unchanged: Consul locks, DynamoDB locks, etcd locks and Redis locks, against
+// servers started here (the Consul-compatible test server, dynalite, PGlite, and a real etcd and redis-server
+// when their binaries are installed). Only the environment differs.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DynamoLockProvider } from '@baton/backend-dynamodb';
@@ -8,14 +8,16 @@ import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
 import { ETCD_INSTALL_HINT, findEtcd, startEtcd } from '@baton/testkit/etcd';
 import { startPglite } from '@baton/testkit/pglite';
+import { findRedis, REDIS_INSTALL_HINT, startRedis } from '@baton/testkit/redis';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // Node 20 is supported here
 
-const [db, consul, dynalite, etcd] = await Promise.all([
+const [db, consul, dynalite, etcd, redis] = await Promise.all([
   startPglite(),
   startConsulTestServer(),
   startDynalite(),
   findEtcd() ? startEtcd() : undefined,
+  findRedis() ? startRedis() : undefined,
 ]);
 const credentials = { accessKeyId: 'example', secretAccessKey: 'example' };
 const table = new DynamoLockProvider({ endpoint: dynalite.endpoint, credentials });
@@ -31,8 +33,10 @@ const environments = {
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
   },
   ...(etcd ? { etcd: { BATON_BACKEND: 'etcd', ETCD_ENDPOINTS: etcd.endpoint } } : {}),
+  ...(redis ? { redis: { BATON_BACKEND: 'redis', REDIS_URL: redis.url } } : {}),
 };
 if (!etcd) console.log(`(etcd skipped: no etcd binary. Fix: ${ETCD_INSTALL_HINT}.)`);
+if (!redis) console.log(`(redis skipped: no redis-server binary. Fix: ${REDIS_INSTALL_HINT}.)`);
 
 let failed = false;
 try {
@@ -59,7 +63,7 @@ try {
     if (code !== 0) failed = true;
   }
 } finally {
-  await Promise.all([consul.close(), dynalite.close(), etcd?.close()]);
+  await Promise.all([consul.close(), dynalite.close(), etcd?.close(), redis?.close()]);
   await db.close();
 }
 process.exitCode = failed ? 1 : 0;

@@ -1,3 +1,4 @@
+import { redisAvailable } from '@baton/testkit/redis';
 import { describe, expect, it } from 'vitest';
 import { baton } from './helpers.js';
 
@@ -67,6 +68,22 @@ describe('baton demo', { timeout: 240_000 }, () => {
     expect(s).toMatchObject({ ok: true, backend: 'postgres', separateProcesses: true, tasks: 20 });
     expect(s.workers.reduce((sum, w) => sum + (w.completed ?? 0), 0)).toBe(20);
   });
+
+  it.skipIf(!redisAvailable('baton demo --backend redis'))(
+    'redis: separate worker processes on a real redis-server',
+    async () => {
+      const result = await baton(
+        ['--json', 'demo', '--backend', 'redis', '--tasks', '20', '--workers', '2'],
+        {
+          timeoutMs: 230_000,
+        },
+      );
+      expect(result.code, result.stderr).toBe(0);
+      const s = summary(result.stdout);
+      expect(s).toMatchObject({ ok: true, backend: 'redis', separateProcesses: true, tasks: 20 });
+      expect(s.checks.every((c) => c.ok)).toBe(true);
+    },
+  );
 
   it('exits 1 and says which check failed when the run cannot finish', async () => {
     const result = await baton(

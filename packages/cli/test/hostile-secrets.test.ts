@@ -7,6 +7,7 @@ import { createPostgresTaskSource, postgresConfigFields } from '@baton/source-po
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
 import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/testkit/etcd';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type RedisServer, redisAvailable, startRedis } from '@baton/testkit/redis';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, closedPort, tempFiles, uniqueSchema } from './helpers.js';
@@ -36,6 +37,7 @@ const BACKGROUND: Record<string, string> = {
   AWS_SECRET_ACCESS_KEY: S,
   AWS_SESSION_TOKEN: S,
   ETCDCTL_PASSWORD: S,
+  REDIS_PASSWORD: S,
 };
 
 interface Servers {
@@ -51,6 +53,8 @@ interface Servers {
   realPg: string | undefined;
   /** A real etcd with authentication enabled (user `worker`), when the etcd binary is installed. */
   etcd: EtcdServer | undefined;
+  /** A real redis-server with `--requirepass`, when the redis-server binary is installed. */
+  redis: RedisServer | undefined;
 }
 
 interface Row {
@@ -470,6 +474,75 @@ const rows: Row[] = [
     exit: 2,
     stderr: /BATON_SESSION_TTL/,
   },
+
+  // Redis: REDIS_URL (user:password@), REDIS_PASSWORD.
+  {
+    name: 'REDIS_URL with credentials and a bad scheme',
+    covers: ['REDIS_URL'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'redis', REDIS_URL: `http://worker:${S}@cache:6379`, REDIS_PASSWORD: '' }),
+    exit: 2,
+    stderr: /REDIS_URL: unsupported scheme/,
+  },
+  {
+    name: 'REDIS_URL with a short password and a bad database',
+    covers: ['REDIS_URL'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'redis', REDIS_URL: `redis://:${SHORT}@cache:6379/x`, REDIS_PASSWORD: '' }),
+    exit: 2,
+    stderr: /REDIS_URL: expected redis:\/\/host/,
+  },
+  {
+    name: 'REDIS_URL with credentials and a closed port',
+    covers: ['REDIS_URL'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({
+      BATON_BACKEND: 'redis',
+      REDIS_URL: `redis://worker:${S}@127.0.0.1:${s.closed}`,
+      REDIS_PASSWORD: '',
+      BATON_REDIS_TIMEOUT: '2s',
+    }),
+    exit: 3,
+    stderr: /REDIS_URL/,
+  },
+  {
+    name: 'REDIS_PASSWORD, short, given twice',
+    covers: ['REDIS_PASSWORD', 'REDIS_URL'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'redis', REDIS_URL: `redis://:${SHORT}@cache`, REDIS_PASSWORD: SHORT }),
+    exit: 2,
+    stderr: /REDIS_PASSWORD: the password is given twice/,
+  },
+  {
+    name: 'a wrong REDIS_PASSWORD against a real redis-server with a password',
+    covers: ['REDIS_PASSWORD'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({ BATON_BACKEND: 'redis', REDIS_URL: s.redis?.url ?? '' }),
+    exit: 4,
+    stderr: /authentication failed.*REDIS_PASSWORD/,
+    skip: (s) => !s.redis,
+  },
+  {
+    name: 'a wrong password in REDIS_URL against a real redis-server with a password',
+    covers: ['REDIS_URL'],
+    args: () => ['locks', 'list'],
+    env: (s) => ({
+      BATON_BACKEND: 'redis',
+      REDIS_URL: (s.redis?.url ?? '').replace('redis://', `redis://default:${S}@`),
+      REDIS_PASSWORD: '',
+    }),
+    exit: 4,
+    stderr: /authentication failed.*REDIS_URL/,
+    skip: (s) => !s.redis,
+  },
+  {
+    name: 'another redis setting bad, the password beside it',
+    covers: ['REDIS_PASSWORD'],
+    args: () => ['locks', 'list'],
+    env: () => ({ BATON_BACKEND: 'redis', BATON_REDIS_PREFIX: 'jobs*' }),
+    exit: 2,
+    stderr: /BATON_REDIS_PREFIX/,
+  },
 ];
 
 /** The worker's error paths, run at every log level: stdout is the pino log. */
@@ -525,7 +598,8 @@ beforeAll(async () => {
   let consul: ConsulTestServer;
   let closed: number;
   let etcd: EtcdServer | undefined;
-  [db, consul, closed, files, etcd] = await Promise.all([
+  let redis: RedisServer | undefined;
+  [db, consul, closed, files, etcd, redis] = await Promise.all([
     startPglite(),
     startConsulTestServer({ aclTokens: [rightToken] }),
     closedPort(),
@@ -548,6 +622,9 @@ beforeAll(async () => {
 `,
     }),
     startAuthEtcd(`${S}-right`),
+    redisAvailable('the Redis rows of the hostile-secrets tests')
+      ? startRedis({ args: ['--requirepass', `${S}-right`] })
+      : undefined,
   ]);
   servers = {
     db,
@@ -558,6 +635,7 @@ beforeAll(async () => {
     dir: files.dir,
     realPg: process.env.DATABASE_URL,
     etcd,
+    redis,
   };
   const lockWrong = { lock: { backend: 'consul', address: consul.url, token: S } };
   await writeFile(join(files.dir, 'lock-wrong-token.json'), JSON.stringify(lockWrong));
@@ -566,7 +644,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => htmlServer?.close(resolve));
   await new Promise((resolve) => echoServer?.close(resolve));
-  await Promise.all([servers?.db.close(), servers?.consul.close(), servers?.etcd?.close(), files?.cleanup()]);
+  await Promise.all([
+    servers?.db.close(),
+    servers?.consul.close(),
+    servers?.etcd?.close(),
+    servers?.redis?.close(),
+    files?.cleanup(),
+  ]);
 });
 
 async function run(row: Row, extraArgs: string[], extraEnv: Record<string, string> = {}) {

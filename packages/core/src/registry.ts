@@ -66,6 +66,7 @@ const firstParty: Readonly<Record<string, string>> = {
   dynamodb: '@baton/backend-dynamodb',
   etcd: '@baton/backend-etcd',
   postgres: '@baton/backend-postgres',
+  redis: '@baton/backend-redis',
 };
 
 /** Registers a backend under its name. Re-registering the same name throws unless `replace` is set. */

@@ -3,6 +3,7 @@ import { createLockProvider, type LockProvider } from '@baton/core';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
 import { testDatabase } from '@baton/testkit/pglite';
+import { startRedis } from '@baton/testkit/redis';
 
 /** A running lock backend, configured the way users configure it: environment variables only. */
 export interface LockBackend {
@@ -131,4 +132,24 @@ const postgres: LockBackendCase = {
  * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit: add its case here
  * and a `test/e2e/worker-<name>.test.ts` calling `exactlyOnceSuite('<name>')` (backends-covered checks).
  */
-export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb, postgres];
+const redis: LockBackendCase = {
+  name: 'redis',
+  crossProcess: true,
+  start: async ({ ttlMs, lockDelayMs }) => {
+    const server = await startRedis();
+    return fromEnv(
+      'redis',
+      {
+        BATON_BACKEND: 'redis',
+        REDIS_URL: server.url,
+        BATON_REDIS_PREFIX: `${randomPrefix()}:`,
+        BATON_SESSION_TTL: `${ttlMs}ms`,
+        BATON_LOCK_DELAY: `${lockDelayMs}ms`,
+      },
+      true,
+      () => server.close(),
+    );
+  },
+};
+
+export const lockBackends: readonly LockBackendCase[] = [memory, consul, dynamodb, postgres, redis];

@@ -29,7 +29,7 @@ export function demoCommand(program: Command): Command {
     )
     .option(
       '--in-process',
-      'run consul/dynamodb/etcd/postgres workers in this process instead of child processes',
+      'run consul/dynamodb/etcd/postgres/redis workers in this process instead of child processes',
     )
     .addOption(
       new Option(
@@ -41,8 +41,10 @@ export function demoCommand(program: Command): Command {
       'after',
       `
 --backend picks the embedded lock backend: memory (default; workers in this process), consul (the
-Consul-compatible test server), dynamodb (dynalite) or etcd (a real etcd started on free ports: needs
-Debian's etcd-server) or postgres (locks in a schema of the demo's own database); for all but memory each worker is a separate \`baton worker\` process connected to
+Consul-compatible test server), dynamodb (dynalite), etcd (a real etcd started on free ports: needs
+Debian's etcd-server), postgres (locks in a schema of the demo's own database) or redis (a real
+redis-server started on a free port: needs Debian's redis-server); for all but memory each worker is a
+separate \`baton worker\` process connected to
 the servers this command starts. PostgreSQL is PGlite, in process.
 Nothing outside this process is touched: DATABASE_URL, BATON_BACKEND and the backend variables are ignored.
 
@@ -56,10 +58,11 @@ Exits 0 when every check passes, 1 when one fails.`,
         backend !== 'consul' &&
         backend !== 'dynamodb' &&
         backend !== 'etcd' &&
-        backend !== 'postgres'
+        backend !== 'postgres' &&
+        backend !== 'redis'
       ) {
         throw new UsageError(
-          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb, etcd or postgres.`,
+          `demo: --backend ${backend} cannot be embedded. Fix: --backend memory, consul, dynamodb, etcd, postgres or redis.`,
           { field: '--backend' },
         );
       }

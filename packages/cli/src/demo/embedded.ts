@@ -3,9 +3,10 @@ import { createLockProvider, type LockProvider, MemoryLockProvider } from '@bato
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { startDynalite } from '@baton/testkit/dynalite';
 import { startEtcd } from '@baton/testkit/etcd';
+import { startRedis } from '@baton/testkit/redis';
 
 /** Lock backends the demo can embed. */
-export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd', 'postgres'] as const;
+export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd', 'postgres', 'redis'] as const;
 export type DemoBackend = (typeof DEMO_BACKENDS)[number];
 
 /** A lock backend running inside the demo process. */
@@ -25,7 +26,8 @@ export interface EmbeddedLocks {
 /**
  * Starts the demo's lock backend in this process: nothing for memory, the Consul-compatible test server for
  * consul, dynalite (plus the lock table) for dynamodb, a real etcd (Debian's etcd-server, in a process of its
- * own, on free ports) for etcd, and a schema of the demo's own PGlite (`databaseUrl`) for postgres.
+ * own, on free ports) for etcd, a schema of the demo's own PGlite (`databaseUrl`) for postgres, and a real
+ * redis-server (Debian's, likewise) for redis.
  */
 export async function startEmbeddedLocks(backend: DemoBackend, databaseUrl: string): Promise<EmbeddedLocks> {
   if (backend === 'postgres') {
@@ -60,6 +62,18 @@ export async function startEmbeddedLocks(backend: DemoBackend, databaseUrl: stri
     return {
       backend,
       where: `Consul-compatible test server at ${server.url}`,
+      shared: true,
+      env,
+      provider: () => createLockProvider(env),
+      close: () => server.close(),
+    };
+  }
+  if (backend === 'redis') {
+    const server = await startRedis();
+    const env = { BATON_BACKEND: 'redis', REDIS_URL: server.url, BATON_REDIS_PREFIX: 'baton-demo:' };
+    return {
+      backend,
+      where: `redis-server at ${server.url}`,
       shared: true,
       env,
       provider: () => createLockProvider(env),

@@ -1,0 +1,13 @@
+import { defineProject } from 'vitest/config';
+
+export default defineProject({
+  resolve: { conditions: ['@baton/source'] },
+  ssr: { resolve: { conditions: ['@baton/source'] } },
+  test: {
+    name: 'backend-redis',
+    include: ['test/**/*.test.ts'],
+    // Each file starts its own Redis server; the suites measure TTLs of about a second, and files running
+    // side by side on a small machine starve each other's renewals.
+    fileParallelism: false,
+  },
+});
