@@ -475,6 +475,30 @@ const rows: Row[] = [
     stderr: /BATON_SESSION_TTL/,
   },
 
+  // PostgreSQL as the lock backend: BATON_LOCK_DATABASE_URL (it wins over DATABASE_URL).
+  {
+    name: 'BATON_LOCK_DATABASE_URL with a misspelt scheme',
+    covers: ['BATON_LOCK_DATABASE_URL'],
+    args: () => ['locks', 'list'],
+    env: () => ({
+      BATON_BACKEND: 'postgres',
+      BATON_LOCK_DATABASE_URL: `postgress://app:${S}@127.0.0.1:5432/app`,
+    }),
+    exit: 2,
+    stderr: /BATON_LOCK_DATABASE_URL: expected a postgres:\/\/ or postgresql:\/\/ URL/,
+  },
+  {
+    name: 'BATON_LOCK_DATABASE_URL with a short password and a closed port',
+    covers: ['BATON_LOCK_DATABASE_URL'],
+    args: () => ['locks', 'show', 'k'],
+    env: (s) => ({
+      BATON_BACKEND: 'postgres',
+      BATON_LOCK_DATABASE_URL: `postgres://app:${SHORT}@127.0.0.1:${s.closed}/app`,
+    }),
+    exit: 3,
+    stderr: /cannot connect to the database: .*BATON_LOCK_DATABASE_URL/,
+  },
+
   // Redis: REDIS_URL (user:password@), REDIS_PASSWORD.
   {
     name: 'REDIS_URL with credentials and a bad scheme',
