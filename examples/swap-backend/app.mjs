@@ -1,5 +1,6 @@
 // The whole program. Nothing here names a backend: BATON_BACKEND and that backend's own variables
-// (CONSUL_HTTP_ADDR…, AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB…, or ETCD_ENDPOINTS…) decide, and DATABASE_URL the task list.
+// (CONSUL_HTTP_ADDR…, AWS_REGION / AWS_ENDPOINT_URL_DYNAMODB…, ETCD_ENDPOINTS…, REDIS_URL…, or for postgres
+// BATON_LOCK_DATABASE_URL, else DATABASE_URL) decide, and DATABASE_URL the task list.
 import { createLockProvider, Worker } from '@baton/core';
 import { createPostgresTaskSource } from '@baton/source-postgres';
 

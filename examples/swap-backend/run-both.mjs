@@ -1,4 +1,4 @@
-// Runs app.mjs once per backend, unchanged: Consul locks, DynamoDB locks, etcd locks and Redis locks, against
+// Runs app.mjs once per backend, unchanged: Consul, DynamoDB, PostgreSQL, etcd and Redis locks, against
 // servers started here (the Consul-compatible test server, dynalite, PGlite, and a real etcd and redis-server
 // when their binaries are installed). Only the environment differs.
 import { spawn } from 'node:child_process';
@@ -32,6 +32,8 @@ const environments = {
     AWS_ACCESS_KEY_ID: credentials.accessKeyId,
     AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
   },
+  // Locks in the task database itself (DATABASE_URL), in a schema of their own.
+  postgres: { BATON_BACKEND: 'postgres', BATON_PG_LOCK_SCHEMA: 'swap_locks' },
   ...(etcd ? { etcd: { BATON_BACKEND: 'etcd', ETCD_ENDPOINTS: etcd.endpoint } } : {}),
   ...(redis ? { redis: { BATON_BACKEND: 'redis', REDIS_URL: redis.url } } : {}),
 };
