@@ -58,6 +58,10 @@ export function electionContentionTests(
             crashed++;
             tracker.crashed(name);
             await ctx.harness.crash(session);
+            // A crashed process comes back after its peers noticed: it sits out the takeover. (Rejoining at
+            // once, it raced the waiters with a fresh poll interval; on a backend without a fair line it could
+            // win every takeover, and with resigners re-winning at once, hold every term: a flaky run.)
+            while (tracker.intervals.length <= term && !stop.signal.aborted) await delay(10);
             session = await ctx.open({ lockDelayMs: 0 });
           } else {
             await leadership.resign();
