@@ -9,5 +9,7 @@ export default defineProject({
     // The test server runs in the test's own event loop and the tests measure TTLs of about a second: files
     // running side by side on a small machine starve each other's renewals.
     fileParallelism: false,
+    // Run after the projects that share two workers (the root config), never beside them.
+    sequence: { groupOrder: 1 },
   },
 });

@@ -11,5 +11,7 @@ export default defineProject({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    // Run after the projects that share two workers (the root config), never beside them.
+    sequence: { groupOrder: 1 },
   },
 });

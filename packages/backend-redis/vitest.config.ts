@@ -9,5 +9,7 @@ export default defineProject({
     // Each file starts its own Redis server; the suites measure TTLs of about a second, and files running
     // side by side on a small machine starve each other's renewals.
     fileParallelism: false,
+    // Run after the projects that share two workers (the root config), never beside them.
+    sequence: { groupOrder: 1 },
   },
 });
