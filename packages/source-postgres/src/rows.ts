@@ -30,68 +30,73 @@ const STATUSES: ReadonlySet<string> = new Set<TaskStatus>(['pending', 'running',
 /**
  * Turns a row into a {@link PostgresTask}. Rows written by other programs (or by hand) may break what the
  * migrations enforce; every such case throws an {@link InvalidTaskRowError} that names the column, so one
- * bad row never takes down a whole page.
+ * bad row never takes down a whole page. Timestamps come as milliseconds since the epoch (`TASK_COLUMNS`).
  */
 export function decodeTask(row: TaskRow): PostgresTask {
-  const id = row.id;
-  const bad = (column: string, problem: string, cause?: unknown): never => {
-    throw new InvalidTaskRowError(id, column, problem, cause === undefined ? {} : { cause });
-  };
-  const text = (column: string, nullable: boolean): string | null => {
-    const value = row[column];
-    if (value === null || value === undefined) return nullable ? null : bad(column, 'is NULL');
-    return typeof value === 'string' ? value : bad(column, `is not text (${typeof value})`);
-  };
-  const integer = (column: string, min: number): number => {
-    const value = row[column];
-    return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
-      ? value
-      : bad(column, `is ${JSON.stringify(value)}, not a whole number >= ${min}`);
-  };
-  const time = (column: string, nullable: boolean): Date | null => {
-    const value = row[column];
-    if (value === null || value === undefined) return nullable ? null : bad(column, 'is NULL');
-    return value instanceof Date && !Number.isNaN(value.getTime())
-      ? value
-      : bad(column, `is ${String(value)}, not a timestamp`);
-  };
-  const json = (column: string): unknown => {
-    const value = text(column, true);
-    if (value === null) return null;
-    try {
-      return JSON.parse(value) as unknown;
-    } catch (error) {
-      return bad(column, 'is not valid JSON', error);
-    }
-  };
-
-  const kind = text('kind', false)!;
-  if (kind === '') bad('kind', 'is empty');
-  const status = text('status', false)!;
-  if (!STATUSES.has(status)) bad('status', `is '${status}', not a known status`);
-  const fenceText = text('fence', true);
+  const kind = text(row, 'kind', false)!;
+  if (kind === '') bad(row, 'kind', 'is empty');
+  const status = text(row, 'status', false)!;
+  if (!STATUSES.has(status)) bad(row, 'status', `is '${status}', not a known status`);
+  const fenceText = text(row, 'fence', true);
   let fence: number | null = null;
   if (fenceText !== null) {
     fence = Number(fenceText);
-    if (!Number.isSafeInteger(fence) || fence < 0) bad('fence', `is ${fenceText}, beyond a safe integer`);
+    if (!Number.isSafeInteger(fence) || fence < 0)
+      bad(row, 'fence', `is ${fenceText}, beyond a safe integer`);
   }
   return Object.freeze({
-    id,
-    key: text('key', true),
+    id: row.id,
+    key: text(row, 'key', true),
     kind,
-    payload: json('payload'),
+    payload: json(row, 'payload'),
     status: status as TaskStatus,
-    attempts: integer('attempts', 0),
-    maxAttempts: integer('max_attempts', 1),
-    runAt: time('run_at', false)!,
-    createdAt: time('created_at', false)!,
-    updatedAt: time('updated_at', false)!,
-    claimedAt: time('claimed_at', true),
-    finishedAt: time('finished_at', true),
+    attempts: integer(row, 'attempts', 0),
+    maxAttempts: integer(row, 'max_attempts', 1),
+    runAt: time(row, 'run_at', false)!,
+    createdAt: time(row, 'created_at', false)!,
+    updatedAt: time(row, 'updated_at', false)!,
+    claimedAt: time(row, 'claimed_at', true),
+    finishedAt: time(row, 'finished_at', true),
     fence,
-    workerId: text('worker_id', true),
-    result: json('result'),
-    lastError: text('last_error', true),
-    shard: integer('shard', 0),
+    workerId: text(row, 'worker_id', true),
+    result: json(row, 'result'),
+    lastError: text(row, 'last_error', true),
+    shard: integer(row, 'shard', 0),
   });
+}
+
+function bad(row: TaskRow, column: string, problem: string, cause?: unknown): never {
+  throw new InvalidTaskRowError(row.id, column, problem, cause === undefined ? {} : { cause });
+}
+
+function text(row: TaskRow, column: string, nullable: boolean): string | null {
+  const value = row[column];
+  if (value === null || value === undefined) return nullable ? null : bad(row, column, 'is NULL');
+  return typeof value === 'string' ? value : bad(row, column, `is not text (${typeof value})`);
+}
+
+function integer(row: TaskRow, column: string, min: number): number {
+  const value = row[column];
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min
+    ? value
+    : bad(row, column, `is ${JSON.stringify(value)}, not a whole number >= ${min}`);
+}
+
+function time(row: TaskRow, column: string, nullable: boolean): Date | null {
+  const value = row[column];
+  if (value === null || value === undefined) return nullable ? null : bad(row, column, 'is NULL');
+  const at = typeof value === 'number' ? new Date(value) : value;
+  return at instanceof Date && !Number.isNaN(at.getTime())
+    ? at
+    : bad(row, column, `is ${String(value)}, not a timestamp`);
+}
+
+function json(row: TaskRow, column: string): unknown {
+  const value = text(row, column, true);
+  if (value === null) return null;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (error) {
+    return bad(row, column, 'is not valid JSON', error);
+  }
 }

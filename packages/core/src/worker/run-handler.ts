@@ -2,6 +2,7 @@ import { TimeoutError } from '../errors.js';
 import type { Task } from '../task-source.js';
 import type { WorkerEnv } from './env.js';
 import type { TaskContext } from './handler.js';
+import { type LazyAbort, onSignalAbort } from './lazy-abort.js';
 
 /** How a handler ended. */
 export type HandlerResult =
@@ -17,7 +18,7 @@ export interface HandlerRun {
   /** Aborts when the lease the task runs under is lost. */
   readonly leaseSignal: AbortSignal;
   /** Aborts the handler from outside (session lost, hard stop): the worker's in-flight registry calls it. */
-  readonly controller: AbortController;
+  readonly controller: LazyAbort;
 }
 
 /**
@@ -30,17 +31,14 @@ export async function runHandler(env: WorkerEnv, run: HandlerRun): Promise<Handl
   const { options } = env;
   const { clock } = options;
   const { task, fence, lockKey, leaseSignal, controller } = run;
-  const abort = (reason: unknown) => {
-    if (!controller.signal.aborted) controller.abort(reason);
-  };
+  const abort = (reason: unknown) => controller.abort(reason);
   const onLeaseLost = () => {
     env.observe({ type: 'lease-lost', taskId: task.id, fence, lockKey, reason: leaseSignal.reason });
     abort(leaseSignal.reason);
   };
-  if (leaseSignal.aborted) onLeaseLost();
-  else leaseSignal.addEventListener('abort', onLeaseLost, { once: true });
+  const unwatchLease = onSignalAbort(leaseSignal, onLeaseLost);
   const timeout = clock.setTimeout(() => {
-    if (controller.signal.aborted) return;
+    if (controller.aborted) return;
     env.observe({ type: 'handler-timeout', taskId: task.id });
     abort(
       new TimeoutError(`handler of task ${task.id} did not finish within ${options.handlerTimeoutMs} ms`),
@@ -49,19 +47,27 @@ export async function runHandler(env: WorkerEnv, run: HandlerRun): Promise<Handl
 
   try {
     env.observe({ type: 'task-started', task, fence, lockKey });
-    const context: TaskContext = { task, fence, signal: controller.signal, workerId: options.id, lockKey };
-    const settled = await settle(invoke(options.handler, context), controller.signal, env);
+    const context: TaskContext = {
+      task,
+      fence,
+      get signal() {
+        return controller.signal;
+      },
+      workerId: options.id,
+      lockKey,
+    };
+    const settled = await settle(invoke(options.handler, context), controller, env);
     if (settled === 'abandoned') {
-      env.observe({ type: 'handler-abandoned', task, fence, reason: controller.signal.reason });
-      return { kind: 'failed', error: controller.signal.reason };
+      env.observe({ type: 'handler-abandoned', task, fence, reason: controller.reason });
+      return { kind: 'failed', error: controller.reason };
     }
-    if (settled.kind === 'failed' && controller.signal.aborted) {
-      return { kind: 'failed', error: controller.signal.reason };
+    if (settled.kind === 'failed' && controller.aborted) {
+      return { kind: 'failed', error: controller.reason };
     }
     return settled;
   } finally {
     clock.clearTimeout(timeout);
-    leaseSignal.removeEventListener('abort', onLeaseLost);
+    unwatchLease();
   }
 }
 
@@ -75,7 +81,7 @@ function invoke(handler: (context: TaskContext) => unknown, context: TaskContext
 
 function settle(
   promise: Promise<unknown>,
-  signal: AbortSignal,
+  abort: LazyAbort,
   env: WorkerEnv,
 ): Promise<HandlerResult | 'abandoned'> {
   const { clock, abandonAfterMs } = env.options;
@@ -83,14 +89,12 @@ function settle(
     let timer: unknown;
     const finish = (result: HandlerResult | 'abandoned') => {
       if (timer !== undefined) clock.clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
+      unwatch();
       resolve(result);
     };
-    const onAbort = () => {
+    const unwatch = abort.onAbort(() => {
       timer = clock.setTimeout(() => finish('abandoned'), abandonAfterMs);
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
+    });
     promise.then(
       (value) => finish({ kind: 'resolved', value }),
       (error: unknown) => finish({ kind: 'failed', error }),

@@ -580,6 +580,8 @@ export class Worker {
   }
 
   #emit<K extends keyof WorkerEvents>(event: K, payload: Omit<WorkerEvents[K], 'workerId'>): void {
+    // Per-task events are most of a busy worker's events: build the payload only for a listener.
+    if (this.#events.listenerCount(event) === 0) return;
     this.#events.emit(event, { ...payload, workerId: this.id } as WorkerEvents[K]);
   }
 }

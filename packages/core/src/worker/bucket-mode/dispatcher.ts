@@ -7,6 +7,7 @@ import type { LeaseLayout } from '../../lease-layout.js';
 import type { Lease, LockSession } from '../../lock.js';
 import type { Task } from '../../task-source.js';
 import type { WorkerEnv } from '../env.js';
+import { LazyAbort } from '../lazy-abort.js';
 import { observeWrite, type PlannedWrite, planWrite, type WriteResult } from '../outcome.js';
 import { runHandler } from '../run-handler.js';
 import { BucketKeys } from './keys.js';
@@ -228,7 +229,7 @@ export class BucketDispatcher {
   #startTask(bucket: HeldBucket, task: Task): void {
     const env = this.#env;
     const fence = task.fence!;
-    const controller = new AbortController();
+    const controller = new LazyAbort();
     const startedAt = env.options.clock.monotonicNow();
     const done = (async () => {
       let planned: PlannedWrite;
@@ -262,15 +263,12 @@ export class BucketDispatcher {
       .catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }))
       // The claiming loop decides "drained" (once mode) only when nothing is in flight: tell it.
       .finally(() => queueMicrotask(() => this.#wakeup.wake()));
-    env.inFlight.track(
-      task.id,
-      (reason) => {
-        if (!controller.signal.aborted) controller.abort(reason);
-      },
-      done,
-      bucket.bucket,
-      { kind: task.kind, fence, lockKey: bucket.lockKey, startedAt },
-    );
+    env.inFlight.track(task.id, (reason) => controller.abort(reason), done, bucket.bucket, {
+      kind: task.kind,
+      fence,
+      lockKey: bucket.lockKey,
+      startedAt,
+    });
   }
 
   #writeResult(outcome: SettleOutcome, settlement: Settlement): WriteResult {

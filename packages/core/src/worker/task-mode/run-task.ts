@@ -2,6 +2,7 @@ import type { Lease } from '../../lock.js';
 import type { Permit } from '../../semaphore/types.js';
 import type { Task } from '../../task-source.js';
 import type { WorkerEnv } from '../env.js';
+import { LazyAbort } from '../lazy-abort.js';
 import { givePermit } from '../limits.js';
 import { observeWrite, planWrite } from '../outcome.js';
 import { runHandler } from '../run-handler.js';
@@ -20,19 +21,16 @@ export function startTask(
   onDone: () => void,
   permit: Permit | null = null,
 ): void {
-  const controller = new AbortController();
+  const controller = new LazyAbort();
   const done = runTask(env, lease, task, lockKey, controller, permit)
     .catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }))
     .finally(onDone);
-  env.inFlight.track(
-    task.id,
-    (reason) => {
-      if (!controller.signal.aborted) controller.abort(reason);
-    },
-    done,
-    undefined,
-    { kind: task.kind, fence: lease.fence, lockKey, startedAt: env.options.clock.monotonicNow() },
-  );
+  env.inFlight.track(task.id, (reason) => controller.abort(reason), done, undefined, {
+    kind: task.kind,
+    fence: lease.fence,
+    lockKey,
+    startedAt: env.options.clock.monotonicNow(),
+  });
 }
 
 async function runTask(
@@ -40,7 +38,7 @@ async function runTask(
   lease: Lease,
   task: Task,
   lockKey: string,
-  controller: AbortController,
+  controller: LazyAbort,
   permit: Permit | null,
 ): Promise<void> {
   const { clock } = env.options;
