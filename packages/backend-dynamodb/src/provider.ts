@@ -3,6 +3,7 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import {
   type Clock,
   ClosedError,
+  ConfigError,
   checkDuration,
   InvalidArgumentError,
   type LockCapabilities,
@@ -23,6 +24,7 @@ import {
   isLocalEndpoint,
 } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
+import { BACKEND } from './errors.js';
 import { refuseGlobalTable } from './global-table.js';
 import { KnownKeys } from './known-keys.js';
 import { ObservationBook } from './observations.js';
@@ -92,6 +94,9 @@ export interface DynamoLockProviderOptions {
   clock?: Clock | undefined;
 }
 
+/** The fence-mode setting, as the user writes it. */
+const FENCE_MODE_FIELD = 'BATON_DYNAMODB_FENCE_MODE (fenceMode)';
+
 const capabilities: LockCapabilities = {
   nativeWatch: false,
   minTtlMs: 100,
@@ -136,6 +141,7 @@ export class DynamoLockProvider implements LockProvider {
   readonly #options: DynamoLockProviderOptions;
   readonly #sessions = new Set<DynamoLockSession>();
   #tableChecked: Promise<void> | undefined;
+  #marked: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: DynamoLockProviderOptions = {}) {
@@ -181,6 +187,7 @@ export class DynamoLockProvider implements LockProvider {
       this.table,
       this.partitionKey,
       this.fenceMode,
+      () => this.clock.wallNow(),
     );
   }
 
@@ -201,7 +208,7 @@ export class DynamoLockProvider implements LockProvider {
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
     const startedAt = this.clock.monotonicNow();
     await whileHolding(() => this.#checkTable(startedAt + ttlMs));
-    await whileHolding(() => this.#lockTable.probe({ deadline: startedAt + ttlMs }));
+    await whileHolding(() => this.#checkMode(startedAt + ttlMs));
     this.#assertOpen();
     const session = new DynamoLockSession(
       {
@@ -321,6 +328,33 @@ export class DynamoLockProvider implements LockProvider {
   /** A lease duration plus the takeover margin: how long an advertised version must stay unchanged. */
   #expiryAfterMs(leaseMs: number): number {
     return leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
+  }
+
+  /**
+   * Proves the table reachable and keeps the fence modes from mixing: an `epoch`-mode provider marks the
+   * table (once per provider) before it can delete any lock item; a `counter`-mode provider reads the mark
+   * (one consistent GetItem per session) and refuses a marked table, on which it would restart the fences of
+   * every deleted key at 1.
+   */
+  async #checkMode(deadline: number): Promise<void> {
+    if (this.fenceMode === 'epoch') {
+      this.#marked ??= this.#lockTable.markDeleting({ deadline }).catch((error: unknown) => {
+        this.#marked = undefined;
+        throw error;
+      });
+      await this.#marked;
+      return;
+    }
+    const mode = await this.#lockTable.probe({ deadline }, true);
+    if (mode === 'epoch') {
+      throw new ConfigError(
+        FENCE_MODE_FIELD,
+        `DynamoDB table '${this.table}' is used in fence mode epoch, which deletes released lock items: in ` +
+          'counter mode a deleted key would restart its fences at 1, below fences already handed out. Fix: set ' +
+          `${FENCE_MODE_FIELD}=epoch on every worker of this table, or give counter mode a table of its own.`,
+        { backend: BACKEND },
+      );
+    }
   }
 
   /** Refuses a global table, once per provider (again after a failed check). */
