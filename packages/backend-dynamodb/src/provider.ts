@@ -78,9 +78,12 @@ export interface DynamoLockProviderOptions {
    * - `counter`: every acquisition, of a new key too, is one conditional UpdateItem that adds 1 to the
    *   item's fence. Fences increase per key as long as lock items are never deleted: do not delete lock
    *   items and do not enable DynamoDB TTL on the table.
-   * - `epoch`: a new item draws an epoch from a table-wide counter item, so fences keep increasing even
-   *   when an operator deletes lock items. Two requests for a key this provider has not seen, and every new
-   *   key writes the one counter item (a hot partition at high rates of new keys).
+   * - `epoch`: a new item draws an epoch from a table-wide counter item once it exists, so fences keep
+   *   increasing across deletion. A release deletes the item (unless someone waits in its line, or
+   *   `lockAtLeastFor` keeps it on hold), and every kept item carries `expiresAt` for DynamoDB's TTL: the
+   *   table holds about one item per key in use. Three requests for a new key, one of them on the counter
+   *   item (a hot partition at high rates of new keys). The provider marks the table, and `counter`-mode
+   *   providers refuse a marked table.
    */
   fenceMode?: FenceMode | undefined;
   /**
@@ -90,7 +93,10 @@ export interface DynamoLockProviderOptions {
    * requests to one region and nothing writes lock items in the others, or to skip the read.
    */
   allowGlobalTable?: boolean | undefined;
-  /** Clock for every timing decision (monotonic time only). */
+  /**
+   * Clock for every timing decision (monotonic time only). `epoch` mode also reads its wall time, for one
+   * thing: the `expiresAt` TTL attribute of kept items, which only DynamoDB's TTL deletion reads.
+   */
   clock?: Clock | undefined;
 }
 
@@ -116,8 +122,9 @@ const capabilities: LockCapabilities = {
  * - A contender that finds a key held remembers its record version and when it first saw it; only after the
  *   version stayed the same for the holder's lease duration (+ margin + lock-delay) on the contender's own
  *   clock does it take the key, conditional on that version.
- * - Items are never deleted; fences survive release and takeover. In `epoch` fence mode a deleted item
- *   restarts above every earlier fence (a table-wide epoch counter).
+ * - In the default `counter` fence mode items are never deleted; fences survive release and takeover. In
+ *   `epoch` fence mode a release deletes the item, and a re-created item restarts above every earlier fence
+ *   (a table-wide epoch counter, drawn once the item exists).
  */
 export class DynamoLockProvider implements LockProvider {
   readonly backend = 'dynamodb';
@@ -331,14 +338,19 @@ export class DynamoLockProvider implements LockProvider {
   }
 
   /**
-   * Proves the table reachable and keeps the fence modes from mixing: an `epoch`-mode provider marks the
-   * table (once per provider) before it can delete any lock item; a `counter`-mode provider reads the mark
-   * (one consistent GetItem per session) and refuses a marked table, on which it would restart the fences of
-   * every deleted key at 1.
+   * Proves the table reachable (one request) and keeps the fence modes from mixing: an `epoch`-mode provider
+   * marks the table (its first session; later ones read) before it can delete any lock item; a `counter`-mode
+   * provider reads the mark (one consistent GetItem per session) and refuses a marked table, on which it
+   * would restart the fences of every deleted key at 1.
    */
   async #checkMode(deadline: number): Promise<void> {
     if (this.fenceMode === 'epoch') {
-      this.#marked ??= this.#lockTable.markDeleting({ deadline }).catch((error: unknown) => {
+      if (this.#marked) {
+        await this.#marked;
+        await this.#lockTable.probe({ deadline });
+        return;
+      }
+      this.#marked = this.#lockTable.markDeleting({ deadline }).catch((error: unknown) => {
         this.#marked = undefined;
         throw error;
       });

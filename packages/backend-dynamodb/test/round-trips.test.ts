@@ -103,6 +103,20 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
     expect(await readItem(fx.raw, fx.epochTable, k)).toBeNull();
   });
 
+  it('openSession: counter mode reads the fence-mode mark (1 GetItem), epoch mode writes it once per provider (1 UpdateItem), then reads', async () => {
+    for (const fenceMode of ['counter', 'epoch'] as const) {
+      const { provider, requests } = measured({ ttlMs: 60_000, fenceMode });
+      requests.reset();
+      await provider.openSession();
+      expect(snapshot(requests.counts)).toEqual(
+        fenceMode === 'counter' ? { DescribeTable: 1, GetItem: 1 } : { DescribeTable: 1, UpdateItem: 1 },
+      );
+      requests.reset();
+      await provider.openSession();
+      expect(snapshot(requests.counts)).toEqual({ GetItem: 1 });
+    }
+  });
+
   it('publish = 1, getHolder = 1, forceRelease = 1', async () => {
     const { provider, requests } = measured({ ttlMs: 60_000 });
     const a = await provider.openSession();
