@@ -52,6 +52,7 @@ export async function createProvider(backend, server, settings = {}) {
     const provider = await core.createLockProvider({
       backend: 'dynamodb',
       ...dynamoSettings(server.url),
+      ...(process.env.BATON_DYNAMODB_FENCE_MODE ? { fenceMode: process.env.BATON_DYNAMODB_FENCE_MODE } : {}),
       ttlMs,
       lockDelayMs,
       ...extra,

@@ -105,7 +105,10 @@ export class DynamoRecorder {
     const body = await readBody(req);
     const arrivedAt = performance.now();
     const target = String(req.headers['x-amz-target'] ?? '');
-    const input = target === `${TARGET_PREFIX}UpdateItem` ? parseJson(body) : undefined;
+    const input =
+      target === `${TARGET_PREFIX}UpdateItem` || target === `${TARGET_PREFIX}DeleteItem`
+        ? parseJson(body)
+        : undefined;
     const lockKey = input?.Key?.[this.#partitionKey]?.S;
     if (typeof lockKey !== 'string' || !lockKey.startsWith('lock:')) {
       const answer = await this.#forward(req.headers, body);

@@ -15,7 +15,10 @@ import { ATTR, FENCE_MODES, type FenceMode } from './record.js';
 export const DEFAULT_TABLE = 'baton_locks';
 /** Default partition key attribute. */
 export const DEFAULT_PARTITION_KEY = 'key';
-/** Default fence mode: one request per acquisition; lock items must never be deleted. */
+/**
+ * Default fence mode: one request per acquisition, and an item per key ever locked stays in the table (lock
+ * items must never be deleted). `epoch` deletes released keys at 3 requests per new key.
+ */
 export const DEFAULT_FENCE_MODE: FenceMode = 'counter';
 
 const reservedAttributes = new Set<string>(Object.values(ATTR));
@@ -135,8 +138,10 @@ export const dynamoConfigFields: Readonly<Record<string, FieldDocs>> = {
   fenceMode: {
     env: 'BATON_DYNAMODB_FENCE_MODE',
     hint:
-      'counter (the default: one request per acquisition; lock items must never be deleted, no TTL on the table) ' +
-      'or epoch (fences survive deleted lock items; a new key costs 2 requests on one shared counter item)',
+      'counter (the default: one request per acquisition; an item per key ever locked stays, lock items must ' +
+      'never be deleted, no TTL on the table) or epoch (released keys are deleted and kept items carry a TTL ' +
+      'attribute, expiresAt; a new key costs 3 requests, one on a shared counter item; counter-mode providers ' +
+      'then refuse the table)',
   },
   allowGlobalTable: {
     env: 'BATON_DYNAMODB_ALLOW_GLOBAL_TABLE',

@@ -65,16 +65,30 @@ export class GrantAttempt {
 
   /**
    * The first request of an acquisition that assumes the key is free: one conditional write (in counter
-   * mode also for a new key). In epoch mode a key this provider has not seen is probably new: draw an
-   * epoch and create the item (two requests); if it exists after all, go on as for a known key.
+   * mode also for a new key). In epoch mode a key this provider has not seen is probably new: create the
+   * item, draw an epoch, take it (three requests); if it exists after all, go on as for a known key.
    */
   async assumeFree(): Promise<Acquisition<DynamoLeaseState> | null> {
     const { table, knownKeys } = this.#context;
     if (table.fenceMode === 'epoch' && !knownKeys.has(this.key)) {
-      const created = await this.#grantInEpoch({ kind: 'absent' });
-      if (created) return created;
+      const created = await this.#createThenGrant();
+      if (created !== 'exists') return created;
     }
     return this.#grant({ kind: 'free' });
+  }
+
+  /**
+   * Epoch mode, no item: create it free and without a fence span, then draw the epoch (now that the item
+   * exists, above the epoch of every deleted incarnation) and take it on the version created. `exists`
+   * when the item was there already; `null` when someone took the new item first.
+   */
+  async #createThenGrant(): Promise<Acquisition<DynamoLeaseState> | null | 'exists'> {
+    const { table, knownKeys } = this.#context;
+    const rvn = randomUUID();
+    const created = await table.createFree(this.key, rvn, this.#context.limits());
+    knownKeys.add(this.key);
+    if (!created) return 'exists';
+    return this.#grantInEpoch({ kind: 'version', rvn }, 0);
   }
 
   /**
@@ -93,10 +107,12 @@ export class GrantAttempt {
       // far; counter mode creates it with fence 1 (items must never be deleted in that mode).
       knownKeys.forget(this.key);
       observations.forget(this.key);
-      acquisition =
-        table.fenceMode === 'epoch'
-          ? await this.#grantInEpoch({ kind: 'absent' })
-          : await this.#grant({ kind: 'free' });
+      if (table.fenceMode === 'epoch') {
+        const created = await this.#createThenGrant();
+        acquisition = created === 'exists' ? null : created;
+      } else {
+        acquisition = await this.#grant({ kind: 'free' });
+      }
     } else if (record.owner === undefined && record.holdMs === 0) {
       knownKeys.add(this.key);
       observations.forget(this.key);
@@ -161,16 +177,12 @@ export class GrantAttempt {
     return this.#write((input, limits) => this.#context.table.grant(this.key, expect, input, limits, line));
   }
 
-  /** Epoch mode: start a new fence span above `fence`, on a missing item or on the version just read. */
+  /** Epoch mode: start a new fence span above `fence`, on the version just read or created. */
   async #grantInEpoch(expect: EpochExpectation, fence = 0): Promise<Acquisition<DynamoLeaseState> | null> {
-    const { table, knownKeys } = this.#context;
+    const { table } = this.#context;
     const epoch = await table.nextEpoch(this.#context.limits(), fence);
     const line = this.#line;
-    const acquisition = await this.#write((input, limits) =>
-      table.grantInEpoch(this.key, expect, epoch, input, limits, line),
-    );
-    if (!acquisition && expect.kind === 'absent') knownKeys.add(this.key);
-    return acquisition;
+    return this.#write((input, limits) => table.grantInEpoch(this.key, expect, epoch, input, limits, line));
   }
 
   #takeSeen(record: LockRecord, expect: GrantExpectation): Promise<Acquisition<DynamoLeaseState> | null> {

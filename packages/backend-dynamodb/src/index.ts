@@ -15,6 +15,7 @@ export { DynamoLockProvider, type DynamoLockProviderOptions } from './provider.j
 export {
   ATTR as LOCK_ITEM_ATTRIBUTES,
   EPOCH_ITEM_KEY,
+  EXPIRY_SLACK_S,
   FENCE_MODES,
   FENCE_SPAN,
   type FenceMode,

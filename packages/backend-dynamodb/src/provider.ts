@@ -3,6 +3,7 @@ import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynam
 import {
   type Clock,
   ClosedError,
+  ConfigError,
   checkDuration,
   InvalidArgumentError,
   type LockCapabilities,
@@ -23,6 +24,7 @@ import {
   isLocalEndpoint,
 } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
+import { BACKEND } from './errors.js';
 import { refuseGlobalTable } from './global-table.js';
 import { KnownKeys } from './known-keys.js';
 import { ObservationBook } from './observations.js';
@@ -76,9 +78,12 @@ export interface DynamoLockProviderOptions {
    * - `counter`: every acquisition, of a new key too, is one conditional UpdateItem that adds 1 to the
    *   item's fence. Fences increase per key as long as lock items are never deleted: do not delete lock
    *   items and do not enable DynamoDB TTL on the table.
-   * - `epoch`: a new item draws an epoch from a table-wide counter item, so fences keep increasing even
-   *   when an operator deletes lock items. Two requests for a key this provider has not seen, and every new
-   *   key writes the one counter item (a hot partition at high rates of new keys).
+   * - `epoch`: a new item draws an epoch from a table-wide counter item once it exists, so fences keep
+   *   increasing across deletion. A release deletes the item (unless someone waits in its line, or
+   *   `lockAtLeastFor` keeps it on hold), and every kept item carries `expiresAt` for DynamoDB's TTL: the
+   *   table holds about one item per key in use. Three requests for a new key, one of them on the counter
+   *   item (a hot partition at high rates of new keys). The provider marks the table, and `counter`-mode
+   *   providers refuse a marked table.
    */
   fenceMode?: FenceMode | undefined;
   /**
@@ -88,9 +93,15 @@ export interface DynamoLockProviderOptions {
    * requests to one region and nothing writes lock items in the others, or to skip the read.
    */
   allowGlobalTable?: boolean | undefined;
-  /** Clock for every timing decision (monotonic time only). */
+  /**
+   * Clock for every timing decision (monotonic time only). `epoch` mode also reads its wall time, for one
+   * thing: the `expiresAt` TTL attribute of kept items, which only DynamoDB's TTL deletion reads.
+   */
   clock?: Clock | undefined;
 }
+
+/** The fence-mode setting, as the user writes it. */
+const FENCE_MODE_FIELD = 'BATON_DYNAMODB_FENCE_MODE (fenceMode)';
 
 const capabilities: LockCapabilities = {
   nativeWatch: false,
@@ -111,8 +122,9 @@ const capabilities: LockCapabilities = {
  * - A contender that finds a key held remembers its record version and when it first saw it; only after the
  *   version stayed the same for the holder's lease duration (+ margin + lock-delay) on the contender's own
  *   clock does it take the key, conditional on that version.
- * - Items are never deleted; fences survive release and takeover. In `epoch` fence mode a deleted item
- *   restarts above every earlier fence (a table-wide epoch counter).
+ * - In the default `counter` fence mode items are never deleted; fences survive release and takeover. In
+ *   `epoch` fence mode a release deletes the item, and a re-created item restarts above every earlier fence
+ *   (a table-wide epoch counter, drawn once the item exists).
  */
 export class DynamoLockProvider implements LockProvider {
   readonly backend = 'dynamodb';
@@ -136,6 +148,7 @@ export class DynamoLockProvider implements LockProvider {
   readonly #options: DynamoLockProviderOptions;
   readonly #sessions = new Set<DynamoLockSession>();
   #tableChecked: Promise<void> | undefined;
+  #marked: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: DynamoLockProviderOptions = {}) {
@@ -181,6 +194,7 @@ export class DynamoLockProvider implements LockProvider {
       this.table,
       this.partitionKey,
       this.fenceMode,
+      () => this.clock.wallNow(),
     );
   }
 
@@ -201,7 +215,7 @@ export class DynamoLockProvider implements LockProvider {
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
     const startedAt = this.clock.monotonicNow();
     await whileHolding(() => this.#checkTable(startedAt + ttlMs));
-    await whileHolding(() => this.#lockTable.probe({ deadline: startedAt + ttlMs }));
+    await whileHolding(() => this.#checkMode(startedAt + ttlMs));
     this.#assertOpen();
     const session = new DynamoLockSession(
       {
@@ -321,6 +335,38 @@ export class DynamoLockProvider implements LockProvider {
   /** A lease duration plus the takeover margin: how long an advertised version must stay unchanged. */
   #expiryAfterMs(leaseMs: number): number {
     return leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
+  }
+
+  /**
+   * Proves the table reachable (one request) and keeps the fence modes from mixing: an `epoch`-mode provider
+   * marks the table (its first session; later ones read) before it can delete any lock item; a `counter`-mode
+   * provider reads the mark (one consistent GetItem per session) and refuses a marked table, on which it
+   * would restart the fences of every deleted key at 1.
+   */
+  async #checkMode(deadline: number): Promise<void> {
+    if (this.fenceMode === 'epoch') {
+      if (this.#marked) {
+        await this.#marked;
+        await this.#lockTable.probe({ deadline });
+        return;
+      }
+      this.#marked = this.#lockTable.markDeleting({ deadline }).catch((error: unknown) => {
+        this.#marked = undefined;
+        throw error;
+      });
+      await this.#marked;
+      return;
+    }
+    const mode = await this.#lockTable.probe({ deadline }, true);
+    if (mode === 'epoch') {
+      throw new ConfigError(
+        FENCE_MODE_FIELD,
+        `DynamoDB table '${this.table}' is used in fence mode epoch, which deletes released lock items: in ` +
+          'counter mode a deleted key would restart its fences at 1, below fences already handed out. Fix: set ' +
+          `${FENCE_MODE_FIELD}=epoch on every worker of this table, or give counter mode a table of its own.`,
+        { backend: BACKEND },
+      );
+    }
   }
 
   /** Refuses a global table, once per provider (again after a failed check). */

@@ -14,9 +14,11 @@ export const EPOCH_ITEM_KEY = 'meta:fence-epoch';
  *   item starts at 1. One request per acquisition, new keys included, and no shared item. Fences only
  *   increase as long as lock items are never deleted (baton never deletes them; DynamoDB TTL on the table
  *   or an operator's DeleteItem would restart a key's fences).
- * - `epoch`: `epoch × FENCE_SPAN + n`, where a new item draws `epoch` from a table-wide counter item, so
- *   a deleted and re-created item still starts above every fence its predecessor handed out. Costs a
- *   second request (on one shared item) for each key this provider has not seen yet.
+ * - `epoch`: `epoch × FENCE_SPAN + n`, where a new item draws `epoch` from a table-wide counter item *after*
+ *   the item exists, so a deleted and re-created item still starts above every fence its predecessor handed
+ *   out. Released keys are deleted (nobody waiting, no hold) and kept items carry a TTL attribute, so the
+ *   table holds about one item per key in use. A new key costs 3 requests (create, epoch, grant), one of
+ *   them on the shared counter item.
  */
 export type FenceMode = 'counter' | 'epoch';
 
@@ -46,7 +48,16 @@ export const ATTR = {
   epoch: 'epoch',
   waiting: 'waiting',
   tickets: 'tickets',
+  expiresAt: 'expiresAt',
+  mode: 'mode',
 } as const;
+
+/**
+ * `epoch` mode writes `expiresAt` (Unix seconds, for the table's DynamoDB TTL) on every item it keeps: the
+ * item's own windows (lease, lock-delay, hold) plus this much. Only DynamoDB's garbage collection reads it;
+ * no decision of baton does.
+ */
+export const EXPIRY_SLACK_S = 86_400;
 
 /** Prefix of a waiter's ticket attribute (`w:<waiter id>`, N) on a lock item. */
 export const WAITER_TICKET_PREFIX = 'w:';

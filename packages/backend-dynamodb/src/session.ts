@@ -16,7 +16,7 @@ import { type DynamoLeaseState, GrantAttempt, type GrantContext } from './grant-
 import type { KnownKeys } from './known-keys.js';
 import { type DynamoPlace, dynamoLine, refreshPlace } from './line.js';
 import type { ObservationBook } from './observations.js';
-import type { LockRecord } from './record.js';
+import { epochSpan, FENCE_SPAN, type LockRecord } from './record.js';
 import type { CallLimits } from './requester.js';
 import type { LockTable } from './table.js';
 import type { VersionedWrite } from './versions.js';
@@ -157,6 +157,10 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       lease.lockAtLeastForMs > 0
         ? Math.max(0, Math.ceil(lease.acquiredAt + lease.lockAtLeastForMs - start))
         : 0;
+    if (holdMs === 0 && this.#deps.table.fenceMode === 'epoch') {
+      const deleted = await this.#deleteReleased(lease);
+      if (deleted !== 'kept') return deleted;
+    }
     const outcome = await this.#writeOwned(
       'release',
       lease,
@@ -164,6 +168,27 @@ export class DynamoLockSession extends AbstractLockSession<DynamoLeaseState> {
       () => this.#limits(),
     );
     return outcome.applied;
+  }
+
+  /**
+   * Epoch mode: releases by deleting the item, unless someone waits in its line (`kept`: release as usual).
+   * When the condition fails, one consistent read tells the cases apart. While the lease is still within its
+   * time nobody can have taken the key over, so a missing item, or one of another incarnation (another fence
+   * span), means this very delete was applied although its answer was lost.
+   */
+  async #deleteReleased(lease: ManagedLease<DynamoLeaseState>): Promise<boolean | 'kept'> {
+    const { table } = this.#deps;
+    const versions = lease.state.versions;
+    const owned = { owner: this.id, versions: versions.begin().condition };
+    if (await table.deleteReleased(lease.key, owned, this.#limits())) {
+      this.#deps.knownKeys.forget(lease.key);
+      return true;
+    }
+    const record = await table.read(lease.key, this.#limits());
+    if (record?.owner === this.id && versions.has(record.rvn)) return 'kept';
+    this.#deps.knownKeys.forget(lease.key);
+    const inTime = this.clock.monotonicNow() < lease.state.lastGoodStart + this.ttlMs;
+    return inTime && (!record || record.fenceMax !== spanOf(lease.fence).max);
   }
 
   protected async publishOnce(lease: ManagedLease<DynamoLeaseState>, value: string): Promise<void> {
@@ -371,4 +396,9 @@ async function mapSettled<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** The fence span (epoch mode) a fence belongs to. */
+function spanOf(fence: number): { first: number; max: number } {
+  return epochSpan(Math.max(1, Math.floor(fence / FENCE_SPAN)));
 }

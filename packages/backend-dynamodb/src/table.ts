@@ -1,5 +1,6 @@
 import {
   type AttributeValue,
+  DeleteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
   ScanCommand,
@@ -11,6 +12,7 @@ import { BACKEND, isConditionalFailure } from './errors.js';
 import {
   ATTR,
   EPOCH_ITEM_KEY,
+  EXPIRY_SLACK_S,
   encodeKey,
   epochAbove,
   epochSpan,
@@ -41,8 +43,12 @@ export interface GrantInput {
  */
 export type GrantExpectation = { kind: 'free' } | { kind: 'version'; rvn: string };
 
-/** Precondition of a grant that starts a new fence epoch. */
-export type EpochExpectation = { kind: 'absent' } | { kind: 'version'; rvn: string };
+/**
+ * Precondition of a grant that starts a new fence epoch: the item still carries the version read (or
+ * created) before the epoch was drawn. There is no "absent" variant: an epoch drawn before its item existed
+ * could be older than the epoch of an incarnation created and deleted meanwhile, and repeat its fences.
+ */
+export type EpochExpectation = { kind: 'version'; rvn: string };
 
 /**
  * How a grant treats the item's line of waiters: `barge` ignores it (`tryAcquire`), `empty` requires that
@@ -73,19 +79,26 @@ export class LockTable {
   readonly partitionKey: string;
   readonly fenceMode: FenceMode;
   readonly #names: Record<string, string>;
+  readonly #wallSeconds: () => number;
 
+  /**
+   * `wallMs` is read for one thing only: the `expiresAt` attribute `epoch` mode writes for DynamoDB's TTL
+   * (never in `counter` mode, and never for a decision).
+   */
   constructor(
     client: DynamoDBClient,
     requester: Requester,
     table: string,
     partitionKey: string,
     fenceMode: FenceMode,
+    wallMs: () => number,
   ) {
     this.#client = client;
     this.#requester = requester;
     this.table = table;
     this.partitionKey = partitionKey;
     this.fenceMode = fenceMode;
+    this.#wallSeconds = () => Math.floor(wallMs() / 1000);
     this.#names = {
       '#pk': partitionKey,
       '#owner': ATTR.owner,
@@ -100,7 +113,16 @@ export class LockTable {
       '#epoch': ATTR.epoch,
       '#waiting': ATTR.waiting,
       '#tickets': ATTR.tickets,
+      '#expires': ATTR.expiresAt,
+      '#mode': ATTR.mode,
     };
+  }
+
+  /** `epoch` mode only: the TTL attribute, `windowMs` (the item's own windows) plus a day from now. */
+  #expiry(windowMs: number): { set: string[]; values: Record<string, AttributeValue> } {
+    if (this.fenceMode !== 'epoch') return { set: [], values: {} };
+    const at = this.#wallSeconds() + Math.ceil(windowMs / 1000) + EXPIRY_SLACK_S;
+    return { set: ['#expires = :expires'], values: { ':expires': n(at) } };
   }
 
   /** Consistent read of a lock item; `null` when it does not exist. */
@@ -117,22 +139,114 @@ export class LockTable {
     return output.Item ? parseRecord(key, output.Item) : null;
   }
 
-  /** Cheap reachability check (an eventually consistent read of one small item). */
-  async probe(limits: CallLimits = {}): Promise<void> {
-    await this.#requester.run(
+  /**
+   * Cheap reachability check (an eventually consistent read of one small item, the fence-epoch item).
+   * Resolves the fence mode that item says deletes lock items (`epoch`), if any.
+   */
+  async probe(limits: CallLimits = {}, consistent = false): Promise<string | undefined> {
+    const output = await this.#requester.run(
       'GetItem',
       (abortSignal) =>
         this.#client.send(
           new GetItemCommand({
             TableName: this.table,
             Key: this.#key(EPOCH_ITEM_KEY),
-            ProjectionExpression: '#pk',
-            ExpressionAttributeNames: { '#pk': this.partitionKey },
+            ProjectionExpression: '#pk, #mode',
+            ExpressionAttributeNames: { '#pk': this.partitionKey, '#mode': ATTR.mode },
+            ConsistentRead: consistent,
           }),
           { abortSignal },
         ),
       limits,
     );
+    return output.Item?.[ATTR.mode]?.S;
+  }
+
+  /**
+   * `epoch` mode: marks the table as one whose lock items get deleted (`mode = epoch` on the fence-epoch
+   * item), so that `counter`-mode providers, whose fences would restart on a re-created item, refuse it.
+   */
+  async markDeleting(limits: CallLimits = {}): Promise<void> {
+    await this.#requester.run(
+      'UpdateItem',
+      (abortSignal) =>
+        this.#client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key: this.#key(EPOCH_ITEM_KEY),
+            UpdateExpression: 'SET #mode = :mode',
+            ExpressionAttributeNames: { '#mode': ATTR.mode },
+            ExpressionAttributeValues: { ':mode': s('epoch') },
+          }),
+          { abortSignal },
+        ),
+      limits,
+    );
+  }
+
+  /**
+   * `epoch` mode: creates a missing lock item, free and without a fence span (fence 0), so that the epoch
+   * of its first grant is drawn while the item exists: after every earlier incarnation of the key was
+   * deleted, hence above all their epochs. `false` when the item exists.
+   */
+  async createFree(key: string, rvn: string, limits: CallLimits = {}): Promise<boolean> {
+    const condition = 'attribute_not_exists(#pk)';
+    const expiry = this.#expiry(0);
+    const update = `SET ${['#rvn = :rvn', '#fence = :zero', ...expiry.set].join(', ')}`;
+    const item = await this.#conditional(
+      {
+        TableName: this.table,
+        Key: this.#key(encodeKey(key)),
+        ConditionExpression: condition,
+        UpdateExpression: update,
+        ...this.#expressionMaps(`${condition} ${update}`, {
+          ':rvn': s(rvn),
+          ':zero': n(0),
+          ...expiry.values,
+        }),
+      },
+      limits,
+    );
+    return item !== null;
+  }
+
+  /**
+   * `epoch` mode: release by deleting the item, conditional on ownership (as {@link LockTable.release}) and
+   * on nobody waiting in its line. `false` when the condition failed (someone waits, or the lease is gone).
+   */
+  async deleteReleased(
+    key: string,
+    owned: { owner: string; versions: readonly string[] },
+    limits: CallLimits = {},
+  ): Promise<boolean> {
+    const placeholders = owned.versions.map((_, i) => `:v${i}`);
+    const condition =
+      `#owner = :owner AND #rvn IN (${placeholders.join(', ')}) AND ` +
+      '(attribute_not_exists(#waiting) OR #waiting = :zero)';
+    const values: Record<string, AttributeValue> = { ':owner': s(owned.owner), ':zero': n(0) };
+    owned.versions.forEach((version, i) => {
+      values[`:v${i}`] = s(version);
+    });
+    try {
+      await this.#requester.run(
+        'DeleteItem',
+        (abortSignal) =>
+          this.#client.send(
+            new DeleteItemCommand({
+              TableName: this.table,
+              Key: this.#key(encodeKey(key)),
+              ConditionExpression: condition,
+              ...this.#expressionMaps(condition, values),
+            }),
+            { abortSignal },
+          ),
+        limits,
+      );
+      return true;
+    } catch (error) {
+      if (isConditionalFailure(error)) return false;
+      throw error;
+    }
   }
 
   /**
@@ -180,9 +294,9 @@ export class LockTable {
   }
 
   /**
-   * `epoch` mode: takes the key and starts a new fence span from `epoch`. Used when the item does not exist
-   * (first use, or deleted by an operator), its span is used up, or it was created in `counter` mode. `null`
-   * when the condition failed.
+   * `epoch` mode: takes the key and starts a new fence span from `epoch`, drawn after `expect.rvn` was read
+   * or created. Used when the item was just created (fence 0, no span), its span is used up, or it was
+   * created in `counter` mode. `null` when the condition failed.
    */
   async grantInEpoch(
     key: string,
@@ -194,21 +308,19 @@ export class LockTable {
   ): Promise<LockRecord | null> {
     const span = epochSpan(epoch);
     const { set, remove, values } = this.#grantParts(input);
-    // A missing item has no line: only a grant on an existing version needs the line's condition.
-    const parts = lineParts(expect.kind === 'absent' ? 'barge' : line);
+    const parts = lineParts(line);
     const add = parts.add.length > 0 ? ` ADD ${parts.add.join(', ')}` : '';
     return this.#grantWrite(
       key,
       {
-        condition:
-          (expect.kind === 'absent' ? 'attribute_not_exists(#pk)' : '#rvn = :seen') + parts.condition,
+        condition: `#rvn = :seen${parts.condition}`,
         update: `SET ${[...set, '#fence = :first', '#fenceMax = :max'].join(', ')}${add} REMOVE ${[...remove, ...parts.remove].join(', ')}`,
         values: {
           ...values,
           ...parts.values,
           ':first': n(span.first),
           ':max': n(span.max),
-          ...(expect.kind === 'version' ? { ':seen': s(expect.rvn) } : {}),
+          ':seen': s(expect.rvn),
         },
         names: parts.names,
       },
@@ -341,11 +453,12 @@ export class LockTable {
     lease: { leaseMs: number; delayMs: number },
     limits: CallLimits = {},
   ): Promise<boolean> {
+    const expiry = this.#expiry(lease.leaseMs + lease.delayMs);
     return this.#ownedWrite(
       key,
       owned,
-      'SET #rvn = :rvn, #lease = :lease, #delay = :delay',
-      { ':lease': n(lease.leaseMs), ':delay': n(lease.delayMs) },
+      `SET ${['#rvn = :rvn, #lease = :lease, #delay = :delay', ...expiry.set].join(', ')}`,
+      { ':lease': n(lease.leaseMs), ':delay': n(lease.delayMs), ...expiry.values },
       limits,
     );
   }
@@ -371,28 +484,31 @@ export class LockTable {
     limits: CallLimits = {},
   ): Promise<boolean> {
     const dropped = '#owner, #ownerName, #value, #lease, #delay';
+    const expiry = this.#expiry(holdMs);
+    const set = ['#rvn = :rvn', ...expiry.set];
     return holdMs > 0
       ? this.#ownedWrite(
           key,
           owned,
-          `SET #rvn = :rvn, #hold = :hold REMOVE ${dropped}`,
-          { ':hold': n(holdMs) },
+          `SET ${[...set, '#hold = :hold'].join(', ')} REMOVE ${dropped}`,
+          { ':hold': n(holdMs), ...expiry.values },
           limits,
         )
-      : this.#ownedWrite(key, owned, `SET #rvn = :rvn REMOVE ${dropped}, #hold`, {}, limits);
+      : this.#ownedWrite(key, owned, `SET ${set.join(', ')} REMOVE ${dropped}, #hold`, expiry.values, limits);
   }
 
   /** Clears the holder whoever it is (operator action). `false` when nobody held the key. */
   async forceRelease(key: string, rvn: string, limits: CallLimits = {}): Promise<boolean> {
     const condition = 'attribute_exists(#owner)';
-    const update = 'SET #rvn = :rvn REMOVE #owner, #ownerName, #value, #lease, #delay, #hold';
+    const expiry = this.#expiry(0);
+    const update = `SET ${['#rvn = :rvn', ...expiry.set].join(', ')} REMOVE #owner, #ownerName, #value, #lease, #delay, #hold`;
     const item = await this.#conditional(
       {
         TableName: this.table,
         Key: this.#key(encodeKey(key)),
         ConditionExpression: condition,
         UpdateExpression: update,
-        ...this.#expressionMaps(`${condition} ${update}`, { ':rvn': s(rvn) }),
+        ...this.#expressionMaps(`${condition} ${update}`, { ':rvn': s(rvn), ...expiry.values }),
       },
       limits,
     );
@@ -435,13 +551,15 @@ export class LockTable {
     remove: string[];
     values: Record<string, AttributeValue>;
   } {
-    const set = ['#owner = :owner', '#rvn = :rvn', '#lease = :lease', '#delay = :delay'];
+    const expiry = this.#expiry(input.leaseMs + input.delayMs);
+    const set = ['#owner = :owner', '#rvn = :rvn', '#lease = :lease', '#delay = :delay', ...expiry.set];
     const remove = ['#hold'];
     const values: Record<string, AttributeValue> = {
       ':owner': s(input.owner),
       ':rvn': s(input.rvn),
       ':lease': n(input.leaseMs),
       ':delay': n(input.delayMs),
+      ...expiry.values,
     };
     if (input.value !== undefined) {
       set.push('#value = :value');

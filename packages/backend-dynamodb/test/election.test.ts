@@ -1,10 +1,14 @@
 import { leaderElectionSuite } from '@baton/testkit';
-import { it } from 'vitest';
+import { describe, it } from 'vitest';
 import { dynamoHarnessFactory } from './harness.js';
 
 const TTL_MS = 1_000;
 
-leaderElectionSuite(it, dynamoHarnessFactory('election', TTL_MS), {
-  expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
-  granularityMs: 50,
-});
+for (const fenceMode of ['counter', 'epoch'] as const) {
+  describe(`${fenceMode} fence mode`, () => {
+    leaderElectionSuite(it, dynamoHarnessFactory(`election_${fenceMode}`, TTL_MS, { fenceMode }), {
+      expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
+      granularityMs: 50,
+    });
+  });
+}

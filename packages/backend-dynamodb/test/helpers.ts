@@ -211,6 +211,8 @@ interface FaultRule {
   action: FaultAction;
   remaining: number;
   delayMs: number;
+  /** `delay-response`: hold the answer until this settles too. */
+  until: Promise<unknown> | undefined;
 }
 
 const fault = (type: string, message: string) =>
@@ -247,12 +249,16 @@ export class FaultProxy {
   }
 
   /** Applies `action` to the next `count` requests of `operation` (any operation when omitted). */
-  inject(action: FaultAction, options: { operation?: string; count?: number; delayMs?: number } = {}): void {
+  inject(
+    action: FaultAction,
+    options: { operation?: string; count?: number; delayMs?: number; until?: Promise<unknown> } = {},
+  ): void {
     this.#rules.push({
       operation: options.operation,
       action,
       remaining: options.count ?? 1,
       delayMs: options.delayMs ?? 0,
+      until: options.until,
     });
   }
 
@@ -321,7 +327,10 @@ export class FaultProxy {
         out.end(Buffer.concat(chunks));
       },
     ).catch(() => undefined);
-    if (rule?.action === 'delay-response') await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+    if (rule?.action === 'delay-response') {
+      await new Promise((resolve) => setTimeout(resolve, rule.delayMs));
+      await rule.until?.catch(() => undefined);
+    }
     if (!upstream || rule?.action === 'apply-then-reset') {
       req.socket.destroy();
       return;
@@ -331,13 +340,23 @@ export class FaultProxy {
   }
 }
 
-/** A provider against `endpoint` with test credentials and a clock that forbids wall-clock reads. */
+/**
+ * A clock whose wall time stands still (at 2026-01-01): `epoch` mode reads it only for the TTL attribute, so
+ * no decision can depend on wall time passing.
+ */
+export const frozenWallClock: Clock = { ...systemClock, wallNow: () => Date.UTC(2026, 0, 1) };
+
+/**
+ * A provider against `endpoint` with test credentials and a clock that forbids wall-clock reads (`epoch`
+ * mode: whose wall time stands still).
+ */
 export function makeProvider(
   endpoint: string,
   table: string,
   options: DynamoLockProviderOptions = {},
 ): DynamoLockProvider {
-  return new DynamoLockProvider({ endpoint, credentials, table, clock: noWallClock, ...options });
+  const clock = options.fenceMode === 'epoch' ? frozenWallClock : noWallClock;
+  return new DynamoLockProvider({ endpoint, credentials, table, clock, ...options });
 }
 
 export function delay(ms: number): Promise<void> {
@@ -363,6 +382,11 @@ export async function until<T>(
 export interface Fixture {
   readonly endpoint: string;
   readonly table: string;
+  /**
+   * The table of `epoch`-mode providers (which mark their table so that `counter`-mode providers refuse it):
+   * `provider({ fenceMode: 'epoch' })` uses it unless given a table.
+   */
+  readonly epochTable: string;
   readonly raw: DynamoDBClient;
   /** A provider straight to dynalite, closed after the test. */
   provider(options?: DynamoLockProviderOptions): DynamoLockProvider;
@@ -376,11 +400,13 @@ export function useDynalite(label: string): Fixture {
   let server: DynaliteServer | undefined;
   let raw: DynamoDBClient | undefined;
   const table = uniqueTable(label);
+  const epochTable = `${table}_epoch`;
   let cleanups: Array<() => Promise<void> | void> = [];
   beforeAll(async () => {
     server = await startDynalite();
     raw = rawClient(server.endpoint);
     await createTable(raw, table);
+    await createTable(raw, epochTable);
   });
   afterEach(async () => {
     const pending = cleanups.reverse();
@@ -397,12 +423,17 @@ export function useDynalite(label: string): Fixture {
       return server.endpoint;
     },
     table,
+    epochTable,
     get raw() {
       if (!raw) throw new Error('dynalite not started');
       return raw;
     },
     provider(options = {}) {
-      const provider = makeProvider(fixture.endpoint, table, options);
+      const provider = makeProvider(
+        fixture.endpoint,
+        options.fenceMode === 'epoch' ? epochTable : table,
+        options,
+      );
       cleanups.push(() => provider.close());
       return provider;
     },

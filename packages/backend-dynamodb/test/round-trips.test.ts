@@ -40,45 +40,81 @@ describe('round trips per operation (counted by an SDK middleware)', () => {
     expect(snapshot(other.requests.counts)).toEqual({ UpdateItem: 1 });
   });
 
-  it('epoch mode: first use of a key = 2 requests (fence epoch, create); then 1 per acquisition, 1 per release', async () => {
+  it('epoch mode: a new key = 3 UpdateItems (create, fence epoch, grant); release = 1 DeleteItem; the deleted key is new again', async () => {
     const { provider, requests } = measured({ ttlMs: 60_000, fenceMode: 'epoch' });
     const a = await provider.openSession();
     const k = key();
     requests.reset();
     const first = await a.tryAcquire(k);
     expect(first).not.toBeNull();
-    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 2 });
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 3 });
 
     requests.reset();
-    await first!.release();
+    expect(await first!.release()).toBe(true);
+    expect(snapshot(requests.counts)).toEqual({ DeleteItem: 1 });
+    expect(await readItem(fx.raw, fx.epochTable, k)).toBeNull();
+
+    requests.reset();
     const lease = await a.tryAcquire(k);
-    expect(lease?.fence).toBe(first!.fence + 1);
-    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 2 });
+    expect(lease?.fence).toBeGreaterThan(first!.fence);
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 3 });
   });
 
-  it('epoch mode, a key another provider created: 3 requests when free (then 1), 4 when held (then 1 read)', async () => {
-    const creator = await measured({ ttlMs: 60_000, fenceMode: 'epoch' }).provider.openSession();
+  it('epoch mode, a key another provider holds: 3 requests (create refused, grant refused, read), then 1 read per poll; a kept free item: 2', async () => {
+    const creatorProvider = measured({ ttlMs: 60_000, fenceMode: 'epoch' }).provider;
+    const creator = await creatorProvider.openSession();
     const [free, held] = [key(), key()];
-    await (await creator.tryAcquire(free))!.release();
+    expect(await creator.tryAcquire(free)).not.toBeNull();
+    expect(await creatorProvider.forceRelease(free)).toBe(true); // keeps the item, unlike a release
     expect(await creator.tryAcquire(held)).not.toBeNull();
 
     const { provider, requests } = measured({ ttlMs: 60_000, fenceMode: 'epoch' });
     const b = await provider.openSession();
     requests.reset();
-    const lease = await b.tryAcquire(free); // epoch, create (exists), grant
-    expect(lease).not.toBeNull();
-    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 3 });
-    await lease!.release();
-    requests.reset();
-    expect(await b.tryAcquire(free)).not.toBeNull();
-    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 1 });
-
-    requests.reset();
-    expect(await b.tryAcquire(held)).toBeNull(); // epoch, create (exists), grant (held), read
-    expect(snapshot(requests.counts)).toEqual({ GetItem: 1, UpdateItem: 3 });
+    expect(await b.tryAcquire(held)).toBeNull();
+    expect(snapshot(requests.counts)).toEqual({ GetItem: 1, UpdateItem: 2 });
     requests.reset();
     expect(await b.tryAcquire(held)).toBeNull();
     expect(snapshot(requests.counts)).toEqual({ GetItem: 1 });
+
+    requests.reset();
+    expect(await b.tryAcquire(free)).not.toBeNull(); // create refused, grant
+    expect(snapshot(requests.counts)).toEqual({ UpdateItem: 2 });
+  });
+
+  it('epoch mode: a release whose key has a waiter keeps the item (1 DeleteItem refused, 1 GetItem, 1 UpdateItem)', async () => {
+    const { provider, requests } = measured({ ttlMs: 60_000, fenceMode: 'epoch' });
+    const a = await provider.openSession();
+    const b = await measured({ ttlMs: 60_000, fenceMode: 'epoch' }).provider.openSession();
+    const k = key();
+    const lease = await a.tryAcquire(k);
+    const waiting = b.acquire(k, { timeoutMs: 30_000 });
+    await until(
+      async () => ((await readItem(fx.raw, fx.epochTable, k))?.waiting === 1 ? true : undefined),
+      10_000,
+      'the waiter to line up',
+    );
+    requests.reset();
+    expect(await lease!.release()).toBe(true);
+    expect(snapshot(requests.counts)).toEqual({ DeleteItem: 1, GetItem: 1, UpdateItem: 1 });
+    const next = await waiting;
+    expect(next.fence).toBe(lease!.fence + 1);
+    expect(await next.release()).toBe(true);
+    expect(await readItem(fx.raw, fx.epochTable, k)).toBeNull();
+  });
+
+  it('openSession: counter mode reads the fence-mode mark (1 GetItem), epoch mode writes it once per provider (1 UpdateItem), then reads', async () => {
+    for (const fenceMode of ['counter', 'epoch'] as const) {
+      const { provider, requests } = measured({ ttlMs: 60_000, fenceMode });
+      requests.reset();
+      await provider.openSession();
+      expect(snapshot(requests.counts)).toEqual(
+        fenceMode === 'counter' ? { DescribeTable: 1, GetItem: 1 } : { DescribeTable: 1, UpdateItem: 1 },
+      );
+      requests.reset();
+      await provider.openSession();
+      expect(snapshot(requests.counts)).toEqual({ GetItem: 1 });
+    }
   });
 
   it('publish = 1, getHolder = 1, forceRelease = 1', async () => {

@@ -1,5 +1,5 @@
 import { semaphoreSuite } from '@baton/testkit';
-import { it } from 'vitest';
+import { describe, it } from 'vitest';
 import { dynamoHarnessFactory } from './harness.js';
 
 // A crashed holder's slot is taken once a contender has seen its record unchanged for the lease duration plus
@@ -8,8 +8,12 @@ import { dynamoHarnessFactory } from './harness.js';
 // loaded two-core machine a one-second lease is then lost now and then, so the leases here are two seconds.
 const TTL_MS = 2_000;
 
-semaphoreSuite(it, dynamoHarnessFactory('semaphore', TTL_MS), {
-  expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
-  lockDelayMs: 300,
-  granularityMs: 50,
-});
+for (const fenceMode of ['counter', 'epoch'] as const) {
+  describe(`${fenceMode} fence mode`, () => {
+    semaphoreSuite(it, dynamoHarnessFactory(`semaphore_${fenceMode}`, TTL_MS, { fenceMode }), {
+      expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
+      lockDelayMs: 300,
+      granularityMs: 50,
+    });
+  });
+}

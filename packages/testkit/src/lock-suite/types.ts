@@ -62,8 +62,8 @@ export interface LockSuiteOptions {
   /** Skip the group that deletes keys (backends whose keys must never be deleted). */
   skipKeyDeletion?: boolean;
   /**
-   * The backend keeps a record of every key it ever granted (DynamoDB's fence modes keep the fence in the
-   * key's item): skips the case that counts the records left after releases. Without it, a released key
+   * The backend keeps a record of every key it ever granted (DynamoDB's `counter` fence mode keeps the fence
+   * in the key's item): skips the case that counts the records left after releases. Without it, a released key
    * must leave no record (`inspect` answers `null`), so that keys do not pile up with the number of tasks.
    */
   retainsReleasedKeys?: boolean;
