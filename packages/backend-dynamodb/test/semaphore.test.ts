@@ -8,12 +8,12 @@ import { dynamoHarnessFactory } from './harness.js';
 // loaded two-core machine a one-second lease is then lost now and then, so the leases here are two seconds.
 const TTL_MS = 2_000;
 
-for (const fenceMode of ['counter', 'epoch'] as const) {
-  describe(`${fenceMode} fence mode`, () => {
-    semaphoreSuite(it, dynamoHarnessFactory(`semaphore_${fenceMode}`, TTL_MS, { fenceMode }), {
-      expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
-      lockDelayMs: 300,
-      granularityMs: 50,
-    });
+// The default (counter) fence mode only: a semaphore is built on tryAcquire and release alone, which the
+// conformance suite checks in both fence modes (the suite costs about 11 s per mode on this machine).
+describe('counter fence mode', () => {
+  semaphoreSuite(it, dynamoHarnessFactory('semaphore_counter', TTL_MS, { fenceMode: 'counter' }), {
+    expiryBoundMs: TTL_MS * 1.1 + TTL_MS / 2,
+    lockDelayMs: 300,
+    granularityMs: 50,
   });
-}
+});
