@@ -132,11 +132,6 @@ unsigned since_above : 1;
 #define GRANT_OK(k) (!held[k] && !delayed[k] && fence[k] < MAXF)
 #endif
 
-/* GRANTED(w, k): what the including model records at each grant (spec/semaphore.pml: the permit's limit) */
-#ifndef GRANTED
-#define GRANTED(w, k) skip
-#endif
-
 #ifdef HANDOVER_SAME_FENCE
 /* a key granted again keeps the fence it had: the next holder writes under its predecessor's fence */
 #define NEW_FENCE(k) if :: fence[k] == 0 -> fence[k]++ :: else -> skip fi
@@ -179,7 +174,9 @@ inline try_acquire(w, k, f, r) {
        :: GRANT_OK(k) ->
           NEW_FENCE(k);
           held[k] = 1;
-          GRANTED(w, k);
+#ifdef GRANTED
+          GRANTED(w, k);                     /* what the including model records (spec/semaphore.pml) */
+#endif
 #ifdef BUCKET_MODE
           gseq++; lser[k] = gseq;            /* ghost: grants in the order they happen, across keys */
 #endif
