@@ -1,4 +1,5 @@
-// The checks `npm run verify` runs on spec/baton.pml (per-task leases) and spec/buckets.pml (bucket leases):
+// The checks `npm run verify` runs on spec/baton.pml (per-task leases), spec/buckets.pml (bucket leases) and
+// spec/semaphore.pml (semaphore permits):
 // the faithful models at bounded sizes (every property must hold), each planted bug (its property must fail),
 // and what survives a broken lock.
 
@@ -26,6 +27,9 @@ export const PROPERTIES = {
   since_above:
     'bucket model: the first token of a new lease of a bucket (since_token) is above every token its tasks carry',
   finished: 'every task ends done or dead (LTL <> all finished, weak fairness, finitely many faults)',
+  limit_bound:
+    'semaphore model: at most `limit` slots held at the service and at most `limit` processes trusting a permit, in every state',
+  no_refusal: 'semaphore model: CONFIG_INVALID (limit) is never raised',
 };
 
 const small = size(2, 1, 2, 2);
@@ -243,6 +247,161 @@ export function bucketChecks(extended = false) {
   return checks;
 }
 
+/** Sizes of the semaphore model: processes, limit, permits each process wants, faults in total. */
+const ssize = (nw, limit, jobs, faults) => ({ NW: nw, LIMIT: limit, JOBS: jobs, FAULTS: faults });
+const ssmall = ssize(2, 1, 1, 2);
+
+/** Planted bugs of the semaphore model (spec/semaphore.pml): each must produce a counterexample. */
+export const SEMAPHORE_VARIANTS = [
+  {
+    id: 'RELEASE_NO_OWNER',
+    fails: 'limit_bound',
+    defines: { OFF_one_holder: 1 },
+    title:
+      'a permit’s release without the owner check: a stale release frees a slot its new holder trusts (one_holder, off here, fails first)',
+  },
+  {
+    id: 'GRANT_HELD',
+    fails: 'limit_bound',
+    defines: { OFF_one_holder: 1 },
+    title: 'the lock service grants a slot whose lease is still valid (one_holder, off here, fails first)',
+  },
+  {
+    id: 'SLOT_BEYOND_LIMIT',
+    fails: 'limit_bound',
+    title: 'tryAcquire scans `slot <= limit`: slot `limit` is a permit too',
+  },
+  {
+    id: 'RENEW_AFTER_EXPIRY',
+    fails: 'limit_bound',
+    defines: { OFF_one_holder: 1 },
+    title: 'a renewal after the service expired the slot’s lease extends it anyway',
+  },
+  {
+    id: 'HANDOVER_SAME_FENCE',
+    fails: 'effect_fenced',
+    defines: { OFF_fences_rise: 1, OFF_one_holder: 1, OFF_limit_bound: 1 },
+    title:
+      'a slot granted again keeps its fence: the stale holder’s write passes as the new holder’s (fences_rise, one_holder and limit_bound, off here, fail first)',
+  },
+  {
+    id: 'UNFENCED_WRITE',
+    fails: 'effect_fenced',
+    title: 'the resource ignores the permit’s fence',
+  },
+  {
+    id: 'WRITE_CHECK_THEN_ACT',
+    fails: 'effect_fenced',
+    title: 'the resource checks the fence and stores the write in two steps (no conditional write)',
+  },
+  {
+    id: 'WAIT_FOR_CHANGE',
+    fails: 'finished',
+    kind: 'liveness',
+    title:
+      'acquire, refused everywhere, waits for the next grant of a slot even when one is free by then: nobody grants one, it waits forever',
+  },
+];
+
+/** The semaphore model's checks: faithful sizes, the limit-mismatch finding, planted bugs, broken locks. */
+export function semaphoreChecks(extended = false) {
+  const checks = [
+    { id: 'sem-w3-l2-j1-f1', defines: ssize(3, 2, 1, 1), what: 'three processes, limit 2 (slot scans)' },
+    { id: 'sem-w3-l1-j1-f2', defines: ssize(3, 1, 1, 2), what: 'a stale holder, a successor, a third' },
+    { id: 'sem-w2-l1-j2-f3', defines: ssize(2, 1, 2, 3), what: 'two permits each, three faults' },
+    {
+      id: 'sem-mixed-w3-l1-f1',
+      defines: { ...ssize(3, 1, 1, 1), MIXED: 1, BOUND_LARGEST: 1, OFF_no_refusal: 1 },
+      what: 'limits 1 and 2 on one name: bounded by the largest',
+    },
+    {
+      id: 'sem-live-w2-l1-j2-f1',
+      kind: 'liveness',
+      defines: ssize(2, 1, 2, 1),
+      what: 'every process served',
+    },
+    {
+      id: 'sem-live-w3-l1-j1-f1',
+      kind: 'liveness',
+      defines: ssize(3, 1, 1, 1),
+      what: 'three processes served',
+    },
+    {
+      id: 'sem-w2-l2-j2-f2',
+      defines: ssize(2, 2, 2, 2),
+      what: 'limit 2, two permits each, two faults',
+      extended: true,
+    },
+    {
+      id: 'sem-live-w3-l2-j1-f1',
+      kind: 'liveness',
+      defines: ssize(3, 2, 1, 1),
+      what: 'three processes, limit 2, served',
+      extended: true,
+    },
+  ]
+    .filter((c) => !c.extended || extended)
+    .map(({ what, extended: _extended, ...c }) => ({
+      kind: 'safety',
+      ...c,
+      title: `faithful semaphore model, ${c.kind ?? 'safety'}: ${what}`,
+      model: 'semaphore.pml',
+      hashBits: 24,
+      expect: { pass: true },
+    }));
+  // The finding: with limits 1 and 2 on one name, two permits are valid at once with no fault at all, and the
+  // mismatch check refuses only once the smaller limit's process finds every slot of its own held.
+  checks.push(
+    {
+      id: 'sem-finding-mixed-limits',
+      model: 'semaphore.pml',
+      kind: 'safety',
+      defines: { ...ssize(2, 1, 1, 0), MIXED: 1, OFF_no_refusal: 1 },
+      expect: { fails: 'limit_bound' },
+      shortest: true,
+      hashBits: 22,
+      title: 'limits 1 and 2 on one name, no faults: two permits valid while one process’s limit is 1',
+    },
+    {
+      id: 'sem-finding-mixed-refused',
+      model: 'semaphore.pml',
+      kind: 'safety',
+      defines: { ...ssize(2, 1, 1, 0), MIXED: 1, OFF_limit_bound: 1 },
+      expect: { fails: 'no_refusal' },
+      shortest: true,
+      hashBits: 22,
+      title:
+        'limits 1 and 2 on one name: the process with limit 1 that finds slot 0 held refuses (CONFIG_INVALID)',
+    },
+  );
+  for (const v of SEMAPHORE_VARIANTS) {
+    const kind = v.kind ?? 'safety';
+    checks.push({
+      id: `sem-bug-${v.id}`,
+      model: 'semaphore.pml',
+      kind,
+      defines: { ...ssmall, ...v.defines, [v.id]: 1, ...(kind === 'liveness' ? { NOBOUNDCHECK: 1 } : {}) },
+      expect: { fails: v.fails },
+      shortest: kind === 'safety',
+      hashBits: 22,
+      title: v.title,
+    });
+  }
+  // With the slot locks broken (one_holder and limit_bound off), the fences alone keep the resource safe.
+  for (const id of ['RELEASE_NO_OWNER', 'GRANT_HELD', 'RENEW_AFTER_EXPIRY']) {
+    checks.push({
+      id: `sem-fenced-despite-${id}`,
+      model: 'semaphore.pml',
+      kind: 'safety',
+      defines: { ...ssmall, [id]: 1, OFF_one_holder: 1, OFF_limit_bound: 1 },
+      expect: { pass: true },
+      hashBits: 24,
+      title: `${SEMAPHORE_VARIANTS.find((v) => v.id === id)?.title}: effect_fenced still holds`,
+    });
+  }
+  return checks;
+}
+
 /** All checks, in the order they run. */
 export function allChecks(extended) {
   /** @type {Check[]} */
@@ -301,5 +460,6 @@ export function allChecks(extended) {
       'a fail whose reply was lost, re-read after another worker re-claimed the task, is reported as stale',
   });
   checks.push(...bucketChecks(extended));
+  checks.push(...semaphoreChecks(extended));
   return checks;
 }

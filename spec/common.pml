@@ -126,7 +126,11 @@ unsigned since_above : 1;
 #define LOCK_DELAY(k) delayed[k] = 1
 #endif
 
+#ifdef GRANT_HELD
+#define GRANT_OK(k) (!delayed[k] && fence[k] < MAXF)                /* grants a key whose lease is still valid */
+#else
 #define GRANT_OK(k) (!held[k] && !delayed[k] && fence[k] < MAXF)
+#endif
 
 #ifdef HANDOVER_SAME_FENCE
 /* a key granted again keeps the fence it had: the next holder writes under its predecessor's fence */
@@ -170,6 +174,9 @@ inline try_acquire(w, k, f, r) {
        :: GRANT_OK(k) ->
           NEW_FENCE(k);
           held[k] = 1;
+#ifdef GRANTED
+          GRANTED(w, k);                     /* what the including model records (spec/semaphore.pml) */
+#endif
 #ifdef BUCKET_MODE
           gseq++; lser[k] = gseq;            /* ghost: grants in the order they happen, across keys */
 #endif

@@ -1,4 +1,4 @@
-// Runs one SPIN check of a model (spec/baton.pml, spec/buckets.pml): generate the verifier (`spin -a`), compile it, run it, read its
+// Runs one SPIN check of a model (spec/baton.pml, spec/buckets.pml, spec/semaphore.pml): generate the verifier (`spin -a`), compile it, run it, read its
 // report, and on a violation replay the counterexample into readable lines (the model's printf output).
 
 import { execFile } from 'node:child_process';

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // node spec/verify.mjs [--only SUBSTRING] [--jobs N] [--trails] [--json FILE] [--extended]
 //
-// Model-checks spec/baton.pml and spec/buckets.pml with SPIN: the faithful model at bounded sizes (every property must hold), every
+// Model-checks spec/baton.pml, spec/buckets.pml and spec/semaphore.pml with SPIN: the faithful model at bounded sizes (every property must hold), every
 // planted bug (its property must fail), what survives a broken lock, and the documented finding. Prints a
 // table of outcomes, states and times; exits 1 when any check did not come out as expected.
 // `npm run verify` runs this file's checks through vitest (spec/verify.test.ts).
