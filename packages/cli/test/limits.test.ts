@@ -56,7 +56,6 @@ describe.concurrent('baton worker --limit', () => {
       [['--limit', '=3'], /--limit.*kind=n/],
       [['--limit', 'mail=0'], /--limit.*from 1 to 1024/],
       [['--limit', 'mail=2', '--limit', 'mail=3'], /--limit.*given twice/],
-      [['--limit', 'mail=2', '--lease-by', 'bucket'], /--limit: per-kind limits work in task mode only/],
     ];
     for (const [flags, message] of rows) {
       const result = await t.run(['worker', '--handler', './count.mjs', '--once', ...flags]);
@@ -108,6 +107,42 @@ describe.concurrent('baton worker --limit', () => {
     expect(pending.every((task) => task.kind === 'partner' && task.attempts === 0)).toBe(true);
     expect(stopped.stats?.completed).toBe(4 + partners.length);
     expect(stopped.stats?.limitSkipped).toBeGreaterThanOrEqual(pending.length);
+  });
+
+  it('--lease-by bucket: runs the limited kind one at a time and every task once', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'partner', '--count', '12']);
+    await t.json(['tasks', 'enqueue', 'other', '--count', '4']);
+    const result = await t.run([
+      'worker',
+      '--handler',
+      './count.mjs',
+      '--once',
+      '--lease-by',
+      'bucket',
+      '--concurrency',
+      '8',
+      '--limit',
+      'partner=1',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const stopped = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as LogLine)
+      .find((l) => l.msg === 'worker stopped')!;
+    const done = await t.json<Array<{ kind: string; attempts: number; result: { most: number } }>>([
+      'tasks',
+      'list',
+      '--status',
+      'done',
+    ]);
+    // The worker frees its own permits, so a --once run drains the limited kind too, one task at a time.
+    expect(done).toHaveLength(16);
+    expect(done.filter((task) => task.kind === 'partner').every((task) => task.result.most === 1)).toBe(true);
+    expect(done.every((task) => task.attempts === 1)).toBe(true);
+    expect(stopped.stats?.completed).toBe(16);
+    expect(stopped.stats?.limitSkipped).toBeGreaterThan(0);
   });
 
   it('reads worker.limits from the config file and refuses a bad one naming the field', async () => {

@@ -24,6 +24,12 @@ export interface BucketLeaseRef {
  */
 export type BucketRefusal = 'stale' | 'layout';
 
+/** Options of {@link BucketTaskSource.claimBucket}. */
+export interface BucketClaimOptions {
+  /** Kinds whose tasks the claim leaves alone (not claimed, no attempt counted). Default: none. */
+  readonly skipKinds?: readonly string[];
+}
+
 /** Outcome of {@link BucketTaskSource.claimBucket}. */
 export type BucketClaimResult =
   | {
@@ -113,8 +119,17 @@ export interface BucketTaskSource extends TaskSource {
    * cheap read for all of them, so an idle worker polls once per interval, not once per bucket.
    */
   dueBuckets(layout: LeaseLayout, buckets: readonly number[]): Promise<number[]>;
-  /** Claims up to `limit` due tasks of the bucket under `lease` (see the contract above). */
-  claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult>;
+  /**
+   * Claims up to `limit` due tasks of the bucket under `lease` (see the contract above), leaving alone the
+   * tasks of `options.skipKinds`: kinds the worker's concurrency limits found full, which it would only have to
+   * give back unrun.
+   */
+  claimBucket(
+    lease: BucketLeaseRef,
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimResult>;
   /** Writes the outcomes of tasks claimed under `lease`, all in one operation. */
   settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult>;
   /**
@@ -147,6 +162,17 @@ export function checkBucketBatches(batches: readonly BucketSettlements[]): void 
       throw new InvalidArgumentError(`settleBuckets(): bucket ${lease.bucket} appears in two batches`);
     seen.add(lease.bucket);
   });
+}
+
+/** The kinds `claimBucket` must leave alone, checked: throws `INVALID_ARGUMENT` for anything but strings. */
+export function skipKindsOf(options: BucketClaimOptions | undefined): readonly string[] {
+  const kinds = options?.skipKinds ?? [];
+  if (!Array.isArray(kinds) || kinds.some((kind) => typeof kind !== 'string')) {
+    throw new InvalidArgumentError(
+      'claimBucket(): options.skipKinds must be an array of task kinds (strings)',
+    );
+  }
+  return kinds;
 }
 
 /** True when `source` implements the bucket operations. */

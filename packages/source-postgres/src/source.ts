@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   type BatonError,
+  type BucketClaimOptions,
   type BucketClaimResult,
   type BucketLeaseRef,
   type BucketSettlements,
@@ -29,6 +30,7 @@ import {
   type Settlement,
   type SettlementResult,
   type SettleResult,
+  skipKindsOf,
   type TaskFailure,
   type TaskStatus,
   throwIfAborted,
@@ -419,8 +421,14 @@ export class PostgresTaskSource implements BucketTaskSource {
     return rows.map((row) => row.bucket);
   }
 
-  async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+  async claimBucket(
+    lease: BucketLeaseRef,
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimResult> {
     this.#assertOpen();
+    const skipKinds = skipKindsOf(options);
     checkBucketLease(lease, this.shards);
     wholeNumber('claimBucket(): limit', limit, 1, MAX_PAGE);
     if (typeof workerId !== 'string')
@@ -436,6 +444,7 @@ export class PostgresTaskSource implements BucketTaskSource {
       workerId,
       limit,
       this.reclaimAfterMs,
+      skipKinds,
     ])) as Array<TaskRow & { layout_ok: number; lease_ok: number }>;
     const first = rows[0]!;
     if (first.layout_ok === 0) return { ok: false, reason: 'layout' };

@@ -306,7 +306,7 @@ export function statements(schema: string) {
 
     /**
      * The bucket claim. $1 epoch, $2 buckets, $3 bucket, $4 lock fence, $5 first shard, $6 end shard, $7
-     * worker id, $8 limit, $9 reclaim threshold ms.
+     * worker id, $8 limit, $9 reclaim threshold ms, $10 kinds to leave alone (text[], may be empty).
      *
      * The bucket's row is locked first (by the upsert), so the claims of one bucket are serialised, and a
      * lower lock fence than the stored one changes nothing. The tokens are drawn after that lock, so the
@@ -337,6 +337,7 @@ export function statements(schema: string) {
                 OR ${ROW_EPOCH} <> $1::integer
                 OR t.fence < lease.since_token
                 OR t.claimed_at <= now() - $9::double precision * interval '1 millisecond')
+           AND NOT t.kind = ANY($10::text[])
          ORDER BY t.shard, t.id
          LIMIT $8
          FOR UPDATE OF t

@@ -218,6 +218,13 @@ class ClaimBucketIgnoresLayout extends MemoryTaskSource {
   }
 }
 
+/** A bucket claim that takes every due task, whatever kinds it was asked to skip. */
+class ClaimBucketIgnoresSkipKinds extends MemoryTaskSource {
+  override claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    return super.claimBucket(lease, workerId, limit);
+  }
+}
+
 /** Turns `delayMs` into a `runAt` on the caller's clock (the machine running the test, not the source's). */
 class DelayOnCallerClock extends MemoryTaskSource {
   override enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
@@ -416,6 +423,13 @@ describe('the task-source suite catches planted faults', () => {
     expect(failed).toContain(
       'buckets: every write checks the layout: workers of another layout write nothing',
     );
+  }, 60_000);
+
+  it('a bucket claim that ignores skipKinds', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketIgnoresSkipKinds), [bucketTests]);
+    expect(failed).toEqual([
+      'buckets: claimBucket leaves the kinds it is asked to skip alone: not claimed, no attempt counted',
+    ]);
   }, 60_000);
 
   it('the unmodified reference source passes the same groups', async () => {

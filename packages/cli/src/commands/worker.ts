@@ -170,13 +170,6 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
   const leasing = leaseOptions(flags, file, ctx.env);
   const limits = flags.limit ?? file.limits;
-  if (limits && Object.keys(limits).length > 0 && leasing.leaseBy === 'bucket') {
-    const field = flags.limit ? '--limit' : 'worker.limits';
-    throw new UsageError(
-      `${field}: per-kind limits work in task mode only. Fix: drop ${field}, or use --lease-by task.`,
-      { field },
-    );
-  }
   const pgEnv = postgresEnv(ctx);
   await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);

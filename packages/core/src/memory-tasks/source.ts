@@ -1,4 +1,5 @@
 import type {
+  BucketClaimOptions,
   BucketClaimResult,
   BucketLeaseRef,
   BucketTaskSource,
@@ -6,7 +7,7 @@ import type {
   SettlementResult,
   SettleResult,
 } from '../bucket-source.js';
-import { type BucketSettlements, bucketShards, checkBucketBatches } from '../bucket-source.js';
+import { type BucketSettlements, bucketShards, checkBucketBatches, skipKindsOf } from '../bucket-source.js';
 import { type Clock, systemClock } from '../clock.js';
 import { checkDuration, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import { ClosedError, InvalidArgumentError, throwIfAborted, UnavailableError } from '../errors.js';
@@ -360,10 +361,16 @@ export class MemoryTaskSource implements BucketTaskSource {
     });
   }
 
-  async claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+  async claimBucket(
+    lease: BucketLeaseRef,
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimResult> {
     this.#assertOpen();
     checkBucketLease(lease, this.shards);
     positiveInt('claimBucket(): limit', limit);
+    const skip = new Set(skipKindsOf(options));
     this.#fault('claimBucket', 'before');
     const refusal = this.#bucketRefusal(lease, 'claim');
     if (refusal) return { ok: false, reason: refusal };
@@ -376,7 +383,7 @@ export class MemoryTaskSource implements BucketTaskSource {
     scan: for (let shard = from; shard < to; shard++) {
       for (const row of this.#byShard[shard]!) {
         if (tasks.length + buried >= limit) break scan;
-        if (!this.#bucketClaimable(row, lease.epoch, record.since, now)) continue;
+        if (skip.has(row.kind) || !this.#bucketClaimable(row, lease.epoch, record.since, now)) continue;
         if (row.status === 'running' && row.attempts >= row.maxAttempts) {
           bury(row, token, lease.epoch, workerId);
           buried++;

@@ -39,8 +39,8 @@ export function limitSemaphores(
 }
 
 /**
- * The per-kind limits of one worker in task mode. A kind found full is skipped without a round trip for the
- * rest of the pass, or until this worker gives a permit of that kind back.
+ * The per-kind limits of one worker. A kind found full is skipped without a round trip for the rest of the
+ * pass (bucket mode: until the next schedule tick), or until this worker gives a permit of that kind back.
  */
 export class KindLimits {
   readonly #semaphores: ReadonlyMap<string, Semaphore>;
@@ -63,36 +63,57 @@ export class KindLimits {
     return this.#full.has(kind);
   }
 
-  /** A new pass looks again. */
+  /** The kinds found full (bucket mode's claims leave their tasks alone). */
+  fullKinds(): string[] {
+    return [...this.#full];
+  }
+
+  /** A new pass (bucket mode: a schedule tick) looks again. */
   newPass(): void {
     this.#full.clear();
   }
 
-  /** A permit of `kind`, `null` when all are held (rejects on transport errors and limit mismatches). */
+  /**
+   * A permit of `kind`, `null` when all are held (rejects on transport errors and limit mismatches). A kind
+   * found full, or whose semaphore failed, counts as full until the next pass.
+   */
   async take(session: LockSession, kind: string): Promise<Permit | null> {
     const sem = this.#semaphores.get(kind);
     if (!sem) throw new Error(`no limit for kind ${kind}`);
-    const permit = await sem.tryAcquire(session);
+    let permit: Permit | null;
+    try {
+      permit = await sem.tryAcquire(session);
+    } catch (error) {
+      this.#full.add(kind);
+      throw error;
+    }
     if (permit) return permit;
     this.#full.add(kind);
     return null;
   }
 
-  /** Gives a permit back; its kind may have room again. */
-  async give(permit: Permit): Promise<void> {
+  /** Gives a permit back; its kind may have room again. True when the kind had been found full. */
+  async give(permit: Permit): Promise<boolean> {
+    const kind = this.#kinds.get(permit.name) ?? '';
+    const wasFull = this.#full.has(kind);
     try {
       await permit.release();
     } finally {
-      this.#full.delete(this.#kinds.get(permit.name) ?? '');
+      this.#full.delete(kind);
     }
+    return wasFull;
   }
 }
 
-/** Gives a task's permit back (its kind may have room again); a transport error is reported, not thrown. */
-export async function givePermit(env: WorkerEnv, permit: Permit, taskId: string): Promise<void> {
+/**
+ * Gives a task's permit back (its kind may have room again); a transport error is reported, not thrown.
+ * True when the kind had been found full, so tasks of it were skipped and may run now.
+ */
+export async function givePermit(env: WorkerEnv, permit: Permit, taskId: string): Promise<boolean> {
   try {
-    await env.limits.give(permit);
+    return await env.limits.give(permit);
   } catch (error) {
     env.observe({ type: 'error', error, phase: 'release', taskId });
+    return true;
   }
 }

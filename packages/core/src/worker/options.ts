@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
 import { checkDuration, type DurationBounds, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import type { CandidateInfo, LeaderTask } from '../election/types.js';
-import { ConfigError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { LeaseMode } from '../lease-layout.js';
 import type { LockProvider, SessionOptions } from '../lock.js';
 import type { Semaphore } from '../semaphore/types.js';
@@ -107,12 +107,15 @@ export interface WorkerOptions {
    */
   leader?: LeaderOptions;
   /**
-   * Cluster-wide concurrency limits per task kind, e.g. `{ 'call-partner-api': 3 }` (task mode only): a task of
-   * a limited kind runs only while its worker holds a permit of the semaphore `limit/<kind>` (see
+   * Cluster-wide concurrency limits per task kind, e.g. `{ 'call-partner-api': 3 }`, in both lease modes: a
+   * task of a limited kind runs only while its worker holds a permit of the semaphore `limit/<kind>` (see
    * `docs/semaphores.md`), so at most that many of its handlers hold a valid permit at once across every
-   * worker of the lock backend. When none is free the task is skipped for this pass (event `limit-skipped`, no
-   * claim, no attempt counted) and tried again later. Every worker must use the same limit for a kind (a
-   * mismatch it notices fails the pass with `CONFIG_INVALID`). Bucket mode refuses it. Default: none.
+   * worker of the lock backend. When none is free the task is skipped (event `limit-skipped`, no attempt
+   * counted) and tried again later: in task mode it is not claimed and waits for the next pass; in bucket mode
+   * a task claimed ahead is given back unrun and the bucket's claims leave the kind alone until the next
+   * schedule tick or until this worker gives a permit of it back. Every worker must use the same limit for a
+   * kind (a mismatch it notices is reported with `CONFIG_INVALID`: in task mode it fails the pass, in bucket
+   * mode the task is given back). Default: none.
    */
   limits?: Readonly<Record<string, number>>;
 }
@@ -226,13 +229,6 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const leaseBy = options.leaseBy ?? 'task';
   if (leaseBy !== 'task' && leaseBy !== 'bucket') {
     throw new InvalidArgumentError(`Worker: leaseBy must be 'task' or 'bucket', got ${String(leaseBy)}`);
-  }
-  if (leaseBy === 'bucket' && options.limits !== undefined && Object.keys(options.limits).length > 0) {
-    throw new ConfigError(
-      'limits',
-      "Worker: per-kind limits work in task mode only: remove `limits` or use leaseBy: 'task' (bucket mode " +
-        'claims whole batches of tasks and would have to hold a permit per task)',
-    );
   }
   return {
     locks,

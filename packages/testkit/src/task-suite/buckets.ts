@@ -87,6 +87,39 @@ export function bucketTests(test: TestFn, factory: TaskSourceFactory, options: T
   );
 
   bucketCase(
+    'claimBucket leaves the kinds it is asked to skip alone: not claimed, no attempt counted',
+    async (_ctx, source) => {
+      const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 1 });
+      const limited = await source.enqueue(Array.from({ length: 4 }, () => ({ kind: 'partner-api' })));
+      const others = await source.enqueue(Array.from({ length: 4 }, () => ({ kind: 'other' })));
+      const lease = leaseOf(layout, 0, 5);
+      const first = await source.claimBucket(lease, 'w', 100, { skipKinds: ['partner-api', 'unknown'] });
+      verify(first.ok, `claimBucket refused: ${JSON.stringify(first)}`);
+      verifySame(
+        first.tasks.map((task) => task.id).sort(),
+        [...others].sort(),
+        'only the tasks of kinds not skipped are claimed',
+      );
+      for (const id of limited) {
+        const task = await must(source, id);
+        verifyEqual(task.status, 'pending', `skipped task ${id} stays pending`);
+        verifyEqual(task.attempts, 0, `skipped task ${id} has no attempt counted`);
+      }
+      const rest = await claimed(source, lease, 'w', 100);
+      verifySame(
+        rest.map((task) => task.id).sort(),
+        [...limited].sort(),
+        'without skipKinds the next claim takes them',
+      );
+      await verifyRejects(
+        source.claimBucket(lease, 'w', 10, { skipKinds: 'partner-api' as unknown as string[] }),
+        'INVALID_ARGUMENT',
+        'skipKinds that is not an array',
+      );
+    },
+  );
+
+  bucketCase(
     'dueBuckets names exactly the buckets a claim would take something from',
     async (_ctx, source) => {
       const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 8 });

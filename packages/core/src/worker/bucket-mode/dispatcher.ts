@@ -5,9 +5,11 @@ import { sleep } from '../../clock.js';
 import { BatonError, isBatonError, LeaseLostError, UnavailableError } from '../../errors.js';
 import type { LeaseLayout } from '../../lease-layout.js';
 import type { Lease, LockSession } from '../../lock.js';
+import type { Permit } from '../../semaphore/types.js';
 import type { Task } from '../../task-source.js';
 import type { WorkerEnv } from '../env.js';
 import { LazyAbort } from '../lazy-abort.js';
+import { givePermit } from '../limits.js';
 import { observeWrite, type PlannedWrite, planWrite, type WriteResult } from '../outcome.js';
 import { runHandler } from '../run-handler.js';
 import { BucketKeys } from './keys.js';
@@ -171,7 +173,13 @@ export class BucketDispatcher {
       const limit = Math.min(options.buckets.batchSize, room);
       let claimed: Awaited<ReturnType<BucketTaskSource['claimBucket']>>;
       try {
-        claimed = await this.#source.claimBucket(bucket.ref, options.id, limit);
+        const skipKinds = this.#env.limits.fullKinds();
+        claimed = await this.#source.claimBucket(
+          bucket.ref,
+          options.id,
+          limit,
+          skipKinds.length > 0 ? { skipKinds } : undefined,
+        );
         failures = 0;
       } catch (error) {
         this.#env.observe({ type: 'error', error, phase: 'buckets' });
@@ -232,13 +240,16 @@ export class BucketDispatcher {
     const controller = new LazyAbort();
     const startedAt = env.options.clock.monotonicNow();
     const done = (async () => {
+      const permit = await this.#permitFor(bucket, task);
+      if (permit === 'skipped') return;
       let planned: PlannedWrite;
       try {
         const result = await runHandler(env, {
           task,
           fence,
           lockKey: bucket.lockKey,
-          leaseSignal: bucket.lease.signal,
+          // A lost permit ends the handler as a lost lease does: it may no longer count on the kind's limit.
+          leaseSignal: permit ? AbortSignal.any([bucket.lease.signal, permit.signal]) : bucket.lease.signal,
           controller,
         });
         planned = planWrite(result);
@@ -246,19 +257,27 @@ export class BucketDispatcher {
         env.handlerSlots.give();
         this.#wakeup.wake();
       }
-      const settlement: Settlement =
-        planned.kind === 'complete'
-          ? { taskId: task.id, fence, kind: 'complete', result: planned.result }
-          : { taskId: task.id, fence, kind: 'fail', failure: planned.failure };
-      const outcome = await this.#batcher.settle(bucket.ref, settlement);
-      observeWrite(
-        env,
-        task,
-        fence,
-        planned,
-        this.#writeResult(outcome, settlement),
-        env.options.clock.monotonicNow() - startedAt,
-      );
+      try {
+        const settlement: Settlement =
+          planned.kind === 'complete'
+            ? { taskId: task.id, fence, kind: 'complete', result: planned.result }
+            : { taskId: task.id, fence, kind: 'fail', failure: planned.failure };
+        const outcome = await this.#batcher.settle(bucket.ref, settlement);
+        observeWrite(
+          env,
+          task,
+          fence,
+          planned,
+          this.#writeResult(outcome, settlement),
+          env.options.clock.monotonicNow() - startedAt,
+        );
+      } finally {
+        // Tasks of the kind given back unrun meanwhile may run now: look for them at once, not at the next tick.
+        if (permit && (await givePermit(env, permit, task.id))) {
+          this.#checkAll = true;
+          this.#wakeup.wake();
+        }
+      }
     })()
       .catch((error: unknown) => env.observe({ type: 'error', error, phase: 'write', taskId: task.id }))
       // The claiming loop decides "drained" (once mode) only when nothing is in flight: tell it.
@@ -269,6 +288,29 @@ export class BucketDispatcher {
       lockKey: bucket.lockKey,
       startedAt,
     });
+  }
+
+  /**
+   * The permit a task of a limited kind runs under (`null`: its kind has no limit). A kind found full, or
+   * whose semaphore failed, gets no round trip until the next tick or until this worker gives a permit of it
+   * back; the task is given back unrun (attempt not counted), and claims leave the kind alone meanwhile.
+   */
+  async #permitFor(bucket: HeldBucket, task: Task): Promise<Permit | null | 'skipped'> {
+    const { limits } = this.#env;
+    if (!limits.limits(task.kind)) return null;
+    if (!limits.knownFull(task.kind)) {
+      try {
+        const permit = await limits.take(this.#session, task.kind);
+        if (permit) return permit;
+      } catch (error) {
+        this.#env.observe({ type: 'error', error, phase: 'buckets', taskId: task.id });
+      }
+    }
+    this.#env.observe({ type: 'limit-skipped', taskId: task.id, kind: task.kind });
+    this.#env.handlerSlots.give();
+    this.#wakeup.wake();
+    await this.#batcher.settle(bucket.ref, releaseOf(task));
+    return 'skipped';
   }
 
   #writeResult(outcome: SettleOutcome, settlement: Settlement): WriteResult {
@@ -570,6 +612,8 @@ export class BucketDispatcher {
       if (!(await this.#sleep(delay))) return;
       const tickAt = clock.monotonicNow();
       this.#checkAll = true;
+      // Permits other workers gave back since: try full kinds again.
+      this.#env.limits.newPass();
       this.#wakeup.wake();
       delay = scheduler.nextDelay(tickAt);
     }
