@@ -3,6 +3,7 @@ import { demoCommand } from './commands/demo.js';
 import { dynamodbCommand } from './commands/dynamodb.js';
 import { leaderCommand } from './commands/leader.js';
 import { locksCommand } from './commands/locks.js';
+import { semaphoreCommand } from './commands/semaphore.js';
 import { migrateCommand, tasksCommand } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
 import { ExitCode, ReportedFailure } from './exit-codes.js';
@@ -54,6 +55,7 @@ export function createProgram(options: { json?: boolean } = {}): Command {
   migrateCommand(program);
   locksCommand(program);
   leaderCommand(program);
+  semaphoreCommand(program);
   dynamodbCommand(program);
   demoCommand(program);
   applyToTree(program, (command) => {

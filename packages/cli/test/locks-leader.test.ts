@@ -1,4 +1,4 @@
-import { createLockProvider, Election, type LockProvider } from '@baton/core';
+import { createLockProvider, Election, type LockProvider, semaphore } from '@baton/core';
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
 import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,45 @@ describe('locks and leader against Consul', () => {
       expect(badField.stderr).toContain('CONSUL_HTTP_ADDR');
     } finally {
       await files.cleanup();
+    }
+  });
+
+  it('semaphore show lists the permits, their fences and limits, and flags mixed limits', async () => {
+    const name = 'limit/partner-api';
+    const empty = await baton(['--json', 'semaphore', 'show', name], { env });
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(JSON.parse(empty.stdout)).toMatchObject({ name, held: 0, limit: null, free: null, permits: [] });
+    const sessions = [await provider.openSession(), await provider.openSession()];
+    try {
+      const three = await semaphore(provider, name, { limit: 3 }).tryAcquire(sessions[0]!, { value: 'w1' });
+      const two = await semaphore(provider, name, { limit: 2 }).tryAcquire(sessions[1]!);
+      expect(three && two).toBeTruthy();
+      const checked = await baton(['--json', 'semaphore', 'show', name, '--limit', '3'], { env });
+      const view = JSON.parse(checked.stdout) as { permits: Array<{ slot: number }> } & Record<
+        string,
+        unknown
+      >;
+      expect(view).toMatchObject({ held: 2, limit: 3, free: 1, limitsSeen: [2, 3], waiters: null });
+      expect(view.permits).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ slot: three!.slot, fence: three!.fence, limit: 3, value: 'w1' }),
+          expect.objectContaining({
+            slot: two!.slot,
+            fence: two!.fence,
+            limit: 2,
+            sessionId: sessions[1]!.id,
+          }),
+        ]),
+      );
+      const text = await baton(['semaphore', 'show', name], { env });
+      expect(text.stdout).toContain(`${name}: 2 permit(s) held`);
+      expect(text.stdout).toContain('warning: holders took their permits with limits 2, 3');
+      expect(text.stdout).toMatch(/SLOT\s+SESSIONID\s+FENCE\s+LIMIT\s+VALUE/);
+      const bad = await baton(['semaphore', 'show', name, '--limit', '0'], { env });
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--limit');
+    } finally {
+      for (const session of sessions) await session.destroy();
     }
   });
 
