@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { LockSession } from '@baton/core';
 import type { LockHarness } from '@baton/testkit';
 import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type FaultProxy, startFaultProxy } from '@baton/testkit/fault-proxy';
 import {
   ConsulLockProvider,
   type ConsulLockProviderOptions,
@@ -11,7 +12,6 @@ import {
   type KvEntry,
   LINE_SEGMENT,
 } from '../src/index.js';
-import { type FaultProxy, startFaultProxy } from './proxy.js';
 
 /**
  * When `CONSUL_HTTP_ADDR` is set, the tests run against that agent (with `CONSUL_HTTP_TOKEN`), using

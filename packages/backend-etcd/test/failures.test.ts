@@ -1,8 +1,8 @@
 import { type EtcdServer, startEtcd } from '@baton/testkit/etcd';
+import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdKeys } from '../src/index.js';
 import { etcdServer, haveEtcd, makeProvider, uniquePrefix } from './harness.js';
-import { startFaultProxy } from './proxy.js';
 
 async function rejection(
   promise: Promise<unknown>,

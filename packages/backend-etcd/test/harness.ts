@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { LockHarness } from '@baton/testkit';
 import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/testkit/etcd';
+import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import {
@@ -10,7 +11,6 @@ import {
   type EtcdSession,
   etcdConfigSchema,
 } from '../src/index.js';
-import { startFaultProxy } from './proxy.js';
 
 /** True when the etcd binary is there; otherwise warns (or, with `CI` set, throws) once per file. */
 export const haveEtcd = etcdAvailable('@baton/backend-etcd tests');

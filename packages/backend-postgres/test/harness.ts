@@ -1,4 +1,5 @@
 import type { LockHarness } from '@baton/testkit';
+import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
@@ -8,7 +9,6 @@ import {
   type PgLockSession,
   pgLockConfigSchema,
 } from '../src/index.js';
-import { startFaultProxy } from './proxy.js';
 
 /** Errors of idle admin connections, as the server closed them. */
 export const adminErrors: Error[] = [];
@@ -75,7 +75,7 @@ export function pgHarnessFactory(label: string, ttlMs: number): () => Promise<Lo
     const proxy = await startFaultProxy(`${target.hostname}:${target.port || 5432}`);
     const errors: unknown[] = [];
     const provider = makeProvider(
-      viaProxy(db.connectionString, proxy.url),
+      viaProxy(db.connectionString, proxy.address),
       { schema, ttlMs, lockDelayMs: 0, connectTimeoutMs: 2_000, pollIntervalMs: 200 },
       { onError: (error) => errors.push(error) },
     );

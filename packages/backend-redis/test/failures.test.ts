@@ -1,9 +1,9 @@
+import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { type RedisServer, startRedis } from '@baton/testkit/redis';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../src/index.js';
 import { haveRedis, makeProvider, redisServer, uniquePrefix } from './harness.js';
-import { startFaultProxy } from './proxy.js';
 
 async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
   return promise.then(

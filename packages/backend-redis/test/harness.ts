@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { LockHarness } from '@baton/testkit';
+import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { type RedisServer, redisAvailable, type StartRedisOptions, startRedis } from '@baton/testkit/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
@@ -10,7 +11,6 @@ import {
   type RedisSession,
   redisConfigSchema,
 } from '../src/index.js';
-import { startFaultProxy } from './proxy.js';
 
 /** True when redis-server is there; otherwise warns (or, with `CI` set, throws) once per file. */
 export const haveRedis = redisAvailable('@baton/backend-redis tests');
