@@ -4,53 +4,7 @@ import { gate, memoryLocks, record, sleepMs, until } from './helpers.js';
 
 describe('Worker: per-kind limits (task mode)', () => {
   it('limit 2 across 4 workers × concurrency 4: never more than 2 handlers of the kind, every task once', async () => {
-    const { store, provider } = memoryLocks();
-    const source = new MemoryTaskSource();
-    await source.enqueue([
-      ...Array.from({ length: 40 }, (_, i) => ({ kind: 'partner-api', payload: { n: i } })),
-      ...Array.from({ length: 40 }, (_, i) => ({ kind: 'other', payload: { n: i } })),
-    ]);
-    const executions = new Map<string, number>();
-    let running = 0;
-    let maxRunning = 0;
-    const workers = Array.from(
-      { length: 4 },
-      (_, i) =>
-        new Worker({
-          id: `w${i}`,
-          locks: provider(),
-          source,
-          concurrency: 4,
-          schedule: { every: 20 },
-          limits: { 'partner-api': 2 },
-          handler: async ({ task }) => {
-            executions.set(task.id, (executions.get(task.id) ?? 0) + 1);
-            if (task.kind !== 'partner-api') return;
-            running++;
-            maxRunning = Math.max(maxRunning, running);
-            try {
-              await sleepMs(2 + Math.random() * 5);
-            } finally {
-              running--;
-            }
-          },
-        }),
-    );
-    const skippedPerWorker = workers.map((w) => record(w, 'limit-skipped'));
-    const runs = workers.map((w) => w.run());
-    await until(() => source.counts().done === 80, 30_000, 'every task done');
-    await Promise.all(workers.map((w) => w.stop()));
-    await Promise.all(runs);
-
-    expect(maxRunning).toBeLessThanOrEqual(2);
-    expect(executions.size).toBe(80);
-    expect([...executions.entries()].filter(([, n]) => n !== 1)).toEqual([]);
-    // A skipped task was never claimed: one attempt each.
-    expect(source.tasks().filter((t) => t.attempts !== 1)).toEqual([]);
-    const skipped = skippedPerWorker.flat();
-    expect(skipped.every((e) => e.kind === 'partner-api')).toBe(true);
-    expect(workers.reduce((n, w) => n + w.stats().limitSkipped, 0)).toBe(skipped.length);
-    expect(store.list()).toEqual([]);
+    await limitedFleet({ concurrency: 4, schedule: { every: 20 } }, 40);
   });
 
   it('skips a task of a kind at its limit without claiming it, and runs it once a permit is free', async () => {
@@ -187,44 +141,16 @@ describe('Worker: per-kind limits (bucket mode)', () => {
     });
 
   it('limit 2 across 4 workers × concurrency 4: never more than 2 handlers of the kind, every task once, no attempt counted for a skip', async () => {
-    const { store, provider } = memoryLocks();
-    const source = new MemoryTaskSource();
-    await source.enqueue([
-      ...Array.from({ length: 60 }, (_, i) => ({ kind: 'partner-api', payload: { n: i } })),
-      ...Array.from({ length: 60 }, (_, i) => ({ kind: 'other', payload: { n: i } })),
-    ]);
-    const executions = new Map<string, number>();
-    let running = 0;
-    let maxRunning = 0;
-    const workers = Array.from({ length: 4 }, (_, i) =>
-      bucketWorker(provider(), source, `w${i}`, async ({ task }) => {
-        executions.set(task.id, (executions.get(task.id) ?? 0) + 1);
-        if (task.kind !== 'partner-api') return;
-        running++;
-        maxRunning = Math.max(maxRunning, running);
-        try {
-          await sleepMs(2 + Math.random() * 5);
-        } finally {
-          running--;
-        }
-      }),
+    const skipped = await limitedFleet(
+      {
+        leaseBy: 'bucket',
+        buckets: { count: 8, balanceIntervalMs: 100, prefetch: 8 },
+        concurrency: 4,
+        schedule: { every: 20 },
+      },
+      60,
     );
-    const skippedPerWorker = workers.map((w) => record(w, 'limit-skipped'));
-    const runs = workers.map((w) => w.run());
-    await until(() => source.counts().done === 120, 30_000, 'every task done');
-    await Promise.all(workers.map((w) => w.stop()));
-    await Promise.all(runs);
-
-    expect(maxRunning).toBeLessThanOrEqual(2);
-    expect(executions.size).toBe(120);
-    expect([...executions.entries()].filter(([, n]) => n !== 1)).toEqual([]);
-    // A task given back unrun has its attempt taken back: every task ran in its first counted attempt.
-    expect(source.tasks().filter((t) => t.attempts !== 1)).toEqual([]);
-    const skipped = skippedPerWorker.flat();
-    expect(skipped.length).toBeGreaterThan(0);
-    expect(skipped.every((e) => e.kind === 'partner-api')).toBe(true);
-    expect(workers.reduce((n, w) => n + w.stats().limitSkipped, 0)).toBe(skipped.length);
-    expect(store.list()).toEqual([]);
+    expect(skipped).toBeGreaterThan(0);
   });
 
   it('while the kind is full, claims leave its tasks alone; they run once a permit is free', {
@@ -312,3 +238,60 @@ describe('Worker: per-kind limits (bucket mode)', () => {
     await run;
   });
 });
+
+/**
+ * 4 workers share `n` tasks of a kind limited to 2 and `n` of another kind: never more than 2 handlers of the
+ * limited kind at once, every task run once in its first counted attempt (a skip counts none), skips only of
+ * the limited kind, no lock left. Returns the number of skips.
+ */
+async function limitedFleet(
+  options: Omit<ConstructorParameters<typeof Worker>[0], 'locks' | 'source' | 'handler'>,
+  n: number,
+): Promise<number> {
+  const { store, provider } = memoryLocks();
+  const source = new MemoryTaskSource();
+  await source.enqueue([
+    ...Array.from({ length: n }, (_, i) => ({ kind: 'partner-api', payload: { n: i } })),
+    ...Array.from({ length: n }, (_, i) => ({ kind: 'other', payload: { n: i } })),
+  ]);
+  const executions = new Map<string, number>();
+  let running = 0;
+  let maxRunning = 0;
+  const workers = Array.from(
+    { length: 4 },
+    (_, i) =>
+      new Worker({
+        ...options,
+        id: `w${i}`,
+        locks: provider(),
+        source,
+        limits: { 'partner-api': 2 },
+        handler: async ({ task }) => {
+          executions.set(task.id, (executions.get(task.id) ?? 0) + 1);
+          if (task.kind !== 'partner-api') return;
+          running++;
+          maxRunning = Math.max(maxRunning, running);
+          try {
+            await sleepMs(2 + Math.random() * 5);
+          } finally {
+            running--;
+          }
+        },
+      }),
+  );
+  const skippedPerWorker = workers.map((w) => record(w, 'limit-skipped'));
+  const runs = workers.map((w) => w.run());
+  await until(() => source.counts().done === 2 * n, 30_000, 'every task done');
+  await Promise.all(workers.map((w) => w.stop()));
+  await Promise.all(runs);
+
+  expect(maxRunning).toBeLessThanOrEqual(2);
+  expect(executions.size).toBe(2 * n);
+  expect([...executions.entries()].filter(([, count]) => count !== 1)).toEqual([]);
+  expect(source.tasks().filter((t) => t.attempts !== 1)).toEqual([]);
+  const skipped = skippedPerWorker.flat();
+  expect(skipped.every((e) => e.kind === 'partner-api')).toBe(true);
+  expect(workers.reduce((count, w) => count + w.stats().limitSkipped, 0)).toBe(skipped.length);
+  expect(store.list()).toEqual([]);
+  return skipped.length;
+}
