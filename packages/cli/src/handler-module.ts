@@ -1,7 +1,13 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { invalidTask, type LeaderTask, type TaskContext, type TaskHandler } from '@baton/core';
+import {
+  invalidTask,
+  type LeaderTask,
+  MAX_SEMAPHORE_LIMIT,
+  type TaskContext,
+  type TaskHandler,
+} from '@baton/core';
 import { UsageError } from './exit-codes.js';
 
 /** A handler module, loaded and checked. */
@@ -14,6 +20,8 @@ export interface LoadedHandler {
   path: string;
   /** The module's `leader` export: what the elected worker runs (`baton worker --leader-key`). */
   leader: LeaderTask | undefined;
+  /** The module's `limits` export: per-kind concurrency limits (`--limit` and `worker.limits` win over it). */
+  limits: Readonly<Record<string, number>> | undefined;
 }
 
 type HandlerFn = (context: TaskContext) => unknown;
@@ -22,7 +30,8 @@ type HandlerFn = (context: TaskContext) => unknown;
  * Loads a handler module and checks its shape before anything connects. The module must export a function
  * (`export default async function (ctx) {…}` or `export async function handler(ctx) {…}`), or a `kinds`
  * map from task kind to function, or both (the map wins for its kinds, the function handles the rest). It may
- * also export `leader`, the function the one elected worker runs.
+ * also export `leader`, the function the one elected worker runs, and `limits`, cluster-wide concurrency limits
+ * per task kind (`export const limits = { 'call-partner-api': 3 }`).
  *
  * Throws a {@link UsageError} (exit 2) when the file is missing, fails to load, or exports no function.
  */
@@ -57,6 +66,7 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
     );
   }
   const leader = leaderExport as LeaderTask | undefined;
+  const limits = limitsOf(module.limits ?? nested?.limits, path);
   let kinds: Map<string, HandlerFn> | undefined;
   if (kindsExport !== undefined) {
     if (!isRecord(kindsExport)) {
@@ -91,7 +101,7 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
       { field: '--handler' },
     );
   }
-  if (!kinds) return { handler: fn!, kinds: undefined, path, leader };
+  if (!kinds) return { handler: fn!, kinds: undefined, path, leader, limits };
   const byKind = kinds;
   const handler: TaskHandler = (context) => {
     const own = byKind.get(context.task.kind);
@@ -100,7 +110,29 @@ export async function loadHandlerModule(specifier: string, cwd = process.cwd()):
     throw invalidTask(`no handler for task kind '${context.task.kind}' in ${path}`);
   };
   // With only a map, the worker takes just those kinds; a fallback function means every kind.
-  return { handler, kinds: fn ? undefined : [...byKind.keys()], path, leader };
+  return { handler, kinds: fn ? undefined : [...byKind.keys()], path, leader, limits };
+}
+
+/** The `limits` export, checked: an object of task kind to a whole number from 1 to the semaphore maximum. */
+function limitsOf(value: unknown, path: string): Readonly<Record<string, number>> | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) {
+    throw new UsageError(
+      `--handler: ${path} exports \`limits\` as ${describeType(value)}, expected an object of task kind to ` +
+        "limit, e.g. export const limits = { 'call-partner-api': 3 }",
+      { field: '--handler' },
+    );
+  }
+  for (const [kind, limit] of Object.entries(value)) {
+    if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > MAX_SEMAPHORE_LIMIT) {
+      throw new UsageError(
+        `--handler: ${path}: limits.${kind} is ${JSON.stringify(limit)}, expected a whole number from 1 to ` +
+          `${MAX_SEMAPHORE_LIMIT}`,
+        { field: '--handler' },
+      );
+    }
+  }
+  return value as Record<string, number>;
 }
 
 function pickFunction(value: unknown): HandlerFn | undefined {

@@ -21,6 +21,12 @@ export default async function ({ task }) {
   return { kind: task.kind, most: most.get(task.kind) };
 }
 `,
+      'limited.mjs': `export { default } from './count.mjs';
+export const limits = { partner: 1 };
+`,
+      'bad-limits.mjs': `export default () => undefined;
+export const limits = { partner: 0 };
+`,
     }),
   ]);
 });
@@ -143,6 +149,25 @@ describe.concurrent('baton worker --limit', () => {
     expect(done.every((task) => task.attempts === 1)).toBe(true);
     expect(stopped.stats?.completed).toBe(16);
     expect(stopped.stats?.limitSkipped).toBeGreaterThan(0);
+  });
+
+  it("takes the handler module's limits export; --limit wins over it; a bad one is refused naming it", async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'partner', '--count', '3']);
+    const started = async (args: string[]) => {
+      const result = await t.run(['worker', '--once', ...args]);
+      expect(result.code, result.stderr).toBe(0);
+      return result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as LogLine)
+        .find((l) => l.msg === 'worker started')?.limits;
+    };
+    expect(await started(['--handler', './limited.mjs'])).toEqual({ partner: 1 });
+    expect(await started(['--handler', './limited.mjs', '--limit', 'partner=2'])).toEqual({ partner: 2 });
+    const bad = await t.run(['worker', '--once', '--handler', './bad-limits.mjs']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/bad-limits\.mjs: limits\.partner is 0, expected a whole number from 1/);
   });
 
   it('reads worker.limits from the config file and refuses a bad one naming the field', async () => {

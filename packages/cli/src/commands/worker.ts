@@ -169,7 +169,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
   const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
   const leasing = leaseOptions(flags, file, ctx.env);
-  const limits = flags.limit ?? file.limits;
+  const limits = flags.limit ?? file.limits ?? loaded.limits;
   const pgEnv = postgresEnv(ctx);
   await checkPostgresConfig(pgEnv);
   const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
