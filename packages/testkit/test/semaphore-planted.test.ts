@@ -164,6 +164,20 @@ const waitsForChangeOnly: SemaphoreFactory = (p, n, limit) => {
   });
 };
 
+/** Waiters poll the slots instead of lining up: whoever looks first after a release wins. */
+const noLine: SemaphoreFactory = (p, n, limit) => {
+  const real = correct(p, n, limit);
+  return faulty(real, limit, {
+    acquire: async (session, options) => {
+      for (;;) {
+        const permit = await real.tryAcquire(session, options);
+        if (permit) return permit;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+  });
+};
+
 describe('the semaphore suite catches planted faults', () => {
   it('the correct semaphore passes the cases the faults are checked against', async () => {
     const cases = casesFor(correct);
@@ -174,6 +188,7 @@ describe('the semaphore suite catches planted faults', () => {
       'semaphore: an aborted',
       "semaphore: a permit's fence",
       'semaphore: a waiter refused by a lock-delay',
+      'semaphore: waiters get permits in the order',
     ]) {
       await run(cases, prefix);
     }
@@ -221,5 +236,11 @@ describe('the semaphore suite catches planted faults', () => {
     await expect(
       run(casesFor(waitsForChangeOnly), 'semaphore: a waiter refused by a lock-delay'),
     ).rejects.toThrow(/did not get the permit/);
+  }, 30_000);
+
+  it('waiters that do not line up are caught', async () => {
+    await expect(run(casesFor(noLine), 'semaphore: waiters get permits in the order')).rejects.toThrow(
+      /head the line/,
+    );
   }, 30_000);
 });

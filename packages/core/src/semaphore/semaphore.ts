@@ -1,4 +1,4 @@
-import { acquireScope, refusedPause } from '../acquire.js';
+import { type AcquireScope, acquireScope, refusedPause } from '../acquire.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { LockHolder, LockProvider, LockSession } from '../lock.js';
 import { validateKey } from '../session-base.js';
@@ -55,6 +55,7 @@ class LockSemaphore implements Semaphore {
     }
     validateKey(name);
     validateKey(slotKey(name, limit - 1));
+    validateKey(semaphoreLineKey(name));
     this.provider = provider;
     this.name = name;
     this.limit = limit;
@@ -81,29 +82,49 @@ class LockSemaphore implements Semaphore {
       clock: this.provider.clock,
       sessionSignal: session.signal,
     });
-    const keys = Array.from({ length: this.limit }, (_, slot) => slotKey(this.name, slot));
     try {
-      let refusals = 0;
-      for (let attempt = 0; ; attempt++) {
-        scope.throwIfEnded();
+      // Nobody in line: a free slot is taken at once. Otherwise newcomers line up behind the waiters.
+      if ((await this.provider.getHolder(semaphoreLineKey(this.name))) === null) {
         const permit = await this.tryAcquire(session, permitOptions);
-        if (permit) {
-          if (scope.signal.aborted) {
-            await permit.release().catch(() => undefined);
-            scope.throwIfEnded();
-          }
-          return permit;
-        }
-        scope.throwIfEnded();
-        const sawFree = await waitForAnySlot(this.provider, keys, scope.signal, attempt, session.ttlMs);
-        if (sawFree) await refusedPause(refusals++, session.ttlMs, scope.signal, this.provider.clock);
-        else refusals = 0;
+        if (permit) return await this.#kept(permit, scope);
+      }
+      scope.throwIfEnded();
+      const turn = await session.acquire(semaphoreLineKey(this.name), { signal: scope.signal });
+      try {
+        return await this.#kept(await this.#headWait(session, permitOptions, scope), scope);
+      } finally {
+        await turn.release().catch(() => undefined);
       }
     } catch (error) {
+      scope.throwIfEnded();
       throw scope.mapError(error);
     } finally {
       scope.close();
     }
+  }
+
+  /** The head of the line: tries the slots, waiting on their changes, until it gets one. */
+  async #headWait(session: LockSession, permitOptions: PermitOptions, scope: AcquireScope): Promise<Permit> {
+    const keys = Array.from({ length: this.limit }, (_, slot) => slotKey(this.name, slot));
+    let refusals = 0;
+    for (let attempt = 0; ; attempt++) {
+      scope.throwIfEnded();
+      const permit = await this.tryAcquire(session, permitOptions);
+      if (permit) return permit;
+      scope.throwIfEnded();
+      const sawFree = await waitForAnySlot(this.provider, keys, scope.signal, attempt, session.ttlMs);
+      if (sawFree) await refusedPause(refusals++, session.ttlMs, scope.signal, this.provider.clock);
+      else refusals = 0;
+    }
+  }
+
+  /** Returns `permit`, unless the wait ended meanwhile: then gives it back and throws why. */
+  async #kept(permit: Permit, scope: AcquireScope): Promise<Permit> {
+    if (scope.signal.aborted) {
+      await permit.release().catch(() => undefined);
+      scope.throwIfEnded();
+    }
+    return permit;
   }
 
   async holders(options: { signal?: AbortSignal } = {}): Promise<PermitHolder[]> {
@@ -157,6 +178,15 @@ class LockSemaphore implements Semaphore {
     }
     return slots.sort((a, b) => a.slot - b.slot);
   }
+}
+
+/**
+ * The lock key of a semaphore's waiting line. Its holder is the head of the line (the one waiter that watches
+ * the slots); blocking `acquire` calls queue on it, so on a backend with the `fairQueue` capability waiters get
+ * permits in the order they started waiting.
+ */
+export function semaphoreLineKey(name: string): string {
+  return `${name}/line`;
 }
 
 /** The lock key of a semaphore's slot. */

@@ -3,6 +3,7 @@ import { semaphoreAbortTests } from './abort.js';
 import { semaphoreBasicTests } from './basics.js';
 import { semaphoreContentionTests } from './contention.js';
 import { semaphoreExpiryTests } from './expiry.js';
+import { semaphoreFairnessTests } from './fairness.js';
 import { semaphoreFenceTests } from './fences.js';
 import { semaphoreLostPermitTests } from './lost.js';
 import { semaphoreMismatchTests } from './mismatch.js';
@@ -15,6 +16,7 @@ export {
   semaphoreBasicTests,
   semaphoreContentionTests,
   semaphoreExpiryTests,
+  semaphoreFairnessTests,
   semaphoreFenceTests,
   semaphoreLostPermitTests,
   semaphoreMismatchTests,
@@ -34,7 +36,8 @@ export {
  * contenders with crashes (checked by an independent tracker), fences that rise per slot; a crashed
  * holder's permit is free again within `expiryBoundMs`, also for a waiter refused by a lock-delay; a
  * different limit for the same name is refused with `CONFIG_INVALID`; an aborted or timed-out waiter
- * leaves no permit behind; releasing a lost permit never frees the slot for its new holder.
+ * leaves no permit behind; releasing a lost permit never frees the slot for its new holder; on a backend with
+ * the `fairQueue` capability, blocking waiters get permits in the order they started waiting.
  */
 export function semaphoreSuite(
   test: TestFn,
@@ -48,4 +51,5 @@ export function semaphoreSuite(
   semaphoreMismatchTests(test, factory, options);
   semaphoreAbortTests(test, factory, options);
   semaphoreLostPermitTests(test, factory, options);
+  semaphoreFairnessTests(test, factory, options);
 }
