@@ -86,6 +86,24 @@ export function summaryBlock(results) {
       verdict(lp.summary.every((c) => c.oursOverPeer.median > 1)),
     ]);
   }
+  const sem = by.semaphore;
+  if (sem) {
+    const cells = sem.summary.filter((s) => s.oursOverPeer);
+    if (cells.length) {
+      rows.push([
+        'semaphore ours/redis-semaphore pairs/s (16 contenders, limit 4)',
+        'none set',
+        cells.map((c) => `hold ${c.holdMs} ms: ${ratio(c.oursOverPeer)}`).join('; '),
+        '–',
+      ]);
+    }
+    rows.push([
+      'semaphore: most holders seen at once (limit 4), every backend',
+      '≤ 4',
+      String(Math.max(...sem.summary.map((s) => s.maxHolders))),
+      verdict(sem.summary.every((s) => s.maxHolders <= 4)),
+    ]);
+  }
   const e2e = by['tasks-e2e'];
   if (e2e) {
     for (const s of e2e.summary) {

@@ -10,12 +10,14 @@ import lockRoundtrip from './lock-roundtrip.mjs';
 import memory from './memory.mjs';
 import renewal from './renewal.mjs';
 import scaling from './scaling.mjs';
+import semaphore from './semaphore.mjs';
 import takeover from './takeover.mjs';
 import tasksE2e from './tasks-e2e.mjs';
 
 export const benchmarks = [
   lockRoundtrip,
   lockPeers,
+  semaphore,
   tasksE2e,
   latency,
   lockRequests,

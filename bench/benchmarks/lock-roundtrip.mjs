@@ -146,7 +146,7 @@ function serverCpu(server) {
 }
 
 /** A schema of its own on the benchmarks' PostgreSQL, with the lock tables; `close` drops it. */
-async function lockDatabase(ctx) {
+export async function lockDatabase(ctx) {
   const { url } = await ensurePostgres(ctx.log);
   const schema = schemaName('bench_locks');
   const { PgLockProvider, pgLockConfigSchema } = await importWorkspace('@baton/backend-postgres', [
