@@ -1,2 +1,2 @@
-export { MAX_SEMAPHORE_LIMIT, semaphore, semaphoreLineKey, slotKey } from './semaphore.js';
+export { MAX_SEMAPHORE_LIMIT, semaphore, semaphoreLineKey, semaphoreQueues, slotKey } from './semaphore.js';
 export type * from './types.js';

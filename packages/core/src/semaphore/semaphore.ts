@@ -83,6 +83,11 @@ class LockSemaphore implements Semaphore {
       sessionSignal: session.signal,
     });
     try {
+      // Without a fair line served on a watch, handing the head's role along the line costs more than the
+      // order is worth (a polled line passes it one poll interval late): every waiter tries the slots itself.
+      if (!semaphoreQueues(this.provider)) {
+        return await this.#kept(await this.#headWait(session, permitOptions, scope), scope);
+      }
       // Nobody in line: a free slot is taken at once. Otherwise newcomers line up behind the waiters.
       if ((await this.provider.getHolder(semaphoreLineKey(this.name))) === null) {
         const permit = await this.tryAcquire(session, permitOptions);
@@ -182,11 +187,19 @@ class LockSemaphore implements Semaphore {
 
 /**
  * The lock key of a semaphore's waiting line. Its holder is the head of the line (the one waiter that watches
- * the slots); blocking `acquire` calls queue on it, so on a backend with the `fairQueue` capability waiters get
- * permits in the order they started waiting.
+ * the slots); where {@link semaphoreQueues} holds, blocking `acquire` calls queue on it and waiters get permits
+ * in the order they started waiting.
  */
 export function semaphoreLineKey(name: string): string {
   return `${name}/line`;
+}
+
+/**
+ * Whether blocking `acquire` calls line up on {@link semaphoreLineKey} (waiters served in arrival order): on
+ * backends with a fair line (`fairQueue`) that wakes the next waiter on the backend's watch (`nativeWatch`).
+ */
+export function semaphoreQueues(provider: LockProvider): boolean {
+  return provider.capabilities.fairQueue && provider.capabilities.nativeWatch;
 }
 
 /** The lock key of a semaphore's slot. */

@@ -1,4 +1,4 @@
-import { type LockSession, type Permit, semaphoreLineKey } from '@baton/core';
+import { type LockSession, type Permit, semaphoreLineKey, semaphoreQueues } from '@baton/core';
 import { check, checkEqual, defineCase, eventually } from '../lock-suite/context.js';
 import { handoverBoundMs, inLine, openLong } from '../lock-suite/fairness.js';
 import type { LockHarnessFactory, TestFn } from '../lock-suite/types.js';
@@ -6,9 +6,9 @@ import { semaphoreFor } from './support.js';
 import type { SemaphoreSuiteOptions } from './types.js';
 
 /**
- * On a backend with the `fairQueue` capability, blocking `acquire` calls get permits in the order they
- * started waiting: the first waiter heads the semaphore's line (it holds the line key,
- * `semaphoreLineKey(name)`) and the others queue on that key. Backends without the capability skip it.
+ * Where the semaphore queues (`semaphoreQueues`: a fair line woken by a watch), blocking `acquire` calls get
+ * permits in the order they started waiting: the first waiter heads the semaphore's line (it holds the line
+ * key, `semaphoreLineKey(name)`) and the others queue on that key. Other backends skip it.
  */
 export function semaphoreFairnessTests(
   test: TestFn,
@@ -21,7 +21,7 @@ export function semaphoreFairnessTests(
     options,
     'semaphore: waiters get permits in the order they started waiting (fair queue)',
     async (ctx) => {
-      if (!ctx.harness.provider.capabilities.fairQueue) return;
+      if (!semaphoreQueues(ctx.harness.provider)) return;
       const sem = semaphoreFor(ctx, options, 1);
       const line = semaphoreLineKey(sem.name);
       const holder = await openLong(ctx);
