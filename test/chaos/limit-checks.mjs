@@ -74,13 +74,15 @@ export function checkLimit(data, limit) {
   let withoutPermit = 0;
   const executions = data.executions.filter((e) => limited.has(e.taskId));
   for (const e of executions) {
-    raw.push({ start: e.startedAt, end: end(e.endedAt), e });
     if (e.permitKey === null || e.permitKey === undefined || e.permitFence === null) {
+      raw.push({ start: e.startedAt, end: end(e.endedAt), e });
       withoutPermit++;
       fail(`task ${e.taskId} (fence ${e.fence}, ${e.worker}) ran without a permit of ${limit.kind}`);
       continue;
     }
     const lease = permitLease(slotLeases.get(e.permitKey), e.permitFence, exact);
+    // A handler whose end was never recorded (killed worker, end write lost) counts raw until its permit's end.
+    raw.push({ start: e.startedAt, end: end(e.endedAt ?? lease?.end), e });
     if (!lease) {
       fail(
         `task ${e.taskId} (${e.worker}) ran under permit ${e.permitKey} fence ${e.permitFence}, which the lock server never granted`,
