@@ -141,6 +141,14 @@ describe('kind-limit invariant', () => {
     expect(checkLimit({ ...data, exactFences: false }, LIMIT).violations).toEqual([]);
   });
 
+  it("counts a handler with no recorded end (a killed worker's) until its permit's end", () => {
+    const data = cleanRun();
+    Object.assign(data.executions[0] ?? {}, { endedAt: null });
+    const { violations, metrics } = checkLimit(data, LIMIT);
+    expect(violations).toEqual([]);
+    expect(metrics).toMatchObject({ maxConcurrentValid: 2, maxConcurrentRaw: 3 });
+  });
+
   it('maxOverlap: an end and a start at the same moment do not overlap', () => {
     expect(
       maxOverlap([
