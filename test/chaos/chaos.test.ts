@@ -48,6 +48,10 @@ describe.each(runs)('chaos, short run on %s, %s leases', (backend, leaseBy) => {
     expect(result.metrics.done, context).toBeGreaterThan(100);
     expect(result.metrics.appliedCompletions, context).toBe(result.metrics.done);
     expect(result.workerLogs.sessionsLost, context).toBeGreaterThan(0);
+    // A quarter of the tasks are of a kind limited to 2 (the kind-limit invariant above held for them).
+    expect(result.metrics.limit?.executions, context).toBeGreaterThan(0);
+    const limited = result.metrics.limit;
+    expect((limited?.done ?? 0) + (limited?.dead ?? 0), context).toBe(limited?.tasks);
     if (leaseBy === 'bucket') {
       // The bucket checks ran, and buckets changed hands: lost with sessions, taken over, handed back.
       expect(result.metrics.settles, context).toBeGreaterThanOrEqual(result.metrics.done);

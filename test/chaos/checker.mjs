@@ -4,6 +4,7 @@
 // and per bucket (bucket locks, claim tokens as the tasks' fences; see bucket-checks.mjs).
 
 import { checkBuckets } from './bucket-checks.mjs';
+import { checkLimit } from './limit-checks.mjs';
 
 /** The invariants, in the order the report lists them. */
 export const INVARIANTS = {
@@ -16,6 +17,8 @@ export const INVARIANTS = {
   'bucket-fence':
     "bucket mode: a bucket's lock fence in the source never decreases; every claim and every settle ran under the bucket's newest lease",
   'skew-hook': 'every worker started with a skewed wall clock said so (the skew was applied)',
+  'kind-limit':
+    'with --limit kind=n: every handler of the kind ran under a granted permit, and at no moment more than n ran under permits valid at the lock server',
 };
 
 /**
@@ -89,6 +92,8 @@ export const INVARIANTS = {
  *   `logged`: incarnations that wrote at least one log line (the worker logs synchronously, so one that wrote
  *   none never got as far as starting the worker)
  * @property {Array<{ id: string, skewMs: number }>} [skewedWorkers] worker incarnations started with a skew
+ * @property {import('./limit-checks.mjs').LimitSpec} [limit] the per-kind limit the run was meant to keep (tasks
+ *   then carry `kind`, executions `permitKey` and `permitFence`)
  */
 
 const TERMINAL = new Set(['done', 'dead']);
@@ -336,6 +341,9 @@ export function checkRun(data) {
     }
   }
 
+  const limit = data.limit ? checkLimit(data, data.limit) : undefined;
+  if (limit) violations.push(...limit.violations);
+
   const executions = data.executions.length;
   const metrics = {
     tasks: data.tasks.length,
@@ -353,6 +361,7 @@ export function checkRun(data) {
     lost,
     violations: violations.length,
     ...bucketMetrics,
+    ...(limit ? { limit: limit.metrics } : {}),
   };
   return { metrics, violations };
 }

@@ -1,7 +1,8 @@
 // The chaos run's task handler, loaded by `baton worker --handler test/chaos/handler.mjs`. It records every
 // execution without the fence (raw executions, duplicates included) and applies the task's effect with the
-// fence, the way a production handler must. Its behaviour per task comes from the payload the harness drew
-// from the seed: { ms, failOn: [attempts], poison, ignoreAbort }.
+// fence, the way a production handler must. A task of the limited kind (`--limit`) also records the permit it
+// ran under (slot key and fence); start and end are stamped by the database clock. Its behaviour per task
+// comes from the payload the harness drew from the seed: { ms, failOn: [attempts], poison, ignoreAbort }.
 //
 // Environment: DATABASE_URL (the worker's own, through its proxy), BATON_PG_SCHEMA, CHAOS_SIDE_SCHEMA, and
 // CHAOS_HANDLER_MODE=unfenced for the planted fault of the checker's tests (effects without the fence).
@@ -53,9 +54,16 @@ function pause(ms, signal) {
 }
 
 /** Runs one chaos task. */
-export default async function chaosTask({ task, fence, signal, workerId }) {
+export default async function chaosTask({ task, fence, signal, workerId, permit }) {
   const spec = task.payload ?? {};
-  const { rows } = await pool.query(statements.start, [task.id, fence, workerId, task.attempts]);
+  const { rows } = await pool.query(statements.start, [
+    task.id,
+    fence,
+    workerId,
+    task.attempts,
+    permit?.key ?? null,
+    permit?.fence ?? null,
+  ]);
   const execution = rows[0].id;
   let outcome = 'threw';
   try {

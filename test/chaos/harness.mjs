@@ -32,6 +32,12 @@ const HANDLER = join(ROOT, 'test/chaos/handler.mjs');
 export const BUCKETS = 16;
 
 /**
+ * The per-kind limit of a run unless told otherwise: a quarter of the tasks are of kind `limited`, at most 2
+ * at once across the fleet (docs/reliability.md, "The per-kind limit").
+ */
+export const DEFAULT_LIMIT = Object.freeze({ kind: 'limited', n: 2, share: 0.25 });
+
+/**
  * @typedef {object} ChaosOptions
  * @property {'consul' | 'dynamodb'} backend
  * @property {'task' | 'bucket'} [leaseBy] the workers' lease mode (default `task`)
@@ -54,6 +60,10 @@ export const BUCKETS = 16;
  * @property {{ min: number, max: number }} [taskMs] plain tasks: every handler runs this long and succeeds (default:
  *   mostly short, a few long, some failing, some poison, some ignoring their signal)
  * @property {Record<number, string>} [handlerModes] slot → CHAOS_HANDLER_MODE (e.g. `{ 1: 'unfenced' }`)
+ * @property {{ kind: string, n: number, share: number } | null} [limit] a share of the tasks (drawn from the seed)
+ *   gets this kind, which the workers limit to `n` (`--limit kind=n`); default `DEFAULT_LIMIT`, `null`: none
+ * @property {number} [limitOffset] the planted fault of the checker's tests: the workers are started with
+ *   `--limit kind=<n + offset>` while the checker holds them to `n` (default 0)
  * @property {string} [outDir] where the event logs and the report go (default: a fresh directory under the OS tmpdir)
  * @property {(line: string) => void} [log] progress output (default: none)
  */
@@ -78,6 +88,8 @@ export async function runChaos(options) {
     meanFaultIntervalMs: 2_500,
     handlerModes: {},
     extraFaults: [],
+    limit: DEFAULT_LIMIT,
+    limitOffset: 0,
     log: () => {},
     ...given,
   };
@@ -130,6 +142,11 @@ export async function runChaos(options) {
     cleanups.push(() => source.close());
     await admin.query(sideSchemaSql(side, db.schema));
     const specs = planTasks(random, o.tasks, o.faultMs * 0.8, o.taskMs);
+    if (o.limit) {
+      // Its own stream, so the limit leaves the rest of the seed's draws as they were.
+      const limitRandom = new Random((o.seed ^ 0x5bd1e995) >>> 0);
+      for (const spec of specs) if (limitRandom.chance(o.limit.share)) spec.kind = o.limit.kind;
+    }
     for (let i = 0; i < specs.length; i += 500) await source.enqueue(specs.slice(i, i + 500));
     events.write({ type: 'tasks-enqueued', count: specs.length, schema: db.schema, side });
 
@@ -172,6 +189,9 @@ export async function runChaos(options) {
           ...(o.leaseBy === 'bucket' ? ['--lease-by', 'bucket'] : []),
           ...(o.buckets !== undefined ? ['--buckets', String(o.buckets)] : []),
           ...(o.prefetch !== undefined ? ['--prefetch', String(o.prefetch)] : []),
+          ...(o.limit
+            ? ['--limit', `${o.limit.kind}=${o.limit.n + o.limitOffset}`, '--stats-every', '1s']
+            : []),
         ],
         env: () => ({
           PATH: process.env.PATH ?? '',
@@ -282,6 +302,7 @@ export async function runChaos(options) {
       exactFences: history.exactFences,
       workerLogs,
       skewedWorkers: slots.flatMap((slot) => slot.skewed),
+      ...(o.limit ? { limit: { kind: o.limit.kind, n: o.limit.n } } : {}),
     });
     const crashes = slots.flatMap((s) => s.crashes.map((c) => ({ ...c, stderr: tail(s, c.id) })));
     const deadReasons = {};
@@ -293,6 +314,7 @@ export async function runChaos(options) {
     const result = {
       backend: o.backend,
       leaseBy: o.leaseBy,
+      limit: o.limit ? { ...o.limit, workersRanWith: o.limit.n + o.limitOffset } : null,
       buckets: data.layout?.mode === 'bucket' ? data.layout.buckets : undefined,
       database: db.kind,
       seed: o.seed,
@@ -516,7 +538,7 @@ async function collect(admin, schema, side) {
   const s = ident(side);
   const [tasks, transitions, executions, effects, effectLog, bucketLeases, layout] = await Promise.all([
     admin.query(
-      `SELECT id::text, status, attempts, fence::text, worker_id, result, last_error, shard FROM ${t} ORDER BY id`,
+      `SELECT id::text, kind, status, attempts, fence::text, worker_id, result, last_error, shard FROM ${t} ORDER BY id`,
     ),
     admin.query(
       `SELECT id, task_id::text, old_status, new_status, old_fence::text, new_fence::text, worker_id, shard,
@@ -524,7 +546,9 @@ async function collect(admin, schema, side) {
          FROM ${s}.transitions ORDER BY id`,
     ),
     admin.query(
-      `SELECT id, task_id::text, fence::text, worker, attempt, started_at, ended_at, outcome FROM ${s}.executions ORDER BY id`,
+      `SELECT id, task_id::text, fence::text, worker, attempt, started_at, ended_at, outcome, permit_key,
+              permit_fence::text
+         FROM ${s}.executions ORDER BY id`,
     ),
     admin.query(`SELECT task_id::text, fence::text, worker FROM ${s}.effects`),
     admin.query(
@@ -540,6 +564,7 @@ async function collect(admin, schema, side) {
   return {
     tasks: tasks.rows.map((r) => ({
       id: r.id,
+      kind: r.kind,
       status: r.status,
       attempts: r.attempts,
       fence: num(r.fence),
@@ -570,6 +595,8 @@ async function collect(admin, schema, side) {
       startedAt: ms(r.started_at),
       endedAt: ms(r.ended_at),
       outcome: r.outcome,
+      permitKey: r.permit_key,
+      permitFence: num(r.permit_fence),
     })),
     effects: effects.rows.map((r) => ({ taskId: r.task_id, fence: num(r.fence), worker: r.worker })),
     effectLog: effectLog.rows.map((r) => ({
@@ -624,9 +651,12 @@ function readWorkerLogs(slots) {
   const skewAnnounced = new Set();
   const logged = new Set();
   const unexpectedErrors = [];
+  // Per incarnation, its latest stats (`--stats-every`, and the last on a graceful stop): skips of a full kind.
+  let limitSkipped = 0;
   for (const slot of slots) {
     for (const { id, file } of slot.logs) {
       if (!existsSync(file)) continue;
+      let skippedHere = 0;
       for (const line of readFileSync(file, 'utf8').split('\n')) {
         if (line === '') continue;
         logged.add(id);
@@ -644,10 +674,12 @@ function readWorkerLogs(slots) {
         }
         if (typeof entry.msg === 'string' && entry.msg.includes('wall clock is skewed'))
           skewAnnounced.add(id);
+        if (typeof entry.stats?.limitSkipped === 'number') skippedHere = entry.stats.limitSkipped;
       }
+      limitSkipped += skippedHere;
     }
   }
-  return { ...counts, skewAnnounced, logged, unexpectedErrors };
+  return { ...counts, limitSkipped, skewAnnounced, logged, unexpectedErrors };
 }
 
 function tail(slot, id) {

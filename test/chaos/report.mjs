@@ -17,6 +17,7 @@ export function formatReport(result) {
   const bucketMode = result.leaseBy === 'bucket';
   const byInvariant = Object.keys(INVARIANTS)
     .filter((name) => bucketMode || name !== 'bucket-fence')
+    .filter((name) => m.limit || name !== 'kind-limit')
     .map((name) => `${name} ${result.violations.filter((v) => v.invariant === name).length}`)
     .join(', ');
   const rows = [
@@ -41,6 +42,21 @@ export function formatReport(result) {
             'bucket leases in the source',
             `${m.bucketLeaseChanges} lock fences recorded, ${m.bucketLeaseRecords} claim statements, ${m.settles} settled tasks; ` +
               `${result.workerLogs.bucketsLost} buckets lost, ${result.workerLogs.bucketsHandedBack} handed back (workers)`,
+          ],
+        ]
+      : []),
+    ...(m.limit
+      ? [
+          [
+            'per-kind limit',
+            `${m.limit.kind} limited to ${m.limit.limit}` +
+              (result.limit && result.limit.workersRanWith !== m.limit.limit
+                ? ` (workers ran with ${result.limit.workersRanWith}: planted fault)`
+                : '') +
+              `: ${m.limit.tasks} tasks (done ${m.limit.done}, dead ${m.limit.dead}), ${m.limit.executions} executions, ` +
+              `${m.limit.withoutPermit} without a permit; max ${m.limit.maxConcurrentValid} at once under valid permits ` +
+              `(${m.limit.maxConcurrentRaw} counting handlers past their permit); ${m.limit.permitLeases} permit leases on ` +
+              `${m.limit.slotsUsed} slots; ${result.workerLogs.limitSkipped} skips (workers' last stats)`,
           ],
         ]
       : []),

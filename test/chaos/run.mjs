@@ -6,11 +6,11 @@
 // report and exits 1 when any invariant was violated (2 on bad arguments).
 
 import { parseArgs } from 'node:util';
-import { runChaos } from './harness.mjs';
+import { DEFAULT_LIMIT, runChaos } from './harness.mjs';
 
 const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N] [--lease-by task|bucket] [--buckets N]
                       [--prefetch N] [--seed S] [--workers K] [--tasks T] [--concurrency C] [--ttl MS]
-                      [--drain-seconds S] [--out DIR]
+                      [--drain-seconds S] [--limit kind=n|none] [--limit-share F] [--out DIR]
 
   --minutes N       length of the fault phase (default 1; fractions allowed)
   --lease-by M      the workers' lease mode: task (a lock per task, default) or bucket
@@ -22,6 +22,9 @@ const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N]
   --concurrency C   handlers per worker (default 4)
   --ttl MS          lease TTL in ms (default 2000)
   --drain-seconds S time the workers get to finish after the faults end (default 60)
+  --limit kind=n    a share of the tasks gets this kind, limited to n per fleet (default ${DEFAULT_LIMIT.kind}=${DEFAULT_LIMIT.n});
+                    none: no limit
+  --limit-share F   that share, from 0 to 1 (default ${DEFAULT_LIMIT.share})
   --out DIR         where logs and the report go (default: a new directory under the OS tmpdir)
 
 DATABASE_URL set: tasks live on that PostgreSQL server (fresh schemas, dropped afterwards); else PGlite.`;
@@ -46,6 +49,8 @@ try {
       concurrency: { type: 'string' },
       ttl: { type: 'string' },
       'drain-seconds': { type: 'string' },
+      limit: { type: 'string' },
+      'limit-share': { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -85,6 +90,19 @@ if (leaseBy !== 'bucket' && (buckets !== undefined || values.prefetch !== undefi
 }
 const minutes = number('minutes', { integer: false, min: 0.1, max: 24 * 60 });
 const drainSeconds = number('drain-seconds', { min: 5, max: 3_600 });
+let limit = DEFAULT_LIMIT;
+if (values.limit === 'none') limit = null;
+else if (values.limit !== undefined) {
+  const match = /^([A-Za-z0-9_.-]+)=(\d+)$/.exec(values.limit);
+  if (!match || Number(match[2]) < 1)
+    fail(`--limit: expected kind=n (n from 1) or none, got '${values.limit}'`);
+  limit = { ...DEFAULT_LIMIT, kind: match[1], n: Number(match[2]) };
+}
+const limitShare = number('limit-share', { integer: false, min: 0, max: 1 });
+if (limitShare !== undefined) {
+  if (!limit) fail('--limit-share: applies with a limit only (not with --limit none)');
+  limit = { ...limit, share: limitShare };
+}
 // Ctrl-C: exit at once; the harness kills its workers on exit.
 for (const signal of ['SIGINT', 'SIGTERM'])
   process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
@@ -101,11 +119,23 @@ const result = await runChaos({
   concurrency: number('concurrency', { max: 256 }),
   ttlMs: number('ttl', { min: 200, max: 60_000 }),
   drainMs: drainSeconds === undefined ? undefined : drainSeconds * 1_000,
+  limit,
   outDir: values.out,
   log: (line) => process.stdout.write(`${line}\n`),
 });
 process.stdout.write(`\n${result.report}\n\nlogs: ${result.outDir}\n`);
-const replay = ['lease-by', 'buckets', 'prefetch', 'workers', 'tasks', 'concurrency', 'ttl', 'drain-seconds']
+const replay = [
+  'lease-by',
+  'buckets',
+  'prefetch',
+  'workers',
+  'tasks',
+  'concurrency',
+  'ttl',
+  'drain-seconds',
+  'limit',
+  'limit-share',
+]
   .filter((name) => values[name] !== undefined)
   .map((name) => ` --${name} ${values[name]}`)
   .join('');

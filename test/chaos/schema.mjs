@@ -37,7 +37,9 @@ export function sideSchemaSql(side, batonSchema) {
       attempt integer NOT NULL,
       started_at timestamptz NOT NULL,
       ended_at timestamptz,
-      outcome text
+      outcome text,
+      permit_key text,
+      permit_fence bigint
     );
     CREATE TABLE ${s}.effects (
       task_id bigint PRIMARY KEY,
@@ -99,10 +101,13 @@ export function sideSchemaSql(side, batonSchema) {
       FOR EACH ROW EXECUTE FUNCTION ${s}.record_bucket_lease();`;
 }
 
-/** $1 task id, $2 fence, $3 worker, $4 attempt. Raw: no fence check. */
+/**
+ * $1 task id, $2 fence, $3 worker, $4 attempt, $5 and $6 the permit's slot key and fence (a task of a limited
+ * kind; null otherwise). Raw: no fence check.
+ */
 export function startExecutionSql(side) {
-  return `INSERT INTO ${ident(side)}.executions (task_id, fence, worker, attempt, started_at)
-          VALUES ($1::bigint, $2::bigint, $3, $4, clock_timestamp()) RETURNING id::text AS id`;
+  return `INSERT INTO ${ident(side)}.executions (task_id, fence, worker, attempt, permit_key, permit_fence, started_at)
+          VALUES ($1::bigint, $2::bigint, $3, $4, $5, $6::bigint, clock_timestamp()) RETURNING id::text AS id`;
 }
 
 /** $1 execution id, $2 outcome. */

@@ -22,6 +22,11 @@ export interface TaskContext<P = unknown> {
   readonly workerId: string;
   /** Lock key the task runs under. */
   readonly lockKey: string;
+  /**
+   * A task of a limited kind (`limits`): the permit it runs under, its slot key and fence. Send them with
+   * writes to the limited resource, which keeps the highest fence per slot key (see `docs/semaphores.md`).
+   */
+  readonly permit?: { readonly key: string; readonly fence: number };
 }
 
 /**

@@ -19,6 +19,8 @@ export interface HandlerRun {
   readonly leaseSignal: AbortSignal;
   /** Aborts the handler from outside (session lost, hard stop): the worker's in-flight registry calls it. */
   readonly controller: LazyAbort;
+  /** The permit of a limited kind the task runs under. */
+  readonly permit?: { readonly key: string; readonly fence: number } | null;
 }
 
 /**
@@ -55,6 +57,7 @@ export async function runHandler(env: WorkerEnv, run: HandlerRun): Promise<Handl
       },
       workerId: options.id,
       lockKey,
+      ...(run.permit ? { permit: { key: run.permit.key, fence: run.permit.fence } } : {}),
     };
     const settled = await settle(invoke(options.handler, context), controller, env);
     if (settled === 'abandoned') {

@@ -255,6 +255,7 @@ async function limitedFleet(
     ...Array.from({ length: n }, (_, i) => ({ kind: 'other', payload: { n: i } })),
   ]);
   const executions = new Map<string, number>();
+  const permits: Array<{ kind: string; permit: unknown }> = [];
   let running = 0;
   let maxRunning = 0;
   const workers = Array.from(
@@ -266,8 +267,9 @@ async function limitedFleet(
         locks: provider(),
         source,
         limits: { 'partner-api': 2 },
-        handler: async ({ task }) => {
+        handler: async ({ task, permit }) => {
           executions.set(task.id, (executions.get(task.id) ?? 0) + 1);
+          permits.push({ kind: task.kind, permit });
           if (task.kind !== 'partner-api') return;
           running++;
           maxRunning = Math.max(maxRunning, running);
@@ -286,6 +288,15 @@ async function limitedFleet(
   await Promise.all(runs);
 
   expect(maxRunning).toBeLessThanOrEqual(2);
+  // The handler sees the permit it runs under (slot key and fence), and only for the limited kind.
+  for (const { kind, permit } of permits) {
+    if (kind === 'other') expect(permit).toBeUndefined();
+    else
+      expect(permit).toEqual({
+        key: expect.stringMatching(/^limit\/partner-api\/slot\/[01]$/),
+        fence: expect.any(Number),
+      });
+  }
   expect(executions.size).toBe(2 * n);
   expect([...executions.entries()].filter(([, count]) => count !== 1)).toEqual([]);
   expect(source.tasks().filter((t) => t.attempts !== 1)).toEqual([]);

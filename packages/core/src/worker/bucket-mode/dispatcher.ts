@@ -251,6 +251,7 @@ export class BucketDispatcher {
           // A lost permit ends the handler as a lost lease does: it may no longer count on the kind's limit.
           leaseSignal: permit ? AbortSignal.any([bucket.lease.signal, permit.signal]) : bucket.lease.signal,
           controller,
+          permit,
         });
         planned = planWrite(result);
       } finally {

@@ -47,7 +47,7 @@ async function runTask(
   try {
     // A lost permit ends the handler as a lost lease does: it may no longer count on the kind's limit.
     const leaseSignal = permit ? AbortSignal.any([lease.signal, permit.signal]) : lease.signal;
-    const result = await runHandler(env, { task, fence, lockKey, leaseSignal, controller });
+    const result = await runHandler(env, { task, fence, lockKey, leaseSignal, controller, permit });
     const { planned, written } = await writeTaskOutcome(env, task, fence, planWrite(result));
     observeWrite(env, task, fence, planned, written, clock.monotonicNow() - startedAt);
     if (written.kind === 'layout') env.layoutChanged();
