@@ -227,8 +227,9 @@ function notes(p) {
       'its fastest documented polling; it has no watch), acquireTimeout raised so it never fires.',
     'Our providers use the benchmarks’ defaults (session TTL 15 s); on DynamoDB a waiter polls (50 ms ' +
       'doubling up to TTL/4), elsewhere it waits on the backend’s watch of the slots.',
-    'Fairness: our waiters are not served in order (docs/semaphores.md): after a release whichever waiter ' +
-      'tries first wins, so max/mean wait and the fewest pairs of one contender show how uneven service is; ' +
-      'FIFO service would give a max/mean wait near 1 and equal pairs per contender.',
+    'Fairness: on memory, Consul and etcd our waiters line up (docs/semaphores.md, "Order of waiters") and ' +
+      'are served in arrival order; on DynamoDB, Redis and PostgreSQL whichever waiter tries first after a ' +
+      'release wins. Max/mean wait and the fewest pairs of one contender show how uneven service is; FIFO ' +
+      'service gives a max/mean wait near 1 and equal pairs per contender.',
   ];
 }
