@@ -169,11 +169,12 @@ const noLine: SemaphoreFactory = (p, n, limit) => {
   const real = correct(p, n, limit);
   return faulty(real, limit, {
     acquire: async (session, options) => {
-      for (;;) {
+      while (!session.signal.aborted) {
         const permit = await real.tryAcquire(session, options);
         if (permit) return permit;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+      throw session.signal.reason;
     },
   });
 };
