@@ -17,6 +17,20 @@ function summary(stdout: string): DemoSummary {
   return JSON.parse(stdout) as DemoSummary;
 }
 
+/** What to show when a demo run fails: its stderr, and the checks its JSON summary marks failed. */
+function why(result: { stdout: string; stderr: string }): string {
+  let failed = '';
+  try {
+    failed = summary(result.stdout)
+      .checks.filter((c) => !c.ok)
+      .map((c) => `${c.name}: ${c.detail}`)
+      .join('\n');
+  } catch {
+    failed = result.stdout;
+  }
+  return `stderr:\n${result.stderr}\nfailed checks:\n${failed}`;
+}
+
 // Sequential: each demo boots its own PGlite, which is CPU-heavy.
 describe('baton demo', { timeout: 240_000 }, () => {
   it('memory (the npm start default): progress, then a summary proven by the database', async () => {
@@ -37,7 +51,7 @@ describe('baton demo', { timeout: 240_000 }, () => {
     const result = await baton(['--json', 'demo', '--backend', 'consul', '--tasks', '40', '--workers', '2'], {
       timeoutMs: 230_000,
     });
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, why(result)).toBe(0);
     const s = summary(result.stdout);
     expect(s).toMatchObject({ ok: true, backend: 'consul', separateProcesses: true, tasks: 40 });
     expect(s.checks.every((c) => c.ok)).toBe(true);
@@ -52,7 +66,7 @@ describe('baton demo', { timeout: 240_000 }, () => {
         timeoutMs: 230_000,
       },
     );
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, why(result)).toBe(0);
     const s = summary(result.stdout);
     expect(s).toMatchObject({ ok: true, backend: 'dynamodb', separateProcesses: true, tasks: 20 });
     expect(s.workers.reduce((sum, w) => sum + (w.claimed ?? 0), 0)).toBe(20);
@@ -63,7 +77,7 @@ describe('baton demo', { timeout: 240_000 }, () => {
       ['--json', 'demo', '--backend', 'postgres', '--tasks', '20', '--workers', '2'],
       { timeoutMs: 230_000 },
     );
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, why(result)).toBe(0);
     const s = summary(result.stdout);
     expect(s).toMatchObject({ ok: true, backend: 'postgres', separateProcesses: true, tasks: 20 });
     expect(s.workers.reduce((sum, w) => sum + (w.completed ?? 0), 0)).toBe(20);
@@ -78,7 +92,7 @@ describe('baton demo', { timeout: 240_000 }, () => {
           timeoutMs: 230_000,
         },
       );
-      expect(result.code, result.stderr).toBe(0);
+      expect(result.code, why(result)).toBe(0);
       const s = summary(result.stdout);
       expect(s).toMatchObject({ ok: true, backend: 'redis', separateProcesses: true, tasks: 20 });
       expect(s.checks.every((c) => c.ok)).toBe(true);
