@@ -191,6 +191,11 @@ function childWorker(name: string, flags: DemoFlags, env: Record<string, string>
     stop: async () => {
       const early = failure();
       stopping = true;
+      // A worker still starting up when the others have finished every task is let start first: a SIGTERM
+      // before its signal handlers exist would end it without its `worker stopped` line.
+      const startTimer = setTimeout(() => child.kill(), 30_000);
+      await child.ready;
+      clearTimeout(startTimer);
       child.stop();
       const timer = setTimeout(() => child.kill(), 15_000);
       const code = await child.exited;
