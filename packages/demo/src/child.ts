@@ -4,7 +4,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { WorkerStats } from '@baton/core';
 
-const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** The `baton` binary of the installed `@baton/cli`: each child worker is what users run. */
+const BIN = fileURLToPath(import.meta.resolve('@baton/cli/bin'));
 const HANDLER = fileURLToPath(new URL('./handler.js', import.meta.url));
 
 /** Environment variables of the user's shell that must not leak into the demo's workers. */
