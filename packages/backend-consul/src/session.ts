@@ -7,6 +7,8 @@ import {
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
+  type PendingRelease,
+  PendingReleases,
   PermissionDeniedError,
   ProtocolError,
   SessionLostError,
@@ -22,7 +24,6 @@ import type { ConsulHttp, TxnError, TxnKvOp } from './http.js';
 import { KeyMonitors } from './key-monitor.js';
 import type { KeyCodec } from './keys.js';
 import { ConsulLine, type ConsulPlace } from './line.js';
-import { type PendingKey, PendingReleases } from './pending-releases.js';
 
 /** Per-lease bookkeeping of the Consul backend. */
 export interface ConsulLeaseState {
@@ -31,6 +32,13 @@ export interface ConsulLeaseState {
   /** The entry's `ModifyIndex` after our last write (the acquisition, then each publish). */
   index: number;
   /** `Flags` as we last wrote them: 0 until the first publish stores the fence there. */
+  flags: number;
+}
+
+/** A key this session may still hold at Consul without a live lease (see core's `PendingRelease`). */
+interface PendingKey extends PendingRelease {
+  consulKey: string;
+  value: string | undefined;
   flags: number;
 }
 
@@ -76,7 +84,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   readonly lockDelayMs: number;
   readonly #init: ConsulSessionInit;
   readonly #keepAlive: KeepAlive;
-  readonly #pending: PendingReleases;
+  readonly #pending: PendingReleases<PendingKey>;
   readonly #monitors: KeyMonitors<ConsulLeaseState>;
   readonly #line: ConsulLine<ConsulLeaseState>;
   #abandoned = false;
@@ -86,7 +94,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     this.#init = init;
     this.lockDelayMs = init.lockDelayMs;
     const report = (error: unknown, context: string) => this.#report(error, context);
-    this.#pending = new PendingReleases({
+    this.#pending = new PendingReleases<PendingKey>({
       clock: init.clock,
       ttlMs: init.ttlMs,
       signal: this.signal,
@@ -167,7 +175,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       await this.#pending.settle(key, earlier);
       if (this.#pending.has(key)) return null;
     }
-    const marker = this.#pending.add(key, 'acquiring', { consulKey, value: options.value });
+    const marker = this.#pending.add(key, { kind: 'acquiring', consulKey, value: options.value, flags: 0 });
     let outcome: Awaited<ReturnType<ConsulHttp['txn']>>;
     try {
       outcome = await this.#init.http.txn(`acquire '${key}'`, [
@@ -261,14 +269,18 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     };
     if (holdUntil > now) {
       // lockAtLeastFor: the session keeps the key (and keeps renewing) until the minimum has passed.
-      this.#pending.deferUntilDue(lease.key, this.#pending.add(lease.key, 'deferred', fields));
+      this.#pending.deferUntilDue(lease.key, this.#pending.add(lease.key, { kind: 'deferred', ...fields }));
       return true;
     }
     try {
       return await this.#releaseAtConsul({ ...fields });
     } catch (error) {
       // Whether Consul applied it is unknown: keep the key blocked for this session and retry.
-      this.#pending.retryLater(lease.key, this.#pending.add(lease.key, 'unsettled', fields), error);
+      this.#pending.retryLater(
+        lease.key,
+        this.#pending.add(lease.key, { kind: 'unsettled', ...fields }),
+        error,
+      );
       throw error;
     }
   }

@@ -15,6 +15,7 @@ export * from './memory/backend.js';
 export * from './memory/provider.js';
 export * from './memory/store.js';
 export * from './memory-tasks/index.js';
+export * from './pending-releases.js';
 export * from './provider-base.js';
 export * from './redact.js';
 export * from './registry.js';

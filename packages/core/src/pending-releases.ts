@@ -1,24 +1,21 @@
-import {
-  BatonError,
-  type Clock,
-  finalReleaseDelay,
-  sessionRetryDelay,
-  sleep,
-  type TimerHandle,
-} from '@baton/core';
+import { finalReleaseDelay, sessionRetryDelay } from './backoff.js';
+import { type Clock, sleep, type TimerHandle } from './clock.js';
+import { BatonError } from './errors.js';
 
 /**
- * A key this session may still hold at Consul without a live lease: an acquisition in flight, a release
+ * A key a session may still hold at its server without a live lease: an acquisition in flight, a release
  * deferred by `lockAtLeastForMs`, or an acquisition/release whose outcome is unknown after a transport
- * failure. While a key is pending this session never takes it again (Consul would let the same session
- * re-lock it and hand out a stale fence); the pending release runs later, or before the next acquisition.
+ * failure. While a key is pending its session must not take it again (a server may let the same session
+ * take it again and hand out a stale fence); the pending release runs later, or before the next
+ * acquisition. Backends extend it with what their release needs (the server-side key, the condition).
  */
-export interface PendingKey {
-  /** `taken`: acquired by a waiting line, until the session hands the lease to the caller. */
+export interface PendingRelease {
+  /**
+   * `acquiring`: an acquisition in flight; `taken`: acquired by a waiting line, until the session hands the
+   * lease to the caller; `deferred`: a release waiting for `dueAt`; `unsettled`: an outcome unknown.
+   */
   kind: 'acquiring' | 'taken' | 'deferred' | 'unsettled';
-  consulKey: string;
-  value: string | undefined;
-  flags: number;
+  /** Monotonic time at which a `deferred` release is due. */
   dueAt: number;
   timer: TimerHandle | undefined;
   running: Promise<void> | undefined;
@@ -26,28 +23,34 @@ export interface PendingKey {
 }
 
 /** What {@link PendingReleases} needs from its session. */
-export interface PendingReleasesInit {
+export interface PendingReleasesInit<P extends PendingRelease> {
   clock: Clock;
   ttlMs: number;
   /** The session's signal: background work stops when it aborts. */
   signal: AbortSignal;
   /** True once the session was abandoned (crash hook): nothing more is sent. */
   abandoned: () => boolean;
-  /** Deletes the key while this session still holds it; `false` when it no longer did. */
-  release: (pending: PendingKey) => Promise<boolean>;
+  /** Releases `key` at the server if this session still holds it; rejects when the outcome is unknown. */
+  release: (pending: P, key: string) => Promise<unknown>;
   report: (error: unknown, context: string) => void;
+  /** Told of each failed background release (before it is retried). */
+  onFailure?: ((error: unknown) => void) | undefined;
 }
 
-/** The pending keys of one Consul session, and the releases that settle them (see {@link PendingKey}). */
-export class PendingReleases {
-  readonly #init: PendingReleasesInit;
-  readonly #keys = new Map<string, PendingKey>();
+/**
+ * The pending keys of one session and the releases that settle them (see {@link PendingRelease}): deferred
+ * ones run when due, failed ones retry with jittered backoff scaled to the TTL, and `flush()` settles all of
+ * them before the session ends.
+ */
+export class PendingReleases<P extends PendingRelease> {
+  readonly #init: PendingReleasesInit<P>;
+  readonly #keys = new Map<string, P>();
 
-  constructor(init: PendingReleasesInit) {
+  constructor(init: PendingReleasesInit<P>) {
     this.#init = init;
   }
 
-  get(key: string): PendingKey | undefined {
+  get(key: string): P | undefined {
     return this.#keys.get(key);
   }
 
@@ -55,22 +58,9 @@ export class PendingReleases {
     return this.#keys.has(key);
   }
 
-  /** Marks `key` pending. */
-  add(
-    key: string,
-    kind: PendingKey['kind'],
-    fields: { consulKey: string; value: string | undefined; flags?: number; dueAt?: number },
-  ): PendingKey {
-    const pending: PendingKey = {
-      kind,
-      consulKey: fields.consulKey,
-      value: fields.value,
-      flags: fields.flags ?? 0,
-      dueAt: fields.dueAt ?? 0,
-      timer: undefined,
-      running: undefined,
-      failures: 0,
-    };
+  /** Marks `key` pending (`dueAt` defaults to 0: not deferred). */
+  add(key: string, fields: Omit<P, 'dueAt' | 'timer' | 'running' | 'failures'> & { dueAt?: number }): P {
+    const pending = { dueAt: 0, ...fields, timer: undefined, running: undefined, failures: 0 } as P;
     this.#keys.set(key, pending);
     return pending;
   }
@@ -80,7 +70,7 @@ export class PendingReleases {
   }
 
   /** Runs the release of `key` at `pending.dueAt` (a `lockAtLeastFor` window). */
-  deferUntilDue(key: string, pending: PendingKey): void {
+  deferUntilDue(key: string, pending: P): void {
     pending.timer = this.#init.clock.setTimeout(
       () => this.#run(key, pending),
       pending.dueAt - this.#init.clock.monotonicNow(),
@@ -88,10 +78,10 @@ export class PendingReleases {
   }
 
   /** One attempt at the pending release of `key`; concurrent callers share it. Rejects if it failed. */
-  settle(key: string, pending: PendingKey): Promise<void> {
+  settle(key: string, pending: P): Promise<void> {
     pending.running ??= (async () => {
       try {
-        await this.#init.release(pending);
+        await this.#init.release(pending, key);
         if (pending.timer !== undefined) this.#init.clock.clearTimeout(pending.timer);
         if (this.#keys.get(key) === pending) this.#keys.delete(key);
       } finally {
@@ -103,9 +93,9 @@ export class PendingReleases {
 
   /**
    * Retries a pending release in the background with jittered backoff. Failures that retrying cannot fix
-   * (a 403) stay pending: the next acquisition of the key, or the session's end, tries once more.
+   * (permission denied) stay pending: the next acquisition of the key, or the session's end, tries once more.
    */
-  retryLater(key: string, pending: PendingKey, error: unknown): void {
+  retryLater(key: string, pending: P, error: unknown): void {
     if (this.#stopped() || this.#keys.get(key) !== pending) return;
     if (error instanceof BatonError && !error.retryable) return;
     const delay = sessionRetryDelay(pending.failures++, this.#init.ttlMs);
@@ -119,7 +109,8 @@ export class PendingReleases {
    */
   async flush(): Promise<void> {
     const { clock, signal, ttlMs } = this.#init;
-    const flush = async (key: string, pending: PendingKey): Promise<void> => {
+    const flush = async (key: string, pending: P): Promise<void> => {
+      if (pending.kind === 'acquiring') return;
       if (pending.timer !== undefined) clock.clearTimeout(pending.timer);
       pending.timer = undefined;
       const wait = pending.kind === 'deferred' ? pending.dueAt - clock.monotonicNow() : 0;
@@ -152,12 +143,13 @@ export class PendingReleases {
     return this.#init.abandoned() || this.#init.signal.aborted;
   }
 
-  #run(key: string, pending: PendingKey): void {
+  #run(key: string, pending: P): void {
     pending.timer = undefined;
     if (this.#keys.get(key) !== pending || this.#stopped()) return;
     this.settle(key, pending).catch((error: unknown) => {
       this.#init.report(error, `release '${key}'`);
-      pending.kind = 'unsettled';
+      this.#init.onFailure?.(error);
+      (pending as PendingRelease).kind = 'unsettled';
       this.retryLater(key, pending, error);
     });
   }
