@@ -1,4 +1,11 @@
-import { boolField, durationBounds, durationMs, type EnvLike, type FieldDocs, pickEnv } from '@baton/core';
+import {
+  boolField,
+  durationBounds,
+  durationMs,
+  type EnvLike,
+  type FieldDocs,
+  pickEnvFields,
+} from '@baton/core';
 import { z } from 'zod';
 import { isValidPrefix } from './keys.js';
 
@@ -222,7 +229,5 @@ export const consulFields: Readonly<Record<string, FieldDocs>> = {
 
 /** Builds the raw config from the environment: Consul's standard variables plus baton's own. */
 export function consulConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(consulFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, consulFields);
 }

@@ -3,7 +3,7 @@ import {
   durationMs,
   type EnvLike,
   type FieldDocs,
-  pickEnv,
+  pickEnvFields,
   rememberSecret,
 } from '@baton/core';
 import { z } from 'zod';
@@ -169,7 +169,5 @@ export const ETCD_SECRET_ENV = ['ETCDCTL_USER', 'ETCDCTL_PASSWORD'] as const;
 
 /** Builds the raw config from the environment: etcd's and etcdctl's standard variables plus baton's own. */
 export function etcdConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(etcdFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, etcdFields);
 }

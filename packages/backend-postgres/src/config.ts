@@ -5,7 +5,7 @@ import {
   type EnvLike,
   type FieldDocs,
   intField,
-  pickEnv,
+  pickEnvFields,
 } from '@baton/core';
 import { IDENTIFIER_PATTERN } from '@baton/source-postgres';
 import { z } from 'zod';
@@ -112,9 +112,7 @@ export const pgLockFields: Readonly<Record<string, FieldDocs>> = {
 
 /** Builds the raw config from the environment. */
 export function pgLockConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(pgLockFields)) if (docs.env) mapping[docs.env] = field;
-  const raw = pickEnv(env, mapping);
+  const raw = pickEnvFields(env, pgLockFields);
   // BATON_LOCK_DATABASE_URL wins over DATABASE_URL: the latter is then not even validated.
   if (raw.url !== undefined) delete raw.databaseUrl;
   return raw;

@@ -3,7 +3,7 @@ import {
   durationMs,
   type EnvLike,
   type FieldDocs,
-  pickEnv,
+  pickEnvFields,
   rememberSecret,
 } from '@baton/core';
 import { z } from 'zod';
@@ -152,7 +152,5 @@ export const REDIS_SECRET_ENV = ['REDIS_PASSWORD'] as const;
 
 /** Builds the raw config from the environment: `REDIS_URL`, `REDIS_PASSWORD` and baton's own variables. */
 export function redisConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(redisFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, redisFields);
 }
