@@ -11,6 +11,7 @@ import {
   PendingReleases,
   PermissionDeniedError,
   ProtocolError,
+  reportTo,
   SessionLostError,
   sessionRetryDelay,
   sleep,
@@ -418,11 +419,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type PendingRelease,
   PendingReleases,
   ProtocolError,
+  reportTo,
   SessionLostError,
   type TryAcquireOptions,
   type WaitingLine,
@@ -332,11 +333,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }
 

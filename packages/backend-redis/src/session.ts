@@ -9,6 +9,7 @@ import {
   type LockHolder,
   type ManagedLease,
   ProtocolError,
+  reportTo,
   SessionLostError,
   type TryAcquireOptions,
   type WatchOptions,
@@ -213,10 +214,6 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }

@@ -19,6 +19,7 @@ export * from './pending-releases.js';
 export * from './provider-base.js';
 export * from './redact.js';
 export * from './registry.js';
+export * from './report.js';
 export * from './schema-helpers.js';
 export * from './semaphore/index.js';
 export * from './session-base.js';
