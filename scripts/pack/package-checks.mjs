@@ -37,10 +37,12 @@ export function undeclaredImports(manifest, imported) {
 
 /**
  * Compiled files with no TypeScript source next to them in the tarball: output of a source file that was
- * deleted or moved, left in `dist/` by an earlier build (or restored by turbo's cache) and shipped.
+ * deleted or moved, left in `dist/` by an earlier build (or restored by turbo's cache) and shipped. Only a
+ * tarball that ships its sources (for the source maps) can be checked.
  */
 export function staleOutputs(files) {
   const sources = new Set(files.filter((file) => /^src\/.*\.ts$/.test(file) && !file.endsWith('.d.ts')));
+  if (sources.size === 0) return [];
   return files.filter((file) => {
     const match = /^dist\/(.*)\.(?:js|d\.ts)(?:\.map)?$/.exec(file);
     return match !== null && !sources.has(`src/${match[1]}.ts`);

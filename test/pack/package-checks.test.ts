@@ -113,5 +113,6 @@ describe('pack checks', () => {
       'zod',
     ]);
     expect(staleOutputs(['src/a.ts', 'dist/a.js', 'dist/a.d.ts.map', 'dist/b.js'])).toEqual(['dist/b.js']);
+    expect(staleOutputs(['dist/a.js', 'dist/b.js'])).toEqual([]);
   });
 });
