@@ -1,7 +1,6 @@
 import {
   checkSchedule,
   createLockProvider,
-  describeError,
   isBatonError,
   isTimeZone,
   type LeaderOptions,
@@ -9,7 +8,6 @@ import {
   type LockProvider,
   MAX_SEMAPHORE_LIMIT,
   type Schedule,
-  truncateErrorMessage,
   validateKey,
   Worker,
   type WorkerOptions,
@@ -23,11 +21,11 @@ import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { cliDurationBounds } from '../durations.js';
 import { loadHandlerModule } from '../handler-module.js';
-import type { Logger } from '../logger.js';
 import type { MetricsServer } from '../metrics.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 import { type ExitGuard, guardUnexpectedExit } from '../unexpected-exit.js';
+import { logText, logWorkerEvents } from '../worker-log.js';
 
 /** Options of `baton worker` as commander parses them. */
 interface WorkerFlags {
@@ -234,7 +232,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       });
       const metrics = new WorkerMetrics();
       metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
-      logEvents(worker, log);
+      logWorkerEvents(worker, log);
       const running = worker;
       exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
 
@@ -481,102 +479,4 @@ function splitKinds(list: string): string[] {
   if (kinds.length === 0)
     throw new UsageError('--kinds: expected a comma-separated list of kinds', { field: '--kinds' });
   return kinds;
-}
-
-function logEvents(worker: Worker, log: Logger): void {
-  worker.on('leader-elected', (e) => log.info({ leaderKey: e.key, term: e.term }, 'leader elected'));
-  worker.on('leader-ended', (e) =>
-    log.info(
-      {
-        leaderKey: e.key,
-        term: e.term,
-        ...(e.reason === undefined ? {} : { reason: logText(e.reason) }),
-      },
-      'leadership ended',
-    ),
-  );
-  worker.on('session-opened', (e) => log.info({ sessionId: e.sessionId }, 'lock session opened'));
-  worker.on('session-lost', (e) =>
-    log.warn(
-      { sessionId: e.sessionId, reason: logText(e.reason) },
-      'lock session lost; running handlers aborted',
-    ),
-  );
-  worker.on('task-started', (e) =>
-    log.debug(
-      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, attempt: e.task.attempts },
-      'task started',
-    ),
-  );
-  worker.on('task-completed', (e) =>
-    log.info(
-      { taskId: e.task.id, kind: e.task.kind, fence: e.fence, durationMs: Math.round(e.durationMs) },
-      'task completed',
-    ),
-  );
-  worker.on('task-failed', (e) =>
-    log.warn(
-      {
-        taskId: e.task.id,
-        kind: e.task.kind,
-        fence: e.fence,
-        err: logText(e.error),
-        nextRunAt: e.nextRunAt,
-      },
-      'task failed; will retry',
-    ),
-  );
-  worker.on('task-dead', (e) =>
-    log.error({ taskId: e.task.id, kind: e.task.kind, fence: e.fence, err: logText(e.error) }, 'task dead'),
-  );
-  worker.on('claim-skipped', (e) =>
-    log.debug({ taskId: e.taskId, fence: e.fence, reason: e.reason }, 'claim skipped'),
-  );
-  worker.on('skipped-locked', (e) => log.trace({ taskId: e.taskId }, 'locked by another worker'));
-  worker.on('limit-skipped', (e) => log.trace({ taskId: e.taskId, kind: e.kind }, 'kind at its limit'));
-  worker.on('stale-write', (e) =>
-    log.warn(
-      { taskId: e.taskId, fence: e.fence, operation: e.operation },
-      'stale write rejected (a newer fence exists)',
-    ),
-  );
-  worker.on('lease-lost', (e) =>
-    log.warn({ taskId: e.taskId, fence: e.fence, reason: logText(e.reason) }, 'lease lost; handler aborted'),
-  );
-  worker.on('handler-abandoned', (e) =>
-    log.error({ taskId: e.task.id, fence: e.fence }, 'handler ignored its aborted signal; abandoned'),
-  );
-  worker.on('pass-finished', (e) =>
-    log.debug(
-      {
-        pass: e.pass,
-        outcome: e.outcome,
-        seen: e.seen,
-        lockAttempts: e.lockAttempts,
-        claimed: e.claimed,
-        hops: e.hops,
-        durationMs: Math.round(e.durationMs),
-      },
-      'pass finished',
-    ),
-  );
-  worker.on('error', (e) =>
-    log.warn({ phase: e.phase, taskId: e.taskId, err: logText(e.error) }, 'worker error (retrying)'),
-  );
-  worker.on('bucket-acquired', (e) => log.info({ bucket: e.bucket, fence: e.fence }, 'bucket acquired'));
-  worker.on('bucket-released', (e) =>
-    log.info({ bucket: e.bucket, fence: e.fence, reason: e.reason }, 'bucket handed back'),
-  );
-  worker.on('bucket-lost', (e) =>
-    log.warn(
-      { bucket: e.bucket, fence: e.fence, reason: logText(e.reason) },
-      'bucket lease lost; its handlers aborted',
-    ),
-  );
-  worker.on('stopped', (e) => log.info({ stats: e.stats }, 'worker stopped'));
-}
-
-/** An error as one log field, cut to `MAX_ERROR_MESSAGE_LENGTH` characters (a handler may throw megabytes). */
-function logText(error: unknown): string {
-  return truncateErrorMessage(describeError(error));
 }
