@@ -168,7 +168,7 @@ export default {
           `Bucket leases taken: ${p.bucket.count} when the workers' first balancing rounds split the buckets between them; more when one worker took more than its share before the others joined and handed the rest over (each hand-over is one lease more).`,
           'Per task, baton per-task mode makes one lock round trip (acquire), one fenced claim UPDATE, one fenced ' +
             'complete UPDATE and one lock release; bucket mode takes a lease per bucket (64 for the whole table) ' +
-            'and claims and settles many tasks of a bucket per statement; graphile-worker fetches a batch into ' +
+            'and claims many tasks across several of its buckets per statement (claimBuckets) and settles many per statement; graphile-worker fetches a batch into ' +
             'its local queue and completes in batches; pg-boss fetches and completes 50 jobs per statement.',
         ],
       };

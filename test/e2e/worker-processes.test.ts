@@ -41,7 +41,7 @@ function startChild(id: string, env: Record<string, string>): Child {
     messages: [],
     stderr: [],
     completed: 0,
-    exit: new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal }))),
+    exit: new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal }))),
   };
   createInterface({ input: proc.stdout! }).on('line', (line) => {
     const message = JSON.parse(line) as Record<string, unknown>;

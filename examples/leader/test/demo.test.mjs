@@ -19,7 +19,8 @@ function runDemo(env) {
     });
     const timer = setTimeout(() => child.kill('SIGKILL'), 100_000);
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close' waits for the output's last lines; 'exit' can come first.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, output });
     });

@@ -1,21 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import {
-  AbstractLockProvider,
   type Clock,
+  ClosedError,
   checkDuration,
   type LockCapabilities,
   type LockHolder,
-  parseSettings,
+  type LockProvider,
   redact,
-  type SessionSettings,
-  type SettingsOptions,
-  sessionBoundsOf,
+  type SessionOptions,
   systemClock,
+  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import pg from 'pg';
-import type { z } from 'zod';
-import { pgLockDurationBounds, pgLockSettingsSchema, type UrlSource } from './config.js';
+import { type PgLockConfig, pgLockDurationBounds } from './config.js';
 import { BACKEND, type ErrorContext, pgLockError } from './errors.js';
 import { type LockMigrationResult, lockSchemaCurrent, migrateLocks } from './migrate.js';
 import { LockNotifications } from './notifications.js';
@@ -25,15 +23,10 @@ import { type LockStatements, lockStatements } from './statements.js';
 import { pgWatch } from './watch.js';
 
 /**
- * Options of {@link PgLockProvider}: the settings of `pgLockSettingsSchema` (schema, TTL, lock-delay, pool,
- * timeouts, migration; each with its default), where the database is, a clock and an observer of
- * background errors.
+ * Options of {@link PgLockProvider}: the validated config (`pgLockConfigSchema.parse({...})` fills in every
+ * default), plus a clock and an observer of background errors.
  */
-export type PgLockProviderOptions = SettingsOptions<typeof pgLockSettingsSchema> & {
-  /** The database; without one, `pg` reads the PG* variables. */
-  connectionString?: string | undefined;
-  /** Which variable named the database, for error messages. Default `BATON_LOCK_DATABASE_URL`. */
-  urlSource?: UrlSource | undefined;
+export type PgLockProviderOptions = PgLockConfig & {
   clock?: Clock | undefined;
   /**
    * Observes errors that no caller awaits: renewals retried, the LISTEN connection lost, idle pool
@@ -47,7 +40,7 @@ export type PgLockProviderOptions = SettingsOptions<typeof pgLockSettingsSchema>
  * judged by the database's clock. See `docs/backends/postgres-locks.md` for the failure model, round trips
  * and the grants it needs.
  */
-export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
+export class PgLockProvider implements LockProvider {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities = {
     nativeWatch: true,
@@ -57,38 +50,37 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
     forceRelease: true,
     fairQueue: false,
   };
+  readonly clock: Clock;
   /** The schema of the lock tables. */
   readonly schema: string;
-  readonly #settings: z.output<typeof pgLockSettingsSchema>;
-  readonly #onError: PgLockProviderOptions['onError'];
+  readonly #options: PgLockProviderOptions;
   readonly #pool: pg.Pool;
   readonly #sql: LockStatements;
   readonly #notifications: LockNotifications;
   readonly #errors: ErrorContext;
+  readonly #sessions = new Set<PgLockSession>();
+  readonly #closing = new AbortController();
   #ready: Promise<void> | undefined;
   #lastSweep = Number.NEGATIVE_INFINITY;
   #sweeping = false;
+  #closed = false;
 
   constructor(options: PgLockProviderOptions) {
-    const settings = parseSettings(pgLockSettingsSchema, options, 'postgres');
-    super({
-      label: 'postgres',
-      clock: options.clock ?? systemClock,
-      sessionDefaults: settings,
-      sessionBounds: sessionBoundsOf(pgLockSettingsSchema),
-    });
-    this.#settings = settings;
-    this.#onError = options.onError;
-    this.schema = settings.schema;
-    this.#sql = lockStatements(settings.schema);
-    this.#errors = { urlSource: options.urlSource ?? 'BATON_LOCK_DATABASE_URL', schema: settings.schema };
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    this.schema = options.schema;
+    checkDuration('ttlMs', options.ttlMs, pgLockDurationBounds.ttlMs);
+    checkDuration('lockDelayMs', options.lockDelayMs, pgLockDurationBounds.lockDelayMs);
+    checkDuration('pollIntervalMs', options.pollIntervalMs, pgLockDurationBounds.pollIntervalMs);
+    this.#sql = lockStatements(options.schema);
+    this.#errors = { urlSource: options.urlSource, schema: options.schema };
     const clientConfig: pg.ClientConfig = {
       application_name: 'baton-locks',
-      connectionTimeoutMillis: settings.connectTimeoutMs,
+      connectionTimeoutMillis: options.connectTimeoutMs,
       keepAlive: true,
       ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     };
-    this.#pool = new pg.Pool({ ...clientConfig, max: settings.poolSize, idleTimeoutMillis: 30_000 });
+    this.#pool = new pg.Pool({ ...clientConfig, max: options.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server closed (restart, pg_terminate_backend): the next query reconnects.
     this.#pool.on('error', (error) => this.#report(error, 'idle pool connection'));
     this.#notifications = new LockNotifications({
@@ -115,15 +107,22 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
    * TTL/2. Rejects with `UNAVAILABLE` when the database cannot be reached, `PERMISSION_DENIED` on a wrong
    * password or missing grant, `RESOURCE_NOT_FOUND` when the lock tables are missing and may not be created.
    */
-  protected async startSession(settings: SessionSettings): Promise<PgLockSession> {
-    const { ttlMs, lockDelayMs, name, startedAt } = settings;
+  async openSession(options: SessionOptions = {}): Promise<PgLockSession> {
+    this.#assertOpen();
+    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#options.ttlMs, pgLockDurationBounds.ttlMs);
+    const lockDelayMs = checkDuration(
+      'lockDelayMs',
+      options.lockDelayMs ?? this.#options.lockDelayMs,
+      pgLockDurationBounds.lockDelayMs,
+    );
     const id = randomUUID();
+    const startedAt = this.clock.monotonicNow();
     await this.#query(
       this.#sql.openSession,
-      [id, name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
+      [id, options.name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
       'open a session',
     );
-    return new PgLockSession({
+    const session = new PgLockSession({
       id,
       ttlMs,
       startedAt,
@@ -134,23 +133,30 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
       renewed: () => this.#maybeSweep(ttlMs),
       report: (error, context) => this.#report(error, context),
     });
+    this.#sessions.add(session);
+    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
+    if (this.#closed) await session.destroy();
+    return session;
   }
 
   /** The current holder of `key` (a row naming a live session): one read. */
-  protected async readHolder(key: string): Promise<LockHolder | null> {
+  async getHolder(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
+    validateKey(key);
+    this.#assertOpen();
     const [row] = await this.#query(this.#sql.holder, [key], `read '${key}'`);
     return row ? toHolder(row) : null;
   }
 
   /** The holder of `key` now and after each change: LISTEN/NOTIFY, plus polling (see `pgWatch`). */
-  protected watchKey(
-    key: string,
-    signal: AbortSignal,
-    options: WatchOptions,
-  ): AsyncIterable<LockHolder | null> {
+  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    this.#assertOpen();
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
     const pollIntervalMs = checkDuration(
       'pollIntervalMs',
-      options.pollIntervalMs ?? this.#settings.pollIntervalMs,
+      options.pollIntervalMs ?? this.#options.pollIntervalMs,
       pgLockDurationBounds.pollIntervalMs,
     );
     return pgWatch(
@@ -165,16 +171,20 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
     );
   }
 
-  /** Held locks whose key starts with `prefix`: one read. */
-  protected async listHolders(prefix: string): Promise<LockHolder[]> {
-    return (await this.#query(this.#sql.list, [prefix], `list '${prefix}'`)).map(toHolder);
+  /** Held locks whose key starts with `prefix`: one read, sorted by key. */
+  async list(prefix = ''): Promise<LockHolder[]> {
+    this.#assertOpen();
+    const rows = await this.#query(this.#sql.list, [prefix], `list '${prefix}'`);
+    return rows.map(toHolder).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /**
    * Operator escape hatch: deletes the key's row whoever holds it (one statement). The holder learns of it
    * at its next renewal or when its release resolves `false`; the next holder's fence is larger.
    */
-  protected async forceReleaseKey(key: string): Promise<boolean> {
+  async forceRelease(key: string): Promise<boolean> {
+    validateKey(key);
+    this.#assertOpen();
     return (await this.#query(this.#sql.forceRelease, [key], `force-release '${key}'`)).length > 0;
   }
 
@@ -187,9 +197,18 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
     return { sessions: Number(row?.sessions ?? 0), locks: Number(row?.locks ?? 0) };
   }
 
-  protected override async closeConnections(): Promise<void> {
+  /** Destroys every open session (releasing their locks), then closes the connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
+    this.#closing.abort(new ClosedError('postgres lock provider closed'));
     this.#notifications.close();
     await this.#pool.end();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** Keeps credentials out of logs and `util.inspect`. */
@@ -209,7 +228,7 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
   #ensureReady(): Promise<void> {
     this.#ready ??= (async () => {
       try {
-        if (this.#settings.migrate && !(await lockSchemaCurrent(this.#pool, this.schema))) {
+        if (this.#options.migrate && !(await lockSchemaCurrent(this.#pool, this.schema))) {
           await migrateLocks(this.#pool, this.schema);
         }
       } catch (error) {
@@ -222,7 +241,7 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
 
   #maybeSweep(ttlMs: number): void {
     const now = this.clock.monotonicNow();
-    if (this.#sweeping || this.closed || now - this.#lastSweep < ttlMs) return;
+    if (this.#sweeping || this.#closed || now - this.#lastSweep < ttlMs) return;
     this.#sweeping = true;
     this.#lastSweep = now;
     this.sweep()
@@ -232,8 +251,12 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
       });
   }
 
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('postgres lock provider is closed');
+  }
+
   #report(error: unknown, context: string): void {
-    const observer = this.#onError;
+    const observer = this.#options.onError;
     try {
       if (observer) observer(error, context);
       else {

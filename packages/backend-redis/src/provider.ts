@@ -1,32 +1,30 @@
 import { randomBytes } from 'node:crypto';
 import {
-  AbstractLockProvider,
   type Clock,
+  ClosedError,
+  checkDuration,
   type LockCapabilities,
   type LockHolder,
+  type LockProvider,
   ProtocolError,
-  parseSettings,
   pollingWatch,
-  type SessionSettings,
-  type SettingsOptions,
-  sessionBoundsOf,
+  type SessionOptions,
   systemClock,
+  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import { RedisClient } from './client.js';
-import { type RedisEndpoint, redisDurationBounds, redisSettingsSchema } from './config.js';
+import { type RedisConfig, redisDurationBounds } from './config.js';
 import { BACKEND } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { SCRIPTS } from './scripts.js';
 import { RedisSession } from './session.js';
 
 /**
- * Options of {@link RedisLockProvider}: the settings of `redisSettingsSchema` (prefix, TTL, lock-delay,
- * request timeout; each with its default), where the server is, and the CA bundle instead of its path.
+ * Options of {@link RedisLockProvider}: the validated config (`redisConfigSchema.parse({...})` fills in every
+ * default) with the CA bundle instead of its path.
  */
-export type RedisLockProviderOptions = SettingsOptions<typeof redisSettingsSchema> & {
-  /** Where to connect (the config's `url` with its user and password). */
-  endpoint: RedisEndpoint;
+export type RedisLockProviderOptions = Omit<RedisConfig, 'caFile'> & {
   /** PEM CA bundle for a `rediss://` server whose certificate Node's trusted roots do not cover. */
   ca?: Buffer | undefined;
   clock?: Clock | undefined;
@@ -40,7 +38,7 @@ export type RedisLockProviderOptions = SettingsOptions<typeof redisSettingsSchem
  * never goes back. See `docs/backends/redis.md` for guarantees, failure model, round trips and the ACL it
  * needs.
  */
-export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
+export class RedisLockProvider implements LockProvider {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities = {
     nativeWatch: false,
@@ -50,28 +48,29 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
     forceRelease: true,
     fairQueue: false,
   };
+  readonly clock: Clock;
   /** The Redis key prefix of every key baton writes. */
   readonly prefix: string;
-  readonly #onError: RedisLockProviderOptions['onError'];
+  readonly #options: RedisLockProviderOptions;
   readonly #client: RedisClient;
   readonly #keys: RedisKeys;
+  readonly #sessions = new Set<RedisSession>();
+  readonly #closing = new AbortController();
+  #closed = false;
 
   constructor(options: RedisLockProviderOptions) {
-    const settings = parseSettings(redisSettingsSchema, options, 'redis');
-    super({
-      label: 'redis',
-      clock: options.clock ?? systemClock,
-      sessionDefaults: settings,
-      sessionBounds: sessionBoundsOf(redisSettingsSchema),
-    });
-    this.prefix = settings.prefix;
-    this.#onError = options.onError;
-    this.#keys = new RedisKeys(settings.prefix);
+    this.#options = options;
+    this.clock = options.clock ?? systemClock;
+    this.prefix = options.prefix;
+    this.#keys = new RedisKeys(options.prefix);
+    checkDuration('ttlMs', options.ttlMs, redisDurationBounds.ttlMs);
+    checkDuration('lockDelayMs', options.lockDelayMs, redisDurationBounds.lockDelayMs);
+    checkDuration('requestTimeoutMs', options.requestTimeoutMs, redisDurationBounds.requestTimeoutMs);
     this.#client = new RedisClient({
       endpoint: options.endpoint,
       ca: options.ca,
-      requestTimeoutMs: settings.requestTimeoutMs,
-      prefix: settings.prefix,
+      requestTimeoutMs: options.requestTimeoutMs,
+      prefix: options.prefix,
       onError: options.onError,
     });
   }
@@ -80,18 +79,25 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
    * Writes the session key (TTL `ttlMs`) and starts renewing it, with the session's locks, every TTL/2.
    * Rejects with `UNAVAILABLE` when Redis cannot be reached, `PERMISSION_DENIED` when authentication fails.
    */
-  protected async startSession(settings: SessionSettings): Promise<RedisSession> {
-    const { ttlMs, lockDelayMs, name, startedAt } = settings;
+  async openSession(options: SessionOptions = {}): Promise<RedisSession> {
+    this.#assertOpen();
+    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#options.ttlMs, redisDurationBounds.ttlMs);
+    const lockDelayMs = checkDuration(
+      'lockDelayMs',
+      options.lockDelayMs ?? this.#options.lockDelayMs,
+      redisDurationBounds.lockDelayMs,
+    );
     const id = randomBytes(12).toString('hex');
+    const startedAt = this.clock.monotonicNow();
     const created = await this.#client.call('open session', (redis) =>
-      redis.set(this.#keys.session(id), name ?? '', 'PX', Math.ceil(ttlMs), 'NX'),
+      redis.set(this.#keys.session(id), options.name ?? '', 'PX', Math.ceil(ttlMs), 'NX'),
     );
     if (created !== 'OK') {
       throw new ProtocolError(`redis: open session: the new session key ${id} already existed`, {
         backend: BACKEND,
       });
     }
-    return new RedisSession({
+    const session = new RedisSession({
       id,
       ttlMs,
       lockDelayMs,
@@ -100,21 +106,28 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
       keys: this.#keys,
       clock: this.clock,
       watch: (key, watchOptions) => this.watch(key, watchOptions),
-      onError: this.#onError,
+      onError: this.#options.onError,
     });
+    this.#sessions.add(session);
+    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
+    if (this.#closed) await session.destroy();
+    return session;
   }
 
   /** The current holder of `key`: one script reading the lock hash against the server's clock. */
-  protected async readHolder(key: string): Promise<LockHolder | null> {
+  async getHolder(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
+    validateKey(key);
+    this.#assertOpen();
     return (await this.#holders(`read '${key}'`, [key]))[0] ?? null;
   }
 
   /** The holder of `key` now and after each change, by polling (see core's `pollingWatch`). */
-  protected watchKey(
-    key: string,
-    signal: AbortSignal,
-    options: WatchOptions,
-  ): AsyncIterable<LockHolder | null> {
+  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    this.#assertOpen();
+    const signal = options.signal
+      ? AbortSignal.any([options.signal, this.#closing.signal])
+      : this.#closing.signal;
     return pollingWatch(() => this.getHolder(key), {
       signal,
       pollIntervalMs: options.pollIntervalMs ?? 250,
@@ -123,7 +136,8 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
   }
 
   /** Held locks whose caller key starts with `prefix`: a `SCAN` of the lock keys, then one script per 500. */
-  protected async listHolders(prefix: string): Promise<LockHolder[]> {
+  async list(prefix = ''): Promise<LockHolder[]> {
+    this.#assertOpen();
     const found = new Set<string>();
     let cursor = '0';
     do {
@@ -141,14 +155,16 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
     for (let i = 0; i < keys.length; i += 500) {
       holders.push(...(await this.#holders(`list '${prefix}'`, keys.slice(i, i + 500))));
     }
-    return holders;
+    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /**
    * Operator escape hatch: deletes the lock key whoever holds it (one script). The holder learns of it at
    * its next renewal; its fence stays valid for fenced writes until a new holder writes with a larger one.
    */
-  protected async forceReleaseKey(key: string): Promise<boolean> {
+  async forceRelease(key: string): Promise<boolean> {
+    validateKey(key);
+    this.#assertOpen();
     const reply = await this.#client.run(
       `force-release '${key}'`,
       SCRIPTS.forceRelease,
@@ -158,8 +174,17 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
     return reply === 1;
   }
 
-  protected override closeConnections(): void {
+  /** Destroys every open session (releasing their locks), then closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
+    this.#closing.abort(new ClosedError('redis lock provider closed'));
     this.#client.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   async #holders(what: string, keys: readonly string[]): Promise<LockHolder[]> {
@@ -178,6 +203,10 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
         throw new ProtocolError(`redis: ${what}: unexpected reply`, { backend: BACKEND });
       return { key, sessionId: owner, fence: Number(fence), value: value ?? undefined };
     });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError('redis lock provider is closed');
   }
 
   /** Keeps credentials out of logs and `util.inspect`. */

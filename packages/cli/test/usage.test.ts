@@ -1,6 +1,7 @@
+import { spawn } from 'node:child_process';
 import { startConsulTestServer } from '@baton/testkit/consul-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baton, closedPort, tempFiles } from './helpers.js';
+import { BIN, baton, closedPort, tempFiles } from './helpers.js';
 
 const COMMANDS = [
   [],
@@ -37,6 +38,18 @@ describe.concurrent('help', () => {
     const { stdout } = await baton(['--help']);
     for (const code of ['0 ', '1 ', '2 ', '3 ', '4 ']) expect(stdout).toContain(`  ${code}`);
     expect(stdout).toContain('130  stopped by SIGINT, 143 stopped by SIGTERM');
+  });
+
+  it('a reader that closes the pipe early (baton --help | head -1) ends it quietly, exit 0', async () => {
+    const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 });
 

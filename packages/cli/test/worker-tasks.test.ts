@@ -39,6 +39,12 @@ export async function leader({ term, signal }) {
   appendFileSync(process.env.LEADER_LOG, 'end ' + who + ' ' + term + '\\n');
 }
 `,
+      'slow-loading.mjs': `process.stderr.write('handler module loading\\n');
+await new Promise((resolve) => setTimeout(resolve, 1500));
+export default async function () {
+  return 'ran';
+}
+`,
       'slow.mjs': `export default async function ({ signal }) {
   await new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, 1500);
@@ -268,6 +274,23 @@ describe.concurrent('worker', () => {
     const stopped = await worker.waitFor((line) => line.msg === 'worker stopped');
     expect((stopped.stats as { completed: number }).completed).toBe(1);
     expect(await t.stats()).toMatchObject({ done: 1, running: 0 });
+  });
+
+  it('SIGTERM while starting up (handler module still loading) exits 143, never 0, and runs nothing', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'echo']);
+    const worker = t.start(['worker', '--handler', './slow-loading.mjs', '--every', '200ms']);
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (worker.stderr.includes('handler module loading')) resolve();
+        else setTimeout(check, 20);
+      };
+      check();
+    });
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(143);
+    expect(worker.lines.find((line) => line.msg === 'worker started')).toBeUndefined();
+    expect(await t.stats()).toMatchObject({ pending: 1, running: 0, done: 0 });
   });
 
   it('SIGINT exits 130', async () => {

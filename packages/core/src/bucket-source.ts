@@ -67,6 +67,12 @@ export type SettleResult =
   | { readonly ok: true; readonly results: readonly SettlementResult[] }
   | { readonly ok: false; readonly reason: BucketRefusal };
 
+/**
+ * Outcome of {@link BucketTaskSource.claimBuckets}: a {@link BucketClaimResult} per lease, in the order of the
+ * leases given.
+ */
+export type BucketClaimsResult = readonly BucketClaimResult[];
+
 /** One bucket's settlements, for {@link BucketTaskSource.settleBuckets}. */
 export interface BucketSettlements {
   /** The lease the tasks were claimed under. */
@@ -88,7 +94,8 @@ export interface BucketSettlements {
  * 3. **Claims.** `claimBucket` takes up to `limit` due tasks of the bucket (pending or failed with `runAt`
  *    reached; running under an earlier lease of the bucket; running under this lease but claimed longer
  *    than the reclaim threshold ago), marks them running, counts an attempt, and gives each a new claim
- *    token. A task abandoned in its final attempt is marked dead instead.
+ *    token. A task abandoned in its final attempt is marked dead instead. `claimBuckets` (optional) does the
+ *    same for several held buckets in one operation, each task under its own bucket's lease.
  * 4. **Settlements.** A settlement applies only if the task is still `running` with exactly that token.
  *    Completing, failing (with the same backoff and dead-after-max-attempts rules as `fail`) and releasing
  *    an unrun claim (attempt not counted) are written in one operation for many tasks.
@@ -130,6 +137,38 @@ export interface BucketTaskSource extends TaskSource {
     limit: number,
     options?: BucketClaimOptions,
   ): Promise<BucketClaimResult>;
+  /**
+   * Optional: claims up to `limit` due tasks across several held bucket leases in one operation, a result per
+   * lease in input order. Each lease is decided exactly as `claimBucket(lease, workerId, …)` would decide it,
+   * on its own:
+   *
+   * - a lease that is stale refuses its own bucket (`stale`) and only it: the others still claim; a lease of
+   *   another layout refuses its bucket (`layout`); since all leases carry one layout, that is all of them;
+   * - a lease with a newer fence than its bucket's stored one becomes the bucket's newest lease (running tasks
+   *   of the bucket's earlier leases are taken over), whether or not the limit leaves any of its tasks to take;
+   * - every task is claimed under the lease of its own bucket (tasks of a bucket are never claimed, nor
+   *   buried, under another bucket's lease), with a fresh claim token above every token or fence it carried
+   *   before; tasks abandoned in their final attempt are buried; `options.skipKinds` are left alone.
+   *
+   * **How the limit is shared.** `limit` counts the whole call (claimed plus buried tasks), not each bucket.
+   * The leases are served in input order: the due tasks of `leases[0]`'s bucket first, then those of
+   * `leases[1]`, and so on until the limit is reached, so a bucket's result holds fewer tasks than it has due
+   * only if the limit ran out at it or before it. A result that took fewer than the limit left over when it
+   * was reached means that bucket had nothing more due. A caller holding many buckets rotates their order from
+   * call to call, so that no bucket waits behind the others.
+   *
+   * All leases carry the same epoch and bucket count and no bucket appears twice (`INVALID_ARGUMENT`
+   * otherwise, checked by {@link checkBucketLeases}); an empty list claims nothing.
+   *
+   * A worker holding many buckets fills its free handler slots with one statement, where `claimBucket` stops at
+   * a bucket's end; without this method it calls `claimBucket` once per bucket.
+   */
+  claimBuckets?(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult>;
   /** Writes the outcomes of tasks claimed under `lease`, all in one operation. */
   settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult>;
   /**
@@ -149,17 +188,42 @@ export interface BucketTaskSource extends TaskSource {
  * bucket once. Throws `INVALID_ARGUMENT`.
  */
 export function checkBucketBatches(batches: readonly BucketSettlements[]): void {
-  const first = batches[0]?.lease;
+  if (!Array.isArray(batches)) throw new InvalidArgumentError('settleBuckets(): batches must be an array');
+  checkSameLayout(
+    batches.map((batch) => batch?.lease),
+    'settleBuckets()',
+    'batch',
+    'batches',
+  );
+}
+
+/**
+ * Checks what {@link BucketTaskSource.claimBuckets} requires of its leases: an array, one epoch and bucket
+ * count, each bucket once. Throws `INVALID_ARGUMENT`. (Each lease's own fields are the source's to check, as
+ * for `claimBucket`.)
+ */
+export function checkBucketLeases(leases: readonly BucketLeaseRef[]): void {
+  if (!Array.isArray(leases)) throw new InvalidArgumentError('claimBuckets(): leases must be an array');
+  checkSameLayout(leases, 'claimBuckets()', 'lease', 'leases');
+}
+
+function checkSameLayout(
+  leases: readonly BucketLeaseRef[],
+  operation: string,
+  item: string,
+  items: string,
+): void {
+  const first = leases[0];
   const seen = new Set<number>();
-  batches.forEach(({ lease }, index) => {
+  leases.forEach((lease, index) => {
     if (lease?.epoch !== first?.epoch || lease?.buckets !== first?.buckets) {
       throw new InvalidArgumentError(
-        `settleBuckets(): batch #${index} has another layout (epoch ${lease?.epoch}, ${lease?.buckets} buckets) ` +
-          `than batch #0 (epoch ${first?.epoch}, ${first?.buckets} buckets)`,
+        `${operation}: ${item} #${index} has another layout (epoch ${lease?.epoch}, ${lease?.buckets} buckets) ` +
+          `than ${item} #0 (epoch ${first?.epoch}, ${first?.buckets} buckets)`,
       );
     }
     if (seen.has(lease.bucket))
-      throw new InvalidArgumentError(`settleBuckets(): bucket ${lease.bucket} appears in two batches`);
+      throw new InvalidArgumentError(`${operation}: bucket ${lease.bucket} appears in two ${items}`);
     seen.add(lease.bucket);
   });
 }

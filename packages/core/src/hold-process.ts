@@ -23,6 +23,14 @@ export function holdProcess(): () => void {
   };
 }
 
+/**
+ * Whether a hold is in force: the shared timer exists and is referenced. For tests, which cannot count the
+ * process's timers reliably (the test runner's own come and go).
+ */
+export function processHeld(): boolean {
+  return holders > 0 && handle?.hasRef() === true;
+}
+
 /** Runs `work` while holding the process (see {@link holdProcess}). */
 export async function whileHolding<T>(work: () => Promise<T>): Promise<T> {
   const release = holdProcess();

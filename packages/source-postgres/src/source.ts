@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import {
-  type BatonError,
+  BatonError,
   type BucketClaimOptions,
   type BucketClaimResult,
+  type BucketClaimsResult,
   type BucketLeaseRef,
   type BucketSettlements,
   type BucketTaskSource,
@@ -12,6 +13,7 @@ import {
   type CompleteResult,
   checkBucketBatches,
   checkBucketLease,
+  checkBucketLeases,
   checkDueTime,
   checkDuration,
   checkFence,
@@ -453,25 +455,86 @@ export class PostgresTaskSource implements BucketTaskSource {
     let buried = 0;
     for (const row of rows) {
       if (row.id === null) continue;
-      let task: PostgresTask;
-      try {
-        task = decodeTask(row);
-      } catch (error) {
-        if (!(error instanceof InvalidTaskRowError)) throw error;
-        // Claimed under this lease: record why it can never run, then report it.
-        await this.#query('claim bucket', this.#sql.bury, [
-          row.id,
-          row.fence,
-          `invalid task row: ${error.message}`,
-        ]);
-        this.#onInvalidTask?.(error);
-        buried++;
-        continue;
-      }
-      if (task.status === 'running') tasks.push(task);
+      const task = await this.#claimedTask(row);
+      if (task?.status === 'running') tasks.push(task);
       else buried++;
     }
     return { ok: true, tasks, buried };
+  }
+
+  /**
+   * Claims across several held buckets in one statement (see {@link BucketTaskSource.claimBuckets}): each
+   * bucket fenced by its own lease, the leases served in input order until `limit` tasks are claimed.
+   */
+  async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    this.#assertOpen();
+    const skipKinds = skipKindsOf(options);
+    checkBucketLeases(leases);
+    for (const lease of leases) checkBucketLease(lease, this.shards);
+    wholeNumber('claimBuckets(): limit', limit, 1, MAX_PAGE);
+    if (typeof workerId !== 'string')
+      throw new InvalidArgumentError('claimBuckets(): workerId must be a string');
+    if (leases.length === 0) return [];
+    const first = leases[0]!;
+    const width = this.shards / first.buckets;
+    const rows = (await this.#query('claim buckets', this.#sql.claimBuckets, [
+      first.epoch,
+      first.buckets,
+      width,
+      leases.map((lease) => lease.bucket),
+      leases.map((lease) => lease.fence),
+      workerId,
+      limit,
+      this.reclaimAfterMs,
+      skipKinds,
+    ])) as Array<TaskRow & { layout_ok: number; leases_ok: number[] }>;
+    const head = rows[0]!;
+    if (head.layout_ok === 0) return leases.map(() => ({ ok: false, reason: 'layout' }));
+    const held = new Set(head.leases_ok);
+    const claims = new Map<number, { tasks: PostgresTask[]; buried: number }>();
+    for (const bucket of held) claims.set(bucket, { tasks: [], buried: 0 });
+    for (const row of rows) {
+      if (row.id === null) continue;
+      const claim = claims.get(Math.floor(Number(row.shard) / width));
+      if (!claim) {
+        throw new BatonError(
+          'PROTOCOL',
+          `claimBuckets(): task ${row.id} came back from a bucket not asked for`,
+          {
+            backend: BACKEND,
+          },
+        );
+      }
+      const task = await this.#claimedTask(row);
+      if (task?.status === 'running') claim.tasks.push(task);
+      else claim.buried++;
+    }
+    return leases.map((lease): BucketClaimResult => {
+      const claim = claims.get(lease.bucket);
+      return claim ? { ok: true, ...claim } : { ok: false, reason: 'stale' };
+    });
+  }
+
+  /** A task a bucket claim returned, decoded; undefined (buried, reported) when its row cannot be read. */
+  async #claimedTask(row: TaskRow): Promise<PostgresTask | undefined> {
+    try {
+      return decodeTask(row);
+    } catch (error) {
+      if (!(error instanceof InvalidTaskRowError)) throw error;
+      // Claimed under this lease: record why it can never run, then report it.
+      await this.#query('claim bucket', this.#sql.bury, [
+        row.id,
+        row.fence,
+        `invalid task row: ${error.message}`,
+      ]);
+      this.#onInvalidTask?.(error);
+      return undefined;
+    }
   }
 
   async settle(lease: BucketLeaseRef, settlements: readonly Settlement[]): Promise<SettleResult> {

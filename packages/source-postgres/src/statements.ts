@@ -360,6 +360,75 @@ export function statements(schema: string) {
         FROM (SELECT 1) AS one LEFT JOIN claimed AS c ON true`,
 
     /**
+     * The claim across several held buckets (`claimBuckets`). $1 epoch, $2 buckets, $3 shards per bucket, $4
+     * the leases' buckets (in the caller's order), $5 their lock fences, $6 worker id, $7 limit (the whole
+     * call's), $8 reclaim threshold ms, $9 kinds to leave alone (text[], may be empty).
+     *
+     * Each bucket is fenced as in `claimBucket`: its row is upserted (and so locked) in bucket order, so two
+     * claims that share buckets lock them in the same order; a lease whose lock fence is below the stored one
+     * gets no row back and claims nothing, and each lease that holds draws its own token after its row's
+     * lock. Then the leases are served in the caller's order: a nested loop walks each bucket's shard range
+     * in the open-tasks index and stops as soon as the limit is reached, so the statement reads about as many
+     * tasks as it claims, whatever the number of buckets. Every task is taken under its own bucket's lease
+     * (its range, its since-token, its token). One row per claimed task, plus `layout_ok` and `leases_ok` (the
+     * buckets whose lease held) on every row (a single row with NULL task columns when nothing was claimed).
+     */
+    claimBuckets: `
+      WITH layout AS (
+        SELECT 1 FROM ${layout} WHERE epoch = $1::integer AND mode = 'bucket' AND buckets = $2::integer
+      ), input AS (
+        SELECT * FROM unnest($4::integer[], $5::bigint[]) WITH ORDINALITY AS r(bucket, lock_fence, ord)
+      ), lease AS (
+        INSERT INTO ${bucketLeases} AS b (epoch, bucket, lock_fence, since_token, worker_id)
+        SELECT $1::integer, input.bucket, input.lock_fence, nextval('${tokens}'::regclass), $6
+          FROM input, layout
+         ORDER BY input.bucket
+        ON CONFLICT (epoch, bucket) DO UPDATE
+           SET since_token = CASE WHEN b.lock_fence < EXCLUDED.lock_fence
+                                  THEN nextval('${tokens}'::regclass) ELSE b.since_token END,
+               lock_fence = EXCLUDED.lock_fence,
+               worker_id = EXCLUDED.worker_id,
+               fenced_at = now()
+         WHERE b.lock_fence <= EXCLUDED.lock_fence
+        RETURNING b.bucket, b.since_token, nextval('${tokens}'::regclass) AS token
+      ), served AS (
+        SELECT lease.*, input.ord FROM lease JOIN input ON input.bucket = lease.bucket ORDER BY input.ord
+      ), pick AS (
+        SELECT due.id, served.token FROM served CROSS JOIN LATERAL (
+          SELECT t.id FROM ${tasks} AS t
+           WHERE t.${OPEN}
+             AND t.shard >= served.bucket * $3::integer AND t.shard < (served.bucket + 1) * $3::integer
+             AND t.run_at <= now()
+             AND (t.status <> 'running'
+                  OR ${ROW_EPOCH} <> $1::integer
+                  OR t.fence < served.since_token
+                  OR t.claimed_at <= now() - $8::double precision * interval '1 millisecond')
+             AND NOT t.kind = ANY($9::text[])
+           ORDER BY t.shard, t.id
+           LIMIT $7
+           FOR UPDATE OF t
+        ) AS due
+        ORDER BY served.ord
+        LIMIT $7
+      ), claimed AS (
+        UPDATE ${tasks} AS t SET
+          status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
+          attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
+          last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
+          finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
+          claimed_at = now(),
+          fence = pick.token,
+          lease_epoch = $1::integer,
+          worker_id = $6,
+          updated_at = now()
+        FROM pick
+        WHERE t.id = pick.id
+        RETURNING ${CLAIMED_COLUMNS}
+      )
+      SELECT (SELECT count(*) FROM layout)::int AS layout_ok, ARRAY(SELECT bucket FROM lease) AS leases_ok, c.*
+        FROM (SELECT 1) AS one LEFT JOIN claimed AS c ON true`,
+
+    /**
      * Settles claimed tasks of one or more buckets of one layout. $1 epoch, $2 buckets, $3 shards per bucket,
      * $4 the leases' buckets, $5 their lock fences; per task: $6 ids, $7 tokens, $8 buckets, $9 kinds
      * (complete | fail | release), $10 results (jsonb text), $11 error messages, $12 retryable flags; $13

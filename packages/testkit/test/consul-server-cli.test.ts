@@ -27,7 +27,7 @@ function run(args: string[]): Running {
     child,
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    exited: new Promise((resolve) => child.on('close', (code) => resolve(code))),
   };
   child.stdout?.on('data', (chunk: Buffer) => {
     running.stdout += chunk.toString('utf8');

@@ -1,5 +1,7 @@
 import {
+  type BucketClaimOptions,
   type BucketClaimResult,
+  type BucketClaimsResult,
   type BucketLeaseRef,
   type BucketSettlements,
   type ClaimResult,
@@ -19,6 +21,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   bucketTests,
+  claimBucketsTests,
   claimTests,
   dueTests,
   enqueueTests,
@@ -225,6 +228,142 @@ class ClaimBucketIgnoresSkipKinds extends MemoryTaskSource {
   }
 }
 
+/** A multi-bucket claim that lets the second lease in however old it is (no newest-fence check for it). */
+class ClaimBucketsIgnoresOneFence extends MemoryTaskSource {
+  readonly #newest = new Map<number, number>();
+  override claimBucket(lease: BucketLeaseRef, workerId: string, limit: number): Promise<BucketClaimResult> {
+    this.#newest.set(lease.bucket, Math.max(this.#newest.get(lease.bucket) ?? 0, lease.fence));
+    return super.claimBucket(lease, workerId, limit);
+  }
+  override claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const raised = leases.map((lease, i) => {
+      const fence = Math.max(this.#newest.get(lease.bucket) ?? 0, lease.fence);
+      this.#newest.set(lease.bucket, fence);
+      return i === 1 ? { ...lease, fence } : lease;
+    });
+    return super.claimBuckets(raised, workerId, limit, options);
+  }
+}
+
+/** A multi-bucket claim that reports every task under the first lease, whatever bucket it is in. */
+class ClaimBucketsUnderFirstLease extends MemoryTaskSource {
+  override async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const results = await super.claimBuckets(leases, workerId, limit, options);
+    const tasks = results.flatMap((r) => (r.ok ? r.tasks : []));
+    return results.map((r, i) => (r.ok ? { ...r, tasks: i === 0 ? tasks : [] } : r));
+  }
+}
+
+/** A multi-bucket claim that gives each lease the whole limit (the limit not shared). */
+class ClaimBucketsLimitEach extends MemoryTaskSource {
+  override claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    return Promise.all(leases.map((lease) => this.claimBucket(lease, workerId, limit, options)));
+  }
+}
+
+/** A multi-bucket claim that stops at the first bucket's end, as a one-bucket claim does. */
+class ClaimBucketsStopsAtFirstBucket extends MemoryTaskSource {
+  override async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const [first, ...rest] = leases;
+    if (!first) return [];
+    const head = await this.claimBucket(first, workerId, limit, options);
+    const others = rest.length > 0 ? await super.claimBuckets(rest, workerId, 1, options) : [];
+    return [head, ...others.map((r) => (r.ok ? { ...r, tasks: [], buried: 0 } : r))];
+  }
+}
+
+/** A multi-bucket claim where one stale lease refuses the whole call. */
+class ClaimBucketsStaleRefusesAll extends MemoryTaskSource {
+  override async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const probe = await Promise.all(leases.map((lease) => super.claimBuckets([lease], workerId, 1, options)));
+    if (probe.some(([r]) => r && !r.ok)) return leases.map(() => ({ ok: false, reason: 'stale' }));
+    return super.claimBuckets(leases, workerId, limit, options);
+  }
+}
+
+/** A multi-bucket claim that does not check the layout (any epoch, any bucket count). */
+class ClaimBucketsIgnoresLayout extends MemoryTaskSource {
+  override async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const layout = await this.leaseLayout();
+    if (layout?.mode !== 'bucket') return super.claimBuckets(leases, workerId, limit, options);
+    const fixed = leases.map((lease, i) => ({
+      ...lease,
+      epoch: layout.epoch,
+      buckets: layout.buckets!,
+      bucket: i,
+    }));
+    return super.claimBuckets(fixed.slice(0, layout.buckets!), workerId, limit, options);
+  }
+}
+
+/** A multi-bucket claim that takes every due task, whatever kinds it was asked to skip. */
+class ClaimBucketsIgnoresSkipKinds extends MemoryTaskSource {
+  override claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+  ): Promise<BucketClaimsResult> {
+    return super.claimBuckets(leases, workerId, limit);
+  }
+}
+
+/** A multi-bucket claim that hands out each lease's fence as its tasks' token (a retry reuses it). */
+class ClaimBucketsTokenIsLeaseFence extends MemoryTaskSource {
+  readonly #real = new Map<string, number>();
+  override async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    const results = await super.claimBuckets(leases, workerId, limit, options);
+    return results.map((result, i) => {
+      if (!result.ok) return result;
+      for (const task of result.tasks) this.#real.set(task.id, task.fence!);
+      return { ...result, tasks: result.tasks.map((task) => ({ ...task, fence: leases[i]!.fence })) };
+    });
+  }
+  override settle(lease: BucketLeaseRef, items: readonly Settlement[]): Promise<SettleResult> {
+    return super.settle(
+      lease,
+      items.map((item) => ({
+        ...item,
+        fence: item.fence === lease.fence ? (this.#real.get(item.taskId) ?? 0) : item.fence,
+      })),
+    );
+  }
+}
+
 /** Turns `delayMs` into a `runAt` on the caller's clock (the machine running the test, not the source's). */
 class DelayOnCallerClock extends MemoryTaskSource {
   override enqueue<P>(tasks: NewTask<P> | readonly NewTask<P>[]): Promise<string[]> {
@@ -281,7 +420,7 @@ describe('the task-source suite catches planted faults', () => {
     expect(names.length - 2 * base).toBe(3);
     const before = names.length;
     taskSourceSuite(count, memoryFactory(), { bucketLeases: true });
-    expect(names.length - before - base).toBeGreaterThanOrEqual(9);
+    expect(names.length - before - base).toBeGreaterThanOrEqual(14);
   });
 
   it('a complete that ignores the fence', async () => {
@@ -432,6 +571,56 @@ describe('the task-source suite catches planted faults', () => {
     ]);
   }, 60_000);
 
+  it('a multi-bucket claim that lets one old lease in', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsIgnoresOneFence), [claimBucketsTests]);
+    expect(failed).toContain(
+      'buckets: claimBuckets (where implemented) refuses a stale lease for its own bucket only; a newer lease in the call takes its bucket over',
+    );
+  }, 60_000);
+
+  it('a multi-bucket claim that puts tasks under another bucket’s lease', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsUnderFirstLease), [claimBucketsTests]);
+    expect(failed).toContain(
+      'buckets: claimBuckets (where implemented) takes due tasks across buckets in one call, each under its own lease, the limit shared in input order',
+    );
+  }, 60_000);
+
+  it('multi-bucket claims that do not share the limit, or stop at the first bucket’s end', async () => {
+    for (const Source of [ClaimBucketsLimitEach, ClaimBucketsStopsAtFirstBucket]) {
+      expect(await failingCases(memoryFactory(Source), [claimBucketsTests]), Source.name).toContain(
+        'buckets: claimBuckets (where implemented) takes due tasks across buckets in one call, each under its own lease, the limit shared in input order',
+      );
+    }
+  }, 60_000);
+
+  it('a multi-bucket claim that one stale lease refuses entirely', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsStaleRefusesAll), [claimBucketsTests]);
+    expect(failed).toContain(
+      'buckets: claimBuckets (where implemented) refuses a stale lease for its own bucket only; a newer lease in the call takes its bucket over',
+    );
+  }, 60_000);
+
+  it('a multi-bucket claim that ignores the layout', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsIgnoresLayout), [claimBucketsTests]);
+    expect(failed).toContain(
+      'buckets: claimBuckets (where implemented) checks the layout and its arguments: leases of another layout claim nothing',
+    );
+  }, 60_000);
+
+  it('a multi-bucket claim that ignores skipKinds', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsIgnoresSkipKinds), [claimBucketsTests]);
+    expect(failed).toEqual([
+      'buckets: claimBuckets (where implemented) leaves the kinds it is asked to skip alone, in every bucket',
+    ]);
+  }, 60_000);
+
+  it('multi-bucket claim tokens that do not identify attempts (the lease fence reused)', async () => {
+    const failed = await failingCases(memoryFactory(ClaimBucketsTokenIsLeaseFence), [claimBucketsTests]);
+    expect(failed).toContain(
+      'buckets: claimBuckets (where implemented) claims a retried task again under the same lease with a higher token; buries abandoned final attempts',
+    );
+  }, 60_000);
+
   it('the unmodified reference source passes the same groups', async () => {
     const failed = await failingCases(memoryFactory(), [
       enqueueTests,
@@ -441,6 +630,7 @@ describe('the task-source suite catches planted faults', () => {
       dueTests,
       raceTests,
       bucketTests,
+      claimBucketsTests,
     ]);
     expect(failed).toEqual([]);
   }, 60_000);

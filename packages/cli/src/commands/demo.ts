@@ -1,9 +1,50 @@
 import { type Command, Option } from 'commander';
 import { durationArg, intArg } from '../args.js';
 import { commandContext } from '../context.js';
-import type { DemoFlags } from '../demo/run.js';
 import { cliDurationBounds } from '../durations.js';
-import { UsageError } from '../exit-codes.js';
+import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
+import { onStopSignal } from '../signals.js';
+
+/** The flags `baton demo` passes to `@baton/demo`'s `runDemo`. */
+interface DemoFlags {
+  tasks: number;
+  workers: number;
+  concurrency: number;
+  sleep: number;
+  timeout: number;
+  inProcess?: boolean;
+  leaseBy?: 'task' | 'bucket';
+}
+
+/**
+ * The part of `@baton/demo` this command uses. The package is loaded at run time, not declared as a
+ * dependency: it depends on this one (its child workers are `baton worker` processes), and it brings the
+ * embedded servers that a production installation does not need.
+ */
+interface DemoModule {
+  runDemo(
+    backend: string,
+    flags: DemoFlags,
+    options: { json: boolean; signal?: AbortSignal },
+  ): Promise<{ ok: boolean; finished: boolean }>;
+}
+
+const DEMO_PACKAGE = '@baton/demo';
+
+async function loadDemo(): Promise<DemoModule> {
+  try {
+    return (await import(DEMO_PACKAGE)) as DemoModule;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const missing =
+      code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${DEMO_PACKAGE}'`);
+    if (!missing) throw error;
+    throw new UsageError(
+      `demo: the demo lives in the ${DEMO_PACKAGE} package, which is not installed. Fix: npm install ${DEMO_PACKAGE} (it brings the embedded servers: PGlite, dynalite, a Consul-compatible server).`,
+      { field: 'demo', cause: error },
+    );
+  }
+}
 
 /** `baton demo`: the embedded demo behind `npm start`. */
 export function demoCommand(program: Command): Command {
@@ -66,7 +107,15 @@ Exits 0 when every check passes, 1 when one fails.`,
           { field: '--backend' },
         );
       }
-      const { runDemo } = await import('../demo/run.js');
-      await runDemo(backend, flags, ctx.json);
+      const { runDemo } = await loadDemo();
+      const stop = new AbortController();
+      const signals = onStopSignal(() => stop.abort());
+      try {
+        const outcome = await runDemo(backend, flags, { json: ctx.json, signal: stop.signal });
+        signals.exitIfSignalled();
+        if (!outcome.ok) throw new ReportedFailure('demo checks failed', ExitCode.FAILURE);
+      } finally {
+        signals.dispose();
+      }
     });
 }

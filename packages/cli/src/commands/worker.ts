@@ -165,28 +165,8 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   }
   const schedule = scheduleFrom(flags, file);
   const level = logLevel(ctx.globals, ctx.env, ctx.config);
-  const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
-  const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
-  const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
-  const leasing = leaseOptions(flags, file, ctx.env);
-  const limits = flags.limit ?? file.limits ?? loaded.limits;
-  const pgEnv = postgresEnv(ctx);
-  await checkPostgresConfig(pgEnv);
-  const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
-  const backend = backendName(input);
-  const { clock, skewMs } = workerClock(ctx.env);
-  const [{ createLogger }, { startMetricsServer, WorkerMetrics }] = await Promise.all([
-    import('../logger.js'),
-    import('../metrics.js'),
-  ]);
-  const log = createLogger(level, { name: 'baton-worker' });
-  if (skewMs !== 0) log.warn({ skewMs }, `${CLOCK_SKEW_ENV} is set: this worker's wall clock is skewed`);
-
-  let locks: LockProvider | undefined;
-  let source: PostgresTaskSource | undefined;
-  let metricsServer: MetricsServer | undefined;
-  let worker: Worker | undefined;
-  let exitGuard: ExitGuard | undefined;
+  // A stop signal while starting up (loading the handler, connecting) ends the start-up with exit 130/143
+  // instead of the signal's default death.
   let received: NodeJS.Signals | undefined;
   const early = (signal: NodeJS.Signals) => {
     received ??= signal;
@@ -194,116 +174,144 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
   try {
-    locks = await createLockProvider(input, {
-      clock,
-      onWarning: ({ field, message }) => log.warn({ field }, message),
-    });
-    if (backend === 'memory') {
-      log.warn('the memory backend keeps locks inside this process: other processes do not see them');
-    }
-    source = await openSource(ctx);
-    // Fail fast when the lock backend is unreachable instead of retrying in the worker loop forever. The key
-    // is read, never written; backends put their own prefix before it (Consul: baton/preflight).
-    await locks.getHolder('preflight');
-    if (received) return;
+    const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
+    const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
+    const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
+    const leasing = leaseOptions(flags, file, ctx.env);
+    const limits = flags.limit ?? file.limits ?? loaded.limits;
+    const pgEnv = postgresEnv(ctx);
+    await checkPostgresConfig(pgEnv);
+    const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
+    const backend = backendName(input);
+    const { clock, skewMs } = workerClock(ctx.env);
+    const [{ createLogger }, { startMetricsServer, WorkerMetrics }] = await Promise.all([
+      import('../logger.js'),
+      import('../metrics.js'),
+    ]);
+    const log = createLogger(level, { name: 'baton-worker' });
+    if (skewMs !== 0) log.warn({ skewMs }, `${CLOCK_SKEW_ENV} is set: this worker's wall clock is skewed`);
 
-    worker = new Worker({
-      locks,
-      source,
-      clock,
-      handler: loaded.handler,
-      schedule,
-      ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
-      ...((flags.concurrency ?? file.concurrency)
-        ? { concurrency: flags.concurrency ?? file.concurrency }
-        : {}),
-      ...(kinds ? { kinds } : {}),
-      ...((flags.handlerTimeout ?? file.handlerTimeout) !== undefined
-        ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
-        : {}),
-      ...((flags.stopGrace ?? file.stopGrace) !== undefined
-        ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
-        : {}),
-      ...(leader ? { leader } : {}),
-      ...(limits ? { limits } : {}),
-      ...leasing,
-    });
-    const metrics = new WorkerMetrics();
-    metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
-    logEvents(worker, log);
-    const running = worker;
-    exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
-
-    const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
-    if (metricsPort !== undefined) {
-      metricsServer = await startMetricsServer(metrics, {
-        port: metricsPort,
-        ...((flags.metricsHost ?? ctx.config.file.metrics?.host)
-          ? { host: flags.metricsHost ?? ctx.config.file.metrics?.host }
-          : {}),
-      });
-      log.info({ url: metricsServer.url, port: metricsServer.port }, 'metrics listening');
-    }
-
-    const statsEvery = flags.statsEvery ?? file.statsEvery;
-    const statsTimer =
-      statsEvery === undefined
-        ? undefined
-        : setInterval(() => log.info({ stats: worker?.stats() }, 'stats'), statsEvery);
-
-    process.off('SIGINT', early);
-    process.off('SIGTERM', early);
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      received ??= signal;
-      signals++;
-      if (signals === 1) {
-        log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
-        void worker?.stop();
-      } else if (signals === 2) {
-        log.warn({ signal }, 'stopping now: aborting running handlers');
-        void worker?.stop({ graceMs: 0 });
-      } else {
-        exitGuard?.dispose();
-        process.exit(exitCodeOfSignal(signal));
-      }
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    log.info(
-      {
-        workerId: worker.id,
-        backend,
-        handler: loaded.path,
-        schedule,
-        concurrency: flags.concurrency ?? file.concurrency ?? 4,
-        leaseBy: leasing.leaseBy ?? 'task',
-        ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
-        ...(kinds ? { kinds } : {}),
-        ...(limits ? { limits } : {}),
-        ...(leader ? { leaderKey: leader.key } : {}),
-      },
-      'worker started',
-    );
+    let locks: LockProvider | undefined;
+    let source: PostgresTaskSource | undefined;
+    let metricsServer: MetricsServer | undefined;
+    let worker: Worker | undefined;
+    let exitGuard: ExitGuard | undefined;
     try {
-      await worker.run().catch((error: unknown) => {
-        throw asLayoutUsageError(error);
+      locks = await createLockProvider(input, {
+        clock,
+        onWarning: ({ field, message }) => log.warn({ field }, message),
       });
+      if (backend === 'memory') {
+        log.warn('the memory backend keeps locks inside this process: other processes do not see them');
+      }
+      source = await openSource(ctx);
+      // Fail fast when the lock backend is unreachable instead of retrying in the worker loop forever. The key
+      // is read, never written; backends put their own prefix before it (Consul: baton/preflight).
+      await locks.getHolder('preflight');
+      // Stopped while starting up: exit 130/143 like any other stop (a supervisor must not read it as success).
+      if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
+
+      worker = new Worker({
+        locks,
+        source,
+        clock,
+        handler: loaded.handler,
+        schedule,
+        ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
+        ...((flags.concurrency ?? file.concurrency)
+          ? { concurrency: flags.concurrency ?? file.concurrency }
+          : {}),
+        ...(kinds ? { kinds } : {}),
+        ...((flags.handlerTimeout ?? file.handlerTimeout) !== undefined
+          ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
+          : {}),
+        ...((flags.stopGrace ?? file.stopGrace) !== undefined
+          ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
+          : {}),
+        ...(leader ? { leader } : {}),
+        ...(limits ? { limits } : {}),
+        ...leasing,
+      });
+      const metrics = new WorkerMetrics();
+      metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
+      logEvents(worker, log);
+      const running = worker;
+      exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
+
+      const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
+      if (metricsPort !== undefined) {
+        metricsServer = await startMetricsServer(metrics, {
+          port: metricsPort,
+          ...((flags.metricsHost ?? ctx.config.file.metrics?.host)
+            ? { host: flags.metricsHost ?? ctx.config.file.metrics?.host }
+            : {}),
+        });
+        log.info({ url: metricsServer.url, port: metricsServer.port }, 'metrics listening');
+      }
+
+      const statsEvery = flags.statsEvery ?? file.statsEvery;
+      const statsTimer =
+        statsEvery === undefined
+          ? undefined
+          : setInterval(() => log.info({ stats: worker?.stats() }, 'stats'), statsEvery);
+
+      process.off('SIGINT', early);
+      process.off('SIGTERM', early);
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        received ??= signal;
+        signals++;
+        if (signals === 1) {
+          log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
+          void worker?.stop();
+        } else if (signals === 2) {
+          log.warn({ signal }, 'stopping now: aborting running handlers');
+          void worker?.stop({ graceMs: 0 });
+        } else {
+          exitGuard?.dispose();
+          process.exit(exitCodeOfSignal(signal));
+        }
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      log.info(
+        {
+          workerId: worker.id,
+          backend,
+          handler: loaded.path,
+          schedule,
+          concurrency: flags.concurrency ?? file.concurrency ?? 4,
+          leaseBy: leasing.leaseBy ?? 'task',
+          ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
+          ...(kinds ? { kinds } : {}),
+          ...(limits ? { limits } : {}),
+          ...(leader ? { leaderKey: leader.key } : {}),
+        },
+        'worker started',
+      );
+      try {
+        await worker.run().catch((error: unknown) => {
+          throw asLayoutUsageError(error);
+        });
+      } finally {
+        if (statsTimer) clearInterval(statsTimer);
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     } finally {
-      if (statsTimer) clearInterval(statsTimer);
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      await metricsServer?.close();
+      await worker?.stop();
+      await source
+        ?.close()
+        .catch((error: unknown) => log.warn({ err: logText(error) }, 'closing the source failed'));
+      await locks
+        ?.close()
+        .catch((error: unknown) => log.warn({ err: logText(error) }, 'closing locks failed'));
+      exitGuard?.dispose();
     }
   } finally {
     process.off('SIGINT', early);
     process.off('SIGTERM', early);
-    await metricsServer?.close();
-    await worker?.stop();
-    await source
-      ?.close()
-      .catch((error: unknown) => log.warn({ err: logText(error) }, 'closing the source failed'));
-    await locks?.close().catch((error: unknown) => log.warn({ err: logText(error) }, 'closing locks failed'));
-    exitGuard?.dispose();
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
 }

@@ -1,13 +1,20 @@
 import type {
   BucketClaimOptions,
   BucketClaimResult,
+  BucketClaimsResult,
   BucketLeaseRef,
   BucketTaskSource,
   Settlement,
   SettlementResult,
   SettleResult,
 } from '../bucket-source.js';
-import { type BucketSettlements, bucketShards, checkBucketBatches, skipKindsOf } from '../bucket-source.js';
+import {
+  type BucketSettlements,
+  bucketShards,
+  checkBucketBatches,
+  checkBucketLeases,
+  skipKindsOf,
+} from '../bucket-source.js';
 import { type Clock, systemClock } from '../clock.js';
 import { checkDuration, durationBounds, MAX_DURATION_MS } from '../duration-bounds.js';
 import { ClosedError, InvalidArgumentError, throwIfAborted, UnavailableError } from '../errors.js';
@@ -374,8 +381,53 @@ export class MemoryTaskSource implements BucketTaskSource {
     this.#fault('claimBucket', 'before');
     const refusal = this.#bucketRefusal(lease, 'claim');
     if (refusal) return { ok: false, reason: refusal };
+    const result = this.#claimIn(lease, ++this.#lastToken, workerId, limit, skip);
+    this.#fault('claimBucket', 'after');
+    return result;
+  }
+
+  /**
+   * Claims across several buckets as {@link BucketTaskSource.claimBuckets} says, in one step (nothing else runs
+   * in between): every lease is checked (and a newer one recorded) first, then the leases are served in input
+   * order until the limit is reached. A configured `claimBucket` fault applies to the whole call.
+   */
+  async claimBuckets(
+    leases: readonly BucketLeaseRef[],
+    workerId: string,
+    limit: number,
+    options?: BucketClaimOptions,
+  ): Promise<BucketClaimsResult> {
+    this.#assertOpen();
+    checkBucketLeases(leases);
+    for (const lease of leases) checkBucketLease(lease, this.shards);
+    positiveInt('claimBuckets(): limit', limit);
+    const skip = new Set(skipKindsOf(options));
+    this.#fault('claimBucket', 'before');
+    const tokens = leases.map((lease) => {
+      const refusal = this.#bucketRefusal(lease, 'claim');
+      return refusal ?? ++this.#lastToken;
+    });
+    let left = limit;
+    const results = leases.map((lease, i): BucketClaimResult => {
+      const token = tokens[i]!;
+      if (typeof token !== 'number') return { ok: false, reason: token };
+      const result = this.#claimIn(lease, token, workerId, left, skip);
+      left -= result.tasks.length + result.buried;
+      return result;
+    });
+    this.#fault('claimBucket', 'after');
+    return results;
+  }
+
+  /** Claims up to `limit` due tasks of the lease's bucket under `token` (the lease already checked). */
+  #claimIn(
+    lease: BucketLeaseRef,
+    token: number,
+    workerId: string,
+    limit: number,
+    skip: ReadonlySet<string>,
+  ): { ok: true; tasks: Task[]; buried: number } {
     const record = this.#bucketLeases.get(bucketKey(lease))!;
-    const token = ++this.#lastToken;
     const now = this.clock.wallNow();
     const tasks: Task[] = [];
     let buried = 0;
@@ -393,7 +445,6 @@ export class MemoryTaskSource implements BucketTaskSource {
         }
       }
     }
-    this.#fault('claimBucket', 'after');
     return { ok: true, tasks, buried };
   }
 

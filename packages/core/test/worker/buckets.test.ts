@@ -498,6 +498,11 @@ describe('Worker, bucket mode', () => {
       limits.push(limit);
       return claimBucket(lease, workerId, limit);
     };
+    const claimBuckets = source.claimBuckets.bind(source);
+    source.claimBuckets = (leases, workerId, limit) => {
+      limits.push(limit);
+      return claimBuckets(leases, workerId, limit);
+    };
     const worker = bucketWorker(locks, source, {
       schedule: { once: true },
       buckets: { count: 4, batchSize: 64, prefetch: 64 },
@@ -508,6 +513,70 @@ describe('Worker, bucket mode', () => {
     // Every claim asks for at least half the prefetch (32); only a bucket's last claims come back short.
     expect(Math.min(...limits)).toBeGreaterThanOrEqual(32);
     expect(worker.stats().claimBatches).toBeLessThanOrEqual(2_000 / 32 + 2 * 4);
+  });
+
+  it('a worker holding many buckets fills its free slots across them with one claimBuckets call, not one claim per bucket', async () => {
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    // About 6 tasks per bucket: a claim that stopped at a bucket's end would take 6 at most.
+    await source.enqueue(Array.from({ length: 96 }, (_, n) => ({ kind: 'n', payload: n })));
+    const calls: Array<{ buckets: number; limit: number; claimed: number }> = [];
+    const claimBuckets = source.claimBuckets.bind(source);
+    source.claimBuckets = async (leases, workerId, limit, options) => {
+      const results = await claimBuckets(leases, workerId, limit, options);
+      const claimed = results.reduce((n, r) => n + (r.ok ? r.tasks.length : 0), 0);
+      calls.push({ buckets: leases.length, limit, claimed });
+      return results;
+    };
+    const claimBucket = source.claimBucket.bind(source);
+    let single = 0;
+    source.claimBucket = (...args) => {
+      single++;
+      return claimBucket(...args);
+    };
+    const seen = completions([
+      bucketWorker(locks, source, {
+        schedule: { once: true },
+        buckets: { count: 16, batchSize: 64, prefetch: 64 },
+        concurrency: 4,
+      }),
+    ]);
+    await workers[0]!.run();
+    expect(source.counts()).toMatchObject({ done: 96, running: 0 });
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(calls.length).toBeGreaterThan(0);
+    // At most 8 buckets a call, each a lease the worker holds; the first calls fill the limit across buckets.
+    expect(Math.max(...calls.map((c) => c.buckets))).toBeLessThanOrEqual(8);
+    expect(Math.max(...calls.map((c) => c.claimed))).toBeGreaterThan(16);
+    expect(workers[0]!.stats().claimBatches).toBeLessThan(16);
+    expect(single).toBeLessThan(16);
+  });
+
+  it('with a source without claimBuckets the worker claims bucket by bucket', async () => {
+    const locks = new MemoryLockProvider({ ttlMs: 5_000, lockDelayMs: 0 });
+    const source = new MemoryTaskSource();
+    Object.defineProperty(source, 'claimBuckets', { value: undefined });
+    await source.enqueue(Array.from({ length: 96 }, (_, n) => ({ kind: 'n', payload: n })));
+    const withTasks = new Set<number>();
+    const claimBucket = source.claimBucket.bind(source);
+    source.claimBucket = async (...args) => {
+      const result = await claimBucket(...args);
+      if (result.ok && result.tasks.length > 0) withTasks.add(args[0].bucket);
+      return result;
+    };
+    const seen = completions([
+      bucketWorker(locks, source, {
+        schedule: { once: true },
+        buckets: { count: 16, batchSize: 64, prefetch: 64 },
+        concurrency: 4,
+      }),
+    ]);
+    await workers[0]!.run();
+    expect(source.counts()).toMatchObject({ done: 96, running: 0 });
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    // Every bucket that holds a task needs a claim of its own.
+    expect(withTasks.size).toBeGreaterThan(8);
+    expect(workers[0]!.stats().claimBatches).toBeGreaterThanOrEqual(withTasks.size);
   });
 
   it('an enqueue wakes the owner of its bucket at once, without waiting for the next poll', async () => {

@@ -106,6 +106,42 @@ describe('SettleBatcher', () => {
     await batcher.idle(newer);
   });
 
+  it('two attempts of one task go in successive writes, not one write that settles the task twice', async () => {
+    const source = new CountingSource();
+    const [id] = await source.enqueue({ kind: 'a' });
+    const layout = await source.declareLeaseLayout({ mode: 'bucket', buckets: 1, locks: 'memory' });
+    const lease = { epoch: layout.epoch, buckets: 1, bucket: 0, fence: 1 };
+    const [first] = await claimAll(source, lease);
+    const [otherId] = await source.enqueue({ kind: 'b' });
+    const [other] = await claimAll(source, lease);
+    expect(other!.id).toBe(otherId);
+    // The same lease claims the task again: a second attempt while the first one's outcome is still to be
+    // written (in a worker: its own claim reclaimed after a pause longer than the reclaim threshold).
+    await source.settle(lease, [{ taskId: id!, fence: first!.fence!, kind: 'release' }]);
+    const [second] = await claimAll(source, lease);
+    expect(second!.id).toBe(id);
+    const errors: unknown[] = [];
+    const env = {
+      ...workerEnv(source),
+      observe: (e: { type: string; error?: unknown }) => {
+        if (e.type === 'error') errors.push(e.error);
+      },
+    } as WorkerEnv;
+    const batcher = new SettleBatcher(env, source, 16);
+    // The first write carries the other task alone (group commit); the three queued behind it would carry the
+    // task twice.
+    const outcomes = await Promise.all([
+      batcher.settle(lease, complete(other!)),
+      batcher.settle(lease, complete(first!)),
+      batcher.settle(lease, complete(second!)),
+    ]);
+    expect(errors).toEqual([]);
+    expect(outcomes[0]).toMatchObject({ applied: true, status: 'done' });
+    expect(outcomes[1]).toEqual({ applied: false, reason: 'stale' });
+    expect(outcomes[2]).toMatchObject({ applied: true, status: 'done' });
+    expect(source.calls).toEqual([1, 1, 1]);
+  });
+
   it('a source without settleBuckets gets one settle per bucket of the write', async () => {
     const source = new PerBucketSource();
     await source.enqueue(Array.from({ length: 32 }, (_, i) => ({ kind: `k${i}` })));

@@ -1,6 +1,7 @@
 import type { TestFn } from '../lock-suite/types.js';
 import { bucketTests } from './buckets.js';
 import { claimTests } from './claim.js';
+import { claimBucketsTests } from './claim-buckets.js';
 import { enqueueTests } from './enqueue.js';
 import { invalidRowTests } from './invalid.js';
 import { raceTests } from './race.js';
@@ -13,6 +14,7 @@ export { DEFAULT_SETTINGS as defaultTaskSourceSettings } from './context.js';
 export type * from './types.js';
 export {
   bucketTests,
+  claimBucketsTests,
   claimTests,
   dueTests,
   enqueueTests,
@@ -54,5 +56,8 @@ export function taskSourceSuite(
   dueTests(test, factory, options);
   raceTests(test, factory, options);
   if (options.invalidRows) invalidRowTests(test, factory, options);
-  if (options.bucketLeases) bucketTests(test, factory, options);
+  if (options.bucketLeases) {
+    bucketTests(test, factory, options);
+    claimBucketsTests(test, factory, options);
+  }
 }

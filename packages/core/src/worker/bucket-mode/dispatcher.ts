@@ -1,5 +1,5 @@
 import { backoffDelay } from '../../backoff.js';
-import type { Settlement } from '../../bucket-source.js';
+import type { BucketClaimResult, Settlement } from '../../bucket-source.js';
 import { type BucketLeaseRef, type BucketTaskSource, bucketOfShard } from '../../bucket-source.js';
 import { sleep } from '../../clock.js';
 import { BatonError, isBatonError, LeaseLostError, UnavailableError } from '../../errors.js';
@@ -19,6 +19,13 @@ import { Wakeup } from './wakeup.js';
 
 /** Bucket leases a balancing round tries to take at once. */
 const ACQUIRE_LANES = 8;
+
+/**
+ * Buckets one claim may take tasks from (with a source that has `claimBuckets`). The source serves them in
+ * order until the limit is reached, but fences every one of them (a row write each in PostgreSQL): eight
+ * cover a claim unless the buckets are nearly empty, and those come back drained and drop out.
+ */
+const CLAIM_LEASES = 8;
 
 /** Why the bucket dispatcher returned. */
 export type BucketRunOutcome = 'stopped' | 'session-lost' | 'drained' | 'layout-changed';
@@ -145,16 +152,16 @@ export class BucketDispatcher {
         return;
       }
       const wait = this.#wakeup.next();
-      const bucket = this.#nextDueBucket();
+      const due = this.#dueInTurn();
       const room = options.buckets.prefetch + this.#env.handlerSlots.free - this.#queued();
-      if (!bucket && this.#checkAll && this.#active().length > 0) {
+      if (due.length === 0 && this.#checkAll && this.#active().length > 0) {
         this.#checkAll = false;
         try {
-          const due = await this.#source.dueBuckets(
+          const dueNow = await this.#source.dueBuckets(
             this.#layout,
             this.#active().map((b) => b.bucket),
           );
-          for (const n of due) {
+          for (const n of dueNow) {
             const held = this.#held.get(n);
             if (held) held.due = true;
           }
@@ -166,32 +173,72 @@ export class BucketDispatcher {
         }
         continue;
       }
-      if (!bucket || room < this.#smallestClaim()) {
+      if (due.length === 0 || room < this.#smallestClaim()) {
         await wait;
         continue;
       }
       const limit = Math.min(options.buckets.batchSize, room);
-      let claimed: Awaited<ReturnType<BucketTaskSource['claimBucket']>>;
+      let claims: Array<[HeldBucket, BucketClaimResult]>;
       try {
-        const skipKinds = this.#env.limits.fullKinds();
-        claimed = await this.#source.claimBucket(
-          bucket.ref,
-          options.id,
-          limit,
-          skipKinds.length > 0 ? { skipKinds } : undefined,
-        );
+        claims = await this.#claim(due, limit);
         failures = 0;
       } catch (error) {
         this.#env.observe({ type: 'error', error, phase: 'buckets' });
         await this.#pause(failures++);
         continue;
       }
-      this.#env.observe({ type: 'claim-batch', claimed: claimed.ok ? claimed.tasks.length : 0 });
-      if (!claimed.ok) {
-        if (claimed.reason === 'layout') {
+      if (!(await this.#adoptClaims(claims, limit))) return;
+    }
+  }
+
+  /**
+   * Claims up to `limit` tasks from `due` (in turn order): with one `claimBuckets` call across all of them
+   * where the source has it, else with `claimBucket` from the first.
+   */
+  async #claim(due: readonly HeldBucket[], limit: number): Promise<Array<[HeldBucket, BucketClaimResult]>> {
+    const skipKinds = this.#env.limits.fullKinds();
+    const options = skipKinds.length > 0 ? { skipKinds } : undefined;
+    const { id } = this.#env.options;
+    if (this.#source.claimBuckets && due.length > 1) {
+      const results = await this.#source.claimBuckets(
+        due.map((held) => held.ref),
+        id,
+        limit,
+        options,
+      );
+      if (!Array.isArray(results) || results.length !== due.length) {
+        throw new BatonError(
+          'PROTOCOL',
+          `claimBuckets() returned ${Array.isArray(results) ? results.length : 'no'} results for ${due.length} leases`,
+        );
+      }
+      return due.map((held, i) => [held, results[i]!]);
+    }
+    const first = due[0]!;
+    return [[first, await this.#source.claimBucket(first.ref, id, limit, options)]];
+  }
+
+  /**
+   * Queues what a claim took, bucket by bucket. A bucket whose claim came back short of the limit left to it
+   * (the source serves the buckets in order) has nothing more due; a stale lease means the bucket was lost;
+   * claims for a bucket handed back or lost meanwhile are given back unrun. False when the layout changed (the
+   * dispatcher ends).
+   */
+  async #adoptClaims(
+    claims: ReadonlyArray<[HeldBucket, BucketClaimResult]>,
+    limit: number,
+  ): Promise<boolean> {
+    let claimed = 0;
+    for (const [, result] of claims) if (result.ok) claimed += result.tasks.length;
+    this.#env.observe({ type: 'claim-batch', claimed });
+    let left = limit;
+    const givenBack: Promise<void>[] = [];
+    for (const [bucket, result] of claims) {
+      if (!result.ok) {
+        if (result.reason === 'layout') {
           this.#outcome = 'layout-changed';
           this.#env.layoutChanged();
-          return;
+          return false;
         }
         this.#lost(
           bucket,
@@ -199,17 +246,23 @@ export class BucketDispatcher {
         );
         continue;
       }
+      const taken = result.tasks.length + result.buried;
       if (bucket.state !== 'active') {
         // Handed back or lost while the claim ran: give the tasks back unrun.
-        await this.#settleAll(
-          bucket,
-          claimed.tasks.map((task) => releaseOf(task)),
+        givenBack.push(
+          this.#settleAll(
+            bucket,
+            result.tasks.map((task) => releaseOf(task)),
+          ),
         );
-        continue;
+      } else {
+        bucket.queue.push(...result.tasks);
+        if (taken < left) bucket.due = false;
       }
-      bucket.queue.push(...claimed.tasks);
-      if (claimed.tasks.length + claimed.buried < limit) bucket.due = false;
+      left = Math.max(0, left - taken);
     }
+    await Promise.all(givenBack);
+    return true;
   }
 
   /**
@@ -620,16 +673,21 @@ export class BucketDispatcher {
     }
   }
 
-  #nextDueBucket(): HeldBucket | undefined {
+  /**
+   * The active buckets that may hold due tasks, in turn: starting after the bucket the previous claim started
+   * with, at most {@link CLAIM_LEASES}.
+   */
+  #dueInTurn(): HeldBucket[] {
     const active = this.#active();
-    for (let i = 0; i < active.length; i++) {
-      const held = active[(this.#cursor + i) % active.length]!;
-      if (held.due) {
-        this.#cursor = (this.#cursor + i + 1) % Math.max(1, active.length);
-        return held;
-      }
+    const start = this.#cursor;
+    const due: HeldBucket[] = [];
+    for (let i = 0; i < active.length && due.length < CLAIM_LEASES; i++) {
+      const held = active[(start + i) % active.length]!;
+      if (!held.due) continue;
+      if (due.length === 0) this.#cursor = (start + i + 1) % active.length;
+      due.push(held);
     }
-    return undefined;
+    return due;
   }
 
   #drained(): boolean {

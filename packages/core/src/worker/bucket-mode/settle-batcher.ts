@@ -107,19 +107,27 @@ export class SettleBatcher {
     }
   }
 
-  /** Takes up to `maxBatch` queued settlements, grouped by bucket lease, one lease per bucket. */
+  /**
+   * Takes up to `maxBatch` queued settlements, grouped by bucket lease, one lease per bucket, and each task
+   * once: two attempts of one task (the worker reclaimed its own claim after a pause longer than the reclaim
+   * threshold, and both handlers ended) go in successive writes, since a source refuses a write that settles a
+   * task twice.
+   */
   #nextWrite(): Group[] {
     const groups = new Map<number, Group>();
+    const tasks = new Set<string>();
     const later: Pending[] = [];
     let taken = 0;
     for (const pending of this.#queue) {
       const group = groups.get(pending.lease.bucket);
-      if (taken >= this.#maxBatch || (group && group.lease !== pending.lease)) {
+      const { taskId } = pending.settlement;
+      if (taken >= this.#maxBatch || (group && group.lease !== pending.lease) || tasks.has(taskId)) {
         later.push(pending);
         continue;
       }
       if (group) group.pending.push(pending);
       else groups.set(pending.lease.bucket, { lease: pending.lease, pending: [pending] });
+      tasks.add(taskId);
       taken++;
     }
     this.#queue = later;

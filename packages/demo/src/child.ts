@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { WorkerStats } from '@baton/core';
 
-const BIN = fileURLToPath(new URL('../bin.js', import.meta.url));
+/** The `baton` binary of the installed `@baton/cli`: each child worker is what users run. */
+const BIN = fileURLToPath(import.meta.resolve('@baton/cli/bin'));
 const HANDLER = fileURLToPath(new URL('./handler.js', import.meta.url));
 
 /** Environment variables of the user's shell that must not leak into the demo's workers. */
@@ -24,6 +26,9 @@ export interface ChildWorkerOptions {
 export class ChildWorker {
   readonly name: string;
   readonly exited: Promise<number>;
+  /** Resolves once the worker logged `worker started`, or exited without doing so. */
+  readonly ready: Promise<void>;
+  #markReady: () => void = () => {};
   #stats: WorkerStats | undefined;
   #completedLines = 0;
   #stopped = false;
@@ -58,19 +63,26 @@ export class ChildWorker {
       ],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    this.ready = new Promise((resolve) => {
+      this.#markReady = resolve;
+    });
     createInterface({ input: this.#child.stdout! }).on('line', (line) => this.#onLog(line));
     createInterface({ input: this.#child.stderr! }).on('line', (line) => {
       this.#stderr.push(line);
       if (this.#stderr.length > 20) this.#stderr.shift();
     });
+    // 'close', not 'exit': 'exit' can come before the last lines of stdout (the `worker stopped` line with
+    // the final counters) have been read.
     this.exited = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => {
-        this.#exitCode = code ?? (signal === 'SIGKILL' ? 137 : 1);
+      this.#child.once('close', (code, signal) => {
+        this.#exitCode = code ?? 128 + (signal ? constants.signals[signal] : 0);
+        this.#markReady();
         resolve(this.#exitCode);
       });
       this.#child.once('error', (error) => {
         this.#stderr.push(String(error));
         this.#exitCode = 1;
+        this.#markReady();
         resolve(1);
       });
     });
@@ -113,6 +125,7 @@ export class ChildWorker {
       return;
     }
     if (entry.msg === 'task completed') this.#completedLines++;
+    else if (entry.msg === 'worker started') this.#markReady();
     else if ((entry.msg === 'stats' || entry.msg === 'worker stopped') && entry.stats) {
       this.#stats = entry.stats;
       if (entry.msg === 'worker stopped') this.#stopped = true;

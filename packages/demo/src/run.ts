@@ -3,13 +3,13 @@ import { Worker } from '@baton/core';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
 import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
 import type { Pool } from 'pg';
-import { ExitCode, ReportedFailure } from '../exit-codes.js';
-import { printJson } from '../output.js';
-import { onStopSignal } from '../signals.js';
 import { ChildWorker } from './child.js';
 import { createDemoHandler, createDemoTables, demoPool, readEffects } from './effects.js';
 import { type DemoBackend, type EmbeddedLocks, startEmbeddedLocks } from './embedded.js';
 import { ProgressDisplay, type WorkerView } from './progress.js';
+
+/** Exit code of a `baton worker` stopped by SIGTERM (128 + 15), as the demo expects of its child workers. */
+const EXIT_SIGTERM = 143;
 
 /** Options of {@link runDemo}. */
 export interface DemoFlags {
@@ -24,7 +24,7 @@ export interface DemoFlags {
 }
 
 /** One check of the summary, proven by a query. */
-interface Check {
+export interface DemoCheck {
   readonly name: string;
   readonly ok: boolean;
   readonly detail: string;
@@ -43,22 +43,44 @@ interface DemoWorker {
 
 const SOURCE_ENV = { BATON_PG_SCHEMA: 'baton', BATON_PG_POOL_SIZE: '4', BATON_PG_RECLAIM_AFTER: '30s' };
 
+/** What {@link runDemo} returns once the run ended. */
+export interface DemoOutcome {
+  /** Every check passed (the caller exits 1 otherwise). */
+  readonly ok: boolean;
+  /** False when `signal` ended the run before its checks. */
+  readonly finished: boolean;
+}
+
+/** Options of {@link runDemo} that are not the user's flags. */
+export interface DemoRunOptions {
+  /** Print the summary as one JSON document instead of progress and text. */
+  readonly json: boolean;
+  /** Ends the run early (the CLI aborts it on SIGINT/SIGTERM); the workers are stopped, nothing is checked. */
+  readonly signal?: AbortSignal;
+}
+
 /**
  * Runs the demo: PGlite and the lock backend in this process, tasks enqueued, workers run until every task
- * is finished, then the checks against the database. Throws `ReportedFailure` (exit 1) when a check fails.
+ * is finished, then the checks against the database, printed on stdout (text, or JSON with `json`).
  */
-export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: boolean): Promise<void> {
+export async function runDemo(
+  backend: DemoBackend,
+  flags: DemoFlags,
+  { json, signal }: DemoRunOptions,
+): Promise<DemoOutcome> {
   const say = (line: string) => {
     if (!json) process.stdout.write(`${line}\n`);
   };
   const cancel = new AbortController();
-  const signals = onStopSignal(() => cancel.abort());
+  const onAbort = () => cancel.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  if (signal?.aborted) cancel.abort();
   let db: PgliteServer | undefined;
   let locks: EmbeddedLocks | undefined;
   let source: PostgresTaskSource | undefined;
   let pool: Pool | undefined;
   const workers: DemoWorker[] = [];
-  let checks: Check[] = [];
+  let checks: DemoCheck[] = [];
   let summary: Record<string, unknown> = {};
   try {
     const separate = backend !== 'memory' && !flags.inProcess;
@@ -68,7 +90,7 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
     );
     say('  starting PGlite (PostgreSQL in WebAssembly, in this process) ...');
     db = await startPglite();
-    if (cancel.signal.aborted) return;
+    if (cancel.signal.aborted) return { ok: false, finished: false };
     say(`  starting the lock backend (${backend}) ...`);
     locks = await startEmbeddedLocks(backend, db.connectionString);
     say(`  locks: ${locks.where}`);
@@ -84,7 +106,7 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
       await source.enqueue(batch);
     }
     say(`  enqueued ${flags.tasks} tasks; starting ${flags.workers} workers`);
-    if (cancel.signal.aborted) return;
+    if (cancel.signal.aborted) return { ok: false, finished: false };
 
     const startedAt = performance.now();
     for (let i = 1; i <= flags.workers; i++) {
@@ -129,7 +151,7 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
       Boolean(p),
     );
     if (!json) display.finish({ ...view(), elapsedMs });
-    if (cancel.signal.aborted) return;
+    if (cancel.signal.aborted) return { ok: false, finished: false };
 
     checks = await verify(source, pool, flags.tasks, workers);
     if (failure) checks.unshift({ name: 'workers ran to the end', ok: false, detail: failure });
@@ -158,18 +180,17 @@ export async function runDemo(backend: DemoBackend, flags: DemoFlags, json: bool
       staleWritesRejected: stale,
       checks,
     };
-    if (json) printJson(summary);
+    if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else printSummary(summary, checks);
   } finally {
-    signals.dispose();
+    signal?.removeEventListener('abort', onAbort);
     await Promise.allSettled(workers.map((w) => w.stop()));
     await pool?.end().catch(() => {});
     await source?.close().catch(() => {});
     await locks?.close().catch(() => {});
     await db?.close().catch(() => {});
   }
-  signals.exitIfSignalled();
-  if (!checks.every((c) => c.ok)) throw new ReportedFailure('demo checks failed', ExitCode.FAILURE);
+  return { ok: checks.every((c) => c.ok), finished: true };
 }
 
 function childWorker(name: string, flags: DemoFlags, env: Record<string, string>): DemoWorker {
@@ -191,12 +212,17 @@ function childWorker(name: string, flags: DemoFlags, env: Record<string, string>
     stop: async () => {
       const early = failure();
       stopping = true;
+      // A worker still starting up when the others have finished every task is let start first: a SIGTERM
+      // before its signal handlers exist would end it without its `worker stopped` line.
+      const startTimer = setTimeout(() => child.kill(), 30_000);
+      await child.ready;
+      clearTimeout(startTimer);
       child.stop();
       const timer = setTimeout(() => child.kill(), 15_000);
       const code = await child.exited;
       clearTimeout(timer);
       if (early) return early;
-      if (code !== ExitCode.SIGTERM)
+      if (code !== EXIT_SIGTERM)
         return `${name} exited with ${code} instead of 143 after SIGTERM${child.stderr ? `:\n${child.stderr}` : ''}`;
       if (!child.finalStats) return `${name} stopped without reporting its counters`;
       return undefined;
@@ -259,7 +285,7 @@ async function verify(
   pool: Pool,
   total: number,
   workers: readonly DemoWorker[],
-): Promise<Check[]> {
+): Promise<DemoCheck[]> {
   const stats = await source.stats();
   const effects = await readEffects(pool);
   const tasks: Task[] = [];
@@ -300,7 +326,7 @@ async function verify(
   ];
 }
 
-function printSummary(summary: Record<string, unknown>, checks: readonly Check[]): void {
+function printSummary(summary: Record<string, unknown>, checks: readonly DemoCheck[]): void {
   const lines = [
     '',
     `Summary (checked in the database) — ${summary.tasks} tasks in ${((summary.elapsedMs as number) / 1_000).toFixed(1)}s, ${

@@ -1,6 +1,6 @@
 import { redisAvailable } from '@baton/testkit/redis';
 import { describe, expect, it } from 'vitest';
-import { baton } from './helpers.js';
+import { baton } from './run-baton.js';
 
 interface DemoSummary {
   ok: boolean;
