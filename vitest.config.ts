@@ -12,7 +12,8 @@ export default defineConfig({
     ],
     reporters: ['default', './scripts/summary-reporter.ts'],
     // Two files at a time on this 2-core machine (vitest's default is cores − 1). The lock backends' projects
-    // measure leases of about a second, so they run one file at a time in a group of their own, afterwards.
+    // measure leases of about a second, so they run in a group of their own afterwards, two files at a time as
+    // well, never beside the projects above.
     maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,

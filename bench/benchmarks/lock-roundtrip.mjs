@@ -1,6 +1,7 @@
 // lock-roundtrip: acquire+release pairs per second and latency, ours vs the raw client, per backend.
 
 import { randomUUID } from 'node:crypto';
+import { usableBackends } from '../lib/lock-backends.mjs';
 import {
   BACKENDS,
   CONSUL_COUNTING_OPTIONS,
@@ -10,8 +11,6 @@ import {
   serverKind,
 } from '../lib/locks.mjs';
 import { closedLoop, interleave } from '../lib/loop.mjs';
-import { importWorkspace, UnavailableError } from '../lib/packages.mjs';
-import { dropSchemas, ensurePostgres, schemaName } from '../lib/postgres.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { pairedRatio, spread } from '../lib/stats.mjs';
 import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
@@ -48,37 +47,9 @@ export default {
           roundMs: 500,
           warmupMs: 100,
         };
-    p.backends = ctx.backends(p.backends);
-    if (p.backends.includes('etcd')) {
-      const { findEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/testkit/etcd', [
-        'findEtcd',
-        'ETCD_INSTALL_HINT',
-      ]);
-      if (!findEtcd()) {
-        ctx.log(`etcd skipped: no etcd binary (${ETCD_INSTALL_HINT})`);
-        p.backends = p.backends.filter((b) => b !== 'etcd');
-      }
-    }
-    if (p.backends.includes('redis')) {
-      const { findRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
-        'findRedis',
-        'REDIS_INSTALL_HINT',
-      ]);
-      if (!findRedis()) {
-        ctx.log(`redis skipped: no redis-server binary (${REDIS_INSTALL_HINT})`);
-        p.backends = p.backends.filter((b) => b !== 'redis');
-      }
-    }
-    let postgres;
-    if (p.backends.includes('postgres')) {
-      try {
-        postgres = await lockDatabase(ctx);
-      } catch (error) {
-        if (!(error instanceof UnavailableError)) throw error;
-        ctx.log(`postgres skipped: ${error.message}`);
-        p.backends = p.backends.filter((b) => b !== 'postgres');
-      }
-    }
+    const usable = await usableBackends(ctx, ctx.backends(p.backends));
+    p.backends = usable.backends;
+    const { postgres } = usable;
     p.requestCountPairs = ctx.quick ? 5 : 20;
     const rounds = [];
     const summary = [];
@@ -143,23 +114,6 @@ export default {
 function serverCpu(server) {
   if (!server?.cpuMs) return undefined;
   return { before: () => server.cpuMs(), after: async (before) => (await server.cpuMs()) - before };
-}
-
-/** A schema of its own on the benchmarks' PostgreSQL, with the lock tables; `close` drops it. */
-export async function lockDatabase(ctx) {
-  const { url } = await ensurePostgres(ctx.log);
-  const schema = schemaName('bench_locks');
-  const { PgLockProvider, pgLockConfigSchema } = await importWorkspace('@baton/backend-postgres', [
-    'PgLockProvider',
-    'pgLockConfigSchema',
-  ]);
-  const setup = new PgLockProvider(pgLockConfigSchema.parse({ url, schema }));
-  try {
-    await setup.migrate();
-  } finally {
-    await setup.close();
-  }
-  return { url, schema, close: async () => {}, drop: () => dropSchemas(url, [schema]) };
 }
 
 /**

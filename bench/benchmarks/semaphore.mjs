@@ -2,13 +2,13 @@
 // the same redis-server.
 
 import { randomUUID } from 'node:crypto';
+import { lockDatabase } from '../lib/lock-backends.mjs';
 import { CONSUL_SERVER_OPTIONS, createProvider, serverKind } from '../lib/locks.mjs';
 import { interleave } from '../lib/loop.mjs';
 import { importWorkspace, UnavailableError } from '../lib/packages.mjs';
 import { startServer } from '../lib/servers.mjs';
 import { latencySummary, pairedRatio, spread } from '../lib/stats.mjs';
 import { markdownTable, num, ratio, withSpread } from '../lib/table.mjs';
-import { lockDatabase } from './lock-roundtrip.mjs';
 
 const PEER = 'redis-semaphore';
 /** redis-semaphore's documented defaults, except `acquireTimeout` (long enough never to fire here). */

@@ -4,6 +4,7 @@
 
 import { spawnChild, stopChild } from '../lib/child.mjs';
 import { cpuCell, cpuSummary } from '../lib/cpu.mjs';
+import { usableBackends } from '../lib/lock-backends.mjs';
 import { BACKENDS, CONSUL_SERVER_OPTIONS, serverKind } from '../lib/locks.mjs';
 import { interleave } from '../lib/loop.mjs';
 import { peerVersions } from '../lib/packages.mjs';
@@ -54,13 +55,15 @@ export default {
     'completion per batch and burst fetching while batches come back full; graphile-worker also runs with its ' +
     'defaults (no batching), the baseline of the earlier runs. Timed from the go signal until the ' +
     'database shows every task finished (polled every 50 ms). The lock server (Consul test server, ' +
-    'dynalite; a fresh DynamoDB table per run) runs in another process. Rounds interleave the contestants in ' +
+    'dynalite with a fresh DynamoDB table per run, a real etcd-server and redis-server) runs in another ' +
+    'process; the PostgreSQL lock backend keeps its locks in a schema of the same PostgreSQL as the tasks. Rounds interleave the contestants in ' +
     'rotating order; every ratio is taken within a round, then the median over rounds.',
   async run(ctx) {
     const p = ctx.quick
       ? { tasks: 40, rounds: 1, workers: 4, concurrency: 4 }
       : { tasks: 10_000, rounds: 2, workers: 4, concurrency: 4 };
-    p.backends = ctx.backends(BACKENDS);
+    const usable = await usableBackends(ctx, ctx.backends([...BACKENDS, 'etcd', 'redis', 'postgres']));
+    p.backends = usable.backends;
     p.baton = { everyMs: 250, pageSize: 50, poolSize: 10 };
     p.bucket = { count: ctx.quick ? 8 : 64, ...BUCKET_SHORT_TASKS };
     // --quick: bucket mode on the memory backend only (lock-requests covers it on Consul and DynamoDB).
@@ -87,6 +90,7 @@ export default {
     const client = await connect(url);
     const rounds = [];
     try {
+      if (usable.postgres) servers.postgres = usable.postgres;
       for (const backend of p.backends) {
         const kind = serverKind(backend);
         if (kind) servers[backend] = await startServer(kind, kind === 'consul' ? CONSUL_SERVER_OPTIONS : {});
@@ -175,6 +179,7 @@ export default {
     } finally {
       await client.end();
       for (const server of Object.values(servers)) await server.close();
+      await usable.postgres?.drop();
     }
   },
 };
@@ -208,6 +213,7 @@ async function runOnce(p, url, client, servers, who) {
       worker: {
         backend,
         serverUrl: servers[backend]?.url,
+        serverSchema: servers[backend]?.schema,
         workers: p.workers,
         concurrency: p.concurrency,
         ...p.baton,

@@ -94,7 +94,6 @@ export function packageVersions() {
   for (const name of [
     'consul',
     '@aws-sdk/client-dynamodb',
-    '@aws-sdk/lib-dynamodb',
     'pg',
     'dynalite',
     'aws-sdk',

@@ -170,9 +170,11 @@ export async function seedTasks(url, schema, count, { kind = 'noop' } = {}) {
 /**
  * CPU used while a batch runs: job-server children (each answers `cpu`), the lock server process (if any),
  * the PostgreSQL server, and how busy the machine was overall. `stop(children, tasksDone)` returns totals
- * in ms and per task.
+ * in ms and per task. A lock backend without a process of its own (memory; PostgreSQL locks, whose CPU is the
+ * PostgreSQL server's) has no lock-server figure.
  */
-export async function startCpu(server, database) {
+export async function startCpu(lockServer, database) {
+  const server = lockServer?.cpuMs ? lockServer : undefined;
   const meter = cpuMeter(database);
   const server0 = server ? await server.cpuMs() : undefined;
   return {

@@ -2,7 +2,7 @@
 // process, as documented) and each with its own PostgreSQL task source (its own pool), like separate job
 // servers would have. Config:
 //
-//   { backend, serverUrl, url, schema, workers = 1, concurrency = 4, pageSize, attemptsInFlight, everyMs = 250,
+//   { backend, serverUrl, serverSchema, url, schema, workers = 1, concurrency = 4, pageSize, attemptsInFlight, everyMs = 250,
 //     sleepMs = 0, ttlMs, lockDelayMs, poolSize, idPrefix, progressEveryMs, reportStarts,
 //     stopGraceMs, reclaimAfterMs, backoffBaseMs, nullGrant, reportPasses,
 //     leaseBy = 'task', buckets: { count, batchSize, prefetch, ... }, wakeOnEnqueue, reportStartTimes,
@@ -34,7 +34,11 @@ await childMain(async (config, send) => {
   if (config.lockDelayMs !== undefined) settings.lockDelayMs = config.lockDelayMs;
   if (config.nullGrant !== undefined) settings.grant = config.nullGrant;
   if (config.lockTable !== undefined) settings.table = config.lockTable;
-  const provider = await createProvider(config.backend, { url: config.serverUrl }, settings);
+  const provider = await createProvider(
+    config.backend,
+    { url: config.serverUrl, schema: config.serverSchema },
+    settings,
+  );
   const sleepMs = config.sleepMs ?? 0;
   const run = sleepMs > 0 ? ({ signal }) => sleep(sleepMs, undefined, { signal }) : () => undefined;
   const handler = config.reportStartTimes

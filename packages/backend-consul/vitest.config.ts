@@ -6,10 +6,9 @@ export default defineProject({
   test: {
     name: 'backend-consul',
     include: ['test/**/*.test.ts'],
-    // The test server runs in the test's own event loop and the tests measure TTLs of about a second: files
-    // running side by side on a small machine starve each other's renewals.
-    fileParallelism: false,
-    // Run after the projects that share two workers (the root config), never beside them.
+    // The test server runs in the test's own event loop and the tests measure TTLs of about a second, so these
+    // files run after the projects that share two workers (the root config), never beside them: two backend
+    // files at a time, each in its own process on its own core.
     sequence: { groupOrder: 1 },
   },
 });

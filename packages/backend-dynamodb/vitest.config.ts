@@ -6,9 +6,8 @@ export default defineProject({
   test: {
     name: 'backend-dynamodb',
     include: ['test/**/*.test.ts'],
-    // dynalite runs in the test's own event loop and the fault tests measure leases of about a second: run
-    // one file at a time, after the projects that share two workers (the root config).
-    fileParallelism: false,
+    // dynalite runs in the test's own event loop and the fault tests measure leases of about a second: these
+    // files run after the projects that share two workers (the root config), two backend files at a time.
     sequence: { groupOrder: 1 },
   },
 });

@@ -6,10 +6,8 @@ export default defineProject({
   test: {
     name: 'backend-redis',
     include: ['test/**/*.test.ts'],
-    // Each file starts its own Redis server; the suites measure TTLs of about a second, and files running
-    // side by side on a small machine starve each other's renewals.
-    fileParallelism: false,
-    // Run after the projects that share two workers (the root config), never beside them.
+    // Each file starts its own Redis server; the suites measure TTLs of about a second, so these files run after
+    // the projects that share two workers (the root config), two backend files at a time, never beside them.
     sequence: { groupOrder: 1 },
   },
 });

@@ -6,7 +6,7 @@ import {
   quoteForMessage,
 } from '@baton/core';
 import { InvalidArgumentError } from 'commander';
-import { UsageError } from './exit-codes.js';
+import { UsageError } from './classify-errors.js';
 import { inexactNumber } from './json-numbers.js';
 
 /**

@@ -3,8 +3,8 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { durationMs, type EnvLike, type LockProviderConfig, redact } from '@baton/core';
 import { z } from 'zod';
+import { UsageError } from './classify-errors.js';
 import { cliDurationBounds } from './durations.js';
-import { UsageError } from './exit-codes.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
 
 /** Schema names: what PostgreSQL allows unquoted, at most 63 characters, outside its reserved `pg_` prefix. */

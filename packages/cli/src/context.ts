@@ -1,7 +1,7 @@
 import { createLockProvider, type EnvLike, type LockProvider } from '@baton/core';
 import type { Command } from 'commander';
+import { UsageError } from './classify-errors.js';
 import { backendName, type GlobalOptions, type LoadedConfig, loadConfigFile, lockInput } from './config.js';
-import { UsageError } from './exit-codes.js';
 import { warn } from './output.js';
 
 /** What every command action starts from: merged options, the environment and the config file. */

@@ -8,7 +8,7 @@ import {
   type TaskContext,
   type TaskHandler,
 } from '@baton/core';
-import { UsageError } from './exit-codes.js';
+import { UsageError } from './classify-errors.js';
 
 /** A handler module, loaded and checked. */
 export interface LoadedHandler {

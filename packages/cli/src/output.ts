@@ -1,6 +1,6 @@
 import type { ConfigWarning } from '@baton/core';
 import { redact } from '@baton/core';
-import { classifyError, describeError, hintFor } from './exit-codes.js';
+import { classifyError, describeError, hintFor } from './classify-errors.js';
 
 /** Writes `value` as one JSON document on stdout. */
 export function printJson(value: unknown): void {

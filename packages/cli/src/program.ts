@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, ReportedFailure } from './classify-errors.js';
 import { demoCommand } from './commands/demo.js';
 import { dynamodbCommand } from './commands/dynamodb.js';
 import { leaderCommand } from './commands/leader.js';
@@ -6,7 +7,6 @@ import { locksCommand } from './commands/locks.js';
 import { semaphoreCommand } from './commands/semaphore.js';
 import { migrateCommand, tasksCommand } from './commands/tasks.js';
 import { workerCommand } from './commands/worker.js';
-import { ExitCode, ReportedFailure } from './exit-codes.js';
 import { LOG_LEVELS } from './log-levels.js';
 import { reportError } from './output.js';
 import { usageErrorOf } from './usage-errors.js';

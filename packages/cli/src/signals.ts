@@ -1,4 +1,4 @@
-import { ExitCode, ReportedFailure } from './exit-codes.js';
+import { ExitCode, ReportedFailure } from './classify-errors.js';
 
 /** A SIGINT/SIGTERM subscription of a long-running command. */
 export interface StopSignal {

@@ -1,5 +1,5 @@
 import { type Clock, type EnvLike, skewedClock, systemClock } from '@baton/core';
-import { UsageError } from './exit-codes.js';
+import { UsageError } from './classify-errors.js';
 
 /**
  * Test hook: `BATON_TEST_CLOCK_SKEW_MS=<integer>` runs `baton worker` on a wall clock that many milliseconds

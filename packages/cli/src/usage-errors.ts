@@ -1,5 +1,5 @@
 import type { CommanderError } from 'commander';
-import { UsageError } from './exit-codes.js';
+import { UsageError } from './classify-errors.js';
 
 /**
  * A commander parse error (unknown flag or command, bad or missing value, missing command) as a

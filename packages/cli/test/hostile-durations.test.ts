@@ -26,8 +26,8 @@ import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durationArgBounds } from '../src/args.js';
+import { UsageError } from '../src/classify-errors.js';
 import { configFileSchema, loadConfigFile } from '../src/config.js';
-import { UsageError } from '../src/exit-codes.js';
 import { createProgram } from '../src/program.js';
 import { baton, closedPort, Running, tempFiles, uniqueSchema } from './helpers.js';
 

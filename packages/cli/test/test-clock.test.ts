@@ -1,6 +1,6 @@
 import { ManualClock, systemClock } from '@baton/core';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../src/exit-codes.js';
+import { UsageError } from '../src/classify-errors.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../src/test-clock.js';
 
 describe('BATON_TEST_CLOCK_SKEW_MS (worker clock hook for chaos tests)', () => {

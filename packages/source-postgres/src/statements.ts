@@ -58,6 +58,18 @@ export function statements(schema: string) {
   const abandoned = `t.status = 'running' AND t.attempts >= t.max_attempts`;
   const buryError = `format('abandoned: no outcome was reported for attempt %s of %s before the task was claimed again',
                           t.attempts, t.max_attempts)`;
+  // What a bucket claim writes to each task it takes: one attempt more (or the burial of a task whose last
+  // attempt never reported), the claim's token as the fence, and the claiming worker.
+  const claimSet = (token: string, workerId: string) => `
+          status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
+          attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
+          last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
+          finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
+          claimed_at = now(),
+          fence = ${token},
+          lease_epoch = $1::integer,
+          worker_id = ${workerId},
+          updated_at = now()`;
   return {
     tasks,
     layout,
@@ -342,16 +354,7 @@ export function statements(schema: string) {
          LIMIT $8
          FOR UPDATE OF t
       ), claimed AS (
-        UPDATE ${tasks} AS t SET
-          status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
-          attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
-          last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
-          finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
-          claimed_at = now(),
-          fence = lease.token,
-          lease_epoch = $1::integer,
-          worker_id = $7,
-          updated_at = now()
+        UPDATE ${tasks} AS t SET ${claimSet('lease.token', '$7')}
         FROM pick, lease
         WHERE t.id = pick.id
         RETURNING ${CLAIMED_COLUMNS}
@@ -411,16 +414,7 @@ export function statements(schema: string) {
         ORDER BY served.ord
         LIMIT $7
       ), claimed AS (
-        UPDATE ${tasks} AS t SET
-          status = CASE WHEN ${abandoned} THEN 'dead' ELSE 'running' END,
-          attempts = CASE WHEN ${abandoned} THEN t.attempts ELSE t.attempts + 1 END,
-          last_error = CASE WHEN ${abandoned} THEN ${buryError} ELSE t.last_error END,
-          finished_at = CASE WHEN ${abandoned} THEN now() ELSE NULL END,
-          claimed_at = now(),
-          fence = pick.token,
-          lease_epoch = $1::integer,
-          worker_id = $6,
-          updated_at = now()
+        UPDATE ${tasks} AS t SET ${claimSet('pick.token', '$6')}
         FROM pick
         WHERE t.id = pick.id
         RETURNING ${CLAIMED_COLUMNS}

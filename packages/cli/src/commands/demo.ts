@@ -1,8 +1,8 @@
 import { type Command, Option } from 'commander';
 import { durationArg, intArg } from '../args.js';
+import { ExitCode, ReportedFailure, UsageError } from '../classify-errors.js';
 import { commandContext } from '../context.js';
 import { cliDurationBounds } from '../durations.js';
-import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
 import { onStopSignal } from '../signals.js';
 
 /** The flags `baton demo` passes to `@baton/demo`'s `runDemo`. */

@@ -1,8 +1,8 @@
 import type { LockHolder, LockProvider } from '@baton/core';
 import type { Command } from 'commander';
 import { keyArg } from '../args.js';
+import { UsageError } from '../classify-errors.js';
 import { commandContext, openLocks } from '../context.js';
-import { UsageError } from '../exit-codes.js';
 import { note, printJson, printLines, table } from '../output.js';
 
 const CONSEQUENCES = [

@@ -1,8 +1,8 @@
 import { type LockProvider, MAX_SEMAPHORE_LIMIT, type PermitHolder, semaphore } from '@baton/core';
 import type { Command } from 'commander';
 import { intArg, keyArg } from '../args.js';
+import { UsageError } from '../classify-errors.js';
 import { commandContext, openLocks } from '../context.js';
-import { UsageError } from '../exit-codes.js';
 import { printJson, printLines, table } from '../output.js';
 
 /** What `baton semaphore show` reports: the permits held and what they say about the limit. */

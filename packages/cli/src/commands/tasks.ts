@@ -8,10 +8,10 @@ import {
 import { type PostgresTask, postgresDurationBounds } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
 import { durationArg, intArg, payloadArg, powerOfTwoArg, type When, whenArg } from '../args.js';
+import { ExitCode, ReportedFailure, UsageError } from '../classify-errors.js';
 import { backendName, lockInput } from '../config.js';
 import { commandContext } from '../context.js';
 import { withSource } from '../database.js';
-import { ExitCode, ReportedFailure, UsageError } from '../exit-codes.js';
 import { printJson, printLines, table } from '../output.js';
 
 const STATUSES: readonly TaskStatus[] = ['pending', 'running', 'done', 'failed', 'dead'];

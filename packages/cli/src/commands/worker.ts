@@ -17,11 +17,11 @@ import {
 import type { PostgresTaskSource } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
 import { durationArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
+import { ReportedFailure, UsageError } from '../classify-errors.js';
 import { backendName, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { cliDurationBounds } from '../durations.js';
-import { ReportedFailure, UsageError } from '../exit-codes.js';
 import { loadHandlerModule } from '../handler-module.js';
 import type { Logger } from '../logger.js';
 import type { MetricsServer } from '../metrics.js';

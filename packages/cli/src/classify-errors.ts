@@ -1,3 +1,5 @@
+// What a failure means to the user of the `baton` command: its exit code, a one-line description that walks
+// the cause chain, and a hint naming the fix.
 import { BatonError, type BatonErrorCode } from '@baton/core';
 
 /**
