@@ -3,24 +3,24 @@
 // clocks are ever compared). Registered under the name `pg-rows`.
 import { randomUUID } from 'node:crypto';
 import {
+  AbstractLockProvider,
   AbstractLockSession,
   BatonError,
-  ClosedError,
   defineBackend,
   durationMs,
-  InvalidArgumentError,
   intField,
   KeepAlive,
   LeaseLostError,
   PermissionDeniedError,
   ProtocolError,
+  parseSettings,
   pickEnv,
   pollingWatch,
   ResourceNotFoundError,
   SessionLostError,
+  sessionBoundsOf,
   systemClock,
   UnavailableError,
-  validateKey,
 } from '@baton/core';
 import pg from 'pg';
 import { z } from 'zod';
@@ -35,6 +35,7 @@ const NAME = 'pg-rows';
  * @typedef {{ query(text: string, values?: unknown[]): Promise<{ rows: any[], rowCount: number | null }>, end(): Promise<void> }} Queryable
  */
 
+/** Every setting, its default and bounds, once: the config and the provider's options both use it. */
 export const pgRowsConfigSchema = z
   .object({
     /** Connection string; without one, `pg` reads PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE. */
@@ -121,39 +122,40 @@ export function toBatonError(error, what) {
  *   `lockAtLeastFor` window is over.
  * - The fence is `nextval()` of one sequence: strictly increasing across every key, release, expiry and
  *   deletion of the row.
+ *
+ * `AbstractLockProvider` does the rest: the set of open sessions, `close()`, key validation, the closed
+ * check, process holds, `openSession`'s bounds, and the order of `list`.
  */
-export class PgRowsLockProvider {
+export class PgRowsLockProvider extends AbstractLockProvider {
   backend = NAME;
   capabilities = capabilities;
 
   /** @type {Queryable} */ #pool;
   #ownsPool;
   #schema;
-  #defaults;
   /** @type {Promise<void> | undefined} */ #ready;
   #migrate;
-  #sessions = new Set();
-  #closed = false;
 
   /**
-   * @param {{ connectionString?: string, schema?: string, ttlMs?: number, lockDelayMs?: number, poolSize?: number,
-   *   migrate?: boolean, clock?: Clock, pool?: Queryable }} options
+   * @param {Partial<import('zod').output<typeof pgRowsConfigSchema>> & { clock?: Clock, pool?: Queryable }} options
    */
   constructor(options = {}) {
-    /** @type {Clock} */
-    this.clock = options.clock ?? systemClock;
-    this.#schema = options.schema ?? 'baton_locks';
-    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.#schema))
-      throw new TypeError(`bad schema name '${this.#schema}'`);
-    this.#defaults = { ttlMs: options.ttlMs ?? 15_000, lockDelayMs: options.lockDelayMs ?? 15_000 };
-    this.#migrate = options.migrate ?? true;
+    const settings = parseSettings(pgRowsConfigSchema, options, NAME);
+    super({
+      label: NAME,
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: sessionBoundsOf(pgRowsConfigSchema),
+    });
+    this.#schema = settings.schema;
+    this.#migrate = settings.migrate;
     if (options.pool) {
       this.#pool = options.pool;
       this.#ownsPool = false;
     } else {
       const pool = new pg.Pool({
-        ...(options.connectionString ? { connectionString: options.connectionString } : {}),
-        max: options.poolSize ?? 4,
+        ...(settings.connectionString ? { connectionString: settings.connectionString } : {}),
+        max: settings.poolSize,
         connectionTimeoutMillis: 5_000,
       });
       pool.on('error', () => {}); // an idle client dropped by the server; the next query reconnects
@@ -210,16 +212,9 @@ export class PgRowsLockProvider {
       CREATE INDEX IF NOT EXISTS locks_session_idx ON ${this.t('locks')} (session_id);`);
   }
 
-  /** @param {import('@baton/core').SessionOptions} [options] */
-  async openSession(options = {}) {
-    if (this.#closed) throw new ClosedError(`${NAME} provider is closed`);
-    const ttlMs = options.ttlMs ?? this.#defaults.ttlMs;
-    const lockDelayMs = options.lockDelayMs ?? this.#defaults.lockDelayMs;
-    if (!(ttlMs >= capabilities.minTtlMs)) {
-      throw new InvalidArgumentError(`ttlMs must be >= ${capabilities.minTtlMs}, got ${ttlMs}`);
-    }
+  /** @param {import('@baton/core').SessionSettings} settings */
+  async startSession({ ttlMs, lockDelayMs, name, startedAt }) {
     const id = randomUUID();
-    const startedAt = this.clock.monotonicNow();
     // Forget sessions that expired long ago (their lock-delay is over), then create ours.
     await this.query(
       `WITH gone AS (
@@ -228,18 +223,14 @@ export class PgRowsLockProvider {
        )
        INSERT INTO ${this.t('sessions')} (id, name, ttl_ms, lock_delay_ms, expires_at)
        VALUES ($1::uuid, $2::text, $3::int, $4::int, clock_timestamp() + $3::int * interval '1 millisecond')`,
-      [id, options.name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
+      [id, name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
       `${NAME}: opening a session`,
     );
-    const session = new PgRowsSession(this, id, ttlMs, startedAt);
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    return session;
+    return new PgRowsSession(this, id, ttlMs, startedAt);
   }
 
   /** @returns {Promise<LockHolder | null>} */
-  async getHolder(key) {
-    validateKey(key);
+  async readHolder(key) {
     const { rows } = await this.query(
       `SELECT l.key, l.session_id, l.fence, l.value FROM ${this.t('locks')} l
        JOIN ${this.t('sessions')} s ON s.id = l.session_id
@@ -250,21 +241,19 @@ export class PgRowsLockProvider {
     return rows[0] ? toHolder(rows[0]) : null;
   }
 
-  watch(key, options = {}) {
-    validateKey(key);
+  watchKey(key, signal, options) {
     return pollingWatch(() => this.getHolder(key), {
-      signal: options.signal,
+      signal,
       pollIntervalMs: options.pollIntervalMs ?? 500,
       clock: this.clock,
     });
   }
 
-  async list(prefix = '') {
+  async listHolders(prefix) {
     const { rows } = await this.query(
       `SELECT l.key, l.session_id, l.fence, l.value FROM ${this.t('locks')} l
        JOIN ${this.t('sessions')} s ON s.id = l.session_id
-       WHERE starts_with(l.key, $1) AND s.expires_at > clock_timestamp()
-       ORDER BY l.key`,
+       WHERE starts_with(l.key, $1) AND s.expires_at > clock_timestamp()`,
       [prefix],
       `${NAME}: listing locks`,
     );
@@ -272,8 +261,7 @@ export class PgRowsLockProvider {
   }
 
   /** Clears the holder (and any lock-delay or lockAtLeastFor window). The holder notices at its next renewal. */
-  async forceRelease(key) {
-    validateKey(key);
+  async forceReleaseKey(key) {
     const { rowCount } = await this.query(
       `UPDATE ${this.t('locks')} SET session_id = NULL, value = NULL, min_until = clock_timestamp()
        WHERE key = $1 AND session_id IS NOT NULL`,
@@ -283,15 +271,8 @@ export class PgRowsLockProvider {
     return (rowCount ?? 0) > 0;
   }
 
-  async close() {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((s) => s.destroy()));
+  async closeConnections() {
     if (this.#ownsPool) await this.#pool.end().catch(() => {});
-  }
-
-  async [Symbol.asyncDispose]() {
-    await this.close();
   }
 }
 

@@ -41,27 +41,27 @@ export async function providerOptions(
   clock?: ConsulLockProviderOptions['clock'],
   warn?: BackendContext['warn'],
 ): Promise<ConsulLockProviderOptions> {
+  const {
+    token: _token,
+    tokenFile: _tokenFile,
+    caFile,
+    certFile,
+    keyFile,
+    tlsServerName,
+    allowShortTtl,
+    ...settings
+  } = config;
   const { token, tokenSource } = await resolveToken(config, warn);
   const tls: NonNullable<ConsulLockProviderOptions['tls']> = {};
-  if (config.caFile) tls.ca = await readConfigFile('caFile', config.caFile);
-  if (config.certFile) tls.cert = await readConfigFile('certFile', config.certFile);
-  if (config.keyFile) tls.key = await readConfigFile('keyFile', config.keyFile);
-  if (config.tlsServerName) tls.servername = config.tlsServerName;
+  if (caFile) tls.ca = await readConfigFile('caFile', caFile);
+  if (certFile) tls.cert = await readConfigFile('certFile', certFile);
+  if (keyFile) tls.key = await readConfigFile('keyFile', keyFile);
+  if (tlsServerName) tls.servername = tlsServerName;
   return {
-    address: config.address,
+    ...settings,
+    minTtlMs: allowShortTtl ? SHORT_TTL_FLOOR_MS : CONSUL_MIN_TTL_MS,
     ...(token ? { token, tokenSource } : {}),
     ...(Object.keys(tls).length > 0 ? { tls } : {}),
-    ...(config.datacenter ? { datacenter: config.datacenter } : {}),
-    prefix: config.prefix,
-    ttlMs: config.ttlMs,
-    minTtlMs: config.allowShortTtl ? SHORT_TTL_FLOOR_MS : CONSUL_MIN_TTL_MS,
-    lockDelayMs: config.lockDelayMs,
-    behavior: config.behavior,
-    checks: config.checks,
-    sessionName: config.sessionName,
-    requestTimeoutMs: config.requestTimeoutMs,
-    ...(config.monitorAfterMs !== undefined ? { monitorAfterMs: config.monitorAfterMs } : {}),
-    watchWaitMs: config.watchWaitMs,
     ...(clock ? { clock } : {}),
   };
 }

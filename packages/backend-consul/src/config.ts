@@ -1,4 +1,11 @@
-import { boolField, durationBounds, durationMs, type EnvLike, type FieldDocs, pickEnv } from '@baton/core';
+import {
+  boolField,
+  durationBounds,
+  durationMs,
+  type EnvLike,
+  type FieldDocs,
+  pickEnvFields,
+} from '@baton/core';
 import { z } from 'zod';
 import { isValidPrefix } from './keys.js';
 
@@ -20,6 +27,7 @@ export const consulDurationBounds = {
   requestTimeoutMs: durationBounds({ min: 100, max: 600_000 }),
   monitorAfterMs: durationBounds({ min: 0 }),
   watchWaitMs: durationBounds({ min: 100, max: 600_000 }),
+  minTtlMs: durationBounds({ min: SHORT_TTL_FLOOR_MS, max: CONSUL_MAX_TTL_MS }),
 } as const;
 
 /**
@@ -72,6 +80,60 @@ const checksField = z
     (Array.isArray(value) ? value : value.split(',')).map((check) => check.trim()).filter(Boolean),
   );
 
+/**
+ * The Consul backend's settings, their defaults and bounds: the one place they are declared. The config
+ * ({@link consulConfigSchema}) and {@link ConsulLockProvider}'s options both come from it.
+ */
+export const consulSettingsSchema = z.object({
+  /** Datacenter to use instead of the agent's own. */
+  datacenter: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'expected a datacenter name (letters, digits, - and _)')
+    .optional(),
+  /** Consul key prefix of every lock. Default `baton/`. */
+  prefix: z
+    .string()
+    .refine(
+      isValidPrefix,
+      "expected letters, digits, '-', '_', '.', '/', no leading '/', no segment starting with '.'",
+    )
+    .default('baton/'),
+  /** Default session TTL. Default 15 s, from 10 s (Consul's floor; see `allowShortTtl`) to 24 h. */
+  ttlMs: durationMs(consulDurationBounds.ttlMs).default(15_000),
+  /** Default lock-delay after a session is invalidated while holding locks. Default 15 s, at most 60 s. */
+  lockDelayMs: durationMs(consulDurationBounds.lockDelayMs).default(15_000),
+  /**
+   * What Consul does with held keys when a session is invalidated. Default `delete`: an expired holder's
+   * key goes (lock-delay still applies to it), as a released one does, so no key is left behind.
+   */
+  behavior: z.enum(['release', 'delete']).default('delete'),
+  /**
+   * Health checks the sessions are bound to. Default `[]`: none, so a lock lives exactly as long as its
+   * session keeps renewing. `['serfHealth']` also ends sessions when the agent's node fails.
+   */
+  checks: checksField.default([]),
+  /** Session name shown in Consul when `openSession` gets none. Default `baton`. */
+  sessionName: z.string().min(1).max(256).default('baton'),
+  /** Deadline of each non-blocking request. Default 10 s, from 100 ms to 10 min. */
+  requestTimeoutMs: durationMs(consulDurationBounds.requestTimeoutMs).default(10_000),
+  /**
+   * A lease held this long gets a blocking-query monitor on its key, so a force-release or deletion is
+   * noticed at once. Default: the session's TTL, at most 24 h. Short tasks never pay for it.
+   */
+  monitorAfterMs: durationMs(consulDurationBounds.monitorAfterMs).optional(),
+  /** `?wait` of blocking queries (watch, monitor). Default 60 s, from 100 ms to 10 min. */
+  watchWaitMs: durationMs(consulDurationBounds.watchWaitMs).default(60_000),
+});
+
+/**
+ * {@link ConsulLockProvider}'s settings: the backend's, plus the smallest TTL it accepts (the config sets it
+ * from `allowShortTtl`).
+ */
+export const consulProviderSchema = consulSettingsSchema.extend({
+  /** Smallest TTL accepted. Default 10 s (Consul's floor); lower it (to 100 ms) only for test servers. */
+  minTtlMs: durationMs(consulDurationBounds.minTtlMs).default(CONSUL_MIN_TTL_MS),
+});
+
 /** The raw Consul backend config, as validated (see {@link consulFields} for each field's meaning). */
 export const consulConfigSchema = z
   .object({
@@ -96,26 +158,8 @@ export const consulConfigSchema = z
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
     tlsServerName: z.string().min(1).optional(),
-    datacenter: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]+$/, 'expected a datacenter name (letters, digits, - and _)')
-      .optional(),
-    prefix: z
-      .string()
-      .refine(
-        isValidPrefix,
-        "expected letters, digits, '-', '_', '.', '/', no leading '/', no segment starting with '.'",
-      )
-      .default('baton/'),
-    ttlMs: durationMs(consulDurationBounds.ttlMs).default(15_000),
+    ...consulSettingsSchema.shape,
     allowShortTtl: boolField().default(false),
-    lockDelayMs: durationMs(consulDurationBounds.lockDelayMs).default(15_000),
-    behavior: z.enum(['release', 'delete']).default('delete'),
-    checks: checksField.default([]),
-    sessionName: z.string().min(1).max(256).default('baton'),
-    requestTimeoutMs: durationMs(consulDurationBounds.requestTimeoutMs).default(10_000),
-    monitorAfterMs: durationMs(consulDurationBounds.monitorAfterMs).optional(),
-    watchWaitMs: durationMs(consulDurationBounds.watchWaitMs).default(60_000),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -185,7 +229,5 @@ export const consulFields: Readonly<Record<string, FieldDocs>> = {
 
 /** Builds the raw config from the environment: Consul's standard variables plus baton's own. */
 export function consulConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(consulFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, consulFields);
 }

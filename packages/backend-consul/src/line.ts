@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   type Acquisition,
   BatonError,
-  backoffDelay,
   type Clock,
   jitter,
   type LineEntry,
   type LockHolder,
+  sessionRetryDelay,
   sleep,
   type TryAcquireOptions,
   type WaitingLine,
@@ -184,11 +184,10 @@ export class ConsulLine<S> implements WaitingLine<ConsulPlace, S> {
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof BatonError && !error.retryable) throw error;
-        const delay = backoffDelay(failures++, {
-          baseMs: Math.max(10, Math.min(1_000, this.#host.ttlMs / 10)),
-          maxMs: Math.max(100, this.#host.ttlMs / 2),
-        });
-        await sleep(delay, { signal, clock: this.#host.clock }).catch(() => undefined);
+        await sleep(sessionRetryDelay(failures++, this.#host.ttlMs), {
+          signal,
+          clock: this.#host.clock,
+        }).catch(() => undefined);
       }
     }
   }

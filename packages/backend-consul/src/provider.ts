@@ -1,21 +1,22 @@
 import {
+  AbstractLockProvider,
   type BatonError,
   type Clock,
-  ClosedError,
   ConfigError,
-  checkDuration,
+  durationBounds,
   InvalidArgumentError,
   type LockCapabilities,
   type LockHolder,
-  type LockProvider,
+  parseSettings,
   quoteForMessage,
-  type SessionOptions,
+  type SessionSettings,
+  type SettingsOptions,
   systemClock,
   UnavailableError,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
-import { CONSUL_MIN_TTL_MS, consulDurationBounds } from './config.js';
+import type { z } from 'zod';
+import { consulDurationBounds, consulProviderSchema } from './config.js';
 import { holderOf, sessionOf } from './entry.js';
 import { BACKEND, httpStatusOf } from './errors.js';
 import { ConsulHttp } from './http.js';
@@ -34,8 +35,11 @@ export interface ConsulTlsOptions {
   servername?: string;
 }
 
-/** Options of {@link ConsulLockProvider}. Every field has a default. */
-export interface ConsulLockProviderOptions {
+/**
+ * Options of {@link ConsulLockProvider}. Every field has a default: the settings of
+ * `consulProviderSchema` (prefix, TTL and its floor, lock-delay, behavior, checks, timeouts, ...), and:
+ */
+export interface ConsulLockProviderOptions extends SettingsOptions<typeof consulProviderSchema> {
   /** Agent address, `http(s)://host:port`. Default `http://127.0.0.1:8500`. */
   address?: string | URL;
   /** ACL token sent as `X-Consul-Token`. Never logged. */
@@ -47,37 +51,6 @@ export interface ConsulLockProviderOptions {
    */
   tokenSource?: string;
   tls?: ConsulTlsOptions;
-  /** Datacenter to use instead of the agent's own. */
-  datacenter?: string;
-  /** Consul key prefix of every lock. Default `baton/`. */
-  prefix?: string;
-  /** Default session TTL. Default 15 s, from `minTtlMs` to 24 h (Consul's bounds). */
-  ttlMs?: number;
-  /** Smallest TTL accepted. Default 10 s (Consul's floor); lower it only for test servers. */
-  minTtlMs?: number;
-  /** Default lock-delay after a session is invalidated while holding locks. Default 15 s, at most 60 s. */
-  lockDelayMs?: number;
-  /**
-   * What Consul does with held keys when a session is invalidated. Default `delete`: an expired holder's
-   * key goes (lock-delay still applies to it), as a released one does, so no key is left behind.
-   */
-  behavior?: 'release' | 'delete';
-  /**
-   * Health checks the sessions are bound to. Default `[]`: none, so a lock lives exactly as long as its
-   * session keeps renewing. `['serfHealth']` also ends sessions when the agent's node fails.
-   */
-  checks?: readonly string[];
-  /** Session name shown in Consul when `openSession` gets none. Default `baton`. */
-  sessionName?: string;
-  /** Deadline of each non-blocking request. Default 10 s, from 100 ms to 10 min. */
-  requestTimeoutMs?: number;
-  /**
-   * A lease held this long gets a blocking-query monitor on its key, so a force-release or deletion is
-   * noticed at once. Default: the session's TTL, at most 24 h. Short tasks never pay for it.
-   */
-  monitorAfterMs?: number;
-  /** `?wait` of blocking queries (watch, monitor). Default 60 s, from 100 ms to 10 min. */
-  watchWaitMs?: number;
   clock?: Clock;
   /** Observes errors that are retried in the background (renewals, monitors, deferred releases). */
   onError?: (error: unknown, context: string) => void;
@@ -90,60 +63,32 @@ const DEFAULT_ADDRESS = 'http://127.0.0.1:8500';
  * fencing tokens from Consul's Raft index. See `docs/backends/consul.md` for guarantees, failure model,
  * round trips and the ACL policy it needs.
  */
-export class ConsulLockProvider implements LockProvider {
+export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities;
-  readonly clock: Clock;
   /** The Consul key prefix of every lock. */
   readonly prefix: string;
   readonly #http: ConsulHttp;
   readonly #codec: KeyCodec;
-  readonly #options: Required<
-    Pick<
-      ConsulLockProviderOptions,
-      | 'ttlMs'
-      | 'minTtlMs'
-      | 'lockDelayMs'
-      | 'behavior'
-      | 'checks'
-      | 'sessionName'
-      | 'requestTimeoutMs'
-      | 'watchWaitMs'
-    >
-  > &
-    Pick<ConsulLockProviderOptions, 'monitorAfterMs' | 'onError'>;
-  readonly #sessions = new Set<ConsulSession>();
-  /** Aborts when the provider closes: ends every running watch. */
-  readonly #closing = new AbortController();
-  #closed = false;
+  readonly #settings: z.output<typeof consulProviderSchema>;
+  readonly #onError: ConsulLockProviderOptions['onError'];
 
   constructor(options: ConsulLockProviderOptions = {}) {
-    this.clock = options.clock ?? systemClock;
-    this.#codec = new KeyCodec(options.prefix ?? 'baton/');
+    const settings = parseSettings(consulProviderSchema, options, 'Consul');
+    const { max } = consulDurationBounds.ttlMs;
+    super({
+      label: 'Consul',
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: {
+        ttlMs: durationBounds({ min: Math.min(settings.minTtlMs, max), max }),
+        lockDelayMs: consulDurationBounds.lockDelayMs,
+      },
+    });
+    this.#settings = settings;
+    this.#onError = options.onError;
+    this.#codec = new KeyCodec(settings.prefix);
     this.prefix = this.#codec.prefix;
-    this.#options = {
-      ttlMs: options.ttlMs ?? 15_000,
-      minTtlMs: options.minTtlMs ?? CONSUL_MIN_TTL_MS,
-      lockDelayMs: options.lockDelayMs ?? 15_000,
-      behavior: options.behavior ?? 'delete',
-      checks: [...(options.checks ?? [])],
-      sessionName: options.sessionName ?? 'baton',
-      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
-      watchWaitMs: options.watchWaitMs ?? 60_000,
-      monitorAfterMs: options.monitorAfterMs,
-      onError: options.onError,
-    };
-    checkTtl(this.#options.ttlMs, this.#options.minTtlMs);
-    checkLockDelay(this.#options.lockDelayMs);
-    for (const name of ['requestTimeoutMs', 'watchWaitMs', 'monitorAfterMs'] as const) {
-      const value = this.#options[name];
-      if (value !== undefined) checkDuration(name, value, consulDurationBounds[name]);
-    }
-    if (this.#options.behavior !== 'release' && this.#options.behavior !== 'delete') {
-      throw new InvalidArgumentError(
-        `behavior must be 'release' or 'delete', got '${String(options.behavior)}'`,
-      );
-    }
     let address: URL;
     try {
       address = new URL(String(options.address ?? DEFAULT_ADDRESS));
@@ -154,7 +99,7 @@ export class ConsulLockProvider implements LockProvider {
     }
     this.capabilities = {
       nativeWatch: true,
-      minTtlMs: this.#options.minTtlMs,
+      minTtlMs: settings.minTtlMs,
       lockDelay: true,
       list: true,
       forceRelease: true,
@@ -168,8 +113,8 @@ export class ConsulLockProvider implements LockProvider {
       cert: options.tls?.cert,
       key: options.tls?.key,
       servername: options.tls?.servername,
-      datacenter: options.datacenter,
-      requestTimeoutMs: this.#options.requestTimeoutMs,
+      datacenter: settings.datacenter,
+      requestTimeoutMs: settings.requestTimeoutMs,
       prefix: this.prefix,
     });
   }
@@ -179,26 +124,22 @@ export class ConsulLockProvider implements LockProvider {
    * every TTL/2. Rejects with `UNAVAILABLE` when the agent cannot be reached, `PERMISSION_DENIED` when the
    * token may not create sessions, `CONFIG_INVALID` when a configured check does not exist.
    */
-  async openSession(options: SessionOptions = {}): Promise<ConsulSession> {
-    if (this.#closed) throw new ClosedError('Consul lock provider is closed');
-    const ttlMs = options.ttlMs ?? this.#options.ttlMs;
-    const lockDelayMs = options.lockDelayMs ?? this.#options.lockDelayMs;
-    checkTtl(ttlMs, this.#options.minTtlMs);
-    checkLockDelay(lockDelayMs);
-    const startedAt = this.clock.monotonicNow();
+  protected async startSession(settings: SessionSettings): Promise<ConsulSession> {
+    const { ttlMs, lockDelayMs, startedAt } = settings;
+    const { behavior, checks } = this.#settings;
     let id: string;
     try {
       id = await this.#http.createSession({
-        name: options.name ?? this.#options.sessionName,
+        name: settings.name ?? this.#settings.sessionName,
         ttlMs,
         lockDelayMs,
-        behavior: this.#options.behavior,
-        checks: this.#options.checks,
+        behavior,
+        checks,
       });
     } catch (error) {
-      throw sessionCreateError(error as BatonError, this.#options.checks);
+      throw sessionCreateError(error as BatonError, checks);
     }
-    const session = new ConsulSession({
+    return new ConsulSession({
       id,
       ttlMs,
       lockDelayMs,
@@ -207,25 +148,16 @@ export class ConsulLockProvider implements LockProvider {
       codec: this.#codec,
       clock: this.clock,
       watch: (key, watchOptions) => this.watch(key, watchOptions),
-      monitorAfterMs: this.#options.monitorAfterMs ?? ttlMs,
-      watchWaitMs: this.#options.watchWaitMs,
-      requestTimeoutMs: this.#options.requestTimeoutMs,
-      onError: this.#options.onError,
+      monitorAfterMs: this.#settings.monitorAfterMs ?? ttlMs,
+      watchWaitMs: this.#settings.watchWaitMs,
+      requestTimeoutMs: this.#settings.requestTimeoutMs,
+      onError: this.#onError,
     });
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    if (this.#closed) await session.destroy();
-    return session;
   }
 
   /** The current holder of `key`: one `GET /v1/kv/<key>?consistent`. */
-  async getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const { entry } = await this.#http.getKey(this.#codec.encode(key), {
-      consistent: true,
-      signal: options.signal,
-    });
+  protected async readHolder(key: string, signal: AbortSignal | undefined): Promise<LockHolder | null> {
+    const { entry } = await this.#http.getKey(this.#codec.encode(key), { consistent: true, signal });
     return holderOf(entry, this.#codec, key);
   }
 
@@ -233,18 +165,17 @@ export class ConsulLockProvider implements LockProvider {
    * The holder of `key` now and after each change, through blocking queries (see `consulWatch`). Ends when
    * `signal` aborts or the provider closes.
    */
-  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
+  protected watchKey(
+    key: string,
+    signal: AbortSignal,
+    options: WatchOptions,
+  ): AsyncIterable<LockHolder | null> {
     return consulWatch(
       {
         http: this.#http,
         codec: this.#codec,
         clock: this.clock,
-        waitMs: this.#options.watchWaitMs,
+        waitMs: this.#settings.watchWaitMs,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
       key,
@@ -253,16 +184,14 @@ export class ConsulLockProvider implements LockProvider {
   }
 
   /** Held locks whose caller key starts with `prefix`: one `GET /v1/kv/<prefix>?recurse&consistent`. */
-  async list(prefix = ''): Promise<LockHolder[]> {
-    this.#assertOpen();
-    const consulPrefix = this.#codec.encodePrefix(prefix);
-    const { entries } = await this.#http.listKeys(consulPrefix, { consistent: true });
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
+    const { entries } = await this.#http.listKeys(this.#codec.encodePrefix(prefix), { consistent: true });
     const holders: LockHolder[] = [];
     for (const entry of entries) {
       const holder = holderOf(entry, this.#codec);
       if (holder?.key.startsWith(prefix)) holders.push(holder);
     }
-    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return holders;
   }
 
   /**
@@ -272,9 +201,7 @@ export class ConsulLockProvider implements LockProvider {
    * release returns `false`; until then it may still believe it holds the lock, and its fence stays valid
    * for fenced writes until a new holder writes with a larger one.
    */
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async forceReleaseKey(key: string): Promise<boolean> {
     const consulKey = this.#codec.encode(key);
     for (let attempt = 0; attempt < 5; attempt++) {
       const { entry } = await this.#http.getKey(consulKey, { consistent: true });
@@ -286,36 +213,14 @@ export class ConsulLockProvider implements LockProvider {
     });
   }
 
-  /** Destroys every open session (releasing their leases cleanly), then closes connections. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
-    this.#closing.abort(new ClosedError('Consul lock provider closed'));
+  protected override closeConnections(): void {
     this.#http.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('Consul lock provider is closed');
   }
 
   /** Keeps the token out of logs and `util.inspect`. */
   toJSON(): Record<string, unknown> {
     return { backend: this.backend, prefix: this.prefix, capabilities: this.capabilities };
   }
-}
-
-function checkTtl(ttlMs: number, minTtlMs: number): void {
-  const { max } = consulDurationBounds.ttlMs;
-  checkDuration('ttlMs', ttlMs, { min: Math.min(minTtlMs, max), max });
-}
-
-function checkLockDelay(lockDelayMs: number): void {
-  checkDuration('lockDelayMs', lockDelayMs, consulDurationBounds.lockDelayMs);
 }
 
 /** Session-create failures Consul reports as 500 that retrying will not fix. */

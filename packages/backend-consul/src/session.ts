@@ -2,18 +2,19 @@ import {
   AbstractLockSession,
   type Acquisition,
   BatonError,
-  backoffDelay,
   type Clock,
-  jitter,
   KeepAlive,
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
+  type PendingRelease,
+  PendingReleases,
   PermissionDeniedError,
   ProtocolError,
+  reportTo,
   SessionLostError,
+  sessionRetryDelay,
   sleep,
-  type TimerHandle,
   type TryAcquireOptions,
   type WaitingLine,
   type WatchOptions,
@@ -21,6 +22,7 @@ import {
 import { sessionOf } from './entry.js';
 import { aclHint, BACKEND, httpStatusOf } from './errors.js';
 import type { ConsulHttp, TxnError, TxnKvOp } from './http.js';
+import { KeyMonitors } from './key-monitor.js';
 import type { KeyCodec } from './keys.js';
 import { ConsulLine, type ConsulPlace } from './line.js';
 
@@ -31,6 +33,13 @@ export interface ConsulLeaseState {
   /** The entry's `ModifyIndex` after our last write (the acquisition, then each publish). */
   index: number;
   /** `Flags` as we last wrote them: 0 until the first publish stores the fence there. */
+  flags: number;
+}
+
+/** A key this session may still hold at Consul without a live lease (see core's `PendingRelease`). */
+interface PendingKey extends PendingRelease {
+  consulKey: string;
+  value: string | undefined;
   flags: number;
 }
 
@@ -56,32 +65,6 @@ export interface ConsulSessionInit {
 }
 
 /**
- * A key this session may still hold at Consul without a live lease: an acquisition in flight, a release
- * deferred by `lockAtLeastForMs`, or an acquisition/release whose outcome is unknown after a transport
- * failure. While a key is pending this session never takes it again (Consul would let the same session
- * re-lock it and hand out a stale fence); the pending release runs later, or before the next acquisition.
- */
-interface PendingKey {
-  /** `taken`: acquired by a waiting line, until the session hands the lease to the caller. */
-  kind: 'acquiring' | 'taken' | 'deferred' | 'unsettled';
-  consulKey: string;
-  value: string | undefined;
-  flags: number;
-  dueAt: number;
-  timer: TimerHandle | undefined;
-  running: Promise<void> | undefined;
-  failures: number;
-}
-
-interface Monitor {
-  timer: TimerHandle | undefined;
-  controller: AbortController;
-}
-
-/** The longest delay a timer can represent; larger monitor delays mean "never". */
-const MAX_TIMER_MS = 2_147_483_647;
-
-/**
  * One Consul session (`TTL`, `LockDelay`, `Behavior`, `Checks`) holding any number of KV locks.
  *
  * - **Renewal**: one `PUT /v1/session/renew` per TTL/2 for the whole session, whatever the number of
@@ -102,9 +85,8 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   readonly lockDelayMs: number;
   readonly #init: ConsulSessionInit;
   readonly #keepAlive: KeepAlive;
-  readonly #pending = new Map<string, PendingKey>();
-  readonly #monitors = new Map<ManagedLease<ConsulLeaseState>, Monitor>();
-  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #pending: PendingReleases<PendingKey>;
+  readonly #monitors: KeyMonitors<ConsulLeaseState>;
   readonly #line: ConsulLine<ConsulLeaseState>;
   #abandoned = false;
 
@@ -112,6 +94,24 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     super({ id: init.id, ttlMs: init.ttlMs, clock: init.clock, watch: init.watch, nativeWatch: true });
     this.#init = init;
     this.lockDelayMs = init.lockDelayMs;
+    const report = (error: unknown, context: string) => this.#report(error, context);
+    this.#pending = new PendingReleases<PendingKey>({
+      clock: init.clock,
+      ttlMs: init.ttlMs,
+      signal: this.signal,
+      abandoned: () => this.#abandoned,
+      release: (pending) => this.#releaseAtConsul(pending),
+      report,
+    });
+    this.#monitors = new KeyMonitors({
+      sessionId: init.id,
+      http: init.http,
+      clock: init.clock,
+      ttlMs: init.ttlMs,
+      monitorAfterMs: init.monitorAfterMs,
+      watchWaitMs: init.watchWaitMs,
+      report,
+    });
     this.#keepAlive = new KeepAlive({
       ttlMs: init.ttlMs,
       startedAt: init.startedAt,
@@ -128,7 +128,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       ttlMs: init.ttlMs,
       watchWaitMs: init.watchWaitMs,
       watch: init.watch,
-      lock: (key, options, extraOps) => this.#track(this.#lock(key, options, extraOps, 'taken')),
+      lock: (key, options, extraOps) => this.#lock(key, options, extraOps, 'taken'),
       refused: (key, errors) => this.#refusedLineUp(key, errors),
       dropLater: (placeKey) => this.#dropLater(placeKey),
     });
@@ -147,13 +147,6 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     this.haltWaiting();
   }
 
-  override tryAcquire(
-    key: string,
-    options: TryAcquireOptions = {},
-  ): Promise<ManagedLease<ConsulLeaseState> | null> {
-    return this.#track(super.tryAcquire(key, options));
-  }
-
   protected override waitingLine(): WaitingLine<ConsulPlace, ConsulLeaseState> {
     return this.#line;
   }
@@ -163,14 +156,6 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     options: TryAcquireOptions,
   ): Promise<Acquisition<ConsulLeaseState> | null> {
     return this.#lock(key, options, [], undefined);
-  }
-
-  /** Counts an acquisition in flight, so that `destroy()` waits for it. */
-  #track<T>(attempt: Promise<T>): Promise<T> {
-    this.#inflight.add(attempt);
-    const settled = () => this.#inflight.delete(attempt);
-    attempt.then(settled, settled);
-    return attempt;
   }
 
   /**
@@ -188,20 +173,10 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     const earlier = this.#pending.get(key);
     if (earlier) {
       if (earlier.kind !== 'unsettled') return null;
-      await this.#settle(key, earlier);
+      await this.#pending.settle(key, earlier);
       if (this.#pending.has(key)) return null;
     }
-    const marker: PendingKey = {
-      kind: 'acquiring',
-      consulKey,
-      value: options.value,
-      flags: 0,
-      dueAt: 0,
-      timer: undefined,
-      running: undefined,
-      failures: 0,
-    };
-    this.#pending.set(key, marker);
+    const marker = this.#pending.add(key, { kind: 'acquiring', consulKey, value: options.value, flags: 0 });
     let outcome: Awaited<ReturnType<ConsulHttp['txn']>>;
     try {
       outcome = await this.#init.http.txn(`acquire '${key}'`, [
@@ -213,7 +188,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       if (mayHaveApplied(error)) {
         // The lock may have been taken without us hearing of it: release it before this key is used again.
         marker.kind = 'unsettled';
-        this.#retryLater(key, marker, error);
+        this.#pending.retryLater(key, marker, error);
       } else {
         this.#pending.delete(key);
       }
@@ -269,13 +244,9 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   #dropLater(placeKey: string): void {
     void (async () => {
       for (let attempt = 0; !this.#abandoned && !this.signal.aborted; attempt++) {
-        await sleep(
-          backoffDelay(attempt, {
-            baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
-            maxMs: Math.max(100, this.ttlMs / 2),
-          }),
-          { signal: this.signal, clock: this.clock },
-        ).catch(() => undefined);
+        await sleep(sessionRetryDelay(attempt, this.ttlMs), { signal: this.signal, clock: this.clock }).catch(
+          () => undefined,
+        );
         if (this.#abandoned || this.signal.aborted) return;
         try {
           await this.#init.http.deleteKey(placeKey);
@@ -291,29 +262,26 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
   protected async releaseOnce(lease: ManagedLease<ConsulLeaseState>): Promise<boolean> {
     const now = this.clock.monotonicNow();
     const holdUntil = lease.acquiredAt + lease.lockAtLeastForMs;
-    const pending: PendingKey = {
-      kind: 'deferred',
+    const fields = {
       consulKey: lease.state.consulKey,
       value: lease.value,
       flags: lease.state.flags,
       dueAt: holdUntil,
-      timer: undefined,
-      running: undefined,
-      failures: 0,
     };
     if (holdUntil > now) {
       // lockAtLeastFor: the session keeps the key (and keeps renewing) until the minimum has passed.
-      this.#pending.set(lease.key, pending);
-      pending.timer = this.clock.setTimeout(() => this.#runPending(lease.key, pending), holdUntil - now);
+      this.#pending.deferUntilDue(lease.key, this.#pending.add(lease.key, { kind: 'deferred', ...fields }));
       return true;
     }
     try {
-      return await this.#releaseAtConsul(pending);
+      return await this.#releaseAtConsul({ ...fields });
     } catch (error) {
       // Whether Consul applied it is unknown: keep the key blocked for this session and retry.
-      pending.kind = 'unsettled';
-      this.#pending.set(lease.key, pending);
-      this.#retryLater(lease.key, pending, error);
+      this.#pending.retryLater(
+        lease.key,
+        this.#pending.add(lease.key, { kind: 'unsettled', ...fields }),
+        error,
+      );
       throw error;
     }
   }
@@ -348,29 +316,16 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
 
   protected override onLeaseAcquired(lease: ManagedLease<ConsulLeaseState>): void {
     if (this.#pending.get(lease.key)?.kind === 'taken') this.#pending.delete(lease.key);
-    if (this.#abandoned || this.#init.monitorAfterMs >= MAX_TIMER_MS) return;
-    const monitor: Monitor = { timer: undefined, controller: new AbortController() };
-    this.#monitors.set(lease, monitor);
-    monitor.timer = this.clock.setTimeout(() => {
-      monitor.timer = undefined;
-      void this.#monitor(lease, monitor.controller.signal);
-    }, this.#init.monitorAfterMs);
+    if (!this.#abandoned) this.#monitors.start(lease);
   }
 
   protected override onLeaseEnded(lease: ManagedLease<ConsulLeaseState>): void {
-    const monitor = this.#monitors.get(lease);
-    if (!monitor) return;
-    this.#monitors.delete(lease);
-    if (monitor.timer !== undefined) this.clock.clearTimeout(monitor.timer);
-    monitor.controller.abort();
+    this.#monitors.stop(lease);
   }
 
   protected async endSession(): Promise<void> {
-    // Acquisitions still in flight may add leases after destroy() took its snapshot: release those too.
-    await Promise.allSettled([...this.#inflight]);
-    await Promise.allSettled(this.leases().map((lease) => lease.release()));
     const lost = this.signal.aborted;
-    if (!lost && !this.#abandoned) await this.#flushPending();
+    if (!lost && !this.#abandoned) await this.#pending.flush();
     this.#keepAlive.stop();
     this.#stopBackground();
     try {
@@ -442,7 +397,7 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
    * Consul forever. Fences stay rising (the next holder's fence is a newer Raft index), and a retried delete
    * after a lost answer finds the key gone or held by someone else and touches nothing.
    */
-  async #releaseAtConsul(pending: PendingKey): Promise<boolean> {
+  async #releaseAtConsul(pending: Pick<PendingKey, 'consulKey'>): Promise<boolean> {
     const outcome = await this.#init.http.txn(`release of '${pending.consulKey}'`, [
       { Verb: 'check-session', Key: pending.consulKey, Session: this.id },
       { Verb: 'delete', Key: pending.consulKey },
@@ -458,134 +413,13 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     return false;
   }
 
-  /** One attempt at the pending release of `key`; concurrent callers share it. Rejects if it failed. */
-  #settle(key: string, pending: PendingKey): Promise<void> {
-    pending.running ??= (async () => {
-      try {
-        await this.#releaseAtConsul(pending);
-        if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-        if (this.#pending.get(key) === pending) this.#pending.delete(key);
-      } finally {
-        pending.running = undefined;
-      }
-    })();
-    return pending.running;
-  }
-
-  #runPending(key: string, pending: PendingKey): void {
-    pending.timer = undefined;
-    if (this.#pending.get(key) !== pending || this.#abandoned || this.signal.aborted) return;
-    this.#settle(key, pending).catch((error: unknown) => {
-      this.#report(error, `release '${key}'`);
-      pending.kind = 'unsettled';
-      this.#retryLater(key, pending, error);
-    });
-  }
-
-  /**
-   * Retries a pending release in the background with jittered backoff. Failures that retrying cannot fix
-   * (a 403) stay pending: the next acquisition of the key, or the session's end, tries once more.
-   */
-  #retryLater(key: string, pending: PendingKey, error: unknown): void {
-    if (this.#abandoned || this.signal.aborted || this.#pending.get(key) !== pending) return;
-    if (error instanceof BatonError && !error.retryable) return;
-    const delay = backoffDelay(pending.failures++, {
-      baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
-      maxMs: Math.max(100, this.ttlMs / 2),
-    });
-    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-    pending.timer = this.clock.setTimeout(() => this.#runPending(key, pending), delay);
-  }
-
-  /**
-   * Before the session ends: wait out lockAtLeastFor windows, then settle every pending release, retrying
-   * for up to a TTL each.
-   */
-  async #flushPending(): Promise<void> {
-    const flush = async (key: string, pending: PendingKey): Promise<void> => {
-      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-      pending.timer = undefined;
-      const wait = pending.kind === 'deferred' ? pending.dueAt - this.clock.monotonicNow() : 0;
-      if (wait > 0) await sleep(wait, { signal: this.signal, clock: this.clock });
-      const giveUpAt = this.clock.monotonicNow() + this.ttlMs;
-      for (let attempt = 0; this.#pending.get(key) === pending && !this.signal.aborted; attempt++) {
-        try {
-          await this.#settle(key, pending);
-          return;
-        } catch (error) {
-          this.#report(error, `release '${key}'`);
-          if (this.clock.monotonicNow() >= giveUpAt) return;
-          await sleep(backoffDelay(attempt, { baseMs: 50, maxMs: Math.max(100, this.ttlMs / 4) }), {
-            signal: this.signal,
-            clock: this.clock,
-          });
-        }
-      }
-    };
-    await Promise.allSettled([...this.#pending].map(([key, pending]) => flush(key, pending)));
-  }
-
-  async #monitor(lease: ManagedLease<ConsulLeaseState>, signal: AbortSignal): Promise<void> {
-    const { http } = this.#init;
-    const { consulKey } = lease.state;
-    let index = lease.state.index;
-    let failures = 0;
-    while (!signal.aborted && lease.held) {
-      try {
-        const { entry, index: next } = await http.getKey(consulKey, {
-          consistent: true,
-          index,
-          waitMs: this.#init.watchWaitMs,
-          signal,
-        });
-        failures = 0;
-        if (signal.aborted || !lease.held) return;
-        const holder = sessionOf(entry);
-        if (holder !== this.id) {
-          const why = !entry
-            ? 'the key was deleted at Consul'
-            : holder
-              ? `session ${holder} holds it now`
-              : 'Consul released it (force-release or session invalidation)';
-          lease.markLost(new LeaseLostError(`lease '${lease.key}' lost: ${why}`, { backend: BACKEND }));
-          return;
-        }
-        const sent = index;
-        index = next < index ? 0 : Math.max(1, next);
-        if (index === sent) {
-          // The wait ran out without a change; a short pause keeps a server that answers at once from spinning us.
-          await sleep(jitter(Math.max(10, Math.min(1_000, this.ttlMs / 10)), 0.5), {
-            signal,
-            clock: this.clock,
-          }).catch(() => undefined);
-        }
-      } catch (error) {
-        if (signal.aborted || !lease.held) return;
-        this.#report(error, `monitor '${lease.key}'`);
-        const delay = backoffDelay(failures++, {
-          baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
-          maxMs: Math.max(100, this.ttlMs / 2),
-        });
-        await sleep(delay, { signal, clock: this.clock }).catch(() => undefined);
-      }
-    }
-  }
-
   #stopBackground(): void {
-    for (const lease of [...this.#monitors.keys()]) this.onLeaseEnded(lease);
-    for (const pending of this.#pending.values()) {
-      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-      pending.timer = undefined;
-    }
-    if (this.signal.aborted || this.#abandoned) this.#pending.clear();
+    this.#monitors.stopAll();
+    this.#pending.stop();
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }
 

@@ -49,7 +49,76 @@ export function isLocalEndpoint(endpoint: string | undefined): boolean {
   }
 }
 
-/** Config of the DynamoDB backend (after defaults). */
+/**
+ * The DynamoDB backend's settings, their defaults and bounds: the one place they are declared. The config
+ * ({@link dynamoConfigSchema}) and {@link DynamoLockProvider}'s options both come from it.
+ */
+export const dynamoSettingsSchema = z.object({
+  /** Lock table (default `baton_locks`). */
+  table: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected 3-255 letters, digits, _ . or -')
+    .default(DEFAULT_TABLE),
+  /** The table's string partition key attribute (default `key`). */
+  partitionKey: z
+    .string()
+    .min(1)
+    .max(255)
+    .refine((name) => !reservedAttributes.has(name), {
+      message: `must not be one of baton's item attributes (${[...reservedAttributes].join(', ')})`,
+    })
+    .default(DEFAULT_PARTITION_KEY),
+  /** Default lease duration of sessions (default 20 s; from 100 ms to 24 h). */
+  ttlMs: durationMs(dynamoDurationBounds.ttlMs).default(20_000),
+  /**
+   * Default lock-delay of sessions (default 0; at most 24 h): extra wait contenders add after a lease ran
+   * out.
+   */
+  lockDelayMs: durationMs(dynamoDurationBounds.lockDelayMs).default(0),
+  /**
+   * Heartbeat period (default: a third of the session's lease duration; at most half of it, from 10 ms).
+   * The config refuses more than half of `ttlMs`; the provider caps it there.
+   */
+  heartbeatIntervalMs: durationMs(dynamoDurationBounds.heartbeatIntervalMs).optional(),
+  /**
+   * Safety margin a contender adds to the holder's lease duration before taking a key (default: a tenth
+   * of the holder's lease duration; at most 24 h).
+   */
+  takeoverMarginMs: durationMs(dynamoDurationBounds.takeoverMarginMs).optional(),
+  /**
+   * Upper bound of a single DynamoDB request (default 5 s; from 10 ms to 10 min). Each attempt is also cut
+   * off when its operation's budget runs out (a heartbeat's: the time left on the lease; otherwise the
+   * session TTL), so a timeout can be reported after less than this.
+   */
+  requestTimeoutMs: durationMs(dynamoDurationBounds.requestTimeoutMs).default(5_000),
+  /** Leases renewed in parallel by one session's heartbeat (default 16, from 1 to 256). */
+  heartbeatConcurrency: intField({ min: 1, max: 256 }).default(16),
+  /**
+   * How fences are drawn (default `counter`).
+   *
+   * - `counter`: every acquisition, of a new key too, is one conditional UpdateItem that adds 1 to the
+   *   item's fence. Fences increase per key as long as lock items are never deleted: do not delete lock
+   *   items and do not enable DynamoDB TTL on the table.
+   * - `epoch`: a new item draws an epoch from a table-wide counter item once it exists, so fences keep
+   *   increasing across deletion. A release deletes the item (unless someone waits in its line, or
+   *   `lockAtLeastFor` keeps it on hold), and every kept item carries `expiresAt` for DynamoDB's TTL: the
+   *   table holds about one item per key in use. Three requests for a new key, one of them on the counter
+   *   item (a hot partition at high rates of new keys). The provider marks the table, and `counter`-mode
+   *   providers refuse a marked table.
+   */
+  fenceMode: z
+    .enum(FENCE_MODES, { message: `expected ${FENCE_MODES.join(' or ')}` })
+    .default(DEFAULT_FENCE_MODE),
+  /**
+   * Use the table even if it is a global table (default `false`). Without it, the provider reads the table's
+   * description once (dynamodb:DescribeTable) and refuses a table with replicas: regions replicate
+   * last-writer-wins, so two regions could each grant the same key. Set it only if every worker sends its lock
+   * requests to one region and nothing writes lock items in the others, or to skip the read.
+   */
+  allowGlobalTable: boolField().default(false),
+});
+
+/** Config of the DynamoDB backend (after defaults): where the table is, and the settings. */
 export const dynamoConfigSchema = z
   .object({
     region: z
@@ -60,28 +129,7 @@ export const dynamoConfigSchema = z
       )
       .optional(),
     endpoint: z.url({ message: 'expected a URL such as http://localhost:8000' }).optional(),
-    table: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{3,255}$/, 'expected 3-255 letters, digits, _ . or -')
-      .default(DEFAULT_TABLE),
-    partitionKey: z
-      .string()
-      .min(1)
-      .max(255)
-      .refine((name) => !reservedAttributes.has(name), {
-        message: `must not be one of baton's item attributes (${[...reservedAttributes].join(', ')})`,
-      })
-      .default(DEFAULT_PARTITION_KEY),
-    ttlMs: durationMs(dynamoDurationBounds.ttlMs).default(20_000),
-    lockDelayMs: durationMs(dynamoDurationBounds.lockDelayMs).default(0),
-    heartbeatIntervalMs: durationMs(dynamoDurationBounds.heartbeatIntervalMs).optional(),
-    takeoverMarginMs: durationMs(dynamoDurationBounds.takeoverMarginMs).optional(),
-    requestTimeoutMs: durationMs(dynamoDurationBounds.requestTimeoutMs).default(5_000),
-    heartbeatConcurrency: intField({ min: 1, max: 256 }).default(16),
-    fenceMode: z
-      .enum(FENCE_MODES, { message: `expected ${FENCE_MODES.join(' or ')}` })
-      .default(DEFAULT_FENCE_MODE),
-    allowGlobalTable: boolField().default(false),
+    ...dynamoSettingsSchema.shape,
   })
   .strict()
   .superRefine((config, ctx) => {

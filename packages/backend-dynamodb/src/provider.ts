@@ -1,28 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
+  AbstractLockProvider,
   type Clock,
-  ClosedError,
   ConfigError,
   checkDuration,
-  InvalidArgumentError,
   type LockCapabilities,
   type LockHolder,
-  type LockProvider,
+  parseSettings,
   pollingWatch,
-  type SessionOptions,
+  type SessionSettings,
+  type SettingsOptions,
+  sessionBoundsOf,
   systemClock,
-  validateKey,
   type WatchOptions,
   whileHolding,
 } from '@baton/core';
-import {
-  DEFAULT_FENCE_MODE,
-  DEFAULT_PARTITION_KEY,
-  DEFAULT_TABLE,
-  dynamoDurationBounds,
-  isLocalEndpoint,
-} from './config.js';
+import type { z } from 'zod';
+import { dynamoDurationBounds, dynamoSettingsSchema, isLocalEndpoint } from './config.js';
 import { type EnsureTableResult, ensureLockTable } from './ensure-table.js';
 import { BACKEND } from './errors.js';
 import { refuseGlobalTable } from './global-table.js';
@@ -33,8 +28,11 @@ import { Requester } from './requester.js';
 import { DynamoLockSession } from './session.js';
 import { LockTable } from './table.js';
 
-/** Options for {@link DynamoLockProvider}. */
-export interface DynamoLockProviderOptions {
+/**
+ * Options for {@link DynamoLockProvider}: the settings of `dynamoSettingsSchema` (table, partition key,
+ * lease duration, lock-delay, heartbeat, margins, timeouts, fence mode, global-table check), and:
+ */
+export interface DynamoLockProviderOptions extends SettingsOptions<typeof dynamoSettingsSchema> {
   /**
    * A client to use instead of building one from `region`/`endpoint`/`credentials`. The provider does not
    * destroy it on close. Give it `maxAttempts: 1`: the provider retries itself within each lease's budget.
@@ -46,53 +44,6 @@ export interface DynamoLockProviderOptions {
   endpoint?: string | undefined;
   /** Credentials; the SDK's default provider chain when omitted. Never logged. */
   credentials?: DynamoDBClientConfig['credentials'] | undefined;
-  /** Lock table (default `baton_locks`). */
-  table?: string | undefined;
-  /** The table's string partition key attribute (default `key`). */
-  partitionKey?: string | undefined;
-  /** Default lease duration of sessions, ms (default 20 000; from 100 ms to 24 h). */
-  ttlMs?: number | undefined;
-  /**
-   * Default lock-delay of sessions, ms (default 0; at most 24 h): extra wait contenders add after a lease ran
-   * out.
-   */
-  lockDelayMs?: number | undefined;
-  /** Heartbeat period, ms (default: a third of the session's lease duration; at most half of it, from 10 ms). */
-  heartbeatIntervalMs?: number | undefined;
-  /**
-   * Safety margin a contender adds to the holder's lease duration before taking a key, ms (default: a tenth
-   * of the holder's lease duration; at most 24 h).
-   */
-  takeoverMarginMs?: number | undefined;
-  /**
-   * Upper bound of a single DynamoDB request, ms (default 5 000; from 10 ms to 10 min). Each attempt is also
-   * cut off when its operation's budget runs out (a heartbeat's: the time left on the lease; otherwise the
-   * session TTL), so a timeout can be reported after less than this.
-   */
-  requestTimeoutMs?: number | undefined;
-  /** Leases renewed in parallel by one session's heartbeat (default 16). */
-  heartbeatConcurrency?: number | undefined;
-  /**
-   * How fences are drawn (default `counter`).
-   *
-   * - `counter`: every acquisition, of a new key too, is one conditional UpdateItem that adds 1 to the
-   *   item's fence. Fences increase per key as long as lock items are never deleted: do not delete lock
-   *   items and do not enable DynamoDB TTL on the table.
-   * - `epoch`: a new item draws an epoch from a table-wide counter item once it exists, so fences keep
-   *   increasing across deletion. A release deletes the item (unless someone waits in its line, or
-   *   `lockAtLeastFor` keeps it on hold), and every kept item carries `expiresAt` for DynamoDB's TTL: the
-   *   table holds about one item per key in use. Three requests for a new key, one of them on the counter
-   *   item (a hot partition at high rates of new keys). The provider marks the table, and `counter`-mode
-   *   providers refuse a marked table.
-   */
-  fenceMode?: FenceMode | undefined;
-  /**
-   * Use the table even if it is a global table (default `false`). Without it, the provider reads the table's
-   * description once (dynamodb:DescribeTable) and refuses a table with replicas: regions replicate
-   * last-writer-wins, so two regions could each grant the same key. Set it only if every worker sends its lock
-   * requests to one region and nothing writes lock items in the others, or to skip the read.
-   */
-  allowGlobalTable?: boolean | undefined;
   /**
    * Clock for every timing decision (monotonic time only). `epoch` mode also reads its wall time, for one
    * thing: the `expiresAt` TTL attribute of kept items, which only DynamoDB's TTL deletion reads.
@@ -126,17 +77,16 @@ const capabilities: LockCapabilities = {
  *   `epoch` fence mode a release deletes the item, and a re-created item restarts above every earlier fence
  *   (a table-wide epoch counter, drawn once the item exists).
  */
-export class DynamoLockProvider implements LockProvider {
+export class DynamoLockProvider extends AbstractLockProvider<DynamoLockSession> {
   readonly backend = 'dynamodb';
   readonly capabilities = capabilities;
-  readonly clock: Clock;
   /** The SDK client (add middleware to it for metrics). */
   readonly client: DynamoDBClient;
   /** Lock table name. */
   readonly table: string;
   /** Partition key attribute. */
   readonly partitionKey: string;
-  /** How fences are drawn (see {@link DynamoLockProviderOptions.fenceMode}). */
+  /** How fences are drawn (see `dynamoSettingsSchema`'s `fenceMode`). */
   readonly fenceMode: FenceMode;
   readonly #ownsClient: boolean;
   readonly #requester: Requester;
@@ -144,30 +94,22 @@ export class DynamoLockProvider implements LockProvider {
   readonly #observations = new ObservationBook();
   readonly #placeObservations = new ObservationBook();
   readonly #knownKeys = new KnownKeys();
-  readonly #defaults: { ttlMs: number; lockDelayMs: number };
-  readonly #options: DynamoLockProviderOptions;
-  readonly #sessions = new Set<DynamoLockSession>();
+  readonly #settings: z.output<typeof dynamoSettingsSchema>;
   #tableChecked: Promise<void> | undefined;
   #marked: Promise<void> | undefined;
-  #closed = false;
 
   constructor(options: DynamoLockProviderOptions = {}) {
-    this.#options = options;
-    this.clock = options.clock ?? systemClock;
-    this.table = options.table ?? DEFAULT_TABLE;
-    this.partitionKey = options.partitionKey ?? DEFAULT_PARTITION_KEY;
-    this.fenceMode = options.fenceMode ?? DEFAULT_FENCE_MODE;
-    if (this.fenceMode !== 'counter' && this.fenceMode !== 'epoch') {
-      throw new InvalidArgumentError(`fenceMode must be 'counter' or 'epoch', got ${String(this.fenceMode)}`);
-    }
-    this.#defaults = {
-      ttlMs: checkDuration('ttlMs', options.ttlMs ?? 20_000, dynamoDurationBounds.ttlMs),
-      lockDelayMs: checkDuration('lockDelayMs', options.lockDelayMs ?? 0, dynamoDurationBounds.lockDelayMs),
-    };
-    for (const name of ['heartbeatIntervalMs', 'takeoverMarginMs', 'requestTimeoutMs'] as const) {
-      const value = options[name];
-      if (value !== undefined) checkDuration(name, value, dynamoDurationBounds[name]);
-    }
+    const settings = parseSettings(dynamoSettingsSchema, options, 'DynamoDB');
+    super({
+      label: 'DynamoDB',
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: sessionBoundsOf(dynamoSettingsSchema),
+    });
+    this.#settings = settings;
+    this.table = settings.table;
+    this.partitionKey = settings.partitionKey;
+    this.fenceMode = settings.fenceMode;
     this.#ownsClient = !options.client;
     this.client =
       options.client ??
@@ -185,8 +127,8 @@ export class DynamoLockProvider implements LockProvider {
       clock: this.clock,
       table: this.table,
       partitionKey: this.partitionKey,
-      requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
-      defaultBudgetMs: this.#defaults.ttlMs,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      defaultBudgetMs: settings.ttlMs,
     });
     this.#lockTable = new LockTable(
       this.client,
@@ -201,23 +143,16 @@ export class DynamoLockProvider implements LockProvider {
   /**
    * Opens a session after one read that proves the table is reachable (typed errors otherwise: missing
    * table, permissions, transport); the provider's first session also checks that the table is not a global
-   * table (see {@link DynamoLockProviderOptions.allowGlobalTable}). The session's heartbeat starts at once.
+   * table (see `allowGlobalTable`). The session's heartbeat starts at once.
    */
-  async openSession(options: SessionOptions = {}): Promise<DynamoLockSession> {
-    this.#assertOpen();
-    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#defaults.ttlMs, dynamoDurationBounds.ttlMs);
-    const lockDelayMs = checkDuration(
-      'lockDelayMs',
-      options.lockDelayMs ?? this.#defaults.lockDelayMs,
-      dynamoDurationBounds.lockDelayMs,
-    );
-    const configured = this.#options.heartbeatIntervalMs;
+  protected async startSession(settings: SessionSettings): Promise<DynamoLockSession> {
+    const { ttlMs, lockDelayMs, name, startedAt } = settings;
+    const configured = this.#settings.heartbeatIntervalMs;
     const intervalMs = configured === undefined ? ttlMs / 3 : Math.min(configured, ttlMs / 2);
-    const startedAt = this.clock.monotonicNow();
-    await whileHolding(() => this.#checkTable(startedAt + ttlMs));
-    await whileHolding(() => this.#checkMode(startedAt + ttlMs));
-    this.#assertOpen();
-    const session = new DynamoLockSession(
+    await this.#checkTable(startedAt + ttlMs);
+    await this.#checkMode(startedAt + ttlMs);
+    this.assertOpen();
+    return new DynamoLockSession(
       {
         table: this.#lockTable,
         clock: this.clock,
@@ -227,13 +162,10 @@ export class DynamoLockProvider implements LockProvider {
         expiryWaitMs: (record) => this.#expiryWaitMs(record),
         placeExpiryMs: (leaseMs) => this.#expiryAfterMs(leaseMs),
         watch: (key, watchOptions) => this.watch(key, watchOptions),
-        heartbeatConcurrency: this.#options.heartbeatConcurrency ?? 16,
+        heartbeatConcurrency: this.#settings.heartbeatConcurrency,
       },
-      { id: randomUUID(), name: options.name, ttlMs, lockDelayMs, intervalMs, startedAt },
+      { id: randomUUID(), name, ttlMs, lockDelayMs, intervalMs, startedAt },
     );
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    return session;
   }
 
   /**
@@ -241,19 +173,20 @@ export class DynamoLockProvider implements LockProvider {
    * seen unchanged for its lease duration plus margin is reported as gone: it has stopped renewing and no
    * longer trusts its lease, even though nobody has taken the key over yet.
    */
-  async getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const record = await whileHolding(() => this.#lockTable.read(key, { signal: options.signal }));
+  protected async readHolder(key: string, signal: AbortSignal | undefined): Promise<LockHolder | null> {
+    const record = await this.#lockTable.read(key, { signal });
     return this.#holderOf(key, record, this.clock.monotonicNow());
   }
 
   /** Polls {@link DynamoLockProvider.getHolder} (default every second, jittered) and yields changes. */
-  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    return pollingWatch((signal) => this.getHolder(key, signal ? { signal } : {}), {
-      signal: options.signal,
-      pollIntervalMs: options.pollIntervalMs ?? Math.min(1_000, this.#defaults.ttlMs / 2),
+  protected watchKey(
+    key: string,
+    signal: AbortSignal,
+    options: WatchOptions,
+  ): AsyncIterable<LockHolder | null> {
+    return pollingWatch((poll) => this.getHolder(key, poll ? { signal: poll } : {}), {
+      signal,
+      pollIntervalMs: options.pollIntervalMs ?? Math.min(1_000, this.sessionDefaults.ttlMs / 2),
       clock: this.clock,
     });
   }
@@ -262,26 +195,23 @@ export class DynamoLockProvider implements LockProvider {
    * Held locks whose key starts with `prefix`. A consistent Scan with a filter: it reads (and is billed for)
    * the whole table, so keep it to operator tools, not hot paths.
    */
-  async list(prefix = ''): Promise<LockHolder[]> {
-    this.#assertOpen();
-    const records = await whileHolding(() => this.#lockTable.scanHeld(prefix));
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
+    const records = await this.#lockTable.scanHeld(prefix);
     const seenAt = this.clock.monotonicNow();
     const holders: LockHolder[] = [];
     for (const record of records) {
       const holder = this.#holderOf(record.key, record, seenAt);
       if (holder) holders.push(holder);
     }
-    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return holders;
   }
 
   /**
    * Clears the holder of `key` whoever it is (one conditional UpdateItem). The holder learns it at its next
    * heartbeat. The fence is kept, so the next holder's fence is higher. `false` when nobody held the key.
    */
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
-    this.#assertOpen();
-    return whileHolding(() => this.#lockTable.forceRelease(key, randomUUID()));
+  protected forceReleaseKey(key: string): Promise<boolean> {
+    return this.#lockTable.forceRelease(key, randomUUID());
   }
 
   /**
@@ -290,7 +220,7 @@ export class DynamoLockProvider implements LockProvider {
    * dynamodb:CreateTable.
    */
   ensureTable(options: { timeoutMs?: number } = {}): Promise<EnsureTableResult> {
-    this.#assertOpen();
+    this.assertOpen();
     if (options.timeoutMs !== undefined) {
       checkDuration('ensureTable: timeoutMs', options.timeoutMs, dynamoDurationBounds.ensureTableTimeoutMs);
     }
@@ -306,15 +236,8 @@ export class DynamoLockProvider implements LockProvider {
     );
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
+  protected override closeConnections(): void {
     if (this.#ownsClient) this.client.destroy();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   #holderOf(key: string, record: LockRecord | null, seenAt: number): LockHolder | null {
@@ -334,7 +257,7 @@ export class DynamoLockProvider implements LockProvider {
 
   /** A lease duration plus the takeover margin: how long an advertised version must stay unchanged. */
   #expiryAfterMs(leaseMs: number): number {
-    return leaseMs + (this.#options.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
+    return leaseMs + (this.#settings.takeoverMarginMs ?? Math.ceil(leaseMs / 10));
   }
 
   /**
@@ -371,7 +294,7 @@ export class DynamoLockProvider implements LockProvider {
 
   /** Refuses a global table, once per provider (again after a failed check). */
   #checkTable(deadline: number): Promise<void> {
-    if (this.#options.allowGlobalTable) return Promise.resolve();
+    if (this.#settings.allowGlobalTable) return Promise.resolve();
     this.#tableChecked ??= refuseGlobalTable({
       client: this.client,
       requester: this.#requester,
@@ -382,9 +305,5 @@ export class DynamoLockProvider implements LockProvider {
       throw error;
     });
     return this.#tableChecked;
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('DynamoDB lock provider is closed');
   }
 }

@@ -3,7 +3,7 @@ import {
   durationMs,
   type EnvLike,
   type FieldDocs,
-  pickEnv,
+  pickEnvFields,
   rememberSecret,
 } from '@baton/core';
 import { z } from 'zod';
@@ -69,6 +69,25 @@ const userField = z
     return { name: value.slice(0, colon), password: password === '' ? undefined : password };
   });
 
+/**
+ * The etcd backend's settings, their defaults and bounds: the one place they are declared. The config
+ * ({@link etcdConfigSchema}) and {@link EtcdLockProvider}'s options both come from it.
+ */
+export const etcdSettingsSchema = z.object({
+  /** The etcd key prefix of every lock. Default `baton/`. */
+  prefix: z
+    .string()
+    .min(1)
+    .refine((p) => !p.includes('\0'), 'expected a key prefix without NUL, such as baton/')
+    .default('baton/'),
+  /** Default session TTL: 15 s, from 1 s to 24 h (etcd leases count whole seconds: rounded up). */
+  ttlMs: durationMs(etcdDurationBounds.ttlMs).default(15_000),
+  /** Default lock-delay after a lost session: 15 s, at most 1 h; 0 disables it. */
+  lockDelayMs: durationMs(etcdDurationBounds.lockDelayMs).default(15_000),
+  /** Deadline of each request: 10 s, from 100 ms to 10 min. */
+  requestTimeoutMs: durationMs(etcdDurationBounds.requestTimeoutMs).default(10_000),
+});
+
 /** The etcd backend's configuration, as validated (see {@link etcdFields} for each field's meaning). */
 export const etcdConfigSchema = z
   .object({
@@ -80,14 +99,7 @@ export const etcdConfigSchema = z
     caFile: z.string().min(1).optional(),
     certFile: z.string().min(1).optional(),
     keyFile: z.string().min(1).optional(),
-    prefix: z
-      .string()
-      .min(1)
-      .refine((p) => !p.includes('\0'), 'expected a key prefix without NUL, such as baton/')
-      .default('baton/'),
-    ttlMs: durationMs(etcdDurationBounds.ttlMs).default(15_000),
-    lockDelayMs: durationMs(etcdDurationBounds.lockDelayMs).default(15_000),
-    requestTimeoutMs: durationMs(etcdDurationBounds.requestTimeoutMs).default(10_000),
+    ...etcdSettingsSchema.shape,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -157,7 +169,5 @@ export const ETCD_SECRET_ENV = ['ETCDCTL_USER', 'ETCDCTL_PASSWORD'] as const;
 
 /** Builds the raw config from the environment: etcd's and etcdctl's standard variables plus baton's own. */
 export function etcdConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(etcdFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, etcdFields);
 }

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import {
   type Acquisition,
   BatonError,
-  backoffDelay,
   type Clock,
   type LineEntry,
   type LockHolder,
+  sessionRetryDelay,
   sleep,
   type TryAcquireOptions,
   type WaitingLine,
@@ -165,11 +165,10 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
       } catch (error) {
         if (signal.aborted) break;
         if (error instanceof BatonError && !error.retryable) throw error;
-        const delay = backoffDelay(failures++, {
-          baseMs: Math.max(10, Math.min(1_000, this.#host.ttlMs / 10)),
-          maxMs: Math.max(100, this.#host.ttlMs / 2),
-        });
-        await sleep(delay, { signal, clock: this.#host.clock }).catch(() => undefined);
+        await sleep(sessionRetryDelay(failures++, this.#host.ttlMs), {
+          signal,
+          clock: this.#host.clock,
+        }).catch(() => undefined);
       }
     }
     return false;
@@ -224,13 +223,10 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
   #dropLater(placeKey: Buffer): void {
     void (async () => {
       for (let attempt = 0; !this.#host.signal.aborted; attempt++) {
-        await sleep(
-          backoffDelay(attempt, {
-            baseMs: Math.max(10, Math.min(1_000, this.#host.ttlMs / 10)),
-            maxMs: Math.max(100, this.#host.ttlMs / 2),
-          }),
-          { signal: this.#host.signal, clock: this.#host.clock },
-        ).catch(() => undefined);
+        await sleep(sessionRetryDelay(attempt, this.#host.ttlMs), {
+          signal: this.#host.signal,
+          clock: this.#host.clock,
+        }).catch(() => undefined);
         if (this.#host.signal.aborted) return;
         try {
           await this.#host.rpc.txn('leave a line', [], [{ request_delete_range: { key: placeKey } }]);

@@ -1,16 +1,16 @@
 import {
+  AbstractLockProvider,
   type Clock,
-  ClosedError,
-  checkDuration,
   type LockCapabilities,
   type LockHolder,
-  type LockProvider,
-  type SessionOptions,
+  parseSettings,
+  type SessionSettings,
+  type SettingsOptions,
+  sessionBoundsOf,
   systemClock,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
-import { ETCD_MIN_TTL_MS, type EtcdConfig, etcdDurationBounds } from './config.js';
+import { ETCD_MIN_TTL_MS, etcdSettingsSchema } from './config.js';
 import { BACKEND } from './errors.js';
 import { EtcdKeys } from './keys.js';
 import { EtcdRpc, leaseHex } from './rpc.js';
@@ -27,10 +27,14 @@ export interface EtcdTlsOptions {
 }
 
 /**
- * Options of {@link EtcdLockProvider}: the validated config (`etcdConfigSchema.parse({...})` fills in every
- * default) with TLS material instead of file paths.
+ * Options of {@link EtcdLockProvider}: the settings of `etcdSettingsSchema` (prefix, TTL, lock-delay,
+ * request timeout; each with its default), where the servers are, and TLS material instead of file paths.
  */
-export type EtcdLockProviderOptions = Omit<EtcdConfig, 'caFile' | 'certFile' | 'keyFile'> & {
+export type EtcdLockProviderOptions = SettingsOptions<typeof etcdSettingsSchema> & {
+  /** Origins of the etcd client URLs, such as `http://127.0.0.1:2379`. */
+  endpoints: string[];
+  /** User and password, when etcd has authentication enabled. */
+  auth?: { username: string; password: string } | undefined;
   tls?: EtcdTlsOptions | undefined;
   clock?: Clock | undefined;
   /** Observes errors retried in the background (renewals, deferred releases). */
@@ -42,7 +46,7 @@ export type EtcdLockProviderOptions = Omit<EtcdConfig, 'caFile' | 'certFile' | '
  * from etcd's global revision. See `docs/backends/etcd.md` for guarantees, failure model, round trips and
  * the role it needs.
  */
-export class EtcdLockProvider implements LockProvider {
+export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities = {
     nativeWatch: true,
@@ -52,30 +56,31 @@ export class EtcdLockProvider implements LockProvider {
     forceRelease: true,
     fairQueue: true,
   };
-  readonly clock: Clock;
   /** The etcd key prefix of every lock. */
   readonly prefix: string;
-  readonly #options: EtcdLockProviderOptions;
+  readonly #requestTimeoutMs: number;
+  readonly #onError: EtcdLockProviderOptions['onError'];
   readonly #rpc: EtcdRpc;
   readonly #keys: EtcdKeys;
-  readonly #sessions = new Set<EtcdSession>();
-  readonly #closing = new AbortController();
-  #closed = false;
 
   constructor(options: EtcdLockProviderOptions) {
-    this.#options = options;
-    this.clock = options.clock ?? systemClock;
-    this.prefix = options.prefix;
-    this.#keys = new EtcdKeys(options.prefix);
-    checkDuration('ttlMs', options.ttlMs, etcdDurationBounds.ttlMs);
-    checkDuration('lockDelayMs', options.lockDelayMs, etcdDurationBounds.lockDelayMs);
-    checkDuration('requestTimeoutMs', options.requestTimeoutMs, etcdDurationBounds.requestTimeoutMs);
+    const settings = parseSettings(etcdSettingsSchema, options, 'etcd');
+    super({
+      label: 'etcd',
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: sessionBoundsOf(etcdSettingsSchema),
+    });
+    this.prefix = settings.prefix;
+    this.#requestTimeoutMs = settings.requestTimeoutMs;
+    this.#onError = options.onError;
+    this.#keys = new EtcdKeys(settings.prefix);
     this.#rpc = new EtcdRpc({
       endpoints: options.endpoints,
       auth: options.auth,
       tls: options.tls,
-      requestTimeoutMs: options.requestTimeoutMs,
-      prefix: options.prefix,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      prefix: settings.prefix,
     });
   }
 
@@ -85,15 +90,8 @@ export class EtcdLockProvider implements LockProvider {
    * every TTL/2. Rejects with `UNAVAILABLE` when etcd cannot be reached, `PERMISSION_DENIED` when
    * authentication fails.
    */
-  async openSession(options: SessionOptions = {}): Promise<EtcdSession> {
-    this.#assertOpen();
-    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#options.ttlMs, etcdDurationBounds.ttlMs);
-    const lockDelayMs = checkDuration(
-      'lockDelayMs',
-      options.lockDelayMs ?? this.#options.lockDelayMs,
-      etcdDurationBounds.lockDelayMs,
-    );
-    const startedAt = this.clock.monotonicNow();
+  protected async startSession(settings: SessionSettings): Promise<EtcdSession> {
+    const { ttlMs, lockDelayMs, startedAt } = settings;
     const main = await this.#rpc.grant(Math.ceil(ttlMs / 1_000));
     let delayLeaseId: string | undefined;
     if (lockDelayMs > 0) {
@@ -104,7 +102,7 @@ export class EtcdLockProvider implements LockProvider {
         throw error;
       }
     }
-    const session = new EtcdSession({
+    return new EtcdSession({
       id: leaseHex(main.id),
       leaseId: main.id,
       delayLeaseId,
@@ -114,30 +112,23 @@ export class EtcdLockProvider implements LockProvider {
       keys: this.#keys,
       clock: this.clock,
       watch: (key, watchOptions) => this.watch(key, watchOptions),
-      requestTimeoutMs: this.#options.requestTimeoutMs,
-      onError: this.#options.onError,
+      requestTimeoutMs: this.#requestTimeoutMs,
+      onError: this.#onError,
     });
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    if (this.#closed) await session.destroy();
-    return session;
   }
 
   /** The current holder of `key`: one linearizable range read. */
-  async getHolder(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async readHolder(key: string): Promise<LockHolder | null> {
     const response = await this.#rpc.range(`read '${key}'`, this.#keys.lock(key));
     return holderOf(response.kvs[0], key);
   }
 
   /** The holder of `key` now and after each change, through etcd watches (see `etcdWatch`). */
-  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
+  protected watchKey(
+    key: string,
+    signal: AbortSignal,
+    options: WatchOptions,
+  ): AsyncIterable<LockHolder | null> {
     return etcdWatch(
       {
         rpc: this.#rpc,
@@ -151,9 +142,8 @@ export class EtcdLockProvider implements LockProvider {
     );
   }
 
-  /** Held locks whose caller key starts with `prefix`: one range read, sorted by key. */
-  async list(prefix = ''): Promise<LockHolder[]> {
-    this.#assertOpen();
+  /** Held locks whose caller key starts with `prefix`: one range read. */
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
     const { from, to } = this.#keys.lockRange(prefix);
     const response = await this.#rpc.range(`list '${prefix}'`, from, to);
     const holders: LockHolder[] = [];
@@ -162,7 +152,7 @@ export class EtcdLockProvider implements LockProvider {
       const holder = key === undefined ? null : holderOf(kv, key);
       if (holder) holders.push(holder);
     }
-    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return holders;
   }
 
   /**
@@ -170,9 +160,7 @@ export class EtcdLockProvider implements LockProvider {
    * before (one read, one txn). The holder learns of it when its release resolves `false`; its fence stays
    * valid for fenced writes until a new holder writes with a larger one.
    */
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async forceReleaseKey(key: string): Promise<boolean> {
     const lockKey = this.#keys.lock(key);
     const current = (await this.#rpc.range(`read '${key}'`, lockKey)).kvs[0];
     if (!current) return false;
@@ -184,21 +172,8 @@ export class EtcdLockProvider implements LockProvider {
     return response.succeeded;
   }
 
-  /** Destroys every open session (releasing their leases cleanly), then closes the connection. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
-    this.#closing.abort(new ClosedError('etcd lock provider closed'));
+  protected override closeConnections(): void {
     this.#rpc.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('etcd lock provider is closed');
   }
 
   /** Keeps credentials out of logs and `util.inspect`. */

@@ -1,19 +1,17 @@
 import {
   AbstractLockSession,
-  type AcquireOptions,
   type Acquisition,
   BatonError,
-  backoffDelay,
   type Clock,
   KeepAlive,
-  type Lease,
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
+  type PendingRelease,
+  PendingReleases,
   ProtocolError,
+  reportTo,
   SessionLostError,
-  sleep,
-  type TimerHandle,
   type TryAcquireOptions,
   type WaitingLine,
   type WatchOptions,
@@ -54,16 +52,11 @@ export interface EtcdSessionInit {
  * or an acquisition or release whose outcome is unknown after a transport failure. It is deleted, under
  * `guard`, later; until then this session does not take the key again.
  */
-interface PendingKey {
-  kind: 'acquiring' | 'deferred' | 'unsettled';
+interface PendingKey extends PendingRelease {
   lockKey: Buffer;
   guardKey: Buffer;
   /** Condition of the deletion: the acquisition's create revision, or (outcome unknown) our lease. */
   guard: ICompare;
-  dueAt: number;
-  timer: TimerHandle | undefined;
-  running: Promise<void> | undefined;
-  failures: number;
 }
 
 /**
@@ -84,8 +77,7 @@ interface PendingKey {
 export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   readonly #init: EtcdSessionInit;
   readonly #keepAlive: KeepAlive;
-  readonly #pending = new Map<string, PendingKey>();
-  readonly #inflight = new Set<Promise<unknown>>();
+  readonly #pending: PendingReleases<PendingKey>;
   readonly #line: EtcdLine<EtcdLeaseState>;
   /** Aborts when background work must stop: the session ended, was lost, or was abandoned. */
   readonly #background = new AbortController();
@@ -94,6 +86,15 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   constructor(init: EtcdSessionInit) {
     super({ id: init.id, ttlMs: init.ttlMs, clock: init.clock, watch: init.watch, nativeWatch: true });
     this.#init = init;
+    this.#pending = new PendingReleases<PendingKey>({
+      clock: init.clock,
+      ttlMs: init.ttlMs,
+      signal: this.signal,
+      abandoned: () => this.#abandoned,
+      release: (pending, key) => this.#deleteAt(`release '${key}'`, pending),
+      report: (error, context) => this.#report(error, context),
+      onFailure: (error) => this.#failed(error),
+    });
     this.#keepAlive = new KeepAlive({
       ttlMs: init.ttlMs,
       startedAt: init.startedAt,
@@ -129,27 +130,8 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     this.haltWaiting();
   }
 
-  override tryAcquire(
-    key: string,
-    options: TryAcquireOptions = {},
-  ): Promise<ManagedLease<EtcdLeaseState> | null> {
-    return this.#track(super.tryAcquire(key, options));
-  }
-
-  override acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    return this.#track(super.acquire(key, options));
-  }
-
   protected override waitingLine(): WaitingLine<EtcdPlace, EtcdLeaseState> {
     return this.#line;
-  }
-
-  /** Counts an acquisition in flight, so that `destroy()` waits for it. */
-  #track<T>(attempt: Promise<T>): Promise<T> {
-    this.#inflight.add(attempt);
-    const settled = () => this.#inflight.delete(attempt);
-    attempt.then(settled, settled);
-    return attempt;
   }
 
   protected async acquireOnce(
@@ -184,13 +166,12 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     ];
     if (delayLeaseId)
       success.push({ request_put: { key: guardKey, value: Buffer.alloc(0), lease: delayLeaseId } });
-    const marker = this.#newPending({
+    const marker = this.#pending.add(key, {
       kind: 'acquiring',
       lockKey,
       guardKey,
       guard: { key: lockKey, target: 'Lease', result: 'Equal', lease: leaseId },
     });
-    this.#pending.set(key, marker);
     try {
       return await this.#init.rpc.txn(
         what,
@@ -220,7 +201,7 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     const earlier = this.#pending.get(key);
     if (!earlier) return true;
     if (earlier.kind !== 'unsettled') return false;
-    await this.#settle(key, earlier).catch(() => undefined);
+    await this.#pending.settle(key, earlier).catch(() => undefined);
     return !this.#pending.has(key);
   }
 
@@ -240,9 +221,14 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     const holdUntil = lease.acquiredAt + lease.lockAtLeastForMs;
     const now = this.clock.monotonicNow();
     if (holdUntil > now) {
-      const pending = this.#newPending({ kind: 'deferred', lockKey, guardKey, guard }, holdUntil);
-      this.#pending.set(lease.key, pending);
-      pending.timer = this.clock.setTimeout(() => this.#runPending(lease.key, pending), holdUntil - now);
+      const pending = this.#pending.add(lease.key, {
+        kind: 'deferred',
+        lockKey,
+        guardKey,
+        guard,
+        dueAt: holdUntil,
+      });
+      this.#pending.deferUntilDue(lease.key, pending);
       return true;
     }
     try {
@@ -276,11 +262,8 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
   }
 
   protected async endSession(): Promise<void> {
-    // Acquisitions still in flight may add leases after destroy() took its snapshot: release those too.
-    await Promise.allSettled([...this.#inflight]);
-    await Promise.allSettled(this.leases().map((lease) => lease.release()));
     const lost = this.signal.aborted;
-    if (!lost && !this.#abandoned) await this.#flushPending();
+    if (!lost && !this.#abandoned) await this.#pending.flush();
     this.#background.abort();
     this.#keepAlive.stop();
     this.#stopBackground();
@@ -336,98 +319,21 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     return response.succeeded;
   }
 
-  #newPending(target: Pick<PendingKey, 'kind' | 'lockKey' | 'guardKey' | 'guard'>, dueAt = 0): PendingKey {
-    return { ...target, dueAt, timer: undefined, running: undefined, failures: 0 };
-  }
-
   #deferDeletion(
     key: string,
     target: Pick<PendingKey, 'kind' | 'lockKey' | 'guardKey' | 'guard'>,
     error: unknown,
   ): void {
     if (this.signal.aborted || this.#abandoned) return;
-    const pending = this.#newPending(target);
-    this.#pending.set(key, pending);
-    this.#retryLater(key, pending, error);
-  }
-
-  /** One attempt at the pending deletion of `key`; concurrent callers share it. Rejects if it failed. */
-  #settle(key: string, pending: PendingKey): Promise<void> {
-    pending.running ??= (async () => {
-      try {
-        await this.#deleteAt(`release '${key}'`, pending);
-        if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-        if (this.#pending.get(key) === pending) this.#pending.delete(key);
-      } finally {
-        pending.running = undefined;
-      }
-    })();
-    return pending.running;
-  }
-
-  #runPending(key: string, pending: PendingKey): void {
-    pending.timer = undefined;
-    if (this.#pending.get(key) !== pending || this.#abandoned || this.signal.aborted) return;
-    this.#settle(key, pending).catch((error: unknown) => {
-      this.#report(error, `release '${key}'`);
-      this.#failed(error);
-      pending.kind = 'unsettled';
-      this.#retryLater(key, pending, error);
-    });
-  }
-
-  /** Retries a pending deletion with jittered backoff; one that retrying cannot fix waits for the next try. */
-  #retryLater(key: string, pending: PendingKey, error: unknown): void {
-    if (this.#abandoned || this.signal.aborted || this.#pending.get(key) !== pending) return;
-    if (error instanceof BatonError && !error.retryable) return;
-    const delay = backoffDelay(pending.failures++, {
-      baseMs: Math.max(10, Math.min(1_000, this.ttlMs / 10)),
-      maxMs: Math.max(100, this.ttlMs / 2),
-    });
-    if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-    pending.timer = this.clock.setTimeout(() => this.#runPending(key, pending), delay);
-  }
-
-  /** Before the session ends: wait out lockAtLeastFor windows, then settle every pending deletion. */
-  async #flushPending(): Promise<void> {
-    const flush = async (key: string, pending: PendingKey): Promise<void> => {
-      if (pending.kind === 'acquiring') return;
-      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-      pending.timer = undefined;
-      const wait = pending.kind === 'deferred' ? pending.dueAt - this.clock.monotonicNow() : 0;
-      if (wait > 0) await sleep(wait, { signal: this.signal, clock: this.clock });
-      const giveUpAt = this.clock.monotonicNow() + this.ttlMs;
-      for (let attempt = 0; this.#pending.get(key) === pending && !this.signal.aborted; attempt++) {
-        try {
-          await this.#settle(key, pending);
-          return;
-        } catch (error) {
-          this.#report(error, `release '${key}'`);
-          if (this.clock.monotonicNow() >= giveUpAt) return;
-          await sleep(backoffDelay(attempt, { baseMs: 50, maxMs: Math.max(100, this.ttlMs / 4) }), {
-            signal: this.signal,
-            clock: this.clock,
-          });
-        }
-      }
-    };
-    await Promise.allSettled([...this.#pending].map(([key, pending]) => flush(key, pending)));
+    this.#pending.retryLater(key, this.#pending.add(key, target), error);
   }
 
   #stopBackground(): void {
-    for (const pending of this.#pending.values()) {
-      if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
-      pending.timer = undefined;
-    }
-    if (this.signal.aborted || this.#abandoned) this.#pending.clear();
+    this.#pending.stop();
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }
 

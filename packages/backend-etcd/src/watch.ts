@@ -70,7 +70,12 @@ export async function* etcdWatch(
   }
 }
 
-/** Resolves at the first event on `key` from `startRevision`, a watch error, `maxWaitMs`, or abort. */
+/**
+ * Resolves at the first event on `key` from `startRevision`, a watch error, `maxWaitMs`, or abort; at once,
+ * without opening a watcher, when `signal` aborted already. (A signal that aborted earlier fires no `abort`
+ * event: without that check a caller whose read was in flight when it gave up would wait for a change of the
+ * key or `maxWaitMs`.)
+ */
 export async function nextChange(
   context: Pick<EtcdWatchContext, 'rpc' | 'clock' | 'maxWaitMs'>,
   key: Buffer,
@@ -81,6 +86,7 @@ export async function nextChange(
   let timer: TimerHandle | undefined;
   let onAbort: (() => void) | undefined;
   let done = false;
+  if (signal.aborted) return;
   try {
     await new Promise<void>((resolve, reject) => {
       onAbort = resolve;

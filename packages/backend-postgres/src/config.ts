@@ -5,7 +5,7 @@ import {
   type EnvLike,
   type FieldDocs,
   intField,
-  pickEnv,
+  pickEnvFields,
 } from '@baton/core';
 import { IDENTIFIER_PATTERN } from '@baton/source-postgres';
 import { z } from 'zod';
@@ -40,24 +40,39 @@ const urlField = z
   });
 
 /**
- * The PostgreSQL lock backend's configuration: every option and its default. TLS goes in the URL
+ * The PostgreSQL lock backend's settings, their defaults and bounds: the one place they are declared. The
+ * config ({@link pgLockConfigSchema}) and {@link PgLockProvider}'s options both come from it.
+ */
+export const pgLockSettingsSchema = z.object({
+  /** Schema of the lock tables. Default `baton_locks`. */
+  schema: z
+    .string()
+    .regex(IDENTIFIER_PATTERN, 'expected 1 to 63 lowercase letters, digits and underscores')
+    .refine((name) => !name.startsWith('pg_'), 'the prefix pg_ is reserved by PostgreSQL')
+    .default('baton_locks'),
+  /** Default session TTL: 15 s, from 200 ms to 24 h. */
+  ttlMs: durationMs(pgLockDurationBounds.ttlMs).default(15_000),
+  /** Default lock-delay after a lost session: 15 s, at most 1 h; 0 disables it. */
+  lockDelayMs: durationMs(pgLockDurationBounds.lockDelayMs).default(15_000),
+  /** Connections in the pool: 4, from 1 to 1000. */
+  poolSize: intField({ min: 1, max: 1_000 }).default(4),
+  /** Deadline of opening a connection: 10 s, at most 10 min. */
+  connectTimeoutMs: durationMs(pgLockDurationBounds.connectTimeoutMs).default(10_000),
+  /** How often watchers re-read besides NOTIFY: 1 s, from 10 ms to 10 min. */
+  pollIntervalMs: durationMs(pgLockDurationBounds.pollIntervalMs).default(1_000),
+  /** Create or upgrade the lock schema on first use. Default `true`. */
+  migrate: boolField().default(true),
+});
+
+/**
+ * The PostgreSQL lock backend's configuration: where the database is, and the settings. TLS goes in the URL
  * (`?sslmode=verify-full&sslrootcert=...`), as libpq and `pg` read it.
  */
 export const pgLockConfigSchema = z
   .object({
     url: urlField.optional(),
     databaseUrl: urlField.optional(),
-    schema: z
-      .string()
-      .regex(IDENTIFIER_PATTERN, 'expected 1 to 63 lowercase letters, digits and underscores')
-      .refine((name) => !name.startsWith('pg_'), 'the prefix pg_ is reserved by PostgreSQL')
-      .default('baton_locks'),
-    ttlMs: durationMs(pgLockDurationBounds.ttlMs).default(15_000),
-    lockDelayMs: durationMs(pgLockDurationBounds.lockDelayMs).default(15_000),
-    poolSize: intField({ min: 1, max: 1_000 }).default(4),
-    connectTimeoutMs: durationMs(pgLockDurationBounds.connectTimeoutMs).default(10_000),
-    pollIntervalMs: durationMs(pgLockDurationBounds.pollIntervalMs).default(1_000),
-    migrate: boolField().default(true),
+    ...pgLockSettingsSchema.shape,
   })
   .strict()
   .transform(({ url, databaseUrl, ...rest }) => ({
@@ -97,9 +112,7 @@ export const pgLockFields: Readonly<Record<string, FieldDocs>> = {
 
 /** Builds the raw config from the environment. */
 export function pgLockConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(pgLockFields)) if (docs.env) mapping[docs.env] = field;
-  const raw = pickEnv(env, mapping);
+  const raw = pickEnvFields(env, pgLockFields);
   // BATON_LOCK_DATABASE_URL wins over DATABASE_URL: the latter is then not even validated.
   if (raw.url !== undefined) delete raw.databaseUrl;
   return raw;

@@ -1,19 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import {
+  AbstractLockProvider,
   type Clock,
-  ClosedError,
   checkDuration,
   type LockCapabilities,
   type LockHolder,
-  type LockProvider,
+  parseSettings,
   redact,
-  type SessionOptions,
+  type SessionSettings,
+  type SettingsOptions,
+  sessionBoundsOf,
   systemClock,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import pg from 'pg';
-import { type PgLockConfig, pgLockDurationBounds } from './config.js';
+import type { z } from 'zod';
+import { pgLockDurationBounds, pgLockSettingsSchema, type UrlSource } from './config.js';
 import { BACKEND, type ErrorContext, pgLockError } from './errors.js';
 import { type LockMigrationResult, lockSchemaCurrent, migrateLocks } from './migrate.js';
 import { LockNotifications } from './notifications.js';
@@ -23,10 +25,15 @@ import { type LockStatements, lockStatements } from './statements.js';
 import { pgWatch } from './watch.js';
 
 /**
- * Options of {@link PgLockProvider}: the validated config (`pgLockConfigSchema.parse({...})` fills in every
- * default), plus a clock and an observer of background errors.
+ * Options of {@link PgLockProvider}: the settings of `pgLockSettingsSchema` (schema, TTL, lock-delay, pool,
+ * timeouts, migration; each with its default), where the database is, a clock and an observer of
+ * background errors.
  */
-export type PgLockProviderOptions = PgLockConfig & {
+export type PgLockProviderOptions = SettingsOptions<typeof pgLockSettingsSchema> & {
+  /** The database; without one, `pg` reads the PG* variables. */
+  connectionString?: string | undefined;
+  /** Which variable named the database, for error messages. Default `BATON_LOCK_DATABASE_URL`. */
+  urlSource?: UrlSource | undefined;
   clock?: Clock | undefined;
   /**
    * Observes errors that no caller awaits: renewals retried, the LISTEN connection lost, idle pool
@@ -40,7 +47,7 @@ export type PgLockProviderOptions = PgLockConfig & {
  * judged by the database's clock. See `docs/backends/postgres-locks.md` for the failure model, round trips
  * and the grants it needs.
  */
-export class PgLockProvider implements LockProvider {
+export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities = {
     nativeWatch: true,
@@ -50,37 +57,38 @@ export class PgLockProvider implements LockProvider {
     forceRelease: true,
     fairQueue: false,
   };
-  readonly clock: Clock;
   /** The schema of the lock tables. */
   readonly schema: string;
-  readonly #options: PgLockProviderOptions;
+  readonly #settings: z.output<typeof pgLockSettingsSchema>;
+  readonly #onError: PgLockProviderOptions['onError'];
   readonly #pool: pg.Pool;
   readonly #sql: LockStatements;
   readonly #notifications: LockNotifications;
   readonly #errors: ErrorContext;
-  readonly #sessions = new Set<PgLockSession>();
-  readonly #closing = new AbortController();
   #ready: Promise<void> | undefined;
   #lastSweep = Number.NEGATIVE_INFINITY;
   #sweeping = false;
-  #closed = false;
 
   constructor(options: PgLockProviderOptions) {
-    this.#options = options;
-    this.clock = options.clock ?? systemClock;
-    this.schema = options.schema;
-    checkDuration('ttlMs', options.ttlMs, pgLockDurationBounds.ttlMs);
-    checkDuration('lockDelayMs', options.lockDelayMs, pgLockDurationBounds.lockDelayMs);
-    checkDuration('pollIntervalMs', options.pollIntervalMs, pgLockDurationBounds.pollIntervalMs);
-    this.#sql = lockStatements(options.schema);
-    this.#errors = { urlSource: options.urlSource, schema: options.schema };
+    const settings = parseSettings(pgLockSettingsSchema, options, 'postgres');
+    super({
+      label: 'postgres',
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: sessionBoundsOf(pgLockSettingsSchema),
+    });
+    this.#settings = settings;
+    this.#onError = options.onError;
+    this.schema = settings.schema;
+    this.#sql = lockStatements(settings.schema);
+    this.#errors = { urlSource: options.urlSource ?? 'BATON_LOCK_DATABASE_URL', schema: settings.schema };
     const clientConfig: pg.ClientConfig = {
       application_name: 'baton-locks',
-      connectionTimeoutMillis: options.connectTimeoutMs,
+      connectionTimeoutMillis: settings.connectTimeoutMs,
       keepAlive: true,
       ...(options.connectionString ? { connectionString: options.connectionString } : {}),
     };
-    this.#pool = new pg.Pool({ ...clientConfig, max: options.poolSize, idleTimeoutMillis: 30_000 });
+    this.#pool = new pg.Pool({ ...clientConfig, max: settings.poolSize, idleTimeoutMillis: 30_000 });
     // An idle connection the server closed (restart, pg_terminate_backend): the next query reconnects.
     this.#pool.on('error', (error) => this.#report(error, 'idle pool connection'));
     this.#notifications = new LockNotifications({
@@ -107,22 +115,15 @@ export class PgLockProvider implements LockProvider {
    * TTL/2. Rejects with `UNAVAILABLE` when the database cannot be reached, `PERMISSION_DENIED` on a wrong
    * password or missing grant, `RESOURCE_NOT_FOUND` when the lock tables are missing and may not be created.
    */
-  async openSession(options: SessionOptions = {}): Promise<PgLockSession> {
-    this.#assertOpen();
-    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#options.ttlMs, pgLockDurationBounds.ttlMs);
-    const lockDelayMs = checkDuration(
-      'lockDelayMs',
-      options.lockDelayMs ?? this.#options.lockDelayMs,
-      pgLockDurationBounds.lockDelayMs,
-    );
+  protected async startSession(settings: SessionSettings): Promise<PgLockSession> {
+    const { ttlMs, lockDelayMs, name, startedAt } = settings;
     const id = randomUUID();
-    const startedAt = this.clock.monotonicNow();
     await this.#query(
       this.#sql.openSession,
-      [id, options.name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
+      [id, name ?? null, Math.ceil(ttlMs), Math.ceil(lockDelayMs)],
       'open a session',
     );
-    const session = new PgLockSession({
+    return new PgLockSession({
       id,
       ttlMs,
       startedAt,
@@ -133,30 +134,23 @@ export class PgLockProvider implements LockProvider {
       renewed: () => this.#maybeSweep(ttlMs),
       report: (error, context) => this.#report(error, context),
     });
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    if (this.#closed) await session.destroy();
-    return session;
   }
 
   /** The current holder of `key` (a row naming a live session): one read. */
-  async getHolder(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async readHolder(key: string): Promise<LockHolder | null> {
     const [row] = await this.#query(this.#sql.holder, [key], `read '${key}'`);
     return row ? toHolder(row) : null;
   }
 
   /** The holder of `key` now and after each change: LISTEN/NOTIFY, plus polling (see `pgWatch`). */
-  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
+  protected watchKey(
+    key: string,
+    signal: AbortSignal,
+    options: WatchOptions,
+  ): AsyncIterable<LockHolder | null> {
     const pollIntervalMs = checkDuration(
       'pollIntervalMs',
-      options.pollIntervalMs ?? this.#options.pollIntervalMs,
+      options.pollIntervalMs ?? this.#settings.pollIntervalMs,
       pgLockDurationBounds.pollIntervalMs,
     );
     return pgWatch(
@@ -171,20 +165,16 @@ export class PgLockProvider implements LockProvider {
     );
   }
 
-  /** Held locks whose key starts with `prefix`: one read, sorted by key. */
-  async list(prefix = ''): Promise<LockHolder[]> {
-    this.#assertOpen();
-    const rows = await this.#query(this.#sql.list, [prefix], `list '${prefix}'`);
-    return rows.map(toHolder).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  /** Held locks whose key starts with `prefix`: one read. */
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
+    return (await this.#query(this.#sql.list, [prefix], `list '${prefix}'`)).map(toHolder);
   }
 
   /**
    * Operator escape hatch: deletes the key's row whoever holds it (one statement). The holder learns of it
    * at its next renewal or when its release resolves `false`; the next holder's fence is larger.
    */
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async forceReleaseKey(key: string): Promise<boolean> {
     return (await this.#query(this.#sql.forceRelease, [key], `force-release '${key}'`)).length > 0;
   }
 
@@ -197,18 +187,9 @@ export class PgLockProvider implements LockProvider {
     return { sessions: Number(row?.sessions ?? 0), locks: Number(row?.locks ?? 0) };
   }
 
-  /** Destroys every open session (releasing their locks), then closes the connections. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
-    this.#closing.abort(new ClosedError('postgres lock provider closed'));
+  protected override async closeConnections(): Promise<void> {
     this.#notifications.close();
     await this.#pool.end();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   /** Keeps credentials out of logs and `util.inspect`. */
@@ -228,7 +209,7 @@ export class PgLockProvider implements LockProvider {
   #ensureReady(): Promise<void> {
     this.#ready ??= (async () => {
       try {
-        if (this.#options.migrate && !(await lockSchemaCurrent(this.#pool, this.schema))) {
+        if (this.#settings.migrate && !(await lockSchemaCurrent(this.#pool, this.schema))) {
           await migrateLocks(this.#pool, this.schema);
         }
       } catch (error) {
@@ -241,7 +222,7 @@ export class PgLockProvider implements LockProvider {
 
   #maybeSweep(ttlMs: number): void {
     const now = this.clock.monotonicNow();
-    if (this.#sweeping || this.#closed || now - this.#lastSweep < ttlMs) return;
+    if (this.#sweeping || this.closed || now - this.#lastSweep < ttlMs) return;
     this.#sweeping = true;
     this.#lastSweep = now;
     this.sweep()
@@ -251,12 +232,8 @@ export class PgLockProvider implements LockProvider {
       });
   }
 
-  #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('postgres lock provider is closed');
-  }
-
   #report(error: unknown, context: string): void {
-    const observer = this.#options.onError;
+    const observer = this.#onError;
     try {
       if (observer) observer(error, context);
       else {

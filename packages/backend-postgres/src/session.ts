@@ -1,10 +1,8 @@
 import {
   AbstractLockSession,
-  type AcquireOptions,
   type Acquisition,
   type Clock,
   KeepAlive,
-  type Lease,
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
@@ -47,7 +45,6 @@ export class PgLockSession extends AbstractLockSession<undefined> {
   readonly #keepAlive: KeepAlive;
   /** Keys with an acquisition in flight: their rows may name us before we know it. */
   readonly #acquiring = new Map<string, number>();
-  readonly #inflight = new Set<Promise<unknown>>();
 
   constructor(init: PgLockSessionInit) {
     super({ id: init.id, ttlMs: init.ttlMs, clock: init.clock, watch: init.watch, nativeWatch: true });
@@ -80,17 +77,6 @@ export class PgLockSession extends AbstractLockSession<undefined> {
       if (left > 0) this.#acquiring.set(key, left);
       else this.#acquiring.delete(key);
     };
-    attempt.then(settled, settled);
-    return this.#track(attempt);
-  }
-
-  override acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    return this.#track(super.acquire(key, options));
-  }
-
-  #track<T>(attempt: Promise<T>): Promise<T> {
-    this.#inflight.add(attempt);
-    const settled = () => this.#inflight.delete(attempt);
     attempt.then(settled, settled);
     return attempt;
   }
@@ -137,8 +123,6 @@ export class PgLockSession extends AbstractLockSession<undefined> {
   }
 
   protected async endSession(): Promise<void> {
-    await Promise.allSettled([...this.#inflight]);
-    await Promise.allSettled(this.leases().map((lease) => lease.release()));
     this.#keepAlive.stop();
     // A lost session's rows stay until its lock-delay is over; the sweep removes them then.
     if (this.signal.aborted) return;

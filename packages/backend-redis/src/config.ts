@@ -3,7 +3,7 @@ import {
   durationMs,
   type EnvLike,
   type FieldDocs,
-  pickEnv,
+  pickEnvFields,
   rememberSecret,
 } from '@baton/core';
 import { z } from 'zod';
@@ -64,6 +64,28 @@ const urlField = z.string().transform((input, ctx): RedisEndpoint => {
   };
 });
 
+/**
+ * The Redis backend's settings, their defaults and bounds: the one place they are declared. The config
+ * ({@link redisConfigSchema}) and {@link RedisLockProvider}'s options both come from it.
+ */
+export const redisSettingsSchema = z.object({
+  /** The Redis key prefix of every key baton writes. Default `baton:`. */
+  prefix: z
+    .string()
+    .min(1)
+    .refine(
+      (p) => !/[\0*?[\]\\]/.test(p),
+      'expected a key prefix without NUL, *, ?, [, ] or \\, such as baton:',
+    )
+    .default('baton:'),
+  /** Default session TTL: 15 s, from 100 ms to 24 h. */
+  ttlMs: durationMs(redisDurationBounds.ttlMs).default(15_000),
+  /** Default lock-delay after a lost session: 15 s, at most 1 h; 0 disables it. */
+  lockDelayMs: durationMs(redisDurationBounds.lockDelayMs).default(15_000),
+  /** Deadline of each request: 10 s, from 100 ms to 10 min. */
+  requestTimeoutMs: durationMs(redisDurationBounds.requestTimeoutMs).default(10_000),
+});
+
 /** The Redis backend's configuration, as validated (see {@link redisFields} for each field's meaning). */
 export const redisConfigSchema = z
   .object({
@@ -72,17 +94,7 @@ export const redisConfigSchema = z
     // Declared secret in redisFields, so a config error never echoes it back.
     password: z.string({ message: 'expected the password as a string' }).min(1).optional(),
     caFile: z.string().min(1).optional(),
-    prefix: z
-      .string()
-      .min(1)
-      .refine(
-        (p) => !/[\0*?[\]\\]/.test(p),
-        'expected a key prefix without NUL, *, ?, [, ] or \\, such as baton:',
-      )
-      .default('baton:'),
-    ttlMs: durationMs(redisDurationBounds.ttlMs).default(15_000),
-    lockDelayMs: durationMs(redisDurationBounds.lockDelayMs).default(15_000),
-    requestTimeoutMs: durationMs(redisDurationBounds.requestTimeoutMs).default(10_000),
+    ...redisSettingsSchema.shape,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -140,7 +152,5 @@ export const REDIS_SECRET_ENV = ['REDIS_PASSWORD'] as const;
 
 /** Builds the raw config from the environment: `REDIS_URL`, `REDIS_PASSWORD` and baton's own variables. */
 export function redisConfigFromEnv(env: EnvLike): Record<string, unknown> {
-  const mapping: Record<string, string> = {};
-  for (const [field, docs] of Object.entries(redisFields)) if (docs.env) mapping[docs.env] = field;
-  return pickEnv(env, mapping);
+  return pickEnvFields(env, redisFields);
 }

@@ -1,30 +1,32 @@
 import { randomBytes } from 'node:crypto';
 import {
+  AbstractLockProvider,
   type Clock,
-  ClosedError,
-  checkDuration,
   type LockCapabilities,
   type LockHolder,
-  type LockProvider,
   ProtocolError,
+  parseSettings,
   pollingWatch,
-  type SessionOptions,
+  type SessionSettings,
+  type SettingsOptions,
+  sessionBoundsOf,
   systemClock,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import { RedisClient } from './client.js';
-import { type RedisConfig, redisDurationBounds } from './config.js';
+import { type RedisEndpoint, redisDurationBounds, redisSettingsSchema } from './config.js';
 import { BACKEND } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { SCRIPTS } from './scripts.js';
 import { RedisSession } from './session.js';
 
 /**
- * Options of {@link RedisLockProvider}: the validated config (`redisConfigSchema.parse({...})` fills in every
- * default) with the CA bundle instead of its path.
+ * Options of {@link RedisLockProvider}: the settings of `redisSettingsSchema` (prefix, TTL, lock-delay,
+ * request timeout; each with its default), where the server is, and the CA bundle instead of its path.
  */
-export type RedisLockProviderOptions = Omit<RedisConfig, 'caFile'> & {
+export type RedisLockProviderOptions = SettingsOptions<typeof redisSettingsSchema> & {
+  /** Where to connect (the config's `url` with its user and password). */
+  endpoint: RedisEndpoint;
   /** PEM CA bundle for a `rediss://` server whose certificate Node's trusted roots do not cover. */
   ca?: Buffer | undefined;
   clock?: Clock | undefined;
@@ -38,7 +40,7 @@ export type RedisLockProviderOptions = Omit<RedisConfig, 'caFile'> & {
  * never goes back. See `docs/backends/redis.md` for guarantees, failure model, round trips and the ACL it
  * needs.
  */
-export class RedisLockProvider implements LockProvider {
+export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
   readonly backend = BACKEND;
   readonly capabilities: LockCapabilities = {
     nativeWatch: false,
@@ -48,29 +50,28 @@ export class RedisLockProvider implements LockProvider {
     forceRelease: true,
     fairQueue: false,
   };
-  readonly clock: Clock;
   /** The Redis key prefix of every key baton writes. */
   readonly prefix: string;
-  readonly #options: RedisLockProviderOptions;
+  readonly #onError: RedisLockProviderOptions['onError'];
   readonly #client: RedisClient;
   readonly #keys: RedisKeys;
-  readonly #sessions = new Set<RedisSession>();
-  readonly #closing = new AbortController();
-  #closed = false;
 
   constructor(options: RedisLockProviderOptions) {
-    this.#options = options;
-    this.clock = options.clock ?? systemClock;
-    this.prefix = options.prefix;
-    this.#keys = new RedisKeys(options.prefix);
-    checkDuration('ttlMs', options.ttlMs, redisDurationBounds.ttlMs);
-    checkDuration('lockDelayMs', options.lockDelayMs, redisDurationBounds.lockDelayMs);
-    checkDuration('requestTimeoutMs', options.requestTimeoutMs, redisDurationBounds.requestTimeoutMs);
+    const settings = parseSettings(redisSettingsSchema, options, 'redis');
+    super({
+      label: 'redis',
+      clock: options.clock ?? systemClock,
+      sessionDefaults: settings,
+      sessionBounds: sessionBoundsOf(redisSettingsSchema),
+    });
+    this.prefix = settings.prefix;
+    this.#onError = options.onError;
+    this.#keys = new RedisKeys(settings.prefix);
     this.#client = new RedisClient({
       endpoint: options.endpoint,
       ca: options.ca,
-      requestTimeoutMs: options.requestTimeoutMs,
-      prefix: options.prefix,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      prefix: settings.prefix,
       onError: options.onError,
     });
   }
@@ -79,25 +80,18 @@ export class RedisLockProvider implements LockProvider {
    * Writes the session key (TTL `ttlMs`) and starts renewing it, with the session's locks, every TTL/2.
    * Rejects with `UNAVAILABLE` when Redis cannot be reached, `PERMISSION_DENIED` when authentication fails.
    */
-  async openSession(options: SessionOptions = {}): Promise<RedisSession> {
-    this.#assertOpen();
-    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#options.ttlMs, redisDurationBounds.ttlMs);
-    const lockDelayMs = checkDuration(
-      'lockDelayMs',
-      options.lockDelayMs ?? this.#options.lockDelayMs,
-      redisDurationBounds.lockDelayMs,
-    );
+  protected async startSession(settings: SessionSettings): Promise<RedisSession> {
+    const { ttlMs, lockDelayMs, name, startedAt } = settings;
     const id = randomBytes(12).toString('hex');
-    const startedAt = this.clock.monotonicNow();
     const created = await this.#client.call('open session', (redis) =>
-      redis.set(this.#keys.session(id), options.name ?? '', 'PX', Math.ceil(ttlMs), 'NX'),
+      redis.set(this.#keys.session(id), name ?? '', 'PX', Math.ceil(ttlMs), 'NX'),
     );
     if (created !== 'OK') {
       throw new ProtocolError(`redis: open session: the new session key ${id} already existed`, {
         backend: BACKEND,
       });
     }
-    const session = new RedisSession({
+    return new RedisSession({
       id,
       ttlMs,
       lockDelayMs,
@@ -106,28 +100,21 @@ export class RedisLockProvider implements LockProvider {
       keys: this.#keys,
       clock: this.clock,
       watch: (key, watchOptions) => this.watch(key, watchOptions),
-      onError: this.#options.onError,
+      onError: this.#onError,
     });
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    if (this.#closed) await session.destroy();
-    return session;
   }
 
   /** The current holder of `key`: one script reading the lock hash against the server's clock. */
-  async getHolder(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async readHolder(key: string): Promise<LockHolder | null> {
     return (await this.#holders(`read '${key}'`, [key]))[0] ?? null;
   }
 
   /** The holder of `key` now and after each change, by polling (see core's `pollingWatch`). */
-  watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.#assertOpen();
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
+  protected watchKey(
+    key: string,
+    signal: AbortSignal,
+    options: WatchOptions,
+  ): AsyncIterable<LockHolder | null> {
     return pollingWatch(() => this.getHolder(key), {
       signal,
       pollIntervalMs: options.pollIntervalMs ?? 250,
@@ -136,8 +123,7 @@ export class RedisLockProvider implements LockProvider {
   }
 
   /** Held locks whose caller key starts with `prefix`: a `SCAN` of the lock keys, then one script per 500. */
-  async list(prefix = ''): Promise<LockHolder[]> {
-    this.#assertOpen();
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
     const found = new Set<string>();
     let cursor = '0';
     do {
@@ -155,16 +141,14 @@ export class RedisLockProvider implements LockProvider {
     for (let i = 0; i < keys.length; i += 500) {
       holders.push(...(await this.#holders(`list '${prefix}'`, keys.slice(i, i + 500))));
     }
-    return holders.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return holders;
   }
 
   /**
    * Operator escape hatch: deletes the lock key whoever holds it (one script). The holder learns of it at
    * its next renewal; its fence stays valid for fenced writes until a new holder writes with a larger one.
    */
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
-    this.#assertOpen();
+  protected async forceReleaseKey(key: string): Promise<boolean> {
     const reply = await this.#client.run(
       `force-release '${key}'`,
       SCRIPTS.forceRelease,
@@ -174,17 +158,8 @@ export class RedisLockProvider implements LockProvider {
     return reply === 1;
   }
 
-  /** Destroys every open session (releasing their locks), then closes the connection. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((session) => session.destroy()));
-    this.#closing.abort(new ClosedError('redis lock provider closed'));
+  protected override closeConnections(): void {
     this.#client.close();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 
   async #holders(what: string, keys: readonly string[]): Promise<LockHolder[]> {
@@ -203,10 +178,6 @@ export class RedisLockProvider implements LockProvider {
         throw new ProtocolError(`redis: ${what}: unexpected reply`, { backend: BACKEND });
       return { key, sessionId: owner, fence: Number(fence), value: value ?? undefined };
     });
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new ClosedError('redis lock provider is closed');
   }
 
   /** Keeps credentials out of logs and `util.inspect`. */

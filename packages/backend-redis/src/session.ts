@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import {
   AbstractLockSession,
-  type AcquireOptions,
   type Acquisition,
   BatonError,
   type Clock,
   KeepAlive,
-  type Lease,
   LeaseLostError,
   type LockHolder,
   type ManagedLease,
   ProtocolError,
+  reportTo,
   SessionLostError,
   type TryAcquireOptions,
   type WatchOptions,
@@ -57,7 +56,6 @@ export interface RedisSessionInit {
 export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   readonly #init: RedisSessionInit;
   readonly #keepAlive: KeepAlive;
-  readonly #inflight = new Set<Promise<unknown>>();
   /** Tokens of acquisitions this session may still hold without knowing it, with their lock keys. */
   readonly #unsettled = new Map<string, string>();
   #abandoned = false;
@@ -84,25 +82,6 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
     this.#abandoned = true;
     this.#keepAlive.stop();
     this.haltWaiting();
-  }
-
-  override tryAcquire(
-    key: string,
-    options: TryAcquireOptions = {},
-  ): Promise<ManagedLease<RedisLeaseState> | null> {
-    return this.#track(super.tryAcquire(key, options));
-  }
-
-  override acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
-    return this.#track(super.acquire(key, options));
-  }
-
-  /** Counts an acquisition in flight, so that `destroy()` waits for it. */
-  #track<T>(attempt: Promise<T>): Promise<T> {
-    this.#inflight.add(attempt);
-    const settled = () => this.#inflight.delete(attempt);
-    attempt.then(settled, settled);
-    return attempt;
   }
 
   protected async acquireOnce(
@@ -187,9 +166,6 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   }
 
   protected async endSession(): Promise<void> {
-    // Acquisitions still in flight may add leases after destroy() took its snapshot: release those too.
-    await Promise.allSettled([...this.#inflight]);
-    await Promise.allSettled(this.leases().map((lease) => lease.release()));
     this.#keepAlive.stop();
     if (this.#abandoned || this.signal.aborted) return;
     await this.#settle().catch(() => undefined);
@@ -238,10 +214,6 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   }
 
   #report(error: unknown, context: string): void {
-    try {
-      this.#init.onError?.(error, context);
-    } catch {
-      // An observer must never break the session.
-    }
+    reportTo(this.#init.onError, error, context);
   }
 }

@@ -22,3 +22,23 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}): num
 export function jitter(ms: number, fraction = 0.2, random: () => number = Math.random): number {
   return ms * (1 - fraction + 2 * fraction * random());
 }
+
+/**
+ * Delay before retry number `attempt` of a session's background work (a deferred release, a key monitor, a
+ * place left in a line), scaled to its TTL so that several retries fit before the session could expire:
+ * first about TTL/10 (10 ms to 1 s), never above TTL/2 (and at least 100 ms).
+ */
+export function sessionRetryDelay(attempt: number, ttlMs: number): number {
+  return backoffDelay(attempt, {
+    baseMs: Math.max(10, Math.min(1_000, ttlMs / 10)),
+    maxMs: Math.max(100, ttlMs / 2),
+  });
+}
+
+/**
+ * Delay before retry number `attempt` of a release while the session ends (`destroy()` settling what is
+ * left): quick at first (50 ms), never above TTL/4 (and at least 100 ms).
+ */
+export function finalReleaseDelay(attempt: number, ttlMs: number): number {
+  return backoffDelay(attempt, { baseMs: 50, maxMs: Math.max(100, ttlMs / 4) });
+}

@@ -94,6 +94,19 @@ function valueAt(input: unknown, path: ReadonlyArray<PropertyKey>): unknown {
   return current;
 }
 
+/**
+ * Copies the defined entries of `env` that `fields` name (each field's `env`) into a config object: a
+ * backend's `fromEnv` when its field docs already say which variable feeds which field.
+ */
+export function pickEnvFields(
+  env: EnvLike,
+  fields: Readonly<Record<string, FieldDocs>>,
+): Record<string, string> {
+  const mapping: Record<string, string> = {};
+  for (const [field, docs] of Object.entries(fields)) if (docs.env) mapping[docs.env] = field;
+  return pickEnv(env, mapping);
+}
+
 /** Copies the defined entries of `env` named in `mapping` (env var → config field) into a config object. */
 export function pickEnv(env: EnvLike, mapping: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};

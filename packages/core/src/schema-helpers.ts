@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
 import { type DurationBounds, describeDurationBounds, durationBounds } from './duration-bounds.js';
+import { InvalidArgumentError } from './errors.js';
 
 const declaredBounds = new WeakMap<object, DurationBounds>();
 
@@ -112,4 +113,36 @@ export function boolField() {
     if (typeof v === 'boolean') return v;
     return v === 'true' || v === '1' || v === 'yes';
   });
+}
+
+/**
+ * The options a provider takes for a settings schema: every setting optional (the schema holds its default
+ * and bounds), typed as the schema yields it. Backends derive their provider options from it, so that an
+ * option's default and bounds are declared once, in the schema.
+ */
+export type SettingsOptions<S extends z.ZodObject> = {
+  [K in keyof z.output<S>]?: z.output<S>[K] | undefined;
+};
+
+/**
+ * Validates the settings among a provider's `options` with `schema` (an object schema whose fields carry
+ * their defaults) and returns them with every default filled in. Other options (a client, a clock) are
+ * ignored. A bad value throws `INVALID_ARGUMENT` naming the option and what it expects, e.g. `Consul:
+ * ttlMs: expected a duration from 100ms to 24h, got 5`.
+ */
+export function parseSettings<S extends z.ZodObject>(schema: S, options: object, where: string): z.output<S> {
+  const given: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = (options as Record<string, unknown>)[key];
+    if (value !== undefined) given[key] = value;
+  }
+  const parsed = schema.safeParse(given);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = issue?.path.join('.') ?? '';
+  const value = issue?.path.length ? given[String(issue.path[0])] : undefined;
+  throw new InvalidArgumentError(
+    `${where}: ${path ? `${path}: ` : ''}${issue?.message ?? 'invalid options'}` +
+      (typeof value === 'number' || typeof value === 'boolean' ? `, got ${String(value)}` : ''),
+  );
 }

@@ -128,7 +128,13 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
   readonly clock: Clock;
   readonly #controller = new AbortController();
   readonly #halt = new AbortController();
+  /** Aborts when `destroy()` starts: blocking acquisitions stop waiting. */
+  readonly #stopping = new AbortController();
+  /** The session's signal or {@link #stopping}: what ends a blocking acquisition's wait. */
+  readonly #waitSignal: AbortSignal;
   readonly #leases = new Map<string, ManagedLease<S>>();
+  /** Acquisitions in flight (`tryAcquire`, `acquire`): `destroy()` waits for them and releases what they got. */
+  readonly #inflight = new Set<Promise<unknown>>();
   readonly #init: SessionInit;
   #destroying: Promise<void> | undefined;
 
@@ -137,6 +143,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     this.ttlMs = init.ttlMs;
     this.clock = init.clock;
     this.#init = init;
+    this.#waitSignal = AbortSignal.any([this.#controller.signal, this.#stopping.signal]);
   }
 
   get signal(): AbortSignal {
@@ -164,7 +171,11 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     return undefined;
   }
 
-  async tryAcquire(key: string, options: TryAcquireOptions = {}): Promise<ManagedLease<S> | null> {
+  tryAcquire(key: string, options: TryAcquireOptions = {}): Promise<ManagedLease<S> | null> {
+    return this.#track(this.#tryAcquire(key, options));
+  }
+
+  async #tryAcquire(key: string, options: TryAcquireOptions): Promise<ManagedLease<S> | null> {
     validateKey(key);
     if (options.lockAtLeastForMs !== undefined) {
       checkDuration('lockAtLeastForMs', options.lockAtLeastForMs, lockDurationBounds.lockAtLeastForMs);
@@ -177,18 +188,20 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
 
   acquire(key: string, options: AcquireOptions = {}): Promise<Lease> {
     const line = this.waitingLine();
-    if (line) return this.#acquireInLine(line, key, options);
-    return waitToAcquire(
-      {
-        tryAcquire: (k, o) => this.tryAcquire(k, o),
-        watch: this.#init.watch,
-        nativeWatch: this.#init.nativeWatch,
-        clock: this.clock,
-        sessionSignal: this.signal,
-        ttlMs: this.ttlMs,
-      },
-      key,
-      options,
+    if (line) return this.#track(this.#acquireInLine(line, key, options));
+    return this.#track(
+      waitToAcquire(
+        {
+          tryAcquire: (k, o) => this.tryAcquire(k, o),
+          watch: this.#init.watch,
+          nativeWatch: this.#init.nativeWatch,
+          clock: this.clock,
+          sessionSignal: this.#waitSignal,
+          ttlMs: this.ttlMs,
+        },
+        key,
+        options,
+      ),
     );
   }
 
@@ -205,6 +218,11 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     return [...this.#leases.values()];
   }
 
+  /**
+   * Ends the session: blocking acquisitions stop waiting (they reject with `CLOSED`), acquisitions already
+   * sent are waited for, every lease (those included) is released, then the backend session ends.
+   * Idempotent. Rejects with the first release failure, after the session ended anyway.
+   */
   destroy(): Promise<void> {
     this.#destroying ??= this.#doDestroy();
     return this.#destroying;
@@ -263,7 +281,7 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     const acquisition = await acquireInLine(line, key, options, {
       clock: this.clock,
       ttlMs: this.ttlMs,
-      sessionSignal: this.signal,
+      sessionSignal: this.#waitSignal,
       haltSignal: this.#halt.signal,
       holds: (k) => this.#leases.has(k),
     });
@@ -281,7 +299,17 @@ export abstract class AbstractLockSession<S = unknown> implements LockSession {
     return lease;
   }
 
+  #track<T>(attempt: Promise<T>): Promise<T> {
+    this.#inflight.add(attempt);
+    const settled = () => this.#inflight.delete(attempt);
+    attempt.then(settled, settled);
+    return attempt;
+  }
+
   async #doDestroy(): Promise<void> {
+    this.#stopping.abort(new ClosedError(`session ${this.id} destroyed`));
+    // Acquisitions already sent may still take keys: wait for them, so that their leases are released too.
+    await Promise.allSettled([...this.#inflight]);
     const results = await Promise.allSettled(this.leases().map((lease) => lease.release()));
     try {
       await whileHolding(() => this.endSession());

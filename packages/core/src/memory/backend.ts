@@ -1,19 +1,10 @@
-import { z } from 'zod';
 import { pickEnv } from '../config.js';
 import { defineBackend } from '../registry.js';
-import { durationMs } from '../schema-helpers.js';
-import { MemoryLockProvider, memoryDurationBounds } from './provider.js';
+import { MemoryLockProvider } from './provider.js';
+import { type MemoryConfig, memoryConfigSchema } from './settings.js';
 import { MemoryLockStore } from './store.js';
 
-/** Config of the in-memory backend. */
-export const memoryConfigSchema = z
-  .object({
-    ttlMs: durationMs(memoryDurationBounds.ttlMs).default(15_000),
-    lockDelayMs: durationMs(memoryDurationBounds.lockDelayMs).default(15_000),
-  })
-  .strict();
-
-export type MemoryConfig = z.infer<typeof memoryConfigSchema>;
+export { type MemoryConfig, memoryConfigSchema } from './settings.js';
 
 let processStore: MemoryLockStore | undefined;
 
@@ -36,7 +27,6 @@ export const memoryBackend = defineBackend<MemoryConfig>({
   create: (config, context) =>
     new MemoryLockProvider({
       store: context.clock ? new MemoryLockStore({ clock: context.clock }) : processMemoryStore(),
-      ttlMs: config.ttlMs,
-      lockDelayMs: config.lockDelayMs,
+      ...config,
     }),
 });

@@ -1,41 +1,23 @@
 import { type Clock, systemClock } from '../clock.js';
-import { checkDuration, durationBounds } from '../duration-bounds.js';
-import { ClosedError, LeaseLostError } from '../errors.js';
+import { LeaseLostError } from '../errors.js';
 import { KeepAlive } from '../keepalive.js';
-import type {
-  LockCapabilities,
-  LockHolder,
-  LockProvider,
-  LockSession,
-  SessionOptions,
-  TryAcquireOptions,
-  WatchOptions,
-} from '../lock.js';
-import { AbstractLockSession, type Acquisition, type ManagedLease, validateKey } from '../session-base.js';
+import type { LockCapabilities, LockHolder, LockSession, TryAcquireOptions } from '../lock.js';
+import { AbstractLockProvider, type SessionSettings, sessionBoundsOf } from '../provider-base.js';
+import { parseSettings, type SettingsOptions } from '../schema-helpers.js';
+import { AbstractLockSession, type Acquisition, type ManagedLease } from '../session-base.js';
 import type { LineEntry, WaitingLine } from '../waiting-line.js';
+import { memoryConfigSchema } from './settings.js';
 import { MemoryLockStore } from './store.js';
 
-/** Options for {@link MemoryLockProvider}. */
-export interface MemoryLockProviderOptions {
+export { memoryDurationBounds } from './settings.js';
+
+/** Options for {@link MemoryLockProvider}: the settings of `memoryConfigSchema` (`ttlMs`, `lockDelayMs`), and: */
+export interface MemoryLockProviderOptions extends SettingsOptions<typeof memoryConfigSchema> {
   /** The shared "server". Providers that share a store see each other's locks. Defaults to a new store. */
   store?: MemoryLockStore;
   /** Defaults to the store's clock. */
   clock?: Clock;
-  /** Default session TTL in ms (15 000; from 1 ms to 24 h). */
-  ttlMs?: number;
-  /** Default lock-delay in ms after a lost session (15 000, as Consul; from 0 to 24 h). */
-  lockDelayMs?: number;
 }
-
-/**
- * Bounds of the memory backend's session settings (constructor options, `openSession` options and
- * `BATON_SESSION_TTL` / `BATON_LOCK_DELAY`). A TTL or lock-delay longer than a day is refused: it only
- * keeps a crashed holder's keys locked for that long.
- */
-export const memoryDurationBounds = {
-  ttlMs: durationBounds({ min: 1 }),
-  lockDelayMs: durationBounds({ min: 0 }),
-} as const;
 
 const capabilities: LockCapabilities = {
   nativeWatch: true,
@@ -50,71 +32,42 @@ const capabilities: LockCapabilities = {
  * The reference implementation of the lock contract, in process memory. Sessions renew through the same
  * {@link KeepAlive} as networked backends, so injected store failures exercise the real loss logic.
  */
-export class MemoryLockProvider implements LockProvider {
+export class MemoryLockProvider extends AbstractLockProvider<MemorySession> {
   readonly backend = 'memory';
   readonly capabilities = capabilities;
   readonly store: MemoryLockStore;
-  readonly clock: Clock;
-  readonly #defaults: { ttlMs: number; lockDelayMs: number };
-  readonly #sessions = new Set<MemorySession>();
-  #closed = false;
 
   constructor(options: MemoryLockProviderOptions = {}) {
-    this.store = options.store ?? new MemoryLockStore(options.clock ? { clock: options.clock } : {});
-    this.clock = options.clock ?? this.store.clock ?? systemClock;
-    this.#defaults = {
-      ttlMs: checkDuration('MemoryLockProvider: ttlMs', options.ttlMs ?? 15_000, memoryDurationBounds.ttlMs),
-      lockDelayMs: checkDuration(
-        'MemoryLockProvider: lockDelayMs',
-        options.lockDelayMs ?? 15_000,
-        memoryDurationBounds.lockDelayMs,
-      ),
-    };
+    const store = options.store ?? new MemoryLockStore(options.clock ? { clock: options.clock } : {});
+    super({
+      label: 'memory',
+      clock: options.clock ?? store.clock ?? systemClock,
+      sessionDefaults: parseSettings(memoryConfigSchema, options, 'MemoryLockProvider'),
+      sessionBounds: sessionBoundsOf(memoryConfigSchema),
+    });
+    this.store = store;
   }
 
-  async openSession(options: SessionOptions = {}): Promise<MemorySession> {
-    if (this.#closed) throw new ClosedError('memory lock provider is closed');
-    const ttlMs = checkDuration('ttlMs', options.ttlMs ?? this.#defaults.ttlMs, memoryDurationBounds.ttlMs);
-    const lockDelayMs = checkDuration(
-      'lockDelayMs',
-      options.lockDelayMs ?? this.#defaults.lockDelayMs,
-      memoryDurationBounds.lockDelayMs,
-    );
-    const startedAt = this.clock.monotonicNow();
-    const id = this.store.createSession({ ttlMs, lockDelayMs, name: options.name });
-    const session = new MemorySession(this, id, ttlMs, startedAt);
-    this.#sessions.add(session);
-    session.signal.addEventListener('abort', () => this.#sessions.delete(session), { once: true });
-    return session;
+  protected async startSession(settings: SessionSettings): Promise<MemorySession> {
+    const { ttlMs, lockDelayMs, name, startedAt } = settings;
+    const id = this.store.createSession({ ttlMs, lockDelayMs, name });
+    return new MemorySession(this, id, ttlMs, startedAt);
   }
 
-  async getHolder(key: string): Promise<LockHolder | null> {
-    validateKey(key);
+  protected async readHolder(key: string): Promise<LockHolder | null> {
     return this.store.holder(key);
   }
 
-  async *watch(key: string, options: WatchOptions = {}): AsyncGenerator<LockHolder | null> {
-    validateKey(key);
-    yield* this.store.subscribe(key, options.signal);
+  protected async *watchKey(key: string, signal: AbortSignal): AsyncGenerator<LockHolder | null> {
+    yield* this.store.subscribe(key, signal);
   }
 
-  async list(prefix?: string): Promise<LockHolder[]> {
+  protected async listHolders(prefix: string): Promise<LockHolder[]> {
     return this.store.list(prefix);
   }
 
-  async forceRelease(key: string): Promise<boolean> {
-    validateKey(key);
+  protected async forceReleaseKey(key: string): Promise<boolean> {
     return this.store.forceRelease(key);
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.allSettled([...this.#sessions].map((s) => s.destroy()));
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
   }
 }
 

@@ -120,6 +120,43 @@ export function discoveryTests(test: TestFn, factory: LockHarnessFactory, option
     test,
     factory,
     options,
+    'watch: an abort while a read is on its way, or while a value waits to be taken, still ends it',
+    async (ctx) => {
+      const provider = ctx.harness.provider;
+      const key = ctx.key();
+      // A held key: no change will come to wake a watch that missed its abort.
+      const a = await ctx.open();
+      check(await a.tryAcquire(key), 'acquire');
+      const bound = 5_000;
+      // The abort lands while the first read of the key is under way.
+      const early = new AbortController();
+      const duringRead = provider.watch(key, { signal: early.signal, pollIntervalMs: 50 });
+      const first = duringRead[Symbol.asyncIterator]();
+      const pending = first.next();
+      early.abort(new Error('gave up during the first read'));
+      await pending.catch(() => undefined);
+      check(
+        await endsWithin(first, bound),
+        `a watch aborted during its first read still ran ${bound} ms later`,
+      );
+      // The abort lands after a value was delivered, before the consumer asks for the next one.
+      const late = new AbortController();
+      const afterValue = provider.watch(key, { signal: late.signal, pollIntervalMs: 50 });
+      const second = afterValue[Symbol.asyncIterator]();
+      const current = await second.next();
+      checkEqual(current.done ? undefined : current.value?.sessionId, a.id, 'the first value: the holder');
+      late.abort(new Error('gave up after a value'));
+      check(
+        await endsWithin(second, bound),
+        `a watch aborted after delivering a value still ran ${bound} ms later`,
+      );
+    },
+  );
+
+  defineCase(
+    test,
+    factory,
+    options,
     'list: returns held keys under a prefix (when supported)',
     async (ctx) => {
       const provider = ctx.harness.provider;
@@ -135,4 +172,34 @@ export function discoveryTests(test: TestFn, factory: LockHarnessFactory, option
       );
     },
   );
+}
+
+/**
+ * Whether `iterator` finishes (or fails) within `ms`, taking whatever values it still delivers: an aborted
+ * watch may hand over a value it had already read, but must then end.
+ */
+async function endsWithin(iterator: AsyncIterator<unknown>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), left);
+    });
+    const step = await Promise.race([
+      iterator.next().then(
+        (result) => (result.done ? 'done' : 'value'),
+        () => 'done' as const,
+      ),
+      late,
+    ]);
+    clearTimeout(timer);
+    if (step === 'late') {
+      // Ask the iterator to finish; a watch stuck in a wait may not answer, so do not wait for it.
+      void iterator.return?.()?.catch(() => undefined);
+      return false;
+    }
+    if (step === 'done') return true;
+  }
 }
