@@ -114,6 +114,9 @@ async function main() {
     open: () => {
       for (const p of proxies) p.ungate();
     },
+    refuse: (on) => {
+      for (const p of proxies) p.refuse(on);
+    },
   };
   let restarting = false;
   const handlers = {

@@ -4,9 +4,12 @@
 // `locks` and `sessions` tables log every write with the database's clock, in one sequence.
 //
 // A restart of PostgreSQL is not possible here (the tasks live on the same server). The "restart" fault does
-// what a restart does to the lock backend's clients, honestly labelled: the lock database refuses new
-// connections (`ALLOW_CONNECTIONS false`) for the down time, every connection to it is terminated
-// (`pg_terminate_backend`), then it accepts connections again. The lock state survives, as it would a restart.
+// what a restart does to the lock backend's clients, honestly labelled: the workers' lock links refuse new
+// connections (reset at the harness's proxies, as a server that is down refuses them) for the down time,
+// every connection to the lock database is terminated (`pg_terminate_backend`: the clients see 57P01
+// admin_shutdown, as in a real shutdown), then connections go through again. The lock state survives, as it
+// would a restart. (Not `ALTER DATABASE ... ALLOW_CONNECTIONS false`: its error, 55000, is not what a restart
+// gives clients.)
 
 import { randomBytes } from 'node:crypto';
 import { migrateLocks } from '@baton/backend-postgres';
@@ -155,15 +158,18 @@ export async function startPgLockServer({ databaseUrl, onEvent = () => {} }) {
     }),
     loseAnswers: undefined,
     clear: () => {},
-    async restart(downMs) {
-      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
-      const { rows } = await admin.query(
-        'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1) t',
-        [database],
-      );
-      onEvent({ type: 'lock-server-killed', terminated: rows[0].n });
-      await new Promise((resolve) => setTimeout(resolve, downMs));
-      await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+    async restart(downMs, gate) {
+      gate.refuse(true);
+      try {
+        const { rows } = await admin.query(
+          'SELECT count(*)::int AS n FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1) t',
+          [database],
+        );
+        onEvent({ type: 'lock-server-killed', terminated: rows[0].n });
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+      } finally {
+        gate.refuse(false);
+      }
       onEvent({ type: 'lock-server-restarted' });
     },
     history: async () => {

@@ -83,6 +83,7 @@ export class FaultProxy {
   #connections = new Set();
   #lostAnswers = 0;
   #gated = false;
+  #refusing = false;
   /** Clients accepted while gated, not yet connected upstream (paused: nothing they send is read). */
   #waiting = [];
 
@@ -121,6 +122,11 @@ export class FaultProxy {
   }
 
   #accept(client) {
+    if (this.#refusing) {
+      client.on('error', () => {});
+      client.resetAndDestroy();
+      return;
+    }
     if (this.#gated) {
       client.on('error', () => {});
       this.#waiting.push(client);
@@ -216,6 +222,14 @@ export class FaultProxy {
    */
   gate() {
     this.#gated = true;
+  }
+
+  /**
+   * While `on`, new connections are reset at once, as by a server that is down (connection refused);
+   * open ones are left alone.
+   */
+  refuse(on) {
+    this.#refusing = on;
   }
 
   /** Connects the connections held by {@link gate} upstream, in arrival order. */
