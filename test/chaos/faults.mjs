@@ -12,7 +12,12 @@ export const FAULT_KINDS = {
   'lost-answers': 'the lock server applies the next writes but their answers are lost',
   'pg-lost-answers': "PostgreSQL runs a worker's next statements but the answers are lost (connection reset)",
   skew: 'a worker incarnation starts with its wall clock hours off (BATON_TEST_CLOCK_SKEW_MS)',
+  restart:
+    'the lock server is killed (kill -9) and restarted on the same port and data (etcd, Redis; PostgreSQL: its connections terminated)',
 };
+
+/** Backends whose lock server the harness can kill and restart (the `restart` fault). */
+export const RESTARTABLE = new Set(['etcd', 'redis', 'postgres']);
 
 const DEFAULT_WEIGHTS = {
   kill: 3,
@@ -23,6 +28,7 @@ const DEFAULT_WEIGHTS = {
   election: 1.5,
   'lost-answers': 1.5,
   'pg-lost-answers': 1.5,
+  restart: 0.5,
 };
 
 /**
@@ -43,7 +49,7 @@ const DEFAULT_WEIGHTS = {
  * @param {object} o
  * @param {number} o.durationMs length of the fault phase
  * @param {number} o.workers number of worker slots (indexes 1..workers)
- * @param {'consul' | 'dynamodb'} o.backend
+ * @param {'consul' | 'dynamodb' | 'etcd' | 'redis' | 'postgres'} o.backend
  * @param {number} o.ttlMs lease TTL of the workers
  * @param {number} o.reclaimAfterMs when the source lists a running task again
  * @param {number} o.meanIntervalMs mean time between faults
@@ -53,6 +59,7 @@ const DEFAULT_WEIGHTS = {
 export function planFaults(random, o) {
   const weights = { ...DEFAULT_WEIGHTS, ...o.weights };
   if (o.backend !== 'consul') weights.election = 0;
+  if (!RESTARTABLE.has(o.backend)) weights.restart = 0;
   const maxImpaired = Math.max(1, Math.ceil(o.workers / 2));
   /** Per worker: until when its process, lock link and PostgreSQL link are busy with a fault. */
   const busy = new Map();
@@ -77,13 +84,15 @@ export function planFaults(random, o) {
         : random.exponential(o.meanIntervalMs)
   ) {
     const kind = firsts[0] ?? random.weighted(weights);
-    if (kind === 'election' || kind === 'lost-answers') {
+    if (kind === 'election' || kind === 'lost-answers' || kind === 'restart') {
       if (at < serverBusy) continue;
       const fault =
         kind === 'election'
           ? { at, kind, durationMs: Math.round(random.between(300, 2.5 * o.ttlMs)) }
-          : { at, kind, count: random.int(1, 4) };
-      serverBusy = at + (fault.durationMs ?? 0) + 500;
+          : kind === 'restart'
+            ? { at, kind, durationMs: Math.round(random.between(300, 3_000)) }
+            : { at, kind, count: random.int(1, 4) };
+      serverBusy = at + (fault.durationMs ?? 0) + (kind === 'restart' ? 3_000 : 500);
       faults.push(fault);
       if (firsts[0] === kind) firsts.shift();
       continue;

@@ -39,7 +39,9 @@ export const DEFAULT_LIMIT = Object.freeze({ kind: 'limited', n: 2, share: 0.25 
 
 /**
  * @typedef {object} ChaosOptions
- * @property {'consul' | 'dynamodb'} backend
+ * @property {'consul' | 'dynamodb' | 'etcd' | 'redis' | 'postgres'} backend postgres: the locks in a database
+ *   of their own on the server DATABASE_URL names (required)
+ * @property {'none' | 'aof'} [redisPersistence] Redis: `none` (default) restarts come back empty; `aof` keep the data
  * @property {'task' | 'bucket'} [leaseBy] the workers' lease mode (default `task`)
  * @property {number} [buckets] bucket mode: number of buckets (default 16, a few per worker; see BUCKETS)
  * @property {number} [prefetch] bucket mode: tasks claimed ahead of free handler slots (default: the worker's)
@@ -103,7 +105,14 @@ export async function runChaos(options) {
     throw new Error('buckets and prefetch apply to bucket mode only (leaseBy: bucket)');
   }
   if (o.leaseBy === 'bucket') o.buckets ??= BUCKETS;
-  for (const pkg of ['core', 'testkit', 'backend-consul', 'backend-dynamodb', 'source-postgres', 'cli']) {
+  const lockDatabaseUrl = o.backend === 'postgres' ? databaseUrlOf(process.env) : undefined;
+  if (o.backend === 'postgres' && !lockDatabaseUrl) {
+    throw new Error(
+      'backend postgres: set DATABASE_URL (the locks get a database of their own on that server)',
+    );
+  }
+  if (o.backend === 'redis') o.redisPersistence ??= 'none';
+  for (const pkg of ['core', 'testkit', `backend-${o.backend}`, 'source-postgres', 'cli']) {
     if (!existsSync(join(ROOT, `packages/${pkg}/dist/index.js`))) {
       throw new Error(`packages/${pkg}/dist is missing: the workers run the built CLI (npm run build)`);
     }
@@ -156,6 +165,8 @@ export async function runChaos(options) {
       root: ROOT,
       log: join(o.outDir, 'lock-server.jsonl'),
       workers: o.workers,
+      redisPersistence: o.redisPersistence,
+      databaseUrl: lockDatabaseUrl,
     });
     cleanups.push(() => lock.close());
     const pgTarget = new URL(db.connectionString);
@@ -313,6 +324,7 @@ export async function runChaos(options) {
     }
     const result = {
       backend: o.backend,
+      redisPersistence: o.redisPersistence,
       leaseBy: o.leaseBy,
       limit: o.limit ? { ...o.limit, workersRanWith: o.limit.n + o.limitOffset } : null,
       buckets: data.layout?.mode === 'bucket' ? data.layout.buckets : undefined,
@@ -337,6 +349,7 @@ export async function runChaos(options) {
       lockServer: {
         conditionFailures: history.conditionFailures,
         answersLost: history.answersLost,
+        restarts: history.restarts,
       },
       outDir: o.outDir,
       ok:
@@ -450,6 +463,9 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
       case 'lost-answers':
         lock.loseAnswers(fault.count);
         break;
+      case 'restart':
+        lock.restart(fault.durationMs);
+        break;
       case 'pg-lost-answers':
         slot.proxies.pg.loseAnswers(fault.count);
         break;
@@ -470,15 +486,21 @@ function startFaults(plan, { slots, lock, events, admin, side }) {
 }
 
 /**
- * The backend settings of the harness's environment (`BATON_CONSUL_*`, `BATON_DYNAMODB_*`), passed on to the
+ * The backend settings of the harness's environment (`BATON_CONSUL_*`, `BATON_DYNAMODB_*`, `BATON_ETCD_*`,
+ * `BATON_REDIS_*`), passed on to the
  * workers, so a run can try another configuration (e.g. `BATON_DYNAMODB_FENCE_MODE=epoch`).
  */
 function backendSettings(env) {
   return Object.fromEntries(
     Object.entries(env).filter(
-      ([name, value]) => /^BATON_(CONSUL|DYNAMODB)_/.test(name) && value !== undefined,
+      ([name, value]) => /^BATON_(CONSUL|DYNAMODB|ETCD|REDIS)_/.test(name) && value !== undefined,
     ),
   );
+}
+
+/** The PostgreSQL server of the run (`DATABASE_URL`), where the postgres backend's lock database goes. */
+function databaseUrlOf(env) {
+  return env.DATABASE_URL;
 }
 
 /** Why a task died, in a few words: `poison`, `handler timeout`, `abandoned`, ... */

@@ -7,8 +7,11 @@
 import { fork } from 'node:child_process';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { startEtcdLockServer } from './etcd-lock-server.mjs';
 import { startConsul, startDynamo } from './lock-servers.mjs';
+import { startPgLockServer } from './pg-lock-server.mjs';
 import { FaultProxy } from './proxy.mjs';
+import { startRedisLockServer } from './redis-lock-server.mjs';
 
 const isChild = process.argv[1] === fileURLToPath(import.meta.url);
 
@@ -19,7 +22,7 @@ const isChild = process.argv[1] === fileURLToPath(import.meta.url);
 
 /**
  * Starts the lock host. Resolves once the server and `workers` proxies listen.
- * @param {{ backend: 'consul' | 'dynamodb', root: string, log: string, workers: number }} options
+ * @param {{ backend: 'consul' | 'dynamodb' | 'etcd' | 'redis' | 'postgres', root: string, log: string, workers: number, redisPersistence?: 'none' | 'aof', databaseUrl?: string }} options
  */
 export async function startLockHost(options) {
   // Plain Node on the built packages, whatever the parent runs under (vitest resolves sources instead).
@@ -75,6 +78,8 @@ export async function startLockHost(options) {
     proxy,
     election: (durationMs) => send('election', { durationMs }),
     loseAnswers: (count) => send('loseAnswers', { count }),
+    /** Kill -9 of the lock server, `downMs` down, then a restart on the same port and data (see the servers). */
+    restart: (downMs) => send('restart', { downMs }),
     clear: () => send('clear'),
     /** @returns {Promise<ReturnType<import('./lock-servers.mjs').LockServer['history']>>} */
     history: () => call('history'),
@@ -94,18 +99,42 @@ async function main() {
   const fd = openSync(options.log, 'a');
   const onEvent = (event) =>
     writeSync(fd, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
-  const server =
-    options.backend === 'consul'
-      ? await startConsul({ onEvent })
-      : await startDynamo({ root: options.root, onEvent });
+  const server = await startServer(options, onEvent);
   const proxies = [];
   for (let slot = 1; slot <= options.workers; slot++) {
     proxies.push(await new FaultProxy({ name: `w${slot}-lock`, target: server.target }).start());
   }
+  // Servers without a server-side way to lose answers (etcd, Redis, PostgreSQL): the next answers on one
+  // worker's lock link are lost instead (the connection is reset when they arrive), a worker after another.
+  let nextLoser = 0;
+  const gate = {
+    close: () => {
+      for (const p of proxies) p.gate();
+    },
+    open: () => {
+      for (const p of proxies) p.ungate();
+    },
+    refuse: (on) => {
+      for (const p of proxies) p.refuse(on);
+    },
+  };
+  let restarting = false;
   const handlers = {
     proxy: ({ slot, method, args }) => proxies[slot - 1][method](...args),
     election: ({ durationMs }) => server.election?.(durationMs),
-    loseAnswers: ({ count }) => server.loseAnswers(count),
+    loseAnswers: ({ count }) =>
+      server.loseAnswers
+        ? server.loseAnswers(count)
+        : proxies[nextLoser++ % proxies.length].loseAnswers(count),
+    restart: async ({ downMs }) => {
+      if (restarting || !server.restart) return;
+      restarting = true;
+      try {
+        await server.restart(downMs, gate);
+      } finally {
+        restarting = false;
+      }
+    },
     clear: () => server.clear(),
     history: () => server.history(),
     close: async () => {
@@ -125,6 +154,25 @@ async function main() {
   });
   process.on('disconnect', () => process.exit(0));
   process.send({ type: 'ready', envs: proxies.map((p) => server.env(p.port)) });
+}
+
+function startServer(options, onEvent) {
+  switch (options.backend) {
+    case 'consul':
+      return startConsul({ onEvent });
+    case 'dynamodb':
+      return startDynamo({ root: options.root, onEvent });
+    case 'etcd':
+      return startEtcdLockServer({ onEvent });
+    case 'redis':
+      return startRedisLockServer({ persistence: options.redisPersistence, onEvent });
+    case 'postgres':
+      if (!options.databaseUrl)
+        throw new Error('--backend postgres needs DATABASE_URL (a PostgreSQL server)');
+      return startPgLockServer({ databaseUrl: options.databaseUrl, onEvent });
+    default:
+      throw new Error(`unknown lock backend ${options.backend}`);
+  }
 }
 
 if (isChild) await main();

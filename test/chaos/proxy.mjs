@@ -82,6 +82,10 @@ export class FaultProxy {
   /** @type {Set<{ client: import('node:net').Socket, upstream: import('node:net').Socket, pipes: Pipe[] }>} */
   #connections = new Set();
   #lostAnswers = 0;
+  #gated = false;
+  #refusing = false;
+  /** Clients accepted while gated, not yet connected upstream (paused: nothing they send is read). */
+  #waiting = [];
 
   /**
    * @param {{ name: string, target: { host: string, port: number }, host?: string }} options
@@ -118,6 +122,16 @@ export class FaultProxy {
   }
 
   #accept(client) {
+    if (this.#refusing) {
+      client.on('error', () => {});
+      client.resetAndDestroy();
+      return;
+    }
+    if (this.#gated) {
+      client.on('error', () => {});
+      this.#waiting.push(client);
+      return;
+    }
     this.stats.connections++;
     const upstream = connect({ host: this.#target.host, port: this.#target.port, noDelay: true });
     const connection = { client, upstream, pipes: [] };
@@ -202,8 +216,31 @@ export class FaultProxy {
     for (const connection of this.#connections) for (const pipe of connection.pipes) pipe.pump();
   }
 
+  /**
+   * Holds new connections (accepted, not yet connected upstream, nothing read from them) until
+   * {@link ungate}: while a restarted lock server's recorder attaches, no request reaches it unrecorded.
+   */
+  gate() {
+    this.#gated = true;
+  }
+
+  /**
+   * While `on`, new connections are reset at once, as by a server that is down (connection refused);
+   * open ones are left alone.
+   */
+  refuse(on) {
+    this.#refusing = on;
+  }
+
+  /** Connects the connections held by {@link gate} upstream, in arrival order. */
+  ungate() {
+    this.#gated = false;
+    for (const client of this.#waiting.splice(0)) if (!client.destroyed) this.#accept(client);
+  }
+
   /** Stops listening and drops every connection. */
   async close() {
+    for (const client of this.#waiting.splice(0)) client.destroy();
     for (const connection of [...this.#connections]) this.#drop(connection, false);
     if (!this.#server) return;
     await new Promise((resolve) => this.#server.close(() => resolve()));

@@ -7,6 +7,11 @@ import { FAULT_KINDS } from './faults.mjs';
  * Formats a run's result as a markdown table plus the first violations.
  * @param {object} result what `runChaos` resolves
  */
+function persistence(mode) {
+  if (mode === undefined) return '';
+  return mode === 'none' ? ' without persistence (restarts come back empty)' : ' with an append-only file';
+}
+
 export function formatReport(result) {
   const m = result.metrics;
   const faults = Object.keys(FAULT_KINDS)
@@ -23,7 +28,7 @@ export function formatReport(result) {
   const rows = [
     [
       'backend',
-      `${result.backend} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms, ` +
+      `${result.backend}${persistence(result.redisPersistence)} (${result.database}), ${result.workers} workers, TTL ${result.ttlMs} ms, ` +
         (bucketMode ? `bucket leases (${result.buckets} buckets)` : 'task leases'),
     ],
     ['seed', String(result.seed)],

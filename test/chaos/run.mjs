@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// npm run chaos -- --backend <consul|dynamodb> --minutes N [--lease-by task|bucket] [--buckets N] [--seed S]
+// npm run chaos -- --backend <consul|dynamodb|etcd|redis|postgres> --minutes N [--lease-by task|bucket] [--buckets N] [--seed S]
 //                  [--workers K] [--tasks T] [--out DIR]
 //
 // Runs `baton worker` processes through a seeded schedule of faults, checks the invariants, prints the
@@ -8,8 +8,8 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_LIMIT, runChaos } from './harness.mjs';
 
-const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N] [--lease-by task|bucket] [--buckets N]
-                      [--prefetch N] [--seed S] [--workers K] [--tasks T] [--concurrency C] [--ttl MS]
+const usage = `usage: npm run chaos -- --backend <consul|dynamodb|etcd|redis|postgres> [--minutes N] [--lease-by task|bucket]
+                      [--buckets N] [--prefetch N] [--redis-persistence none|aof] [--seed S] [--workers K] [--tasks T] [--concurrency C] [--ttl MS]
                       [--drain-seconds S] [--limit kind=n|none] [--limit-share F] [--out DIR]
 
   --minutes N       length of the fault phase (default 1; fractions allowed)
@@ -25,7 +25,12 @@ const usage = `usage: npm run chaos -- --backend <consul|dynamodb> [--minutes N]
   --limit kind=n    a share of the tasks gets this kind, limited to n per fleet (default ${DEFAULT_LIMIT.kind}=${DEFAULT_LIMIT.n});
                     none: no limit
   --limit-share F   that share, from 0 to 1 (default ${DEFAULT_LIMIT.share})
+  --redis-persistence M  redis: none (default; a restart of the server comes back empty) or aof
   --out DIR         where logs and the report go (default: a new directory under the OS tmpdir)
+
+etcd and redis: a real etcd / redis-server on free ports (Debian's etcd-server, redis-server), killed (-9) and
+restarted mid-run by the restart fault. postgres: the locks in a database of their own on DATABASE_URL's server
+(required); its restart fault refuses and terminates the lock database's connections (the server stays up).
 
 DATABASE_URL set: tasks live on that PostgreSQL server (fresh schemas, dropped afterwards); else PGlite.`;
 
@@ -52,6 +57,7 @@ try {
       limit: { type: 'string' },
       'limit-share': { type: 'string' },
       out: { type: 'string' },
+      'redis-persistence': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -74,8 +80,19 @@ function number(name, { integer = true, min = 1, max = Number.MAX_SAFE_INTEGER }
   return value;
 }
 
-if (values.backend !== 'consul' && values.backend !== 'dynamodb') {
-  fail(`--backend: expected consul or dynamodb${values.backend ? `, got '${values.backend}'` : ''}`);
+const BACKENDS = ['consul', 'dynamodb', 'etcd', 'redis', 'postgres'];
+if (!BACKENDS.includes(values.backend)) {
+  fail(`--backend: expected ${BACKENDS.join(', ')}${values.backend ? `, got '${values.backend}'` : ''}`);
+}
+const environment = process.env;
+if (values.backend === 'postgres' && !environment.DATABASE_URL) {
+  fail('--backend postgres: set DATABASE_URL (the locks get a database of their own on that server)');
+}
+const redisPersistence = values['redis-persistence'];
+if (redisPersistence !== undefined) {
+  if (values.backend !== 'redis') fail('--redis-persistence applies to --backend redis only');
+  if (redisPersistence !== 'none' && redisPersistence !== 'aof')
+    fail(`--redis-persistence: expected none or aof, got '${redisPersistence}'`);
 }
 const leaseBy = values['lease-by'] ?? 'task';
 if (leaseBy !== 'task' && leaseBy !== 'bucket') fail(`--lease-by: expected task or bucket, got '${leaseBy}'`);
@@ -120,6 +137,7 @@ const result = await runChaos({
   ttlMs: number('ttl', { min: 200, max: 60_000 }),
   drainMs: drainSeconds === undefined ? undefined : drainSeconds * 1_000,
   limit,
+  redisPersistence,
   outDir: values.out,
   log: (line) => process.stdout.write(`${line}\n`),
 });
@@ -135,12 +153,13 @@ const replay = [
   'drain-seconds',
   'limit',
   'limit-share',
+  'redis-persistence',
 ]
   .filter((name) => values[name] !== undefined)
   .map((name) => ` --${name} ${values[name]}`)
   .join('');
 const settings = Object.entries(process.env)
-  .filter(([name]) => /^BATON_(CONSUL|DYNAMODB)_/.test(name) || name === 'DATABASE_URL')
+  .filter(([name]) => /^BATON_(CONSUL|DYNAMODB|ETCD|REDIS)_/.test(name) || name === 'DATABASE_URL')
   .map(([name, value]) => `${name}=${name === 'DATABASE_URL' ? '<url>' : value} `)
   .join('');
 process.stdout.write(
