@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FAULT_KINDS } from './faults.mjs';
+import { FAULT_KINDS, RESTARTABLE } from './faults.mjs';
 import { runChaos } from './harness.mjs';
 import { randomSeed } from './random.mjs';
 
@@ -41,7 +41,10 @@ describe.each(runs)('chaos, short run on %s, %s leases', (backend, leaseBy) => {
     expect(result.unexpectedErrors, context).toEqual([]);
     expect(result.metrics.lost, context).toBe(0);
     // The run must have done what it claims, or a pass means nothing.
-    const kinds = Object.keys(FAULT_KINDS).filter((kind) => backend === 'consul' || kind !== 'election');
+    const kinds = Object.keys(FAULT_KINDS).filter(
+      (kind) =>
+        (backend === 'consul' || kind !== 'election') && (RESTARTABLE.has(backend) || kind !== 'restart'),
+    );
     for (const kind of kinds.filter((k) => k !== 'skew')) {
       expect(result.faults[kind], `${kind} faults; ${context}`).toBeGreaterThan(0);
     }
