@@ -23,7 +23,8 @@ export default {
     'once; and one key per lane reused, as a leader or cron lock), at concurrency 1 and 16, per backend. ' +
     'Ours: LockSession.tryAcquire + Lease.release on one session. Raw: the memory store called directly; ' +
     "Consul: the consul client's kv.set({acquire}) + kv.set({release}) with a session; DynamoDB: one " +
-    'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); etcd (a real etcd-server, skipped ' +
+    'conditional UpdateItem (owner + fence) + one UpdateItem (clear owner); dynamodb-epoch: our DynamoDB ' +
+    'backend in its `epoch` fence mode (released keys deleted, nothing left behind) against the same raw pair; etcd (a real etcd-server, skipped ' +
     "when not installed): the etcd3 client's txn `create_revision == 0 → put with lease` + a delete; PostgreSQL " +
     '(the local server or DATABASE_URL, skipped when there is none): `pg` calling the same acquire() and ' +
     'release() functions of the lock schema as the backend; redis (a real redis-server, skipped when not ' +
@@ -32,7 +33,7 @@ export default {
   async run(ctx) {
     const p = ctx.quick
       ? {
-          backends: [...BACKENDS, 'etcd', 'postgres', 'redis'],
+          backends: [...BACKENDS, 'dynamodb-epoch', 'etcd', 'postgres', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 1,
@@ -40,7 +41,7 @@ export default {
           warmupMs: 30,
         }
       : {
-          backends: [...BACKENDS, 'etcd', 'postgres', 'redis'],
+          backends: [...BACKENDS, 'dynamodb-epoch', 'etcd', 'postgres', 'redis'],
           concurrency: [1, 16],
           keys: ['new', 'same'],
           rounds: 4,

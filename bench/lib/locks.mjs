@@ -16,7 +16,8 @@ export const BACKENDS = ['memory', 'consul', 'dynamodb'];
 export function serverKind(backend) {
   if (backend === 'etcd') return 'etcd';
   if (backend === 'redis') return 'redis';
-  return backend === 'consul' ? 'consul' : backend === 'dynamodb' ? 'dynalite' : undefined;
+  if (backend === 'dynamodb' || backend === 'dynamodb-epoch') return 'dynalite';
+  return backend === 'consul' ? 'consul' : undefined;
 }
 
 /** Options of the Consul test server used by every benchmark: short TTLs allowed, as the testkit offers. */
@@ -46,13 +47,14 @@ export async function createProvider(backend, server, settings = {}) {
       ...extra,
     });
   }
-  if (backend === 'dynamodb') {
+  if (backend === 'dynamodb' || backend === 'dynamodb-epoch') {
     await importWorkspace('@baton/backend-dynamodb', ['backend']);
     useLocalAwsCredentials();
+    const fenceMode = backend === 'dynamodb-epoch' ? 'epoch' : process.env.BATON_DYNAMODB_FENCE_MODE;
     const provider = await core.createLockProvider({
       backend: 'dynamodb',
       ...dynamoSettings(server.url),
-      ...(process.env.BATON_DYNAMODB_FENCE_MODE ? { fenceMode: process.env.BATON_DYNAMODB_FENCE_MODE } : {}),
+      ...(fenceMode ? { fenceMode } : {}),
       ttlMs,
       lockDelayMs,
       ...extra,
@@ -143,7 +145,7 @@ export async function openRaw(backend, server) {
   if (backend === 'etcd') return openRawEtcd(server.url);
   if (backend === 'postgres') return openRawPostgres(server);
   if (backend === 'redis') return openRawRedis(server.url);
-  if (backend === 'dynamodb') {
+  if (backend === 'dynamodb' || backend === 'dynamodb-epoch') {
     const raw = await rawDynamoLock(server.url);
     return {
       name: 'raw',
