@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   AbstractLockSession,
   type Acquisition,
@@ -59,6 +58,8 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   /** Tokens of acquisitions this session may still hold without knowing it, with their lock keys. */
   readonly #unsettled = new Map<string, string>();
   #abandoned = false;
+  /** Acquisitions made so far: with the session's random id, each acquisition's unique token. */
+  #acquisitions = 0;
 
   constructor(init: RedisSessionInit) {
     super({ id: init.id, ttlMs: init.ttlMs, clock: init.clock, watch: init.watch, nativeWatch: false });
@@ -90,7 +91,7 @@ export class RedisSession extends AbstractLockSession<RedisLeaseState> {
   ): Promise<Acquisition<RedisLeaseState> | null> {
     const { keys, client, lockDelayMs } = this.#init;
     const lockKey = keys.lock(key);
-    const token = randomBytes(12).toString('hex');
+    const token = `${this.id}.${(++this.#acquisitions).toString(36)}`;
     let reply: unknown;
     try {
       reply = await client.run(

@@ -113,7 +113,7 @@ export class ManagedLease<S> implements Lease {
       return released;
     } finally {
       this.#session.forget(this);
-      if (this.held) this.#controller.abort(new LeaseReleasedError(`lease '${this.key}' released`));
+      if (this.held) this.#controller.abort(releasedReason(this.key));
     }
   }
 }
@@ -355,5 +355,19 @@ export function validateKey(key: unknown): asserts key is string {
       `lock key must be well-formed Unicode text, got ${JSON.stringify(key)} with a lone UTF-16 surrogate ` +
         '(half of a pair, not a character)',
     );
+  }
+}
+
+/**
+ * The abort reason of a released lease, built without a stack trace: it is never thrown, and capturing one
+ * on every release took about 6% of the client's CPU per acquire+release in a profile of the Redis backend.
+ */
+function releasedReason(key: string): LeaseReleasedError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new LeaseReleasedError(`lease '${key}' released`);
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
