@@ -16,16 +16,18 @@ import type { PostgresTaskSource } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
 import { durationArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
 import { ReportedFailure, UsageError } from '../classify-errors.js';
-import { backendName, lockInput, logLevel } from '../config.js';
+import { backendName, type ConfigFile, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { cliDurationBounds } from '../durations.js';
 import { loadHandlerModule } from '../handler-module.js';
 import type { MetricsServer } from '../metrics.js';
+import { type ResolvedSettings, resolveSettings } from '../settings.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 import { type ExitGuard, guardUnexpectedExit } from '../unexpected-exit.js';
 import { logText, logWorkerEvents } from '../worker-log.js';
+import { metricsSettings, workerSettings } from '../worker-settings.js';
 
 /** Options of `baton worker` as commander parses them. */
 interface WorkerFlags {
@@ -149,10 +151,52 @@ period to zero); the exit code is then 143/130.`,
     });
 }
 
+/** The worker's settings, each from the highest source that sets it (flag > env > config file > default). */
+type WorkerSettings = ResolvedSettings<typeof workerSettings>;
+
+/** Resolves `baton worker`'s settings and its metrics endpoint's. */
+export function resolveWorkerSettings(
+  flags: WorkerFlags,
+  env: CommandContext['env'],
+  file: ConfigFile,
+): { worker: WorkerSettings; metrics: ResolvedSettings<typeof metricsSettings> } {
+  const worker = resolveSettings('worker', workerSettings, {
+    flags: {
+      handler: flags.handler,
+      id: flags.id,
+      concurrency: flags.concurrency,
+      every: flags.every,
+      cron: flags.cron,
+      once: flags.once,
+      tz: flags.tz,
+      kinds: flags.kinds === undefined ? undefined : splitKinds(flags.kinds),
+      handlerTimeout: flags.handlerTimeout,
+      stopGrace: flags.stopGrace,
+      statsEvery: flags.statsEvery,
+      leaderKey: flags.leaderKey,
+      leaseBy: flags.leaseBy,
+      buckets: flags.buckets,
+      prefetch: flags.prefetch,
+      maxBuckets: flags.maxBuckets,
+      limits: flags.limit,
+    },
+    env,
+    file: file.worker,
+  });
+  const metrics = resolveSettings('metrics', metricsSettings, {
+    flags: { port: flags.metricsPort, host: flags.metricsHost },
+    env,
+    file: file.metrics,
+  });
+  return { worker, metrics };
+}
+
 async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void> {
-  const file = ctx.config.file.worker ?? {};
   // Everything that can be checked without connecting is checked first.
-  const handlerPath = flags.handler ?? file.handler;
+  const resolved = resolveWorkerSettings(flags, ctx.env, ctx.config.file);
+  const settings = resolved.worker;
+  const s = settings.values;
+  const handlerPath = s.handler;
   if (!handlerPath) {
     throw new UsageError(
       'worker: no handler. Fix: --handler ./handler.js (or worker.handler in the config file).',
@@ -161,7 +205,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       },
     );
   }
-  const schedule = scheduleFrom(flags, file);
+  const schedule = scheduleFrom(settings);
   const level = logLevel(ctx.globals, ctx.env, ctx.config);
   // A stop signal while starting up (loading the handler, connecting) ends the start-up with exit 130/143
   // instead of the signal's default death.
@@ -173,10 +217,11 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   process.on('SIGTERM', early);
   try {
     const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
-    const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
-    const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
-    const leasing = leaseOptions(flags, file, ctx.env);
-    const limits = flags.limit ?? file.limits ?? loaded.limits;
+    // The handler module's own `kinds` and `limits` come after every source of settings.
+    const kinds = s.kinds ?? loaded.kinds;
+    const leader = leaderOption(s.leaderKey, loaded);
+    const leasing = leaseOptions(settings);
+    const limits = s.limits ?? loaded.limits;
     const pgEnv = postgresEnv(ctx);
     await checkPostgresConfig(pgEnv);
     const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
@@ -215,17 +260,11 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         clock,
         handler: loaded.handler,
         schedule,
-        ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
-        ...((flags.concurrency ?? file.concurrency)
-          ? { concurrency: flags.concurrency ?? file.concurrency }
-          : {}),
+        ...(s.id ? { id: s.id } : {}),
+        concurrency: s.concurrency,
         ...(kinds ? { kinds } : {}),
-        ...((flags.handlerTimeout ?? file.handlerTimeout) !== undefined
-          ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
-          : {}),
-        ...((flags.stopGrace ?? file.stopGrace) !== undefined
-          ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
-          : {}),
+        handlerTimeoutMs: s.handlerTimeout,
+        stopGraceMs: s.stopGrace,
         ...(leader ? { leader } : {}),
         ...(limits ? { limits } : {}),
         ...leasing,
@@ -236,18 +275,13 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       const running = worker;
       exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
 
-      const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
+      const { port: metricsPort, host: metricsHost } = resolved.metrics.values;
       if (metricsPort !== undefined) {
-        metricsServer = await startMetricsServer(metrics, {
-          port: metricsPort,
-          ...((flags.metricsHost ?? ctx.config.file.metrics?.host)
-            ? { host: flags.metricsHost ?? ctx.config.file.metrics?.host }
-            : {}),
-        });
+        metricsServer = await startMetricsServer(metrics, { port: metricsPort, host: metricsHost });
         log.info({ url: metricsServer.url, port: metricsServer.port }, 'metrics listening');
       }
 
-      const statsEvery = flags.statsEvery ?? file.statsEvery;
+      const statsEvery = s.statsEvery;
       const statsTimer =
         statsEvery === undefined
           ? undefined
@@ -278,7 +312,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
           backend,
           handler: loaded.path,
           schedule,
-          concurrency: flags.concurrency ?? file.concurrency ?? 4,
+          concurrency: s.concurrency,
           leaseBy: leasing.leaseBy ?? 'task',
           ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
           ...(kinds ? { kinds } : {}),
@@ -333,49 +367,23 @@ function asLayoutUsageError(error: unknown): unknown {
   );
 }
 
-/** Lease mode and bucket settings: flag, then environment, then the config file. */
-function leaseOptions(
-  flags: WorkerFlags,
-  file: NonNullable<CommandContext['config']['file']['worker']>,
-  env: CommandContext['env'],
-): Pick<WorkerOptions, 'leaseBy' | 'buckets'> {
-  const fromEnv = env.BATON_LEASE_BY || undefined;
-  if (fromEnv !== undefined && fromEnv !== 'task' && fromEnv !== 'bucket') {
-    throw new UsageError(`BATON_LEASE_BY: '${fromEnv}' is not a lease mode. Fix: task or bucket.`, {
-      field: 'BATON_LEASE_BY',
-    });
-  }
-  const leaseBy = flags.leaseBy ?? (fromEnv as LeaseMode | undefined) ?? file.leaseBy;
-  let count = flags.buckets;
-  if (count === undefined && env.BATON_BUCKETS) {
-    try {
-      count = powerOfTwoArg(1_024)(env.BATON_BUCKETS);
-    } catch (error) {
-      throw new UsageError(`BATON_BUCKETS: ${(error as Error).message}`, {
-        field: 'BATON_BUCKETS',
-        cause: error,
-      });
-    }
-  }
-  count ??= file.buckets;
-  const prefetch = flags.prefetch ?? file.prefetch;
-  const maxBuckets = flags.maxBuckets ?? file.maxBuckets;
-  const bucketSettings = [
-    count !== undefined && (flags.buckets !== undefined ? '--buckets' : 'buckets'),
-    prefetch !== undefined && '--prefetch',
-    maxBuckets !== undefined && '--max-buckets',
-  ].filter((x): x is string => typeof x === 'string');
+/** Lease mode and bucket settings; a bucket setting given anywhere without bucket mode is a usage error. */
+function leaseOptions(settings: WorkerSettings): Pick<WorkerOptions, 'leaseBy' | 'buckets'> {
+  const { leaseBy, buckets: count, prefetch, maxBuckets } = settings.values;
+  const bucketSettings = (['buckets', 'prefetch', 'maxBuckets'] as const)
+    .filter((key) => settings.source(key).from !== 'default')
+    .map((key) => settings.source(key).field);
   if (leaseBy !== 'bucket' && bucketSettings.length > 0) {
     throw new UsageError(
       `worker: ${bucketSettings[0]} applies to bucket mode only. Fix: add --lease-by bucket (or BATON_LEASE_BY=bucket), or drop it.`,
       { field: bucketSettings[0]! },
     );
   }
-  if (leaseBy !== 'bucket') return leaseBy ? { leaseBy } : {};
+  if (leaseBy !== 'bucket') return { leaseBy };
   return {
     leaseBy,
     buckets: {
-      ...(count !== undefined ? { count } : {}),
+      count,
       ...(prefetch !== undefined ? { prefetch } : {}),
       ...(maxBuckets !== undefined ? { maxBuckets } : {}),
     },
@@ -413,38 +421,29 @@ function leaderOption(
   return { key, run: loaded.leader };
 }
 
-function scheduleFrom(
-  flags: WorkerFlags,
-  file: NonNullable<CommandContext['config']['file']['worker']>,
-): Schedule {
-  const chosen = [
-    flags.every !== undefined && '--every',
-    flags.cron !== undefined && '--cron',
-    flags.once === true && '--once',
-  ].filter((x): x is string => typeof x === 'string');
+/** The schedule: `every`, `cron` and `once` come as a group from the highest source that sets any of them. */
+function scheduleFrom(settings: WorkerSettings): Schedule {
+  const { every, cron, once, tz } = settings.values;
+  const chosen = (['every', 'cron', 'once'] as const).filter((key) =>
+    key === 'once' ? once === true : settings.values[key] !== undefined,
+  );
   if (chosen.length > 1) {
-    throw new UsageError(`worker: ${chosen.join(' and ')} cannot be combined; pick one schedule`, {
-      field: chosen[1],
+    if (settings.source(chosen[0]!).from === 'file') {
+      throw new UsageError('config file: worker.every, worker.cron and worker.once are mutually exclusive', {
+        field: 'worker',
+      });
+    }
+    const fields = chosen.map((key) => settings.source(key).field);
+    throw new UsageError(`worker: ${fields.join(' and ')} cannot be combined; pick one schedule`, {
+      field: fields[1],
     });
   }
-  if (flags.tz !== undefined && flags.cron === undefined && file.cron === undefined) {
+  if (tz !== undefined && cron === undefined) {
     throw new UsageError('worker: --tz only applies to --cron', { field: '--tz' });
   }
-  if (flags.once) return { once: true };
-  if (flags.every !== undefined) return { every: flags.every };
-  if (flags.cron !== undefined) return cronSchedule(flags.cron, flags.tz, '--cron');
-  const fromFile = [file.every !== undefined, file.cron !== undefined, file.once === true].filter(
-    Boolean,
-  ).length;
-  if (fromFile > 1) {
-    throw new UsageError('config file: worker.every, worker.cron and worker.once are mutually exclusive', {
-      field: 'worker',
-    });
-  }
-  if (file.once) return { once: true };
-  if (file.every !== undefined) return { every: file.every };
-  if (file.cron !== undefined) return cronSchedule(file.cron, flags.tz, 'worker.cron');
-  return { every: 1_000 };
+  if (once) return { once: true };
+  if (cron !== undefined) return cronSchedule(cron, tz, settings.source('cron').field);
+  return { every: every ?? workerSettings.every.schema.parse(undefined) };
 }
 
 function cronSchedule(expression: string, tz: string | undefined, field: string): Schedule {
