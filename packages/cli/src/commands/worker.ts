@@ -7,6 +7,7 @@ import {
   type LeaseMode,
   type LockProvider,
   MAX_SEMAPHORE_LIMIT,
+  onProcessSignals,
   type Schedule,
   validateKey,
   Worker,
@@ -210,11 +211,14 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
   // A stop signal while starting up (loading the handler, connecting) ends the start-up with exit 130/143
   // instead of the signal's default death.
   let received: NodeJS.Signals | undefined;
-  const early = (signal: NodeJS.Signals) => {
-    received ??= signal;
-  };
-  process.on('SIGINT', early);
-  process.on('SIGTERM', early);
+  const stopEarly = onProcessSignals(
+    ['SIGINT', 'SIGTERM'],
+    [
+      (signal) => {
+        received ??= signal;
+      },
+    ],
+  );
   try {
     const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
     // The handler module's own `kinds` and `limits` come after every source of settings.
@@ -287,25 +291,17 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
           ? undefined
           : setInterval(() => log.info({ stats: worker?.stats() }, 'stats'), statsEvery);
 
-      process.off('SIGINT', early);
-      process.off('SIGTERM', early);
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        received ??= signal;
-        signals++;
-        if (signals === 1) {
-          log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
-          void worker?.stop();
-        } else if (signals === 2) {
-          log.warn({ signal }, 'stopping now: aborting running handlers');
-          void worker?.stop({ graceMs: 0 });
-        } else {
-          exitGuard?.dispose();
-          process.exit(exitCodeOfSignal(signal));
-        }
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      stopEarly();
+      // Core's escalation: graceful stop, then handlers aborted, then (the user insisted) exit at once.
+      const stopOnSignals = worker.stopOnSignals({
+        exitOnThird: true,
+        onSignal: (signal, count) => {
+          received ??= signal;
+          if (count === 1) log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
+          else if (count === 2) log.warn({ signal }, 'stopping now: aborting running handlers');
+          else exitGuard?.dispose();
+        },
+      });
       log.info(
         {
           workerId: worker.id,
@@ -327,8 +323,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         });
       } finally {
         if (statsTimer) clearInterval(statsTimer);
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stopOnSignals();
       }
     } finally {
       await metricsServer?.close();
@@ -342,8 +337,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       exitGuard?.dispose();
     }
   } finally {
-    process.off('SIGINT', early);
-    process.off('SIGTERM', early);
+    stopEarly();
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
 }
