@@ -143,8 +143,8 @@ With --leader-key, every worker campaigns on that key and the elected one also r
     while (!signal.aborted) { await enqueueHourlyBatch({ term }); await sleep(60_000, undefined, { signal }).catch(() => {}); }
   }
 
-Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one shortens the grace
-period to zero); the exit code is then 143/130.`,
+Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one aborts running
+handlers at once, a third exits at once); the exit code is then 143/130.`,
     )
     .action(async (flags: WorkerFlags, command: Command) => {
       const ctx = await commandContext(command);
