@@ -1,6 +1,6 @@
 import { durationMs, MAX_SEMAPHORE_LIMIT } from '@baton/core';
 import { z } from 'zod';
-import { powerOfTwoArg } from './args.js';
+import { durationArg, intArg, powerOfTwoArg } from './args.js';
 import { cliDurationBounds } from './durations.js';
 import { setting } from './settings.js';
 
@@ -50,6 +50,26 @@ export const workerSettings = {
   /** Cluster-wide concurrency limit per task kind (task mode): `{ "send-email": 3 }`. */
   limits: setting(z.record(z.string().min(1), wholeNumber().min(1).max(MAX_SEMAPHORE_LIMIT)).optional(), {
     flag: '--limit',
+  }),
+  /** Retention (off unless an age is given): the elected worker deletes done tasks finished this long ago. */
+  retainDone: setting(durationMs(cliDurationBounds.retainAfter).optional(), {
+    flag: '--retain-done',
+    env: { name: 'BATON_RETAIN_DONE', parse: durationArg(cliDurationBounds.retainAfter) },
+  }),
+  /** Retention: dead tasks finished this long ago. */
+  retainDead: setting(durationMs(cliDurationBounds.retainAfter).optional(), {
+    flag: '--retain-dead',
+    env: { name: 'BATON_RETAIN_DEAD', parse: durationArg(cliDurationBounds.retainAfter) },
+  }),
+  /** Retention: how often the elected worker applies it. */
+  retentionEvery: setting(durationMs(cliDurationBounds.retentionEvery).default(3_600_000), {
+    flag: '--retention-every',
+    env: { name: 'BATON_RETENTION_EVERY', parse: durationArg(cliDurationBounds.retentionEvery) },
+  }),
+  /** Retention: rows read per prune statement. */
+  retentionBatch: setting(wholeNumber().min(1).max(10_000).default(1_000), {
+    flag: '--retention-batch',
+    env: { name: 'BATON_RETENTION_BATCH', parse: intArg(1, 10_000) },
   }),
 };
 

@@ -9,6 +9,7 @@ import {
   type LoadedConfig,
   logLevel,
 } from '../src/config.js';
+import { retentionPolicy } from '../src/worker-retention.js';
 
 /** A validated config file, as `loadConfigFile` returns it. */
 function config(raw: unknown): LoadedConfig {
@@ -102,6 +103,35 @@ describe('precedence: flag > environment > config file > default', () => {
     expect(worker({ metricsHost: '::1' }, {}, file).metrics.values).toEqual({ port: 9464, host: '::1' });
     expect(worker({}, {}, file).metrics.values).toEqual({ port: 9464, host: '127.0.0.1' });
     expect(worker({}, {}, {}).metrics.values).toEqual({ port: undefined, host: '0.0.0.0' });
+  });
+
+  it('retention: off by default; flag over BATON_RETAIN_* over the file; schedule and batch defaults', () => {
+    expect(retentionPolicy(worker({}, {}, {}).worker)).toBeUndefined();
+    const file = config({ worker: { retainDone: '72h', retainDead: '720h', retentionEvery: '10m' } }).file;
+    expect(retentionPolicy(worker({}, {}, file).worker)).toEqual({
+      doneAfterMs: 72 * 3_600_000,
+      deadAfterMs: 720 * 3_600_000,
+      everyMs: 600_000,
+      batchSize: 1_000,
+    });
+    const env = { BATON_RETAIN_DONE: '24h', BATON_RETENTION_BATCH: '50' };
+    expect(retentionPolicy(worker({}, env, file).worker)).toMatchObject({
+      doneAfterMs: 24 * 3_600_000,
+      batchSize: 50,
+    });
+    expect(retentionPolicy(worker({ retainDone: 1_000 }, env, file).worker)).toMatchObject({
+      doneAfterMs: 1_000,
+      deadAfterMs: 720 * 3_600_000,
+    });
+    expect(retentionPolicy(worker({ retainDead: 5_000 }, {}, {}).worker)).toEqual({
+      deadAfterMs: 5_000,
+      everyMs: 3_600_000,
+      batchSize: 1_000,
+    });
+    expect(() => worker({}, { BATON_RETAIN_DEAD: 'soon' }, {})).toThrow(/^BATON_RETAIN_DEAD: /);
+    expect(() => retentionPolicy(worker({}, { BATON_RETENTION_EVERY: '5m' }, {}).worker)).toThrow(
+      /BATON_RETENTION_EVERY applies to retention only/,
+    );
   });
 
   it('log level (every command): flag, BATON_LOG_LEVEL, file, info', () => {

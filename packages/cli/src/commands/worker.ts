@@ -28,6 +28,7 @@ import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 import { type ExitGuard, guardUnexpectedExit } from '../unexpected-exit.js';
 import { logText, logWorkerEvents } from '../worker-log.js';
+import { retentionPolicy, startWorkerRetention, type WorkerRetention } from '../worker-retention.js';
 import { metricsSettings, workerSettings } from '../worker-settings.js';
 
 /** Options of `baton worker` as commander parses them. */
@@ -51,6 +52,10 @@ interface WorkerFlags {
   prefetch?: number;
   maxBuckets?: number;
   limit?: Record<string, number>;
+  retainDone?: number;
+  retainDead?: number;
+  retentionEvery?: number;
+  retentionBatch?: number;
 }
 
 /** `baton worker`: runs a handler module over the task list. */
@@ -123,6 +128,27 @@ export function workerCommand(program: Command): Command {
       'log the worker counters this often (e.g. 10s; 100ms to 24h)',
       durationArg(cliDurationBounds.statsEvery),
     )
+    .option(
+      '--retain-done <duration>',
+      'retention (off by default): the one elected worker deletes done tasks finished this long ago, e.g. 168h ' +
+        '(env BATON_RETAIN_DONE)',
+      durationArg(cliDurationBounds.retainAfter),
+    )
+    .option(
+      '--retain-dead <duration>',
+      'retention: also dead tasks finished this long ago, e.g. 720h (env BATON_RETAIN_DEAD)',
+      durationArg(cliDurationBounds.retainAfter),
+    )
+    .option(
+      '--retention-every <duration>',
+      'retention: apply it this often (default 1h; env BATON_RETENTION_EVERY)',
+      durationArg(cliDurationBounds.retentionEvery),
+    )
+    .option(
+      '--retention-batch <n>',
+      'retention: rows read per delete statement, 1 to 10000 (default 1000; env BATON_RETENTION_BATCH)',
+      intArg(1, 10_000),
+    )
     .addHelpText(
       'after',
       `
@@ -180,6 +206,10 @@ export function resolveWorkerSettings(
       prefetch: flags.prefetch,
       maxBuckets: flags.maxBuckets,
       limits: flags.limit,
+      retainDone: flags.retainDone,
+      retainDead: flags.retainDead,
+      retentionEvery: flags.retentionEvery,
+      retentionBatch: flags.retentionBatch,
     },
     env,
     file: file.worker,
@@ -207,6 +237,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     );
   }
   const schedule = scheduleFrom(settings);
+  const retention = retentionPolicy(settings);
   const level = logLevel(ctx.globals, ctx.env, ctx.config);
   // A stop signal while starting up (loading the handler, connecting) ends the start-up with exit 130/143
   // instead of the signal's default death.
@@ -243,6 +274,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     let metricsServer: MetricsServer | undefined;
     let worker: Worker | undefined;
     let exitGuard: ExitGuard | undefined;
+    let workerRetention: WorkerRetention | undefined;
     try {
       locks = await createLockProvider(input, {
         clock,
@@ -276,6 +308,17 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       const metrics = new WorkerMetrics();
       metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
       logWorkerEvents(worker, log);
+      if (retention) {
+        workerRetention = await startWorkerRetention({
+          policy: retention,
+          source,
+          locks,
+          workerId: worker.id,
+          clock,
+          log,
+          metrics,
+        });
+      }
       const running = worker;
       exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
 
@@ -297,8 +340,11 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         exitOnThird: true,
         onSignal: (signal, count) => {
           received ??= signal;
-          if (count === 1) log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
-          else if (count === 2) log.warn({ signal }, 'stopping now: aborting running handlers');
+          if (count === 1) {
+            log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
+            // Step down at once, so another worker applies retention while this one finishes its handlers.
+            void workerRetention?.stop();
+          } else if (count === 2) log.warn({ signal }, 'stopping now: aborting running handlers');
           else exitGuard?.dispose();
         },
       });
@@ -314,6 +360,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
           ...(kinds ? { kinds } : {}),
           ...(limits ? { limits } : {}),
           ...(leader ? { leaderKey: leader.key } : {}),
+          ...(workerRetention ? { retention: { key: workerRetention.key, ...retention } } : {}),
         },
         'worker started',
       );
@@ -327,6 +374,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       }
     } finally {
       await metricsServer?.close();
+      await workerRetention?.stop();
       await worker?.stop();
       await source
         ?.close()
