@@ -1,5 +1,5 @@
 import { MemoryLockProvider, MemoryLockStore } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import type { Pool } from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
