@@ -27,6 +27,7 @@ const PUBLISHABLE = [
   'backend-redis',
   'cli',
   'testkit',
+  'test-servers',
 ];
 const LATE = ['demo'];
 
@@ -47,8 +48,8 @@ import * as redis from '@baton/backend-redis';
 import { main } from '@baton/cli';
 import { createPostgresTaskSource, type PostgresTask } from '@baton/source-postgres';
 import { lockProviderSuite } from '@baton/testkit';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { startPglite } from '@baton/testkit/pglite';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { startPglite } from '@baton/test-servers/pglite';
 
 const provider: LockProvider = await createLockProvider({ backend: 'memory' });
 const session = await provider.openSession();

@@ -71,8 +71,8 @@ export default {
 /** Drops etcd / redis / postgres from `p.backends` when they cannot run here, saying why. */
 async function dropMissing(ctx, p) {
   for (const [backend, module, find, hint] of [
-    ['etcd', '@baton/testkit/etcd', 'findEtcd', 'ETCD_INSTALL_HINT'],
-    ['redis', '@baton/testkit/redis', 'findRedis', 'REDIS_INSTALL_HINT'],
+    ['etcd', '@baton/test-servers/etcd', 'findEtcd', 'ETCD_INSTALL_HINT'],
+    ['redis', '@baton/test-servers/redis', 'findRedis', 'REDIS_INSTALL_HINT'],
   ]) {
     if (!p.backends.includes(backend)) continue;
     const m = await importWorkspace(module, [find, hint]);

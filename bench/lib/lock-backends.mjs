@@ -31,14 +31,14 @@ export async function usableBackends(ctx, backends) {
     usable = usable.filter((b) => b !== backend);
   };
   if (usable.includes('etcd')) {
-    const { findEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/testkit/etcd', [
+    const { findEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/test-servers/etcd', [
       'findEtcd',
       'ETCD_INSTALL_HINT',
     ]);
     if (!findEtcd()) drop('etcd', `no etcd binary (${ETCD_INSTALL_HINT})`);
   }
   if (usable.includes('redis')) {
-    const { findRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
+    const { findRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/test-servers/redis', [
       'findRedis',
       'REDIS_INSTALL_HINT',
     ]);

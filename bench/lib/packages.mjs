@@ -1,6 +1,6 @@
 // Loading the built workspace packages (dist/) and reporting their versions.
 //
-// Benchmarks always run against `dist/`, as users would. `importWorkspace('@baton/testkit/dynalite')` is a
+// Benchmarks always run against `dist/`, as users would. `importWorkspace('@baton/test-servers/dynalite')` is a
 // plain `import()`; when the workspace link is missing from node_modules (an install that predates the
 // package), it falls back to the package's own `exports` map in packages/<name>, so a stale install does not
 // block the benchmarks. A package that is not built yet is reported as such (`NotBuiltError`).

@@ -19,7 +19,7 @@ let server;
 let counter;
 
 if (kind === 'dynalite') {
-  const { startDynalite } = await importWorkspace('@baton/testkit/dynalite', ['startDynalite']);
+  const { startDynalite } = await importWorkspace('@baton/test-servers/dynalite', ['startDynalite']);
   const { countRequests, ...rest } = options;
   const inner = await startDynalite(rest);
   if (countRequests) {
@@ -43,7 +43,7 @@ if (kind === 'dynalite') {
     counter = { count: unsupported, total: unsupported, reset: unsupported };
   }
 } else if (kind === 'consul') {
-  const { startConsulTestServer } = await importWorkspace('@baton/testkit/consul-server', [
+  const { startConsulTestServer } = await importWorkspace('@baton/test-servers/consul-server', [
     'startConsulTestServer',
   ]);
   const { countRequests, ...rest } = options;
@@ -71,7 +71,7 @@ if (kind === 'dynalite') {
 } else if (kind === 'etcd') {
   // A real etcd in its own process (Debian's etcd-server): requests are counted from its Prometheus
   // metrics (gRPC messages received per method), CPU from /proc.
-  const { findEtcd, startEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/testkit/etcd', [
+  const { findEtcd, startEtcd, ETCD_INSTALL_HINT } = await importWorkspace('@baton/test-servers/etcd', [
     'findEtcd',
     'startEtcd',
     'ETCD_INSTALL_HINT',
@@ -115,7 +115,7 @@ if (kind === 'dynalite') {
   // A real redis-server in its own process (Debian's). Requests are counted with MONITOR (only when asked:
   // it slows the server), leaving out what scripts run inside the server and the counting connection's own;
   // CPU from /proc.
-  const { findRedis, startRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/testkit/redis', [
+  const { findRedis, startRedis, REDIS_INSTALL_HINT } = await importWorkspace('@baton/test-servers/redis', [
     'findRedis',
     'startRedis',
     'REDIS_INSTALL_HINT',

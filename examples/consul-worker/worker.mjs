@@ -8,14 +8,14 @@ const cleanup = [];
 const env = { ...process.env, BATON_BACKEND: 'consul' };
 
 if (!env.CONSUL_HTTP_ADDR) {
-  const { startConsulTestServer } = await import('@baton/testkit/consul-server');
+  const { startConsulTestServer } = await import('@baton/test-servers/consul-server');
   const consul = await startConsulTestServer();
   cleanup.push(() => consul.close());
   env.CONSUL_HTTP_ADDR = consul.url;
   console.log(`CONSUL_HTTP_ADDR is not set: using the embedded Consul test server at ${consul.url}`);
 }
 if (!env.DATABASE_URL && !env.PGHOST) {
-  const { startPglite } = await import('@baton/testkit/pglite');
+  const { startPglite } = await import('@baton/test-servers/pglite');
   const db = await startPglite();
   cleanup.push(() => db.close());
   env.DATABASE_URL = db.connectionString;

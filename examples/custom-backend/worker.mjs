@@ -11,7 +11,7 @@ const env = {
   BATON_BACKEND_MODULE: new URL('./pg-rows-backend.mjs', import.meta.url).href,
 };
 if (!env.DATABASE_URL) {
-  const { startPglite } = await import('@baton/testkit/pglite');
+  const { startPglite } = await import('@baton/test-servers/pglite');
   const db = await startPglite();
   cleanup.push(() => db.close());
   env.DATABASE_URL = db.connectionString;

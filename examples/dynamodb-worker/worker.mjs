@@ -12,7 +12,7 @@ const env = { ...process.env, BATON_BACKEND: 'dynamodb' };
 let embedded = false;
 
 if (!env.AWS_ENDPOINT_URL_DYNAMODB && !env.AWS_REGION && !env.AWS_DEFAULT_REGION) {
-  const { startDynalite } = await import('@baton/testkit/dynalite');
+  const { startDynalite } = await import('@baton/test-servers/dynalite');
   const dynalite = await startDynalite();
   cleanup.push(() => dynalite.close());
   env.AWS_ENDPOINT_URL_DYNAMODB = dynalite.endpoint;
@@ -23,7 +23,7 @@ if (!env.AWS_ENDPOINT_URL_DYNAMODB && !env.AWS_REGION && !env.AWS_DEFAULT_REGION
   console.log(`no DynamoDB configured: using dynalite at ${dynalite.endpoint}`);
 }
 if (!env.DATABASE_URL && !env.PGHOST) {
-  const { startPglite } = await import('@baton/testkit/pglite');
+  const { startPglite } = await import('@baton/test-servers/pglite');
   const db = await startPglite();
   cleanup.push(() => db.close());
   env.DATABASE_URL = db.connectionString;

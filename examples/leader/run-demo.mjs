@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLockProvider, Election } from '@baton/core';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
 import { ELECTION_KEY, lockEnv, logger } from './shared.mjs';
 
 const log = logger('demo');

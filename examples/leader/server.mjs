@@ -1,6 +1,6 @@
-// Starts the Consul-compatible test server from @baton/testkit and keeps it running until Ctrl-C.
+// Starts the Consul-compatible test server from @baton/test-servers and keeps it running until Ctrl-C.
 // It accepts sub-second session TTLs (real Consul's floor is 10s), which keeps the demo's handovers short.
-import { startConsulTestServer } from '@baton/testkit/consul-server';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
 import { logger, shutdownSignal } from './shared.mjs';
 
 const log = logger('consul');

@@ -4,11 +4,11 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DynamoLockProvider } from '@baton/backend-dynamodb';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { startDynalite } from '@baton/testkit/dynalite';
-import { ETCD_INSTALL_HINT, findEtcd, startEtcd } from '@baton/testkit/etcd';
-import { startPglite } from '@baton/testkit/pglite';
-import { findRedis, REDIS_INSTALL_HINT, startRedis } from '@baton/testkit/redis';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { startDynalite } from '@baton/test-servers/dynalite';
+import { ETCD_INSTALL_HINT, findEtcd, startEtcd } from '@baton/test-servers/etcd';
+import { startPglite } from '@baton/test-servers/pglite';
+import { findRedis, REDIS_INSTALL_HINT, startRedis } from '@baton/test-servers/redis';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'; // Node 20 is supported here
 

@@ -1,9 +1,9 @@
-// A real etcd (Debian's etcd-server) as the lock server of a chaos run, started by the testkit's `startEtcd`
+// A real etcd (Debian's etcd-server) as the lock server of a chaos run, started by @baton/test-servers' `startEtcd`
 // (the backend's own tests use it), with a history of the lock keys read from etcd itself: a watch on the
 // backend's prefix, from revision 1, resumed after every restart from the last revision it saw. etcd's
 // revisions order the events exactly; their times are when the watch delivered them (etcd stamps no time).
 
-import { startEtcd } from '@baton/testkit/etcd';
+import { startEtcd } from '@baton/test-servers/etcd';
 
 const PREFIX = 'baton/';
 
@@ -120,7 +120,7 @@ async function watchForever(endpoint, onEvent, signal) {
 }
 
 /**
- * etcd on free ports in a temporary data directory (the testkit's starter: shortened raft timing so 2 s
+ * etcd on free ports in a temporary data directory (@baton/test-servers' starter: shortened raft timing so 2 s
  * sessions are allowed). `restart(downMs)`: kill -9, wait, start again on the same ports and data.
  * @returns {Promise<import('./lock-servers.mjs').LockServer>}
  */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createPostgresTaskSource } from '@baton/source-postgres';
-import { testDatabase } from '@baton/testkit/pglite';
+import { testDatabase } from '@baton/test-servers/pglite';
 import pg from 'pg';
 import { checkRun } from './checker.mjs';
 import { drawSkew, FAULT_KINDS, planFaults } from './faults.mjs';
@@ -112,8 +112,9 @@ export async function runChaos(options) {
     );
   }
   if (o.backend === 'redis') o.redisPersistence ??= 'none';
-  for (const pkg of ['core', 'testkit', `backend-${o.backend}`, 'source-postgres', 'cli']) {
-    if (!existsSync(join(ROOT, `packages/${pkg}/dist/index.js`))) {
+  for (const entry of ['core', 'test-servers/pglite', `backend-${o.backend}`, 'source-postgres', 'cli']) {
+    const [pkg, sub] = entry.split('/');
+    if (!existsSync(join(ROOT, `packages/${pkg}/dist/${sub ? `${sub}/` : ''}index.js`))) {
       throw new Error(`packages/${pkg}/dist is missing: the workers run the built CLI (npm run build)`);
     }
   }

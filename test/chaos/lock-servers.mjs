@@ -4,8 +4,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { startDynalite } from '@baton/testkit/dynalite';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { startDynalite } from '@baton/test-servers/dynalite';
 import { leasesFromConsulHistory, leasesFromDynamoWrites } from './checker.mjs';
 import { DynamoRecorder } from './dynamo-recorder.mjs';
 

@@ -1,10 +1,10 @@
-// A real redis-server as the lock server of a chaos run, started by the testkit's `startRedis` (the backend's
+// A real redis-server as the lock server of a chaos run, started by @baton/test-servers' `startRedis` (the backend's
 // own tests use it), with a history of the lock keys from Redis itself: `MONITOR` shows every command the
 // backend's Lua scripts run (`[0 lua] "HSET" ...`), in the order the server ran them, stamped with the server's
 // clock. A restart without persistence comes back empty: every lease the server held ends at the kill.
 
 import { connect } from 'node:net';
-import { startRedis } from '@baton/testkit/redis';
+import { startRedis } from '@baton/test-servers/redis';
 
 const PREFIX = 'baton:';
 const LOCK = `${PREFIX}lock:`;

@@ -1,4 +1,4 @@
-import { redisAvailable } from '@baton/testkit/redis';
+import { redisAvailable } from '@baton/test-servers/redis';
 import { describe } from 'vitest';
 import { exactlyOnceSuite } from './support/exactly-once.js';
 

@@ -1,6 +1,6 @@
 import { createLockProvider, registerBackend } from '@baton/core';
+import { testDatabase } from '@baton/test-servers/pglite';
 import { lockProviderSuite } from '@baton/testkit';
-import { testDatabase } from '@baton/testkit/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, PgRowsLockProvider } from '../pg-rows-backend.mjs';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { LockSession } from '@baton/core';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type FaultProxy, startFaultProxy } from '@baton/test-servers/fault-proxy';
 import type { LockHarness } from '@baton/testkit';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
-import { type FaultProxy, startFaultProxy } from '@baton/testkit/fault-proxy';
 import {
   ConsulLockProvider,
   type ConsulLockProviderOptions,

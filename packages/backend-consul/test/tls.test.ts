@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLockProvider } from '@baton/core';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REAL_AGENT } from './harness.js';
 import { rejectionOf } from './util.js';

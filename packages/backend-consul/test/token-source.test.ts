@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConfigWarning, createLockProvider, isBatonError, secretFields } from '@baton/core';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
 

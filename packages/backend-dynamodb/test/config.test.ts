@@ -7,7 +7,7 @@ import {
   parseConfig,
   ResourceNotFoundError,
 } from '@baton/core';
-import { startDynalite } from '@baton/testkit/dynalite';
+import { startDynalite } from '@baton/test-servers/dynalite';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   backend,

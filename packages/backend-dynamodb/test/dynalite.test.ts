@@ -1,5 +1,5 @@
 import { DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import { startDynalite } from '@baton/testkit/dynalite';
+import { startDynalite } from '@baton/test-servers/dynalite';
 import { describe, expect, it } from 'vitest';
 import { createTable, rawClient, uniqueTable } from './helpers.js';
 

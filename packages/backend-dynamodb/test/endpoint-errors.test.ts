@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createLockProvider, isBatonError, redact, secretFields } from '@baton/core';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { backend } from '../src/index.js';
 

@@ -1,5 +1,5 @@
+import { type DynaliteServer, startDynalite } from '@baton/test-servers/dynalite';
 import type { LockHarness } from '@baton/testkit';
-import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
 import { afterAll, beforeAll } from 'vitest';
 import type { DynamoLockProviderOptions, DynamoLockSession } from '../src/index.js';
 import {

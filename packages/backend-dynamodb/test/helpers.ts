@@ -10,7 +10,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type Clock, systemClock } from '@baton/core';
-import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
+import { type DynaliteServer, startDynalite } from '@baton/test-servers/dynalite';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import {
   DynamoLockProvider,

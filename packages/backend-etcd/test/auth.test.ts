@@ -1,5 +1,5 @@
 import { createLockProvider } from '@baton/core';
-import { type EtcdServer, startEtcd } from '@baton/testkit/etcd';
+import { type EtcdServer, startEtcd } from '@baton/test-servers/etcd';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveEtcd } from './harness.js';

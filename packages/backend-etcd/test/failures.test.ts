@@ -1,5 +1,5 @@
-import { type EtcdServer, startEtcd } from '@baton/testkit/etcd';
-import { startFaultProxy } from '@baton/testkit/fault-proxy';
+import { type EtcdServer, startEtcd } from '@baton/test-servers/etcd';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdKeys } from '../src/index.js';
 import { etcdServer, haveEtcd, makeProvider, uniquePrefix } from './harness.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/test-servers/etcd';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import type { LockHarness } from '@baton/testkit';
-import { type EtcdServer, etcdAvailable, startEtcd } from '@baton/testkit/etcd';
-import { startFaultProxy } from '@baton/testkit/fault-proxy';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll } from 'vitest';
 import {

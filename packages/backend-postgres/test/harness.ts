@@ -1,6 +1,6 @@
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import type { LockHarness } from '@baton/testkit';
-import { startFaultProxy } from '@baton/testkit/fault-proxy';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import {

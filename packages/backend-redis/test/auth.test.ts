@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { createLockProvider } from '@baton/core';
-import { type RedisServer, startRedis } from '@baton/testkit/redis';
+import { type RedisServer, startRedis } from '@baton/test-servers/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACL_COMMANDS } from '../src/index.js';

@@ -1,5 +1,5 @@
-import { startFaultProxy } from '@baton/testkit/fault-proxy';
-import { type RedisServer, startRedis } from '@baton/testkit/redis';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
+import { type RedisServer, startRedis } from '@baton/test-servers/redis';
 import type { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisKeys } from '../src/index.js';

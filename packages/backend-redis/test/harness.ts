@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
+import {
+  type RedisServer,
+  redisAvailable,
+  type StartRedisOptions,
+  startRedis,
+} from '@baton/test-servers/redis';
 import type { LockHarness } from '@baton/testkit';
-import { startFaultProxy } from '@baton/testkit/fault-proxy';
-import { type RedisServer, redisAvailable, type StartRedisOptions, startRedis } from '@baton/testkit/redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLockProvider } from '@baton/core';
-import { type RedisServer, startRedis } from '@baton/testkit/redis';
+import { type RedisServer, startRedis } from '@baton/test-servers/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { haveRedis } from './harness.js';
 

@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { durationMs, type EnvLike, type LockProviderConfig, redact } from '@baton/core';
+import { type EnvLike, type LockProviderConfig, redact } from '@baton/core';
 import { z } from 'zod';
 import { UsageError } from './classify-errors.js';
-import { cliDurationBounds } from './durations.js';
 import { LOG_LEVELS, type LogLevel } from './log-levels.js';
+import { resolveSettings, sectionSchema, setting } from './settings.js';
+import { metricsSettings, workerSettings } from './worker-settings.js';
 
 /** Schema names: what PostgreSQL allows unquoted, at most 63 characters, outside its reserved `pg_` prefix. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -16,9 +17,40 @@ const sqlIdentifier = z
   .regex(SCHEMA_NAME, `expected ${SCHEMA_RULE}`)
   .refine((name) => !name.startsWith('pg_'), 'the prefix pg_ is reserved by PostgreSQL');
 
+/** The database settings (every command that opens the task list): the config file's `database` section. */
+export const databaseSettings = {
+  /** PostgreSQL connection string (else DATABASE_URL, else the PG* variables). */
+  url: setting(z.string().min(1).optional(), {
+    flag: '--database-url',
+    env: { name: 'DATABASE_URL', parse: (text) => text },
+  }),
+  /** Schema of baton's tables (checked after resolution, naming where a bad name came from). */
+  schema: setting(sqlIdentifier.optional(), {
+    flag: '--schema',
+    env: { name: 'BATON_PG_SCHEMA', parse: (text) => text },
+  }),
+};
+
+/** The log level (every command that logs): the config file's `log` section. */
+export const logSettings = {
+  level: setting(z.enum(LOG_LEVELS).default('info'), {
+    flag: '--log-level',
+    env: {
+      name: 'BATON_LOG_LEVEL',
+      parse: (text) => {
+        if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+          throw new Error(`'${text}' is not a log level. Fix: one of ${LOG_LEVELS.join(', ')}.`);
+        }
+        return text;
+      },
+    },
+  }),
+};
+
 /**
- * The config file (`--config baton.json`, or `BATON_CONFIG`). Every section is optional; flags override the
- * environment, which overrides the file.
+ * The config file (`--config baton.json`, or `BATON_CONFIG`). Every section is optional; each setting is
+ * declared once (its schema and default) in its section's settings, and {@link resolveSettings} applies
+ * the precedence: flags override the environment, which overrides the file, which overrides the default.
  */
 export const configFileSchema = z
   .object({
@@ -31,56 +63,10 @@ export const configFileSchema = z
       .object({ backend: z.string().min(1, 'expected a backend name'), module: z.string().min(1).optional() })
       .catchall(z.unknown())
       .optional(),
-    database: z
-      .object({
-        /** PostgreSQL connection string (else DATABASE_URL, else the PG* variables). */
-        url: z.string().min(1).optional(),
-        /** Schema of baton's tables. */
-        schema: sqlIdentifier.optional(),
-      })
-      .strict()
-      .optional(),
-    worker: z
-      .object({
-        handler: z.string().min(1).optional(),
-        id: z.string().min(1).optional(),
-        concurrency: z.number().int('expected a whole number').min(1).max(1_000).optional(),
-        every: durationMs(cliDurationBounds.every).optional(),
-        cron: z.string().min(1).optional(),
-        once: z.boolean().optional(),
-        kinds: z.array(z.string().min(1)).min(1).optional(),
-        handlerTimeout: durationMs(cliDurationBounds.handlerTimeout).optional(),
-        stopGrace: durationMs(cliDurationBounds.stopGrace).optional(),
-        statsEvery: durationMs(cliDurationBounds.statsEvery).optional(),
-        leaderKey: z.string().min(1).optional(),
-        leaseBy: z.enum(['task', 'bucket']).optional(),
-        buckets: z
-          .number()
-          .int('expected a whole number')
-          .min(1)
-          .max(1_024)
-          .refine((n) => (n & (n - 1)) === 0, 'expected a power of two such as 64')
-          .optional(),
-        prefetch: z.number().int('expected a whole number').min(0).max(10_000).optional(),
-        maxBuckets: z.number().int('expected a whole number').min(1).max(1_024).optional(),
-        /** Cluster-wide concurrency limit per task kind (task mode): `{ "send-email": 3 }`. */
-        limits: z
-          .record(z.string().min(1), z.number().int('expected a whole number').min(1).max(1_024))
-          .optional(),
-      })
-      .strict()
-      .optional(),
-    log: z
-      .object({ level: z.enum(LOG_LEVELS).optional() })
-      .strict()
-      .optional(),
-    metrics: z
-      .object({
-        port: z.number().int().min(0).max(65_535).optional(),
-        host: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    database: sectionSchema(databaseSettings).optional(),
+    worker: sectionSchema(workerSettings).optional(),
+    log: sectionSchema(logSettings).optional(),
+    metrics: sectionSchema(metricsSettings).optional(),
   })
   .strict();
 
@@ -204,9 +190,17 @@ export function backendName(input: LockProviderConfig | EnvLike): string {
   return ((input as EnvLike).BATON_BACKEND ?? 'memory').trim() || 'memory';
 }
 
+function databaseInputs(globals: GlobalOptions, env: EnvLike, config: LoadedConfig) {
+  return resolveSettings('database', databaseSettings, {
+    flags: { url: globals.databaseUrl, schema: globals.schema },
+    env,
+    file: config.file.database,
+  });
+}
+
 /** The database connection: flag, then `DATABASE_URL`, then the config file; `undefined` lets pg use PG*. */
 export function databaseUrl(globals: GlobalOptions, env: EnvLike, config: LoadedConfig): string | undefined {
-  return globals.databaseUrl ?? (env.DATABASE_URL || undefined) ?? config.file.database?.url;
+  return databaseInputs(globals, env, config).values.url;
 }
 
 /** The schema of baton's tables: flag, then `BATON_PG_SCHEMA`, then the config file. */
@@ -215,10 +209,10 @@ export function databaseSchema(
   env: EnvLike,
   config: LoadedConfig,
 ): string | undefined {
-  const value = globals.schema ?? (env.BATON_PG_SCHEMA || undefined) ?? config.file.database?.schema;
+  const resolved = databaseInputs(globals, env, config);
+  const value = resolved.values.schema;
   if (value !== undefined && (!SCHEMA_NAME.test(value) || value.startsWith('pg_'))) {
-    const field =
-      globals.schema !== undefined ? '--schema' : env.BATON_PG_SCHEMA ? 'BATON_PG_SCHEMA' : 'database.schema';
+    const { field } = resolved.source('schema');
     const problem = value.startsWith('pg_')
       ? 'the prefix pg_ is reserved by PostgreSQL'
       : `a schema name is ${SCHEMA_RULE}`;
@@ -232,14 +226,9 @@ export function databaseSchema(
 
 /** The log level: flag, then `BATON_LOG_LEVEL`, then the config file, then `info`. */
 export function logLevel(globals: GlobalOptions, env: EnvLike, config: LoadedConfig): LogLevel {
-  const fromEnv = env.BATON_LOG_LEVEL || undefined;
-  if (fromEnv !== undefined && !(LOG_LEVELS as readonly string[]).includes(fromEnv)) {
-    throw new UsageError(
-      `BATON_LOG_LEVEL: '${fromEnv}' is not a log level. Fix: one of ${LOG_LEVELS.join(', ')}.`,
-      {
-        field: 'BATON_LOG_LEVEL',
-      },
-    );
-  }
-  return globals.logLevel ?? (fromEnv as LogLevel | undefined) ?? config.file.log?.level ?? 'info';
+  return resolveSettings('log', logSettings, {
+    flags: { level: globals.logLevel },
+    env,
+    file: config.file.log,
+  }).values.level;
 }

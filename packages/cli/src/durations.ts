@@ -1,4 +1,5 @@
 import { type DurationBounds, durationBounds, MAX_DURATION_MS, workerDurationBounds } from '@baton/core';
+import { retentionDurationBounds } from '@baton/source-postgres';
 
 /**
  * Bounds of every duration the CLI itself takes (flags, and the config file's `worker` section), in one place
@@ -14,6 +15,10 @@ export const cliDurationBounds = {
   stopGrace: workerDurationBounds.stopGraceMs,
   /** `--stats-every` / `worker.statsEvery`. */
   statsEvery: durationBounds({ min: 100 }),
+  /** `--retain-done` / `--retain-dead` (`worker.retainDone` / `worker.retainDead`): as `tasks prune --older-than`. */
+  retainAfter: retentionDurationBounds.afterMs,
+  /** `--retention-every` / `worker.retentionEvery`. */
+  retentionEvery: retentionDurationBounds.everyMs,
   /** `baton dynamodb create-table --timeout`. */
   createTableTimeout: durationBounds({ min: 1 }),
   /** `baton demo --timeout`. */

@@ -28,6 +28,9 @@ export class WorkerMetrics {
   readonly #passes: Counter<'outcome'>;
   readonly #limitSkipped: Counter<'kind'>;
   readonly #leader: Gauge<'key'>;
+  readonly #retentionLeader: Gauge<'key'>;
+  readonly #retentionRuns: Counter<'key'>;
+  readonly #retentionDeleted: Counter<'key' | 'status'>;
   readonly #workers = new Map<Worker, LockCounts>();
   /** Due tasks each worker's last finished pass saw (task mode; bucket mode has no passes). */
   readonly #lastDue = new Map<Worker, number>();
@@ -116,6 +119,24 @@ export class WorkerMetrics {
       labelNames: ['key'],
       registers,
     });
+    this.#retentionLeader = new Gauge({
+      name: 'baton_retention_leader',
+      help: '1 while a worker in this process is the one applying the retention policy of the task table (key retention/<schema>), else 0.',
+      labelNames: ['key'],
+      registers,
+    });
+    this.#retentionRuns = new Counter({
+      name: 'baton_retention_runs_total',
+      help: 'Applications of the retention policy by this process (while elected).',
+      labelNames: ['key'],
+      registers,
+    });
+    this.#retentionDeleted = new Counter({
+      name: 'baton_retention_deleted_total',
+      help: 'Finished tasks the retention policy deleted, by status (done, dead).',
+      labelNames: ['key', 'status'],
+      registers,
+    });
     const lastDue = this.#lastDue;
     new Gauge({
       name: 'baton_due_tasks_seen',
@@ -200,6 +221,30 @@ export class WorkerMetrics {
       sync();
       this.#workers.delete(worker);
       this.#lastDue.delete(worker);
+    };
+  }
+
+  /**
+   * Retention of the task table under election `key`: the series read 0 from the start (so an alert can
+   * tell "nobody prunes" from "no such metric"). Feed it with the returned callbacks.
+   */
+  observeRetention(key: string): {
+    elected(): void;
+    ended(): void;
+    ran(run: { readonly done: number; readonly dead: number }): void;
+  } {
+    this.#retentionLeader.set({ key }, 0);
+    this.#retentionRuns.inc({ key }, 0);
+    this.#retentionDeleted.inc({ key, status: 'done' }, 0);
+    this.#retentionDeleted.inc({ key, status: 'dead' }, 0);
+    return {
+      elected: () => this.#retentionLeader.set({ key }, 1),
+      ended: () => this.#retentionLeader.set({ key }, 0),
+      ran: (run) => {
+        this.#retentionRuns.inc({ key });
+        this.#retentionDeleted.inc({ key, status: 'done' }, run.done);
+        this.#retentionDeleted.inc({ key, status: 'dead' }, run.dead);
+      },
     };
   }
 

@@ -1,3 +1,4 @@
+import { onProcessSignals, type SignalTarget, exitCodeOfSignal as signalExitCode } from '@baton/core';
 import { ExitCode, ReportedFailure } from './classify-errors.js';
 
 /** A SIGINT/SIGTERM subscription of a long-running command. */
@@ -12,34 +13,39 @@ export interface StopSignal {
 
 /**
  * Calls `stop` on the first SIGINT or SIGTERM; a second one exits at once with the signal's exit code
- * (the user insisted). After a graceful stop the command should call {@link StopSignal.exitIfSignalled}.
+ * (the user insisted). Core's escalation ({@link onProcessSignals}) with two steps; `baton worker` uses the
+ * worker's own three (`Worker.stopOnSignals`). After a graceful stop the command should call
+ * {@link StopSignal.exitIfSignalled}.
  */
-export function onStopSignal(stop: (signal: NodeJS.Signals) => void): StopSignal {
+export function onStopSignal(
+  stop: (signal: NodeJS.Signals) => void,
+  target: SignalTarget = process,
+): StopSignal {
   let received: NodeJS.Signals | undefined;
-  const listener = (signal: NodeJS.Signals) => {
-    if (received) {
-      process.exit(exitCodeOfSignal(signal));
-    }
-    received = signal;
-    stop(signal);
-  };
-  process.on('SIGINT', listener);
-  process.on('SIGTERM', listener);
+  const dispose = onProcessSignals(
+    ['SIGINT', 'SIGTERM'],
+    [
+      (signal) => {
+        received = signal;
+        stop(signal);
+      },
+      (signal) => target.exit(exitCodeOfSignal(signal)),
+    ],
+    target,
+  );
   return {
     get received() {
       return received;
     },
-    dispose() {
-      process.off('SIGINT', listener);
-      process.off('SIGTERM', listener);
-    },
+    dispose,
     exitIfSignalled() {
       if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
     },
   };
 }
 
-/** 130 for SIGINT, 143 for SIGTERM (128 + the signal number), as shells report them. */
-export function exitCodeOfSignal(signal: NodeJS.Signals): typeof ExitCode.SIGINT | typeof ExitCode.SIGTERM {
-  return signal === 'SIGINT' ? ExitCode.SIGINT : ExitCode.SIGTERM;
+/** The CLI's exit code after a stop by `signal`: core's 128 + its number, 130 for SIGINT, 143 for SIGTERM. */
+export function exitCodeOfSignal(signal: NodeJS.Signals): ExitCode {
+  const code = signalExitCode(signal);
+  return code === ExitCode.SIGINT || code === ExitCode.SIGTERM ? code : ExitCode.FAILURE;
 }

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, closedPort, tempFiles, uniqueSchema } from './helpers.js';
 

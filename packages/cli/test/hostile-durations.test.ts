@@ -22,7 +22,7 @@ import {
   postgresConfigFields,
   postgresConfigSchema,
 } from '@baton/source-postgres';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durationArgBounds } from '../src/args.js';

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MAX_ERROR_MESSAGE_LENGTH } from '@baton/core';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, closedPort, type RunResult, tempFiles, uniqueSchema } from './helpers.js';
 

@@ -1,5 +1,5 @@
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, Running, tempFiles, uniqueSchema } from './helpers.js';
 

@@ -1,4 +1,4 @@
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, tempFiles, uniqueSchema } from './helpers.js';
 

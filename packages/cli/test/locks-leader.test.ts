@@ -1,6 +1,6 @@
 import { createLockProvider, Election, type LockProvider, semaphore } from '@baton/core';
-import { type ConsulTestServer, startConsulTestServer } from '@baton/testkit/consul-server';
-import { type DynaliteServer, startDynalite } from '@baton/testkit/dynalite';
+import { type ConsulTestServer, startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type DynaliteServer, startDynalite } from '@baton/test-servers/dynalite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, Running, tempFiles } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, baton, closedPort, tempFiles } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baton, Running, tempFiles, uniqueSchema } from './helpers.js';
 
@@ -43,6 +43,12 @@ export async function leader({ term, signal }) {
 await new Promise((resolve) => setTimeout(resolve, 1500));
 export default async function () {
   return 'ran';
+}
+`,
+      'deaf.mjs': `export default async function () {
+  // Ignores its abort signal: only the third stop signal ends the process at once.
+  await new Promise((resolve) => setTimeout(resolve, 30_000));
+  return 'finished';
 }
 `,
       'slow.mjs': `export default async function ({ signal }) {
@@ -291,6 +297,32 @@ describe.concurrent('worker', () => {
     expect(await worker.exited).toBe(143);
     expect(worker.lines.find((line) => line.msg === 'worker started')).toBeUndefined();
     expect(await t.stats()).toMatchObject({ pending: 1, running: 0, done: 0 });
+  });
+
+  it('stop signals escalate: graceful, then handlers aborted, then a third exits at once (143)', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'deaf']);
+    const worker = t.start([
+      'worker',
+      '--handler',
+      './deaf.mjs',
+      '--every',
+      '200ms',
+      '--stop-grace',
+      '1h',
+      '--log-level',
+      'debug',
+    ]);
+    await worker.waitFor((line) => line.msg === 'task started');
+    worker.kill('SIGTERM');
+    await worker.waitFor((line) => line.msg === 'stopping: no new tasks; running handlers may finish');
+    worker.kill('SIGTERM');
+    await worker.waitFor((line) => line.msg === 'stopping now: aborting running handlers');
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(143);
+    // It exited without finishing the stop (the handler ignores its signal), and not as an unplanned exit.
+    expect(worker.lines.find((line) => line.msg === 'worker stopped')).toBeUndefined();
+    expect(worker.lines.find((line) => line.level === 'fatal')).toBeUndefined();
   });
 
   it('SIGINT exits 130', async () => {

@@ -1,9 +1,9 @@
 import { DynamoLockProvider } from '@baton/backend-dynamodb';
 import { createLockProvider, type LockProvider, MemoryLockProvider } from '@baton/core';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { startDynalite } from '@baton/testkit/dynalite';
-import { startEtcd } from '@baton/testkit/etcd';
-import { startRedis } from '@baton/testkit/redis';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { startDynalite } from '@baton/test-servers/dynalite';
+import { startEtcd } from '@baton/test-servers/etcd';
+import { startRedis } from '@baton/test-servers/redis';
 
 /** Lock backends the demo can embed. */
 export const DEMO_BACKENDS = ['memory', 'consul', 'dynamodb', 'etcd', 'postgres', 'redis'] as const;

@@ -1,7 +1,7 @@
 import type { LeaseMode, LockProvider, Task, WorkerStats } from '@baton/core';
 import { Worker } from '@baton/core';
 import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source-postgres';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import type { Pool } from 'pg';
 import { ChildWorker } from './child.js';
 import { createDemoHandler, createDemoTables, demoPool, readEffects } from './effects.js';

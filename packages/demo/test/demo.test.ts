@@ -1,4 +1,4 @@
-import { redisAvailable } from '@baton/testkit/redis';
+import { redisAvailable } from '@baton/test-servers/redis';
 import { describe, expect, it } from 'vitest';
 import { baton } from './run-baton.js';
 

@@ -27,6 +27,16 @@ export type {
   PgQueryResult,
   PostgresConnectionOptions,
 } from './pool.js';
+export {
+  applyRetention,
+  type RetentionPolicy,
+  type RetentionRun,
+  type RunRetentionOptions,
+  retentionDurationBounds,
+  retentionEnabled,
+  retentionKey,
+  runRetention,
+} from './retention.js';
 export type { PostgresDueTask, PostgresTask } from './rows.js';
 export {
   type ListTasksOptions,

@@ -1,4 +1,4 @@
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIGRATIONS, PostgresTaskSource } from '../src/index.js';
 import { statements } from '../src/statements.js';

@@ -1,5 +1,5 @@
 import type { BucketLeaseRef } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresTaskSource } from '../src/index.js';
 import { statements } from '../src/statements.js';

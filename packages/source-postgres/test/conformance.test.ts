@@ -1,5 +1,5 @@
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { taskSourceSuite } from '@baton/testkit';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
 import { afterAll, beforeAll, it } from 'vitest';
 import { suiteFactory } from './support.js';
 

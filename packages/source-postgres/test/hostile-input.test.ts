@@ -1,5 +1,5 @@
 import { MAX_ERROR_MESSAGE_LENGTH, MAX_TASK_ATTEMPTS } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresTaskSource } from '../src/index.js';
 import { freshSource } from './support.js';

@@ -1,4 +1,4 @@
-import { randomSchemaName, type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { randomSchemaName, type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   LATEST_VERSION,

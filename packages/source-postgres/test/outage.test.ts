@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import type { BatonError } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresTaskSource, PostgresTaskSource } from '../src/index.js';
 import { adminPool, freshSource } from './support.js';

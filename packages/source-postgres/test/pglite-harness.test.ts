@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { type PgliteServer, startPglite } from '@baton/testkit/pglite';
+import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import pg, { type Pool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -1,5 +1,5 @@
 import type { BatonError } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresTaskSource, type InvalidTaskRowError, PostgresTaskSource } from '../src/index.js';
 import { adminPool, freshSource } from './support.js';

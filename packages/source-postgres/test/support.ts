@@ -1,5 +1,5 @@
+import type { TestDatabase } from '@baton/test-servers/pglite';
 import type { TaskSourceFactory, TaskSourceHarness } from '@baton/testkit';
-import type { TestDatabase } from '@baton/testkit/pglite';
 import pg, { type Pool } from 'pg';
 import { PostgresTaskSource, type PostgresTaskSourceOptions } from '../src/index.js';
 

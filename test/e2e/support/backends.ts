@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createLockProvider, type LockProvider } from '@baton/core';
-import { startConsulTestServer } from '@baton/testkit/consul-server';
-import { startDynalite } from '@baton/testkit/dynalite';
-import { testDatabase } from '@baton/testkit/pglite';
-import { startRedis } from '@baton/testkit/redis';
+import { startConsulTestServer } from '@baton/test-servers/consul-server';
+import { startDynalite } from '@baton/test-servers/dynalite';
+import { testDatabase } from '@baton/test-servers/pglite';
+import { startRedis } from '@baton/test-servers/redis';
 
 /** A running lock backend, configured the way users configure it: environment variables only. */
 export interface LockBackend {
@@ -129,7 +129,7 @@ const postgres: LockBackendCase = {
 
 /**
  * Every lock backend that has landed. A backend joins the end-to-end runs once its package exports
- * `backend` (what `createLockProvider()` loads) and its test server exists in the testkit: add its case here
+ * `backend` (what `createLockProvider()` loads) and its test server exists in @baton/test-servers: add its case here
  * and a `test/e2e/worker-<name>.test.ts` calling `exactlyOnceSuite('<name>')` (backends-covered checks).
  */
 const redis: LockBackendCase = {

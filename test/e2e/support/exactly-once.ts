@@ -1,6 +1,6 @@
 import type { LeaseMode, LockProvider } from '@baton/core';
 import { Worker } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockBackends } from './backends.js';
 import {

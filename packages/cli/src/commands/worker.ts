@@ -7,6 +7,7 @@ import {
   type LeaseMode,
   type LockProvider,
   MAX_SEMAPHORE_LIMIT,
+  onProcessSignals,
   type Schedule,
   validateKey,
   Worker,
@@ -16,16 +17,19 @@ import type { PostgresTaskSource } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
 import { durationArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
 import { ReportedFailure, UsageError } from '../classify-errors.js';
-import { backendName, lockInput, logLevel } from '../config.js';
+import { backendName, type ConfigFile, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
 import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { cliDurationBounds } from '../durations.js';
 import { loadHandlerModule } from '../handler-module.js';
 import type { MetricsServer } from '../metrics.js';
+import { type ResolvedSettings, resolveSettings } from '../settings.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
 import { type ExitGuard, guardUnexpectedExit } from '../unexpected-exit.js';
 import { logText, logWorkerEvents } from '../worker-log.js';
+import { retentionPolicy, startWorkerRetention, type WorkerRetention } from '../worker-retention.js';
+import { metricsSettings, workerSettings } from '../worker-settings.js';
 
 /** Options of `baton worker` as commander parses them. */
 interface WorkerFlags {
@@ -48,6 +52,10 @@ interface WorkerFlags {
   prefetch?: number;
   maxBuckets?: number;
   limit?: Record<string, number>;
+  retainDone?: number;
+  retainDead?: number;
+  retentionEvery?: number;
+  retentionBatch?: number;
 }
 
 /** `baton worker`: runs a handler module over the task list. */
@@ -120,6 +128,27 @@ export function workerCommand(program: Command): Command {
       'log the worker counters this often (e.g. 10s; 100ms to 24h)',
       durationArg(cliDurationBounds.statsEvery),
     )
+    .option(
+      '--retain-done <duration>',
+      'retention (off by default): the one elected worker deletes done tasks finished this long ago, e.g. 168h ' +
+        '(env BATON_RETAIN_DONE)',
+      durationArg(cliDurationBounds.retainAfter),
+    )
+    .option(
+      '--retain-dead <duration>',
+      'retention: also dead tasks finished this long ago, e.g. 720h (env BATON_RETAIN_DEAD)',
+      durationArg(cliDurationBounds.retainAfter),
+    )
+    .option(
+      '--retention-every <duration>',
+      'retention: apply it this often (default 1h; env BATON_RETENTION_EVERY)',
+      durationArg(cliDurationBounds.retentionEvery),
+    )
+    .option(
+      '--retention-batch <n>',
+      'retention: rows read per delete statement, 1 to 10000 (default 1000; env BATON_RETENTION_BATCH)',
+      intArg(1, 10_000),
+    )
     .addHelpText(
       'after',
       `
@@ -140,8 +169,8 @@ With --leader-key, every worker campaigns on that key and the elected one also r
     while (!signal.aborted) { await enqueueHourlyBatch({ term }); await sleep(60_000, undefined, { signal }).catch(() => {}); }
   }
 
-Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one shortens the grace
-period to zero); the exit code is then 143/130.`,
+Logs are JSON lines on stdout (pino). SIGTERM/SIGINT stop gracefully (a second one aborts running
+handlers at once, a third exits at once); the exit code is then 143/130.`,
     )
     .action(async (flags: WorkerFlags, command: Command) => {
       const ctx = await commandContext(command);
@@ -149,10 +178,56 @@ period to zero); the exit code is then 143/130.`,
     });
 }
 
+/** The worker's settings, each from the highest source that sets it (flag > env > config file > default). */
+type WorkerSettings = ResolvedSettings<typeof workerSettings>;
+
+/** Resolves `baton worker`'s settings and its metrics endpoint's. */
+export function resolveWorkerSettings(
+  flags: WorkerFlags,
+  env: CommandContext['env'],
+  file: ConfigFile,
+): { worker: WorkerSettings; metrics: ResolvedSettings<typeof metricsSettings> } {
+  const worker = resolveSettings('worker', workerSettings, {
+    flags: {
+      handler: flags.handler,
+      id: flags.id,
+      concurrency: flags.concurrency,
+      every: flags.every,
+      cron: flags.cron,
+      once: flags.once,
+      tz: flags.tz,
+      kinds: flags.kinds === undefined ? undefined : splitKinds(flags.kinds),
+      handlerTimeout: flags.handlerTimeout,
+      stopGrace: flags.stopGrace,
+      statsEvery: flags.statsEvery,
+      leaderKey: flags.leaderKey,
+      leaseBy: flags.leaseBy,
+      buckets: flags.buckets,
+      prefetch: flags.prefetch,
+      maxBuckets: flags.maxBuckets,
+      limits: flags.limit,
+      retainDone: flags.retainDone,
+      retainDead: flags.retainDead,
+      retentionEvery: flags.retentionEvery,
+      retentionBatch: flags.retentionBatch,
+    },
+    env,
+    file: file.worker,
+  });
+  const metrics = resolveSettings('metrics', metricsSettings, {
+    flags: { port: flags.metricsPort, host: flags.metricsHost },
+    env,
+    file: file.metrics,
+  });
+  return { worker, metrics };
+}
+
 async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void> {
-  const file = ctx.config.file.worker ?? {};
   // Everything that can be checked without connecting is checked first.
-  const handlerPath = flags.handler ?? file.handler;
+  const resolved = resolveWorkerSettings(flags, ctx.env, ctx.config.file);
+  const settings = resolved.worker;
+  const s = settings.values;
+  const handlerPath = s.handler;
   if (!handlerPath) {
     throw new UsageError(
       'worker: no handler. Fix: --handler ./handler.js (or worker.handler in the config file).',
@@ -161,22 +236,27 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       },
     );
   }
-  const schedule = scheduleFrom(flags, file);
+  const schedule = scheduleFrom(settings);
+  const retention = retentionPolicy(settings);
   const level = logLevel(ctx.globals, ctx.env, ctx.config);
   // A stop signal while starting up (loading the handler, connecting) ends the start-up with exit 130/143
   // instead of the signal's default death.
   let received: NodeJS.Signals | undefined;
-  const early = (signal: NodeJS.Signals) => {
-    received ??= signal;
-  };
-  process.on('SIGINT', early);
-  process.on('SIGTERM', early);
+  const stopEarly = onProcessSignals(
+    ['SIGINT', 'SIGTERM'],
+    [
+      (signal) => {
+        received ??= signal;
+      },
+    ],
+  );
   try {
     const loaded = await loadHandlerModule(handlerPath, ctx.cwd);
-    const kinds = flags.kinds ? splitKinds(flags.kinds) : (file.kinds ?? loaded.kinds);
-    const leader = leaderOption(flags.leaderKey ?? file.leaderKey, loaded);
-    const leasing = leaseOptions(flags, file, ctx.env);
-    const limits = flags.limit ?? file.limits ?? loaded.limits;
+    // The handler module's own `kinds` and `limits` come after every source of settings.
+    const kinds = s.kinds ?? loaded.kinds;
+    const leader = leaderOption(s.leaderKey, loaded);
+    const leasing = leaseOptions(settings);
+    const limits = s.limits ?? loaded.limits;
     const pgEnv = postgresEnv(ctx);
     await checkPostgresConfig(pgEnv);
     const input = lockInput(ctx.globals, ctx.env, ctx.config, ctx.cwd);
@@ -194,6 +274,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
     let metricsServer: MetricsServer | undefined;
     let worker: Worker | undefined;
     let exitGuard: ExitGuard | undefined;
+    let workerRetention: WorkerRetention | undefined;
     try {
       locks = await createLockProvider(input, {
         clock,
@@ -215,17 +296,11 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         clock,
         handler: loaded.handler,
         schedule,
-        ...((flags.id ?? file.id) ? { id: flags.id ?? file.id } : {}),
-        ...((flags.concurrency ?? file.concurrency)
-          ? { concurrency: flags.concurrency ?? file.concurrency }
-          : {}),
+        ...(s.id ? { id: s.id } : {}),
+        concurrency: s.concurrency,
         ...(kinds ? { kinds } : {}),
-        ...((flags.handlerTimeout ?? file.handlerTimeout) !== undefined
-          ? { handlerTimeoutMs: flags.handlerTimeout ?? file.handlerTimeout }
-          : {}),
-        ...((flags.stopGrace ?? file.stopGrace) !== undefined
-          ? { stopGraceMs: flags.stopGrace ?? file.stopGrace }
-          : {}),
+        handlerTimeoutMs: s.handlerTimeout,
+        stopGraceMs: s.stopGrace,
         ...(leader ? { leader } : {}),
         ...(limits ? { limits } : {}),
         ...leasing,
@@ -233,57 +308,59 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       const metrics = new WorkerMetrics();
       metrics.observe(worker, leader ? { leaderKey: leader.key } : {});
       logWorkerEvents(worker, log);
+      if (retention) {
+        workerRetention = await startWorkerRetention({
+          policy: retention,
+          source,
+          locks,
+          workerId: worker.id,
+          clock,
+          log,
+          metrics,
+        });
+      }
       const running = worker;
       exitGuard = guardUnexpectedExit(log, () => ({ workerId: running.id, stats: running.stats() }));
 
-      const metricsPort = flags.metricsPort ?? ctx.config.file.metrics?.port;
+      const { port: metricsPort, host: metricsHost } = resolved.metrics.values;
       if (metricsPort !== undefined) {
-        metricsServer = await startMetricsServer(metrics, {
-          port: metricsPort,
-          ...((flags.metricsHost ?? ctx.config.file.metrics?.host)
-            ? { host: flags.metricsHost ?? ctx.config.file.metrics?.host }
-            : {}),
-        });
+        metricsServer = await startMetricsServer(metrics, { port: metricsPort, host: metricsHost });
         log.info({ url: metricsServer.url, port: metricsServer.port }, 'metrics listening');
       }
 
-      const statsEvery = flags.statsEvery ?? file.statsEvery;
+      const statsEvery = s.statsEvery;
       const statsTimer =
         statsEvery === undefined
           ? undefined
           : setInterval(() => log.info({ stats: worker?.stats() }, 'stats'), statsEvery);
 
-      process.off('SIGINT', early);
-      process.off('SIGTERM', early);
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        received ??= signal;
-        signals++;
-        if (signals === 1) {
-          log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
-          void worker?.stop();
-        } else if (signals === 2) {
-          log.warn({ signal }, 'stopping now: aborting running handlers');
-          void worker?.stop({ graceMs: 0 });
-        } else {
-          exitGuard?.dispose();
-          process.exit(exitCodeOfSignal(signal));
-        }
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
+      stopEarly();
+      // Core's escalation: graceful stop, then handlers aborted, then (the user insisted) exit at once.
+      const stopOnSignals = worker.stopOnSignals({
+        exitOnThird: true,
+        onSignal: (signal, count) => {
+          received ??= signal;
+          if (count === 1) {
+            log.info({ signal }, 'stopping: no new tasks; running handlers may finish');
+            // Step down at once, so another worker applies retention while this one finishes its handlers.
+            void workerRetention?.stop();
+          } else if (count === 2) log.warn({ signal }, 'stopping now: aborting running handlers');
+          else exitGuard?.dispose();
+        },
+      });
       log.info(
         {
           workerId: worker.id,
           backend,
           handler: loaded.path,
           schedule,
-          concurrency: flags.concurrency ?? file.concurrency ?? 4,
+          concurrency: s.concurrency,
           leaseBy: leasing.leaseBy ?? 'task',
           ...(leasing.buckets ? { buckets: leasing.buckets.count ?? 64 } : {}),
           ...(kinds ? { kinds } : {}),
           ...(limits ? { limits } : {}),
           ...(leader ? { leaderKey: leader.key } : {}),
+          ...(workerRetention ? { retention: { key: workerRetention.key, ...retention } } : {}),
         },
         'worker started',
       );
@@ -293,11 +370,11 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         });
       } finally {
         if (statsTimer) clearInterval(statsTimer);
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        stopOnSignals();
       }
     } finally {
       await metricsServer?.close();
+      await workerRetention?.stop();
       await worker?.stop();
       await source
         ?.close()
@@ -308,8 +385,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
       exitGuard?.dispose();
     }
   } finally {
-    process.off('SIGINT', early);
-    process.off('SIGTERM', early);
+    stopEarly();
   }
   if (received) throw new ReportedFailure(`stopped by ${received}`, exitCodeOfSignal(received));
 }
@@ -333,49 +409,23 @@ function asLayoutUsageError(error: unknown): unknown {
   );
 }
 
-/** Lease mode and bucket settings: flag, then environment, then the config file. */
-function leaseOptions(
-  flags: WorkerFlags,
-  file: NonNullable<CommandContext['config']['file']['worker']>,
-  env: CommandContext['env'],
-): Pick<WorkerOptions, 'leaseBy' | 'buckets'> {
-  const fromEnv = env.BATON_LEASE_BY || undefined;
-  if (fromEnv !== undefined && fromEnv !== 'task' && fromEnv !== 'bucket') {
-    throw new UsageError(`BATON_LEASE_BY: '${fromEnv}' is not a lease mode. Fix: task or bucket.`, {
-      field: 'BATON_LEASE_BY',
-    });
-  }
-  const leaseBy = flags.leaseBy ?? (fromEnv as LeaseMode | undefined) ?? file.leaseBy;
-  let count = flags.buckets;
-  if (count === undefined && env.BATON_BUCKETS) {
-    try {
-      count = powerOfTwoArg(1_024)(env.BATON_BUCKETS);
-    } catch (error) {
-      throw new UsageError(`BATON_BUCKETS: ${(error as Error).message}`, {
-        field: 'BATON_BUCKETS',
-        cause: error,
-      });
-    }
-  }
-  count ??= file.buckets;
-  const prefetch = flags.prefetch ?? file.prefetch;
-  const maxBuckets = flags.maxBuckets ?? file.maxBuckets;
-  const bucketSettings = [
-    count !== undefined && (flags.buckets !== undefined ? '--buckets' : 'buckets'),
-    prefetch !== undefined && '--prefetch',
-    maxBuckets !== undefined && '--max-buckets',
-  ].filter((x): x is string => typeof x === 'string');
+/** Lease mode and bucket settings; a bucket setting given anywhere without bucket mode is a usage error. */
+function leaseOptions(settings: WorkerSettings): Pick<WorkerOptions, 'leaseBy' | 'buckets'> {
+  const { leaseBy, buckets: count, prefetch, maxBuckets } = settings.values;
+  const bucketSettings = (['buckets', 'prefetch', 'maxBuckets'] as const)
+    .filter((key) => settings.source(key).from !== 'default')
+    .map((key) => settings.source(key).field);
   if (leaseBy !== 'bucket' && bucketSettings.length > 0) {
     throw new UsageError(
       `worker: ${bucketSettings[0]} applies to bucket mode only. Fix: add --lease-by bucket (or BATON_LEASE_BY=bucket), or drop it.`,
       { field: bucketSettings[0]! },
     );
   }
-  if (leaseBy !== 'bucket') return leaseBy ? { leaseBy } : {};
+  if (leaseBy !== 'bucket') return { leaseBy };
   return {
     leaseBy,
     buckets: {
-      ...(count !== undefined ? { count } : {}),
+      count,
       ...(prefetch !== undefined ? { prefetch } : {}),
       ...(maxBuckets !== undefined ? { maxBuckets } : {}),
     },
@@ -413,38 +463,29 @@ function leaderOption(
   return { key, run: loaded.leader };
 }
 
-function scheduleFrom(
-  flags: WorkerFlags,
-  file: NonNullable<CommandContext['config']['file']['worker']>,
-): Schedule {
-  const chosen = [
-    flags.every !== undefined && '--every',
-    flags.cron !== undefined && '--cron',
-    flags.once === true && '--once',
-  ].filter((x): x is string => typeof x === 'string');
+/** The schedule: `every`, `cron` and `once` come as a group from the highest source that sets any of them. */
+function scheduleFrom(settings: WorkerSettings): Schedule {
+  const { every, cron, once, tz } = settings.values;
+  const chosen = (['every', 'cron', 'once'] as const).filter((key) =>
+    key === 'once' ? once === true : settings.values[key] !== undefined,
+  );
   if (chosen.length > 1) {
-    throw new UsageError(`worker: ${chosen.join(' and ')} cannot be combined; pick one schedule`, {
-      field: chosen[1],
+    if (settings.source(chosen[0]!).from === 'file') {
+      throw new UsageError('config file: worker.every, worker.cron and worker.once are mutually exclusive', {
+        field: 'worker',
+      });
+    }
+    const fields = chosen.map((key) => settings.source(key).field);
+    throw new UsageError(`worker: ${fields.join(' and ')} cannot be combined; pick one schedule`, {
+      field: fields[1],
     });
   }
-  if (flags.tz !== undefined && flags.cron === undefined && file.cron === undefined) {
+  if (tz !== undefined && cron === undefined) {
     throw new UsageError('worker: --tz only applies to --cron', { field: '--tz' });
   }
-  if (flags.once) return { once: true };
-  if (flags.every !== undefined) return { every: flags.every };
-  if (flags.cron !== undefined) return cronSchedule(flags.cron, flags.tz, '--cron');
-  const fromFile = [file.every !== undefined, file.cron !== undefined, file.once === true].filter(
-    Boolean,
-  ).length;
-  if (fromFile > 1) {
-    throw new UsageError('config file: worker.every, worker.cron and worker.once are mutually exclusive', {
-      field: 'worker',
-    });
-  }
-  if (file.once) return { once: true };
-  if (file.every !== undefined) return { every: file.every };
-  if (file.cron !== undefined) return cronSchedule(file.cron, flags.tz, 'worker.cron');
-  return { every: 1_000 };
+  if (once) return { once: true };
+  if (cron !== undefined) return cronSchedule(cron, tz, settings.source('cron').field);
+  return { every: every ?? workerSettings.every.schema.parse(undefined) };
 }
 
 function cronSchedule(expression: string, tz: string | undefined, field: string): Schedule {

@@ -25,5 +25,12 @@ export {
   workerDurationBounds,
 } from './options.js';
 export { checkSchedule, isTimeZone, type Schedule } from './schedule.js';
-export type { StopOptions } from './stop.js';
+export {
+  exitCodeOfSignal,
+  onProcessSignals,
+  type SignalListener,
+  type SignalTarget,
+  type StopOnSignalsOptions,
+  type StopOptions,
+} from './stop.js';
 export { Worker } from './worker.js';

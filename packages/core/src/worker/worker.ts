@@ -30,7 +30,13 @@ import {
   workerDurationBounds,
 } from './options.js';
 import { Slots } from './slots.js';
-import { onProcessSignals, type StopOptions } from './stop.js';
+import {
+  exitCodeOfSignal,
+  onProcessSignals,
+  type SignalListener,
+  type StopOnSignalsOptions,
+  type StopOptions,
+} from './stop.js';
 import { runPass } from './task-mode/pass.js';
 
 /**
@@ -228,15 +234,41 @@ export class Worker {
   }
 
   /**
-   * Stops the worker when the process receives one of `signals`; a second signal aborts running handlers at
-   * once. Returns a function that removes the listeners (done automatically once stopped).
+   * Stops the worker when the process receives one of `signals` (default SIGTERM and SIGINT), escalating:
+   * 1. the first signal stops gracefully (`stop()`: no new task, running handlers get the grace period);
+   * 2. a second one aborts running handlers at once;
+   * 3. with `exitOnThird`, a third one exits the process at once with the signal's exit code (130/143).
+   * Takes the signals (the former signature) or {@link StopOnSignalsOptions}. Returns a function that removes
+   * the listeners (done automatically once stopped).
    */
-  stopOnSignals(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): () => void {
-    const remove = onProcessSignals(
-      signals,
-      () => void this.stop(),
-      () => this.#hardStop(new AbortedError(`worker ${this.id} stopped by a second signal`)),
-    );
+  stopOnSignals(options: readonly NodeJS.Signals[] | StopOnSignalsOptions = {}): () => void {
+    const {
+      signals = ['SIGTERM', 'SIGINT'],
+      onSignal,
+      exitOnThird = false,
+      target = process,
+    } = Array.isArray(options)
+      ? { signals: options as readonly NodeJS.Signals[] }
+      : (options as StopOnSignalsOptions);
+    let count = 0;
+    const announce = (signal: NodeJS.Signals) => onSignal?.(signal, ++count);
+    const steps: SignalListener[] = [
+      (signal) => {
+        announce(signal);
+        void this.stop();
+      },
+      (signal) => {
+        announce(signal);
+        this.#hardStop(new AbortedError(`worker ${this.id} stopped by a second signal`));
+      },
+    ];
+    if (exitOnThird) {
+      steps.push((signal) => {
+        announce(signal);
+        target.exit(exitCodeOfSignal(signal));
+      });
+    }
+    const remove = onProcessSignals(signals, steps, target);
     const offStopped = this.once('stopped', remove);
     return () => {
       offStopped();

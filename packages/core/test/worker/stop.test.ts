@@ -1,5 +1,6 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { MemoryTaskSource, Worker } from '../../src/index.js';
+import { exitCodeOfSignal, MemoryTaskSource, Worker } from '../../src/index.js';
 import { memoryLocks, RecordingProvider, record, sleepMs, until } from './helpers.js';
 
 describe('Worker.stop()', () => {
@@ -171,5 +172,133 @@ describe('Worker.stop()', () => {
     expect(source.counts().done).toBe(25);
     expect(stopped).toHaveLength(1);
     expect(store.list()).toEqual([]);
+  });
+});
+
+/** Signals sent and exits seen without touching the test runner's process. */
+class FakeSignals extends EventEmitter {
+  readonly exits: number[] = [];
+  exit(code: number): void {
+    this.exits.push(code);
+  }
+  send(signal: NodeJS.Signals): void {
+    this.emit(signal, signal);
+  }
+}
+
+describe('Worker.stopOnSignals() escalation', () => {
+  function stuckWorker() {
+    const { store, provider } = memoryLocks();
+    const source = new MemoryTaskSource();
+    const worker = new Worker({
+      locks: provider(),
+      source,
+      stopGraceMs: 60_000,
+      abandonAfterMs: 60_000,
+      handler: ({ signal }) =>
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+    });
+    return { store, source, worker };
+  }
+
+  it('step 1: the first signal stops gracefully; the running handler keeps running', async () => {
+    const { source, worker } = stuckWorker();
+    await source.enqueue({ kind: 'long' });
+    const target = new FakeSignals();
+    const seen: Array<[string, number]> = [];
+    const started = record(worker, 'task-started');
+    worker.stopOnSignals({ target, exitOnThird: true, onSignal: (s, n) => seen.push([s, n]) });
+    const run = worker.run();
+    await until(() => started.length === 1);
+    target.send('SIGTERM');
+    await sleepMs(30);
+    expect(worker.stopping).toBe(true);
+    expect(source.counts().running).toBe(1);
+    expect(seen).toEqual([['SIGTERM', 1]]);
+    expect(target.exits).toEqual([]);
+    target.send('SIGTERM');
+    await run;
+  });
+
+  it('step 2: a second signal aborts running handlers at once, without exiting', async () => {
+    const { store, source, worker } = stuckWorker();
+    await source.enqueue({ kind: 'long' });
+    const target = new FakeSignals();
+    const seen: Array<[string, number]> = [];
+    const started = record(worker, 'task-started');
+    const failed = record(worker, 'task-failed');
+    worker.stopOnSignals({ target, exitOnThird: true, onSignal: (s, n) => seen.push([s, n]) });
+    const run = worker.run();
+    await until(() => started.length === 1);
+    target.send('SIGINT');
+    await sleepMs(20);
+    expect(failed).toHaveLength(0);
+    target.send('SIGINT');
+    await run;
+    expect(failed).toHaveLength(1);
+    expect((failed[0]!.error as Error).message).toMatch(/stopped by a second signal/);
+    expect(seen).toEqual([
+      ['SIGINT', 1],
+      ['SIGINT', 2],
+    ]);
+    expect(target.exits).toEqual([]);
+    expect(store.list()).toEqual([]);
+    // Stopped: the listeners are gone, a later signal reaches nothing.
+    expect(target.listenerCount('SIGINT')).toBe(0);
+    expect(target.listenerCount('SIGTERM')).toBe(0);
+  });
+
+  it("step 3: a third signal exits at once with the signal's code (130 SIGINT, 143 SIGTERM)", async () => {
+    for (const [signal, code] of [
+      ['SIGTERM', 143],
+      ['SIGINT', 130],
+    ] as const) {
+      // A handler that ignores its signal keeps the stop from finishing: the third step is the way out.
+      const { provider } = memoryLocks();
+      const source = new MemoryTaskSource();
+      await source.enqueue({ kind: 'deaf' });
+      const worker = new Worker({
+        locks: provider(),
+        source,
+        stopGraceMs: 60_000,
+        abandonAfterMs: 300,
+        handler: () => sleepMs(500),
+      });
+      const started = record(worker, 'task-started');
+      const stopped = record(worker, 'stopped');
+      const target = new FakeSignals();
+      const seen: number[] = [];
+      worker.stopOnSignals({ target, exitOnThird: true, onSignal: (_, n) => seen.push(n) });
+      const run = worker.run();
+      await until(() => started.length === 1);
+      target.send(signal);
+      target.send(signal);
+      await sleepMs(20);
+      expect(target.exits).toEqual([]);
+      target.send(signal);
+      expect(target.exits).toEqual([code]);
+      expect(stopped).toHaveLength(0); // exited while the stop was still stuck on the handler
+      expect(seen).toEqual([1, 2, 3]);
+      await run;
+      expect(target.listenerCount(signal)).toBe(0);
+    }
+  });
+
+  it('without exitOnThird, further signals repeat the second step and never exit', async () => {
+    const { worker } = stuckWorker();
+    const target = new FakeSignals();
+    const seen: number[] = [];
+    const remove = worker.stopOnSignals({ target, onSignal: (_, n) => seen.push(n) });
+    for (let i = 0; i < 4; i++) target.send('SIGTERM');
+    expect(target.exits).toEqual([]);
+    expect(seen).toEqual([1, 2, 3, 4]);
+    remove();
+    await worker.stop();
+  });
+
+  it('exitCodeOfSignal: 128 + the signal number', () => {
+    expect([exitCodeOfSignal('SIGINT'), exitCodeOfSignal('SIGTERM'), exitCodeOfSignal('SIGHUP')]).toEqual([
+      130, 143, 129,
+    ]);
   });
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
-// Child processes run the built CLI (`npm test` builds first; locally: `npm run build -w @baton/testkit`).
+// Child processes run the built CLI (`npm test` builds first; locally: `npm run build -w @baton/test-servers`).
 const CLI = fileURLToPath(new URL('../dist/consul-server/cli.js', import.meta.url));
 
 interface Running {
@@ -20,7 +20,7 @@ afterEach(() => {
 });
 
 function run(args: string[]): Running {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build @baton/testkit first (npm run build)`);
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: build @baton/test-servers first (npm run build)`);
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   const running: Running = {

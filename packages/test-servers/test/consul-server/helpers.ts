@@ -5,7 +5,7 @@ import {
   type ConsulTestServer,
   type ConsulTestServerOptions,
   startConsulTestServer,
-} from '@baton/testkit/consul-server';
+} from '@baton/test-servers/consul-server';
 import Consul from 'consul';
 import { afterEach } from 'vitest';
 

@@ -1,5 +1,5 @@
 /**
- * A Consul-compatible HTTP server for tests (`@baton/testkit/consul-server`): sessions, KV, transactions and
+ * A Consul-compatible HTTP server for tests (`@baton/test-servers/consul-server`): sessions, KV, transactions and
  * blocking queries with Consul's semantics and error bodies, plus fault injection, request counters and a
  * server-side lock history. Consul itself cannot be installed here; every Consul test runs against this.
  */
