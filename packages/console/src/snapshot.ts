@@ -1,0 +1,178 @@
+import type { LockProvider } from '@baton/core';
+import type { PgQueryable } from '@baton/source-postgres';
+import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
+import { type ConsoleOptions, LIMITS } from './options.js';
+import {
+  type ConsoleQueries,
+  type CountRow,
+  firstRow,
+  type MinuteRow,
+  type TaskSummary,
+  toCounts,
+  toMinutes,
+  toSummary,
+} from './queries.js';
+
+/** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
+export interface Snapshot {
+  /** The database's clock when the snapshot was read (ms since the epoch). */
+  at: number;
+  /** Number of the refresh that produced it. */
+  seq: number;
+  readOnly: boolean;
+  refreshMs: number;
+  counts: {
+    /** pending, running, failed: read on every refresh. */
+    open: CountRow[];
+    /** done, dead: recounted every `finishedCountMs` (and after an action). */
+    finished: CountRow[];
+    /** When the finished counts were read (the database's clock). */
+    finishedAt: number;
+  };
+  backlog: { due: number; capped: boolean };
+  /** The last hour, one row per minute that finished tasks (oldest first). */
+  minutes: MinuteRow[];
+  problems: { failed: TaskSummary[]; dead: TaskSummary[] };
+  locks: LocksView | null;
+  leaders: LeaderRow[];
+}
+
+type Listener = (snapshot: Snapshot) => void;
+
+/**
+ * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
+ * `refreshMs` and hands the same object to every listener. Its database cost depends on the refresh rate,
+ * never on the number of open pages; with no page open it reads nothing.
+ */
+export class Refresher {
+  readonly #db: PgQueryable;
+  readonly #sql: ConsoleQueries;
+  readonly #locks: LocksReader | undefined;
+  readonly #options: ConsoleOptions;
+  readonly #readOnly: boolean;
+  readonly #listeners = new Set<Listener>();
+  #latest: Snapshot | undefined;
+  #latestAt = 0;
+  #inFlight: Promise<Snapshot> | undefined;
+  #finished: { rows: CountRow[]; at: number; readAt: number } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Snapshots read so far (for tests and the benchmark). */
+  refreshes = 0;
+
+  constructor(options: {
+    db: PgQueryable;
+    sql: ConsoleQueries;
+    locks: LockProvider | undefined;
+    settings: ConsoleOptions;
+    readOnly: boolean;
+  }) {
+    this.#db = options.db;
+    this.#sql = options.sql;
+    this.#options = options.settings;
+    this.#readOnly = options.readOnly;
+    this.#locks = options.locks
+      ? new LocksReader(options.locks, options.settings.lockPrefix, options.settings.elections)
+      : undefined;
+  }
+
+  get listeners(): number {
+    return this.#listeners.size;
+  }
+
+  /** Adds a listener (an open page); the loop runs while there is one. Returns the removal. */
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#schedule(0);
+    else if (this.#latest) listener(this.#latest);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#stopTimer();
+    };
+  }
+
+  /** The latest snapshot if younger than one refresh interval, else a fresh one (shared with concurrent callers). */
+  current(): Promise<Snapshot> {
+    if (this.#latest && Date.now() - this.#latestAt < this.#options.refreshMs)
+      return Promise.resolve(this.#latest);
+    return this.refresh();
+  }
+
+  /** Reads a snapshot now (joining one under way) and pushes it to the listeners. */
+  refresh(): Promise<Snapshot> {
+    this.#inFlight ??= this.#read().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  /** After an action: the next refresh recounts the finished tasks too, and comes right away. */
+  invalidate(): void {
+    this.#finished = undefined;
+    this.#latest = undefined;
+    if (this.#listeners.size > 0) this.#schedule(0);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stopTimer();
+    this.#listeners.clear();
+  }
+
+  #schedule(delay: number): void {
+    this.#stopTimer();
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.refresh()
+        .catch(() => {})
+        .finally(() => {
+          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#options.refreshMs);
+        });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #read(): Promise<Snapshot> {
+    const sql = this.#sql;
+    const db = this.#db;
+    const [nowRows, open, backlog, minutes, failed, dead] = await Promise.all([
+      db.query(sql.now),
+      db.query(sql.openCounts),
+      db.query({ text: sql.backlog, values: [LIMITS.backlogCount + 1] }),
+      db.query(sql.minutes),
+      db.query(sql.failed),
+      db.query(sql.dead),
+    ]);
+    const at = Number(firstRow(nowRows).now);
+    const local = Date.now();
+    if (!this.#finished || local - this.#finished.readAt >= this.#options.finishedCountMs) {
+      const rows = toCounts((await db.query(sql.finishedCounts)).rows);
+      this.#finished = { rows, at, readAt: local };
+    }
+    const due = Number(firstRow(backlog).n);
+    const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
+    const leaders = this.#locks ? await this.#locks.leaders() : [];
+    const snapshot: Snapshot = {
+      at,
+      seq: ++this.refreshes,
+      readOnly: this.#readOnly,
+      refreshMs: this.#options.refreshMs,
+      counts: { open: toCounts(open.rows), finished: this.#finished.rows, finishedAt: this.#finished.at },
+      backlog: { due: Math.min(due, LIMITS.backlogCount), capped: due > LIMITS.backlogCount },
+      minutes: toMinutes(minutes.rows),
+      problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
+      locks,
+      leaders,
+    };
+    this.#latest = snapshot;
+    this.#latestAt = Date.now();
+    for (const listener of this.#listeners) listener(snapshot);
+    return snapshot;
+  }
+}
