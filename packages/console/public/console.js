@@ -3,7 +3,12 @@
 
 const STATUSES = ['pending', 'running', 'failed', 'done', 'dead'];
 const $ = (id) => document.getElementById(id);
-const state = { token: sessionStorage.getItem('baton-console-token') ?? '', readOnly: true, listQuery: null };
+const state = {
+  token: sessionStorage.getItem('baton-console-token') ?? '',
+  readOnly: true,
+  listQuery: null,
+  problems: '',
+};
 const charts = { throughput: null, latency: null };
 
 /** An element with text children only: strings become text nodes. */
@@ -183,6 +188,10 @@ function idButton(id) {
 
 function renderProblems(snapshot) {
   const tasks = [...snapshot.problems.dead, ...snapshot.problems.failed];
+  // Rebuild only on a change: a row rebuilt under the pointer would swallow a click on its Retry button.
+  const signature = JSON.stringify([tasks, snapshot.readOnly]);
+  if (signature === state.problems) return;
+  state.problems = signature;
   fill(
     $('problem-table').tBodies[0],
     tasks.map((t) =>
