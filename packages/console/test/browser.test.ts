@@ -8,7 +8,7 @@ import { Election, type TaskHandler, Worker } from '@baton/core';
 import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findChromium, NO_CHROMIUM } from './chromium.js';
+import { findChromium, noChromiumMessage } from './chromium.js';
 import { consoleSetup, databaseCounts, TOKEN } from './support.js';
 
 const chromium = findChromium();
@@ -19,7 +19,9 @@ const DOCS_DIR = fileURLToPath(new URL('../../../docs/console/', import.meta.url
 
 if (!chromium) {
   // Never pass silently: the run lists this test as skipped, and its name says why and what to do.
-  it.skip(NO_CHROMIUM, () => {});
+  it.skip(noChromiumMessage(), () => {});
+  // The default reporter shows a skipped file without its tests' names: say it on stderr as well.
+  process.stderr.write(`console: ${noChromiumMessage()}\n`);
 } else {
   describe('the console in Chromium', () => {
     let db: TestDatabase;
