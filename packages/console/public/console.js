@@ -257,6 +257,25 @@ function renderLeaders(snapshot) {
   );
 }
 
+function renderWorkers(snapshot) {
+  fill(
+    $('worker-table').tBodies[0],
+    snapshot.workers.map((w) =>
+      el(
+        'tr',
+        { dataset: { worker: w.id } },
+        el('td', {}, w.id),
+        el('td', { className: 'num', dataset: { field: 'running' } }, w.running),
+        el('td', {}, w.runningSince ? time(w.runningSince) : ''),
+        el('td', {}, w.tasks.join(', ')),
+        el('td', { className: 'num', dataset: { field: 'done' } }, w.done),
+        el('td', { className: 'num', dataset: { field: 'dead' } }, w.dead),
+        el('td', {}, time(w.lastFinishedAt)),
+      ),
+    ),
+  );
+}
+
 function render(snapshot) {
   state.readOnly = snapshot.readOnly;
   const mode = $('mode');
@@ -268,6 +287,7 @@ function render(snapshot) {
   renderCounts(snapshot);
   renderCharts(snapshot);
   renderProblems(snapshot);
+  renderWorkers(snapshot);
   renderLocks(snapshot);
   renderLeaders(snapshot);
   document.body.dataset.seq = String(snapshot.seq);

@@ -4,6 +4,6 @@ export { MIN_TOKEN_LENGTH } from './auth.js';
 export { type ConsoleDatabase, openConsoleDatabase } from './database.js';
 export type { LeaderRow, LockRow, LocksView } from './locks-view.js';
 export { type ConsoleOptions, type ConsoleOptionsInput, consoleOptionsSchema, LIMITS } from './options.js';
-export type { CountRow, MinuteRow, TaskPage, TaskSummary } from './queries.js';
+export type { CountRow, MinuteRow, TaskPage, TaskSummary, WorkerRow } from './queries.js';
 export { type RunningConsole, type StartConsoleOptions, startConsole } from './server.js';
 export type { Refresher, Snapshot } from './snapshot.js';

@@ -39,4 +39,6 @@ export const LIMITS = {
   countGroups: 1_000,
   /** Dead and failed tasks shown in the snapshot. */
   problems: 50,
+  /** Workers shown in the snapshot. */
+  workers: 200,
 } as const;

@@ -112,6 +112,20 @@ export function consoleQueries(schema: string) {
     /** The walk of an empty page: how far it went. */
     walked: `SELECT count(*)::int AS walked, min(id)::text AS lowest FROM (
                SELECT t.id FROM ${tasks} AS t WHERE t.id < $1::bigint ORDER BY t.id DESC LIMIT $2) AS w`,
+    /**
+     * Workers seen running tasks now (open rows: the open-tasks index): how many, since when, which (up to 5).
+     * A worker that runs nothing and finished nothing lately is not in the table, so not here.
+     */
+    workersRunning: `SELECT worker_id, count(*)::int AS running, min(claimed_at) AS since,
+                            (array_agg(id::text ORDER BY claimed_at))[1:5] AS tasks
+                       FROM ${tasks} WHERE finished_at IS NULL AND status = 'running' AND worker_id IS NOT NULL
+                      GROUP BY worker_id ORDER BY worker_id LIMIT ${LIMITS.workers}`,
+    /** Tasks each worker finished in the last 5 minutes (finished-tasks index). */
+    workersRecent: `SELECT worker_id, count(*) FILTER (WHERE status = 'done')::int AS done,
+                           count(*) FILTER (WHERE status = 'dead')::int AS dead, max(finished_at) AS last
+                      FROM ${tasks}
+                     WHERE finished_at IS NOT NULL AND finished_at >= now() - interval '5 minutes' AND worker_id IS NOT NULL
+                     GROUP BY worker_id ORDER BY worker_id LIMIT ${LIMITS.workers}`,
     /** A task by its idempotency key (unique index). */
     byKey: `SELECT ${SUMMARY} FROM ${tasks} AS t WHERE t.key = $1`,
     /** A task by id (primary key). */
@@ -188,4 +202,44 @@ export async function readPage(db: PgQueryable, sql: ConsoleQueries, query: List
   else if (walked < LIMITS.scanRows) next = null;
   else next = lowest;
   return { tasks, next, scanned: walked };
+}
+
+/** A worker as the tasks table shows it: what it runs now and what it finished in the last 5 minutes. */
+export interface WorkerRow {
+  id: string;
+  running: number;
+  /** Claim time of its oldest running task. */
+  runningSince: string | null;
+  /** Up to 5 ids of the tasks it runs now, oldest claim first. */
+  tasks: string[];
+  /** Finished in the last 5 minutes. */
+  done: number;
+  dead: number;
+  /** Its latest finish within the last 5 minutes. */
+  lastFinishedAt: string | null;
+}
+
+export function toWorkers(running: readonly unknown[], recent: readonly unknown[]): WorkerRow[] {
+  const byId = new Map<string, WorkerRow>();
+  const row = (id: string): WorkerRow => {
+    let worker = byId.get(id);
+    if (!worker) {
+      worker = { id, running: 0, runningSince: null, tasks: [], done: 0, dead: 0, lastFinishedAt: null };
+      byId.set(id, worker);
+    }
+    return worker;
+  };
+  for (const r of running as readonly Row[]) {
+    const worker = row(String(r.worker_id));
+    worker.running = Number(r.running);
+    worker.runningSince = iso(r.since);
+    worker.tasks = ((r.tasks as unknown[] | null) ?? []).map(String);
+  }
+  for (const r of recent as readonly Row[]) {
+    const worker = row(String(r.worker_id));
+    worker.done = Number(r.done);
+    worker.dead = Number(r.dead);
+    worker.lastFinishedAt = iso(r.last);
+  }
+  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -11,6 +11,8 @@ import {
   toCounts,
   toMinutes,
   toSummary,
+  toWorkers,
+  type WorkerRow,
 } from './queries.js';
 
 /** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
@@ -33,6 +35,8 @@ export interface Snapshot {
   /** The last hour, one row per minute that finished tasks (oldest first). */
   minutes: MinuteRow[];
   problems: { failed: TaskSummary[]; dead: TaskSummary[] };
+  /** Workers as the tasks table shows them (running now, or finished something in the last 5 minutes). */
+  workers: WorkerRow[];
   locks: LocksView | null;
   leaders: LeaderRow[];
 }
@@ -141,13 +145,15 @@ export class Refresher {
   async #read(): Promise<Snapshot> {
     const sql = this.#sql;
     const db = this.#db;
-    const [nowRows, open, backlog, minutes, failed, dead] = await Promise.all([
+    const [nowRows, open, backlog, minutes, failed, dead, running, recent] = await Promise.all([
       db.query(sql.now),
       db.query(sql.openCounts),
       db.query({ text: sql.backlog, values: [LIMITS.backlogCount + 1] }),
       db.query(sql.minutes),
       db.query(sql.failed),
       db.query(sql.dead),
+      db.query(sql.workersRunning),
+      db.query(sql.workersRecent),
     ]);
     const at = Number(firstRow(nowRows).now);
     const local = Date.now();
@@ -167,6 +173,7 @@ export class Refresher {
       backlog: { due: Math.min(due, LIMITS.backlogCount), capped: due > LIMITS.backlogCount },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
+      workers: toWorkers(running.rows, recent.rows),
       locks,
       leaders,
     };

@@ -105,6 +105,58 @@ describe('snapshot', () => {
   });
 });
 
+describe('workers', () => {
+  it('shows each worker with what it runs now and what it finished in the last 5 minutes', async () => {
+    const { source, console: running } = await open();
+    const quick = await source.enqueue(Array.from({ length: 5 }, () => ({ kind: 'quick' })));
+    const [slow] = await source.enqueue({ kind: 'slow' });
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started: () => void = () => {};
+    const slowStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const workerLocks = new MemoryLockProvider({ lockDelayMs: 0 });
+    cleanups.push(() => workerLocks.close());
+    const worker = new Worker({
+      id: 'worker-one',
+      locks: workerLocks,
+      source,
+      concurrency: 2,
+      schedule: { every: 20 },
+      handler: async ({ task }) => {
+        if (task.kind === 'slow') {
+          started();
+          await held;
+        }
+        return 'ok';
+      },
+    });
+    const run = worker.run();
+    try {
+      await slowStarted;
+      while ((await Promise.all(quick.map((id) => source.get(id)))).some((t) => t?.status !== 'done')) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const snapshot = await running.refresher.refresh();
+      expect(snapshot.workers).toEqual([
+        expect.objectContaining({ id: 'worker-one', running: 1, tasks: [slow], done: 5, dead: 0 }),
+      ]);
+      expect(snapshot.workers[0]!.runningSince).not.toBeNull();
+    } finally {
+      release();
+      await worker.stop();
+      await run;
+    }
+    const after = await running.refresher.refresh();
+    expect(after.workers).toEqual([
+      expect.objectContaining({ id: 'worker-one', running: 0, tasks: [], done: 6 }),
+    ]);
+  });
+});
+
 describe('task list', () => {
   it('pages by id without gaps or repeats, and refuses bad input with a 400 naming the field', async () => {
     const { source, url } = await open();
