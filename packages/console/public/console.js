@@ -141,8 +141,8 @@ function renderCharts(snapshot) {
         height: 180,
         series: [
           {},
-          { label: 'done', stroke: '#1f7a3a', width: 2 },
-          { label: 'dead', stroke: '#a12626', width: 2 },
+          { label: 'done', stroke: '#1f7a3a', width: 2, points: { show: true } },
+          { label: 'dead', stroke: '#a12626', width: 2, points: { show: true } },
         ],
         axes: [{}, { label: 'tasks' }],
       },
@@ -156,8 +156,8 @@ function renderCharts(snapshot) {
         height: 180,
         series: [
           {},
-          { label: 'run (claim → done)', stroke: '#1558b0', width: 2 },
-          { label: 'latency (due → done)', stroke: '#b06a15', width: 2 },
+          { label: 'run (claim → done)', stroke: '#1558b0', width: 2, points: { show: true } },
+          { label: 'latency (due → done)', stroke: '#b06a15', width: 2, points: { show: true } },
         ],
         axes: [{}, { label: 'ms' }],
       },
@@ -276,14 +276,17 @@ function renderWorkers(snapshot) {
   );
 }
 
-function render(snapshot) {
-  state.readOnly = snapshot.readOnly;
-  const mode = $('mode');
-  mode.textContent = snapshot.readOnly
+function renderMode() {
+  $('mode').textContent = state.readOnly
     ? 'read-only'
     : state.token
       ? 'actions enabled'
       : 'token needed for actions';
+}
+
+function render(snapshot) {
+  state.readOnly = snapshot.readOnly;
+  renderMode();
   renderCounts(snapshot);
   renderCharts(snapshot);
   renderProblems(snapshot);
@@ -393,6 +396,7 @@ function init() {
     state.token = $('token').value.trim();
     sessionStorage.setItem('baton-console-token', state.token);
     say(state.token ? 'token set for this tab' : 'token cleared');
+    renderMode();
   });
   $('search').addEventListener('submit', (event) => {
     event.preventDefault();

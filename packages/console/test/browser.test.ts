@@ -189,6 +189,7 @@ if (!chromium) {
 
       await page.type('#token', TOKEN);
       await page.click('#token-form button[type="submit"]');
+      await page.waitForFunction(() => document.getElementById('mode')?.textContent === 'actions enabled');
       await page.screenshot({ path: join(shots, 'dead-tasks.png') });
       await page.click(`#problem-table button.retry[data-id="${target}"]`);
       await page.waitForFunction(
