@@ -1,5 +1,5 @@
 import { BatonError } from '@baton/core';
-import type { PgQueryable, PostgresTaskSource } from '@baton/source-postgres';
+import type { PgPool, PostgresTaskSource } from '@baton/source-postgres';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Asset } from './assets.js';
@@ -21,7 +21,7 @@ export interface ActionLogEntry {
 
 export interface AppContext {
   source: PostgresTaskSource;
-  db: PgQueryable;
+  db: PgPool;
   sql: ConsoleQueries;
   refresher: Refresher;
   auth: TokenCheck;

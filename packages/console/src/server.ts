@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { LockProvider } from '@baton/core';
-import type { PgQueryable, PostgresTaskSource } from '@baton/source-postgres';
+import type { PgPool, PostgresTaskSource } from '@baton/source-postgres';
 import { serve } from '@hono/node-server';
 import { type ActionLogEntry, createApp } from './app.js';
 import { loadAssets } from './assets.js';
@@ -13,8 +13,8 @@ import { Refresher } from './snapshot.js';
 export interface StartConsoleOptions extends ConsoleOptionsInput {
   /** The task source: details and retries go through it (retries take its fenced path). */
   source: PostgresTaskSource;
-  /** Where the console's own read-only queries run (the source's pool, say). */
-  db: PgQueryable;
+  /** Where the console's own read-only queries run (a pool: a snapshot reads in one transaction). */
+  db: PgPool;
   /** The lock backend whose locks and leaders are shown; omit to show none. */
   locks?: LockProvider | undefined;
   /** Allows actions (with `Authorization: Bearer <token>`); without it the console is read-only. */

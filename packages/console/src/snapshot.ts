@@ -1,5 +1,5 @@
 import type { LockProvider } from '@baton/core';
-import type { PgQueryable } from '@baton/source-postgres';
+import type { PgPool, PgQueryable } from '@baton/source-postgres';
 import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
 import { type ConsoleOptions, LIMITS } from './options.js';
 import {
@@ -49,7 +49,7 @@ type Listener = (snapshot: Snapshot) => void;
  * never on the number of open pages; with no page open it reads nothing.
  */
 export class Refresher {
-  readonly #db: PgQueryable;
+  readonly #db: PgPool;
   readonly #sql: ConsoleQueries;
   readonly #locks: LocksReader | undefined;
   readonly #options: ConsoleOptions;
@@ -65,7 +65,7 @@ export class Refresher {
   refreshes = 0;
 
   constructor(options: {
-    db: PgQueryable;
+    db: PgPool;
     sql: ConsoleQueries;
     locks: LockProvider | undefined;
     settings: ConsoleOptions;
@@ -143,24 +143,31 @@ export class Refresher {
   }
 
   async #read(): Promise<Snapshot> {
-    const sql = this.#sql;
-    const db = this.#db;
-    const [nowRows, open, backlog, minutes, failed, dead, running, recent] = await Promise.all([
-      db.query(sql.now),
-      db.query(sql.openCounts),
-      db.query({ text: sql.backlog, values: [LIMITS.backlogCount + 1] }),
-      db.query(sql.minutes),
-      db.query(sql.failed),
-      db.query(sql.dead),
-      db.query(sql.workersRunning),
-      db.query(sql.workersRecent),
-    ]);
-    const at = Number(firstRow(nowRows).now);
     const local = Date.now();
-    if (!this.#finished || local - this.#finished.readAt >= this.#options.finishedCountMs) {
-      const rows = toCounts((await db.query(sql.finishedCounts)).rows);
-      this.#finished = { rows, at, readAt: local };
-    }
+    const previous = this.#finished;
+    const recount = !previous || local - previous.readAt >= this.#options.finishedCountMs;
+    const read = await this.#consistently(async (db) => {
+      const sql = this.#sql;
+      return {
+        nowRows: await db.query(sql.now),
+        open: await db.query(sql.openCounts),
+        finished: recount ? await db.query(sql.finishedCounts) : undefined,
+        backlog: await db.query({ text: sql.backlog, values: [LIMITS.backlogCount + 1] }),
+        minutes: await db.query(sql.minutes),
+        failed: await db.query(sql.failed),
+        dead: await db.query(sql.dead),
+        running: await db.query(sql.workersRunning),
+        recent: await db.query(sql.workersRecent),
+      };
+    });
+    const { nowRows, open, backlog, minutes, failed, dead, running, recent } = read;
+    const at = Number(firstRow(nowRows).now);
+    const finished =
+      read.finished || !previous
+        ? { rows: toCounts(read.finished?.rows ?? []), at, readAt: local }
+        : previous;
+    // An action during this read (invalidate()) asks for a recount after it: keep that request.
+    if (this.#finished === previous) this.#finished = finished;
     const due = Number(firstRow(backlog).n);
     const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
     const leaders = this.#locks ? await this.#locks.leaders() : [];
@@ -169,7 +176,7 @@ export class Refresher {
       seq: ++this.refreshes,
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
-      counts: { open: toCounts(open.rows), finished: this.#finished.rows, finishedAt: this.#finished.at },
+      counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
       backlog: { due: Math.min(due, LIMITS.backlogCount), capped: due > LIMITS.backlogCount },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
@@ -181,5 +188,23 @@ export class Refresher {
     this.#latestAt = Date.now();
     for (const listener of this.#listeners) listener(snapshot);
     return snapshot;
+  }
+
+  /**
+   * Runs the snapshot's statements in one read-only REPEATABLE READ transaction: they all see the same
+   * moment, so a task finishing meanwhile is counted once (open or finished), never twice or not at all.
+   */
+  async #consistently<T>(body: (db: PgQueryable) => Promise<T>): Promise<T> {
+    const client = await this.#db.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await body(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
   }
 }

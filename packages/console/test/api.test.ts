@@ -78,6 +78,43 @@ describe('snapshot', () => {
     expect(fresh.problems.dead[0]!.lastError).toMatch(/^boom /);
   });
 
+  it('reads a snapshot at one moment: while workers finish tasks, every task is counted exactly once', async () => {
+    const { source, console: running } = await open();
+    const total = 400;
+    await source.enqueue(Array.from({ length: total }, (_, n) => ({ kind: n % 2 ? 'a' : 'b' })));
+    const workerLocks = new MemoryLockProvider({ lockDelayMs: 0 });
+    cleanups.push(() => workerLocks.close());
+    const worker = new Worker({
+      locks: workerLocks,
+      source,
+      concurrency: 8,
+      schedule: { every: 10 },
+      handler: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        return 'ok';
+      },
+    });
+    const run = worker.run();
+    const sums: number[] = [];
+    const finished: number[] = [];
+    try {
+      for (let i = 0; i < 30; i++) {
+        running.refresher.invalidate(); // recount done/dead in this very snapshot
+        const snapshot = await running.refresher.refresh();
+        const count = (rows: Array<{ n: number }>) => rows.reduce((sum, r) => sum + r.n, 0);
+        sums.push(count(snapshot.counts.open) + count(snapshot.counts.finished));
+        finished.push(count(snapshot.counts.finished));
+        if (finished.at(-1) === total) break;
+      }
+    } finally {
+      await worker.stop();
+      await run;
+    }
+    // Tasks moved between snapshots, and no snapshot counted a task twice or missed one.
+    expect(new Set(finished).size).toBeGreaterThan(1);
+    expect(sums.every((n) => n === total)).toBe(true);
+  });
+
   it('shows held locks with their fence and the leader of each election key', async () => {
     const { locks, console: running } = await open();
     const session = await locks.openSession();
