@@ -23,13 +23,18 @@ export default {
     '"full recount". List: GET /api/tasks?limit=50, newest first and with status=dead (a filter that walks ' +
     'up to 20,000 rows). Detail: GET /api/tasks/:id at random ids. Retry is not measured (one indexed update).',
   async run(ctx) {
-    const p = ctx.quick ? { sizes: [2_000], samples: 5 } : { sizes: [10_000, 1_000_000], samples: 50 };
+    const p = ctx.quick
+      ? { sizes: [2_000], samples: 5, drain: { tasks: 200, rounds: 1 } }
+      : { sizes: [10_000, 1_000_000], samples: 50, drain: { tasks: 4_000, rounds: 3 } };
     p.refreshMs = 250;
     const { url } = await ctx.postgres();
     p.postgres = await serverVersion(url);
     const { PostgresTaskSource } = await importWorkspace('@baton/source-postgres', ['PostgresTaskSource']);
     const { startConsole } = await importWorkspace('@baton/console', ['startConsole']);
-    const { MemoryLockProvider } = await importWorkspace('@baton/core', ['MemoryLockProvider']);
+    const { MemoryLockProvider, Worker } = await importWorkspace('@baton/core', [
+      'MemoryLockProvider',
+      'Worker',
+    ]);
     const rounds = [];
     const summary = [];
     for (const size of p.sizes) {
@@ -91,6 +96,45 @@ export default {
           summary.push({ size, what, latency });
           ctx.log(`${size} tasks, ${what}: p50 ${num(latency.p50, 1)} ms, p99 ${num(latency.p99, 1)} ms`);
         }
+        if (size === p.sizes.at(-1)) {
+          // What an open page costs the workers: the same drain with no page, one page (the default refresh
+          // every 2 s) and one page refreshing every 250 ms, interleaved.
+          const conditions = {
+            'no page open': null,
+            'one page, refresh 2 s': 2_000,
+            'one page, refresh 250 ms': 250,
+          };
+          const drained = Object.fromEntries(Object.keys(conditions).map((k) => [k, []]));
+          await drain(Worker, MemoryLockProvider, source, pool, schema, p.drain.tasks); // warm-up, not measured
+          for (let round = 0; round < p.drain.rounds; round++) {
+            for (const [condition, refreshMs] of Object.entries(conditions)) {
+              let page;
+              let stop;
+              if (refreshMs !== null) {
+                page = await startConsole({ source, db: pool, locks, port: 0, refreshMs });
+                stop = page.refresher.subscribe(() => {});
+              }
+              try {
+                const rate = await drain(Worker, MemoryLockProvider, source, pool, schema, p.drain.tasks);
+                drained[condition].push(rate);
+                ctx.log(`${size} tasks, drain of ${p.drain.tasks} with ${condition}: ${num(rate)} tasks/s`);
+              } finally {
+                stop?.();
+                await page?.close();
+              }
+            }
+          }
+          for (const [condition, rates] of Object.entries(drained)) {
+            rounds.push({ size, what: `drain: ${condition}`, samples: rates });
+            const sorted = [...rates].sort((a, b) => a - b);
+            summary.push({
+              size,
+              what: `worker drain, ${condition}`,
+              rate: sorted[Math.floor(sorted.length / 2)],
+              rates,
+            });
+          }
+        }
       } finally {
         await running?.close();
         await locks.close();
@@ -104,17 +148,16 @@ export default {
       rounds,
       summary,
       table: markdownTable(
-        ['tasks', 'request', 'p50 ms', 'p99 ms', 'max ms'],
-        summary.map((s) => [
-          num(s.size),
-          s.what,
-          num(s.latency.p50, 1),
-          num(s.latency.p99, 1),
-          num(s.latency.max, 1),
-        ]),
+        ['tasks', 'request', 'p50 ms', 'p99 ms', 'max ms', 'worker tasks/s (median; runs)'],
+        summary.map((s) =>
+          s.latency
+            ? [num(s.size), s.what, num(s.latency.p50, 1), num(s.latency.p99, 1), num(s.latency.max, 1), '']
+            : [num(s.size), s.what, '', '', '', `${num(s.rate)} (${s.rates.map((r) => num(r)).join(', ')})`],
+        ),
       ),
       notes: [
         `${p.samples} samples per row, one request at a time, PostgreSQL ${p.postgres}; the console and this client share the process.`,
+        `Worker drain: ${p.drain.tasks} tasks enqueued into the ${num(p.sizes.at(-1))}-row table, drained by one in-process Worker (memory locks, 8 handlers, no-op handler, polling every 10 ms) with no console page, with one page subscribed to a console refreshing every 2 s (the default), and every 250 ms; ${p.drain.rounds} interleaved rounds after one unmeasured warm-up drain. Console and worker share this process and the 2 cores.`,
         'The full recount is the one statement that scans the table; the console runs it every 30 s (finishedCountMs) and after an action, never per page.',
       ],
     };
@@ -139,4 +182,27 @@ async function fill(pool, schema, size) {
     [size],
   );
   await pool.query(`ANALYZE "${schema}".tasks`);
+}
+
+/** Enqueues `count` tasks and drains them with one Worker; returns tasks per second. */
+async function drain(Worker, MemoryLockProvider, source, pool, schema, count) {
+  await source.enqueue(Array.from({ length: count }, (_, n) => ({ kind: 'drain', payload: { n } })));
+  const locks = new MemoryLockProvider({ lockDelayMs: 0 });
+  const worker = new Worker({ locks, source, concurrency: 8, schedule: { every: 10 }, handler: () => 'ok' });
+  const started = performance.now();
+  const run = worker.run();
+  try {
+    for (;;) {
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM "${schema}".tasks WHERE finished_at IS NULL AND kind = 'drain'`,
+      );
+      if (rows[0].n === 0) break;
+      await sleep(20);
+    }
+    return (count / (performance.now() - started)) * 1_000;
+  } finally {
+    await worker.stop();
+    await run;
+    await locks.close();
+  }
 }
