@@ -105,7 +105,7 @@ function renderCounts(snapshot) {
   );
   $('finished-note').textContent =
     `done and dead counted at ${new Date(snapshot.counts.finishedAt).toLocaleTimeString()} (a full count runs less often than the rest)`;
-  $('backlog').textContent = `${snapshot.backlog.due}${snapshot.backlog.capped ? '+' : ''}`;
+  $('backlog').textContent = String(snapshot.backlog.due);
   $('clock').textContent = new Date(snapshot.at).toLocaleTimeString();
 }
 

@@ -31,8 +31,6 @@ export const LIMITS = {
   pageSize: 200,
   /** Rows one list request walks (by primary key) looking for matches before it returns a cursor. */
   scanRows: 20_000,
-  /** The due backlog is counted up to this many (then shown as "more than"). */
-  backlogCount: 100_000,
   /** Locks listed per snapshot. */
   locks: 500,
   /** Status × kind groups per snapshot. */

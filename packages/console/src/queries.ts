@@ -67,16 +67,17 @@ const SUMMARY = `t.id::text AS id, t.key, t.kind, t.status, t.attempts, t.max_at
 export function consoleQueries(schema: string) {
   const tasks = `${quoteIdentifier(schema)}.tasks`;
   return {
-    /** Open tasks (pending, running, failed) by status and kind: the open-tasks index, then those rows. */
-    openCounts: `SELECT status, kind, count(*)::bigint::text AS n FROM ${tasks}
+    /**
+     * Open tasks (pending, running, failed) by status and kind, and how many of them are due now and not
+     * running (the backlog): one pass over the open rows, found through the open-tasks index.
+     */
+    openCounts: `SELECT status, kind, count(*)::bigint::text AS n,
+                        count(*) FILTER (WHERE status <> 'running' AND run_at <= now())::bigint::text AS due
+                   FROM ${tasks}
                   WHERE finished_at IS NULL GROUP BY status, kind ORDER BY status, kind LIMIT ${LIMITS.countGroups}`,
     /** Finished tasks (done, dead) by status and kind: a scan of the table. */
     finishedCounts: `SELECT status, kind, count(*)::bigint::text AS n FROM ${tasks}
                       WHERE finished_at IS NOT NULL GROUP BY status, kind ORDER BY status, kind LIMIT ${LIMITS.countGroups}`,
-    /** Due now and not running, counted up to $1 rows. */
-    backlog: `SELECT count(*)::int AS n FROM (
-                SELECT 1 FROM ${tasks}
-                 WHERE finished_at IS NULL AND status <> 'running' AND run_at <= now() LIMIT $1) AS due`,
     /** Per minute of the last hour: finished tasks (finished-tasks index), mean run time and latency. */
     minutes: `SELECT (extract(epoch FROM date_trunc('minute', finished_at)) * 1000)::float8 AS minute,
                      count(*) FILTER (WHERE status = 'done')::int AS done,

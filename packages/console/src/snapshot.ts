@@ -1,7 +1,7 @@
 import type { LockProvider } from '@baton/core';
 import type { PgPool, PgQueryable } from '@baton/source-postgres';
 import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
-import { type ConsoleOptions, LIMITS } from './options.js';
+import type { ConsoleOptions } from './options.js';
 import {
   type ConsoleQueries,
   type CountRow,
@@ -31,7 +31,8 @@ export interface Snapshot {
     /** When the finished counts were read (the database's clock). */
     finishedAt: number;
   };
-  backlog: { due: number; capped: boolean };
+  /** Tasks due now and not running (pending, or failed and due for their retry). */
+  backlog: { due: number };
   /** The last hour, one row per minute that finished tasks (oldest first). */
   minutes: MinuteRow[];
   problems: { failed: TaskSummary[]; dead: TaskSummary[] };
@@ -152,7 +153,6 @@ export class Refresher {
         nowRows: await db.query(sql.now),
         open: await db.query(sql.openCounts),
         finished: recount ? await db.query(sql.finishedCounts) : undefined,
-        backlog: await db.query({ text: sql.backlog, values: [LIMITS.backlogCount + 1] }),
         minutes: await db.query(sql.minutes),
         failed: await db.query(sql.failed),
         dead: await db.query(sql.dead),
@@ -160,7 +160,7 @@ export class Refresher {
         recent: await db.query(sql.workersRecent),
       };
     });
-    const { nowRows, open, backlog, minutes, failed, dead, running, recent } = read;
+    const { nowRows, open, minutes, failed, dead, running, recent } = read;
     const at = Number(firstRow(nowRows).now);
     const finished =
       read.finished || !previous
@@ -168,7 +168,7 @@ export class Refresher {
         : previous;
     // An action during this read (invalidate()) asks for a recount after it: keep that request.
     if (this.#finished === previous) this.#finished = finished;
-    const due = Number(firstRow(backlog).n);
+    const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
     const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
     const leaders = this.#locks ? await this.#locks.leaders() : [];
     const snapshot: Snapshot = {
@@ -177,7 +177,7 @@ export class Refresher {
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
       counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
-      backlog: { due: Math.min(due, LIMITS.backlogCount), capped: due > LIMITS.backlogCount },
+      backlog: { due },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
       workers: toWorkers(running.rows, recent.rows),

@@ -68,7 +68,7 @@ describe('snapshot', () => {
       `SELECT count(*)::int AS n FROM "${schema}".tasks WHERE status IN ('pending', 'failed') AND run_at <= now()`,
     );
     const fresh = await running.refresher.refresh();
-    expect(fresh.backlog).toEqual({ due: due.rows[0].n, capped: false });
+    expect(fresh.backlog).toEqual({ due: due.rows[0].n });
     const finished = fresh.minutes.reduce((sum, m) => sum + m.done + m.dead, 0);
     expect(finished).toBe(8);
     expect(fresh.minutes.reduce((sum, m) => sum + m.dead, 0)).toBe(2);
