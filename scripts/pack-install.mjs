@@ -20,6 +20,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PUBLISHABLE = [
   'core',
   'source-postgres',
+  'console',
   'backend-consul',
   'backend-dynamodb',
   'backend-etcd',

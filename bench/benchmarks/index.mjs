@@ -2,6 +2,7 @@
 
 import balancing from './balancing.mjs';
 import balancingSim from './balancing-sim.mjs';
+import consoleBench from './console.mjs';
 import contention from './contention.mjs';
 import latency from './latency.mjs';
 import lockPeers from './lock-peers.mjs';
@@ -28,4 +29,5 @@ export const benchmarks = [
   renewal,
   balancing,
   balancingSim,
+  consoleBench,
 ];

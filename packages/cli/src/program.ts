@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, ReportedFailure } from './classify-errors.js';
+import { consoleCommand } from './commands/console.js';
 import { demoCommand } from './commands/demo.js';
 import { dynamodbCommand } from './commands/dynamodb.js';
 import { leaderCommand } from './commands/leader.js';
@@ -58,6 +59,7 @@ export function createProgram(options: { json?: boolean } = {}): Command {
   semaphoreCommand(program);
   dynamodbCommand(program);
   demoCommand(program);
+  consoleCommand(program);
   applyToTree(program, (command) => {
     command.exitOverride();
     command.configureHelp({ showGlobalOptions: true });

@@ -4,6 +4,7 @@ import { createPostgresTaskSource, type PostgresTaskSource } from '@baton/source
 import { type PgliteServer, startPglite } from '@baton/test-servers/pglite';
 import type { Pool } from 'pg';
 import { ChildWorker } from './child.js';
+import { type DemoConsole, startDemoConsole } from './console.js';
 import { createDemoHandler, createDemoTables, demoPool, readEffects } from './effects.js';
 import { type DemoBackend, type EmbeddedLocks, startEmbeddedLocks } from './embedded.js';
 import { ProgressDisplay, type WorkerView } from './progress.js';
@@ -21,6 +22,11 @@ export interface DemoFlags {
   inProcess?: boolean;
   /** `task` (default) or `bucket`. */
   leaseBy?: LeaseMode;
+  /**
+   * Also serve the web console (`@baton/console`) next to the workers: `true` on its default port, a number
+   * on that port (0: a free one). The demo then stays up after its checks until `signal` aborts.
+   */
+  console?: boolean | number;
 }
 
 /** One check of the summary, proven by a query. */
@@ -79,6 +85,7 @@ export async function runDemo(
   let locks: EmbeddedLocks | undefined;
   let source: PostgresTaskSource | undefined;
   let pool: Pool | undefined;
+  let webConsole: DemoConsole | undefined;
   const workers: DemoWorker[] = [];
   let checks: DemoCheck[] = [];
   let summary: Record<string, unknown> = {};
@@ -104,6 +111,16 @@ export async function runDemo(
         payload: { n: offset + i + 1 },
       }));
       await source.enqueue(batch);
+    }
+    if (flags.console !== undefined && flags.console !== false) {
+      webConsole = await startDemoConsole({
+        source,
+        pool,
+        locks,
+        port: flags.console === true ? undefined : flags.console,
+      });
+      say(`  console: ${webConsole.url}  (open it to watch the tasks move)`);
+      if (json) process.stdout.write(`${JSON.stringify({ console: webConsole.url })}\n`);
     }
     say(`  enqueued ${flags.tasks} tasks; starting ${flags.workers} workers`);
     if (cancel.signal.aborted) return { ok: false, finished: false };
@@ -182,9 +199,16 @@ export async function runDemo(
     };
     if (json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     else printSummary(summary, checks);
+    if (webConsole && !cancel.signal.aborted) {
+      say(`\nThe console stays open at ${webConsole.url} — press Ctrl-C to stop.`);
+      await new Promise<void>((resolve) =>
+        cancel.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
+    }
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await Promise.allSettled(workers.map((w) => w.stop()));
+    await webConsole?.close().catch(() => {});
     await pool?.end().catch(() => {});
     await source?.close().catch(() => {});
     await locks?.close().catch(() => {});

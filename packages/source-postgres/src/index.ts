@@ -19,13 +19,15 @@ export {
   migrate,
   migrationLockKey,
 } from './migrations.js';
-export type {
-  PgPool,
-  PgPoolClient,
-  PgQueryable,
-  PgQueryConfig,
-  PgQueryResult,
-  PostgresConnectionOptions,
+export {
+  createPool,
+  type OwnedPool,
+  type PgPool,
+  type PgPoolClient,
+  type PgQueryable,
+  type PgQueryConfig,
+  type PgQueryResult,
+  type PostgresConnectionOptions,
 } from './pool.js';
 export {
   applyRetention,

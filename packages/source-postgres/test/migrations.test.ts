@@ -46,11 +46,13 @@ describe('migrations', () => {
       const byName = Object.fromEntries(indexes.rows.map((r) => [r.indexname, r.indexdef]));
       const taskIndexes = indexes.rows.filter((r) => / ON \S+\.tasks /.test(r.indexdef));
       expect(taskIndexes.map((r) => r.indexname).sort()).toEqual([
+        'tasks_finished_idx',
         'tasks_key_key',
         'tasks_open_idx',
         'tasks_pkey',
       ]);
       expect(byName.tasks_open_idx).toMatch(/\(shard, id\) WHERE \(finished_at IS NULL\)/);
+      expect(byName.tasks_finished_idx).toMatch(/\(finished_at\) WHERE \(finished_at IS NOT NULL\)/);
       // A claim or a retryable failure changes status, fence, attempts: no index may mention them, or the
       // update cannot be HOT (PostgreSQL counts columns of index predicates too).
       for (const { indexdef } of taskIndexes)

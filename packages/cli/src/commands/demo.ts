@@ -14,6 +14,8 @@ interface DemoFlags {
   timeout: number;
   inProcess?: boolean;
   leaseBy?: 'task' | 'bucket';
+  /** Serve the web console next to the workers (on this port, or the default one). */
+  console?: boolean | number;
 }
 
 /**
@@ -77,6 +79,11 @@ export function demoCommand(program: Command): Command {
         '--lease-by <mode>',
         'task: a lock per task (default); bucket: leases on buckets of tasks',
       ).choices(['task', 'bucket']),
+    )
+    .option(
+      '--console [port]',
+      'also serve the web console (baton console) next to the workers and print its URL; stays open after the run until Ctrl-C',
+      intArg(0, 65_535),
     )
     .addHelpText(
       'after',

@@ -1,0 +1,418 @@
+// The baton console page. Every value from the server is rendered with textContent (never as markup), and
+// the Content-Security-Policy allows no inline script: a payload holding HTML or script stays text.
+
+const STATUSES = ['pending', 'running', 'failed', 'done', 'dead'];
+const $ = (id) => document.getElementById(id);
+const state = {
+  token: sessionStorage.getItem('baton-console-token') ?? '',
+  readOnly: true,
+  listQuery: null,
+  problems: '',
+};
+const charts = { throughput: null, latency: null };
+
+/** An element with text children only: strings become text nodes. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (name === 'className') node.className = value;
+    else if (name === 'onclick') node.addEventListener('click', value);
+    else if (name === 'dataset') Object.assign(node.dataset, value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(
+      typeof child === 'string' || typeof child === 'number' ? document.createTextNode(String(child)) : child,
+    );
+  }
+  return node;
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows);
+}
+
+function time(iso) {
+  return iso ? new Date(iso).toLocaleString() : '–';
+}
+
+function duration(ms) {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
+
+function say(message, ok = true) {
+  const status = $('action-status');
+  status.textContent = message;
+  status.className = ok ? '' : 'note';
+}
+
+function headers() {
+  return state.token ? { Authorization: `Bearer ${state.token}` } : {};
+}
+
+async function getJson(url) {
+  const response = await fetch(url, { headers: { Accept: 'application/json' } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message ?? `${response.status}`);
+  return body;
+}
+
+function renderCounts(snapshot) {
+  const rows = [...snapshot.counts.open, ...snapshot.counts.finished];
+  const kinds = [...new Set(rows.map((r) => r.kind))].sort();
+  const cell = new Map(rows.map((r) => [`${r.kind}\u0000${r.status}`, r.n]));
+  const totals = Object.fromEntries(STATUSES.map((s) => [s, 0]));
+  for (const r of rows) totals[r.status] = (totals[r.status] ?? 0) + r.n;
+  const table = $('counts');
+  table.tHead.replaceChildren(
+    el(
+      'tr',
+      {},
+      el('th', {}, 'kind'),
+      ...STATUSES.map((s) => el('th', { className: 'num' }, s)),
+      el('th', { className: 'num' }, 'total'),
+    ),
+  );
+  fill(
+    table.tBodies[0],
+    kinds.map((kind) => {
+      const values = STATUSES.map((s) => cell.get(`${kind}\u0000${s}`) ?? 0);
+      return el(
+        'tr',
+        { dataset: { kind } },
+        el('td', {}, kind),
+        ...values.map((n, i) => el('td', { className: 'num', dataset: { status: STATUSES[i] } }, n)),
+        el(
+          'td',
+          { className: 'num', dataset: { status: 'total' } },
+          values.reduce((a, b) => a + b, 0),
+        ),
+      );
+    }),
+  );
+  const all = STATUSES.reduce((sum, s) => sum + totals[s], 0);
+  table.tFoot.replaceChildren(
+    el(
+      'tr',
+      { id: 'count-totals' },
+      el('th', {}, 'all kinds'),
+      ...STATUSES.map((s) => el('th', { className: 'num', id: `count-${s}` }, totals[s])),
+      el('th', { className: 'num', id: 'count-total' }, all),
+    ),
+  );
+  $('finished-note').textContent =
+    `done and dead counted at ${new Date(snapshot.counts.finishedAt).toLocaleTimeString()} (a full count runs less often than the rest)`;
+  $('backlog').textContent = String(snapshot.backlog.due);
+  $('clock').textContent = new Date(snapshot.at).toLocaleTimeString();
+}
+
+function chartSeries(snapshot) {
+  const end = Math.floor(snapshot.at / 60_000) * 60_000;
+  const byMinute = new Map(snapshot.minutes.map((m) => [m.minute, m]));
+  const xs = [];
+  const done = [];
+  const dead = [];
+  const run = [];
+  const latency = [];
+  for (let i = 59; i >= 0; i--) {
+    const minute = end - i * 60_000;
+    const row = byMinute.get(minute);
+    xs.push(minute / 1000);
+    done.push(row ? row.done : 0);
+    dead.push(row ? row.dead : 0);
+    run.push(row ? row.runMs : null);
+    latency.push(row ? row.latencyMs : null);
+  }
+  return { throughput: [xs, done, dead], latency: [xs, run, latency] };
+}
+
+function renderCharts(snapshot) {
+  if (typeof uPlot !== 'function') return;
+  const data = chartSeries(snapshot);
+  const width = Math.max(320, $('charts').clientWidth - 40);
+  if (!charts.throughput) {
+    charts.throughput = new uPlot(
+      {
+        title: 'Finished tasks per minute',
+        width,
+        height: 180,
+        series: [
+          {},
+          { label: 'done', stroke: '#1f7a3a', width: 2, points: { show: true } },
+          { label: 'dead', stroke: '#a12626', width: 2, points: { show: true } },
+        ],
+        axes: [{}, { label: 'tasks' }],
+      },
+      data.throughput,
+      $('throughput-chart'),
+    );
+    charts.latency = new uPlot(
+      {
+        title: 'Mean time per done task (ms)',
+        width,
+        height: 180,
+        series: [
+          {},
+          { label: 'run (claim → done)', stroke: '#1558b0', width: 2, points: { show: true } },
+          { label: 'latency (due → done)', stroke: '#b06a15', width: 2, points: { show: true } },
+        ],
+        axes: [{}, { label: 'ms' }],
+      },
+      data.latency,
+      $('latency-chart'),
+    );
+  } else {
+    charts.throughput.setData(data.throughput);
+    charts.latency.setData(data.latency);
+  }
+}
+
+function retryButton(id) {
+  return el(
+    'button',
+    { type: 'button', className: 'retry', dataset: { id }, onclick: () => retry(id) },
+    'Retry',
+  );
+}
+
+function idButton(id) {
+  return el(
+    'button',
+    { type: 'button', className: 'link task-link', dataset: { id }, onclick: () => showTask(id) },
+    id,
+  );
+}
+
+function renderProblems(snapshot) {
+  const tasks = [...snapshot.problems.dead, ...snapshot.problems.failed];
+  // Rebuild only on a change: a row rebuilt under the pointer would swallow a click on its Retry button.
+  const signature = JSON.stringify([tasks, snapshot.readOnly]);
+  if (signature === state.problems) return;
+  state.problems = signature;
+  fill(
+    $('problem-table').tBodies[0],
+    tasks.map((t) =>
+      el(
+        'tr',
+        { dataset: { id: t.id, status: t.status } },
+        el('td', {}, idButton(t.id)),
+        el('td', {}, t.kind),
+        el('td', {}, t.status),
+        el('td', { className: 'num' }, `${t.attempts}/${t.maxAttempts}`),
+        el('td', { className: 'error' }, t.lastError ?? ''),
+        el('td', {}, state.readOnly ? '' : retryButton(t.id)),
+      ),
+    ),
+  );
+}
+
+function renderLocks(snapshot) {
+  const view = snapshot.locks;
+  const body = $('lock-table').tBodies[0];
+  if (!view) {
+    $('locks-backend').textContent = '';
+    $('locks-note').textContent = 'no lock backend configured';
+    return fill(body, []);
+  }
+  $('locks-backend').textContent = `(${view.backend}${view.prefix ? `, prefix ${view.prefix}` : ''})`;
+  $('locks-note').textContent = !view.listable
+    ? `the ${view.backend} backend cannot list its locks`
+    : view.error
+      ? `could not list locks: ${view.error}`
+      : `${view.holders.length}${view.truncated ? '+' : ''} held. "seen for" is measured by this console (a lower bound of the age); the lock contract carries no remaining lease.`;
+  fill(
+    body,
+    view.holders.map((h) =>
+      el(
+        'tr',
+        { dataset: { key: h.key } },
+        el('td', {}, h.key),
+        el('td', {}, h.sessionId),
+        el('td', { className: 'num' }, h.fence),
+        el('td', { className: 'num' }, `≥ ${duration(h.seenForMs)}`),
+        el('td', {}, h.value ?? ''),
+      ),
+    ),
+  );
+}
+
+function renderLeaders(snapshot) {
+  fill(
+    $('leader-table').tBodies[0],
+    snapshot.leaders.map((row) =>
+      el(
+        'tr',
+        { dataset: { key: row.key } },
+        el('td', {}, row.key),
+        el('td', {}, row.leader ? row.leader.id : row.error ? `error: ${row.error}` : 'no leader'),
+        el('td', { className: 'num' }, row.leader ? row.leader.term : ''),
+        el('td', {}, row.leader ? row.leader.sessionId : ''),
+        el('td', {}, row.leader?.startedAt ? time(row.leader.startedAt) : ''),
+        el('td', {}, row.leader ? JSON.stringify(row.leader.published) : ''),
+      ),
+    ),
+  );
+}
+
+function renderWorkers(snapshot) {
+  fill(
+    $('worker-table').tBodies[0],
+    snapshot.workers.map((w) =>
+      el(
+        'tr',
+        { dataset: { worker: w.id } },
+        el('td', {}, w.id),
+        el('td', { className: 'num', dataset: { field: 'running' } }, w.running),
+        el('td', {}, w.runningSince ? time(w.runningSince) : ''),
+        el('td', {}, w.tasks.join(', ')),
+        el('td', { className: 'num', dataset: { field: 'done' } }, w.done),
+        el('td', { className: 'num', dataset: { field: 'dead' } }, w.dead),
+        el('td', {}, time(w.lastFinishedAt)),
+      ),
+    ),
+  );
+}
+
+function renderMode() {
+  $('mode').textContent = state.readOnly
+    ? 'read-only'
+    : state.token
+      ? 'actions enabled'
+      : 'token needed for actions';
+}
+
+function render(snapshot) {
+  state.readOnly = snapshot.readOnly;
+  renderMode();
+  renderCounts(snapshot);
+  renderCharts(snapshot);
+  renderProblems(snapshot);
+  renderWorkers(snapshot);
+  renderLocks(snapshot);
+  renderLeaders(snapshot);
+  document.body.dataset.seq = String(snapshot.seq);
+}
+
+function taskRow(t) {
+  return el(
+    'tr',
+    { dataset: { id: t.id, status: t.status } },
+    el('td', {}, idButton(t.id)),
+    el('td', {}, t.kind),
+    el('td', {}, t.status),
+    el('td', { className: 'num' }, `${t.attempts}/${t.maxAttempts}`),
+    el('td', {}, t.workerId ?? ''),
+    el('td', {}, time(t.createdAt)),
+    el('td', { className: 'error' }, t.lastError ?? ''),
+  );
+}
+
+async function loadList(append) {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(state.listQuery)) if (value) params.set(name, value);
+  try {
+    const page = await getJson(`/api/tasks?${params}`);
+    const body = $('task-table').tBodies[0];
+    const rows = page.tasks.map(taskRow);
+    if (append) body.append(...rows);
+    else body.replaceChildren(...rows);
+    $('older').hidden = page.next === null;
+    state.listQuery.before = page.next;
+    $('list-note').textContent =
+      page.tasks.length === 0 && page.next ? `no match in ${page.scanned} rows; look further with Older` : '';
+  } catch (error) {
+    say(`search: ${error.message}`, false);
+  }
+}
+
+async function showTask(id) {
+  try {
+    const task = await getJson(`/api/tasks/${encodeURIComponent(id)}`);
+    $('detail').hidden = false;
+    $('detail-id').textContent = task.id;
+    const fields = [
+      ['status', task.status],
+      ['kind', task.kind],
+      ['key', task.key ?? '–'],
+      ['attempts', `${task.attempts} of ${task.maxAttempts}`],
+      ['fence', task.fence ?? '–'],
+      ['worker', task.workerId ?? '–'],
+      ['run at', time(task.runAt)],
+      ['created', time(task.createdAt)],
+      ['claimed', time(task.claimedAt)],
+      ['finished', time(task.finishedAt)],
+    ];
+    $('detail-fields').replaceChildren(
+      ...fields.flatMap(([name, value]) => [
+        el('dt', {}, name),
+        el('dd', { dataset: { field: name } }, String(value)),
+      ]),
+    );
+    $('detail-payload').textContent = JSON.stringify(task.payload, null, 2);
+    $('detail-result').textContent =
+      task.result === undefined || task.result === null ? '–' : JSON.stringify(task.result, null, 2);
+    $('detail-error').textContent = task.lastError ?? '–';
+    const button = $('detail-retry');
+    button.hidden = state.readOnly || (task.status !== 'dead' && task.status !== 'failed');
+    button.dataset.id = task.id;
+  } catch (error) {
+    say(`task ${id}: ${error.message}`, false);
+  }
+}
+
+async function retry(id) {
+  if (!state.token) return say('enter the console token first (BATON_CONSOLE_TOKEN)', false);
+  const response = await fetch(`/api/tasks/${encodeURIComponent(id)}/retry`, {
+    method: 'POST',
+    headers: headers(),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (response.ok) say(`task ${id} retried: it is due now`);
+  else say(`retry of task ${id} refused (${response.status}): ${body.message ?? ''}`, false);
+  if (!$('detail').hidden && $('detail-id').textContent === id) showTask(id);
+}
+
+function connect() {
+  const live = $('live');
+  const events = new EventSource('/api/events');
+  events.addEventListener('snapshot', (event) => {
+    live.textContent = 'live';
+    live.className = 'badge ok';
+    render(JSON.parse(event.data));
+  });
+  events.addEventListener('error', () => {
+    live.textContent = 'reconnecting…';
+    live.className = 'badge bad';
+  });
+}
+
+function init() {
+  $('token').value = state.token;
+  $('token-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    state.token = $('token').value.trim();
+    sessionStorage.setItem('baton-console-token', state.token);
+    say(state.token ? 'token set for this tab' : 'token cleared');
+    renderMode();
+  });
+  $('search').addEventListener('submit', (event) => {
+    event.preventDefault();
+    state.listQuery = {
+      q: $('q').value.trim(),
+      status: $('status').value,
+      kind: $('kind').value.trim(),
+      before: null,
+    };
+    loadList(false);
+  });
+  $('older').addEventListener('click', () => loadList(true));
+  $('detail-retry').addEventListener('click', () => retry($('detail-retry').dataset.id));
+  state.listQuery = { q: '', status: '', kind: '', before: null };
+  loadList(false);
+  connect();
+}
+
+init();

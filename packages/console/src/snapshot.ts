@@ -1,0 +1,210 @@
+import type { LockProvider } from '@baton/core';
+import type { PgPool, PgQueryable } from '@baton/source-postgres';
+import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
+import type { ConsoleOptions } from './options.js';
+import {
+  type ConsoleQueries,
+  type CountRow,
+  firstRow,
+  type MinuteRow,
+  type TaskSummary,
+  toCounts,
+  toMinutes,
+  toSummary,
+  toWorkers,
+  type WorkerRow,
+} from './queries.js';
+
+/** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
+export interface Snapshot {
+  /** The database's clock when the snapshot was read (ms since the epoch). */
+  at: number;
+  /** Number of the refresh that produced it. */
+  seq: number;
+  readOnly: boolean;
+  refreshMs: number;
+  counts: {
+    /** pending, running, failed: read on every refresh. */
+    open: CountRow[];
+    /** done, dead: recounted every `finishedCountMs` (and after an action). */
+    finished: CountRow[];
+    /** When the finished counts were read (the database's clock). */
+    finishedAt: number;
+  };
+  /** Tasks due now and not running (pending, or failed and due for their retry). */
+  backlog: { due: number };
+  /** The last hour, one row per minute that finished tasks (oldest first). */
+  minutes: MinuteRow[];
+  problems: { failed: TaskSummary[]; dead: TaskSummary[] };
+  /** Workers as the tasks table shows them (running now, or finished something in the last 5 minutes). */
+  workers: WorkerRow[];
+  locks: LocksView | null;
+  leaders: LeaderRow[];
+}
+
+type Listener = (snapshot: Snapshot) => void;
+
+/**
+ * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
+ * `refreshMs` and hands the same object to every listener. Its database cost depends on the refresh rate,
+ * never on the number of open pages; with no page open it reads nothing.
+ */
+export class Refresher {
+  readonly #db: PgPool;
+  readonly #sql: ConsoleQueries;
+  readonly #locks: LocksReader | undefined;
+  readonly #options: ConsoleOptions;
+  readonly #readOnly: boolean;
+  readonly #listeners = new Set<Listener>();
+  #latest: Snapshot | undefined;
+  #latestAt = 0;
+  #inFlight: Promise<Snapshot> | undefined;
+  #finished: { rows: CountRow[]; at: number; readAt: number } | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+  /** Snapshots read so far (for tests and the benchmark). */
+  refreshes = 0;
+
+  constructor(options: {
+    db: PgPool;
+    sql: ConsoleQueries;
+    locks: LockProvider | undefined;
+    settings: ConsoleOptions;
+    readOnly: boolean;
+  }) {
+    this.#db = options.db;
+    this.#sql = options.sql;
+    this.#options = options.settings;
+    this.#readOnly = options.readOnly;
+    this.#locks = options.locks
+      ? new LocksReader(options.locks, options.settings.lockPrefix, options.settings.elections)
+      : undefined;
+  }
+
+  get listeners(): number {
+    return this.#listeners.size;
+  }
+
+  /** Adds a listener (an open page); the loop runs while there is one. Returns the removal. */
+  subscribe(listener: Listener): () => void {
+    this.#listeners.add(listener);
+    if (this.#listeners.size === 1) this.#schedule(0);
+    else if (this.#latest) listener(this.#latest);
+    return () => {
+      this.#listeners.delete(listener);
+      if (this.#listeners.size === 0) this.#stopTimer();
+    };
+  }
+
+  /** The latest snapshot if younger than one refresh interval, else a fresh one (shared with concurrent callers). */
+  current(): Promise<Snapshot> {
+    if (this.#latest && Date.now() - this.#latestAt < this.#options.refreshMs)
+      return Promise.resolve(this.#latest);
+    return this.refresh();
+  }
+
+  /** Reads a snapshot now (joining one under way) and pushes it to the listeners. */
+  refresh(): Promise<Snapshot> {
+    this.#inFlight ??= this.#read().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  /** After an action: the next refresh recounts the finished tasks too, and comes right away. */
+  invalidate(): void {
+    this.#finished = undefined;
+    this.#latest = undefined;
+    if (this.#listeners.size > 0) this.#schedule(0);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stopTimer();
+    this.#listeners.clear();
+  }
+
+  #schedule(delay: number): void {
+    this.#stopTimer();
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.refresh()
+        .catch(() => {})
+        .finally(() => {
+          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#options.refreshMs);
+        });
+    }, delay);
+    this.#timer.unref();
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #read(): Promise<Snapshot> {
+    const local = Date.now();
+    const previous = this.#finished;
+    const recount = !previous || local - previous.readAt >= this.#options.finishedCountMs;
+    const read = await this.#consistently(async (db) => {
+      const sql = this.#sql;
+      return {
+        nowRows: await db.query(sql.now),
+        open: await db.query(sql.openCounts),
+        finished: recount ? await db.query(sql.finishedCounts) : undefined,
+        minutes: await db.query(sql.minutes),
+        failed: await db.query(sql.failed),
+        dead: await db.query(sql.dead),
+        running: await db.query(sql.workersRunning),
+        recent: await db.query(sql.workersRecent),
+      };
+    });
+    const { nowRows, open, minutes, failed, dead, running, recent } = read;
+    const at = Number(firstRow(nowRows).now);
+    const finished =
+      read.finished || !previous
+        ? { rows: toCounts(read.finished?.rows ?? []), at, readAt: local }
+        : previous;
+    // An action during this read (invalidate()) asks for a recount after it: keep that request.
+    if (this.#finished === previous) this.#finished = finished;
+    const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
+    const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
+    const leaders = this.#locks ? await this.#locks.leaders() : [];
+    const snapshot: Snapshot = {
+      at,
+      seq: ++this.refreshes,
+      readOnly: this.#readOnly,
+      refreshMs: this.#options.refreshMs,
+      counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
+      backlog: { due },
+      minutes: toMinutes(minutes.rows),
+      problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
+      workers: toWorkers(running.rows, recent.rows),
+      locks,
+      leaders,
+    };
+    this.#latest = snapshot;
+    this.#latestAt = Date.now();
+    for (const listener of this.#listeners) listener(snapshot);
+    return snapshot;
+  }
+
+  /**
+   * Runs the snapshot's statements in one read-only REPEATABLE READ transaction: they all see the same
+   * moment, so a task finishing meanwhile is counted once (open or finished), never twice or not at all.
+   */
+  async #consistently<T>(body: (db: PgQueryable) => Promise<T>): Promise<T> {
+    const client = await this.#db.connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const result = await body(client);
+      await client.query('COMMIT');
+      client.release();
+      return result;
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+  }
+}

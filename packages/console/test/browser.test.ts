@@ -1,0 +1,232 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Election, type TaskHandler, Worker } from '@baton/core';
+import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findChromium, noChromiumMessage } from './chromium.js';
+import { consoleSetup, databaseCounts, TOKEN } from './support.js';
+
+const chromium = findChromium();
+const EVIL_HTML = '<img src=x onerror="window.__pwned=1">';
+const EVIL_SCRIPT = '<script>window.__pwned=2</script>';
+/** `UPDATE_SCREENSHOTS=1` writes the screenshots into docs/console/; otherwise into a temporary directory. */
+const DOCS_DIR = fileURLToPath(new URL('../../../docs/console/', import.meta.url));
+
+if (!chromium) {
+  // Never pass silently: the run lists this test as skipped, and its name says why and what to do.
+  it.skip(noChromiumMessage(), () => {});
+  // The default reporter shows a skipped file without its tests' names: say it on stderr as well.
+  process.stderr.write(`console: ${noChromiumMessage()}\n`);
+} else {
+  describe('the console in Chromium', () => {
+    let db: TestDatabase;
+    let setup: Awaited<ReturnType<typeof consoleSetup>>;
+    let browser: Browser;
+    let worker: Worker;
+    let working: Promise<void>;
+    let shots: string;
+    const runs = new Map<string, number>();
+    let fixed = false;
+    const ids: Record<'ok' | 'flaky' | 'evil', string[]> = { ok: [], flaky: [], evil: [] };
+
+    const handler: TaskHandler = async ({ task }) => {
+      runs.set(task.id, (runs.get(task.id) ?? 0) + 1);
+      if (task.kind === 'evil') throw new Error(`${EVIL_HTML} ${EVIL_SCRIPT}`);
+      if (task.kind === 'flaky' && !fixed) throw new Error('upstream said 503');
+      return { ok: true, kind: task.kind };
+    };
+
+    beforeAll(async () => {
+      shots =
+        process.env.UPDATE_SCREENSHOTS === '1' ? DOCS_DIR : await mkdtemp(join(tmpdir(), 'console-shots-'));
+      await mkdir(shots, { recursive: true });
+      db = await testDatabase();
+      setup = await consoleSetup(db, { token: TOKEN, refreshMs: 250, finishedCountMs: 250 });
+      const { source, locks } = setup;
+      ids.ok = await source.enqueue(
+        Array.from({ length: 24 }, (_, n) => ({ kind: n % 3 ? 'email' : 'report', payload: { n } })),
+      );
+      ids.flaky = await source.enqueue(
+        Array.from({ length: 3 }, (_, n) => ({ kind: 'flaky', maxAttempts: 1, payload: { n } })),
+      );
+      ids.evil = await source.enqueue({
+        kind: 'evil',
+        maxAttempts: 1,
+        payload: { html: EVIL_HTML, script: EVIL_SCRIPT },
+      });
+      worker = new Worker({ locks, source, handler, concurrency: 4, schedule: { every: 50 } });
+      working = worker.run();
+      const session = await locks.openSession();
+      await new Election(locks, 'svc/reports/leader').campaign(session, {
+        value: { id: 'reporter-1', address: 'http://10.0.0.7:8080' },
+      });
+      await session.tryAcquire('reports/nightly', { value: 'reporter-1' });
+      await until(async () => (await openTasks(setup)) === 0);
+      browser = await puppeteer.launch({
+        executablePath: chromium,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+      });
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await worker?.stop();
+      await working;
+      await setup?.close();
+      await db?.close();
+      if (process.env.UPDATE_SCREENSHOTS !== '1' && shots) await rm(shots, { recursive: true, force: true });
+    });
+
+    async function openPage(): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+      const page = await browser.newPage();
+      await page.setViewport({ width: 1400, height: 1000 });
+      const dialogs: string[] = [];
+      const errors: string[] = [];
+      page.on('dialog', (dialog) => {
+        dialogs.push(dialog.message());
+        dialog.dismiss().catch(() => {});
+      });
+      page.on('pageerror', (error) => errors.push(String(error)));
+      await page.goto(setup.console.url, { waitUntil: 'load' });
+      await page.waitForSelector('body[data-seq]');
+      return { page, dialogs, errors };
+    }
+
+    it('shows the counts the database holds, the dead tasks and the locks and leaders', async () => {
+      const { page, errors } = await openPage();
+      const expected = await databaseCounts(setup.admin, setup.schema);
+      const total = [...expected.values()].reduce((a, b) => a + b, 0);
+      const byStatus = (status: string) =>
+        [...expected].filter(([k]) => k.endsWith(`/${status}`)).reduce((sum, [, n]) => sum + n, 0);
+      expect(byStatus('done')).toBe(24);
+      expect(byStatus('dead')).toBe(4);
+      await page.waitForFunction(
+        (done, dead, all) =>
+          document.getElementById('count-done')?.textContent === String(done) &&
+          document.getElementById('count-dead')?.textContent === String(dead) &&
+          document.getElementById('count-total')?.textContent === String(all),
+        {},
+        byStatus('done'),
+        byStatus('dead'),
+        total,
+      );
+      const cells = await page.$$eval('#counts tbody td[data-status]', (tds) =>
+        tds.map((td) => [
+          `${(td.parentElement as HTMLElement).dataset.kind}/${(td as HTMLElement).dataset.status}`,
+          Number(td.textContent),
+        ]),
+      );
+      for (const [key, n] of cells as Array<[string, number]>) {
+        if (key.endsWith('/total')) continue;
+        expect([key, n]).toEqual([key, expected.get(key) ?? 0]);
+      }
+      const dead = await page.$$eval('#problem-table tbody tr', (rows) =>
+        rows.map((row) => (row as HTMLElement).dataset.id),
+      );
+      expect(dead.sort()).toEqual([...ids.flaky, ...ids.evil].sort());
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('#leader-table td')].some((td) => td.textContent === 'reporter-1'),
+      );
+      const lockKeys = await page.$$eval('#lock-table tbody tr', (rows) =>
+        rows.map((row) => (row as HTMLElement).dataset.key),
+      );
+      expect(lockKeys).toContain('reports/nightly');
+      expect(await page.$$eval('#throughput-chart canvas', (c) => c.length)).toBe(1);
+      expect(errors).toEqual([]);
+      await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
+      await page.close();
+    });
+
+    it('renders a payload and error holding <img onerror> and <script> as text: no element, no script run', async () => {
+      const { page, dialogs, errors } = await openPage();
+      const evil = ids.evil[0]!;
+      await page.waitForSelector(`#problem-table tr[data-id="${evil}"]`);
+      const errorCell = await page.$eval(
+        `#problem-table tr[data-id="${evil}"] td.error`,
+        (td) => td.textContent ?? '',
+      );
+      expect(errorCell).toBe(`${EVIL_HTML} ${EVIL_SCRIPT}`);
+      await page.click(`#problem-table button.task-link[data-id="${evil}"]`);
+      await page.waitForFunction((id) => document.getElementById('detail-id')?.textContent === id, {}, evil);
+      const payload = await page.$eval('#detail-payload', (pre) => pre.textContent ?? '');
+      expect(JSON.parse(payload)).toEqual({ html: EVIL_HTML, script: EVIL_SCRIPT });
+      expect(await page.$eval('#detail-error', (pre) => pre.textContent)).toBe(`${EVIL_HTML} ${EVIL_SCRIPT}`);
+      const injected = await page.evaluate(() => ({
+        pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+        images: document.querySelectorAll('img').length,
+        scripts: [...document.querySelectorAll('script')].map((s) => s.getAttribute('src')),
+      }));
+      expect(injected).toEqual({
+        pwned: null,
+        images: 0,
+        scripts: ['/vendor/uPlot.iife.min.js', '/console.js'],
+      });
+      expect(dialogs).toEqual([]);
+      expect(errors).toEqual([]);
+      const detail = await page.$('#detail');
+      await detail!.screenshot({ path: join(shots, 'task-detail.png') });
+      await page.close();
+    });
+
+    it('retries a dead task with the token from the page; the worker then runs it exactly once', async () => {
+      const { page, errors } = await openPage();
+      const target = ids.flaky[0]!;
+      expect(runs.get(target)).toBe(1);
+      fixed = true;
+      // Without the token the page refuses before asking the server.
+      await page.waitForSelector(`#problem-table button.retry[data-id="${target}"]`);
+      await page.click(`#problem-table button.retry[data-id="${target}"]`);
+      await page.waitForFunction(() =>
+        document.getElementById('action-status')?.textContent?.includes('token'),
+      );
+      expect((await setup.source.get(target))?.status).toBe('dead');
+
+      await page.type('#token', TOKEN);
+      await page.click('#token-form button[type="submit"]');
+      await page.waitForFunction(() => document.getElementById('mode')?.textContent === 'actions enabled');
+      await page.screenshot({ path: join(shots, 'dead-tasks.png') });
+      await page.click(`#problem-table button.retry[data-id="${target}"]`);
+      await page.waitForFunction(
+        (id) => document.getElementById('action-status')?.textContent === `task ${id} retried: it is due now`,
+        {},
+        target,
+      );
+      await until(async () => (await setup.source.get(target))?.status === 'done');
+      // The page drops it from the dead tasks on a later snapshot and counts it as done.
+      await page.waitForFunction(
+        (id) => !document.querySelector(`#problem-table tr[data-id="${id}"]`),
+        {},
+        target,
+      );
+      await page.waitForFunction(() => document.getElementById('count-done')?.textContent === '25');
+      expect(runs.get(target)).toBe(2);
+      expect(await setup.source.get(target)).toMatchObject({ status: 'done', attempts: 1 });
+      expect(setup.actions).toEqual([expect.objectContaining({ taskId: target, outcome: 'retried' })]);
+      // The other dead tasks were not touched.
+      for (const other of [...ids.flaky.slice(1), ...ids.evil]) {
+        expect(runs.get(other)).toBe(1);
+        expect((await setup.source.get(other))?.status).toBe('dead');
+      }
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+  });
+}
+
+async function openTasks(setup: Awaited<ReturnType<typeof consoleSetup>>): Promise<number> {
+  const { rows } = await setup.admin.query(
+    `SELECT count(*)::int AS n FROM "${setup.schema}".tasks WHERE finished_at IS NULL`,
+  );
+  return rows[0].n;
+}
+
+/** Polls `condition` every 25 ms until it holds (the test's own timeout bounds the wait). */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 25));
+}
