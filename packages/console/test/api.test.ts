@@ -1,5 +1,5 @@
 import { MemoryLockProvider, type Task, Worker } from '@baton/core';
-import { type TestDatabase, testDatabase } from '@baton/testkit/pglite';
+import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY, LIMITS, type Snapshot, type TaskPage } from '../src/index.js';
 import { consoleSetup, databaseCounts, Election, TOKEN } from './support.js';

@@ -1,6 +1,6 @@
 import { Election, MemoryLockProvider } from '@baton/core';
 import { PostgresTaskSource } from '@baton/source-postgres';
-import type { TestDatabase } from '@baton/testkit/pglite';
+import type { TestDatabase } from '@baton/test-servers/pglite';
 import pg from 'pg';
 import {
   type ActionLogEntry,
