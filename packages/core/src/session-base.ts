@@ -360,7 +360,8 @@ export function validateKey(key: unknown): asserts key is string {
 
 /**
  * The abort reason of a released lease, built without a stack trace: it is never thrown, and capturing one
- * on every release took about 6% of the client's CPU per acquire+release in a profile of the Redis backend.
+ * on every release took about 6% of the client's CPU samples in a profile of Redis acquire+release pairs
+ * (`node --cpu-prof bench/tools/pair-loop.mjs redis`).
  */
 function releasedReason(key: string): LeaseReleasedError {
   const limit = Error.stackTraceLimit;
