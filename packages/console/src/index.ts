@@ -3,7 +3,13 @@ export { CONTENT_SECURITY_POLICY } from './app.js';
 export { MIN_TOKEN_LENGTH } from './auth.js';
 export { type ConsoleDatabase, openConsoleDatabase } from './database.js';
 export type { LeaderRow, LockRow, LocksView } from './locks-view.js';
-export { type ConsoleOptions, type ConsoleOptionsInput, consoleOptionsSchema, LIMITS } from './options.js';
+export {
+  type ConsoleOptions,
+  type ConsoleOptionsInput,
+  consoleDurationBounds,
+  consoleOptionsSchema,
+  LIMITS,
+} from './options.js';
 export type { CountRow, MinuteRow, TaskPage, TaskSummary, WorkerRow } from './queries.js';
 export { type RunningConsole, type StartConsoleOptions, startConsole } from './server.js';
 export type { Refresher, Snapshot } from './snapshot.js';

@@ -1,4 +1,11 @@
+import { durationBounds } from '@baton/core';
 import { z } from 'zod';
+
+/** Bounds of the console's durations, for the schema below and the CLI's duration flags. */
+export const consoleDurationBounds = {
+  /** The shared refresh loop's interval. */
+  refreshMs: durationBounds({ min: 250, max: 60_000 }),
+} as const;
 
 /**
  * The console's settings, declared once: the CLI's `baton console` parses its flags with this schema, so the
@@ -10,7 +17,12 @@ export const consoleOptionsSchema = z.object({
   /** Interface to listen on. Loopback by default: the console shows payloads and errors. */
   host: z.string().min(1).max(255).default('127.0.0.1'),
   /** How often the one shared refresh loop reads the database while pages are open (ms). */
-  refreshMs: z.coerce.number().int().min(250).max(60_000).default(2_000),
+  refreshMs: z.coerce
+    .number()
+    .int()
+    .min(consoleDurationBounds.refreshMs.min)
+    .max(consoleDurationBounds.refreshMs.max)
+    .default(2_000),
   /**
    * How often the done/dead counts are recounted (ms). They need a scan of the whole table (no index may
    * mention status, see migrations.ts), so they are refreshed less often than the open counts.

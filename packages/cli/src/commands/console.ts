@@ -1,7 +1,8 @@
-import { consoleOptionsSchema, MIN_TOKEN_LENGTH } from '@baton/console';
-import type { LockProvider } from '@baton/core';
+import { consoleDurationBounds, consoleOptionsSchema, MIN_TOKEN_LENGTH } from '@baton/console';
+import { describeDurationBounds, formatDurationBound, type LockProvider } from '@baton/core';
 import type { Command } from 'commander';
 import type { z } from 'zod';
+import { durationArg } from '../args.js';
 import { UsageError } from '../classify-errors.js';
 import { backendName, lockInput, logLevel } from '../config.js';
 import { commandContext, openLocks } from '../context.js';
@@ -17,7 +18,7 @@ const TOKEN_ENV = 'BATON_CONSOLE_TOKEN';
 interface ConsoleFlags {
   port?: string;
   host?: string;
-  refresh?: string;
+  refresh?: number;
   election?: string[];
   lockPrefix?: string;
   tokenEnv: string;
@@ -31,8 +32,9 @@ export function consoleCommand(program: Command): Command {
     .option('--port <n>', `TCP port (default ${DEFAULTS.port}; 0 picks a free one)`)
     .option('--host <host>', `interface to listen on (default ${DEFAULTS.host}: this machine only)`)
     .option(
-      '--refresh <ms>',
-      `how often the one shared refresh reads the database (default ${DEFAULTS.refreshMs})`,
+      '--refresh <duration>',
+      `how often the one shared refresh reads the database, ${describeDurationBounds(consoleDurationBounds.refreshMs)} (default ${formatDurationBound(DEFAULTS.refreshMs)})`,
+      durationArg(consoleDurationBounds.refreshMs),
     )
     .option('--election <key>', 'election key whose leader to show (repeatable)', collect, [])
     .option('--lock-prefix <prefix>', 'only list locks under this key prefix')
