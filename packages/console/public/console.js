@@ -109,6 +109,57 @@ function renderCounts(snapshot) {
   $('clock').textContent = new Date(snapshot.at).toLocaleTimeString();
 }
 
+function bytes(n) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function age(ms) {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  return duration(ms);
+}
+
+function renderStorage(snapshot) {
+  const view = snapshot.storage;
+  $('table-size').textContent = bytes(view.bytes);
+  $('table-rows').textContent =
+    view.rowEstimate === null
+      ? 'no row estimate yet (not analyzed)'
+      : `about ${view.rowEstimate.toLocaleString('en')} rows (planner estimate)`;
+  if (!view.retention) {
+    fill($('retention'), [
+      el(
+        'li',
+        { id: 'retention-off' },
+        'No retention policy: done and dead tasks stay in the table (set --retain-done / --retain-dead, or BATON_RETAIN_DONE / BATON_RETAIN_DEAD).',
+      ),
+    ]);
+    return;
+  }
+  fill(
+    $('retention'),
+    ['done', 'dead'].map((status) => {
+      const due = view.retention[status];
+      if (!due) return el('li', { dataset: { status } }, `${status} tasks: kept (no age set)`);
+      const count = `${due.capped ? 'at least ' : ''}${due.count.toLocaleString('en')}`;
+      return el(
+        'li',
+        { dataset: { status } },
+        `${status} tasks older than ${age(due.afterMs)}: `,
+        el('strong', { dataset: { field: 'due' } }, count),
+        ' removed by the next retention run',
+      );
+    }),
+  );
+}
+
 function chartSeries(snapshot) {
   const end = Math.floor(snapshot.at / 60_000) * 60_000;
   const byMinute = new Map(snapshot.minutes.map((m) => [m.minute, m]));
@@ -288,6 +339,7 @@ function render(snapshot) {
   state.readOnly = snapshot.readOnly;
   renderMode();
   renderCounts(snapshot);
+  renderStorage(snapshot);
   renderCharts(snapshot);
   renderProblems(snapshot);
   renderWorkers(snapshot);

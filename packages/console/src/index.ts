@@ -7,3 +7,4 @@ export { type ConsoleOptions, type ConsoleOptionsInput, consoleOptionsSchema, LI
 export type { CountRow, MinuteRow, TaskPage, TaskSummary, WorkerRow } from './queries.js';
 export { type RunningConsole, type StartConsoleOptions, startConsole } from './server.js';
 export type { Refresher, Snapshot } from './snapshot.js';
+export type { RetentionDue, RetentionSettings, StorageView } from './storage.js';

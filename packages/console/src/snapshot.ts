@@ -14,6 +14,7 @@ import {
   toWorkers,
   type WorkerRow,
 } from './queries.js';
+import { type RetentionSettings, readStorage, type StorageView } from './storage.js';
 
 /** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
 export interface Snapshot {
@@ -31,6 +32,11 @@ export interface Snapshot {
     /** When the finished counts were read (the database's clock). */
     finishedAt: number;
   };
+  /**
+   * The tasks table's size and row estimate, and what the retention policy removes next: read with the
+   * done/dead counts (every `finishedCountMs`, and after an action), at `counts.finishedAt`.
+   */
+  storage: StorageView;
   /** Tasks due now and not running (pending, or failed and due for their retry). */
   backlog: { due: number };
   /** The last hour, one row per minute that finished tasks (oldest first). */
@@ -59,7 +65,8 @@ export class Refresher {
   #latest: Snapshot | undefined;
   #latestAt = 0;
   #inFlight: Promise<Snapshot> | undefined;
-  #finished: { rows: CountRow[]; at: number; readAt: number } | undefined;
+  readonly #retention: RetentionSettings;
+  #finished: { rows: CountRow[]; storage: StorageView; at: number; readAt: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Snapshots read so far (for tests and the benchmark). */
@@ -71,7 +78,9 @@ export class Refresher {
     locks: LockProvider | undefined;
     settings: ConsoleOptions;
     readOnly: boolean;
+    retention?: RetentionSettings | undefined;
   }) {
+    this.#retention = options.retention ?? {};
     this.#db = options.db;
     this.#sql = options.sql;
     this.#options = options.settings;
@@ -153,6 +162,7 @@ export class Refresher {
         nowRows: await db.query(sql.now),
         open: await db.query(sql.openCounts),
         finished: recount ? await db.query(sql.finishedCounts) : undefined,
+        storage: recount ? await readStorage(db, sql.storage, sql.table, this.#retention) : undefined,
         minutes: await db.query(sql.minutes),
         failed: await db.query(sql.failed),
         dead: await db.query(sql.dead),
@@ -163,9 +173,9 @@ export class Refresher {
     const { nowRows, open, minutes, failed, dead, running, recent } = read;
     const at = Number(firstRow(nowRows).now);
     const finished =
-      read.finished || !previous
-        ? { rows: toCounts(read.finished?.rows ?? []), at, readAt: local }
-        : previous;
+      read.finished && read.storage
+        ? { rows: toCounts(read.finished.rows), storage: read.storage, at, readAt: local }
+        : previous!;
     // An action during this read (invalidate()) asks for a recount after it: keep that request.
     if (this.#finished === previous) this.#finished = finished;
     const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
@@ -177,6 +187,7 @@ export class Refresher {
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
       counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
+      storage: finished.storage,
       backlog: { due },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },

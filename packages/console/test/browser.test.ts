@@ -46,7 +46,12 @@ if (!chromium) {
         process.env.UPDATE_SCREENSHOTS === '1' ? DOCS_DIR : await mkdtemp(join(tmpdir(), 'console-shots-'));
       await mkdir(shots, { recursive: true });
       db = await testDatabase();
-      setup = await consoleSetup(db, { token: TOKEN, refreshMs: 250, finishedCountMs: 250 });
+      setup = await consoleSetup(db, {
+        token: TOKEN,
+        refreshMs: 250,
+        finishedCountMs: 250,
+        retention: { doneAfterMs: 0 },
+      });
       const { source, locks } = setup;
       ids.ok = await source.enqueue(
         Array.from({ length: 24 }, (_, n) => ({ kind: n % 3 ? 'email' : 'report', payload: { n } })),
@@ -138,6 +143,23 @@ if (!chromium) {
       );
       expect(lockKeys).toContain('reports/nightly');
       expect(await page.$$eval('#throughput-chart canvas', (c) => c.length)).toBe(1);
+      // The table's size as the catalog says it; retention (done after 0 ms) would remove every done task.
+      const size = await setup.admin.query(
+        `SELECT pg_total_relation_size('"${setup.schema}".tasks'::regclass)::int AS bytes`,
+      );
+      const kB = `${(size.rows[0].bytes / 1024).toFixed(1)} kB`;
+      await page.waitForFunction(
+        (text, done) =>
+          document.getElementById('table-size')?.textContent === text &&
+          document.querySelector('#retention li[data-status="done"] [data-field="due"]')?.textContent ===
+            String(done),
+        {},
+        kB,
+        byStatus('done'),
+      );
+      expect(await page.$eval('#retention li[data-status="dead"]', (li) => li.textContent)).toBe(
+        'dead tasks: kept (no age set)',
+      );
       expect(errors).toEqual([]);
       await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
       await page.close();
