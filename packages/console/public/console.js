@@ -433,7 +433,21 @@ function connect() {
   events.addEventListener('snapshot', (event) => {
     live.textContent = 'live';
     live.className = 'badge ok';
+    live.removeAttribute('title');
+    $('refresh-error').textContent = '';
     render(JSON.parse(event.data));
+  });
+  // The shared refresh failed (the database is down or refused): say so; the next good snapshot clears it.
+  events.addEventListener('refresh-error', (event) => {
+    const failure = JSON.parse(event.data);
+    live.textContent = 'refresh failing';
+    live.className = 'badge bad';
+    live.title = failure.message;
+    const since = failure.lastGoodAt
+      ? `; the figures below are from ${new Date(failure.lastGoodAt).toLocaleTimeString()}`
+      : '';
+    $('refresh-error').textContent =
+      `${failure.message} (${failure.failures} refresh${failure.failures === 1 ? '' : 'es'} failed in a row, at ${new Date(failure.at).toLocaleTimeString()}${since})`;
   });
   events.addEventListener('error', () => {
     live.textContent = 'reconnecting…';

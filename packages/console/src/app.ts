@@ -1,4 +1,4 @@
-import { BatonError } from '@baton/core';
+import { BatonError, redact } from '@baton/core';
 import type { PgPool, PostgresTaskSource } from '@baton/source-postgres';
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
@@ -6,7 +6,7 @@ import type { Asset } from './assets.js';
 import type { TokenCheck } from './auth.js';
 import { type ConsoleQueries, readPage, type TaskPage, toSummary } from './queries.js';
 import { badRequest, listQuerySchema, taskParamsSchema } from './requests.js';
-import type { Refresher, Snapshot } from './snapshot.js';
+import type { Refresher } from './snapshot.js';
 
 /** One action taken (or refused) through the console: every one is logged. */
 export interface ActionLogEntry {
@@ -67,17 +67,18 @@ export function createApp(ctx: AppContext): Hono {
 
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
-      let pending: Snapshot | undefined;
+      // The newest event only: a page that reads slowly skips to the latest state instead of queueing.
+      let pending: { event: string; id?: string; data: string } | undefined;
       let writing = false;
-      const send = async (snapshot: Snapshot) => {
-        pending = snapshot;
+      const send = async (event: { event: string; id?: string; data: string }) => {
+        pending = event;
         if (writing) return;
         writing = true;
         try {
           while (pending && !stream.aborted) {
             const next = pending;
             pending = undefined;
-            await stream.writeSSE({ event: 'snapshot', id: String(next.seq), data: JSON.stringify(next) });
+            await stream.writeSSE(next);
           }
         } finally {
           writing = false;
@@ -87,9 +88,16 @@ export function createApp(ctx: AppContext): Hono {
         stream.onAbort(resolve);
         ctx.closing.addEventListener('abort', () => resolve(), { once: true });
       });
-      const unsubscribe = ctx.refresher.subscribe((snapshot) => {
-        send(snapshot).catch(() => {});
-      });
+      const unsubscribe = ctx.refresher.subscribe(
+        (snapshot) => {
+          send({ event: 'snapshot', id: String(snapshot.seq), data: JSON.stringify(snapshot) }).catch(
+            () => {},
+          );
+        },
+        (failure) => {
+          send({ event: 'refresh-error', data: JSON.stringify(failure) }).catch(() => {});
+        },
+      );
       try {
         await done;
       } finally {
@@ -170,7 +178,7 @@ export function createApp(ctx: AppContext): Hono {
 
   app.notFound((c) => c.json({ error: 'not found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = redact(error instanceof Error ? error.message : String(error));
     const status = error instanceof BatonError && error.code === 'UNAVAILABLE' ? 503 : 500;
     return c.json({ error: 'server error', message }, status);
   });

@@ -1,4 +1,4 @@
-import type { LockProvider } from '@baton/core';
+import { type LockProvider, redact } from '@baton/core';
 import type { PgPool, PgQueryable } from '@baton/source-postgres';
 import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
 import type { ConsoleOptions } from './options.js';
@@ -48,7 +48,22 @@ export interface Snapshot {
   leaders: LeaderRow[];
 }
 
-type Listener = (snapshot: Snapshot) => void;
+/** A refresh that failed: pushed to every open page in place of a snapshot, until a refresh succeeds. */
+export interface RefreshFailure {
+  /** What failed, without secrets (passed through core's `redact`). */
+  message: string;
+  /** When the refresh failed (this machine's clock, ms since the epoch). */
+  at: number;
+  /** Refreshes failed in a row. */
+  failures: number;
+  /** When the latest good snapshot was read (the database's clock), or null: none yet. */
+  lastGoodAt: number | null;
+}
+
+interface Listener {
+  snapshot: (snapshot: Snapshot) => void;
+  failure?: ((failure: RefreshFailure) => void) | undefined;
+}
 
 /**
  * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
@@ -68,6 +83,8 @@ export class Refresher {
   readonly #retention: RetentionSettings;
   #finished: { rows: CountRow[]; storage: StorageView; at: number; readAt: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #failure: RefreshFailure | undefined;
+  #lastGoodAt: number | null = null;
   #closed = false;
   /** Snapshots read so far (for tests and the benchmark). */
   refreshes = 0;
@@ -94,11 +111,24 @@ export class Refresher {
     return this.#listeners.size;
   }
 
-  /** Adds a listener (an open page); the loop runs while there is one. Returns the removal. */
-  subscribe(listener: Listener): () => void {
+  /** The failure of the latest refresh, or undefined when it succeeded. */
+  get failure(): RefreshFailure | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Adds a listener (an open page): `onSnapshot` after each good refresh, `onFailure` after each failed one.
+   * The loop runs while there is one. Returns the removal.
+   */
+  subscribe(
+    onSnapshot: (snapshot: Snapshot) => void,
+    onFailure?: (failure: RefreshFailure) => void,
+  ): () => void {
+    const listener: Listener = { snapshot: onSnapshot, failure: onFailure };
     this.#listeners.add(listener);
     if (this.#listeners.size === 1) this.#schedule(0);
-    else if (this.#latest) listener(this.#latest);
+    else if (this.#failure) onFailure?.(this.#failure);
+    else if (this.#latest) onSnapshot(this.#latest);
     return () => {
       this.#listeners.delete(listener);
       if (this.#listeners.size === 0) this.#stopTimer();
@@ -114,9 +144,14 @@ export class Refresher {
 
   /** Reads a snapshot now (joining one under way) and pushes it to the listeners. */
   refresh(): Promise<Snapshot> {
-    this.#inFlight ??= this.#read().finally(() => {
-      this.#inFlight = undefined;
-    });
+    this.#inFlight ??= this.#read()
+      .catch((error: unknown) => {
+        this.#fail(error);
+        throw error;
+      })
+      .finally(() => {
+        this.#inFlight = undefined;
+      });
     return this.#inFlight;
   }
 
@@ -145,6 +180,18 @@ export class Refresher {
         });
     }, delay);
     this.#timer.unref();
+  }
+
+  #fail(error: unknown): void {
+    const failure: RefreshFailure = {
+      message: describeFailure(error),
+      at: Date.now(),
+      failures: (this.#failure?.failures ?? 0) + 1,
+      lastGoodAt: this.#latest?.at ?? this.#lastGoodAt,
+    };
+    this.#failure = failure;
+    this.#latest = undefined;
+    for (const listener of this.#listeners) listener.failure?.(failure);
   }
 
   #stopTimer(): void {
@@ -197,7 +244,9 @@ export class Refresher {
     };
     this.#latest = snapshot;
     this.#latestAt = Date.now();
-    for (const listener of this.#listeners) listener(snapshot);
+    this.#lastGoodAt = snapshot.at;
+    this.#failure = undefined;
+    for (const listener of this.#listeners) listener.snapshot(snapshot);
     return snapshot;
   }
 
@@ -218,4 +267,15 @@ export class Refresher {
       throw error;
     }
   }
+}
+
+/**
+ * What failed, for the page: the stage, the driver's message and code, with every credential masked by
+ * core's `redact` (URL passwords, credential parameters, remembered secrets such as the configured password).
+ */
+export function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const suffix = typeof code === 'string' && code !== '' && !message.includes(code) ? ` (${code})` : '';
+  return redact(`reading the database failed: ${message || 'no message'}${suffix}`);
 }
