@@ -8,6 +8,7 @@ const state = {
   readOnly: true,
   listQuery: null,
   problems: '',
+  locks: '',
 };
 const charts = { throughput: null, latency: null };
 
@@ -266,6 +267,7 @@ function renderLocks(snapshot) {
   if (!view) {
     $('locks-backend').textContent = '';
     $('locks-note').textContent = 'no lock backend configured';
+    state.locks = '';
     return fill(body, []);
   }
   $('locks-backend').textContent = `(${view.backend}${view.prefix ? `, prefix ${view.prefix}` : ''})`;
@@ -274,6 +276,21 @@ function renderLocks(snapshot) {
     : view.error
       ? `could not list locks: ${view.error}`
       : `${view.holders.length}${view.truncated ? '+' : ''} held. "seen for" is measured by this console (a lower bound of the age); the lock contract carries no remaining lease.`;
+  // Rebuild the rows only when the holders change (a row rebuilt under the pointer would swallow a click on
+  // its button); the "seen for" cells are updated in place.
+  const signature = JSON.stringify([
+    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value]),
+    state.readOnly,
+    view.forceRelease,
+  ]);
+  if (signature === state.locks) {
+    const cells = body.querySelectorAll('td[data-field="seen"]');
+    view.holders.forEach((h, i) => {
+      if (cells[i]) cells[i].textContent = `≥ ${duration(h.seenForMs)}`;
+    });
+    return;
+  }
+  state.locks = signature;
   fill(
     body,
     view.holders.map((h) =>
@@ -282,11 +299,50 @@ function renderLocks(snapshot) {
         { dataset: { key: h.key } },
         el('td', {}, h.key),
         el('td', {}, h.sessionId),
-        el('td', { className: 'num' }, h.fence),
-        el('td', { className: 'num' }, `≥ ${duration(h.seenForMs)}`),
+        el('td', { className: 'num', dataset: { field: 'fence' } }, h.fence),
+        el('td', { className: 'num', dataset: { field: 'seen' } }, `≥ ${duration(h.seenForMs)}`),
         el('td', {}, h.value ?? ''),
+        el('td', {}, state.readOnly || !view.forceRelease ? '' : releaseButton(h, view.releaseRisks)),
       ),
     ),
+  );
+}
+
+function releaseButton(holder, risks) {
+  return el(
+    'button',
+    {
+      type: 'button',
+      className: 'release',
+      dataset: { key: holder.key },
+      onclick: () => forceRelease(holder, risks),
+    },
+    'Force release',
+  );
+}
+
+/** Asks first, saying what it risks; only a confirmed release is sent (with the token). */
+async function forceRelease(holder, risks) {
+  if (!state.token) return say('enter the console token first (BATON_CONSOLE_TOKEN)', false);
+  const question = [
+    `Force-release lock "${holder.key}", held by session ${holder.sessionId} with fence ${holder.fence}?`,
+    '',
+    'What it risks:',
+    ...risks.map((risk) => `- ${risk}`),
+  ].join('\n');
+  if (!window.confirm(question)) return say(`lock ${holder.key}: not released`);
+  const response = await fetch('/api/locks/release', {
+    method: 'POST',
+    headers: { ...headers(), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ key: holder.key, force: true }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok)
+    return say(`release of ${holder.key} refused (${response.status}): ${body.message ?? ''}`, false);
+  say(
+    body.released
+      ? `lock ${holder.key} released (was session ${body.previousHolder?.sessionId ?? '?'}, fence ${body.previousHolder?.fence ?? '?'})`
+      : `lock ${holder.key}: nobody held it; nothing was released`,
   );
 }
 

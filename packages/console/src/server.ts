@@ -63,6 +63,7 @@ export async function startConsole(options: StartConsoleOptions): Promise<Runnin
     db,
     sql: consoleQueries(source.schema),
     refresher,
+    locks,
     auth,
     assets: await loadAssets(),
     onAction,

@@ -88,19 +88,26 @@ if (!chromium) {
       if (process.env.UPDATE_SCREENSHOTS !== '1' && shots) await rm(shots, { recursive: true, force: true });
     });
 
-    async function openPage(): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+    async function openPage(): Promise<{
+      page: Page;
+      dialogs: string[];
+      errors: string[];
+      /** What the next dialogs answer: dismiss (default) or accept. */
+      answer: { accept: boolean };
+    }> {
       const page = await browser.newPage();
       await page.setViewport({ width: 1400, height: 1000 });
       const dialogs: string[] = [];
       const errors: string[] = [];
+      const answer = { accept: false };
       page.on('dialog', (dialog) => {
         dialogs.push(dialog.message());
-        dialog.dismiss().catch(() => {});
+        (answer.accept ? dialog.accept() : dialog.dismiss()).catch(() => {});
       });
       page.on('pageerror', (error) => errors.push(String(error)));
       await page.goto(setup.console.url, { waitUntil: 'load' });
       await page.waitForSelector('body[data-seq]');
-      return { page, dialogs, errors };
+      return { page, dialogs, errors, answer };
     }
 
     it('shows the counts the database holds, the dead tasks and the locks and leaders', async () => {
@@ -235,6 +242,47 @@ if (!chromium) {
         expect(runs.get(other)).toBe(1);
         expect((await setup.source.get(other))?.status).toBe('dead');
       }
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
+    it('force-releases a lock only after a confirmation that says what it risks', async () => {
+      const { page, dialogs, errors, answer } = await openPage();
+      const key = 'reports/nightly';
+      const before = (await setup.locks.getHolder(key))!;
+      expect(before).not.toBeNull();
+      await page.type('#token', TOKEN);
+      await page.click('#token-form button[type="submit"]');
+      const button = `#lock-table button.release[data-key="${key}"]`;
+      await page.waitForSelector(button);
+      // Dismissed: nothing is sent, the holder stays.
+      await page.click(button);
+      await page.waitForFunction(
+        (k) => document.getElementById('action-status')?.textContent === `lock ${k}: not released`,
+        {},
+        key,
+      );
+      expect(dialogs).toHaveLength(1);
+      expect(dialogs[0]).toContain(`Force-release lock "${key}", held by session ${before.sessionId}`);
+      expect(dialogs[0]).toContain('keeps believing it holds the lock');
+      expect(dialogs[0]).toContain('only systems that check fences reject the old holder');
+      expect(await setup.locks.getHolder(key)).toMatchObject({ sessionId: before.sessionId });
+      expect(setup.actions.some((a) => a.action === 'force-release')).toBe(false);
+      // Accepted: released through the API, logged, and the key is free with a higher fence next.
+      answer.accept = true;
+      await page.click(button);
+      await page.waitForFunction(
+        (k) => document.getElementById('action-status')?.textContent?.startsWith(`lock ${k} released`),
+        {},
+        key,
+      );
+      expect(dialogs).toHaveLength(2);
+      expect(await setup.locks.getHolder(key)).toBeNull();
+      expect(setup.actions.at(-1)).toMatchObject({ action: 'force-release', key, outcome: 'released' });
+      await page.waitForFunction((k) => !document.querySelector(`#lock-table tr[data-key="${k}"]`), {}, key);
+      const next = await setup.locks.openSession();
+      const lease = await next.tryAcquire(key);
+      expect(lease!.fence).toBeGreaterThan(before.fence);
       expect(errors).toEqual([]);
       await page.close();
     });
