@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Election, type TaskHandler, Worker } from '@baton/core';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
+import pg from 'pg';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, noChromiumMessage } from './chromium.js';
@@ -285,6 +287,44 @@ if (!chromium) {
       expect(lease!.fence).toBeGreaterThan(before.fence);
       expect(errors).toEqual([]);
       await page.close();
+    });
+
+    it('shows a failing refresh in the badge, without the password, and goes back to live', async () => {
+      const proxy = await startFaultProxy(db.connectionString);
+      const through = new URL(db.connectionString);
+      through.host = proxy.address;
+      if (!through.password) through.password = 'pw-not-for-the-page-0123';
+      const viaProxy = new pg.Pool({ connectionString: through.toString(), max: 2 });
+      viaProxy.on('error', () => {});
+      const other = await consoleSetup(db, { db: viaProxy, refreshMs: 250 });
+      const page = await browser.newPage();
+      try {
+        await page.goto(other.console.url, { waitUntil: 'load' });
+        await page.waitForFunction(() => document.getElementById('live')?.textContent === 'live');
+        proxy.setMode('reset');
+        await page.waitForFunction(
+          () =>
+            document.getElementById('live')?.textContent === 'refresh failing' &&
+            document
+              .getElementById('refresh-error')
+              ?.textContent?.startsWith('reading the database failed: '),
+        );
+        const shown = await page.evaluate(() => document.body.textContent ?? '');
+        expect(shown).not.toContain(`:${through.password}@`);
+        // A short real password ('baton') is an ordinary word on this page: it is masked by position only.
+        if (through.password.length >= 8) expect(shown).not.toContain(through.password);
+        proxy.setMode('pass');
+        await page.waitForFunction(
+          () =>
+            document.getElementById('live')?.textContent === 'live' &&
+            document.getElementById('refresh-error')?.textContent === '',
+        );
+      } finally {
+        await page.close();
+        await other.close();
+        await viaProxy.end().catch(() => {});
+        await proxy.close();
+      }
     });
   });
 }
