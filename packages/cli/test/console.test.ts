@@ -48,4 +48,33 @@ describe('baton console', () => {
     }
     expect(await running.exited).toBe(143);
   });
+
+  it('takes the retention ages from the worker flags and variables, and refuses a bad one', async () => {
+    const bad = await baton(['console', '--retain-done', 'soon'], {
+      env: { DATABASE_URL: db.connectionString },
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--retain-done/);
+    const badEnv = await baton(['console'], {
+      env: { DATABASE_URL: db.connectionString, BATON_RETAIN_DEAD: 'soon' },
+    });
+    expect(badEnv.code).toBe(2);
+    expect(badEnv.stderr).toMatch(/BATON_RETAIN_DEAD/);
+    const schema = await db.newSchema('cli_console_retain');
+    const env = { DATABASE_URL: db.connectionString, BATON_PG_SCHEMA: schema, BATON_RETAIN_DEAD: '720h' };
+    const running = new Running(['--json', 'console', '--port', '0', '--retain-done', '168h'], { env });
+    try {
+      const line = await running.waitFor((l) => typeof l.url === 'string');
+      const snapshot = (await (await fetch(new URL('/api/snapshot', String(line.url)))).json()) as {
+        storage: { retention: unknown };
+      };
+      expect(snapshot.storage.retention).toEqual({
+        done: { afterMs: 168 * 3_600_000, count: 0, capped: false },
+        dead: { afterMs: 720 * 3_600_000, count: 0, capped: false },
+      });
+    } finally {
+      running.kill('SIGTERM');
+    }
+    expect(await running.exited).toBe(143);
+  });
 });

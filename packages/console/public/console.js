@@ -8,6 +8,7 @@ const state = {
   readOnly: true,
   listQuery: null,
   problems: '',
+  locks: '',
 };
 const charts = { throughput: null, latency: null };
 
@@ -107,6 +108,57 @@ function renderCounts(snapshot) {
     `done and dead counted at ${new Date(snapshot.counts.finishedAt).toLocaleTimeString()} (a full count runs less often than the rest)`;
   $('backlog').textContent = String(snapshot.backlog.due);
   $('clock').textContent = new Date(snapshot.at).toLocaleTimeString();
+}
+
+function bytes(n) {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function age(ms) {
+  if (ms >= 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000} d`;
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  return duration(ms);
+}
+
+function renderStorage(snapshot) {
+  const view = snapshot.storage;
+  $('table-size').textContent = bytes(view.bytes);
+  $('table-rows').textContent =
+    view.rowEstimate === null
+      ? 'no row estimate yet (not analyzed)'
+      : `about ${view.rowEstimate.toLocaleString('en')} rows (planner estimate)`;
+  if (!view.retention) {
+    fill($('retention'), [
+      el(
+        'li',
+        { id: 'retention-off' },
+        'No retention policy: done and dead tasks stay in the table (set --retain-done / --retain-dead, or BATON_RETAIN_DONE / BATON_RETAIN_DEAD).',
+      ),
+    ]);
+    return;
+  }
+  fill(
+    $('retention'),
+    ['done', 'dead'].map((status) => {
+      const due = view.retention[status];
+      if (!due) return el('li', { dataset: { status } }, `${status} tasks: kept (no age set)`);
+      const count = `${due.capped ? 'at least ' : ''}${due.count.toLocaleString('en')}`;
+      return el(
+        'li',
+        { dataset: { status } },
+        `${status} tasks older than ${age(due.afterMs)}: `,
+        el('strong', { dataset: { field: 'due' } }, count),
+        ' removed by the next retention run',
+      );
+    }),
+  );
 }
 
 function chartSeries(snapshot) {
@@ -215,6 +267,7 @@ function renderLocks(snapshot) {
   if (!view) {
     $('locks-backend').textContent = '';
     $('locks-note').textContent = 'no lock backend configured';
+    state.locks = '';
     return fill(body, []);
   }
   $('locks-backend').textContent = `(${view.backend}${view.prefix ? `, prefix ${view.prefix}` : ''})`;
@@ -223,6 +276,21 @@ function renderLocks(snapshot) {
     : view.error
       ? `could not list locks: ${view.error}`
       : `${view.holders.length}${view.truncated ? '+' : ''} held. "seen for" is measured by this console (a lower bound of the age); the lock contract carries no remaining lease.`;
+  // Rebuild the rows only when the holders change (a row rebuilt under the pointer would swallow a click on
+  // its button); the "seen for" cells are updated in place.
+  const signature = JSON.stringify([
+    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value]),
+    state.readOnly,
+    view.forceRelease,
+  ]);
+  if (signature === state.locks) {
+    const cells = body.querySelectorAll('td[data-field="seen"]');
+    view.holders.forEach((h, i) => {
+      if (cells[i]) cells[i].textContent = `≥ ${duration(h.seenForMs)}`;
+    });
+    return;
+  }
+  state.locks = signature;
   fill(
     body,
     view.holders.map((h) =>
@@ -231,11 +299,50 @@ function renderLocks(snapshot) {
         { dataset: { key: h.key } },
         el('td', {}, h.key),
         el('td', {}, h.sessionId),
-        el('td', { className: 'num' }, h.fence),
-        el('td', { className: 'num' }, `≥ ${duration(h.seenForMs)}`),
+        el('td', { className: 'num', dataset: { field: 'fence' } }, h.fence),
+        el('td', { className: 'num', dataset: { field: 'seen' } }, `≥ ${duration(h.seenForMs)}`),
         el('td', {}, h.value ?? ''),
+        el('td', {}, state.readOnly || !view.forceRelease ? '' : releaseButton(h, view.releaseRisks)),
       ),
     ),
+  );
+}
+
+function releaseButton(holder, risks) {
+  return el(
+    'button',
+    {
+      type: 'button',
+      className: 'release',
+      dataset: { key: holder.key },
+      onclick: () => forceRelease(holder, risks),
+    },
+    'Force release',
+  );
+}
+
+/** Asks first, saying what it risks; only a confirmed release is sent (with the token). */
+async function forceRelease(holder, risks) {
+  if (!state.token) return say('enter the console token first (BATON_CONSOLE_TOKEN)', false);
+  const question = [
+    `Force-release lock "${holder.key}", held by session ${holder.sessionId} with fence ${holder.fence}?`,
+    '',
+    'What it risks:',
+    ...risks.map((risk) => `- ${risk}`),
+  ].join('\n');
+  if (!window.confirm(question)) return say(`lock ${holder.key}: not released`);
+  const response = await fetch('/api/locks/release', {
+    method: 'POST',
+    headers: { ...headers(), 'Content-Type': 'application/json' },
+    body: JSON.stringify({ key: holder.key, force: true }),
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok)
+    return say(`release of ${holder.key} refused (${response.status}): ${body.message ?? ''}`, false);
+  say(
+    body.released
+      ? `lock ${holder.key} released (was session ${body.previousHolder?.sessionId ?? '?'}, fence ${body.previousHolder?.fence ?? '?'})`
+      : `lock ${holder.key}: nobody held it; nothing was released`,
   );
 }
 
@@ -288,6 +395,7 @@ function render(snapshot) {
   state.readOnly = snapshot.readOnly;
   renderMode();
   renderCounts(snapshot);
+  renderStorage(snapshot);
   renderCharts(snapshot);
   renderProblems(snapshot);
   renderWorkers(snapshot);
@@ -381,7 +489,21 @@ function connect() {
   events.addEventListener('snapshot', (event) => {
     live.textContent = 'live';
     live.className = 'badge ok';
+    live.removeAttribute('title');
+    $('refresh-error').textContent = '';
     render(JSON.parse(event.data));
+  });
+  // The shared refresh failed (the database is down or refused): say so; the next good snapshot clears it.
+  events.addEventListener('refresh-error', (event) => {
+    const failure = JSON.parse(event.data);
+    live.textContent = 'refresh failing';
+    live.className = 'badge bad';
+    live.title = failure.message;
+    const since = failure.lastGoodAt
+      ? `; the figures below are from ${new Date(failure.lastGoodAt).toLocaleTimeString()}`
+      : '';
+    $('refresh-error').textContent =
+      `${failure.message} (${failure.failures} refresh${failure.failures === 1 ? '' : 'es'} failed in a row, at ${new Date(failure.at).toLocaleTimeString()}${since})`;
   });
   events.addEventListener('error', () => {
     live.textContent = 'reconnecting…';

@@ -1,29 +1,44 @@
-import { BatonError } from '@baton/core';
+import { BatonError, type LockProvider, redact } from '@baton/core';
 import type { PgPool, PostgresTaskSource } from '@baton/source-postgres';
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type { Asset } from './assets.js';
 import type { TokenCheck } from './auth.js';
+import { registerLockRelease } from './lock-release.js';
 import { type ConsoleQueries, readPage, type TaskPage, toSummary } from './queries.js';
 import { badRequest, listQuerySchema, taskParamsSchema } from './requests.js';
-import type { Refresher, Snapshot } from './snapshot.js';
+import type { Refresher } from './snapshot.js';
+
+/** Why an action was denied: no token configured, no or malformed header, wrong token. */
+export type DenialReason = 'read-only' | 'missing' | 'wrong';
 
 /** One action taken (or refused) through the console: every one is logged. */
-export interface ActionLogEntry {
-  action: 'retry';
-  taskId: string;
-  outcome: 'retried' | 'not-retryable' | 'not-found' | 'denied';
-  /** Why it was denied: no token configured, no or malformed header, wrong token. */
-  reason?: 'read-only' | 'missing' | 'wrong';
-  /** Remote address of the request, when known. */
-  remote?: string | undefined;
-}
+export type ActionLogEntry =
+  | {
+      action: 'retry';
+      taskId: string;
+      outcome: 'retried' | 'not-retryable' | 'not-found' | 'denied';
+      reason?: DenialReason;
+      /** Remote address of the request, when known. */
+      remote?: string | undefined;
+    }
+  | {
+      action: 'force-release';
+      key: string;
+      outcome: 'released' | 'not-held' | 'unsupported' | 'denied';
+      reason?: DenialReason;
+      /** The holder the release removed (session and fence), when there was one. */
+      previousHolder?: { sessionId: string; fence: number } | null;
+      remote?: string | undefined;
+    };
 
 export interface AppContext {
   source: PostgresTaskSource;
   db: PgPool;
   sql: ConsoleQueries;
   refresher: Refresher;
+  /** The lock backend (forced releases go through it); undefined: none configured. */
+  locks: LockProvider | undefined;
   auth: TokenCheck;
   assets: Record<string, Asset>;
   onAction: (entry: ActionLogEntry) => void;
@@ -67,17 +82,18 @@ export function createApp(ctx: AppContext): Hono {
 
   app.get('/api/events', (c) =>
     streamSSE(c, async (stream) => {
-      let pending: Snapshot | undefined;
+      // The newest event only: a page that reads slowly skips to the latest state instead of queueing.
+      let pending: { event: string; id?: string; data: string } | undefined;
       let writing = false;
-      const send = async (snapshot: Snapshot) => {
-        pending = snapshot;
+      const send = async (event: { event: string; id?: string; data: string }) => {
+        pending = event;
         if (writing) return;
         writing = true;
         try {
           while (pending && !stream.aborted) {
             const next = pending;
             pending = undefined;
-            await stream.writeSSE({ event: 'snapshot', id: String(next.seq), data: JSON.stringify(next) });
+            await stream.writeSSE(next);
           }
         } finally {
           writing = false;
@@ -87,9 +103,16 @@ export function createApp(ctx: AppContext): Hono {
         stream.onAbort(resolve);
         ctx.closing.addEventListener('abort', () => resolve(), { once: true });
       });
-      const unsubscribe = ctx.refresher.subscribe((snapshot) => {
-        send(snapshot).catch(() => {});
-      });
+      const unsubscribe = ctx.refresher.subscribe(
+        (snapshot) => {
+          send({ event: 'snapshot', id: String(snapshot.seq), data: JSON.stringify(snapshot) }).catch(
+            () => {},
+          );
+        },
+        (failure) => {
+          send({ event: 'refresh-error', data: JSON.stringify(failure) }).catch(() => {});
+        },
+      );
       try {
         await done;
       } finally {
@@ -130,20 +153,7 @@ export function createApp(ctx: AppContext): Hono {
     const verdict = ctx.auth.check(c.req.header('Authorization'));
     if (verdict !== 'ok') {
       ctx.onAction({ action: 'retry', taskId, outcome: 'denied', reason: verdict, remote });
-      if (verdict === 'read-only') {
-        return c.json(
-          {
-            error: 'read-only',
-            message: 'this console is read-only: start it with BATON_CONSOLE_TOKEN set to allow actions',
-          },
-          403,
-        );
-      }
-      if (verdict === 'missing') {
-        c.header('WWW-Authenticate', 'Bearer realm="baton console"');
-        return c.json({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' }, 401);
-      }
-      return c.json({ error: 'forbidden', message: 'wrong token' }, 403);
+      return deny(c, verdict);
     }
     // The same fenced path as `baton tasks retry`: only failed or dead tasks reset, the fence is kept.
     const count = await ctx.source.retry(taskId);
@@ -168,9 +178,11 @@ export function createApp(ctx: AppContext): Hono {
     );
   });
 
+  registerLockRelease(app, ctx);
+
   app.notFound((c) => c.json({ error: 'not found', message: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = redact(error instanceof Error ? error.message : String(error));
     const status = error instanceof BatonError && error.code === 'UNAVAILABLE' ? 503 : 500;
     return c.json({ error: 'server error', message }, status);
   });
@@ -193,7 +205,25 @@ async function search(ctx: AppContext, q: string): Promise<TaskPage> {
   return { tasks: [...found.values()], next: null, scanned: found.size };
 }
 
-function remoteOf(env: unknown): string | undefined {
+/** The answer to a request whose token was refused: 403 read-only, 401 without a token, 403 wrong token. */
+export function deny(c: Context, verdict: DenialReason): Response {
+  if (verdict === 'read-only') {
+    return c.json(
+      {
+        error: 'read-only',
+        message: 'this console is read-only: start it with BATON_CONSOLE_TOKEN set to allow actions',
+      },
+      403,
+    );
+  }
+  if (verdict === 'missing') {
+    c.header('WWW-Authenticate', 'Bearer realm="baton console"');
+    return c.json({ error: 'unauthorized', message: 'send Authorization: Bearer <token>' }, 401);
+  }
+  return c.json({ error: 'forbidden', message: 'wrong token' }, 403);
+}
+
+export function remoteOf(env: unknown): string | undefined {
   const incoming = (env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
   return incoming?.socket?.remoteAddress;
 }

@@ -12,4 +12,5 @@ export {
 } from './options.js';
 export type { CountRow, MinuteRow, TaskPage, TaskSummary, WorkerRow } from './queries.js';
 export { type RunningConsole, type StartConsoleOptions, startConsole } from './server.js';
-export type { Refresher, Snapshot } from './snapshot.js';
+export type { Refresher, RefreshFailure, Snapshot } from './snapshot.js';
+export type { RetentionDue, RetentionSettings, StorageView } from './storage.js';

@@ -1,4 +1,10 @@
-import { Election, type JsonValue, type LockProvider } from '@baton/core';
+import {
+  canForceRelease,
+  Election,
+  FORCED_RELEASE_RISKS,
+  type JsonValue,
+  type LockProvider,
+} from '@baton/core';
 import { LIMITS } from './options.js';
 
 /** A held lock as the console shows it. */
@@ -22,6 +28,10 @@ export interface LocksView {
   listable: boolean;
   prefix: string;
   holders: LockRow[];
+  /** The backend can force-release a lock (capability `forceRelease`): the page offers it with the token. */
+  forceRelease: boolean;
+  /** What a forced release risks (core's `FORCED_RELEASE_RISKS`): the page's confirmation says it. */
+  releaseRisks: readonly string[];
   /** More locks were held than `LIMITS.locks`. */
   truncated: boolean;
   error: string | null;
@@ -60,6 +70,8 @@ export class LocksReader {
       backend: provider.backend,
       listable: Boolean(provider.capabilities.list && provider.list),
       prefix: this.#prefix,
+      forceRelease: canForceRelease(provider),
+      releaseRisks: FORCED_RELEASE_RISKS,
       holders: [],
       truncated: false,
       error: null,

@@ -51,4 +51,6 @@ export const LIMITS = {
   problems: 50,
   /** Workers shown in the snapshot. */
   workers: 200,
+  /** Finished-tasks index entries read per status to count what retention removes next. */
+  retentionScan: 10_000,
 } as const;

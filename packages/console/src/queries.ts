@@ -1,5 +1,6 @@
 import { type PgQueryable, quoteIdentifier } from '@baton/source-postgres';
 import { LIMITS } from './options.js';
+import { storageQueries } from './storage.js';
 
 /** A task as lists show it: no payload or result (the detail view reads those), the error cut short. */
 export interface TaskSummary {
@@ -67,6 +68,10 @@ const SUMMARY = `t.id::text AS id, t.key, t.kind, t.status, t.attempts, t.max_at
 export function consoleQueries(schema: string) {
   const tasks = `${quoteIdentifier(schema)}.tasks`;
   return {
+    /** The tasks table's qualified name. */
+    table: tasks,
+    /** Table size and what retention removes next (see storage.ts). */
+    storage: storageQueries(tasks),
     /**
      * Open tasks (pending, running, failed) by status and kind, and how many of them are due now and not
      * running (the backlog): one pass over the open rows, found through the open-tasks index.

@@ -35,3 +35,9 @@ export function badRequest(error: z.ZodError): { error: string; field: string; m
 function fieldOfUnknownKey(issue: z.core.$ZodIssue): string {
   return issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : '(request)';
 }
+
+/** `POST /api/locks/release` body: the key, and `force: true` (the `--force` of `baton locks release`). */
+export const releaseBodySchema = z.strictObject({
+  key: z.string().min(1).max(1_024),
+  force: z.literal(true, 'must be true: releasing a lock you do not hold is always forced'),
+});

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { LockProvider } from '@baton/core';
-import type { PgPool, PostgresTaskSource } from '@baton/source-postgres';
+import { checkDuration } from '@baton/core';
+import { type PgPool, type PostgresTaskSource, retentionDurationBounds } from '@baton/source-postgres';
 import { serve } from '@hono/node-server';
 import { type ActionLogEntry, createApp } from './app.js';
 import { loadAssets } from './assets.js';
@@ -8,6 +9,7 @@ import { TokenCheck } from './auth.js';
 import { type ConsoleOptionsInput, consoleOptionsSchema } from './options.js';
 import { consoleQueries } from './queries.js';
 import { Refresher } from './snapshot.js';
+import type { RetentionSettings } from './storage.js';
 
 /** What {@link startConsole} needs besides its settings. */
 export interface StartConsoleOptions extends ConsoleOptionsInput {
@@ -19,6 +21,11 @@ export interface StartConsoleOptions extends ConsoleOptionsInput {
   locks?: LockProvider | undefined;
   /** Allows actions (with `Authorization: Bearer <token>`); without it the console is read-only. */
   token?: string | undefined;
+  /**
+   * The retention policy the workers apply (`--retain-done` / `--retain-dead`): the page shows how many
+   * finished tasks it would remove now. Omit when retention is off.
+   */
+  retention?: RetentionSettings | undefined;
   /** Receives every action, allowed or denied. Default: one JSON line on stderr. */
   onAction?: (entry: ActionLogEntry) => void;
 }
@@ -38,7 +45,8 @@ export interface RunningConsole {
 
 /** Starts the web console. See docs/console.md. */
 export async function startConsole(options: StartConsoleOptions): Promise<RunningConsole> {
-  const { source, db, locks, token, onAction = logToStderr, ...rest } = options;
+  const { source, db, locks, token, retention, onAction = logToStderr, ...rest } = options;
+  checkRetention(retention);
   const settings = consoleOptionsSchema.parse(rest);
   const auth = new TokenCheck(token);
   const refresher = new Refresher({
@@ -47,6 +55,7 @@ export async function startConsole(options: StartConsoleOptions): Promise<Runnin
     locks,
     settings,
     readOnly: auth.readOnly,
+    retention,
   });
   const closing = new AbortController();
   const app = createApp({
@@ -54,6 +63,7 @@ export async function startConsole(options: StartConsoleOptions): Promise<Runnin
     db,
     sql: consoleQueries(source.schema),
     refresher,
+    locks,
     auth,
     assets: await loadAssets(),
     onAction,
@@ -87,4 +97,14 @@ export async function startConsole(options: StartConsoleOptions): Promise<Runnin
 
 function logToStderr(entry: ActionLogEntry): void {
   process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), console: entry })}\n`);
+}
+
+/** The same bounds as the worker's policy (`retentionDurationBounds`). */
+function checkRetention(retention: RetentionSettings | undefined): void {
+  if (retention?.doneAfterMs !== undefined) {
+    checkDuration('retention.doneAfterMs', retention.doneAfterMs, retentionDurationBounds.afterMs);
+  }
+  if (retention?.deadAfterMs !== undefined) {
+    checkDuration('retention.deadAfterMs', retention.deadAfterMs, retentionDurationBounds.afterMs);
+  }
 }

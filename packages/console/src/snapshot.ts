@@ -1,4 +1,4 @@
-import type { LockProvider } from '@baton/core';
+import { type LockProvider, redact } from '@baton/core';
 import type { PgPool, PgQueryable } from '@baton/source-postgres';
 import { type LeaderRow, LocksReader, type LocksView } from './locks-view.js';
 import type { ConsoleOptions } from './options.js';
@@ -14,6 +14,7 @@ import {
   toWorkers,
   type WorkerRow,
 } from './queries.js';
+import { type RetentionSettings, readStorage, type StorageView } from './storage.js';
 
 /** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
 export interface Snapshot {
@@ -31,6 +32,11 @@ export interface Snapshot {
     /** When the finished counts were read (the database's clock). */
     finishedAt: number;
   };
+  /**
+   * The tasks table's size and row estimate, and what the retention policy removes next: read with the
+   * done/dead counts (every `finishedCountMs`, and after an action), at `counts.finishedAt`.
+   */
+  storage: StorageView;
   /** Tasks due now and not running (pending, or failed and due for their retry). */
   backlog: { due: number };
   /** The last hour, one row per minute that finished tasks (oldest first). */
@@ -42,7 +48,22 @@ export interface Snapshot {
   leaders: LeaderRow[];
 }
 
-type Listener = (snapshot: Snapshot) => void;
+/** A refresh that failed: pushed to every open page in place of a snapshot, until a refresh succeeds. */
+export interface RefreshFailure {
+  /** What failed, without secrets (passed through core's `redact`). */
+  message: string;
+  /** When the refresh failed (this machine's clock, ms since the epoch). */
+  at: number;
+  /** Refreshes failed in a row. */
+  failures: number;
+  /** When the latest good snapshot was read (the database's clock), or null: none yet. */
+  lastGoodAt: number | null;
+}
+
+interface Listener {
+  snapshot: (snapshot: Snapshot) => void;
+  failure?: ((failure: RefreshFailure) => void) | undefined;
+}
 
 /**
  * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
@@ -59,8 +80,11 @@ export class Refresher {
   #latest: Snapshot | undefined;
   #latestAt = 0;
   #inFlight: Promise<Snapshot> | undefined;
-  #finished: { rows: CountRow[]; at: number; readAt: number } | undefined;
+  readonly #retention: RetentionSettings;
+  #finished: { rows: CountRow[]; storage: StorageView; at: number; readAt: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #failure: RefreshFailure | undefined;
+  #lastGoodAt: number | null = null;
   #closed = false;
   /** Snapshots read so far (for tests and the benchmark). */
   refreshes = 0;
@@ -71,7 +95,9 @@ export class Refresher {
     locks: LockProvider | undefined;
     settings: ConsoleOptions;
     readOnly: boolean;
+    retention?: RetentionSettings | undefined;
   }) {
+    this.#retention = options.retention ?? {};
     this.#db = options.db;
     this.#sql = options.sql;
     this.#options = options.settings;
@@ -85,11 +111,24 @@ export class Refresher {
     return this.#listeners.size;
   }
 
-  /** Adds a listener (an open page); the loop runs while there is one. Returns the removal. */
-  subscribe(listener: Listener): () => void {
+  /** The failure of the latest refresh, or undefined when it succeeded. */
+  get failure(): RefreshFailure | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Adds a listener (an open page): `onSnapshot` after each good refresh, `onFailure` after each failed one.
+   * The loop runs while there is one. Returns the removal.
+   */
+  subscribe(
+    onSnapshot: (snapshot: Snapshot) => void,
+    onFailure?: (failure: RefreshFailure) => void,
+  ): () => void {
+    const listener: Listener = { snapshot: onSnapshot, failure: onFailure };
     this.#listeners.add(listener);
     if (this.#listeners.size === 1) this.#schedule(0);
-    else if (this.#latest) listener(this.#latest);
+    else if (this.#failure) onFailure?.(this.#failure);
+    else if (this.#latest) onSnapshot(this.#latest);
     return () => {
       this.#listeners.delete(listener);
       if (this.#listeners.size === 0) this.#stopTimer();
@@ -105,9 +144,14 @@ export class Refresher {
 
   /** Reads a snapshot now (joining one under way) and pushes it to the listeners. */
   refresh(): Promise<Snapshot> {
-    this.#inFlight ??= this.#read().finally(() => {
-      this.#inFlight = undefined;
-    });
+    this.#inFlight ??= this.#read()
+      .catch((error: unknown) => {
+        this.#fail(error);
+        throw error;
+      })
+      .finally(() => {
+        this.#inFlight = undefined;
+      });
     return this.#inFlight;
   }
 
@@ -138,6 +182,18 @@ export class Refresher {
     this.#timer.unref();
   }
 
+  #fail(error: unknown): void {
+    const failure: RefreshFailure = {
+      message: describeFailure(error),
+      at: Date.now(),
+      failures: (this.#failure?.failures ?? 0) + 1,
+      lastGoodAt: this.#latest?.at ?? this.#lastGoodAt,
+    };
+    this.#failure = failure;
+    this.#latest = undefined;
+    for (const listener of this.#listeners) listener.failure?.(failure);
+  }
+
   #stopTimer(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -153,6 +209,7 @@ export class Refresher {
         nowRows: await db.query(sql.now),
         open: await db.query(sql.openCounts),
         finished: recount ? await db.query(sql.finishedCounts) : undefined,
+        storage: recount ? await readStorage(db, sql.storage, sql.table, this.#retention) : undefined,
         minutes: await db.query(sql.minutes),
         failed: await db.query(sql.failed),
         dead: await db.query(sql.dead),
@@ -163,9 +220,9 @@ export class Refresher {
     const { nowRows, open, minutes, failed, dead, running, recent } = read;
     const at = Number(firstRow(nowRows).now);
     const finished =
-      read.finished || !previous
-        ? { rows: toCounts(read.finished?.rows ?? []), at, readAt: local }
-        : previous;
+      read.finished && read.storage
+        ? { rows: toCounts(read.finished.rows), storage: read.storage, at, readAt: local }
+        : previous!;
     // An action during this read (invalidate()) asks for a recount after it: keep that request.
     if (this.#finished === previous) this.#finished = finished;
     const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
@@ -177,6 +234,7 @@ export class Refresher {
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
       counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
+      storage: finished.storage,
       backlog: { due },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
@@ -186,7 +244,9 @@ export class Refresher {
     };
     this.#latest = snapshot;
     this.#latestAt = Date.now();
-    for (const listener of this.#listeners) listener(snapshot);
+    this.#lastGoodAt = snapshot.at;
+    this.#failure = undefined;
+    for (const listener of this.#listeners) listener.snapshot(snapshot);
     return snapshot;
   }
 
@@ -207,4 +267,15 @@ export class Refresher {
       throw error;
     }
   }
+}
+
+/**
+ * What failed, for the page: the stage, the driver's message and code, with every credential masked by
+ * core's `redact` (URL passwords, credential parameters, remembered secrets such as the configured password).
+ */
+export function describeFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const suffix = typeof code === 'string' && code !== '' && !message.includes(code) ? ` (${code})` : '';
+  return redact(`reading the database failed: ${message || 'no message'}${suffix}`);
 }

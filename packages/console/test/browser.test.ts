@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Election, type TaskHandler, Worker } from '@baton/core';
+import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
+import pg from 'pg';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findChromium, noChromiumMessage } from './chromium.js';
@@ -46,7 +48,12 @@ if (!chromium) {
         process.env.UPDATE_SCREENSHOTS === '1' ? DOCS_DIR : await mkdtemp(join(tmpdir(), 'console-shots-'));
       await mkdir(shots, { recursive: true });
       db = await testDatabase();
-      setup = await consoleSetup(db, { token: TOKEN, refreshMs: 250, finishedCountMs: 250 });
+      setup = await consoleSetup(db, {
+        token: TOKEN,
+        refreshMs: 250,
+        finishedCountMs: 250,
+        retention: { doneAfterMs: 0 },
+      });
       const { source, locks } = setup;
       ids.ok = await source.enqueue(
         Array.from({ length: 24 }, (_, n) => ({ kind: n % 3 ? 'email' : 'report', payload: { n } })),
@@ -83,19 +90,26 @@ if (!chromium) {
       if (process.env.UPDATE_SCREENSHOTS !== '1' && shots) await rm(shots, { recursive: true, force: true });
     });
 
-    async function openPage(): Promise<{ page: Page; dialogs: string[]; errors: string[] }> {
+    async function openPage(): Promise<{
+      page: Page;
+      dialogs: string[];
+      errors: string[];
+      /** What the next dialogs answer: dismiss (default) or accept. */
+      answer: { accept: boolean };
+    }> {
       const page = await browser.newPage();
       await page.setViewport({ width: 1400, height: 1000 });
       const dialogs: string[] = [];
       const errors: string[] = [];
+      const answer = { accept: false };
       page.on('dialog', (dialog) => {
         dialogs.push(dialog.message());
-        dialog.dismiss().catch(() => {});
+        (answer.accept ? dialog.accept() : dialog.dismiss()).catch(() => {});
       });
       page.on('pageerror', (error) => errors.push(String(error)));
       await page.goto(setup.console.url, { waitUntil: 'load' });
       await page.waitForSelector('body[data-seq]');
-      return { page, dialogs, errors };
+      return { page, dialogs, errors, answer };
     }
 
     it('shows the counts the database holds, the dead tasks and the locks and leaders', async () => {
@@ -138,6 +152,23 @@ if (!chromium) {
       );
       expect(lockKeys).toContain('reports/nightly');
       expect(await page.$$eval('#throughput-chart canvas', (c) => c.length)).toBe(1);
+      // The table's size as the catalog says it; retention (done after 0 ms) would remove every done task.
+      const size = await setup.admin.query(
+        `SELECT pg_total_relation_size('"${setup.schema}".tasks'::regclass)::int AS bytes`,
+      );
+      const kB = `${(size.rows[0].bytes / 1024).toFixed(1)} kB`;
+      await page.waitForFunction(
+        (text, done) =>
+          document.getElementById('table-size')?.textContent === text &&
+          document.querySelector('#retention li[data-status="done"] [data-field="due"]')?.textContent ===
+            String(done),
+        {},
+        kB,
+        byStatus('done'),
+      );
+      expect(await page.$eval('#retention li[data-status="dead"]', (li) => li.textContent)).toBe(
+        'dead tasks: kept (no age set)',
+      );
       expect(errors).toEqual([]);
       await page.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
       await page.close();
@@ -215,6 +246,85 @@ if (!chromium) {
       }
       expect(errors).toEqual([]);
       await page.close();
+    });
+
+    it('force-releases a lock only after a confirmation that says what it risks', async () => {
+      const { page, dialogs, errors, answer } = await openPage();
+      const key = 'reports/nightly';
+      const before = (await setup.locks.getHolder(key))!;
+      expect(before).not.toBeNull();
+      await page.type('#token', TOKEN);
+      await page.click('#token-form button[type="submit"]');
+      const button = `#lock-table button.release[data-key="${key}"]`;
+      await page.waitForSelector(button);
+      // Dismissed: nothing is sent, the holder stays.
+      await page.click(button);
+      await page.waitForFunction(
+        (k) => document.getElementById('action-status')?.textContent === `lock ${k}: not released`,
+        {},
+        key,
+      );
+      expect(dialogs).toHaveLength(1);
+      expect(dialogs[0]).toContain(`Force-release lock "${key}", held by session ${before.sessionId}`);
+      expect(dialogs[0]).toContain('keeps believing it holds the lock');
+      expect(dialogs[0]).toContain('only systems that check fences reject the old holder');
+      expect(await setup.locks.getHolder(key)).toMatchObject({ sessionId: before.sessionId });
+      expect(setup.actions.some((a) => a.action === 'force-release')).toBe(false);
+      // Accepted: released through the API, logged, and the key is free with a higher fence next.
+      answer.accept = true;
+      await page.click(button);
+      await page.waitForFunction(
+        (k) => document.getElementById('action-status')?.textContent?.startsWith(`lock ${k} released`),
+        {},
+        key,
+      );
+      expect(dialogs).toHaveLength(2);
+      expect(await setup.locks.getHolder(key)).toBeNull();
+      expect(setup.actions.at(-1)).toMatchObject({ action: 'force-release', key, outcome: 'released' });
+      await page.waitForFunction((k) => !document.querySelector(`#lock-table tr[data-key="${k}"]`), {}, key);
+      const next = await setup.locks.openSession();
+      const lease = await next.tryAcquire(key);
+      expect(lease!.fence).toBeGreaterThan(before.fence);
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
+    it('shows a failing refresh in the badge, without the password, and goes back to live', async () => {
+      const proxy = await startFaultProxy(db.connectionString);
+      const through = new URL(db.connectionString);
+      through.host = proxy.address;
+      if (!through.password) through.password = 'pw-not-for-the-page-0123';
+      const viaProxy = new pg.Pool({ connectionString: through.toString(), max: 2 });
+      viaProxy.on('error', () => {});
+      const other = await consoleSetup(db, { db: viaProxy, refreshMs: 250 });
+      const page = await browser.newPage();
+      try {
+        await page.goto(other.console.url, { waitUntil: 'load' });
+        await page.waitForFunction(() => document.getElementById('live')?.textContent === 'live');
+        proxy.setMode('reset');
+        await page.waitForFunction(
+          () =>
+            document.getElementById('live')?.textContent === 'refresh failing' &&
+            document
+              .getElementById('refresh-error')
+              ?.textContent?.startsWith('reading the database failed: '),
+        );
+        const shown = await page.evaluate(() => document.body.textContent ?? '');
+        expect(shown).not.toContain(`:${through.password}@`);
+        // A short real password ('baton') is an ordinary word on this page: it is masked by position only.
+        if (through.password.length >= 8) expect(shown).not.toContain(through.password);
+        proxy.setMode('pass');
+        await page.waitForFunction(
+          () =>
+            document.getElementById('live')?.textContent === 'live' &&
+            document.getElementById('refresh-error')?.textContent === '',
+        );
+      } finally {
+        await page.close();
+        await other.close();
+        await viaProxy.end().catch(() => {});
+        await proxy.close();
+      }
     });
   });
 }

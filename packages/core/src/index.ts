@@ -7,6 +7,7 @@ export * from './duration.js';
 export * from './duration-bounds.js';
 export * from './election/index.js';
 export * from './errors.js';
+export * from './force-release.js';
 export { holdProcess, whileHolding } from './hold-process.js';
 export * from './keepalive.js';
 export * from './lease-layout.js';

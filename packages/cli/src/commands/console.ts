@@ -9,13 +9,14 @@ import { commandContext, openLocks } from '../context.js';
 import { postgresEnv } from '../database.js';
 import { createLogger } from '../logger.js';
 import { note } from '../output.js';
+import { addRetainOptions, type RetainFlags, resolveRetainAges } from '../retain-options.js';
 import { onStopSignal } from '../signals.js';
 
 /** Defaults and bounds come from the console's own schema: declared once, shown in the help. */
 const DEFAULTS = consoleOptionsSchema.parse({});
 const TOKEN_ENV = 'BATON_CONSOLE_TOKEN';
 
-interface ConsoleFlags {
+interface ConsoleFlags extends RetainFlags {
   port?: string;
   host?: string;
   refresh?: number;
@@ -26,22 +27,31 @@ interface ConsoleFlags {
 
 /** `baton console`: the web console (tasks, dead tasks and retries, locks, leaders), updated live. */
 export function consoleCommand(program: Command): Command {
-  return program
-    .command('console')
-    .description('serve the web console: tasks, throughput, dead tasks and retries, locks and leaders, live')
-    .option('--port <n>', `TCP port (default ${DEFAULTS.port}; 0 picks a free one)`)
-    .option('--host <host>', `interface to listen on (default ${DEFAULTS.host}: this machine only)`)
-    .option(
-      '--refresh <duration>',
-      `how often the one shared refresh reads the database, ${describeDurationBounds(consoleDurationBounds.refreshMs)} (default ${formatDurationBound(DEFAULTS.refreshMs)})`,
-      durationArg(consoleDurationBounds.refreshMs),
-    )
-    .option('--election <key>', 'election key whose leader to show (repeatable)', collect, [])
-    .option('--lock-prefix <prefix>', 'only list locks under this key prefix')
-    .option(
-      '--token-env <name>',
-      `environment variable holding the token that allows actions (at least ${MIN_TOKEN_LENGTH} characters); without it the console is read-only`,
-      TOKEN_ENV,
+  return addRetainOptions(
+    program
+      .command('console')
+      .description(
+        'serve the web console: tasks, throughput, dead tasks and retries, locks and leaders, live',
+      )
+      .option('--port <n>', `TCP port (default ${DEFAULTS.port}; 0 picks a free one)`)
+      .option('--host <host>', `interface to listen on (default ${DEFAULTS.host}: this machine only)`)
+      .option(
+        '--refresh <duration>',
+        `how often the one shared refresh reads the database, ${describeDurationBounds(consoleDurationBounds.refreshMs)} (default ${formatDurationBound(DEFAULTS.refreshMs)})`,
+        durationArg(consoleDurationBounds.refreshMs),
+      )
+      .option('--election <key>', 'election key whose leader to show (repeatable)', collect, [])
+      .option('--lock-prefix <prefix>', 'only list locks under this key prefix')
+      .option(
+        '--token-env <name>',
+        `environment variable holding the token that allows actions (at least ${MIN_TOKEN_LENGTH} characters); without it the console is read-only`,
+        TOKEN_ENV,
+      ),
+  )
+    .addHelpText(
+      'after',
+      "\nWith --retain-done/--retain-dead (or BATON_RETAIN_DONE/BATON_RETAIN_DEAD, or the config file's worker section),\n" +
+        "the page shows how many finished tasks the workers' retention policy removes next.",
     )
     .action(async (flags: ConsoleFlags, command: Command) => {
       const parsed = consoleOptionsSchema.safeParse({
@@ -53,6 +63,7 @@ export function consoleCommand(program: Command): Command {
       });
       if (!parsed.success) throw usageOf(parsed.error);
       const ctx = await commandContext(command);
+      const retention = resolveRetainAges(flags, ctx.env, ctx.config.file);
       const token = ctx.env[flags.tokenEnv] || undefined;
       if (token !== undefined && token.length < MIN_TOKEN_LENGTH) {
         throw new UsageError(
@@ -81,6 +92,7 @@ export function consoleCommand(program: Command): Command {
           db: database.pool,
           locks,
           token,
+          retention,
           onAction: (entry) =>
             log.info({ console: entry }, `console action ${entry.action}: ${entry.outcome}`),
         });

@@ -1,17 +1,20 @@
-import type { LockHolder, LockProvider } from '@baton/core';
+import {
+  canForceRelease,
+  FORCED_RELEASE_RISKS,
+  forceReleaseLock,
+  type LockHolder,
+  type LockProvider,
+} from '@baton/core';
 import type { Command } from 'commander';
 import { keyArg } from '../args.js';
 import { UsageError } from '../classify-errors.js';
 import { commandContext, openLocks } from '../context.js';
 import { note, printJson, printLines, table } from '../output.js';
 
+/** The risks declared once in core, wrapped for a terminal. */
 const CONSEQUENCES = [
   'What a forced release breaks:',
-  '  - The holder is not told. It keeps believing it holds the lock until its next renewal or monitor',
-  '    check, and may keep working until then.',
-  "  - Its fenced writes stay valid until someone else acquires the key: the next holder's fence is higher,",
-  '    and only systems that check fences reject the old holder from then on.',
-  '  - Writes to systems that do not check the fence are not protected at all.',
+  ...FORCED_RELEASE_RISKS.map((risk) => `  - ${wrap(risk)}`),
 ];
 
 /** `baton locks …`: inspect and (as a last resort) force-release locks. */
@@ -82,11 +85,10 @@ export function locksCommand(program: Command): Command {
       }
       const ctx = await commandContext(command);
       await withProvider(ctx, async (provider) => {
-        if (!provider.capabilities.forceRelease || !provider.forceRelease) {
+        if (!canForceRelease(provider)) {
           throw new UsageError(`the '${provider.backend}' backend does not support forced release`);
         }
-        const previous = await provider.getHolder(key);
-        const released = await provider.forceRelease(key);
+        const { released, previousHolder: previous } = await forceReleaseLock(provider, key);
         if (ctx.json)
           return printJson({ key, released, previousHolder: previous ? holderJson(previous) : null });
         if (!released) return printLines(`${key}: nobody held it; nothing was released`);
@@ -118,4 +120,18 @@ async function withProvider(
   } finally {
     await provider.close();
   }
+}
+
+/** A risk broken before 108 columns (with its `  - ` prefix), continuation lines indented by 4. */
+function wrap(line: string): string {
+  const out: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (current.length > 0 && current.length + 1 + word.length > 104) {
+      out.push(current);
+      current = `    ${word}`;
+    } else current = current.length === 0 ? word : `${current} ${word}`;
+  }
+  out.push(current);
+  return out.join('\n');
 }

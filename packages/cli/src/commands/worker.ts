@@ -23,6 +23,7 @@ import { checkPostgresConfig, openSource, postgresEnv } from '../database.js';
 import { cliDurationBounds } from '../durations.js';
 import { loadHandlerModule } from '../handler-module.js';
 import type { MetricsServer } from '../metrics.js';
+import { addRetainOptions } from '../retain-options.js';
 import { type ResolvedSettings, resolveSettings } from '../settings.js';
 import { exitCodeOfSignal } from '../signals.js';
 import { CLOCK_SKEW_ENV, workerClock } from '../test-clock.js';
@@ -60,85 +61,79 @@ interface WorkerFlags {
 
 /** `baton worker`: runs a handler module over the task list. */
 export function workerCommand(program: Command): Command {
-  return program
-    .command('worker')
-    .description('run a worker: take due tasks (one lock each), run the handler, write results fenced')
-    .option('--handler <file>', 'handler module: default export or `handler` function, and/or a `kinds` map')
-    .option('--concurrency <n>', 'handlers running at once (default 4)', intArg(1, 1_000))
-    .option(
-      '--every <duration>',
-      'make a pass this often (default 1s; at least 100ms), e.g. 30s, 1h',
-      durationArg(cliDurationBounds.every),
-    )
-    .option('--cron <expression>', 'make a pass on this cron schedule, e.g. "0 * * * *"')
-    .option('--tz <zone>', 'time zone of --cron (default: the local zone)')
-    .option('--once', 'make one complete pass, wait for its tasks, then exit')
-    .option('--kinds <list>', 'only these task kinds (comma-separated)')
-    .addOption(
-      new Option(
-        '--lease-by <mode>',
-        'task: a lock per task (default); bucket: leases on buckets of tasks, batched claims and writes. ' +
-          'Every worker of a task table must use the same (env BATON_LEASE_BY)',
-      ).choices(['task', 'bucket']),
-    )
-    .option(
-      '--buckets <n>',
-      'bucket mode: number of buckets, a power of two up to 1024 (default 64; env BATON_BUCKETS); the same on every worker',
-      powerOfTwoArg(1_024),
-    )
-    .option(
-      '--prefetch <n>',
-      'bucket mode: tasks claimed ahead of free handler slots (default: --concurrency; 0 for long tasks)',
-      intArg(0, 10_000),
-    )
-    .option(
-      '--max-buckets <n>',
-      'bucket mode: most buckets this worker holds (default: all)',
-      intArg(1, 1_024),
-    )
-    .option(
-      '--limit <kind=n>',
-      'at most n tasks of this kind run at once across every worker of the lock backend (task mode; ' +
-        'repeatable; the same n on every worker)',
-      kindLimitArg(MAX_SEMAPHORE_LIMIT),
-    )
-    .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
-    .option(
-      '--leader-key <key>',
-      "election key: the one elected worker also runs the handler module's `leader` export",
-    )
-    .option(
-      '--handler-timeout <duration>',
-      'abort and fail a handler running longer (default 5m; up to 8760h)',
-      durationArg(cliDurationBounds.handlerTimeout),
-    )
-    .option(
-      '--stop-grace <duration>',
-      'on SIGTERM/SIGINT, let running handlers finish this long (default 30s; up to 8760h)',
-      durationArg(cliDurationBounds.stopGrace),
-    )
-    .option(
-      '--metrics-port <port>',
-      'serve Prometheus metrics on this port (0: any free port)',
-      intArg(0, 65_535),
-    )
-    .option('--metrics-host <host>', 'interface for --metrics-port (default 0.0.0.0)')
-    .option(
-      '--stats-every <duration>',
-      'log the worker counters this often (e.g. 10s; 100ms to 24h)',
-      durationArg(cliDurationBounds.statsEvery),
-    )
-    .option(
-      '--retain-done <duration>',
-      'retention (off by default): the one elected worker deletes done tasks finished this long ago, e.g. 168h ' +
-        '(env BATON_RETAIN_DONE)',
-      durationArg(cliDurationBounds.retainAfter),
-    )
-    .option(
-      '--retain-dead <duration>',
-      'retention: also dead tasks finished this long ago, e.g. 720h (env BATON_RETAIN_DEAD)',
-      durationArg(cliDurationBounds.retainAfter),
-    )
+  return addRetainOptions(
+    program
+      .command('worker')
+      .description('run a worker: take due tasks (one lock each), run the handler, write results fenced')
+      .option(
+        '--handler <file>',
+        'handler module: default export or `handler` function, and/or a `kinds` map',
+      )
+      .option('--concurrency <n>', 'handlers running at once (default 4)', intArg(1, 1_000))
+      .option(
+        '--every <duration>',
+        'make a pass this often (default 1s; at least 100ms), e.g. 30s, 1h',
+        durationArg(cliDurationBounds.every),
+      )
+      .option('--cron <expression>', 'make a pass on this cron schedule, e.g. "0 * * * *"')
+      .option('--tz <zone>', 'time zone of --cron (default: the local zone)')
+      .option('--once', 'make one complete pass, wait for its tasks, then exit')
+      .option('--kinds <list>', 'only these task kinds (comma-separated)')
+      .addOption(
+        new Option(
+          '--lease-by <mode>',
+          'task: a lock per task (default); bucket: leases on buckets of tasks, batched claims and writes. ' +
+            'Every worker of a task table must use the same (env BATON_LEASE_BY)',
+        ).choices(['task', 'bucket']),
+      )
+      .option(
+        '--buckets <n>',
+        'bucket mode: number of buckets, a power of two up to 1024 (default 64; env BATON_BUCKETS); the same on every worker',
+        powerOfTwoArg(1_024),
+      )
+      .option(
+        '--prefetch <n>',
+        'bucket mode: tasks claimed ahead of free handler slots (default: --concurrency; 0 for long tasks)',
+        intArg(0, 10_000),
+      )
+      .option(
+        '--max-buckets <n>',
+        'bucket mode: most buckets this worker holds (default: all)',
+        intArg(1, 1_024),
+      )
+      .option(
+        '--limit <kind=n>',
+        'at most n tasks of this kind run at once across every worker of the lock backend (task mode; ' +
+          'repeatable; the same n on every worker)',
+        kindLimitArg(MAX_SEMAPHORE_LIMIT),
+      )
+      .option('--id <id>', 'worker id (default <hostname>-<pid>-<random>)')
+      .option(
+        '--leader-key <key>',
+        "election key: the one elected worker also runs the handler module's `leader` export",
+      )
+      .option(
+        '--handler-timeout <duration>',
+        'abort and fail a handler running longer (default 5m; up to 8760h)',
+        durationArg(cliDurationBounds.handlerTimeout),
+      )
+      .option(
+        '--stop-grace <duration>',
+        'on SIGTERM/SIGINT, let running handlers finish this long (default 30s; up to 8760h)',
+        durationArg(cliDurationBounds.stopGrace),
+      )
+      .option(
+        '--metrics-port <port>',
+        'serve Prometheus metrics on this port (0: any free port)',
+        intArg(0, 65_535),
+      )
+      .option('--metrics-host <host>', 'interface for --metrics-port (default 0.0.0.0)')
+      .option(
+        '--stats-every <duration>',
+        'log the worker counters this often (e.g. 10s; 100ms to 24h)',
+        durationArg(cliDurationBounds.statsEvery),
+      ),
+  )
     .option(
       '--retention-every <duration>',
       'retention: apply it this often (default 1h; env BATON_RETENTION_EVERY)',
