@@ -186,6 +186,15 @@ export abstract class AbstractLockProvider<Session extends LockSession = LockSes
     if (this.#closed) throw new ClosedError(`${this.#label} lock provider is closed`);
   }
 
+  /**
+   * Runs a read or change of one `key` the way `getHolder` does: refuses an invalid key (`INVALID_ARGUMENT`)
+   * and a closed provider (`CLOSED`), and holds the process while it waits. For a backend's own methods
+   * beyond the five operations (such as `waiters`).
+   */
+  protected keyCall<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.#call(key, work);
+  }
+
   async #call<T>(key: string, work: () => Promise<T>): Promise<T> {
     validateKey(key);
     this.assertOpen();
