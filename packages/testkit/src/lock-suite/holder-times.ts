@@ -5,8 +5,8 @@ import type { LockHarnessFactory, LockSuiteOptions, TestFn } from './types.js';
 /**
  * What a holder says about its own times (capability `holderTimes`): the acquisition time and the remaining
  * lease, from the backend's own data. Every server the suite runs against is local, so an acquisition time
- * must fall inside the acquire call's window on this machine's clock, give or take
- * {@link LockSuiteOptions.holderClockSkewMs}. Backends without the capability must not half-report: a time
+ * must fall inside the acquire call's window on this machine's clock (`Date.now()`, not the provider's
+ * clock, which a harness may fake), give or take {@link LockSuiteOptions.holderClockSkewMs}. Backends without the capability must not half-report: a time
  * comes with its source, and a remaining lease is one figure, never two.
  */
 export function holderTimesTests(test: TestFn, factory: LockHarnessFactory, options: LockSuiteOptions): void {
@@ -19,9 +19,9 @@ export function holderTimesTests(test: TestFn, factory: LockHarnessFactory, opti
       const provider = ctx.harness.provider;
       const session = await ctx.open();
       const key = ctx.key();
-      const before = provider.clock.wallNow();
+      const before = Date.now();
       const lease = await session.tryAcquire(key, { value: 'v1' });
-      const after = provider.clock.wallNow();
+      const after = Date.now();
       check(lease, 'acquire');
       const holder = await provider.getHolder(key);
       check(holder, 'holder present');
@@ -64,7 +64,7 @@ export function holderTimesTests(test: TestFn, factory: LockHarnessFactory, opti
     check(firstAt !== undefined, 'acquiredAt of the first acquisition');
     await first.release();
     await delay(skewOf(ctx) + 20);
-    const before = provider.clock.wallNow();
+    const before = Date.now();
     const second = await eventually(async () => (await b.tryAcquire(key)) ?? undefined, 5_000, 'reacquire');
     const holder = await provider.getHolder(key);
     checkEqual(holder?.fence, second.fence, 'holder fence');
