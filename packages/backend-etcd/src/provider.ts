@@ -9,6 +9,7 @@ import {
   type SettingsOptions,
   sessionBoundsOf,
   systemClock,
+  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import type { IKeyValue } from 'etcd3';
@@ -66,6 +67,8 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
   readonly #onError: EtcdLockProviderOptions['onError'];
   readonly #rpc: EtcdRpc;
   readonly #keys: EtcdKeys;
+  /** Ends the sessions' plain watches when the provider closes (the public ones end with the base class's). */
+  readonly #closing = new AbortController();
 
   constructor(options: EtcdLockProviderOptions) {
     const settings = parseSettings(etcdSettingsSchema, options, 'etcd');
@@ -115,7 +118,8 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
       rpc: this.#rpc,
       keys: this.#keys,
       clock: this.clock,
-      watch: (key, watchOptions) => this.watch(key, watchOptions),
+      // Waiting needs no remaining lease: the sessions' watch sends no LeaseTimeToLive.
+      watch: (key, watchOptions) => this.#plainWatch(key, watchOptions),
       requestTimeoutMs: this.#requestTimeoutMs,
       onError: this.#onError,
     });
@@ -143,6 +147,26 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
         clock: this.clock,
         read: (k) => this.#read(k),
         complete: (holder) => this.#withLease(holder),
+        maxWaitMs: 60_000,
+        retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
+      },
+      key,
+      signal,
+    );
+  }
+
+  /** The provider's watch without the holders' remaining lease: what its sessions wait on. */
+  #plainWatch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    this.assertOpen();
+    const signal = AbortSignal.any([this.#closing.signal, ...(options.signal ? [options.signal] : [])]);
+    return etcdWatch(
+      {
+        rpc: this.#rpc,
+        keys: this.#keys,
+        clock: this.clock,
+        read: (k) => this.#read(k),
+        complete: async (holder) => holder,
         maxWaitMs: 60_000,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
@@ -259,6 +283,7 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
   }
 
   protected override closeConnections(): void {
+    this.#closing.abort();
     this.#rpc.close();
   }
 
