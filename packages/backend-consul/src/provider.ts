@@ -25,6 +25,7 @@ import { ConsulHttp } from './http.js';
 import { KeyCodec } from './keys.js';
 import { LINE_SEGMENT } from './line.js';
 import { ConsulSession } from './session.js';
+import { HolderTimesCache } from './times-cache.js';
 import { consulWatch } from './watch.js';
 
 /** TLS material for an `https` agent address. */
@@ -77,6 +78,7 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   readonly #onError: ConsulLockProviderOptions['onError'];
   /** Ends the sessions' plain watches when the provider closes (the public ones end with the base class's). */
   readonly #closing = new AbortController();
+  readonly #times = new HolderTimesCache();
 
   constructor(options: ConsulLockProviderOptions = {}) {
     const settings = parseSettings(consulProviderSchema, options, 'Consul');
@@ -167,10 +169,14 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
    * The current holder of `key`: one `GET /v1/kv/<key>?consistent`, then, when it is held, the holder's
    * `.since` entry and its session's TTL (`/v1/session/info`), in parallel.
    */
-  protected async readHolder(key: string, signal: AbortSignal | undefined): Promise<LockHolder | null> {
+  protected async readHolder(
+    key: string,
+    signal: AbortSignal | undefined,
+    options: { times: boolean },
+  ): Promise<LockHolder | null> {
     const { entry } = await this.#http.getKey(this.#codec.encode(key), { consistent: true, signal });
     const holder = holderOf(entry, this.#codec, key);
-    return holder && this.#withTimes(holder, signal);
+    return holder && options.times ? this.#withTimes(holder, signal) : holder;
   }
 
   /**
@@ -189,7 +195,7 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
         clock: this.clock,
         waitMs: this.#settings.watchWaitMs,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
-        complete: (holder) => this.#withTimes(holder, signal),
+        complete: options.times === false ? undefined : (holder) => this.#withTimes(holder, signal),
       },
       key,
       signal,
@@ -260,15 +266,27 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   }
 
   /** `holder` with its acquisition time (its `.since` entry) and remaining-lease bound, read in parallel. */
+  /**
+   * `holder` with its acquisition time (its `.since` entry) and remaining-lease bound, read in parallel the
+   * first time this provider sees the acquisition and the session, from its cache after that.
+   */
   async #withTimes(holder: LockHolder, signal: AbortSignal | undefined): Promise<LockHolder> {
     const consulKey = this.#codec.encode(holder.key);
-    const [since, remaining] = await Promise.all([
-      this.#http.getKey(sinceKey(consulKey, holder.sessionId), { consistent: true, signal }),
+    const id = HolderTimesCache.acquisition(consulKey, holder.sessionId, holder.fence);
+    const [acquiredAt, remaining] = await Promise.all([
+      this.#times.acquired.has(id)
+        ? this.#times.acquired.get(id)
+        : this.#http
+            .getKey(sinceKey(consulKey, holder.sessionId), { consistent: true, signal })
+            .then(({ entry }) => {
+              const at = acquiredAtOf({ consulKey, ...holder }, entry) ?? null;
+              this.#times.acquired.set(id, at);
+              return at;
+            }),
       this.#remainingAtMost(holder.sessionId, signal),
     ]);
-    const acquiredAt = acquiredAtOf({ consulKey, ...holder }, since.entry);
     return withRemaining(
-      acquiredAt === undefined ? holder : { ...holder, acquiredAt, acquiredAtSource: 'holder' },
+      acquiredAt == null ? holder : { ...holder, acquiredAt, acquiredAtSource: 'holder' },
       remaining,
     );
   }
@@ -276,6 +294,7 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   /**
    * Consul reports no remaining time, only the session's TTL, and may wait up to twice the TTL after the last
    * renewal before it invalidates the session: 2 × TTL is the bound. 0 when the session is gone already.
+   * Read every time (never cached): Consul may raise a session's TTL when it renews it.
    */
   async #remainingAtMost(sessionId: string, signal: AbortSignal | undefined): Promise<number | undefined> {
     const ttl = await this.#http.sessionTtlMs(sessionId, { consistent: true, signal });

@@ -178,6 +178,9 @@ describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
       expect((await provider.getHolder('rt/read/a'))?.sessionId).toBe(session.id);
       // The key, then its holder's .since entry and session (/v1/session/info), in parallel.
       expect(server.requests.total()).toBe(4);
+      // The same acquisition again: its stamp is known, only the key and the session's TTL are read.
+      expect((await provider.getHolder('rt/read/a'))?.acquiredAt).toBeGreaterThan(0);
+      expect(server.requests.total()).toBe(6);
       server.requests.reset();
       expect(await provider.list('rt/read/')).toHaveLength(3);
       // One recursive read (it brings the .since entries), then one /v1/session/info per holding session.

@@ -129,9 +129,13 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
    * The current holder of `key`: one txn reading the lock key and its acquisition time, then, when it is
    * held, one `LeaseTimeToLive` of the holder's lease.
    */
-  protected async readHolder(key: string): Promise<LockHolder | null> {
+  protected async readHolder(
+    key: string,
+    _signal: AbortSignal | undefined,
+    options: { times: boolean },
+  ): Promise<LockHolder | null> {
     const { holder } = await this.#read(key);
-    return holder && this.#withLease(holder);
+    return holder && options.times ? this.#withLease(holder) : holder;
   }
 
   /** The holder of `key` now and after each change, through etcd watches (see `etcdWatch`). */
@@ -146,7 +150,7 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
         keys: this.#keys,
         clock: this.clock,
         read: (k) => this.#read(k),
-        complete: (holder) => this.#withLease(holder),
+        complete: async (holder) => (options.times === false ? holder : this.#withLease(holder)),
         maxWaitMs: 60_000,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },

@@ -245,12 +245,25 @@ export interface LockWaiter {
   readonly sinceSource?: HolderTimeSource;
 }
 
+/** Options for {@link LockProvider.getHolder}. */
+export interface HolderReadOptions {
+  /** Abandons the read. */
+  signal?: AbortSignal;
+  /**
+   * `false`: the caller has no use for the holder's times ({@link LockHolder.acquiredAt}, the remaining
+   * lease), and the backend may leave them out where they cost extra requests (Consul, etcd). Default `true`.
+   */
+  times?: boolean;
+}
+
 /** Options for {@link LockProvider.watch}. */
 export interface WatchOptions {
   /** Ends the iteration. */
   signal?: AbortSignal;
   /** Polling interval for backends without native watch (jittered), from 1 ms to 24 h. */
   pollIntervalMs?: number;
+  /** `false`: the holders' times may be left out where they cost extra requests (see {@link HolderReadOptions}). */
+  times?: boolean;
 }
 
 /**
@@ -266,7 +279,7 @@ export interface LockProvider extends AsyncDisposable {
   /** Opens a session and starts renewing it. Rejects with a typed error if the backend is unreachable. */
   openSession(options?: SessionOptions): Promise<LockSession>;
   /** The current holder of `key`, or `null` when nobody holds it. A consistent read. */
-  getHolder(key: string, options?: { signal?: AbortSignal }): Promise<LockHolder | null>;
+  getHolder(key: string, options?: HolderReadOptions): Promise<LockHolder | null>;
   /**
    * The holder of `key` now, then again each time it changes. Intermediate states may be coalesced, but
    * the latest state is always delivered and an older state never follows a newer one. Ends when `signal`

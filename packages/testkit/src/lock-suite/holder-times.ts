@@ -26,6 +26,14 @@ export function holderTimesTests(test: TestFn, factory: LockHarnessFactory, opti
       const holder = await provider.getHolder(key);
       check(holder, 'holder present');
       checkShape(holder, provider);
+      const plain = await provider.getHolder(key, { times: false });
+      check(plain, 'holder present (times: false)');
+      checkShape(plain, { capabilities: { ...provider.capabilities, holderTimes: false } });
+      checkEqual(
+        `${plain.sessionId} ${plain.fence} ${plain.value}`,
+        `${session.id} ${lease.fence} v1`,
+        'holder read with times: false',
+      );
       if (!provider.capabilities.holderTimes) return;
       const at = holder.acquiredAt;
       check(at !== undefined, 'holderTimes: getHolder reports acquiredAt');
@@ -139,7 +147,7 @@ function isExact(holder: LockHolder | null): boolean {
 }
 
 /** Time fields come whole: a time with its source, one remaining-lease figure (or none). */
-function checkShape(holder: LockHolder, provider: LockProvider): void {
+function checkShape(holder: LockHolder, provider: Pick<LockProvider, 'capabilities'>): void {
   checkEqual(
     holder.acquiredAt === undefined,
     holder.acquiredAtSource === undefined,
