@@ -208,11 +208,10 @@ export interface LockHolder {
   /**
    * Milliseconds from this read until the backend stops counting this holder if it stops renewing now: the
    * backend's own figure, computed on the backend server's clock (Redis `exp` − `TIME`, PostgreSQL
-   * `expires_at − clock_timestamp()`, the in-memory store's timer). A holder that
-   * keeps renewing keeps pushing it back, so it does not run down to 0 while the holder lives. A lock-delay
-   * may keep the key unavailable for a while after it. For a holder yielded by `watch`, "this read" is the
-   * read that produced the event. Absent where the backend reports no such figure: see
-   * {@link LockHolder.leaseRemainingAtMostMs}.
+   * `expires_at − clock_timestamp()`, the in-memory store's timer). A holder that keeps renewing keeps
+   * pushing it back, so it does not run down to 0 while the holder lives. A lock-delay may keep the key
+   * unavailable for a while after it. For a holder yielded by `watch`, "this read" is the read that produced
+   * the event. Absent where the backend reports no exact figure: see {@link LockHolder.leaseRemainingAtMostMs}.
    */
   readonly leaseRemainingMs?: number;
   /**
@@ -220,11 +219,11 @@ export interface LockHolder {
    * Consul reports only the session's TTL and may wait up to twice the TTL after the last renewal before it
    * invalidates the session, so this is 2 × the TTL that `/v1/session/info` reports; etcd's
    * `LeaseTimeToLive` counts whole seconds rounded down (the lease "will expire in under TTL+1 seconds"), so
-   * this is (TTL + 1) s; on DynamoDB it is the
-   * time until this provider itself would take the lease over (its record version unchanged for the lease
-   * duration, measured from this provider's first sight of that version). The lease may end sooner (the
-   * holder's last renewal may be older than the bound assumes, or a contender may have seen the version
-   * earlier); it cannot run longer without a renewal. Absent when {@link LockHolder.leaseRemainingMs} is given.
+   * this is (TTL + 1) s; on DynamoDB it is the time until this provider itself would take the lease over
+   * (its record version unchanged for the lease duration, measured from this provider's first sight of that
+   * version). The lease may end sooner (the holder's last renewal may be older than the bound assumes, or a
+   * contender may have seen the version earlier); it cannot run longer without a renewal. Absent when
+   * {@link LockHolder.leaseRemainingMs} is given.
    */
   readonly leaseRemainingAtMostMs?: number;
 }
