@@ -536,6 +536,20 @@ async function retry(id) {
   if (!$('detail').hidden && $('detail-id').textContent === id) showTask(id);
 }
 
+/** Says when the refresh loop slows down because reads are slow (a big table): it reads a tenth of the time at most. */
+function renderPace(snapshot) {
+  const slowed = snapshot.nextRefreshMs > snapshot.refreshMs;
+  $('live').title =
+    `refresh every ${seconds(snapshot.nextRefreshMs)}; the last read took ${snapshot.readMs} ms`;
+  $('pace').textContent = slowed
+    ? `refreshing every ${seconds(snapshot.nextRefreshMs)}, not ${seconds(snapshot.refreshMs)}: reads take ${snapshot.readMs} ms`
+    : '';
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
 function connect() {
   const live = $('live');
   const events = new EventSource('/api/events');
@@ -544,7 +558,9 @@ function connect() {
     live.className = 'badge ok';
     live.removeAttribute('title');
     $('refresh-error').textContent = '';
-    render(JSON.parse(event.data));
+    const snapshot = JSON.parse(event.data);
+    renderPace(snapshot);
+    render(snapshot);
   });
   // The shared refresh failed (the database is down or refused): say so; the next good snapshot clears it.
   events.addEventListener('refresh-error', (event) => {

@@ -14,6 +14,7 @@ import {
   toWorkers,
   type WorkerRow,
 } from './queries.js';
+import { nextRefreshDelay } from './refresh-pace.js';
 import { type RetentionSettings, readStorage, type StorageView } from './storage.js';
 
 /** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
@@ -23,7 +24,15 @@ export interface Snapshot {
   /** Number of the refresh that produced it. */
   seq: number;
   readOnly: boolean;
+  /** The configured refresh interval (`--refresh`). */
   refreshMs: number;
+  /** How long reading this snapshot took (this machine's monotonic clock, ms). */
+  readMs: number;
+  /**
+   * When the next refresh comes, in ms: `refreshMs`, or longer when reads are slow (a big table), so the loop
+   * spends at most a tenth of the time reading ({@link nextRefreshDelay}).
+   */
+  nextRefreshMs: number;
   counts: {
     /** pending, running, failed: read on every refresh. */
     open: CountRow[];
@@ -67,8 +76,9 @@ interface Listener {
 
 /**
  * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
- * `refreshMs` and hands the same object to every listener. Its database cost depends on the refresh rate,
- * never on the number of open pages; with no page open it reads nothing.
+ * `refreshMs` (longer when reads are slow: they take at most a tenth of the time, see
+ * {@link nextRefreshDelay}) and hands the same object to every listener. Its database cost depends on the
+ * refresh rate and the table's size, never on the number of open pages; with no page open it reads nothing.
  */
 export class Refresher {
   readonly #db: PgPool;
@@ -85,6 +95,7 @@ export class Refresher {
   #timer: NodeJS.Timeout | undefined;
   #failure: RefreshFailure | undefined;
   #lastGoodAt: number | null = null;
+  #nextDelayMs: number;
   #closed = false;
   /** Snapshots read so far (for tests and the benchmark). */
   refreshes = 0;
@@ -101,6 +112,7 @@ export class Refresher {
     this.#db = options.db;
     this.#sql = options.sql;
     this.#options = options.settings;
+    this.#nextDelayMs = options.settings.refreshMs;
     this.#readOnly = options.readOnly;
     this.#locks = options.locks
       ? new LocksReader(options.locks, options.settings.lockPrefix, options.settings.elections)
@@ -176,7 +188,7 @@ export class Refresher {
       this.refresh()
         .catch(() => {})
         .finally(() => {
-          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#options.refreshMs);
+          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#nextDelayMs);
         });
     }, delay);
     this.#timer.unref();
@@ -200,6 +212,7 @@ export class Refresher {
   }
 
   async #read(): Promise<Snapshot> {
+    const started = performance.now();
     const local = Date.now();
     const previous = this.#finished;
     const recount = !previous || local - previous.readAt >= this.#options.finishedCountMs;
@@ -228,11 +241,15 @@ export class Refresher {
     const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
     const locks = this.#locks ? await this.#locks.locks() : null;
     const leaders = this.#locks ? await this.#locks.leaders() : [];
+    const readMs = Math.round(performance.now() - started);
+    this.#nextDelayMs = nextRefreshDelay(this.#options.refreshMs, readMs);
     const snapshot: Snapshot = {
       at,
       seq: ++this.refreshes,
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
+      readMs,
+      nextRefreshMs: this.#nextDelayMs,
       counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
       storage: finished.storage,
       backlog: { due },
