@@ -275,18 +275,22 @@ function renderLocks(snapshot) {
     ? `the ${view.backend} backend cannot list its locks`
     : view.error
       ? `could not list locks: ${view.error}`
-      : `${view.holders.length}${view.truncated ? '+' : ''} held. "seen for" is measured by this console (a lower bound of the age); the lock contract carries no remaining lease.`;
-  // Rebuild the rows only when the holders change (a row rebuilt under the pointer would swallow a click on
-  // its button); the "seen for" cells are updated in place.
+      : locksNote(view);
+  // Rebuild the rows only when the holders or their lines change (a row rebuilt under the pointer would
+  // swallow a click on its button); the age and lease cells are updated in place.
   const signature = JSON.stringify([
-    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value]),
+    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value, h.acquiredAt, h.waiters, h.waitersTotal]),
+    view.line,
     state.readOnly,
     view.forceRelease,
   ]);
   if (signature === state.locks) {
-    const cells = body.querySelectorAll('td[data-field="seen"]');
+    const rows = body.rows;
     view.holders.forEach((h, i) => {
-      if (cells[i]) cells[i].textContent = `≥ ${duration(h.seenForMs)}`;
+      const row = rows[i];
+      if (!row) return;
+      row.querySelector('td[data-field="age"]').textContent = ageText(h);
+      row.querySelector('td[data-field="lease"]').textContent = leaseText(h);
     });
     return;
   }
@@ -300,12 +304,61 @@ function renderLocks(snapshot) {
         el('td', {}, h.key),
         el('td', {}, h.sessionId),
         el('td', { className: 'num', dataset: { field: 'fence' } }, h.fence),
-        el('td', { className: 'num', dataset: { field: 'seen' } }, `≥ ${duration(h.seenForMs)}`),
+        el(
+          'td',
+          {
+            className: 'num',
+            dataset: { field: 'age', acquiredAt: h.acquiredAt ?? '' },
+            title: h.acquiredAt === null ? '' : `taken at ${new Date(h.acquiredAt).toISOString()}`,
+          },
+          ageText(h),
+        ),
+        el('td', { className: 'num', dataset: { field: 'lease' } }, leaseText(h)),
+        el('td', { dataset: { field: 'waiters' } }, waitersText(h, view.line)),
         el('td', {}, h.value ?? ''),
         el('td', {}, state.readOnly || !view.forceRelease ? '' : releaseButton(h, view.releaseRisks)),
       ),
     ),
   );
+}
+
+/** What the columns mean on this backend. */
+function locksNote(view) {
+  const parts = [`${view.holders.length}${view.truncated ? '+' : ''} held.`];
+  parts.push(
+    view.holderTimes
+      ? "Age: since the holder took the key, from the backend's record, on the clock named (the server's, or the holder's own), against this console's clock. Lease left: how long the key stays taken if its holder stops renewing now, as the backend reports it (\"≤\": an upper bound, where the backend gives no exact figure)."
+      : `The ${view.backend} backend reports no acquisition times or remaining leases.`,
+  );
+  if (view.line === 'none') {
+    parts.push(
+      `The ${view.backend} backend keeps no waiting line: blocking acquisitions poll and race for a released key, so there are no waiters to show.`,
+    );
+  } else if (view.line === 'unlisted') {
+    parts.push(`The ${view.backend} backend keeps a waiting line but cannot list it.`);
+  } else if (view.waitersError) {
+    parts.push(`Could not read some waiting lines: ${view.waitersError}`);
+  }
+  return parts.join(' ');
+}
+
+function ageText(h) {
+  if (h.ageMs === null) return '–';
+  return `${duration(h.ageMs)} (${h.acquiredAtSource === 'server' ? 'server' : 'holder'} clock)`;
+}
+
+function leaseText(h) {
+  if (h.leaseRemainingMs !== null) return duration(h.leaseRemainingMs);
+  if (h.leaseRemainingAtMostMs !== null) return `≤ ${duration(h.leaseRemainingAtMostMs)}`;
+  return '–';
+}
+
+function waitersText(h, line) {
+  if (line === 'none') return 'no line';
+  if (h.waiters === null) return '–';
+  if (h.waiters.length === 0) return 'none';
+  const shown = h.waiters.map((w) => `${w.position}. ${w.sessionId}`).join(', ');
+  return h.waitersTotal > h.waiters.length ? `${shown} (+${h.waitersTotal - h.waiters.length} more)` : shown;
 }
 
 function releaseButton(holder, risks) {

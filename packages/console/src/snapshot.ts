@@ -239,7 +239,7 @@ export class Refresher {
     // An action during this read (invalidate()) asks for a recount after it: keep that request.
     if (this.#finished === previous) this.#finished = finished;
     const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
-    const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
+    const locks = this.#locks ? await this.#locks.locks() : null;
     const leaders = this.#locks ? await this.#locks.leaders() : [];
     const readMs = Math.round(performance.now() - started);
     this.#nextDelayMs = nextRefreshDelay(this.#options.refreshMs, readMs);
