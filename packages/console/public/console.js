@@ -342,6 +342,55 @@ function locksNote(view) {
   return parts.join(' ');
 }
 
+/** Semaphores found among the listed locks: permits held of the limit, who holds them, who waits. */
+function renderSemaphores(snapshot) {
+  const view = snapshot.locks;
+  const rows = view?.semaphores ?? [];
+  $('semaphores-note').textContent = !view
+    ? ''
+    : !view.listable
+      ? `the ${view.backend} backend cannot list its locks, so its semaphores are not found here (baton semaphore show <name> --limit <n> reads them)`
+      : rows.length === 0
+        ? "no permit is held now (a semaphore appears while one of its permits is held; a worker's --limit kind=n is the semaphore limit/<kind>)"
+        : 'Permits are the locks <name>/slot/<i>; each records the limit it was taken under.';
+  fill(
+    $('semaphore-table').tBodies[0],
+    rows.map((s) =>
+      el(
+        'tr',
+        { dataset: { name: s.name } },
+        el('td', {}, s.name),
+        el(
+          'td',
+          { dataset: { field: 'permits' } },
+          s.limits.length === 1
+            ? `${s.permits.length} of ${s.limits[0]} held, ${s.free} free`
+            : `${s.permits.length} held; limits disagree: ${s.limits.join(', ')}`,
+        ),
+        el(
+          'td',
+          { dataset: { field: 'holders' } },
+          s.permits
+            .map(
+              (p) =>
+                `${p.slot}: ${p.sessionId}, fence ${p.fence}${p.ageMs === null ? '' : `, ${duration(p.ageMs)}`}${p.value === null ? '' : ` (${p.value})`}`,
+            )
+            .join('; '),
+        ),
+        el('td', { dataset: { field: 'waiting' } }, semaphoreWaitingText(s.waiting)),
+      ),
+    ),
+  );
+}
+
+function semaphoreWaitingText(waiting) {
+  if (!waiting.queued) return 'no line (waiters poll the slots)';
+  if (waiting.head === null) return 'none';
+  const behind =
+    waiting.behind === null ? '' : waiting.behind === 0 ? ', nobody behind' : `, ${waiting.behind} behind`;
+  return `${waiting.head} first${behind}`;
+}
+
 function ageText(h) {
   if (h.ageMs === null) return '–';
   return `${duration(h.ageMs)} (${h.acquiredAtSource === 'server' ? 'server' : 'holder'} clock)`;
@@ -453,6 +502,7 @@ function render(snapshot) {
   renderProblems(snapshot);
   renderWorkers(snapshot);
   renderLocks(snapshot);
+  renderSemaphores(snapshot);
   renderLeaders(snapshot);
   document.body.dataset.seq = String(snapshot.seq);
 }

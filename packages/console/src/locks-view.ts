@@ -7,6 +7,9 @@ import {
   type LockHolder,
   type LockProvider,
   type LockWaiter,
+  semaphoreLineKey,
+  semaphoreQueues,
+  semaphoresIn,
 } from '@baton/core';
 import { LIMITS } from './options.js';
 
@@ -48,6 +51,32 @@ export interface WaiterRow {
   sinceSource: HolderTimeSource | null;
 }
 
+/** A semaphore (or a worker's per-kind limit, `limit/<kind>`) found among the listed locks. */
+export interface SemaphoreRow {
+  name: string;
+  /**
+   * The limits its permits were taken under, ascending: one when every process agrees (more is a
+   * misconfiguration that the processes refuse once they see it).
+   */
+  limits: number[];
+  /** Permits held, in slot order, with their age and lease left as the locks table shows them. */
+  permits: Array<
+    Pick<LockRow, 'key' | 'sessionId' | 'fence' | 'ageMs' | 'acquiredAtSource'> & {
+      slot: number;
+      value: string | null;
+    }
+  >;
+  /** Free permits under the one agreed limit; null when the limits disagree. */
+  free: number | null;
+  /**
+   * Who waits for a permit: blocking acquisitions line up on `<name>/line` where the backend keeps a fair
+   * line served on a watch. `head` is the holder of that key (the one waiter watching the slots); `behind`
+   * counts the sessions queued behind it (null when the backend cannot list its line). `queued: false`:
+   * waiters poll or watch the slots and race, so there is no line to show.
+   */
+  waiting: { queued: boolean; head: string | null; behind: number | null };
+}
+
 /** The locks view: the provider's own `list()`, or why there is none. */
 export interface LocksView {
   backend: string;
@@ -71,6 +100,8 @@ export interface LocksView {
   line: 'listed' | 'none' | 'unlisted';
   /** Why reading some key's waiters failed, when it did (the rows show no waiters then). */
   waitersError: string | null;
+  /** Semaphores among the listed locks (their permits are locks `<name>/slot/<i>` that record a limit). */
+  semaphores: SemaphoreRow[];
   error: string | null;
 }
 
@@ -119,6 +150,7 @@ export class LocksReader {
           ? 'listed'
           : 'unlisted',
       waitersError: null,
+      semaphores: [],
       error: null,
     };
     if (!view.listable || !provider.list) return view;
@@ -127,12 +159,30 @@ export class LocksReader {
       const listedAt = now();
       view.truncated = holders.length > LIMITS.locks;
       view.holders = holders.slice(0, LIMITS.locks).map((holder) => lockRow(holder, listedAt));
+      view.semaphores = semaphoreRows(holders, listedAt, semaphoreQueues(provider));
     } catch (error) {
       view.error = messageOf(error);
       return view;
     }
     if (view.line === 'listed') await this.#readWaiters(view);
+    await this.#readSemaphoreLines(view);
     return view;
+  }
+
+  /** How many wait behind the head of each semaphore's line (one read per semaphore with a head). */
+  async #readSemaphoreLines(view: LocksView): Promise<void> {
+    const read = this.#provider.waiters?.bind(this.#provider);
+    if (!read || view.line !== 'listed') return;
+    const waiting = view.semaphores.filter((row) => row.waiting.head !== null).slice(0, LIMITS.waiterKeys);
+    await Promise.all(
+      waiting.map(async (row) => {
+        try {
+          row.waiting.behind = (await read(semaphoreLineKey(row.name))).length;
+        } catch (error) {
+          view.waitersError ??= `${semaphoreLineKey(row.name)}: ${messageOf(error)}`;
+        }
+      }),
+    );
   }
 
   /** Each listed key's line (the first `LIMITS.waiterKeys` keys), a few reads at a time. */
@@ -179,6 +229,39 @@ export function messageOf(error: unknown): string {
 
 /** Lines read at the same time per snapshot. */
 const WAITER_READS = 8;
+
+function semaphoreRows(holders: readonly LockHolder[], listedAt: number, queued: boolean): SemaphoreRow[] {
+  const byKey = new Map(holders.map((holder) => [holder.key, holder]));
+  return semaphoresIn(holders)
+    .slice(0, LIMITS.locks)
+    .map((census) => {
+      const limits = [...census.limits];
+      const permits = census.permits.map((permit) => {
+        const row = lockRow(byKey.get(permit.key)!, listedAt);
+        return {
+          key: permit.key,
+          slot: permit.slot,
+          sessionId: permit.sessionId,
+          fence: permit.fence,
+          value: permit.value ?? null,
+          ageMs: row.ageMs,
+          acquiredAtSource: row.acquiredAtSource,
+        };
+      });
+      const limit = limits.length === 1 ? limits[0]! : null;
+      return {
+        name: census.name,
+        limits,
+        permits,
+        free: limit === null ? null : Math.max(0, limit - permits.filter((p) => p.slot < limit).length),
+        waiting: {
+          queued,
+          head: census.lineHead?.sessionId ?? null,
+          behind: queued && !census.lineHead ? 0 : null,
+        },
+      };
+    });
+}
 
 function lockRow(holder: LockHolder, listedAt: number): LockRow {
   const acquiredAt = holder.acquiredAt ?? null;

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Election, type LockSession, type TaskHandler, Worker } from '@baton/core';
+import { Election, type LockSession, semaphore, type TaskHandler, Worker } from '@baton/core';
 import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import pg from 'pg';
@@ -76,6 +76,8 @@ if (!chromium) {
         value: { id: 'reporter-1', address: 'http://10.0.0.7:8080' },
       });
       await session.tryAcquire('reports/nightly', { value: 'reporter-1' });
+      // A semaphore with one of its two permits held, its holder's text an HTML fragment.
+      await semaphore(locks, 'limit/partner-api', { limit: 2 }).tryAcquire(session, { value: EVIL_HTML });
       // A key with a line: one session waits for it until the end.
       await session.tryAcquire('reports/weekly', { value: 'reporter-1' });
       waiter = await locks.openSession();
@@ -161,6 +163,18 @@ if (!chromium) {
         rows.map((row) => (row as HTMLElement).dataset.key),
       );
       expect(lockKeys).toContain('reports/nightly');
+      const permits = '#semaphore-table tr[data-name="limit/partner-api"] td[data-field="permits"]';
+      await page.waitForFunction(
+        (cell) => document.querySelector(cell)?.textContent === '1 of 2 held, 1 free',
+        {},
+        permits,
+      );
+      const holders = await page.$eval(
+        '#semaphore-table tr[data-name="limit/partner-api"] td[data-field="holders"]',
+        (td) => ({ text: td.textContent ?? '', elements: td.querySelectorAll('*').length }),
+      );
+      expect(holders.text).toContain(`(${EVIL_HTML})`);
+      expect(holders.elements).toBe(0);
       expect(await page.$$eval('#throughput-chart canvas', (c) => c.length)).toBe(1);
       // The table's size as the catalog says it; retention (done after 0 ms) would remove every done task.
       const size = await setup.admin.query(
