@@ -396,13 +396,18 @@ function iso(ms) {
   return new Date(ms).toISOString();
 }
 
+/** A segment starting with `.` is the backend's own (a holder's `.since` stamp, a waiter's `.wait` place). */
+const CONSUL_INTERNAL_SEGMENT = /(^|\/)\./;
+
 /**
  * Leases from the Consul test server's history (`history()`), in commit order. `prefix` is the backend's
- * key prefix (`baton/`); times are converted from the server clock to epoch ms with `toEpoch`.
+ * key prefix (`baton/`); times are converted from the server clock to epoch ms with `toEpoch`. Keys the
+ * backend keeps for itself (a segment starting with `.`: no caller key encodes to one) are not leases of a
+ * caller's key, even when a session locks them (the `.since` stamp is locked with the key it dates).
  */
 export function leasesFromConsulHistory(history, { prefix = 'baton/', toEpoch = (t) => t } = {}) {
   return history
-    .filter((r) => r.key.startsWith(prefix))
+    .filter((r) => r.key.startsWith(prefix) && !CONSUL_INTERNAL_SEGMENT.test(r.key.slice(prefix.length)))
     .map((r) => ({
       key: r.key.slice(prefix.length),
       owner: r.session,

@@ -245,6 +245,9 @@ describe('lease histories', () => {
         },
         { key: 'baton/task/1', session: 's2', modifyIndex: 9, lockIndex: 2, acquiredAt: 30 },
         { key: 'other/x', session: 's2', modifyIndex: 11, lockIndex: 1, acquiredAt: 30 },
+        // The holder's acquisition stamp, locked in the same txn: the backend's own key, not a lease.
+        { key: 'baton/task/1/.since/s2', session: 's2', modifyIndex: 9, lockIndex: 1, acquiredAt: 30 },
+        { key: 'baton/.since/s2', session: 's2', modifyIndex: 9, lockIndex: 1, acquiredAt: 30 },
       ],
       { prefix: 'baton/', toEpoch: (t: number) => t + 1_000 },
     );
