@@ -42,7 +42,10 @@ export interface WorkerRow {
   lastFinishedAt: string | null;
   /** Its counters since it started (its latest beat). */
   counters: WorkerBeatCounters | null;
-  /** Per minute, from the counters of its last two beats (null until it beat twice in this run). */
+  /**
+   * Per minute, from the counters of its last two beats (null until it beat twice in this run, and once it
+   * stopped).
+   */
   rates: { done: number; failed: number; dead: number } | null;
 }
 
@@ -99,7 +102,9 @@ export function toWorkers(
     worker.beatAgeMs = Math.round(ageMs);
     worker.stoppedAt = iso(r.stopped_at);
     worker.counters = beatCounters(json(r.counters));
-    worker.rates = rates(worker.counters, r.prev_counters, Number(r.span_ms));
+    // A stopped worker runs nothing: the span before its stop beat says nothing about a rate now.
+    worker.rates =
+      worker.state === 'stopped' ? null : rates(worker.counters, r.prev_counters, Number(r.span_ms));
     byId.set(worker.id, worker);
   }
   const withBeats = byId.size;
