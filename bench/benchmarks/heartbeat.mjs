@@ -25,11 +25,12 @@ export default {
     'the same statement; HOT updates from pg_stat_user_tables; size from pg_total_relation_size without a ' +
     'VACUUM in between (autovacuum may run), and after one. Loop: tasks-e2e on the memory lock backend (4 ' +
     'workers × 4 concurrent, a fresh schema per batch), heartbeat off, at its default and every 100 ms, ' +
-    'rounds interleaved in rotating order; ratios per round, median over rounds.',
+    'rounds interleaved in rotating order; ratios per round, median over rounds; statements per task counted ' +
+    'in pg_stat_database of the benchmark database.',
   async run(ctx) {
     const p = ctx.quick
       ? { workers: 50, rounds: 2, parallel: 8, loop: { tasks: 200, rounds: 1 } }
-      : { workers: 1_000, rounds: 10, parallel: 8, loop: { tasks: 10_000, rounds: 3 } };
+      : { workers: 1_000, rounds: 10, parallel: 8, loop: { tasks: 10_000, rounds: 5 } };
     p.loop = { ...p.loop, workers: 4, concurrency: 4, everyMs: 250, pageSize: 50, poolSize: 10 };
     const { url } = await ctx.postgres();
     p.postgres = await serverVersion(url);
@@ -52,6 +53,7 @@ export default {
             leaseBy: 'task',
             heartbeatEveryMs: LOOP[who],
           },
+          countTransactions: true,
         });
         ctx.log(`round ${round + 1}/${p.loop.rounds} heartbeat ${who}: ${num(row.tasksPerSec)} tasks/s`);
         rounds.push({ part: 'loop', round, contestant: who, ...row });
@@ -68,6 +70,11 @@ export default {
           0,
         ),
         postgresCpuMsPerTask: spread(by[who].map((r) => r.cpu.perTaskMs.postgres)),
+        transactionsPerTask: spread(by[who].map((r) => r.transactions / r.done)),
+        extraTransactionsPerTask: pairedDifference(
+          by[who].map((r) => r.transactions / r.done),
+          by.off.map((r) => r.transactions / r.done),
+        ),
       }));
       rounds.push({ part: 'statement', ...statement.raw });
       const s = statement.summary;
@@ -103,6 +110,8 @@ export default {
               'heartbeat beside the task loop',
               'tasks/s',
               'vs off',
+              'PostgreSQL statements per task',
+              'more than off',
               'PostgreSQL CPU ms/task',
               'heartbeat errors',
             ],
@@ -110,6 +119,8 @@ export default {
               l.heartbeat,
               withSpread(l.tasksPerSec),
               l.heartbeat === 'off' ? '1' : ratio(l.overOff),
+              withSpread(l.transactionsPerTask, 3),
+              l.heartbeat === 'off' ? '–' : withSpread(l.extraTransactionsPerTask, 4),
               withSpread(l.postgresCpuMsPerTask, 3),
               num(l.heartbeatErrors),
             ]),
@@ -119,6 +130,7 @@ export default {
           `PostgreSQL ${p.postgres}. Statement: ${num(p.workers)} workers, ${p.rounds} rounds after their first beats; one beat ` +
             'is one statement (a prepared INSERT … ON CONFLICT DO UPDATE, with a CTE whose delete of rows silent for a day runs only on ' +
             "a worker's first beat). Cost at N workers beating every T seconds: N / T statements per second.",
+          'Statements per task: transactions committed or rolled back in the benchmark database (pg_stat_database) from the go signal until the workers stopped, over the tasks done; each statement a worker sends is one. It counts, so it does not move with the machine\'s load the way tasks/s does; "more than off" is per round against the heartbeat-off batch of the same round.',
           `Loop: ${num(p.loop.tasks)} no-op tasks, ${p.loop.workers} workers × ${p.loop.concurrency} concurrent, memory locks, poll every ${p.loop.everyMs} ms; median of ${p.loop.rounds} rounds (min–max). A batch lasts a few seconds: at the default 10 s each worker beats about once (at start) and once more on stop, so the 100 ms row is the one that shows a cost, at 100 times the default rate.`,
         ],
       };
@@ -127,6 +139,11 @@ export default {
     }
   },
 };
+
+/** Per-round differences `a[i] - b[i]`, summarised with {@link spread}. */
+function pairedDifference(a, b) {
+  return spread(a.map((x, i) => x - b[i]));
+}
 
 /** Beats of `p.workers` simulated workers straight through the source; latency, WAL, HOT share and size. */
 async function measureStatement(ctx, url, p) {
