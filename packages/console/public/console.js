@@ -398,7 +398,20 @@ function renderWorkers(snapshot) {
       el(
         'tr',
         { dataset: { worker: w.id, state: w.state } },
-        el('td', {}, w.id),
+        el(
+          'td',
+          {},
+          w.id,
+          w.host === null
+            ? null
+            : el(
+                'div',
+                { className: 'note' },
+                el('span', { dataset: { field: 'where' } }, `${w.host} (pid ${w.pid})`),
+                ' · ',
+                el('span', { dataset: { field: 'mode' } }, `${w.mode} / ${w.locks}`),
+              ),
+        ),
         el(
           'td',
           { className: `worker-${w.state}`, dataset: { field: 'state' } },
@@ -406,8 +419,6 @@ function renderWorkers(snapshot) {
         ),
         el('td', { dataset: { field: 'since' } }, workerSince(w)),
         el('td', { dataset: { field: 'beat' } }, w.beatAgeMs === null ? '–' : `${duration(w.beatAgeMs)} ago`),
-        el('td', { dataset: { field: 'where' } }, w.host === null ? '' : `${w.host} (pid ${w.pid})`),
-        el('td', { dataset: { field: 'mode' } }, w.mode === null ? '' : `${w.mode} / ${w.locks}`),
         el('td', { className: 'num', dataset: { field: 'running' } }, w.running),
         el('td', { dataset: { field: 'tasks' } }, w.tasks.join(', ')),
         el('td', { className: 'num', dataset: { field: 'rate' } }, workerRate(w)),

@@ -66,7 +66,15 @@ if (!chromium) {
         maxAttempts: 1,
         payload: { html: EVIL_HTML, script: EVIL_SCRIPT },
       });
-      worker = new Worker({ locks, source, handler, concurrency: 4, schedule: { every: 50 } });
+      // Beats every second, so the workers view has its counters and a rate by the time the page is read.
+      worker = new Worker({
+        locks,
+        source,
+        handler,
+        concurrency: 4,
+        schedule: { every: 50 },
+        heartbeatEveryMs: 1_000,
+      });
       working = worker.run();
       const session = await locks.openSession();
       await new Election(locks, 'svc/reports/leader').campaign(session, {
@@ -237,7 +245,7 @@ if (!chromium) {
         );
         const shown = await page.$$eval('#worker-table tbody tr', (trs) =>
           trs.map((tr) => ({
-            id: (tr.firstElementChild as HTMLElement).textContent,
+            id: (tr.firstElementChild as HTMLElement).firstChild?.textContent,
             state: (tr as HTMLElement).dataset.state,
             label: tr.querySelector('[data-field="state"]')?.textContent,
             where: tr.querySelector('[data-field="where"]')?.textContent,
