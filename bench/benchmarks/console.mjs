@@ -98,26 +98,37 @@ export default {
         }
         if (size === p.sizes.at(-1)) {
           // What an open page costs the workers: the same drain with no page, one page (the default refresh
-          // every 2 s) and one page refreshing every 250 ms, interleaved.
+          // every 2 s) and one page asking for a refresh every 250 ms, interleaved. The refresh loop slows down
+          // when reads are slow (a tenth of the time at most): the rows say how many reads it made.
           const conditions = {
             'no page open': null,
             'one page, refresh 2 s': 2_000,
             'one page, refresh 250 ms': 250,
           };
           const drained = Object.fromEntries(Object.keys(conditions).map((k) => [k, []]));
+          const readsPerSecond = Object.fromEntries(Object.keys(conditions).map((k) => [k, []]));
           await drain(Worker, MemoryLockProvider, source, pool, schema, p.drain.tasks); // warm-up, not measured
           for (let round = 0; round < p.drain.rounds; round++) {
             for (const [condition, refreshMs] of Object.entries(conditions)) {
               let page;
               let stop;
+              const reads = [];
               if (refreshMs !== null) {
                 page = await startConsole({ source, db: pool, locks, port: 0, refreshMs });
-                stop = page.refresher.subscribe(() => {});
+                stop = page.refresher.subscribe((snapshot) => reads.push(snapshot.readMs));
               }
               try {
+                const started = performance.now();
                 const rate = await drain(Worker, MemoryLockProvider, source, pool, schema, p.drain.tasks);
+                const seconds = (performance.now() - started) / 1000;
                 drained[condition].push(rate);
-                ctx.log(`${size} tasks, drain of ${p.drain.tasks} with ${condition}: ${num(rate)} tasks/s`);
+                readsPerSecond[condition].push(reads.length / seconds);
+                ctx.log(
+                  `${size} tasks, drain of ${p.drain.tasks} with ${condition}: ${num(rate)} tasks/s` +
+                    (page
+                      ? `; ${reads.length} console reads in ${num(seconds, 1)} s (median read ${num(median(reads), 1)} ms)`
+                      : ''),
+                );
               } finally {
                 stop?.();
                 await page?.close();
@@ -132,6 +143,7 @@ export default {
               what: `worker drain, ${condition}`,
               rate: sorted[Math.floor(sorted.length / 2)],
               rates,
+              readsPerSecond: median(readsPerSecond[condition]),
             });
           }
         }
@@ -148,16 +160,40 @@ export default {
       rounds,
       summary,
       table: markdownTable(
-        ['tasks', 'request', 'p50 ms', 'p99 ms', 'max ms', 'worker tasks/s (median; runs)'],
+        [
+          'tasks',
+          'request',
+          'p50 ms',
+          'p99 ms',
+          'max ms',
+          'worker tasks/s (median; runs)',
+          'console reads/s',
+        ],
         summary.map((s) =>
           s.latency
-            ? [num(s.size), s.what, num(s.latency.p50, 1), num(s.latency.p99, 1), num(s.latency.max, 1), '']
-            : [num(s.size), s.what, '', '', '', `${num(s.rate)} (${s.rates.map((r) => num(r)).join(', ')})`],
+            ? [
+                num(s.size),
+                s.what,
+                num(s.latency.p50, 1),
+                num(s.latency.p99, 1),
+                num(s.latency.max, 1),
+                '',
+                '',
+              ]
+            : [
+                num(s.size),
+                s.what,
+                '',
+                '',
+                '',
+                `${num(s.rate)} (${s.rates.map((r) => num(r)).join(', ')})`,
+                s.readsPerSecond ? num(s.readsPerSecond, 2) : '',
+              ],
         ),
       ),
       notes: [
         `${p.samples} samples per row, one request at a time, PostgreSQL ${p.postgres}; the console and this client share the process.`,
-        `Worker drain: ${p.drain.tasks} tasks enqueued into the ${num(p.sizes.at(-1))}-row table, drained by one in-process Worker (memory locks, 8 handlers, no-op handler, polling every 10 ms) with no console page, with one page subscribed to a console refreshing every 2 s (the default), and every 250 ms; ${p.drain.rounds} interleaved rounds after one unmeasured warm-up drain. Console and worker share this process and the 2 cores.`,
+        `Worker drain: ${p.drain.tasks} tasks enqueued into the ${num(p.sizes.at(-1))}-row table, drained by one in-process Worker (memory locks, 8 handlers, no-op handler, polling every 10 ms) with no console page, with one page subscribed to a console refreshing every 2 s (the default), and asking for every 250 ms (the loop waits 9× its last read when that is longer: reads take a tenth of the time at most); ${p.drain.rounds} interleaved rounds after one unmeasured warm-up drain. Console and worker share this process and the 2 cores.`,
         'The full recount is the one statement that scans the table; the console runs it every 30 s (finishedCountMs) and after an action, never per page.',
       ],
     };
@@ -205,4 +241,10 @@ async function drain(Worker, MemoryLockProvider, source, pool, schema, count) {
     await run;
     await locks.close();
   }
+}
+
+function median(values) {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }

@@ -9,6 +9,19 @@ import { join } from 'node:path';
 const EXPECTED_EXIT_CODES = new Set([0, 3, 143]);
 
 /**
+ * Spawns a worker in its own process group. In the harness's group, a worker paused by a fault (SIGSTOP) when
+ * the shell that started the harness exits would be killed: the kernel sends SIGHUP to a process group that
+ * becomes orphaned while a member is stopped. The harness still kills every worker when it exits.
+ *
+ * @param {string} command
+ * @param {string[]} args
+ * @param {import('node:child_process').SpawnOptions} options
+ */
+export function spawnWorkerProcess(command, args, options) {
+  return spawn(command, args, { ...options, detached: true });
+}
+
+/**
  * One worker slot: spawns `baton worker` incarnations (`w2-1`, `w2-2`, ...), kills, pauses and resumes
  * them, and restarts one that exited on its own (as a supervisor would).
  */
@@ -61,7 +74,7 @@ export class WorkerSlot {
       ...this.options.env(),
       ...(skewMs !== 0 ? { BATON_TEST_CLOCK_SKEW_MS: String(skewMs) } : {}),
     };
-    const child = spawn(
+    const child = spawnWorkerProcess(
       process.execPath,
       [join(root, 'packages/cli/dist/bin.js'), 'worker', '--id', id, ...args],
       { cwd: root, env, stdio: ['ignore', fd, fd] },

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { AbortedError, BatonError, formatDuration, ProtocolError } from '@baton/core';
+import { AbortedError, BatonError, formatDuration, ProtocolError, parseDuration } from '@baton/core';
 import { bodyText, ConsulHttpError, ConsulTimeoutError, httpStatusOf, toBatonError } from './errors.js';
 
 /** A KV entry as Consul returns it. `Value` is decoded text (or `null`). */
@@ -26,7 +26,8 @@ export interface TxnKvOp {
     | 'check-index'
     | 'check-not-exists'
     | 'cas'
-    | 'delete-cas';
+    | 'delete-cas'
+    | 'delete-tree';
   Key: string;
   /** Text; encoded to base64 on the wire. */
   Value?: string | undefined;
@@ -156,6 +157,20 @@ export class ConsulHttp {
     const operation = `renew session ${id}`;
     const path = `/v1/session/renew/${encodeURIComponent(id)}`;
     return parseJson(await this.#ok(operation, 'PUT', path, {}, '', options), operation);
+  }
+
+  /**
+   * The TTL of a session as `GET /v1/session/info/<id>` reports it, in ms; `null` when Consul no longer
+   * knows the session, `undefined` when it has no TTL or one this client cannot parse.
+   */
+  async sessionTtlMs(id: string, options: ReadOptions = {}): Promise<number | null | undefined> {
+    const operation = `read session ${id}`;
+    const path = `/v1/session/info/${encodeURIComponent(id)}`;
+    const query = { consistent: options.consistent || undefined };
+    const body = parseJson(await this.#ok(operation, 'GET', path, query, undefined, options), operation);
+    if (!Array.isArray(body) || body.length === 0) return null;
+    const ttl = parseDuration((body[0] as { TTL?: unknown } | null)?.TTL);
+    return ttl !== undefined && ttl > 0 ? ttl : undefined;
   }
 
   /** Destroys a session (idempotent at Consul). */

@@ -146,7 +146,13 @@ export class ConsulLine<S> implements WaitingLine<ConsulPlace, S> {
     let outcome: TxnOutcome;
     try {
       outcome = await this.#host.http.txn(`line up for '${place.key}'`, [
-        { Verb: 'lock', Key: place.placeKey, Session: this.#host.sessionId },
+        // The value says since when it waits, for operators (`waiters`); nothing is decided on it.
+        {
+          Verb: 'lock',
+          Key: place.placeKey,
+          Value: String(this.#host.clock.wallNow()),
+          Session: this.#host.sessionId,
+        },
         { Verb: 'get-tree', Key: place.dir },
       ]);
     } catch (error) {

@@ -7,21 +7,25 @@ import {
   InvalidArgumentError,
   type LockCapabilities,
   type LockHolder,
+  type LockWaiter,
   parseSettings,
   quoteForMessage,
   type SessionSettings,
   type SettingsOptions,
   systemClock,
   UnavailableError,
+  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import type { z } from 'zod';
 import { consulDurationBounds, consulProviderSchema } from './config.js';
-import { holderOf, sessionOf } from './entry.js';
+import { acquiredAtOf, holderOf, SINCE_SEGMENT, sessionOf, sinceKey } from './entry.js';
 import { BACKEND, httpStatusOf } from './errors.js';
 import { ConsulHttp } from './http.js';
 import { KeyCodec } from './keys.js';
+import { LINE_SEGMENT } from './line.js';
 import { ConsulSession } from './session.js';
+import { HolderTimesCache } from './times-cache.js';
 import { consulWatch } from './watch.js';
 
 /** TLS material for an `https` agent address. */
@@ -72,6 +76,9 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   readonly #codec: KeyCodec;
   readonly #settings: z.output<typeof consulProviderSchema>;
   readonly #onError: ConsulLockProviderOptions['onError'];
+  /** Ends the sessions' plain watches when the provider closes (the public ones end with the base class's). */
+  readonly #closing = new AbortController();
+  readonly #times = new HolderTimesCache();
 
   constructor(options: ConsulLockProviderOptions = {}) {
     const settings = parseSettings(consulProviderSchema, options, 'Consul');
@@ -104,6 +111,8 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
       list: true,
       forceRelease: true,
       fairQueue: true,
+      holderTimes: true,
+      waiters: true,
     };
     this.#http = new ConsulHttp({
       address,
@@ -147,7 +156,8 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
       http: this.#http,
       codec: this.#codec,
       clock: this.clock,
-      watch: (key, watchOptions) => this.watch(key, watchOptions),
+      // Waiting needs no times: the session's watch costs one blocking query per change, nothing more.
+      watch: (key, watchOptions) => this.#plainWatch(key, watchOptions),
       monitorAfterMs: this.#settings.monitorAfterMs ?? ttlMs,
       watchWaitMs: this.#settings.watchWaitMs,
       requestTimeoutMs: this.#settings.requestTimeoutMs,
@@ -155,10 +165,18 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
     });
   }
 
-  /** The current holder of `key`: one `GET /v1/kv/<key>?consistent`. */
-  protected async readHolder(key: string, signal: AbortSignal | undefined): Promise<LockHolder | null> {
+  /**
+   * The current holder of `key`: one `GET /v1/kv/<key>?consistent`, then, when it is held, the holder's
+   * `.since` entry and its session's TTL (`/v1/session/info`), in parallel.
+   */
+  protected async readHolder(
+    key: string,
+    signal: AbortSignal | undefined,
+    options: { times: boolean },
+  ): Promise<LockHolder | null> {
     const { entry } = await this.#http.getKey(this.#codec.encode(key), { consistent: true, signal });
-    return holderOf(entry, this.#codec, key);
+    const holder = holderOf(entry, this.#codec, key);
+    return holder && options.times ? this.#withTimes(holder, signal) : holder;
   }
 
   /**
@@ -177,21 +195,110 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
         clock: this.clock,
         waitMs: this.#settings.watchWaitMs,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
+        complete: options.times === false ? undefined : (holder) => this.#withTimes(holder, signal),
       },
       key,
       signal,
     );
   }
 
-  /** Held locks whose caller key starts with `prefix`: one `GET /v1/kv/<prefix>?recurse&consistent`. */
+  /** The provider's watch without the holder's times: what its sessions wait on. */
+  #plainWatch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    this.assertOpen();
+    const signal = AbortSignal.any([this.#closing.signal, ...(options.signal ? [options.signal] : [])]);
+    return consulWatch(
+      {
+        http: this.#http,
+        codec: this.#codec,
+        clock: this.clock,
+        waitMs: this.#settings.watchWaitMs,
+        retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
+      },
+      key,
+      signal,
+    );
+  }
+
+  /**
+   * Held locks whose caller key starts with `prefix`: one `GET /v1/kv/<prefix>?recurse&consistent` (it
+   * returns the `.since` entries too), then one `/v1/session/info` per holding session, in parallel.
+   */
   protected async listHolders(prefix: string): Promise<LockHolder[]> {
     const { entries } = await this.#http.listKeys(this.#codec.encodePrefix(prefix), { consistent: true });
+    const byKey = new Map(entries.map((entry) => [entry.Key, entry]));
     const holders: LockHolder[] = [];
     for (const entry of entries) {
-      const holder = holderOf(entry, this.#codec);
+      const sessionId = sessionOf(entry);
+      const since = sessionId === undefined ? undefined : byKey.get(sinceKey(entry.Key, sessionId));
+      const holder = holderOf(entry, this.#codec, undefined, since);
       if (holder?.key.startsWith(prefix)) holders.push(holder);
     }
-    return holders;
+    const ttls = new Map<string, Promise<number | undefined>>();
+    for (const { sessionId } of holders) {
+      if (!ttls.has(sessionId)) ttls.set(sessionId, this.#remainingAtMost(sessionId, undefined));
+    }
+    return Promise.all(
+      holders.map(async (holder) => withRemaining(holder, await ttls.get(holder.sessionId))),
+    );
+  }
+
+  /**
+   * The blocking waiters of `key`, first in line first: one `GET <key>/.wait/?recurse&consistent`. Places
+   * whose session Consul invalidated (no `Session` any more) no longer count and are not listed.
+   */
+  waiters(key: string, options: { signal?: AbortSignal } = {}): Promise<LockWaiter[]> {
+    return this.keyCall(key, async () => {
+      const dir = this.#codec.encode(key) + LINE_SEGMENT;
+      const { entries } = await this.#http.listKeys(dir, { consistent: true, signal: options.signal });
+      const live = entries.filter((entry) => sessionOf(entry) !== undefined && entry.Key.startsWith(dir));
+      return live
+        .sort((a, b) => a.CreateIndex - b.CreateIndex)
+        .map((entry, i) => {
+          const since = Number(entry.Value);
+          return {
+            sessionId: sessionOf(entry)!,
+            position: i + 1,
+            ...(entry.Value && Number.isSafeInteger(since) ? { since, sinceSource: 'holder' as const } : {}),
+          };
+        });
+    });
+  }
+
+  /** `holder` with its acquisition time (its `.since` entry) and remaining-lease bound, read in parallel. */
+  /**
+   * `holder` with its acquisition time (its `.since` entry) and remaining-lease bound, read in parallel the
+   * first time this provider sees the acquisition and the session, from its cache after that.
+   */
+  async #withTimes(holder: LockHolder, signal: AbortSignal | undefined): Promise<LockHolder> {
+    const consulKey = this.#codec.encode(holder.key);
+    const id = HolderTimesCache.acquisition(consulKey, holder.sessionId, holder.fence);
+    const [acquiredAt, remaining] = await Promise.all([
+      this.#times.acquired.has(id)
+        ? this.#times.acquired.get(id)
+        : this.#http
+            .getKey(sinceKey(consulKey, holder.sessionId), { consistent: true, signal })
+            .then(({ entry }) => {
+              const at = acquiredAtOf({ consulKey, ...holder }, entry) ?? null;
+              this.#times.acquired.set(id, at);
+              return at;
+            }),
+      this.#remainingAtMost(holder.sessionId, signal),
+    ]);
+    return withRemaining(
+      acquiredAt == null ? holder : { ...holder, acquiredAt, acquiredAtSource: 'holder' },
+      remaining,
+    );
+  }
+
+  /**
+   * Consul reports no remaining time, only the session's TTL, and may wait up to twice the TTL after the last
+   * renewal before it invalidates the session: 2 × TTL is the bound. 0 when the session is gone already.
+   * Read every time (never cached): Consul may raise a session's TTL when it renews it.
+   */
+  async #remainingAtMost(sessionId: string, signal: AbortSignal | undefined): Promise<number | undefined> {
+    const ttl = await this.#http.sessionTtlMs(sessionId, { consistent: true, signal });
+    return ttl === null ? 0 : ttl === undefined ? undefined : ttl * 2;
   }
 
   /**
@@ -206,7 +313,14 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const { entry } = await this.#http.getKey(consulKey, { consistent: true });
       if (!entry || !sessionOf(entry)) return false;
-      if (await this.#http.deleteKey(consulKey, { cas: entry.ModifyIndex })) return true;
+      if (await this.#http.deleteKey(consulKey, { cas: entry.ModifyIndex })) {
+        // Best effort: a `.since` entry left behind is never reported (its index is no later holder's fence)
+        // and goes with the next release of the key, or with its session.
+        await this.#http
+          .txn(`forget when '${key}' was taken`, [{ Verb: 'delete-tree', Key: consulKey + SINCE_SEGMENT }])
+          .catch(() => undefined);
+        return true;
+      }
     }
     throw new UnavailableError(`Consul: force-release '${key}' gave up: the key kept changing`, {
       backend: BACKEND,
@@ -214,6 +328,7 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
   }
 
   protected override closeConnections(): void {
+    this.#closing.abort();
     this.#http.close();
   }
 
@@ -240,4 +355,9 @@ function sessionCreateError(error: BatonError, checks: readonly string[]): Baton
     return new InvalidArgumentError(`Consul rejected the session settings: ${http.body}`, options);
   }
   return error;
+}
+
+/** `holder` with its remaining-lease bound, when Consul gave one. */
+function withRemaining(holder: LockHolder, remaining: number | undefined): LockHolder {
+  return remaining === undefined ? holder : { ...holder, leaseRemainingAtMostMs: remaining };
 }

@@ -19,7 +19,7 @@ import {
   type WaitingLine,
   type WatchOptions,
 } from '@baton/core';
-import { sessionOf } from './entry.js';
+import { SINCE_SEGMENT, sessionOf, sinceKey } from './entry.js';
 import { aclHint, BACKEND, httpStatusOf } from './errors.js';
 import type { ConsulHttp, TxnError, TxnKvOp } from './http.js';
 import { KeyMonitors } from './key-monitor.js';
@@ -182,6 +182,14 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
       outcome = await this.#init.http.txn(`acquire '${key}'`, [
         { Verb: 'lock', Key: consulKey, Value: options.value, Session: this.id },
         { Verb: 'get', Key: consulKey },
+        // For operators only: when the key was taken, on this process's clock (see SINCE_SEGMENT). Only this
+        // session ever writes this key, so the lock cannot fail for anyone else's sake.
+        {
+          Verb: 'lock',
+          Key: sinceKey(consulKey, this.id),
+          Value: String(this.clock.wallNow()),
+          Session: this.id,
+        },
         ...extraOps,
       ]);
     } catch (error) {
@@ -401,6 +409,8 @@ export class ConsulSession extends AbstractLockSession<ConsulLeaseState> {
     const outcome = await this.#init.http.txn(`release of '${pending.consulKey}'`, [
       { Verb: 'check-session', Key: pending.consulKey, Session: this.id },
       { Verb: 'delete', Key: pending.consulKey },
+      // The acquisition times: ours, and any an earlier holder's crash left (behavior=release keeps them).
+      { Verb: 'delete-tree', Key: pending.consulKey + SINCE_SEGMENT },
     ]);
     if (outcome.committed) return true;
     const denied = outcome.errors.find((e) => isPermissionText(e.What));

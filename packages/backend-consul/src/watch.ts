@@ -20,6 +20,11 @@ export interface ConsulWatchInit {
   waitMs: number;
   /** Base of the jittered backoff after a failed query. */
   retryBaseMs: number;
+  /**
+   * Completes a changed holder before it is yielded (the provider's public watch adds its times); a failure
+   * is retried like a failed query. Absent: holders are yielded as the key's entry describes them.
+   */
+  complete?: ((holder: LockHolder) => Promise<LockHolder>) | undefined;
 }
 
 /**
@@ -75,8 +80,27 @@ export async function* consulWatch(
     const holder = holderOf(answer.entry, init.codec, key);
     if (holder && holder.fence < highestFence) continue;
     if (last !== undefined && sameHolder(last, holder)) continue;
+    let complete = holder;
+    if (holder && init.complete) {
+      try {
+        complete = await init.complete(holder);
+      } catch (error) {
+        if (signal?.aborted) return;
+        if (error instanceof BatonError && !error.retryable) throw error;
+        index = 0;
+        try {
+          await sleep(backoffDelay(failures++, { baseMs: init.retryBaseMs, maxMs: 10_000 }), {
+            ...(signal ? { signal } : {}),
+            clock: init.clock,
+          });
+        } catch {
+          return;
+        }
+        continue;
+      }
+    }
     if (holder) highestFence = holder.fence;
     last = holder;
-    yield holder;
+    yield complete;
   }
 }

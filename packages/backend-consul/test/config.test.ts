@@ -163,6 +163,8 @@ describe('consul config', () => {
         list: true,
         forceRelease: true,
         fairQueue: true,
+        holderTimes: true,
+        waiters: true,
       });
       // Nothing listens on port 1: a typed, retryable error, never a hang.
       await expect(provider.openSession()).rejects.toMatchObject({ code: 'UNAVAILABLE', retryable: true });

@@ -16,6 +16,12 @@ import { abortedWithin, delay, rejectionOf, until } from './util.js';
 /** How long Consul may take to invalidate an abandoned session: 2×TTL, plus slack. */
 const EXPIRY_MS = TEST_TTL_MS * 2 + (REAL_AGENT ? 5_000 : 1_500);
 const slow = { timeout: EXPIRY_MS * 3 + 10_000 };
+/** The times every holder carries (their values are checked in holder-times.test.ts). */
+const times = {
+  acquiredAt: expect.any(Number),
+  acquiredAtSource: 'holder',
+  leaseRemainingAtMostMs: expect.any(Number),
+};
 
 // Consul-specific semantics, against the test server or (CONSUL_HTTP_ADDR) a real agent.
 describe('consul semantics', () => {
@@ -171,6 +177,7 @@ describe('consul semantics', () => {
         sessionId: b.id,
         fence: fresh!.fence,
         value: 'b',
+        ...times,
       });
     } finally {
       await provider.close();
@@ -203,7 +210,13 @@ describe('consul semantics', () => {
       expect(entry?.Flags).toBe(lease!.fence);
       expect(entry!.ModifyIndex).toBeGreaterThan(lease!.fence);
       expect(await provider.list('publish/')).toEqual([
-        { key: 'publish/plain', sessionId: a.id, fence: lease!.fence, value: '{"leader":"worker-2"}' },
+        {
+          key: 'publish/plain',
+          sessionId: a.id,
+          fence: lease!.fence,
+          value: '{"leader":"worker-2"}',
+          ...times,
+        },
       ]);
     } finally {
       await provider.close();
@@ -230,7 +243,13 @@ describe('consul semantics', () => {
         const lease = await a.tryAcquire(`ids/${id}`, { value: id });
         expect(lease, id).not.toBeNull();
         const holder = await provider.getHolder(`ids/${id}`);
-        expect(holder).toEqual({ key: `ids/${id}`, sessionId: a.id, fence: lease!.fence, value: id });
+        expect(holder).toEqual({
+          key: `ids/${id}`,
+          sessionId: a.id,
+          fence: lease!.fence,
+          value: id,
+          ...times,
+        });
       }
       const listed = await provider.list('ids/');
       expect(listed.map((h) => h.key).sort()).toEqual(ids.map((id) => `ids/${id}`).sort());
@@ -267,10 +286,10 @@ describe('consul semantics', () => {
       await done;
       expect(seen).toEqual([
         null,
-        { key: 'watch/k', sessionId: a.id, fence: la!.fence, value: '1' },
-        { key: 'watch/k', sessionId: a.id, fence: la!.fence, value: '2' },
+        { key: 'watch/k', sessionId: a.id, fence: la!.fence, value: '1', ...times },
+        { key: 'watch/k', sessionId: a.id, fence: la!.fence, value: '2', ...times },
         null,
-        { key: 'watch/k', sessionId: b.id, fence: lb!.fence, value: '3' },
+        { key: 'watch/k', sessionId: b.id, fence: lb!.fence, value: '3', ...times },
       ]);
     } finally {
       await provider.close();

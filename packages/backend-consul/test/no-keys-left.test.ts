@@ -49,16 +49,20 @@ describe('no lock key left behind (Consul)', () => {
       for (let i = 0; i < 5; i++) expect(await crashed.tryAcquire(`crashed/${i}`)).not.toBeNull();
       const longTask = await workers[0]!.tryAcquire('long/1', { lockAtLeastForMs: 1_000 });
       const stillHeld = await workers[1]!.tryAcquire('held/1');
-      expect((await keysUnder(env, provider)).length).toBe(7);
+      // Each held key, and its holder's acquisition time (`<key>/.since/<session>`).
+      expect((await keysUnder(env, provider)).length).toBe(14);
 
       (crashed as ConsulSession).abandon();
       await longTask!.release();
       await until(
-        async () => (await keysUnder(env, provider)).length === 1,
+        async () => (await keysUnder(env, provider)).length === 2,
         EXPIRY_MS + 2_000,
         'only the held key to remain',
       );
-      expect(await keysUnder(env, provider)).toEqual([`${provider.prefix}held/1`]);
+      expect(await keysUnder(env, provider)).toEqual([
+        `${provider.prefix}held/1`,
+        `${provider.prefix}held/1/.since/${workers[1]!.id}`,
+      ]);
       await stillHeld!.release();
       expect(await keysUnder(env, provider)).toEqual([]);
     } finally {

@@ -163,17 +163,28 @@ describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
     }
   });
 
-  it('getHolder and list are one consistent read each', async () => {
+  it('getHolder is one consistent read, plus two for the holder times; list one, plus one per holding session', async () => {
     const server = testServer(env);
     const provider = testProvider(env, { ttlMs: 10_000 });
     try {
       const session = await provider.openSession();
+      const other = await provider.openSession();
       await session.tryAcquire('rt/read/a');
       await session.tryAcquire('rt/read/b');
+      await other.tryAcquire('rt/read/c');
       server.requests.reset();
+      expect(await provider.getHolder('rt/read/free')).toBeNull();
+      expect(server.requests.total()).toBe(1);
       expect((await provider.getHolder('rt/read/a'))?.sessionId).toBe(session.id);
-      expect(await provider.list('rt/read/')).toHaveLength(2);
-      expect(server.requests.total()).toBe(2);
+      // The key, then its holder's .since entry and session (/v1/session/info), in parallel.
+      expect(server.requests.total()).toBe(4);
+      // The same acquisition again: its stamp is known, only the key and the session's TTL are read.
+      expect((await provider.getHolder('rt/read/a'))?.acquiredAt).toBeGreaterThan(0);
+      expect(server.requests.total()).toBe(6);
+      server.requests.reset();
+      expect(await provider.list('rt/read/')).toHaveLength(3);
+      // One recursive read (it brings the .since entries), then one /v1/session/info per holding session.
+      expect(server.requests.total()).toBe(3);
       expect(server.requests.log().every((r) => r.method === 'GET' && r.query.includes('consistent'))).toBe(
         true,
       );

@@ -7,6 +7,7 @@ import {
   checkDuration,
   type LockCapabilities,
   type LockHolder,
+  type LockWaiter,
   parseSettings,
   pollingWatch,
   type SessionSettings,
@@ -49,6 +50,12 @@ export interface DynamoLockProviderOptions extends SettingsOptions<typeof dynamo
    * thing: the `expiresAt` TTL attribute of kept items, which only DynamoDB's TTL deletion reads.
    */
   clock?: Clock | undefined;
+  /**
+   * The wall clock (ms since the epoch) read for the times stamped into items for operators: when a grant was
+   * made (`acquired`, reported as a holder's `acquiredAt`) and when a waiter lined up. Never read for a
+   * decision. Defaults to `clock.wallNow`.
+   */
+  stampClock?: (() => number) | undefined;
 }
 
 /** The fence-mode setting, as the user writes it. */
@@ -61,6 +68,8 @@ const capabilities: LockCapabilities = {
   list: true,
   forceRelease: true,
   fairQueue: true,
+  holderTimes: true,
+  waiters: true,
 };
 
 /**
@@ -137,6 +146,7 @@ export class DynamoLockProvider extends AbstractLockProvider<DynamoLockSession> 
       this.partitionKey,
       this.fenceMode,
       () => this.clock.wallNow(),
+      options.stampClock ?? (() => this.clock.wallNow()),
     );
   }
 
@@ -207,6 +217,21 @@ export class DynamoLockProvider extends AbstractLockProvider<DynamoLockSession> 
   }
 
   /**
+   * The line of waiters stored on the key's item (one consistent GetItem), in ticket order. Places whose
+   * session stopped refreshing them are listed until a waiter behind them removes them.
+   */
+  waiters(key: string, options: { signal?: AbortSignal } = {}): Promise<LockWaiter[]> {
+    return this.keyCall(key, async () => {
+      const record = await this.#lockTable.read(key, { signal: options.signal });
+      return (record?.waiters ?? []).map((waiter, i) => ({
+        sessionId: waiter.sessionId,
+        position: i + 1,
+        ...(waiter.since === undefined ? {} : { since: waiter.since, sinceSource: 'holder' as const }),
+      }));
+    });
+  }
+
+  /**
    * Clears the holder of `key` whoever it is (one conditional UpdateItem). The holder learns it at its next
    * heartbeat. The fence is kept, so the next holder's fence is higher. `false` when nobody held the key.
    */
@@ -247,8 +272,20 @@ export class DynamoLockProvider extends AbstractLockProvider<DynamoLockSession> 
       if (!record || record.holdMs === 0) this.#observations.forget(key);
       return null;
     }
-    if (this.#observations.observe(key, record.rvn, seenAt) >= this.#expiryWaitMs(record)) return null;
-    return { key, sessionId: record.owner, fence: record.fence, value: record.value };
+    const unchangedFor = this.#observations.observe(key, record.rvn, seenAt);
+    const expiryWait = this.#expiryWaitMs(record);
+    if (unchangedFor >= expiryWait) return null;
+    return {
+      key,
+      sessionId: record.owner,
+      fence: record.fence,
+      value: record.value,
+      ...(record.acquiredAt === undefined
+        ? {}
+        : { acquiredAt: record.acquiredAt, acquiredAtSource: 'holder' as const }),
+      // DynamoDB keeps no time: the most this provider would wait before it may take the lease over.
+      leaseRemainingAtMostMs: expiryWait - unchangedFor,
+    };
   }
 
   #expiryWaitMs(record: LockRecord): number {

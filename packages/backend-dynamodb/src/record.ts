@@ -50,6 +50,7 @@ export const ATTR = {
   tickets: 'tickets',
   expiresAt: 'expiresAt',
   mode: 'mode',
+  acquired: 'acquired',
 } as const;
 
 /**
@@ -61,7 +62,10 @@ export const EXPIRY_SLACK_S = 86_400;
 
 /** Prefix of a waiter's ticket attribute (`w:<waiter id>`, N) on a lock item. */
 export const WAITER_TICKET_PREFIX = 'w:';
-/** Prefix of a waiter's details attribute (`wi:<waiter id>`, M: `v` version, `l` lease ms, `s` session). */
+/**
+ * Prefix of a waiter's details attribute (`wi:<waiter id>`, M: `v` version, `l` lease ms, `s` session, `t`
+ * when it lined up: the waiter's wall clock, ms, absent on places written before it was stored).
+ */
 export const WAITER_INFO_PREFIX = 'wi:';
 
 /**
@@ -79,6 +83,8 @@ export interface WaiterRecord {
   leaseMs: number;
   /** The waiting session (for operators; nothing is decided on it). */
   sessionId: string;
+  /** When it lined up, on the waiter's wall clock (ms since the epoch); for operators only. */
+  since: number | undefined;
 }
 
 /** A lock item as stored. */
@@ -105,6 +111,12 @@ export interface LockRecord {
   value: string | undefined;
   /** The line of waiters, in ticket order (first in line first). */
   waiters: WaiterRecord[];
+  /**
+   * When the holder took the key, on the holder's wall clock (ms since the epoch), from the `acquired`
+   * attribute (M: `t` the time, `o` the owner that wrote it). Only the current owner's stamp counts: a stamp
+   * left by an earlier holder (a grant by a version that did not write it) is ignored. For operators only.
+   */
+  acquiredAt: number | undefined;
 }
 
 export type Item = Record<string, AttributeValue>;
@@ -169,6 +181,7 @@ export function parseRecord(key: string, item: Item): LockRecord {
     holdMs: num(item, ATTR.holdMs) ?? 0,
     value: str(item, ATTR.value),
     waiters: parseWaiters(key, item),
+    acquiredAt: acquiredStamp(item, owner),
   };
 }
 
@@ -187,7 +200,23 @@ export function parseWaiters(key: string, item: Item): WaiterRecord[] {
         backend: BACKEND,
       });
     }
-    waiters.push({ id, ticket, version, leaseMs, sessionId: info.s?.S ?? '' });
+    const since = Number(info.t?.N);
+    waiters.push({
+      id,
+      ticket,
+      version,
+      leaseMs,
+      sessionId: info.s?.S ?? '',
+      since: Number.isSafeInteger(since) ? since : undefined,
+    });
   }
   return waiters.sort((a, b) => a.ticket - b.ticket);
+}
+
+/** The `acquired` stamp of `owner`'s grant, or `undefined` (none, malformed, or another owner's). */
+function acquiredStamp(item: Item, owner: string | undefined): number | undefined {
+  const stamp = item[ATTR.acquired]?.M;
+  if (owner === undefined || stamp?.o?.S !== owner) return undefined;
+  const at = Number(stamp.t?.N);
+  return Number.isSafeInteger(at) ? at : undefined;
 }

@@ -80,10 +80,12 @@ export class LockTable {
   readonly fenceMode: FenceMode;
   readonly #names: Record<string, string>;
   readonly #wallSeconds: () => number;
+  readonly #wallMs: () => number;
 
   /**
    * `wallMs` is read for one thing only: the `expiresAt` attribute `epoch` mode writes for DynamoDB's TTL
-   * (never in `counter` mode, and never for a decision).
+   * (never in `counter` mode, and never for a decision). `stampMs` only for the times a grant and a waiter's
+   * place are stamped with (`acquired`, a waiter's `t`), which operators see; never for a decision either.
    */
   constructor(
     client: DynamoDBClient,
@@ -92,6 +94,7 @@ export class LockTable {
     partitionKey: string,
     fenceMode: FenceMode,
     wallMs: () => number,
+    stampMs: () => number,
   ) {
     this.#client = client;
     this.#requester = requester;
@@ -99,6 +102,7 @@ export class LockTable {
     this.partitionKey = partitionKey;
     this.fenceMode = fenceMode;
     this.#wallSeconds = () => Math.floor(wallMs() / 1000);
+    this.#wallMs = stampMs;
     this.#names = {
       '#pk': partitionKey,
       '#owner': ATTR.owner,
@@ -115,6 +119,7 @@ export class LockTable {
       '#tickets': ATTR.tickets,
       '#expires': ATTR.expiresAt,
       '#mode': ATTR.mode,
+      '#acquired': ATTR.acquired,
     };
   }
 
@@ -346,7 +351,12 @@ export class LockTable {
           ':zero': n(0),
           ':one': n(1),
           ':info': {
-            M: { v: s(waiter.version), l: n(waiter.leaseMs), s: s(waiter.sessionId) },
+            M: {
+              v: s(waiter.version),
+              l: n(waiter.leaseMs),
+              s: s(waiter.sessionId),
+              t: n(this.#wallMs()),
+            },
           },
         },
         names,
@@ -483,7 +493,7 @@ export class LockTable {
     holdMs: number,
     limits: CallLimits = {},
   ): Promise<boolean> {
-    const dropped = '#owner, #ownerName, #value, #lease, #delay';
+    const dropped = '#owner, #ownerName, #value, #lease, #delay, #acquired';
     const expiry = this.#expiry(holdMs);
     const set = ['#rvn = :rvn', ...expiry.set];
     return holdMs > 0
@@ -501,7 +511,7 @@ export class LockTable {
   async forceRelease(key: string, rvn: string, limits: CallLimits = {}): Promise<boolean> {
     const condition = 'attribute_exists(#owner)';
     const expiry = this.#expiry(0);
-    const update = `SET ${['#rvn = :rvn', ...expiry.set].join(', ')} REMOVE #owner, #ownerName, #value, #lease, #delay, #hold`;
+    const update = `SET ${['#rvn = :rvn', ...expiry.set].join(', ')} REMOVE #owner, #ownerName, #value, #lease, #delay, #hold, #acquired`;
     const item = await this.#conditional(
       {
         TableName: this.table,
@@ -552,10 +562,18 @@ export class LockTable {
     values: Record<string, AttributeValue>;
   } {
     const expiry = this.#expiry(input.leaseMs + input.delayMs);
-    const set = ['#owner = :owner', '#rvn = :rvn', '#lease = :lease', '#delay = :delay', ...expiry.set];
+    const set = [
+      '#owner = :owner',
+      '#rvn = :rvn',
+      '#lease = :lease',
+      '#delay = :delay',
+      '#acquired = :acquired',
+      ...expiry.set,
+    ];
     const remove = ['#hold'];
     const values: Record<string, AttributeValue> = {
       ':owner': s(input.owner),
+      ':acquired': { M: { t: n(this.#wallMs()), o: s(input.owner) } },
       ':rvn': s(input.rvn),
       ':lease': n(input.leaseMs),
       ':delay': n(input.delayMs),

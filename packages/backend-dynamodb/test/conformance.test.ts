@@ -7,12 +7,14 @@ import {
   fairnessTests,
   fencingTests,
   fuzzTests,
+  holderTimesTests,
   holdTests,
   independentKeysTests,
   type LockSuiteOptions,
   leaseLostTests,
   releaseTests,
   transportTests,
+  waitersTests,
 } from '@baton/testkit';
 import { describe, it } from 'vitest';
 import { dynamoHarnessFactory } from './harness.js';
@@ -46,6 +48,8 @@ for (const fenceMode of ['counter', 'epoch'] as const) {
     discoveryTests(it, harness, modeOptions);
     blockingTests(it, harness, modeOptions);
     fairnessTests(it, harness, modeOptions);
+    holderTimesTests(it, harness, modeOptions);
+    waitersTests(it, harness, modeOptions);
     transportTests(it, harness, modeOptions);
   });
 }

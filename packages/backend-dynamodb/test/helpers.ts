@@ -356,7 +356,8 @@ export function makeProvider(
   options: DynamoLockProviderOptions = {},
 ): DynamoLockProvider {
   const clock = options.fenceMode === 'epoch' ? frozenWallClock : noWallClock;
-  return new DynamoLockProvider({ endpoint, credentials, table, clock, ...options });
+  // The stamps operators see (a grant's time, a waiter's) come from a clock of their own, never decided on.
+  return new DynamoLockProvider({ endpoint, credentials, table, clock, stampClock: Date.now, ...options });
 }
 
 export function delay(ms: number): Promise<void> {

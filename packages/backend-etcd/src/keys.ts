@@ -2,7 +2,10 @@
  * Where baton keeps its keys under the configured prefix: `<prefix>lock/<key>` for a lock (value: the
  * published value; lease: the holder's session lease), `<prefix>delay/<key>` for the lock-delay guard
  * written with it (lease: the holder's delay lease, which outlives the session lease by the lock-delay), and
- * `<prefix>wait/<key>\0<id>` for the places of blocking waiters (lease: the waiter's session lease).
+ * `<prefix>wait/<key>\0<id>` for the places of blocking waiters (lease: the waiter's session lease; value:
+ * when the waiter lined up, its wall clock in ms, empty on places written before it was stored), and
+ * `<prefix>since/<key>` for the acquisition time of the lock (value: the holder's wall clock in ms; lease: the
+ * holder's session lease), put in the txn that takes the key, so its `mod_revision` is the fence.
  * Caller keys are stored as they are (etcd keys are bytes), so the two directories never collide.
  */
 export class EtcdKeys {
@@ -18,6 +21,23 @@ export class EtcdKeys {
 
   guard(key: string): Buffer {
     return Buffer.from(`${this.prefix}delay/${key}`);
+  }
+
+  since(key: string): Buffer {
+    return Buffer.from(`${this.prefix}since/${key}`);
+  }
+
+  /** The range `[from, to)` of the acquisition times of the locks whose caller key starts with `callerPrefix`. */
+  sinceRange(callerPrefix: string): { from: Buffer; to: Buffer } {
+    const from = this.since(callerPrefix);
+    return { from, to: rangeEnd(from) };
+  }
+
+  /** The caller key of an acquisition-time key, or `undefined` for any other key. */
+  sinceKey(key: Buffer): string | undefined {
+    const text = key.toString('utf8');
+    const head = `${this.prefix}since/`;
+    return text.startsWith(head) ? text.slice(head.length) : undefined;
   }
 
   /**

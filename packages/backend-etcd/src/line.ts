@@ -193,7 +193,14 @@ export class EtcdLine<S> implements WaitingLine<EtcdPlace, S> {
     const dir = this.#host.keys.lineRange(place.key);
     place.placeKey = Buffer.concat([dir.from, Buffer.from(randomUUID())]);
     return [
-      { request_put: { key: place.placeKey, value: Buffer.alloc(0), lease: this.#host.leaseId } },
+      // The value says since when it waits, for operators (`waiters`); nothing is decided on it.
+      {
+        request_put: {
+          key: place.placeKey,
+          value: Buffer.from(String(this.#host.clock.wallNow())),
+          lease: this.#host.leaseId,
+        },
+      },
       { request_range: { key: dir.from, range_end: dir.to } },
     ];
   }

@@ -3,19 +3,22 @@ import {
   type Clock,
   type LockCapabilities,
   type LockHolder,
+  type LockWaiter,
   parseSettings,
   type SessionSettings,
   type SettingsOptions,
   sessionBoundsOf,
   systemClock,
+  validateKey,
   type WatchOptions,
 } from '@baton/core';
+import type { IKeyValue } from 'etcd3';
 import { ETCD_MIN_TTL_MS, etcdSettingsSchema } from './config.js';
 import { BACKEND } from './errors.js';
 import { EtcdKeys } from './keys.js';
-import { EtcdRpc, leaseHex } from './rpc.js';
+import { EtcdRpc, leaseHex, revision } from './rpc.js';
 import { EtcdSession } from './session.js';
-import { etcdWatch, holderOf } from './watch.js';
+import { etcdWatch, type HolderRead, holderOf } from './watch.js';
 
 /** TLS material for `https` endpoints (PEM). */
 export interface EtcdTlsOptions {
@@ -55,6 +58,8 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
     list: true,
     forceRelease: true,
     fairQueue: true,
+    holderTimes: true,
+    waiters: true,
   };
   /** The etcd key prefix of every lock. */
   readonly prefix: string;
@@ -62,6 +67,8 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
   readonly #onError: EtcdLockProviderOptions['onError'];
   readonly #rpc: EtcdRpc;
   readonly #keys: EtcdKeys;
+  /** Ends the sessions' plain watches when the provider closes (the public ones end with the base class's). */
+  readonly #closing = new AbortController();
 
   constructor(options: EtcdLockProviderOptions) {
     const settings = parseSettings(etcdSettingsSchema, options, 'etcd');
@@ -111,16 +118,24 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
       rpc: this.#rpc,
       keys: this.#keys,
       clock: this.clock,
-      watch: (key, watchOptions) => this.watch(key, watchOptions),
+      // Waiting needs no remaining lease: the sessions' watch sends no LeaseTimeToLive.
+      watch: (key, watchOptions) => this.#plainWatch(key, watchOptions),
       requestTimeoutMs: this.#requestTimeoutMs,
       onError: this.#onError,
     });
   }
 
-  /** The current holder of `key`: one linearizable range read. */
-  protected async readHolder(key: string): Promise<LockHolder | null> {
-    const response = await this.#rpc.range(`read '${key}'`, this.#keys.lock(key));
-    return holderOf(response.kvs[0], key);
+  /**
+   * The current holder of `key`: one txn reading the lock key and its acquisition time, then, when it is
+   * held, one `LeaseTimeToLive` of the holder's lease.
+   */
+  protected async readHolder(
+    key: string,
+    _signal: AbortSignal | undefined,
+    options: { times: boolean },
+  ): Promise<LockHolder | null> {
+    const { holder } = await this.#read(key);
+    return holder && options.times ? this.#withLease(holder) : holder;
   }
 
   /** The holder of `key` now and after each change, through etcd watches (see `etcdWatch`). */
@@ -134,6 +149,8 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
         rpc: this.#rpc,
         keys: this.#keys,
         clock: this.clock,
+        read: (k) => this.#read(k),
+        complete: async (holder) => (options.times === false ? holder : this.#withLease(holder)),
         maxWaitMs: 60_000,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
@@ -142,17 +159,110 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
     );
   }
 
-  /** Held locks whose caller key starts with `prefix`: one range read. */
+  /** The provider's watch without the holders' remaining lease: what its sessions wait on. */
+  #plainWatch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null> {
+    validateKey(key);
+    this.assertOpen();
+    const signal = AbortSignal.any([this.#closing.signal, ...(options.signal ? [options.signal] : [])]);
+    return etcdWatch(
+      {
+        rpc: this.#rpc,
+        keys: this.#keys,
+        clock: this.clock,
+        read: (k) => this.#read(k),
+        complete: async (holder) => holder,
+        maxWaitMs: 60_000,
+        retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
+      },
+      key,
+      signal,
+    );
+  }
+
+  /**
+   * Held locks whose caller key starts with `prefix`: one txn reading the lock keys and their acquisition
+   * times, then one `LeaseTimeToLive` per holding session (in parallel).
+   */
   protected async listHolders(prefix: string): Promise<LockHolder[]> {
-    const { from, to } = this.#keys.lockRange(prefix);
-    const response = await this.#rpc.range(`list '${prefix}'`, from, to);
+    const locks = this.#keys.lockRange(prefix);
+    const times = this.#keys.sinceRange(prefix);
+    const response = await this.#rpc.txn(
+      `list '${prefix}'`,
+      [],
+      [
+        { request_range: { key: locks.from, range_end: locks.to } },
+        { request_range: { key: times.from, range_end: times.to } },
+      ],
+    );
+    const since = new Map<string, IKeyValue>();
+    for (const kv of response.responses[1]?.response_range.kvs ?? []) {
+      const key = this.#keys.sinceKey(kv.key);
+      if (key !== undefined) since.set(key, kv);
+    }
     const holders: LockHolder[] = [];
-    for (const kv of response.kvs) {
+    for (const kv of response.responses[0]?.response_range.kvs ?? []) {
       const key = this.#keys.callerKey(kv.key);
-      const holder = key === undefined ? null : holderOf(kv, key);
+      const holder = key === undefined ? null : holderOf(kv, key, since.get(key));
       if (holder) holders.push(holder);
     }
-    return holders;
+    const leases = new Map<string, Promise<number>>();
+    for (const holder of holders) {
+      if (!leases.has(holder.sessionId)) leases.set(holder.sessionId, this.#remainingAtMost(holder));
+    }
+    return Promise.all(
+      holders.map(async (holder) => ({
+        ...holder,
+        leaseRemainingAtMostMs: await leases.get(holder.sessionId)!,
+      })),
+    );
+  }
+
+  /**
+   * The line of waiters of `key`, oldest place first (one range read). Places of dead sessions go with their
+   * lease, so only live ones are listed.
+   */
+  waiters(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockWaiter[]> {
+    return this.keyCall(key, async () => {
+      const { from, to } = this.#keys.lineRange(key);
+      const response = await this.#rpc.range(`read the line of '${key}'`, from, to);
+      return [...response.kvs]
+        .sort((a, b) => revision(a.create_revision) - revision(b.create_revision))
+        .map((kv, i) => {
+          const since = Number(kv.value.toString('utf8'));
+          return {
+            sessionId: leaseHex(kv.lease),
+            position: i + 1,
+            ...(kv.value.length > 0 && Number.isSafeInteger(since)
+              ? { since, sinceSource: 'holder' as const }
+              : {}),
+          };
+        });
+    });
+  }
+
+  /** One txn: the lock key and its acquisition time, at one revision. */
+  async #read(key: string): Promise<HolderRead> {
+    const response = await this.#rpc.txn(
+      `read '${key}'`,
+      [],
+      [{ request_range: { key: this.#keys.lock(key) } }, { request_range: { key: this.#keys.since(key) } }],
+    );
+    const lock = response.responses[0]?.response_range.kvs[0];
+    const since = response.responses[1]?.response_range.kvs[0];
+    return { holder: holderOf(lock, key, since), revision: response.header.revision };
+  }
+
+  async #withLease(holder: LockHolder): Promise<LockHolder> {
+    return { ...holder, leaseRemainingAtMostMs: await this.#remainingAtMost(holder) };
+  }
+
+  /**
+   * What etcd says is left of the holder's session lease, as an upper bound: etcd reports whole seconds
+   * rounded down (the lease "will expire in under TTL+1 seconds"); 0 when the lease is already gone.
+   */
+  async #remainingAtMost(holder: LockHolder): Promise<number> {
+    const lease = await this.#rpc.timeToLive(BigInt(`0x${holder.sessionId}`).toString());
+    return lease ? (lease.ttlSeconds + 1) * 1_000 : 0;
   }
 
   /**
@@ -167,12 +277,17 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
     const response = await this.#rpc.txn(
       `force-release '${key}'`,
       [{ key: lockKey, target: 'Create', result: 'Equal', create_revision: current.create_revision }],
-      [{ request_delete_range: { key: lockKey } }, { request_delete_range: { key: this.#keys.guard(key) } }],
+      [
+        { request_delete_range: { key: lockKey } },
+        { request_delete_range: { key: this.#keys.guard(key) } },
+        { request_delete_range: { key: this.#keys.since(key) } },
+      ],
     );
     return response.succeeded;
   }
 
   protected override closeConnections(): void {
+    this.#closing.abort();
     this.#rpc.close();
   }
 

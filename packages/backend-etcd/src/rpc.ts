@@ -86,6 +86,19 @@ export class EtcdRpc {
     return { id: response.ID, ttlSeconds: Number(response.TTL) };
   }
 
+  /**
+   * What etcd says is left of a lease, in whole seconds rounded down (etcd: the lease "will expire in under
+   * TTL+1 seconds"), and the TTL it was granted or last renewed to; `null` when the lease is gone.
+   */
+  async timeToLive(id: string): Promise<{ ttlSeconds: number; grantedSeconds: number } | null> {
+    const response = await this.#run('read a lease', () =>
+      this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false }),
+    );
+    const ttlSeconds = Number(response.TTL);
+    if (!(ttlSeconds >= 0)) return null;
+    return { ttlSeconds, grantedSeconds: Number(response.grantedTTL) };
+  }
+
   async revoke(id: string): Promise<void> {
     await this.#run('revoke a lease', () => this.client.leaseClient.leaseRevoke({ ID: id }));
   }

@@ -163,6 +163,14 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     const guardKey = keys.guard(key);
     const success: IRequestOp[] = [
       { request_put: { key: lockKey, value: Buffer.from(options.value ?? ''), lease: leaseId } },
+      // For operators only: when the key was taken, on this process's clock (see `EtcdKeys`).
+      {
+        request_put: {
+          key: keys.since(key),
+          value: Buffer.from(String(this.clock.wallNow())),
+          lease: leaseId,
+        },
+      },
     ];
     if (delayLeaseId)
       success.push({ request_put: { key: guardKey, value: Buffer.alloc(0), lease: delayLeaseId } });
@@ -311,10 +319,15 @@ export class EtcdSession extends AbstractLockSession<EtcdLeaseState> {
     what: string,
     target: Pick<PendingKey, 'lockKey' | 'guardKey' | 'guard'>,
   ): Promise<boolean> {
+    const caller = this.#init.keys.callerKey(target.lockKey);
     const response = await this.#init.rpc.txn(
       what,
       [target.guard],
-      [{ request_delete_range: { key: target.lockKey } }, { request_delete_range: { key: target.guardKey } }],
+      [
+        { request_delete_range: { key: target.lockKey } },
+        { request_delete_range: { key: target.guardKey } },
+        ...(caller === undefined ? [] : [{ request_delete_range: { key: this.#init.keys.since(caller) } }]),
+      ],
     );
     return response.succeeded;
   }

@@ -11,15 +11,31 @@ import type { IKeyValue, Watcher } from 'etcd3';
 import type { EtcdKeys } from './keys.js';
 import { type EtcdRpc, leaseHex, publishedValue, revision } from './rpc.js';
 
-/** The holder a lock key describes, or `null` when it does not exist. */
-export function holderOf(kv: IKeyValue | undefined, key: string): LockHolder | null {
+/**
+ * The holder a lock key describes, or `null` when it does not exist; with the acquisition time `since` holds
+ * when it was written by the same txn as the lock key (its `mod_revision` is the lock's `create_revision`).
+ */
+export function holderOf(
+  kv: IKeyValue | undefined,
+  key: string,
+  since?: IKeyValue | undefined,
+): LockHolder | null {
   if (!kv) return null;
+  const fence = revision(kv.create_revision);
+  const at = since && revision(since.mod_revision) === fence ? Number(since.value.toString('utf8')) : NaN;
   return {
     key,
     sessionId: leaseHex(kv.lease),
-    fence: revision(kv.create_revision),
+    fence,
     value: publishedValue(kv),
+    ...(Number.isSafeInteger(at) ? { acquiredAt: at, acquiredAtSource: 'holder' as const } : {}),
   };
+}
+
+/** A holder read: the holder (without its remaining lease) and the revision of the read. */
+export interface HolderRead {
+  holder: LockHolder | null;
+  revision: string;
 }
 
 /** What {@link etcdWatch} needs. */
@@ -27,6 +43,10 @@ export interface EtcdWatchContext {
   rpc: EtcdRpc;
   keys: EtcdKeys;
   clock: Clock;
+  /** One linearizable read of the key's holder. */
+  read(key: string): Promise<HolderRead>;
+  /** Adds what etcd says is left of the holder's lease (one more request), before the holder is yielded. */
+  complete(holder: LockHolder): Promise<LockHolder>;
   /** Longest wait on one watcher before the key is read again regardless. */
   maxWaitMs: number;
   retryBaseMs: number;
@@ -49,13 +69,16 @@ export async function* etcdWatch(
   while (!signal.aborted) {
     let next: string;
     try {
-      const response = await context.rpc.range(`read '${key}'`, lockKey);
-      const holder = holderOf(response.kvs[0], key);
-      failures = 0;
-      next = String(revision(response.header.revision) + 1);
+      const read = await context.read(key);
+      const holder = read.holder;
+      next = String(revision(read.revision) + 1);
       if (last === undefined || !sameHolder(last, holder)) {
+        const complete = holder && (await context.complete(holder));
+        failures = 0;
         last = holder;
-        yield holder;
+        yield complete;
+      } else {
+        failures = 0;
       }
       await nextChange(context, lockKey, next, signal);
     } catch (error) {

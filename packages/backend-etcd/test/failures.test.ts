@@ -112,7 +112,7 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
         const session = sessions[round % 2];
         const lease = await session?.tryAcquire(`task/${round}`, { value: `worker ${round % 2}` });
         expect(lease).not.toBeNull();
-        if (round === 0) expect(await countKeys()).toBe(2); // the lock key and its lock-delay guard
+        if (round === 0) expect(await countKeys()).toBe(3); // the lock key, its lock-delay guard, its time
         await lease?.release();
       }
       expect(await countKeys()).toBe(0);
@@ -120,15 +120,15 @@ describe.skipIf(!haveEtcd)('etcd failures', () => {
       const [first, second] = sessions;
       const held = await first?.tryAcquire('contended');
       const waiting = second?.acquire('contended');
-      await eventually(async () => ((await countKeys()) === 3 ? true : undefined), 5_000);
+      await eventually(async () => ((await countKeys()) === 4 ? true : undefined), 5_000);
       await held?.release();
       await (await waiting)?.release();
       expect(await countKeys()).toBe(0);
       const crashed = sessions[0];
       for (let i = 0; i < 5; i++) expect(await crashed?.tryAcquire(`crash/${i}`)).not.toBeNull();
       (crashed as unknown as { abandon(): void }).abandon();
-      expect(await countKeys()).toBe(10);
-      // The lock keys go with the session lease, their guards a lock-delay later.
+      expect(await countKeys()).toBe(15);
+      // The lock keys and their times go with the session lease, their guards a lock-delay later.
       await eventually(async () => ((await countKeys()) === 0 ? true : undefined), 10_000);
     } finally {
       await provider.close();

@@ -56,6 +56,7 @@ export class PgLockProvider extends AbstractLockProvider<PgLockSession> {
     list: true,
     forceRelease: true,
     fairQueue: false,
+    holderTimes: true,
   };
   /** The schema of the lock tables. */
   readonly schema: string;

@@ -19,5 +19,9 @@ export function toHolder(row: Record<string, unknown>): LockHolder {
     sessionId: String(row.session_id),
     fence: toFence(row.fence),
     value: typeof row.value === 'string' ? row.value : undefined,
+    ...(row.acquired_ms == null
+      ? {}
+      : { acquiredAt: Number(row.acquired_ms), acquiredAtSource: 'server' as const }),
+    leaseRemainingMs: Number(row.remaining_ms),
   };
 }

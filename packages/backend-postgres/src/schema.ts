@@ -55,41 +55,7 @@ export const LOCK_MIGRATIONS: readonly LockMigration[] = [
       CREATE INDEX locks_session_idx ON ${s}.locks (session_id);
       CREATE INDEX locks_released_idx ON ${s}.locks (min_until) WHERE session_id IS NULL;
 
-      -- Takes p_key for p_session if it is free: no row; or a released row whose lockAtLeastFor is over;
-      -- or a row whose session expired and whose lock-delay passed. Per-key advisory lock first, then row
-      -- locks, read at their latest version (a renewal in flight is waited for, never judged stale).
-      CREATE FUNCTION ${s}.acquire(p_session uuid, p_key text, p_value text, p_min_ms bigint,
-                                   OUT alive boolean, OUT fence bigint)
-      LANGUAGE plpgsql AS $fn$
-      DECLARE
-        v_expires timestamptz;
-        v_delay integer;
-        v_lock ${s}.locks%ROWTYPE;
-      BEGIN
-        PERFORM pg_advisory_xact_lock(hashtextextended(p_key, ${seed}));
-        SELECT expires_at INTO v_expires FROM ${s}.sessions WHERE id = p_session FOR SHARE;
-        alive := FOUND AND v_expires > clock_timestamp();
-        IF NOT alive THEN RETURN; END IF;
-        SELECT * INTO v_lock FROM ${s}.locks WHERE key = p_key FOR UPDATE;
-        IF FOUND THEN
-          IF v_lock.min_until > clock_timestamp() THEN RETURN; END IF;
-          IF v_lock.session_id IS NOT NULL THEN
-            SELECT expires_at, lock_delay_ms INTO v_expires, v_delay
-              FROM ${s}.sessions WHERE id = v_lock.session_id FOR SHARE;
-            IF FOUND AND v_expires + v_delay * interval '1 millisecond' > clock_timestamp() THEN RETURN; END IF;
-          END IF;
-          fence := nextval('${s}.fence_seq');
-          UPDATE ${s}.locks SET session_id = p_session, fence = acquire.fence, value = p_value,
-                 min_until = clock_timestamp() + p_min_ms * interval '1 millisecond'
-           WHERE key = p_key;
-        ELSE
-          fence := nextval('${s}.fence_seq');
-          INSERT INTO ${s}.locks (key, session_id, fence, value, min_until)
-          VALUES (p_key, p_session, fence, p_value, clock_timestamp() + p_min_ms * interval '1 millisecond');
-        END IF;
-        PERFORM pg_notify('${channel}', p_key);
-      END
-      $fn$;
+${acquireFunction(s, channel, seed, 'CREATE')}
 
       -- Releases p_key if this session still holds it with this fence and is alive: deletes the row, or,
       -- inside a lockAtLeastFor window, keeps it without a holder until min_until. Returns whether it did.
@@ -116,7 +82,69 @@ export const LOCK_MIGRATIONS: readonly LockMigration[] = [
       COMMENT ON TABLE ${s}.locks IS 'baton locks: one row per held key, fenced by fence_seq';`;
     },
   },
+  {
+    version: 2,
+    name: 'acquisition time of each lock (acquired_at, the database clock)',
+    sql: (schema) => {
+      const s = quoteIdentifier(schema);
+      return `
+      -- NULL on rows granted before this version: they report no acquisition time until taken again.
+      ALTER TABLE ${s}.locks ADD COLUMN acquired_at timestamptz;
+      ${acquireFunction(s, lockChannel(schema), advisorySeed(schema), 'CREATE OR REPLACE')}`;
+    },
+  },
 ];
 
 /** The newest lock schema version this package knows. */
 export const LATEST_LOCK_VERSION = LOCK_MIGRATIONS.at(-1)!.version;
+
+/**
+ * The `acquire` function (see migration 1). `CREATE` without the grant time is version 1's, kept as it was;
+ * version 2 replaces it with one that also stamps `acquired_at` with the database's clock.
+ */
+function acquireFunction(
+  s: string,
+  channel: string,
+  seed: string,
+  verb: 'CREATE' | 'CREATE OR REPLACE',
+): string {
+  const stamp = verb === 'CREATE OR REPLACE';
+  const stampSet = stamp ? ', acquired_at = clock_timestamp()' : '';
+  return `
+      -- Takes p_key for p_session if it is free: no row; or a released row whose lockAtLeastFor is over;
+      -- or a row whose session expired and whose lock-delay passed. Per-key advisory lock first, then row
+      -- locks, read at their latest version (a renewal in flight is waited for, never judged stale).
+      ${verb} FUNCTION ${s}.acquire(p_session uuid, p_key text, p_value text, p_min_ms bigint,
+                                   OUT alive boolean, OUT fence bigint)
+      LANGUAGE plpgsql AS $fn$
+      DECLARE
+        v_expires timestamptz;
+        v_delay integer;
+        v_lock ${s}.locks%ROWTYPE;
+      BEGIN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_key, ${seed}));
+        SELECT expires_at INTO v_expires FROM ${s}.sessions WHERE id = p_session FOR SHARE;
+        alive := FOUND AND v_expires > clock_timestamp();
+        IF NOT alive THEN RETURN; END IF;
+        SELECT * INTO v_lock FROM ${s}.locks WHERE key = p_key FOR UPDATE;
+        IF FOUND THEN
+          IF v_lock.min_until > clock_timestamp() THEN RETURN; END IF;
+          IF v_lock.session_id IS NOT NULL THEN
+            SELECT expires_at, lock_delay_ms INTO v_expires, v_delay
+              FROM ${s}.sessions WHERE id = v_lock.session_id FOR SHARE;
+            IF FOUND AND v_expires + v_delay * interval '1 millisecond' > clock_timestamp() THEN RETURN; END IF;
+          END IF;
+          fence := nextval('${s}.fence_seq');
+          UPDATE ${s}.locks SET session_id = p_session, fence = acquire.fence, value = p_value,
+                 min_until = clock_timestamp() + p_min_ms * interval '1 millisecond'${stampSet}
+           WHERE key = p_key;
+        ELSE
+          fence := nextval('${s}.fence_seq');
+          INSERT INTO ${s}.locks (key, session_id, fence, value, min_until${stamp ? ', acquired_at' : ''})
+          VALUES (p_key, p_session, fence, p_value,
+                  clock_timestamp() + p_min_ms * interval '1 millisecond'${stamp ? ', clock_timestamp()' : ''});
+        END IF;
+        PERFORM pg_notify('${channel}', p_key);
+      END
+      $fn$;`;
+}

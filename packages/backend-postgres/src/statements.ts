@@ -9,7 +9,11 @@ export function lockStatements(schema: string) {
   const s = quoteIdentifier(schema);
   const channel = lockChannel(schema);
   const ms = "* interval '1 millisecond'";
-  const holderColumns = 'l.key, l.session_id::text AS session_id, l.fence::text AS fence, l.value';
+  // Times on the database's clock: the grant (NULL on rows from before schema version 2) and what is left
+  // of the holder's session, as the same statement's clock_timestamp() sees it.
+  const holderColumns = `l.key, l.session_id::text AS session_id, l.fence::text AS fence, l.value,
+      floor(extract(epoch FROM l.acquired_at) * 1000)::bigint::text AS acquired_ms,
+      greatest(0, ceil(extract(epoch FROM h.expires_at - clock_timestamp()) * 1000))::bigint::text AS remaining_ms`;
   return {
     channel,
     openSession: `INSERT INTO ${s}.sessions (id, name, ttl_ms, lock_delay_ms, expires_at, free_at)

@@ -49,6 +49,7 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
     list: true,
     forceRelease: true,
     fairQueue: false,
+    holderTimes: true,
   };
   /** The Redis key prefix of every key baton writes. */
   readonly prefix: string;
@@ -172,11 +173,25 @@ export class RedisLockProvider extends AbstractLockProvider<RedisSession> {
     if (!Array.isArray(reply))
       throw new ProtocolError(`redis: ${what}: unexpected reply`, { backend: BACKEND });
     return reply.map((row: unknown) => {
-      const [position, owner, fence, value] = row as [number, string, string, string | null];
+      const [position, owner, fence, value, at, remaining] = row as [
+        number,
+        string,
+        string,
+        string | null,
+        string | null,
+        string,
+      ];
       const key = keys[position - 1];
       if (key === undefined)
         throw new ProtocolError(`redis: ${what}: unexpected reply`, { backend: BACKEND });
-      return { key, sessionId: owner, fence: Number(fence), value: value ?? undefined };
+      return {
+        key,
+        sessionId: owner,
+        fence: Number(fence),
+        value: value ?? undefined,
+        ...(at ? { acquiredAt: Number(at), acquiredAtSource: 'server' as const } : {}),
+        leaseRemainingMs: Number(remaining),
+      };
     });
   }
 

@@ -11,7 +11,9 @@ import { script } from './client.js';
  * - `delay`: the holder's lock-delay (ms); the key's own TTL (`PEXPIRE`) is `exp + delay`, so a holder that
  *   stops renewing keeps the key unavailable for the lock-delay after `exp`, and then Redis deletes it;
  * - `until`: server time (ms) before which a release does not free the key (`lockAtLeastFor`);
- * - `rel`: set once released early: the key then only waits out `until` and Redis deletes it.
+ * - `rel`: set once released early: the key then only waits out `until` and Redis deletes it;
+ * - `at`: server time (ms) of the grant, reported as the holder's `acquiredAt` (absent on keys written by
+ *   versions before it: they report none).
  *
  * Fences come from `<prefix>fence`: each grant takes `max(counter + 1, server time in µs)`. The counter
  * only ever rises while it lives; if it is lost (a restart without persistence, a restore of an older
@@ -49,7 +51,7 @@ if f < nowUs then f = nowUs end
 redis.call('SET', KEYS[2], n(f))
 local ttl = tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', ARGV[2], 'fence', n(f), 'exp', n(now + ttl),
-  'delay', ARGV[4], 'until', n(now + tonumber(ARGV[5])))
+  'delay', ARGV[4], 'until', n(now + tonumber(ARGV[5])), 'at', n(now))
 if ARGV[6] == '1' then redis.call('HSET', KEYS[1], 'value', ARGV[7]) end
 redis.call('PEXPIRE', KEYS[1], ttl + tonumber(ARGV[4]))
 return {1, n(f)}
@@ -103,14 +105,15 @@ return 1
 
 /**
  * KEYS: lock keys. Returns, for each key whose holder is still trusted (`exp` not passed), its position
- * (1-based), owner, fence and value (`false` when none).
+ * (1-based), owner, fence, value (`false` when none), grant time (`false` on keys written before it was
+ * stored) and the holder's remaining time (`exp` − now, ms), both on the server's clock.
  */
 export const HOLDERS = `${NOW}
 local out = {}
 for i = 1, #KEYS do
-  local cur = redis.call('HMGET', KEYS[i], 'owner', 'fence', 'exp', 'value')
+  local cur = redis.call('HMGET', KEYS[i], 'owner', 'fence', 'exp', 'value', 'at')
   if cur[1] and tonumber(cur[3]) > now then
-    out[#out + 1] = {i, cur[1], cur[2], cur[4]}
+    out[#out + 1] = {i, cur[1], cur[2], cur[4], cur[5], n(tonumber(cur[3]) - now)}
   end
 end
 return out

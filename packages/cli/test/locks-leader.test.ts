@@ -26,16 +26,29 @@ describe('locks and leader against Consul', () => {
     try {
       const listed = await baton(['--json', 'locks', 'list', 'jobs/'], { env });
       expect(listed.code).toBe(0);
-      expect(JSON.parse(listed.stdout)).toEqual([
-        { key: 'jobs/nightly', sessionId: session.id, fence: lease!.fence, value: 'host-a' },
-      ]);
+      const [row] = JSON.parse(listed.stdout) as Array<Record<string, unknown>>;
+      const backend = await provider.getHolder('jobs/nightly');
+      expect(row).toEqual({
+        key: 'jobs/nightly',
+        sessionId: session.id,
+        fence: lease!.fence,
+        value: 'host-a',
+        acquiredAt: new Date(backend!.acquiredAt!).toISOString(),
+        acquiredAtSource: 'holder',
+        ageMs: expect.any(Number),
+        leaseRemainingMs: null,
+        leaseRemainingAtMostMs: backend!.leaseRemainingAtMostMs,
+      });
       const shown = await baton(['locks', 'show', 'jobs/nightly'], { env });
       expect(shown.stdout).toContain(`session  ${session.id}`);
       expect(shown.stdout).toContain(`fence    ${lease!.fence}`);
+      expect(shown.stdout).toMatch(/taken {4}\d{4}-\d\d-\d\dT.*Z \(.* ago, holder clock\)/);
+      expect(shown.stdout).toMatch(/lease {4}≤ .* left if its holder stops renewing now/);
+      expect(shown.stdout).toContain('waiting  none');
       const free = await baton(['--json', 'locks', 'show', 'jobs/never'], { env });
       expect(JSON.parse(free.stdout)).toBeNull();
       const table = await baton(['locks', 'list'], { env });
-      expect(table.stdout).toMatch(/^KEY\s+SESSIONID\s+FENCE\s+VALUE\njobs\/nightly\s/);
+      expect(table.stdout).toMatch(/^KEY\s+SESSIONID\s+FENCE\s+AGE\s+LEASELEFT\s+VALUE\njobs\/nightly\s/);
     } finally {
       await session.destroy();
     }
@@ -106,7 +119,13 @@ describe('locks and leader against Consul', () => {
         string,
         unknown
       >;
-      expect(view).toMatchObject({ held: 2, limit: 3, free: 1, limitsSeen: [2, 3], waiters: null });
+      expect(view).toMatchObject({
+        held: 2,
+        limit: 3,
+        free: 1,
+        limitsSeen: [2, 3],
+        waiters: { queued: true, head: null, behind: 0 },
+      });
       expect(view.permits).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ slot: three!.slot, fence: three!.fence, limit: 3, value: 'w1' }),
@@ -127,6 +146,48 @@ describe('locks and leader against Consul', () => {
       expect(bad.stderr).toContain('--limit');
     } finally {
       for (const session of sessions) await session.destroy();
+    }
+  });
+
+  it('locks show and semaphore show name who waits in line, in order', async () => {
+    const [holder, first, second] = [
+      await provider.openSession(),
+      await provider.openSession(),
+      await provider.openSession(),
+    ];
+    const stop = new AbortController();
+    try {
+      const lease = await holder.tryAcquire('jobs/busy');
+      const waits: Array<Promise<unknown>> = [];
+      for (const [n, session] of [first, second].entries()) {
+        waits.push(session.acquire('jobs/busy', { signal: stop.signal }).catch(() => null));
+        await until(async () => (await provider.waiters!('jobs/busy')).length === n + 1);
+      }
+      const jobs = semaphore(provider, 'limit/one', { limit: 1 });
+      const permit = await jobs.tryAcquire(holder);
+      waits.push(jobs.acquire(first, { signal: stop.signal }).catch(() => null));
+      await until(async () => (await provider.getHolder('limit/one/line')) !== null);
+      waits.push(jobs.acquire(second, { signal: stop.signal }).catch(() => null));
+      await until(async () => (await provider.waiters!('limit/one/line')).length === 1);
+      const line = await provider.waiters!('jobs/busy');
+      const shown = await baton(['locks', 'show', 'jobs/busy'], { env });
+      expect(shown.stdout).toContain(`waiting  2 (1. ${line[0]!.sessionId}, 2. ${line[1]!.sessionId})`);
+      const json = JSON.parse((await baton(['--json', 'locks', 'show', 'jobs/busy'], { env })).stdout);
+      expect(json.waiters.map((w: { sessionId: string }) => w.sessionId)).toEqual(
+        line.map((w) => w.sessionId),
+      );
+      const head = (await provider.getHolder('limit/one/line'))!.sessionId;
+      const sem = JSON.parse((await baton(['--json', 'semaphore', 'show', 'limit/one'], { env })).stdout);
+      expect(sem).toMatchObject({ held: 1, limit: 1, free: 0, waiters: { queued: true, head, behind: 1 } });
+      const text = await baton(['semaphore', 'show', 'limit/one'], { env });
+      expect(text.stdout).toContain(`waiters: session ${head} is first in line (1 behind it)`);
+      stop.abort();
+      await Promise.all(waits);
+      await permit?.release();
+      await lease?.release();
+    } finally {
+      stop.abort();
+      for (const session of [holder, first, second]) await session.destroy();
     }
   });
 
@@ -192,3 +253,11 @@ describe('DynamoDB administration against dynalite', () => {
     expect(JSON.parse(created.stdout)).toMatchObject({ table: 'other_locks', result: 'created' });
   });
 });
+
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 20 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -275,18 +275,22 @@ function renderLocks(snapshot) {
     ? `the ${view.backend} backend cannot list its locks`
     : view.error
       ? `could not list locks: ${view.error}`
-      : `${view.holders.length}${view.truncated ? '+' : ''} held. "seen for" is measured by this console (a lower bound of the age); the lock contract carries no remaining lease.`;
-  // Rebuild the rows only when the holders change (a row rebuilt under the pointer would swallow a click on
-  // its button); the "seen for" cells are updated in place.
+      : locksNote(view);
+  // Rebuild the rows only when the holders or their lines change (a row rebuilt under the pointer would
+  // swallow a click on its button); the age and lease cells are updated in place.
   const signature = JSON.stringify([
-    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value]),
+    view.holders.map((h) => [h.key, h.sessionId, h.fence, h.value, h.acquiredAt, h.waiters, h.waitersTotal]),
+    view.line,
     state.readOnly,
     view.forceRelease,
   ]);
   if (signature === state.locks) {
-    const cells = body.querySelectorAll('td[data-field="seen"]');
+    const rows = body.rows;
     view.holders.forEach((h, i) => {
-      if (cells[i]) cells[i].textContent = `≥ ${duration(h.seenForMs)}`;
+      const row = rows[i];
+      if (!row) return;
+      row.querySelector('td[data-field="age"]').textContent = ageText(h);
+      row.querySelector('td[data-field="lease"]').textContent = leaseText(h);
     });
     return;
   }
@@ -300,12 +304,110 @@ function renderLocks(snapshot) {
         el('td', {}, h.key),
         el('td', {}, h.sessionId),
         el('td', { className: 'num', dataset: { field: 'fence' } }, h.fence),
-        el('td', { className: 'num', dataset: { field: 'seen' } }, `≥ ${duration(h.seenForMs)}`),
+        el(
+          'td',
+          {
+            className: 'num',
+            dataset: { field: 'age', acquiredAt: h.acquiredAt ?? '' },
+            title: h.acquiredAt === null ? '' : `taken at ${new Date(h.acquiredAt).toISOString()}`,
+          },
+          ageText(h),
+        ),
+        el('td', { className: 'num', dataset: { field: 'lease' } }, leaseText(h)),
+        el('td', { dataset: { field: 'waiters' } }, waitersText(h, view.line)),
         el('td', {}, h.value ?? ''),
         el('td', {}, state.readOnly || !view.forceRelease ? '' : releaseButton(h, view.releaseRisks)),
       ),
     ),
   );
+}
+
+/** What the columns mean on this backend. */
+function locksNote(view) {
+  const parts = [`${view.holders.length}${view.truncated ? '+' : ''} held.`];
+  parts.push(
+    view.holderTimes
+      ? "Age: since the holder took the key, from the backend's record, on the clock named (the server's, or the holder's own), against this console's clock. Lease left: how long the key stays taken if its holder stops renewing now, as the backend reports it (\"≤\": an upper bound, where the backend gives no exact figure)."
+      : `The ${view.backend} backend reports no acquisition times or remaining leases.`,
+  );
+  if (view.line === 'none') {
+    parts.push(
+      `The ${view.backend} backend keeps no waiting line: blocking acquisitions poll and race for a released key, so there are no waiters to show.`,
+    );
+  } else if (view.line === 'unlisted') {
+    parts.push(`The ${view.backend} backend keeps a waiting line but cannot list it.`);
+  } else if (view.waitersError) {
+    parts.push(`Could not read some waiting lines: ${view.waitersError}`);
+  }
+  return parts.join(' ');
+}
+
+/** Semaphores found among the listed locks: permits held of the limit, who holds them, who waits. */
+function renderSemaphores(snapshot) {
+  const view = snapshot.locks;
+  const rows = view?.semaphores ?? [];
+  $('semaphores-note').textContent = !view
+    ? ''
+    : !view.listable
+      ? `the ${view.backend} backend cannot list its locks, so its semaphores are not found here (baton semaphore show <name> --limit <n> reads them)`
+      : rows.length === 0
+        ? "no permit is held now (a semaphore appears while one of its permits is held; a worker's --limit kind=n is the semaphore limit/<kind>)"
+        : 'Permits are the locks <name>/slot/<i>; each records the limit it was taken under.';
+  fill(
+    $('semaphore-table').tBodies[0],
+    rows.map((s) =>
+      el(
+        'tr',
+        { dataset: { name: s.name } },
+        el('td', {}, s.name),
+        el(
+          'td',
+          { dataset: { field: 'permits' } },
+          s.limits.length === 1
+            ? `${s.permits.length} of ${s.limits[0]} held, ${s.free} free`
+            : `${s.permits.length} held; limits disagree: ${s.limits.join(', ')}`,
+        ),
+        el(
+          'td',
+          { dataset: { field: 'holders' } },
+          s.permits
+            .map(
+              (p) =>
+                `${p.slot}: ${p.sessionId}, fence ${p.fence}${p.ageMs === null ? '' : `, ${duration(p.ageMs)}`}${p.value === null ? '' : ` (${p.value})`}`,
+            )
+            .join('; '),
+        ),
+        el('td', { dataset: { field: 'waiting' } }, semaphoreWaitingText(s.waiting)),
+      ),
+    ),
+  );
+}
+
+function semaphoreWaitingText(waiting) {
+  if (!waiting.queued) return 'no line (waiters poll the slots)';
+  if (waiting.head === null) return 'none';
+  const behind =
+    waiting.behind === null ? '' : waiting.behind === 0 ? ', nobody behind' : `, ${waiting.behind} behind`;
+  return `${waiting.head} first${behind}`;
+}
+
+function ageText(h) {
+  if (h.ageMs === null) return '–';
+  return `${duration(h.ageMs)} (${h.acquiredAtSource === 'server' ? 'server' : 'holder'} clock)`;
+}
+
+function leaseText(h) {
+  if (h.leaseRemainingMs !== null) return duration(h.leaseRemainingMs);
+  if (h.leaseRemainingAtMostMs !== null) return `≤ ${duration(h.leaseRemainingAtMostMs)}`;
+  return '–';
+}
+
+function waitersText(h, line) {
+  if (line === 'none') return 'no line';
+  if (h.waiters === null) return '–';
+  if (h.waiters.length === 0) return 'none';
+  const shown = h.waiters.map((w) => `${w.position}. ${w.sessionId}`).join(', ');
+  return h.waitersTotal > h.waiters.length ? `${shown} (+${h.waitersTotal - h.waiters.length} more)` : shown;
 }
 
 function releaseButton(holder, risks) {
@@ -447,6 +549,7 @@ function render(snapshot) {
   renderProblems(snapshot);
   renderWorkers(snapshot);
   renderLocks(snapshot);
+  renderSemaphores(snapshot);
   renderLeaders(snapshot);
   document.body.dataset.seq = String(snapshot.seq);
 }
@@ -530,6 +633,20 @@ async function retry(id) {
   if (!$('detail').hidden && $('detail-id').textContent === id) showTask(id);
 }
 
+/** Says when the refresh loop slows down because reads are slow (a big table): it reads a tenth of the time at most. */
+function renderPace(snapshot) {
+  const slowed = snapshot.nextRefreshMs > snapshot.refreshMs;
+  $('live').title =
+    `refresh every ${seconds(snapshot.nextRefreshMs)}; the last read took ${snapshot.readMs} ms`;
+  $('pace').textContent = slowed
+    ? `refreshing every ${seconds(snapshot.nextRefreshMs)}, not ${seconds(snapshot.refreshMs)}: reads take ${snapshot.readMs} ms`
+    : '';
+}
+
+function seconds(ms) {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
 function connect() {
   const live = $('live');
   const events = new EventSource('/api/events');
@@ -538,7 +655,9 @@ function connect() {
     live.className = 'badge ok';
     live.removeAttribute('title');
     $('refresh-error').textContent = '';
-    render(JSON.parse(event.data));
+    const snapshot = JSON.parse(event.data);
+    renderPace(snapshot);
+    render(snapshot);
   });
   // The shared refresh failed (the database is down or refused): say so; the next good snapshot clears it.
   events.addEventListener('refresh-error', (event) => {

@@ -2,7 +2,7 @@ export type { ActionLogEntry } from './app.js';
 export { CONTENT_SECURITY_POLICY } from './app.js';
 export { MIN_TOKEN_LENGTH } from './auth.js';
 export { type ConsoleDatabase, openConsoleDatabase } from './database.js';
-export type { LeaderRow, LockRow, LocksView } from './locks-view.js';
+export type { LeaderRow, LockRow, LocksView, SemaphoreRow } from './locks-view.js';
 export {
   type ConsoleOptions,
   type ConsoleOptionsInput,

@@ -45,6 +45,10 @@ export const LIMITS = {
   scanRows: 20_000,
   /** Locks listed per snapshot. */
   locks: 500,
+  /** Keys whose line of waiters is read per snapshot (one read each, on backends with a line). */
+  waiterKeys: 50,
+  /** Waiters shown per key. */
+  waitersPerKey: 20,
   /** Status × kind groups per snapshot. */
   countGroups: 1_000,
   /** Dead and failed tasks shown in the snapshot. */

@@ -12,6 +12,7 @@ import {
   toMinutes,
   toSummary,
 } from './queries.js';
+import { nextRefreshDelay } from './refresh-pace.js';
 import { type RetentionSettings, readStorage, type StorageView } from './storage.js';
 import { toWorkers, type WorkerRow } from './workers-view.js';
 
@@ -22,7 +23,15 @@ export interface Snapshot {
   /** Number of the refresh that produced it. */
   seq: number;
   readOnly: boolean;
+  /** The configured refresh interval (`--refresh`). */
   refreshMs: number;
+  /** How long reading this snapshot took (this machine's monotonic clock, ms). */
+  readMs: number;
+  /**
+   * When the next refresh comes, in ms: `refreshMs`, or longer when reads are slow (a big table), so the loop
+   * spends at most a tenth of the time reading ({@link nextRefreshDelay}).
+   */
+  nextRefreshMs: number;
   counts: {
     /** pending, running, failed: read on every refresh. */
     open: CountRow[];
@@ -70,8 +79,9 @@ interface Listener {
 
 /**
  * The one refresh loop of a console: while at least one page listens, it reads a snapshot every
- * `refreshMs` and hands the same object to every listener. Its database cost depends on the refresh rate,
- * never on the number of open pages; with no page open it reads nothing.
+ * `refreshMs` (longer when reads are slow: they take at most a tenth of the time, see
+ * {@link nextRefreshDelay}) and hands the same object to every listener. Its database cost depends on the
+ * refresh rate and the table's size, never on the number of open pages; with no page open it reads nothing.
  */
 export class Refresher {
   readonly #db: PgPool;
@@ -88,6 +98,7 @@ export class Refresher {
   #timer: NodeJS.Timeout | undefined;
   #failure: RefreshFailure | undefined;
   #lastGoodAt: number | null = null;
+  #nextDelayMs: number;
   #closed = false;
   /** Snapshots read so far (for tests and the benchmark). */
   refreshes = 0;
@@ -104,6 +115,7 @@ export class Refresher {
     this.#db = options.db;
     this.#sql = options.sql;
     this.#options = options.settings;
+    this.#nextDelayMs = options.settings.refreshMs;
     this.#readOnly = options.readOnly;
     this.#locks = options.locks
       ? new LocksReader(options.locks, options.settings.lockPrefix, options.settings.elections)
@@ -179,7 +191,7 @@ export class Refresher {
       this.refresh()
         .catch(() => {})
         .finally(() => {
-          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#options.refreshMs);
+          if (this.#listeners.size > 0 && !this.#timer) this.#schedule(this.#nextDelayMs);
         });
     }, delay);
     this.#timer.unref();
@@ -203,6 +215,7 @@ export class Refresher {
   }
 
   async #read(): Promise<Snapshot> {
+    const started = performance.now();
     const local = Date.now();
     const previous = this.#finished;
     const recount = !previous || local - previous.readAt >= this.#options.finishedCountMs;
@@ -232,13 +245,17 @@ export class Refresher {
     // An action during this read (invalidate()) asks for a recount after it: keep that request.
     if (this.#finished === previous) this.#finished = finished;
     const due = (open.rows as Array<{ due: string }>).reduce((sum, row) => sum + Number(row.due), 0);
-    const locks = this.#locks ? await this.#locks.locks(performance.now()) : null;
+    const locks = this.#locks ? await this.#locks.locks() : null;
     const leaders = this.#locks ? await this.#locks.leaders() : [];
+    const readMs = Math.round(performance.now() - started);
+    this.#nextDelayMs = nextRefreshDelay(this.#options.refreshMs, readMs);
     const snapshot: Snapshot = {
       at,
       seq: ++this.refreshes,
       readOnly: this.#readOnly,
       refreshMs: this.#options.refreshMs,
+      readMs,
+      nextRefreshMs: this.#nextDelayMs,
       counts: { open: toCounts(open.rows), finished: finished.rows, finishedAt: finished.at },
       storage: finished.storage,
       backlog: { due },

@@ -1,7 +1,8 @@
-import { MemoryLockProvider, type Task, Worker } from '@baton/core';
+import { type LockProvider, MemoryLockProvider, type Task, Worker } from '@baton/core';
 import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY, LIMITS, type Snapshot, type TaskPage } from '../src/index.js';
+import { LocksReader } from '../src/locks-view.js';
 import { consoleSetup, databaseCounts, Election, TOKEN } from './support.js';
 
 let db: TestDatabase;
@@ -125,7 +126,22 @@ describe('snapshot', () => {
     const snapshot = await running.refresher.refresh();
     expect(snapshot.locks?.backend).toBe('memory');
     const held = snapshot.locks?.holders.find((h) => h.key === 'task/42');
-    expect(held).toMatchObject({ sessionId: session.id, fence: lease!.fence, value: 'worker-a' });
+    const backend = (await locks.getHolder('task/42'))!;
+    expect(held).toMatchObject({
+      sessionId: session.id,
+      fence: lease!.fence,
+      value: 'worker-a',
+      // The backend's own record, as it reports it.
+      acquiredAt: backend.acquiredAt,
+      acquiredAtSource: 'server',
+      leaseRemainingAtMostMs: null,
+    });
+    expect(held!.ageMs).toBeGreaterThanOrEqual(0);
+    expect(held!.ageMs).toBeLessThanOrEqual(Date.now() - backend.acquiredAt!);
+    expect(held!.leaseRemainingMs).toBeGreaterThan(0);
+    expect(held!.leaseRemainingMs).toBeLessThanOrEqual(session.ttlMs);
+    expect(snapshot.locks).toMatchObject({ holderTimes: true, line: 'listed', waitersError: null });
+    expect(held).toMatchObject({ waiters: [], waitersTotal: 0 });
     expect(snapshot.leaders).toEqual([
       {
         key: 'svc/reports/leader',
@@ -139,6 +155,74 @@ describe('snapshot', () => {
     const after = await running.refresher.refresh();
     expect(after.leaders[0]!.leader).toBeNull();
     expect(after.locks?.holders).toEqual([]);
+  });
+});
+
+describe('locks', () => {
+  it('lists the waiters of each held key in line order, as the backend reports them', async () => {
+    const { locks, console: running } = await open();
+    const [a, b, c] = [await locks.openSession(), await locks.openSession(), await locks.openSession()];
+    const lease = await a.tryAcquire('task/7');
+    const stop = new AbortController();
+    const waitB = b.acquire('task/7', { signal: stop.signal }).catch((e: unknown) => e);
+    await until(async () => (await locks.waiters('task/7')).length === 1);
+    const waitC = c.acquire('task/7', { timeoutMs: 30_000 });
+    await until(async () => (await locks.waiters('task/7')).length === 2);
+    const backend = await locks.waiters('task/7');
+    const row = (await running.refresher.refresh()).locks?.holders.find((h) => h.key === 'task/7');
+    expect(row?.waiters).toEqual(
+      backend.map((w) => ({
+        sessionId: w.sessionId,
+        position: w.position,
+        since: w.since,
+        sinceSource: w.sinceSource,
+      })),
+    );
+    expect(row?.waiters?.map((w) => w.sessionId)).toEqual([b.id, c.id]);
+    expect(row?.waitersTotal).toBe(2);
+    stop.abort();
+    await waitB;
+    const after = (await running.refresher.refresh()).locks?.holders.find((h) => h.key === 'task/7');
+    expect(after?.waiters?.map((w) => [w.position, w.sessionId])).toEqual([[1, c.id]]);
+    await lease!.release();
+    await (await waitC).release();
+  });
+
+  it('says so when the backend keeps no waiting line or reports no times', async () => {
+    const memory = new MemoryLockProvider();
+    cleanups.push(() => memory.close());
+    // A backend of an older kind: no line, no times (the memory provider's data, without those claims).
+    const plain: LockProvider = {
+      backend: 'plain',
+      capabilities: { ...memory.capabilities, fairQueue: false, holderTimes: false, waiters: false },
+      clock: memory.clock,
+      openSession: (options) => memory.openSession(options),
+      getHolder: (key, options) => memory.getHolder(key, options),
+      watch: (key, options) => memory.watch(key, options),
+      list: async (prefix) =>
+        (await memory.list(prefix)).map(({ key, sessionId, fence, value }) => ({
+          key,
+          sessionId,
+          fence,
+          value,
+        })),
+      close: () => memory.close(),
+      [Symbol.asyncDispose]: () => memory.close(),
+    };
+    const session = await memory.openSession();
+    await session.tryAcquire('job/1');
+    const view = await new LocksReader(plain, '', []).locks();
+    expect(view).toMatchObject({ holderTimes: false, line: 'none' });
+    expect(view.holders).toEqual([
+      expect.objectContaining({
+        key: 'job/1',
+        acquiredAt: null,
+        ageMs: null,
+        leaseRemainingMs: null,
+        leaseRemainingAtMostMs: null,
+        waiters: null,
+      }),
+    ]);
   });
 });
 
@@ -539,3 +623,7 @@ describe('live updates', () => {
     expect(running.refresher.listeners).toBe(0);
   });
 });
+
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
+}

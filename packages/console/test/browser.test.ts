@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Election, type TaskHandler, Worker } from '@baton/core';
+import { Election, type LockSession, semaphore, type TaskHandler, Worker } from '@baton/core';
 import { startFaultProxy } from '@baton/test-servers/fault-proxy';
 import { type TestDatabase, testDatabase } from '@baton/test-servers/pglite';
 import pg from 'pg';
@@ -32,6 +32,9 @@ if (!chromium) {
     let worker: Worker;
     let working: Promise<void>;
     let shots: string;
+    let waiter: LockSession;
+    let waiting: Promise<unknown>;
+    const stopWaiting = new AbortController();
     const runs = new Map<string, number>();
     let fixed = false;
     const ids: Record<'ok' | 'flaky' | 'evil', string[]> = { ok: [], flaky: [], evil: [] };
@@ -81,6 +84,13 @@ if (!chromium) {
         value: { id: 'reporter-1', address: 'http://10.0.0.7:8080' },
       });
       await session.tryAcquire('reports/nightly', { value: 'reporter-1' });
+      // A semaphore with one of its two permits held, its holder's text an HTML fragment.
+      await semaphore(locks, 'limit/partner-api', { limit: 2 }).tryAcquire(session, { value: EVIL_HTML });
+      // A key with a line: one session waits for it until the end.
+      await session.tryAcquire('reports/weekly', { value: 'reporter-1' });
+      waiter = await locks.openSession();
+      waiting = waiter.acquire('reports/weekly', { signal: stopWaiting.signal }).catch(() => null);
+      await until(async () => (await locks.waiters('reports/weekly')).length === 1);
       await until(async () => (await openTasks(setup)) === 0);
       browser = await puppeteer.launch({
         executablePath: chromium,
@@ -90,6 +100,8 @@ if (!chromium) {
     });
 
     afterAll(async () => {
+      stopWaiting.abort();
+      await waiting;
       await browser?.close();
       await worker?.stop();
       await working;
@@ -159,6 +171,18 @@ if (!chromium) {
         rows.map((row) => (row as HTMLElement).dataset.key),
       );
       expect(lockKeys).toContain('reports/nightly');
+      const permits = '#semaphore-table tr[data-name="limit/partner-api"] td[data-field="permits"]';
+      await page.waitForFunction(
+        (cell) => document.querySelector(cell)?.textContent === '1 of 2 held, 1 free',
+        {},
+        permits,
+      );
+      const holders = await page.$eval(
+        '#semaphore-table tr[data-name="limit/partner-api"] td[data-field="holders"]',
+        (td) => ({ text: td.textContent ?? '', elements: td.querySelectorAll('*').length }),
+      );
+      expect(holders.text).toContain(`(${EVIL_HTML})`);
+      expect(holders.elements).toBe(0);
       expect(await page.$$eval('#throughput-chart canvas', (c) => c.length)).toBe(1);
       // The table's size as the catalog says it; retention (done after 0 ms) would remove every done task.
       const size = await setup.admin.query(
@@ -331,6 +355,43 @@ if (!chromium) {
       await page.close();
     });
 
+    it('shows each lock age, lease left and waiting line as the backend reports them', async () => {
+      const { page, errors } = await openPage();
+      const key = 'reports/weekly';
+      const holder = (await setup.locks.getHolder(key))!;
+      const [queued] = await setup.locks.waiters(key);
+      expect(queued?.sessionId).toBe(waiter.id);
+      const row = `#lock-table tr[data-key="${key}"]`;
+      await page.waitForFunction(
+        (sel, id) => document.querySelector(`${sel} td[data-field="waiters"]`)?.textContent === `1. ${id}`,
+        {},
+        row,
+        waiter.id,
+      );
+      const cells = await page.$eval(row, (tr) =>
+        Object.fromEntries(
+          [...tr.querySelectorAll('td[data-field]')].map((td) => [
+            (td as HTMLElement).dataset.field,
+            { text: td.textContent, acquiredAt: (td as HTMLElement).dataset.acquiredAt ?? null },
+          ]),
+        ),
+      );
+      // The acquisition time is the backend's record, on the clock it names; the age counts from it.
+      expect(cells.age?.acquiredAt).toBe(String(holder.acquiredAt));
+      expect(cells.age?.text).toMatch(/^\d+(\.\d)? (ms|s|min) \(server clock\)$/);
+      expect(seconds(cells.age!.text!)).toBeLessThanOrEqual((Date.now() - holder.acquiredAt!) / 1000 + 0.1);
+      // The lease left is the backend's figure: renewed, so never above the session's TTL nor at 0.
+      const lease = seconds(cells.lease!.text!);
+      expect(lease).toBeGreaterThan(0);
+      expect(lease).toBeLessThanOrEqual(waiter.ttlMs / 1000);
+      expect(cells.fence?.text).toBe(String(holder.fence));
+      const note = await page.$eval('#locks-note', (p) => p.textContent);
+      expect(note).toContain('Lease left');
+      expect(note).not.toContain('keeps no waiting line');
+      expect(errors).toEqual([]);
+      await page.close();
+    });
+
     it('force-releases a lock only after a confirmation that says what it risks', async () => {
       const { page, dialogs, errors, answer } = await openPage();
       const key = 'reports/nightly';
@@ -420,6 +481,13 @@ async function openTasks(setup: Awaited<ReturnType<typeof consoleSetup>>): Promi
 }
 
 /** Polls `condition` every 25 ms until it holds (the test's own timeout bounds the wait). */
+/** A duration as the page writes it (`850 ms`, `12.5 s`, `3 min`), in seconds. */
+function seconds(text: string): number {
+  const match = /^(\d+(?:\.\d+)?) (ms|s|min)/.exec(text);
+  if (!match) throw new Error(`not a duration: ${text}`);
+  return Number(match[1]) * { ms: 0.001, s: 1, min: 60 }[match[2] as 'ms' | 's' | 'min'];
+}
+
 async function until(condition: () => Promise<boolean>): Promise<void> {
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 25));
 }

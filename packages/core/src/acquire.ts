@@ -158,7 +158,7 @@ export async function waitForFree(
   const cap = ops.clock.setTimeout(() => inner.abort(), ops.ttlMs);
   let first = true;
   try {
-    for await (const holder of ops.watch(key, { signal: inner.signal })) {
+    for await (const holder of ops.watch(key, { signal: inner.signal, times: false })) {
       if (holder === null) return first;
       first = false;
     }

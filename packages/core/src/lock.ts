@@ -33,6 +33,21 @@ export interface LockCapabilities {
    * or a releasing holder that asks again at once, wins; nobody is starved for good, but there is no order.
    */
   readonly fairQueue: boolean;
+  /**
+   * Every {@link LockHolder} this provider returns (from `getHolder`, `watch` and `list`) carries
+   * {@link LockHolder.acquiredAt} with its {@link LockHolder.acquiredAtSource}, and either
+   * {@link LockHolder.leaseRemainingMs} or {@link LockHolder.leaseRemainingAtMostMs}, taken from the backend's
+   * own data. The conformance kit checks them when this is `true`. Absent (or `false`): the fields may be
+   * missing, as on backends written before they existed. A holder recorded before the backend stored the
+   * acquisition time (an older version's record) may still lack `acquiredAt`.
+   */
+  readonly holderTimes?: boolean;
+  /**
+   * {@link LockProvider.waiters} is available: the backend's line of blocking waiters per key can be read.
+   * Only backends with {@link LockCapabilities.fairQueue} keep such a line; the others have no waiters to
+   * show (their blocking acquisitions poll or watch, see `acquire`).
+   */
+  readonly waiters?: boolean;
 }
 
 /** Options for {@link LockProvider.openSession}. */
@@ -153,7 +168,25 @@ export interface LockSession extends AsyncDisposable {
   destroy(): Promise<void>;
 }
 
-/** Who holds a key right now, as the backend reports it. */
+/**
+ * Whose clock an acquisition time was read on:
+ *
+ * - `server`: the backend server's own clock, at the moment it granted the lock (PostgreSQL's
+ *   `clock_timestamp()`, Redis's `TIME`, the in-memory store's clock);
+ * - `holder`: the acquiring process's wall clock, stamped into the stored record by the holder at acquisition,
+ *   for backends whose server keeps no timestamps (Consul KV, etcd, DynamoDB). It is as right as that
+ *   machine's clock: compare it with your own clock only as a display, never to judge expiry.
+ */
+export type HolderTimeSource = 'server' | 'holder';
+
+/**
+ * Who holds a key right now, as the backend reports it.
+ *
+ * The time fields are the backend's own view, read in the same request (or the same few requests) as the
+ * holder itself. Nothing in baton decides anything on them: expiry is the backend's business (see
+ * {@link Lease}). They exist so that operators can see how old a lock is and how long it would stay taken
+ * if its holder died now. They are present when the provider declares {@link LockCapabilities.holderTimes}.
+ */
 export interface LockHolder {
   /** The caller's key. */
   readonly key: string;
@@ -163,6 +196,63 @@ export interface LockHolder {
   readonly fence: number;
   /** Value the holder published. */
   readonly value: string | undefined;
+  /**
+   * When this acquisition (this fence) was granted, in milliseconds since the Unix epoch, on the clock
+   * {@link LockHolder.acquiredAtSource} names. Publishing a new value does not change it; a new acquisition
+   * of the key (a larger fence) has its own. Absent when the backend has no record of it (a record written
+   * by an older version of the backend, or a backend without {@link LockCapabilities.holderTimes}).
+   */
+  readonly acquiredAt?: number;
+  /** Whose clock {@link LockHolder.acquiredAt} was read on; present exactly when `acquiredAt` is. */
+  readonly acquiredAtSource?: HolderTimeSource;
+  /**
+   * Milliseconds from this read until the backend stops counting this holder if it stops renewing now: the
+   * backend's own figure, computed on the backend server's clock (Redis `exp` − `TIME`, PostgreSQL
+   * `expires_at − clock_timestamp()`, the in-memory store's timer). A holder that keeps renewing keeps
+   * pushing it back, so it does not run down to 0 while the holder lives. A lock-delay may keep the key
+   * unavailable for a while after it. For a holder yielded by `watch`, "this read" is the read that produced
+   * the event. Absent where the backend reports no exact figure: see {@link LockHolder.leaseRemainingAtMostMs}.
+   */
+  readonly leaseRemainingMs?: number;
+  /**
+   * For backends that report no exact remaining time: an upper bound of it, from the backend's own data.
+   * Consul reports only the session's TTL and may wait up to twice the TTL after the last renewal before it
+   * invalidates the session, so this is 2 × the TTL that `/v1/session/info` reports; etcd's
+   * `LeaseTimeToLive` counts whole seconds rounded down (the lease "will expire in under TTL+1 seconds"), so
+   * this is (TTL + 1) s; on DynamoDB it is the time until this provider itself would take the lease over
+   * (its record version unchanged for the lease duration, measured from this provider's first sight of that
+   * version). The lease may end sooner (the holder's last renewal may be older than the bound assumes, or a
+   * contender may have seen the version earlier); it cannot run longer without a renewal. Absent when
+   * {@link LockHolder.leaseRemainingMs} is given.
+   */
+  readonly leaseRemainingAtMostMs?: number;
+}
+
+/** One blocking acquisition waiting in a key's line (capability {@link LockCapabilities.waiters}). */
+export interface LockWaiter {
+  /** Id of the waiting session. */
+  readonly sessionId: string;
+  /** Place in line: 1 is served next, then 2, and so on. */
+  readonly position: number;
+  /**
+   * Since when it waits, in milliseconds since the Unix epoch, on the clock {@link LockWaiter.sinceSource}
+   * names (the waiter stamps it into its place where the server keeps no time). Absent when the place
+   * carries no time (written by an older version of the backend).
+   */
+  readonly since?: number;
+  /** Whose clock {@link LockWaiter.since} was read on; present exactly when `since` is. */
+  readonly sinceSource?: HolderTimeSource;
+}
+
+/** Options for {@link LockProvider.getHolder}. */
+export interface HolderReadOptions {
+  /** Abandons the read. */
+  signal?: AbortSignal;
+  /**
+   * `false`: the caller has no use for the holder's times ({@link LockHolder.acquiredAt}, the remaining
+   * lease), and the backend may leave them out where they cost extra requests (Consul, etcd). Default `true`.
+   */
+  times?: boolean;
 }
 
 /** Options for {@link LockProvider.watch}. */
@@ -171,6 +261,8 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** Polling interval for backends without native watch (jittered), from 1 ms to 24 h. */
   pollIntervalMs?: number;
+  /** `false`: the holders' times may be left out where they cost extra requests (see {@link HolderReadOptions}). */
+  times?: boolean;
 }
 
 /**
@@ -186,7 +278,7 @@ export interface LockProvider extends AsyncDisposable {
   /** Opens a session and starts renewing it. Rejects with a typed error if the backend is unreachable. */
   openSession(options?: SessionOptions): Promise<LockSession>;
   /** The current holder of `key`, or `null` when nobody holds it. A consistent read. */
-  getHolder(key: string, options?: { signal?: AbortSignal }): Promise<LockHolder | null>;
+  getHolder(key: string, options?: HolderReadOptions): Promise<LockHolder | null>;
   /**
    * The holder of `key` now, then again each time it changes. Intermediate states may be coalesced, but
    * the latest state is always delivered and an older state never follows a newer one. Ends when `signal`
@@ -195,6 +287,13 @@ export interface LockProvider extends AsyncDisposable {
   watch(key: string, options?: WatchOptions): AsyncIterable<LockHolder | null>;
   /** Lists held locks whose key starts with `prefix` (capability `list`). */
   list?(prefix?: string): Promise<LockHolder[]>;
+  /**
+   * The blocking acquisitions waiting for `key`, in the order the backend will serve them (capability
+   * `waiters`, only on backends with `fairQueue`). A waiter whose session died may still be listed until the
+   * backend drops its place (within the backend's expiry bound); one that gave up (its signal aborted, its
+   * timeout passed) leaves at once. Empty when nobody waits. A consistent read, like `getHolder`.
+   */
+  waiters?(key: string, options?: { signal?: AbortSignal }): Promise<LockWaiter[]>;
   /**
    * Operator escape hatch (capability `forceRelease`): clears the holder of `key` regardless of owner. The
    * holder is not told until its next renewal or monitor check; its fence stays valid in the meantime.

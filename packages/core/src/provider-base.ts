@@ -3,6 +3,7 @@ import { checkDuration, type DurationBounds } from './duration-bounds.js';
 import { ClosedError } from './errors.js';
 import { whileHolding } from './hold-process.js';
 import type {
+  HolderReadOptions,
   LockCapabilities,
   LockHolder,
   LockProvider,
@@ -104,8 +105,15 @@ export abstract class AbstractLockProvider<Session extends LockSession = LockSes
 
   /** Creates the backend's session (and starts renewing it). Rejects with typed errors. */
   protected abstract startSession(settings: SessionSettings): Promise<Session>;
-  /** The current holder of a valid `key`, or `null`. */
-  protected abstract readHolder(key: string, signal: AbortSignal | undefined): Promise<LockHolder | null>;
+  /**
+   * The current holder of a valid `key`, or `null`. `times` is `false` when the caller has no use for the
+   * holder's times (a backend may then skip what they cost).
+   */
+  protected abstract readHolder(
+    key: string,
+    signal: AbortSignal | undefined,
+    options: { times: boolean },
+  ): Promise<LockHolder | null>;
   /** The holder of a valid `key` now and after each change, until `signal` aborts (caller's or close). */
   protected abstract watchKey(
     key: string,
@@ -147,8 +155,8 @@ export abstract class AbstractLockProvider<Session extends LockSession = LockSes
     return session;
   }
 
-  getHolder(key: string, options: { signal?: AbortSignal } = {}): Promise<LockHolder | null> {
-    return this.#call(key, () => this.readHolder(key, options.signal));
+  getHolder(key: string, options: HolderReadOptions = {}): Promise<LockHolder | null> {
+    return this.#call(key, () => this.readHolder(key, options.signal, { times: options.times !== false }));
   }
 
   watch(key: string, options: WatchOptions = {}): AsyncIterable<LockHolder | null> {
@@ -184,6 +192,15 @@ export abstract class AbstractLockProvider<Session extends LockSession = LockSes
   /** Throws `CLOSED` once the provider was closed. */
   protected assertOpen(): void {
     if (this.#closed) throw new ClosedError(`${this.#label} lock provider is closed`);
+  }
+
+  /**
+   * Runs a read or change of one `key` the way `getHolder` does: refuses an invalid key (`INVALID_ARGUMENT`)
+   * and a closed provider (`CLOSED`), and holds the process while it waits. For a backend's own methods
+   * beyond the five operations (such as `waiters`).
+   */
+  protected keyCall<T>(key: string, work: () => Promise<T>): Promise<T> {
+    return this.#call(key, work);
   }
 
   async #call<T>(key: string, work: () => Promise<T>): Promise<T> {

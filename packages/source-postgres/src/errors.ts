@@ -72,12 +72,27 @@ const CONNECT_STATES = new Set(['3D000', '08001', '08004', '57P03', '53300']);
  */
 export function isConnectFailure(error: unknown): boolean {
   const state = sqlState(error);
-  if (state !== undefined) return state.startsWith('28') || CONNECT_STATES.has(state);
+  if (state !== undefined) {
+    return state.startsWith('28') || CONNECT_STATES.has(state) || isRefusedByDatabase(error, state);
+  }
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && CONNECT_CODES.has(code)) return true;
   const message = error instanceof Error ? error.message : '';
   return /timeout exceeded when trying to connect|due to connection timeout|does not support SSL/i.test(
     message,
+  );
+}
+
+/**
+ * 55000 (object not in prerequisite state) at connection time: the database exists but an operator set
+ * `ALLOW_CONNECTIONS false` (maintenance, a restore). It may well accept connections later, unlike the other
+ * uses of 55000, which are mistakes in a statement.
+ */
+function isRefusedByDatabase(error: unknown, state: string): boolean {
+  return (
+    state === '55000' &&
+    error instanceof Error &&
+    /is not currently accepting connections/.test(error.message)
   );
 }
 
@@ -97,8 +112,8 @@ export function sqlState(error: unknown): string | undefined {
  *
  *
  * - no SQLSTATE (ECONNREFUSED, a reset socket, "Connection terminated", a connect timeout), class 08
- *   (connection exception) and the transient states above (57P01 admin shutdown, 53300, 40001, ...) →
- *   `UNAVAILABLE`;
+ *   (connection exception), the transient states above (57P01 admin shutdown, 53300, 40001, ...) and a
+ *   database that does not accept connections now (55000 at connect) → `UNAVAILABLE`;
  * - 57014 (statement timeout / cancel) → `TIMEOUT`;
  * - class 28 and 42501 → `PERMISSION_DENIED`;
  * - missing database → `RESOURCE_NOT_FOUND` (create it);
@@ -117,7 +132,9 @@ export function toBatonError(error: unknown, operation: string, schema?: string)
     const code = (error as { code?: unknown } | null)?.code;
     return new UnavailableError(typeof code === 'string' ? `${message} [${code}]` : message, options);
   }
-  if (state.startsWith('08') || TRANSIENT_STATES.has(state)) return new UnavailableError(message, options);
+  if (state.startsWith('08') || TRANSIENT_STATES.has(state) || isRefusedByDatabase(error, state)) {
+    return new UnavailableError(message, options);
+  }
   if (state === '57014') return new TimeoutError(message, options);
   if (state.startsWith('28') || state === '42501') return new PermissionDeniedError(message, options);
   if (state === '3D000') {

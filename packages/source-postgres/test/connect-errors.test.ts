@@ -1,4 +1,5 @@
 import { isBatonError } from '@baton/core';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { createPostgresTaskSource, parsePostgresConfig, postgresConfigFields } from '../src/index.js';
 
@@ -109,4 +110,31 @@ describe('connection failures', () => {
     expect(message).toMatch(/Fix: create it \(createdb baton_no_such_db_7c1e/);
     expect(message).not.toMatch(/run the migrations/);
   });
+
+  it.skipIf(!real)(
+    'a database refusing connections (ALLOW_CONNECTIONS false) is UNAVAILABLE: "cannot connect", not PROTOCOL',
+    async () => {
+      const name = `baton_closed_${process.pid}_${Date.now()}`;
+      const admin = new pg.Client({ connectionString: real });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE DATABASE ${name}`);
+        await admin.query(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+        const error = await createPostgresTaskSource({
+          DATABASE_URL: variant((url) => {
+            url.pathname = `/${name}`;
+          }),
+        }).catch((e: unknown) => e);
+        expect(isBatonError(error, 'UNAVAILABLE'), String(error)).toBe(true);
+        expect((error as Error).message).toMatch(
+          new RegExp(
+            `^postgres: cannot connect to the database: database "${name}" is not currently accepting connections \\(SQLSTATE 55000\\)`,
+          ),
+        );
+      } finally {
+        await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+        await admin.end();
+      }
+    },
+  );
 });

@@ -6,12 +6,14 @@ import {
   fairnessTests,
   fencingTests,
   fuzzTests,
+  holderTimesTests,
   type LockSuiteOptions,
   lockProviderSuite,
   memoryHarness,
   releaseTests,
   type TestFn,
   transportTests,
+  waitersTests,
 } from '../src/index.js';
 
 /** Fence never increases: a per-key counter stuck at 1. */
@@ -121,6 +123,39 @@ class LeaksCrashedWaitersStore extends MemoryLockStore {
   override expireWaiter(): void {}
 }
 
+/** A remaining lease that is an invented constant (the TTL), not the backend's figure. */
+class ConstantLeaseStore extends MemoryLockStore {
+  override holder(key: string): LockHolder | null {
+    const holder = super.holder(key);
+    return holder && { ...holder, leaseRemainingMs: 300 };
+  }
+}
+
+/** A remaining lease counted down from the acquisition: it ignores the holder's renewals. */
+class UnrenewedLeaseStore extends MemoryLockStore {
+  override holder(key: string): LockHolder | null {
+    const holder = super.holder(key);
+    if (!holder?.acquiredAt) return holder;
+    return { ...holder, leaseRemainingMs: Math.max(0, 300 - (Date.now() - holder.acquiredAt)) };
+  }
+}
+
+/** An acquisition time read on the wrong clock (monotonic time, not ms since the epoch). */
+class MonotonicStampStore extends MemoryLockStore {
+  override holder(key: string): LockHolder | null {
+    const holder = super.holder(key);
+    return holder && { ...holder, acquiredAt: performance.now() };
+  }
+}
+
+/** An acquisition time that is the time of the read, not of the acquisition. */
+class ReadTimeStampStore extends MemoryLockStore {
+  override holder(key: string): LockHolder | null {
+    const holder = super.holder(key);
+    return holder && { ...holder, acquiredAt: Date.now() };
+  }
+}
+
 const options: LockSuiteOptions = { expiryBoundMs: 300, granularityMs: 20 };
 
 /** Runs suite groups against a store and returns the names of the cases that failed. */
@@ -216,6 +251,43 @@ describe('the conformance suite catches planted faults', () => {
     expect(failed).toEqual(['fair queue: a crashed waiter stops blocking the line within the expiry bound']);
   }, 60_000);
 
+  it('a remaining lease that is an invented constant', async () => {
+    const failed = await failingCases(new ConstantLeaseStore(), [holderTimesTests]);
+    expect(failed).toEqual([
+      'holder times: the remaining lease stays up while the holder renews, and runs down once it stops',
+    ]);
+  }, 60_000);
+
+  it('a remaining lease that ignores renewals', async () => {
+    const failed = await failingCases(new UnrenewedLeaseStore(), [holderTimesTests]);
+    expect(failed).toEqual([
+      'holder times: the remaining lease stays up while the holder renews, and runs down once it stops',
+    ]);
+  }, 60_000);
+
+  it('an acquisition time on the wrong clock', async () => {
+    const failed = await failingCases(new MonotonicStampStore(), [holderTimesTests]);
+    expect(failed).toContain(
+      'holder times: acquiredAt falls in the acquire call, the same through getHolder, list and watch',
+    );
+  }, 60_000);
+
+  it('an acquisition time that is the time of the read', async () => {
+    const failed = await failingCases(new ReadTimeStampStore(), [holderTimesTests]);
+    expect(failed).toContain(
+      'holder times: acquiredAt falls in the acquire call, the same through getHolder, list and watch',
+    );
+  }, 60_000);
+
+  it('waiters listed out of line order, or left listed after they gave up', async () => {
+    expect(await failingCases(new LifoLineStore(), [waitersTests])).toEqual([
+      'waiters: listed in line order, and a waiter that aborts leaves the list',
+    ]);
+    expect(await failingCases(new LeaksAbandonedWaitersStore(), [waitersTests])).toEqual([
+      'waiters: listed in line order, and a waiter that aborts leaves the list',
+    ]);
+  }, 60_000);
+
   it('the unmodified reference store passes the same groups', async () => {
     const failed = await failingCases(new MemoryLockStore(), [
       exclusivityTests,
@@ -224,6 +296,8 @@ describe('the conformance suite catches planted faults', () => {
       transportTests,
       fuzzTests,
       fairnessTests,
+      holderTimesTests,
+      waitersTests,
     ]);
     expect(failed).toEqual([]);
   }, 60_000);

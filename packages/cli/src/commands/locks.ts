@@ -1,14 +1,9 @@
-import {
-  canForceRelease,
-  FORCED_RELEASE_RISKS,
-  forceReleaseLock,
-  type LockHolder,
-  type LockProvider,
-} from '@baton/core';
+import { canForceRelease, FORCED_RELEASE_RISKS, forceReleaseLock, type LockProvider } from '@baton/core';
 import type { Command } from 'commander';
 import { keyArg } from '../args.js';
 import { UsageError } from '../classify-errors.js';
 import { commandContext, openLocks } from '../context.js';
+import { ageText, holderJson, humanMs, leaseText, waitersText } from '../holder-view.js';
 import { note, printJson, printLines, table } from '../output.js';
 
 /** The risks declared once in core, wrapped for a terminal. */
@@ -36,27 +31,41 @@ export function locksCommand(program: Command): Command {
           );
         }
         const holders = await provider.list(prefix);
-        if (ctx.json) return printJson(holders.map(holderJson));
-        if (holders.length === 0) return printLines(`no locks held${prefix ? ` under '${prefix}'` : ''}`);
-        printLines(table(holders.map(holderJson), ['key', 'sessionId', 'fence', 'value']));
+        const now = Date.now();
+        const views = holders.map((holder) => holderJson(holder, now));
+        if (ctx.json) return printJson(views);
+        if (views.length === 0) return printLines(`no locks held${prefix ? ` under '${prefix}'` : ''}`);
+        printLines(
+          table(
+            views.map((view) => ({ ...view, age: ageText(view), leaseLeft: leaseText(view) })),
+            ['key', 'sessionId', 'fence', 'age', 'leaseLeft', 'value'],
+          ),
+        );
       });
     });
 
   locks
     .command('show')
-    .description('show who holds a lock')
+    .description('show who holds a lock, since when, the lease left, and who waits for it')
     .argument('<key>', 'lock key, e.g. task/42', keyArg)
     .action(async (key: string, _opts: unknown, command: Command) => {
       const ctx = await commandContext(command);
       await withProvider(ctx, async (provider) => {
-        const holder = await provider.getHolder(key);
-        if (ctx.json) return printJson(holder ? holderJson(holder) : null);
-        if (!holder) return printLines(`${key}: free`);
+        const [holder, waiters] = await Promise.all([
+          provider.getHolder(key),
+          provider.capabilities.waiters && provider.waiters ? provider.waiters(key) : undefined,
+        ]);
+        const view = holder ? holderJson(holder, Date.now()) : null;
+        if (ctx.json) return printJson(view && { ...view, waiters: waiters ?? null });
+        if (!view) return printLines(`${key}: free`);
         printLines(
           `${key}: held`,
-          `  session  ${holder.sessionId}`,
-          `  fence    ${holder.fence}`,
-          `  value    ${holder.value ?? '-'}`,
+          `  session  ${view.sessionId}`,
+          `  fence    ${view.fence}`,
+          `  taken    ${view.acquiredAt === null || view.ageMs === null ? '-' : `${view.acquiredAt} (${humanMs(view.ageMs)} ago, ${view.acquiredAtSource} clock)`}`,
+          `  lease    ${leaseText(view)}${view.leaseRemainingMs === null && view.leaseRemainingAtMostMs === null ? '' : ' left if its holder stops renewing now'}`,
+          `  waiting  ${waiters ? waitersText(waiters) : provider.capabilities.fairQueue ? 'not listed by this backend' : 'no line (waiters poll and race)'}`,
+          `  value    ${view.value ?? '-'}`,
         );
       });
     });
@@ -90,7 +99,11 @@ export function locksCommand(program: Command): Command {
         }
         const { released, previousHolder: previous } = await forceReleaseLock(provider, key);
         if (ctx.json)
-          return printJson({ key, released, previousHolder: previous ? holderJson(previous) : null });
+          return printJson({
+            key,
+            released,
+            previousHolder: previous ? holderJson(previous, Date.now()) : null,
+          });
         if (!released) return printLines(`${key}: nobody held it; nothing was released`);
         note(CONSEQUENCES.join('\n'));
         printLines(
@@ -104,10 +117,6 @@ export function locksCommand(program: Command): Command {
 
 function keyOrEmpty(value: string): string {
   return value === '' ? value : keyArg(value);
-}
-
-function holderJson(holder: LockHolder) {
-  return { key: holder.key, sessionId: holder.sessionId, fence: holder.fence, value: holder.value ?? null };
 }
 
 async function withProvider(

@@ -1,4 +1,11 @@
-import { type LockProvider, MAX_SEMAPHORE_LIMIT, type PermitHolder, semaphore } from '@baton/core';
+import {
+  type LockProvider,
+  MAX_SEMAPHORE_LIMIT,
+  type PermitHolder,
+  semaphore,
+  semaphoreLineKey,
+  semaphoreQueues,
+} from '@baton/core';
 import type { Command } from 'commander';
 import { intArg, keyArg } from '../args.js';
 import { UsageError } from '../classify-errors.js';
@@ -15,8 +22,13 @@ interface SemaphoreView {
   held: number;
   free: number | null;
   permits: Array<Omit<PermitHolder, 'limit' | 'value'> & { limit: number | null; value: string | null }>;
-  /** Waiters are not recorded anywhere: they watch or poll the slots (no fair queue). */
-  waiters: null;
+  /**
+   * Who waits for a permit. Where the backend keeps a fair line served on a watch (`queued`), blocking
+   * acquisitions line up on `<name>/line`: `head` holds that key and watches the slots, `behind` counts those
+   * queued after it (null when the backend cannot list its line). Elsewhere waiters poll or watch the slots
+   * and race: there is no line (`queued: false`).
+   */
+  waiters: { queued: boolean; head: string | null; behind: number | null };
 }
 
 /** `baton semaphore …`: inspect a semaphore (or a worker's per-kind limit, `limit/<kind>`). */
@@ -76,8 +88,17 @@ async function inspect(
     held: holders.length,
     free: known === null ? null : Math.max(0, known - holders.filter((h) => h.slot < known).length),
     permits: holders.map((h) => ({ ...h, limit: h.limit ?? null, value: h.value ?? null })),
-    waiters: null,
+    waiters: await waitersOf(provider, name),
   };
+}
+
+async function waitersOf(provider: LockProvider, name: string): Promise<SemaphoreView['waiters']> {
+  if (!semaphoreQueues(provider)) return { queued: false, head: null, behind: null };
+  const line = semaphoreLineKey(name);
+  const head = await provider.getHolder(line, { times: false });
+  if (!head) return { queued: true, head: null, behind: 0 };
+  const listed = provider.capabilities.waiters && provider.waiters ? await provider.waiters(line) : undefined;
+  return { queued: true, head: head.sessionId, behind: listed ? listed.length : null };
 }
 
 function describe(view: SemaphoreView): string[] {
@@ -104,6 +125,14 @@ function describe(view: SemaphoreView): string[] {
       ),
     );
   }
-  lines.push('  waiters: not recorded (they watch or poll the slots; there is no queue to show)');
+  lines.push(`  waiters: ${waitersLine(view.waiters)}`);
   return lines;
+}
+
+function waitersLine(waiters: SemaphoreView['waiters']): string {
+  if (!waiters.queued) return 'no line on this backend (waiters watch or poll the slots and race)';
+  if (waiters.head === null) return 'none';
+  const behind =
+    waiters.behind === null ? 'the backend cannot list the rest of the line' : `${waiters.behind} behind it`;
+  return `session ${waiters.head} is first in line (${behind})`;
 }

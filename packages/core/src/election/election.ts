@@ -51,7 +51,11 @@ export class Election {
 
   /** The current leader, or `null` when nobody leads. A consistent read of the lock. */
   async leader(options: { signal?: AbortSignal } = {}): Promise<LeaderInfo | null> {
-    const holder = await this.provider.getHolder(this.key, options.signal ? { signal: options.signal } : {});
+    // The leader's own `startedAt` is in its published value: the lock's times would only cost requests.
+    const holder = await this.provider.getHolder(this.key, {
+      times: false,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     return holder ? decodeLeaderInfo(holder) : null;
   }
 

@@ -14,6 +14,7 @@ export async function* observeLeader(
   options: ObserveOptions = {},
 ): AsyncGenerator<LeaderInfo | null> {
   const watchOptions = {
+    times: false,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
   };

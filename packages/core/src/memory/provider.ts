@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../clock.js';
 import { LeaseLostError } from '../errors.js';
 import { KeepAlive } from '../keepalive.js';
-import type { LockCapabilities, LockHolder, LockSession, TryAcquireOptions } from '../lock.js';
+import type { LockCapabilities, LockHolder, LockSession, LockWaiter, TryAcquireOptions } from '../lock.js';
 import { AbstractLockProvider, type SessionSettings, sessionBoundsOf } from '../provider-base.js';
 import { parseSettings, type SettingsOptions } from '../schema-helpers.js';
 import { AbstractLockSession, type Acquisition, type ManagedLease } from '../session-base.js';
@@ -26,6 +26,8 @@ const capabilities: LockCapabilities = {
   list: true,
   forceRelease: true,
   fairQueue: true,
+  holderTimes: true,
+  waiters: true,
 };
 
 /**
@@ -68,6 +70,18 @@ export class MemoryLockProvider extends AbstractLockProvider<MemorySession> {
 
   protected async forceReleaseKey(key: string): Promise<boolean> {
     return this.store.forceRelease(key);
+  }
+
+  /** The store's line of waiters for `key`, first in line first; times on the store's clock. */
+  waiters(key: string, _options: { signal?: AbortSignal } = {}): Promise<LockWaiter[]> {
+    return this.keyCall(key, async () =>
+      this.store.readWaiters(key).map((w, i) => ({
+        sessionId: w.sessionId,
+        position: i + 1,
+        since: w.since,
+        sinceSource: 'server' as const,
+      })),
+    );
   }
 }
 

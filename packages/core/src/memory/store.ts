@@ -11,6 +11,8 @@ interface StoredSession {
   ttlMs: number;
   lockDelayMs: number;
   timer: TimerHandle | undefined;
+  /** Monotonic time at which the store invalidates the session unless it is renewed first. */
+  expiresAt: number;
 }
 
 interface StoredKey {
@@ -19,6 +21,8 @@ interface StoredKey {
   fence: number;
   value: string | undefined;
   acquiredAt: number;
+  /** Wall-clock time of the acquisition, on the store's clock (what {@link LockHolder.acquiredAt} reports). */
+  acquiredWallAt: number;
   lockAtLeastForMs: number;
   /** Monotonic time before which nobody may acquire (lock-delay or lockAtLeastFor). */
   blockedUntil: number;
@@ -35,6 +39,8 @@ export interface StoredWaiter {
   /** Position ticket: drawn from the store's global index when the waiter entered, so it only rises. */
   readonly ticket: number;
   readonly sessionId: string;
+  /** Wall-clock time it entered the line, on the store's clock. */
+  readonly since: number;
 }
 
 /**
@@ -126,6 +132,7 @@ export class MemoryLockStore {
       ttlMs: options.ttlMs,
       lockDelayMs: options.lockDelayMs,
       timer: undefined,
+      expiresAt: Number.POSITIVE_INFINITY,
     };
     this.#sessions.set(session.id, session);
     this.#armExpiry(session);
@@ -177,6 +184,7 @@ export class MemoryLockStore {
     target.fence = fence;
     target.value = options.value;
     target.acquiredAt = now;
+    target.acquiredWallAt = this.clock.wallNow();
     target.lockAtLeastForMs = options.lockAtLeastForMs ?? 0;
     this.#cooling.delete(target);
     if (this.#recordHistory) {
@@ -213,7 +221,7 @@ export class MemoryLockStore {
     if (!this.#sessions.has(sessionId)) throw new SessionLostError(`session '${sessionId}' not found`);
     const line = this.#line(key);
     const ticket = ++this.#index;
-    line.waiters.push({ ticket, sessionId });
+    line.waiters.push({ ticket, sessionId, since: this.clock.wallNow() });
     line.revision.set(line.revision.value + 1);
     return ticket;
   }
@@ -227,6 +235,12 @@ export class MemoryLockStore {
   /** Removes the waiter of a session that ended (expired, destroyed) from the line. */
   expireWaiter(key: string, waiter: StoredWaiter): void {
     this.#removeWaiter(key, waiter.ticket);
+  }
+
+  /** {@link MemoryLockStore.waiters} as a client read: it fails like one when failures are injected. */
+  readWaiters(key: string): readonly StoredWaiter[] {
+    this.#maybeFail('read waiters');
+    return this.waiters(key);
   }
 
   /** The waiters for `key`, in the order they will be served. */
@@ -303,7 +317,8 @@ export class MemoryLockStore {
     }
     watch.followers++;
     try {
-      yield* watch.value.subscribe(signal);
+      // The remaining lease is re-read at each yield: the stored snapshot is from the last change.
+      for await (const holder of watch.value.subscribe(signal)) yield holder && this.#refreshed(holder);
     } finally {
       if (--watch.followers === 0 && this.#watches.get(key) === watch) this.#watches.delete(key);
     }
@@ -316,6 +331,7 @@ export class MemoryLockStore {
       fence: 0,
       value: undefined,
       acquiredAt: 0,
+      acquiredWallAt: 0,
       lockAtLeastForMs: 0,
       blockedUntil: Number.NEGATIVE_INFINITY,
     };
@@ -326,7 +342,24 @@ export class MemoryLockStore {
 
   #snapshot(entry: StoredKey | undefined): LockHolder | null {
     if (!entry || entry.holder === undefined) return null;
-    return { key: entry.key, sessionId: entry.holder, fence: entry.fence, value: entry.value };
+    const session = this.#sessions.get(entry.holder);
+    return {
+      key: entry.key,
+      sessionId: entry.holder,
+      fence: entry.fence,
+      value: entry.value,
+      acquiredAt: entry.acquiredWallAt,
+      acquiredAtSource: 'server',
+      leaseRemainingMs: Math.max(0, (session?.expiresAt ?? 0) - this.clock.monotonicNow()),
+    };
+  }
+
+  /** `holder` with its remaining lease as of now, when it is still the key's holder. */
+  #refreshed(holder: LockHolder): LockHolder {
+    const current = this.#snapshot(this.#keys.get(holder.key));
+    return current && current.sessionId === holder.sessionId && current.fence === holder.fence
+      ? { ...holder, leaseRemainingMs: current.leaseRemainingMs }
+      : holder;
   }
 
   #publish(entry: StoredKey): void {
@@ -402,6 +435,7 @@ export class MemoryLockStore {
 
   #armExpiry(session: StoredSession): void {
     if (session.timer !== undefined) this.clock.clearTimeout(session.timer);
+    session.expiresAt = this.clock.monotonicNow() + session.ttlMs * this.ttlMultiplier;
     session.timer = this.clock.setTimeout(
       () => this.#invalidate(session.id, 'expired'),
       session.ttlMs * this.ttlMultiplier,

@@ -89,7 +89,7 @@ class LockSemaphore implements Semaphore {
         return await this.#kept(await this.#headWait(session, permitOptions, scope), scope);
       }
       // Nobody in line: a free slot is taken at once. Otherwise newcomers line up behind the waiters.
-      if ((await this.provider.getHolder(semaphoreLineKey(this.name))) === null) {
+      if ((await this.provider.getHolder(semaphoreLineKey(this.name), { times: false })) === null) {
         const permit = await this.tryAcquire(session, permitOptions);
         if (permit) return await this.#kept(permit, scope);
       }
@@ -153,7 +153,9 @@ class LockSemaphore implements Semaphore {
    */
   async #census(): Promise<void> {
     const holders = await Promise.all(
-      Array.from({ length: this.limit + 1 }, (_, slot) => this.provider.getHolder(slotKey(this.name, slot))),
+      Array.from({ length: this.limit + 1 }, (_, slot) =>
+        this.provider.getHolder(slotKey(this.name, slot), { times: false }),
+      ),
     );
     holders.forEach((holder, slot) => {
       if (holder) checkHolder(this.name, this.limit, slot, holder);

@@ -1,9 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import {
+  binaryAvailable,
+  findBinary,
+  freePort,
+  launchOnFreePorts,
+  superviseServer,
+} from '../local-process/index.js';
 
 /** What to install when the `etcd` binary is missing. */
 export const ETCD_INSTALL_HINT =
@@ -36,24 +40,7 @@ export interface EtcdServer {
 
 /** The etcd binary that {@link startEtcd} would run, or `undefined` when there is none. */
 export function findEtcd(binary = process.env.ETCD_BIN): string | undefined {
-  const candidates = binary
-    ? [binary]
-    : [
-        ...(process.env.PATH ?? '')
-          .split(delimiter)
-          .filter(Boolean)
-          .map((dir) => join(dir, 'etcd')),
-        '/usr/bin/etcd',
-      ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not there: try the next one.
-    }
-  }
-  return undefined;
+  return findBinary('etcd', binary);
 }
 
 /**
@@ -62,23 +49,7 @@ export function findEtcd(binary = process.env.ETCD_BIN): string | undefined {
  * missing server is an error, never a silent skip.
  */
 export function etcdAvailable(what = 'etcd backend tests'): boolean {
-  if (findEtcd()) return true;
-  const message = `${what}: no etcd binary found. Fix: ${ETCD_INSTALL_HINT}.`;
-  if (process.env.CI) throw new Error(`${message} CI is set, so the tests fail instead of skipping.`);
-  console.warn(`SKIPPED ${message}`);
-  return false;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+  return binaryAvailable(findEtcd() !== undefined, what, 'no etcd binary found', ETCD_INSTALL_HINT);
 }
 
 /**
@@ -91,18 +62,11 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdSer
   const binary = findEtcd(options.binary);
   if (!binary) throw new Error(`no etcd binary found. Fix: ${ETCD_INSTALL_HINT}.`);
   const dataDir = await mkdtemp(join(tmpdir(), 'baton-etcd-'));
-  for (let attempt = 0; ; attempt++) {
-    const port = options.port ?? (await freePort());
-    const peerPort = await freePort();
-    try {
-      return await launch(binary, dataDir, port, peerPort, options.startTimeoutMs ?? 20_000);
-    } catch (error) {
-      if (attempt >= 3 || options.port !== undefined) {
-        await rm(dataDir, { recursive: true, force: true });
-        throw error;
-      }
-    }
-  }
+  return launchOnFreePorts(
+    options.port,
+    async (port) => launch(binary, dataDir, port, await freePort(), options.startTimeoutMs ?? 20_000),
+    () => rm(dataDir, { recursive: true, force: true }),
+  );
 }
 
 async function launch(
@@ -127,61 +91,33 @@ async function launch(
     '--logger=zap',
     '--log-level=error',
   ];
-  let child: ChildProcess | undefined;
-  let output = '';
-  const start = async (): Promise<void> => {
-    output = '';
-    const current = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = current;
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4_000);
-    };
-    current.stdout?.on('data', keep);
-    current.stderr?.on('data', keep);
-    const exited = new Promise<never>((_, reject) =>
-      current.once('exit', (code, signal) =>
-        reject(new Error(`etcd exited during start (${signal ?? code}): ${output.trim()}`)),
-      ),
-    );
-    exited.catch(() => undefined);
-    const deadline = Date.now() + startTimeoutMs;
-    while (Date.now() < deadline) {
-      const healthy = await Promise.race([isHealthy(endpoint), exited]);
-      if (healthy) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    current.kill('SIGKILL');
-    throw new Error(`etcd did not become healthy within ${startTimeoutMs} ms: ${output.trim()}`);
-  };
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    const current = child;
-    child = undefined;
-    if (!current || current.exitCode !== null || current.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => current.once('exit', () => resolve()));
-    current.kill(signal);
-    const timer = setTimeout(() => current.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(timer);
-  };
-  await start();
+  const server = superviseServer({
+    name: 'etcd',
+    binary,
+    args,
+    ready: () => isHealthy(endpoint),
+    pollMs: 50,
+    startTimeoutMs,
+  });
+  await server.start();
   let closed: Promise<void> | undefined;
   return {
     endpoint,
     port,
     get pid() {
-      return child?.pid;
+      return server.pid;
     },
     close() {
       closed ??= (async () => {
-        await stop('SIGTERM');
+        await server.stop('SIGTERM');
         await rm(dataDir, { recursive: true, force: true });
       })();
       return closed;
     },
-    kill: () => stop('SIGKILL'),
+    kill: () => server.stop('SIGKILL'),
     async restart() {
-      await stop('SIGKILL');
-      await start();
+      await server.stop('SIGKILL');
+      await server.start();
     },
   };
 }

@@ -1,9 +1,14 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import {
+  binaryAvailable,
+  findBinary,
+  freePort,
+  launchOnFreePorts,
+  superviseServer,
+} from '../local-process/index.js';
 
 /** What to install when the `redis-server` binary is missing. */
 export const REDIS_INSTALL_HINT =
@@ -50,24 +55,7 @@ export interface RedisServer {
 
 /** The redis-server binary that {@link startRedis} would run, or `undefined` when there is none. */
 export function findRedis(binary = process.env.REDIS_SERVER_BIN): string | undefined {
-  const candidates = binary
-    ? [binary]
-    : [
-        ...(process.env.PATH ?? '')
-          .split(delimiter)
-          .filter(Boolean)
-          .map((dir) => join(dir, 'redis-server')),
-        '/usr/bin/redis-server',
-      ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not there: try the next one.
-    }
-  }
-  return undefined;
+  return findBinary('redis-server', binary);
 }
 
 /**
@@ -76,23 +64,7 @@ export function findRedis(binary = process.env.REDIS_SERVER_BIN): string | undef
  * missing server is an error, never a silent skip.
  */
 export function redisAvailable(what = 'Redis backend tests'): boolean {
-  if (findRedis()) return true;
-  const message = `${what}: no redis-server binary found. Fix: ${REDIS_INSTALL_HINT}.`;
-  if (process.env.CI) throw new Error(`${message} CI is set, so the tests fail instead of skipping.`);
-  console.warn(`SKIPPED ${message}`);
-  return false;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+  return binaryAvailable(findRedis() !== undefined, what, 'no redis-server binary found', REDIS_INSTALL_HINT);
 }
 
 /**
@@ -103,18 +75,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const binary = findRedis(options.binary);
   if (!binary) throw new Error(`no redis-server binary found. Fix: ${REDIS_INSTALL_HINT}.`);
   const dataDir = await mkdtemp(join(tmpdir(), 'baton-redis-'));
-  for (let attempt = 0; ; attempt++) {
-    const port = options.port ?? (await freePort());
-    const tlsPort = options.tls ? await freePort() : undefined;
-    try {
-      return await launch(binary, dataDir, port, tlsPort, options);
-    } catch (error) {
-      if (attempt >= 3 || options.port !== undefined) {
-        await rm(dataDir, { recursive: true, force: true });
-        throw error;
-      }
-    }
-  }
+  return launchOnFreePorts(
+    options.port,
+    async (port) => launch(binary, dataDir, port, options.tls ? await freePort() : undefined, options),
+    () => rm(dataDir, { recursive: true, force: true }),
+  );
 }
 
 async function launch(
@@ -160,66 +125,39 @@ async function launch(
     ...(options.args ?? []),
   ];
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
-  let child: ChildProcess | undefined;
-  let output = '';
-  const start = async (): Promise<void> => {
-    output = '';
-    const current = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    child = current;
-    const keep = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-4_000);
-    };
-    current.stdout?.on('data', keep);
-    current.stderr?.on('data', keep);
-    const exited = new Promise<never>((_, reject) =>
-      current.once('exit', (code, signal) =>
-        reject(new Error(`redis-server exited during start (${signal ?? code}): ${output.trim()}`)),
-      ),
-    );
-    exited.catch(() => undefined);
-    const deadline = Date.now() + startTimeoutMs;
-    while (Date.now() < deadline) {
-      if (await Promise.race([answers(port), exited])) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    current.kill('SIGKILL');
-    throw new Error(`redis-server did not answer within ${startTimeoutMs} ms: ${output.trim()}`);
-  };
-  const stop = async (signal: NodeJS.Signals): Promise<void> => {
-    const current = child;
-    child = undefined;
-    if (!current || current.exitCode !== null || current.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => current.once('exit', () => resolve()));
-    current.kill(signal);
-    const timer = setTimeout(() => current.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(timer);
-  };
-  await start();
+  const server = superviseServer({
+    name: 'redis-server',
+    binary,
+    args,
+    ready: () => answers(port),
+    pollMs: 25,
+    startTimeoutMs,
+  });
+  await server.start();
   let closed: Promise<void> | undefined;
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     tlsUrl: tlsPort === undefined ? undefined : `rediss://127.0.0.1:${tlsPort}`,
     get pid() {
-      return child?.pid;
+      return server.pid;
     },
     close() {
       closed ??= (async () => {
-        await stop('SIGTERM');
+        await server.stop('SIGTERM');
         await rm(dataDir, { recursive: true, force: true });
       })();
       return closed;
     },
-    kill: () => stop('SIGKILL'),
+    kill: () => server.stop('SIGKILL'),
     async restart(restartOptions = {}) {
-      await stop('SIGKILL');
+      await server.stop('SIGKILL');
       if (restartOptions.empty) {
         for (const entry of await readdir(dataDir)) {
           await rm(join(dataDir, entry), { recursive: true, force: true });
         }
       }
-      await start();
+      await server.start();
     },
   };
 }

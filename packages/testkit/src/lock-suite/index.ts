@@ -5,8 +5,10 @@ import { destroyTests, expiryTests, holdTests, leaseLostTests } from './expiry.j
 import { fairnessTests } from './fairness.js';
 import { fencingTests } from './fencing.js';
 import { fuzzTests } from './fuzz.js';
+import { holderTimesTests } from './holder-times.js';
 import { transportTests } from './transport.js';
 import type { LockHarnessFactory, LockSuiteOptions, TestFn } from './types.js';
+import { waitersTests } from './waiters.js';
 
 export { eventually } from './context.js';
 export type * from './types.js';
@@ -19,11 +21,13 @@ export {
   fairnessTests,
   fencingTests,
   fuzzTests,
+  holderTimesTests,
   holdTests,
   independentKeysTests,
   leaseLostTests,
   releaseTests,
   transportTests,
+  waitersTests,
 };
 
 /**
@@ -54,6 +58,8 @@ export function lockProviderSuite(
   discoveryTests(test, factory, options);
   blockingTests(test, factory, options);
   fairnessTests(test, factory, options);
+  holderTimesTests(test, factory, options);
+  waitersTests(test, factory, options);
   fuzzTests(test, factory, options);
   transportTests(test, factory, options);
 }

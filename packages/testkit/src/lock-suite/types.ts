@@ -67,6 +67,17 @@ export interface LockSuiteOptions {
    * must leave no record (`inspect` answers `null`), so that keys do not pile up with the number of tasks.
    */
   retainsReleasedKeys?: boolean;
+  /**
+   * How far, in ms, a time the backend reports (`acquiredAt`, a waiter's `since`) may lie outside the call
+   * that made it, measured on this machine's clock. Every server the suite runs against is local, so only
+   * clock reading order matters: default 100.
+   */
+  holderClockSkewMs?: number;
+  /**
+   * Resolution of the backend's remaining-lease figure, in ms (etcd reports whole seconds): the
+   * holder-times group allows it when it checks that the figure falls or rises. Default `granularityMs`.
+   */
+  leaseResolutionMs?: number;
   /** Number of sessions and rounds in the contended fuzz group. */
   fuzz?: { sessions?: number; keys?: number; rounds?: number };
 }

@@ -454,7 +454,7 @@ export class BucketDispatcher {
         this.#member = member;
         return;
       }
-      const holder = await options.locks.getHolder(key);
+      const holder = await options.locks.getHolder(key, { times: false });
       if (holder && memberInstance(holder.value) !== instance) {
         throw new BatonError(
           'CONFIG_INVALID',
