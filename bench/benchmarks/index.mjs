@@ -4,6 +4,7 @@ import balancing from './balancing.mjs';
 import balancingSim from './balancing-sim.mjs';
 import consoleBench from './console.mjs';
 import contention from './contention.mjs';
+import heartbeat from './heartbeat.mjs';
 import latency from './latency.mjs';
 import lockPeers from './lock-peers.mjs';
 import lockRequests from './lock-requests.mjs';
@@ -30,4 +31,5 @@ export const benchmarks = [
   balancing,
   balancingSim,
   consoleBench,
+  heartbeat,
 ];

@@ -87,6 +87,7 @@ export async function runBatonBatch({
   timeoutMs = 240_000,
   capMs,
   freshLockTable = false,
+  countTransactions = false,
 }) {
   const schema = schemaName(`batch_${worker.backend}`);
   const children = [];
@@ -100,6 +101,7 @@ export async function runBatonBatch({
     }
     await Promise.all(children.map((c) => c.next('ready')));
     const cpu = await startCpu(server, databaseOf(url));
+    const xacts0 = countTransactions ? await databaseTransactions(client) : undefined;
     const since = performance.now();
     for (const c of children) c.send({ type: 'go' });
     let left = tasks;
@@ -121,6 +123,8 @@ export async function runBatonBatch({
     const stopped = children.map((c) => c.next('stopped', 30_000));
     await Promise.all(children.map((c) => stopChild(c)));
     const results = await Promise.all(stopped);
+    // The workers' backends flush their statistics when their connections close.
+    const transactions = xacts0 === undefined ? undefined : (await settledTransactions(client)) - xacts0;
     const total = {};
     const errors = [];
     for (const { stats } of results) {
@@ -137,11 +141,37 @@ export async function runBatonBatch({
       workerStats: total,
       workerErrors: errors,
       tasksInDb: await batonTaskSummary(client, schema),
+      ...(transactions === undefined ? {} : { transactions }),
     };
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await dropSchemas(url, [schema]);
   }
+}
+
+/**
+ * Transactions committed and rolled back in the database so far (`pg_stat_database`): every statement the
+ * workers send outside a transaction block is one. The database must be the benchmark's own for the count to
+ * mean anything.
+ */
+async function databaseTransactions(client) {
+  await client.query('SELECT pg_stat_force_next_flush()').catch(() => undefined);
+  const { rows } = await client.query(
+    `SELECT (xact_commit + xact_rollback)::float8 AS n FROM pg_stat_database WHERE datname = current_database()`,
+  );
+  return rows[0].n;
+}
+
+/** {@link databaseTransactions} once it stopped moving (statistics of closed connections arrive late). */
+async function settledTransactions(client) {
+  let last = await databaseTransactions(client);
+  for (let i = 0; i < 20; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const now = await databaseTransactions(client);
+    if (now === last) return now;
+    last = now;
+  }
+  return last;
 }
 
 /**

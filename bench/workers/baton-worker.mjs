@@ -76,6 +76,7 @@ await childMain(async (config, send) => {
       ...(config.leaseBy ? { leaseBy: config.leaseBy } : {}),
       ...(config.buckets ? { buckets: config.buckets } : {}),
       ...(config.wakeOnEnqueue !== undefined ? { wakeOnEnqueue: config.wakeOnEnqueue } : {}),
+      ...(config.heartbeatEveryMs !== undefined ? { heartbeatEveryMs: config.heartbeatEveryMs } : {}),
       ...(config.ttlMs !== undefined || config.lockDelayMs !== undefined
         ? { sessionOptions: pick(config, ['ttlMs', 'lockDelayMs']) }
         : {}),

@@ -65,6 +65,24 @@ export function durationArg(bounds: DurationBounds) {
   return parse;
 }
 
+/**
+ * Commander parser for a duration that can be turned off: `off` → `false`, anything else as
+ * {@link durationArg} (`--heartbeat-every off`).
+ */
+export function durationOrOffArg(bounds: DurationBounds) {
+  const duration = durationArg(bounds);
+  const parse = (value: string): number | false => {
+    if (value.trim().toLowerCase() === 'off') return false;
+    try {
+      return duration(value);
+    } catch (error) {
+      throw new InvalidArgumentError(`${(error as Error).message.replace(/\.$/, '')}, or off.`);
+    }
+  };
+  durationParsers.set(parse, bounds);
+  return parse;
+}
+
 /** The bounds of a parser made by {@link durationArg}; `undefined` for any other. */
 export function durationArgBounds(parser: unknown): DurationBounds | undefined {
   return typeof parser === 'function' ? durationParsers.get(parser) : undefined;

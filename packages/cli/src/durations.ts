@@ -13,6 +13,8 @@ export const cliDurationBounds = {
   handlerTimeout: workerDurationBounds.handlerTimeoutMs,
   /** `--stop-grace` / `worker.stopGrace`: as the library's `stopGraceMs`. */
   stopGrace: workerDurationBounds.stopGraceMs,
+  /** `--heartbeat-every` / `worker.heartbeatEvery`: as the library's `heartbeatEveryMs`. */
+  heartbeatEvery: workerDurationBounds.heartbeatEveryMs,
   /** `--stats-every` / `worker.statsEvery`. */
   statsEvery: durationBounds({ min: 100 }),
   /** `--retain-done` / `--retain-dead` (`worker.retainDone` / `worker.retainDead`): as `tasks prune --older-than`. */

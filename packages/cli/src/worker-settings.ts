@@ -1,6 +1,6 @@
-import { durationMs, MAX_SEMAPHORE_LIMIT } from '@baton/core';
+import { DEFAULT_HEARTBEAT_EVERY_MS, durationMs, MAX_SEMAPHORE_LIMIT } from '@baton/core';
 import { z } from 'zod';
-import { durationArg, intArg, powerOfTwoArg } from './args.js';
+import { durationArg, durationOrOffArg, intArg, powerOfTwoArg } from './args.js';
 import { cliDurationBounds } from './durations.js';
 import { setting } from './settings.js';
 
@@ -23,6 +23,23 @@ export const workerSettings = {
     flag: '--handler-timeout',
   }),
   stopGrace: setting(durationMs(cliDurationBounds.stopGrace).default(30_000), { flag: '--stop-grace' }),
+  /**
+   * How often the worker publishes its heartbeat (the `workers` table, read by the console); `off` (or
+   * `false` in the file) turns it off. The default is the library's.
+   */
+  heartbeatEvery: setting(
+    z
+      .union([
+        z.literal(false),
+        z.literal('off').transform(() => false as const),
+        durationMs(cliDurationBounds.heartbeatEvery),
+      ])
+      .default(DEFAULT_HEARTBEAT_EVERY_MS),
+    {
+      flag: '--heartbeat-every',
+      env: { name: 'BATON_HEARTBEAT_EVERY', parse: durationOrOffArg(cliDurationBounds.heartbeatEvery) },
+    },
+  ),
   statsEvery: setting(durationMs(cliDurationBounds.statsEvery).optional(), { flag: '--stats-every' }),
   leaderKey: setting(z.string().min(1).optional(), { flag: '--leader-key' }),
   leaseBy: setting(z.enum(['task', 'bucket']).default('task'), {

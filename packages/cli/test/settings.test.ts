@@ -90,6 +90,32 @@ describe('precedence: flag > environment > config file > default', () => {
     expect([none.every, none.cron, none.once]).toEqual([1_000, undefined, undefined]);
   });
 
+  it('heartbeat interval: flag > BATON_HEARTBEAT_EVERY > file > the library default (10 s); off turns it off', () => {
+    expect(worker({}, {}, {}).worker.values.heartbeatEvery).toBe(10_000);
+    const file = config({ worker: { heartbeatEvery: '30s' } }).file;
+    expect(worker({}, {}, file).worker.values.heartbeatEvery).toBe(30_000);
+    expect(worker({}, { BATON_HEARTBEAT_EVERY: '5s' }, file).worker.values.heartbeatEvery).toBe(5_000);
+    expect(worker({}, { BATON_HEARTBEAT_EVERY: 'off' }, file).worker.values.heartbeatEvery).toBe(false);
+    expect(
+      worker({ heartbeatEvery: 2_000 }, { BATON_HEARTBEAT_EVERY: 'off' }, file).worker.source(
+        'heartbeatEvery',
+      ),
+    ).toEqual({
+      from: 'flag',
+      field: '--heartbeat-every',
+    });
+    expect(
+      worker({}, {}, config({ worker: { heartbeatEvery: false } }).file).worker.values.heartbeatEvery,
+    ).toBe(false);
+    expect(
+      worker({}, {}, config({ worker: { heartbeatEvery: 'off' } }).file).worker.values.heartbeatEvery,
+    ).toBe(false);
+    expect(() => worker({}, { BATON_HEARTBEAT_EVERY: '2h' }, {})).toThrow(
+      /^BATON_HEARTBEAT_EVERY: .*100ms to 1h.*or off/,
+    );
+    expect(() => config({ worker: { heartbeatEvery: '10ms' } })).toThrow();
+  });
+
   it('kinds and limits: flags over the file', () => {
     const file = config({ worker: { kinds: ['a'], limits: { a: 2 } } }).file;
     const flagged = worker({ kinds: 'b, c', limit: { b: 3 } }, {}, file).worker.values;

@@ -77,20 +77,23 @@ afterAll(async () => {
 function inSchema(schema: string) {
   const env = { DATABASE_URL: db.connectionString, BATON_PG_SCHEMA: schema };
   let source: PostgresTaskSource | undefined;
+  const open = async () => {
+    if (!source) {
+      source = await createPostgresTaskSource({
+        connectionString: db.connectionString,
+        schema,
+        poolSize: 2,
+      });
+      sources.push(source);
+    }
+    return source;
+  };
   return {
     env,
     /** The same tasks, read in this process (to check what the binary did without spawning another). */
-    stats: async () => {
-      if (!source) {
-        source = await createPostgresTaskSource({
-          connectionString: db.connectionString,
-          schema,
-          poolSize: 2,
-        });
-        sources.push(source);
-      }
-      return source.stats();
-    },
+    stats: async () => (await open()).stats(),
+    /** The workers table (heartbeats). */
+    workers: async () => (await open()).workers(),
     run: (args: string[], extra: Record<string, string> = {}) =>
       baton(args, { env: { ...env, ...extra }, cwd: files.dir }),
     json: async <T>(args: string[], extra: Record<string, string> = {}): Promise<T> => {
@@ -280,6 +283,39 @@ describe.concurrent('worker', () => {
     const stopped = await worker.waitFor((line) => line.msg === 'worker stopped');
     expect((stopped.stats as { completed: number }).completed).toBe(1);
     expect(await t.stats()).toMatchObject({ done: 1, running: 0 });
+  });
+
+  it('publishes a heartbeat on --heartbeat-every; SIGTERM marks it stopped; off publishes none', async () => {
+    const t = inSchema(uniqueSchema());
+    await t.json(['tasks', 'enqueue', 'echo', '--count', '3']);
+    const worker = t.start([
+      'worker',
+      '--handler',
+      './echo.mjs',
+      '--id',
+      'beater',
+      '--heartbeat-every',
+      '200ms',
+    ]);
+    const beats = async () => (await t.workers()).find((w) => w.workerId === 'beater');
+    const deadline = Date.now() + 30_000;
+    while ((await beats())?.counters.completed !== 3 || (await beats())?.previous === null) {
+      if (Date.now() > deadline) throw new Error(`no heartbeat with 3 tasks done: ${worker.stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await beats()).toMatchObject({ state: 'running', intervalMs: 200, mode: 'task', running: 0 });
+    worker.kill('SIGTERM');
+    expect(await worker.exited).toBe(143);
+    expect(await beats()).toMatchObject({ state: 'stopped', pid: worker.child.pid });
+
+    const silent = t.start(['worker', '--handler', './echo.mjs', '--id', 'quiet'], {
+      BATON_HEARTBEAT_EVERY: 'off',
+    });
+    await t.json(['tasks', 'enqueue', 'echo']);
+    await silent.waitFor((line) => line.msg === 'task completed');
+    silent.kill('SIGTERM');
+    expect(await silent.exited).toBe(143);
+    expect((await t.workers()).map((w) => w.workerId)).toEqual(['beater']);
   });
 
   it('SIGTERM while starting up (handler module still loading) exits 143, never 0, and runs nothing', async () => {

@@ -466,20 +466,67 @@ function renderLeaders(snapshot) {
   );
 }
 
+const WORKER_STATES = {
+  alive: 'alive',
+  silent: 'silent (missed beats)',
+  stopped: 'stopped',
+  unknown: 'no heartbeat',
+};
+
+function workerSince(w) {
+  if (w.state === 'stopped') return w.stoppedAt ? `stopped ${time(w.stoppedAt)}` : 'stopped';
+  if (w.startedAt) return time(w.startedAt);
+  return w.runningSince ? `running since ${time(w.runningSince)}` : '';
+}
+
+function workerRate(w) {
+  if (!w.rates) return '';
+  const parts = [`${w.rates.done}/min`];
+  if (w.rates.failed > 0) parts.push(`${w.rates.failed} failed/min`);
+  if (w.rates.dead > 0) parts.push(`${w.rates.dead} dead/min`);
+  return parts.join(', ');
+}
+
+function workerTotals(w) {
+  if (!w.counters) return '';
+  const c = w.counters;
+  return `${c.completed} done, ${c.failed} retried, ${c.dead} dead, ${c.leaseLost} lease lost`;
+}
+
 function renderWorkers(snapshot) {
   fill(
     $('worker-table').tBodies[0],
     snapshot.workers.map((w) =>
       el(
         'tr',
-        { dataset: { worker: w.id } },
-        el('td', {}, w.id),
+        { dataset: { worker: w.id, state: w.state } },
+        el(
+          'td',
+          {},
+          w.id,
+          w.host === null
+            ? null
+            : el(
+                'div',
+                { className: 'note' },
+                el('span', { dataset: { field: 'where' } }, `${w.host} (pid ${w.pid})`),
+                ' · ',
+                el('span', { dataset: { field: 'mode' } }, `${w.mode} / ${w.locks}`),
+              ),
+        ),
+        el(
+          'td',
+          { className: `worker-${w.state}`, dataset: { field: 'state' } },
+          WORKER_STATES[w.state] ?? w.state,
+        ),
+        el('td', { dataset: { field: 'since' } }, workerSince(w)),
+        el('td', { dataset: { field: 'beat' } }, w.beatAgeMs === null ? '–' : `${duration(w.beatAgeMs)} ago`),
         el('td', { className: 'num', dataset: { field: 'running' } }, w.running),
-        el('td', {}, w.runningSince ? time(w.runningSince) : ''),
-        el('td', {}, w.tasks.join(', ')),
+        el('td', { dataset: { field: 'tasks' } }, w.tasks.join(', ')),
+        el('td', { className: 'num', dataset: { field: 'rate' } }, workerRate(w)),
         el('td', { className: 'num', dataset: { field: 'done' } }, w.done),
         el('td', { className: 'num', dataset: { field: 'dead' } }, w.dead),
-        el('td', {}, time(w.lastFinishedAt)),
+        el('td', { dataset: { field: 'totals' } }, workerTotals(w)),
       ),
     ),
   );

@@ -10,7 +10,8 @@ export {
   consoleOptionsSchema,
   LIMITS,
 } from './options.js';
-export type { CountRow, MinuteRow, TaskPage, TaskSummary, WorkerRow } from './queries.js';
+export type { CountRow, MinuteRow, TaskPage, TaskSummary } from './queries.js';
 export { type RunningConsole, type StartConsoleOptions, startConsole } from './server.js';
 export type { Refresher, RefreshFailure, Snapshot } from './snapshot.js';
 export type { RetentionDue, RetentionSettings, StorageView } from './storage.js';
+export { SILENT_AFTER_INTERVALS, type WorkerRow, type WorkerState } from './workers-view.js';

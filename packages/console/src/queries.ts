@@ -67,6 +67,7 @@ const SUMMARY = `t.id::text AS id, t.key, t.kind, t.status, t.attempts, t.max_at
  */
 export function consoleQueries(schema: string) {
   const tasks = `${quoteIdentifier(schema)}.tasks`;
+  const workers = `${quoteIdentifier(schema)}.workers`;
   return {
     /** The tasks table's qualified name. */
     table: tasks,
@@ -132,6 +133,23 @@ export function consoleQueries(schema: string) {
                       FROM ${tasks}
                      WHERE finished_at IS NOT NULL AND finished_at >= now() - interval '5 minutes' AND worker_id IS NOT NULL
                      GROUP BY worker_id ORDER BY worker_id LIMIT ${LIMITS.workers}`,
+    /**
+     * Whether the heartbeat table exists (migration 4): a console may read a schema that an older baton
+     * created and that was not migrated (`BATON_PG_MIGRATE=false`).
+     */
+    workersTable: `SELECT to_regclass('${workers.replaceAll("'", "''")}') IS NOT NULL AS present`,
+    /**
+     * Workers by their heartbeat (the workers table: one row per worker of the last day, so read whole and
+     * sorted), alive and silent ones first, with the age of the latest beat and the time between the last two
+     * beats, both by the database's clock.
+     */
+    workersBeats: `SELECT worker_id, state, host, pid, mode, locks, interval_ms, running, task_ids,
+                          counters::text AS counters, prev_counters::text AS prev_counters,
+                          started_at, beat_at, stopped_at,
+                          (extract(epoch FROM now() - beat_at) * 1000)::float8 AS age_ms,
+                          (extract(epoch FROM beat_at - prev_beat_at) * 1000)::float8 AS span_ms
+                     FROM ${workers}
+                    ORDER BY state = 'running' DESC, beat_at DESC, worker_id LIMIT ${LIMITS.workers}`,
     /** A task by its idempotency key (unique index). */
     byKey: `SELECT ${SUMMARY} FROM ${tasks} AS t WHERE t.key = $1`,
     /** A task by id (primary key). */
@@ -146,6 +164,12 @@ type Row = Readonly<Record<string, unknown>>;
 /** The first row of a result (statements that always return one). */
 export function firstRow(result: { rows: unknown[] }): Row {
   return result.rows[0] as Row;
+}
+
+/** @internal */
+export function iso(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  return (value instanceof Date ? value : new Date(String(value))).toISOString();
 }
 
 export function toSummary(value: unknown): TaskSummary {
@@ -164,11 +188,6 @@ export function toSummary(value: unknown): TaskSummary {
     finishedAt: iso(row.finished_at),
     lastError: (row.last_error as string | null) ?? null,
   };
-}
-
-function iso(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  return (value instanceof Date ? value : new Date(String(value))).toISOString();
 }
 
 export function toCounts(rows: readonly unknown[]): CountRow[] {
@@ -208,44 +227,4 @@ export async function readPage(db: PgQueryable, sql: ConsoleQueries, query: List
   else if (walked < LIMITS.scanRows) next = null;
   else next = lowest;
   return { tasks, next, scanned: walked };
-}
-
-/** A worker as the tasks table shows it: what it runs now and what it finished in the last 5 minutes. */
-export interface WorkerRow {
-  id: string;
-  running: number;
-  /** Claim time of its oldest running task. */
-  runningSince: string | null;
-  /** Up to 5 ids of the tasks it runs now, oldest claim first. */
-  tasks: string[];
-  /** Finished in the last 5 minutes. */
-  done: number;
-  dead: number;
-  /** Its latest finish within the last 5 minutes. */
-  lastFinishedAt: string | null;
-}
-
-export function toWorkers(running: readonly unknown[], recent: readonly unknown[]): WorkerRow[] {
-  const byId = new Map<string, WorkerRow>();
-  const row = (id: string): WorkerRow => {
-    let worker = byId.get(id);
-    if (!worker) {
-      worker = { id, running: 0, runningSince: null, tasks: [], done: 0, dead: 0, lastFinishedAt: null };
-      byId.set(id, worker);
-    }
-    return worker;
-  };
-  for (const r of running as readonly Row[]) {
-    const worker = row(String(r.worker_id));
-    worker.running = Number(r.running);
-    worker.runningSince = iso(r.since);
-    worker.tasks = ((r.tasks as unknown[] | null) ?? []).map(String);
-  }
-  for (const r of recent as readonly Row[]) {
-    const worker = row(String(r.worker_id));
-    worker.done = Number(r.done);
-    worker.dead = Number(r.dead);
-    worker.lastFinishedAt = iso(r.last);
-  }
-  return [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -11,11 +11,10 @@ import {
   toCounts,
   toMinutes,
   toSummary,
-  toWorkers,
-  type WorkerRow,
 } from './queries.js';
 import { nextRefreshDelay } from './refresh-pace.js';
 import { type RetentionSettings, readStorage, type StorageView } from './storage.js';
+import { toWorkers, type WorkerRow } from './workers-view.js';
 
 /** Everything a page shows that is not asked for: pushed to every open page after each refresh. */
 export interface Snapshot {
@@ -51,7 +50,11 @@ export interface Snapshot {
   /** The last hour, one row per minute that finished tasks (oldest first). */
   minutes: MinuteRow[];
   problems: { failed: TaskSummary[]; dead: TaskSummary[] };
-  /** Workers as the tasks table shows them (running now, or finished something in the last 5 minutes). */
+  /**
+   * Workers by their heartbeat (the workers table: alive, silent, stopped), merged with what each runs now
+   * and finished in the last 5 minutes by the tasks table; workers without a heartbeat (older versions, or
+   * heartbeat off) as the tasks table alone shows them (state `unknown`).
+   */
   workers: WorkerRow[];
   locks: LocksView | null;
   leaders: LeaderRow[];
@@ -226,11 +229,14 @@ export class Refresher {
         minutes: await db.query(sql.minutes),
         failed: await db.query(sql.failed),
         dead: await db.query(sql.dead),
+        beats: firstRow(await db.query(sql.workersTable)).present
+          ? (await db.query(sql.workersBeats)).rows
+          : [],
         running: await db.query(sql.workersRunning),
         recent: await db.query(sql.workersRecent),
       };
     });
-    const { nowRows, open, minutes, failed, dead, running, recent } = read;
+    const { nowRows, open, minutes, failed, dead, beats, running, recent } = read;
     const at = Number(firstRow(nowRows).now);
     const finished =
       read.finished && read.storage
@@ -255,7 +261,7 @@ export class Refresher {
       backlog: { due },
       minutes: toMinutes(minutes.rows),
       problems: { failed: failed.rows.map(toSummary), dead: dead.rows.map(toSummary) },
-      workers: toWorkers(running.rows, recent.rows),
+      workers: toWorkers(beats, running.rows, recent.rows),
       locks,
       leaders,
     };

@@ -273,8 +273,131 @@ describe('workers', () => {
     }
     const after = await running.refresher.refresh();
     expect(after.workers).toEqual([
-      expect.objectContaining({ id: 'worker-one', running: 0, tasks: [], done: 6 }),
+      expect.objectContaining({ id: 'worker-one', state: 'stopped', running: 0, tasks: [], done: 6 }),
     ]);
+  });
+
+  it('shows heartbeats as the workers table holds them: an idle worker alive, a silent one, a stopped one', async () => {
+    const { source, admin, schema, console: running } = await open();
+    const workerLocks = new MemoryLockProvider({ lockDelayMs: 0 });
+    cleanups.push(() => workerLocks.close());
+    const start = (id: string) => {
+      const worker = new Worker({
+        id,
+        locks: workerLocks,
+        source,
+        schedule: { every: 60_000 },
+        heartbeatEveryMs: 60_000,
+        handler: () => 'ok',
+      });
+      return { worker, run: worker.run() };
+    };
+    const idle = start('idle-one');
+    const gone = start('stopped-one');
+    const silent = start('silent-one');
+    const table = `"${schema}".workers`;
+    try {
+      const beats = async () => (await admin.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+      while ((await beats()) < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+      await gone.worker.stop();
+      await gone.run;
+      // A worker whose beats stopped arriving (crashed, paused): its latest beat is 3 intervals and a bit old.
+      await admin.query(
+        `UPDATE ${table} SET beat_at = now() - interval '181 seconds', started_at = now() - interval '1 hour'
+          WHERE worker_id = 'silent-one'`,
+      );
+      const snapshot = await running.refresher.refresh();
+      const { rows } = await admin.query(
+        `SELECT worker_id, state, host, pid, mode, locks, started_at, beat_at, stopped_at FROM ${table}`,
+      );
+      const shown = new Map(snapshot.workers.map((w) => [w.id, w]));
+      expect([...shown.keys()].sort()).toEqual(['idle-one', 'silent-one', 'stopped-one']);
+      for (const row of rows) {
+        const w = shown.get(row.worker_id)!;
+        expect(w).toMatchObject({
+          host: row.host,
+          pid: row.pid,
+          mode: row.mode,
+          locks: row.locks,
+          startedAt: row.started_at.toISOString(),
+          lastBeatAt: row.beat_at.toISOString(),
+          stoppedAt: row.stopped_at?.toISOString() ?? null,
+          intervalMs: 60_000,
+          running: 0,
+          tasks: [],
+        });
+      }
+      expect(shown.get('idle-one')).toMatchObject({ state: 'alive', mode: 'task', locks: 'memory' });
+      expect(shown.get('stopped-one')!.state).toBe('stopped');
+      expect(shown.get('stopped-one')!.stoppedAt).not.toBeNull();
+      expect(shown.get('silent-one')!.state).toBe('silent');
+      expect(shown.get('silent-one')!.beatAgeMs).toBeGreaterThanOrEqual(181_000);
+      // Alive and silent (state running) before stopped.
+      expect(snapshot.workers.at(-1)!.id).toBe('stopped-one');
+    } finally {
+      for (const { worker, run } of [idle, silent]) {
+        await worker.stop();
+        await run;
+      }
+    }
+  });
+
+  it('rates come from the counters of the last two beats, over the time between them (database clock)', async () => {
+    const { source, admin, schema, console: running } = await open();
+    const zero = { claimed: 0, completed: 0, failed: 0, dead: 0, leaseLost: 0, staleWrites: 0, errors: 0 };
+    const beat = {
+      workerId: 'rated',
+      instance: 'run-1',
+      state: 'running' as const,
+      host: 'h1',
+      pid: 7,
+      uptimeMs: 0,
+      mode: 'bucket' as const,
+      locks: 'etcd',
+      intervalMs: 10_000,
+      running: 0,
+      taskIds: [],
+      counters: zero,
+    };
+    await source.heartbeat(beat);
+    await source.heartbeat({
+      ...beat,
+      counters: { ...zero, claimed: 50, completed: 45, failed: 4, dead: 1 },
+    });
+    let [w] = (await running.refresher.refresh()).workers;
+    expect(w!.rates).not.toBeNull();
+    // Make the beats exactly 30 s apart, as a database clock would have them at a 30 s interval.
+    await admin.query(`UPDATE "${schema}".workers SET prev_beat_at = beat_at - interval '30 seconds'`);
+    [w] = (await running.refresher.refresh()).workers;
+    expect(w).toMatchObject({
+      state: 'alive',
+      mode: 'bucket',
+      locks: 'etcd',
+      rates: { done: 90, failed: 8, dead: 2 },
+      counters: { completed: 45, failed: 4, dead: 1, leaseLost: 0 },
+    });
+    // A restart under the same id has one beat: no rate yet.
+    await source.heartbeat({ ...beat, instance: 'run-2' });
+    [w] = (await running.refresher.refresh()).workers;
+    expect(w!.rates).toBeNull();
+  });
+
+  it('workers without a heartbeat (older versions, or heartbeat off) still show from the tasks table', async () => {
+    const { source, admin, schema, console: running } = await open();
+    const [id] = await source.enqueue({ kind: 'legacy' });
+    await admin.query(
+      `UPDATE "${schema}".tasks SET status = 'running', worker_id = 'old-version', claimed_at = now(), attempts = 1
+        WHERE id = $1`,
+      [id],
+    );
+    let snapshot = await running.refresher.refresh();
+    expect(snapshot.workers).toEqual([
+      expect.objectContaining({ id: 'old-version', state: 'unknown', running: 1, tasks: [id], host: null }),
+    ]);
+    // A schema an older baton created and nobody migrated: no workers table, the tasks table still answers.
+    await admin.query(`DROP TABLE "${schema}".workers`);
+    snapshot = await running.refresher.refresh();
+    expect(snapshot.workers.map((w) => [w.id, w.state])).toEqual([['old-version', 'unknown']]);
   });
 });
 

@@ -69,7 +69,15 @@ if (!chromium) {
         maxAttempts: 1,
         payload: { html: EVIL_HTML, script: EVIL_SCRIPT },
       });
-      worker = new Worker({ locks, source, handler, concurrency: 4, schedule: { every: 50 } });
+      // Beats every second, so the workers view has its counters and a rate by the time the page is read.
+      worker = new Worker({
+        locks,
+        source,
+        handler,
+        concurrency: 4,
+        schedule: { every: 50 },
+        heartbeatEveryMs: 1_000,
+      });
       working = worker.run();
       const session = await locks.openSession();
       await new Election(locks, 'svc/reports/leader').campaign(session, {
@@ -227,6 +235,81 @@ if (!chromium) {
       const detail = await page.$('#detail');
       await detail!.screenshot({ path: join(shots, 'task-detail.png') });
       await page.close();
+    });
+
+    it('lists the workers the database holds: alive ones (an idle one too), a stopped one, ids as text', async () => {
+      const { source, locks, admin, schema } = setup;
+      const evilId = `idle ${EVIL_HTML}`;
+      const extra = ['stopped-early', evilId].map((id) => {
+        const w = new Worker({ id, locks, source, handler, schedule: { every: 60_000 }, kinds: ['none'] });
+        return { worker: w, run: w.run() };
+      });
+      try {
+        const table = `"${schema}".workers`;
+        const count = async () => (await admin.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n;
+        await until(async () => (await count()) >= 3);
+        await extra[0]!.worker.stop();
+        await extra[0]!.run;
+        const { rows } = await admin.query<{ worker_id: string; state: string; host: string; pid: number }>(
+          `SELECT worker_id, state, host, pid FROM ${table} ORDER BY worker_id`,
+        );
+        expect(rows.map((r) => [r.worker_id, r.state]).sort()).toEqual(
+          [
+            [worker.id, 'running'],
+            ['stopped-early', 'stopped'],
+            [evilId, 'running'],
+          ].sort(),
+        );
+        const { page, errors } = await openPage();
+        await page.waitForFunction(
+          () =>
+            document
+              .querySelector('#worker-table tr[data-worker="stopped-early"]')
+              ?.getAttribute('data-state') === 'stopped',
+        );
+        const shown = await page.$$eval('#worker-table tbody tr', (trs) =>
+          trs.map((tr) => ({
+            id: (tr.firstElementChild as HTMLElement).firstChild?.textContent,
+            state: (tr as HTMLElement).dataset.state,
+            label: tr.querySelector('[data-field="state"]')?.textContent,
+            where: tr.querySelector('[data-field="where"]')?.textContent,
+            running: tr.querySelector('[data-field="running"]')?.textContent,
+            since: tr.querySelector('[data-field="since"]')?.textContent,
+          })),
+        );
+        const expected = new Map([
+          [worker.id, 'alive'],
+          [evilId, 'alive'],
+          ['stopped-early', 'stopped'],
+        ]);
+        expect(shown.map((w) => w.id).sort()).toEqual([...expected.keys()].sort());
+        for (const w of shown) {
+          const row = rows.find((r) => r.worker_id === w.id)!;
+          expect(w.state).toBe(expected.get(w.id!));
+          expect(w.label).toBe(w.state === 'alive' ? 'alive' : 'stopped');
+          expect(w.where).toBe(`${row.host} (pid ${row.pid})`);
+          expect(w.since).not.toBe('');
+        }
+        // The idle worker runs nothing and is listed all the same.
+        expect(shown.find((w) => w.id === evilId)?.running).toBe('0');
+        const injected = await page.evaluate(() => ({
+          pwned: (window as unknown as { __pwned?: number }).__pwned ?? null,
+          images: document.querySelectorAll('img').length,
+        }));
+        expect(injected).toEqual({ pwned: null, images: 0 });
+        expect(errors).toEqual([]);
+        const section = await page.$('#workers');
+        await section!.screenshot({ path: join(shots, 'workers.png') });
+        await page.close();
+      } finally {
+        for (const { worker: w, run } of extra) {
+          await w.stop();
+          await run;
+        }
+        await admin.query(`DELETE FROM "${schema}".workers WHERE worker_id IN ('stopped-early', $1)`, [
+          evilId,
+        ]);
+      }
     });
 
     it('retries a dead task with the token from the page; the worker then runs it exactly once', async () => {

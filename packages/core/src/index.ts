@@ -40,6 +40,7 @@ export {
 export * from './waiting-line.js';
 export * from './watch.js';
 export * from './worker/index.js';
+export * from './worker-beat.js';
 
 import { memoryBackend } from './memory/backend.js';
 import { registerBackend } from './registry.js';

@@ -1,5 +1,6 @@
 import type { BatonError } from './errors.js';
 import type { LayoutGuard } from './lease-layout.js';
+import type { HeartbeatOptions, WorkerBeat, WorkerRecord } from './worker-beat.js';
 
 /** Lifecycle of a task row. `failed` is retryable (it runs again at `runAt`); `dead` is final. */
 export type TaskStatus = 'pending' | 'running' | 'done' | 'failed' | 'dead';
@@ -188,6 +189,20 @@ export interface TaskSource {
    * be lost (a dropped connection), so workers keep polling as well. Returns a function that unsubscribes.
    */
   onDue?(listener: (shard: number | undefined) => void): () => void;
+  /**
+   * Optional: stores a worker's heartbeat where a console can read it: one write per beat that replaces the
+   * worker's previous one, stamped with the source's clock (never the worker's), keeping the previous beat's
+   * time and counters so a reader can compute rates. A `stopped` beat marks the worker stopped. Sources check
+   * the beat with `checkWorkerBeat` (`INVALID_ARGUMENT`); transport errors reject as for other operations. The
+   * worker calls it at start, every `heartbeatEveryMs`, and once on a clean stop; a failing beat never stops
+   * or slows its task loop (see `docs/worker.md`).
+   */
+  heartbeat?(beat: WorkerBeat, options?: HeartbeatOptions): Promise<void>;
+  /**
+   * Optional: the workers that published a heartbeat ({@link heartbeat}) and are still kept, most recent beat
+   * first, at most `limit` (default 200).
+   */
+  workers?(options?: { limit?: number }): Promise<WorkerRecord[]>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

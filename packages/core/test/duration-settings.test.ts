@@ -64,6 +64,7 @@ const applyWorkerOption: Record<keyof typeof workerDurationBounds, (ms: number) 
     new Worker({ ...baseOptions(), leader: { key: 'leader/x', run: () => {}, recampaignDelayMs: ms } }),
   'buckets.balanceIntervalMs': async (ms) =>
     new Worker({ ...baseOptions(), leaseBy: 'bucket', buckets: { balanceIntervalMs: ms } }),
+  heartbeatEveryMs: async (ms) => new Worker({ ...baseOptions(), heartbeatEveryMs: ms }),
 };
 
 /** The lock API's duration options, keyed like `lockDurationBounds`. */
@@ -186,6 +187,8 @@ describe('long waits of the Worker work under timers that overflow like Node’s
       locks,
       source,
       schedule: { once: true },
+      // Hundreds of hours of fake time would fire a heartbeat every 10 s: these tests are about long waits.
+      heartbeatEveryMs: false,
       ...options,
       handler: ({ signal }: { task: Task; signal: AbortSignal }) =>
         new Promise((_resolve, reject) => {
@@ -233,6 +236,7 @@ describe('long waits of the Worker work under timers that overflow like Node’s
       source: new MemoryTaskSource(),
       schedule: { every: 720 * HOUR },
       handler: () => 'ok',
+      heartbeatEveryMs: false,
     });
     const passes: number[] = [];
     worker.on('pass-started', (e) => passes.push(e.pass));

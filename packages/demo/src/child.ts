@@ -58,6 +58,8 @@ export class ChildWorker {
         `${options.everyMs}ms`,
         '--stats-every',
         '200ms',
+        '--heartbeat-every',
+        '1s',
         '--stop-grace',
         '10s',
       ],

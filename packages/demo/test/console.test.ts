@@ -8,6 +8,7 @@ const FOREIGN = /^(BATON_|CONSUL_|AWS_|PG[A-Z]+$|DATABASE_URL$)/;
 interface Snapshot {
   counts: { open: Array<{ status: string; n: number }>; finished: Array<{ status: string; n: number }> };
   locks: { backend: string } | null;
+  workers: Array<{ id: string; state: string; counters: { completed: number } | null }>;
 }
 
 describe('baton demo --console', { timeout: 240_000 }, () => {
@@ -62,6 +63,13 @@ describe('baton demo --console', { timeout: 240_000 }, () => {
       } while (last.counts.finished[0]?.n !== 60);
       expect(last.counts.finished).toEqual([{ status: 'done', kind: 'demo', n: 60 }]);
       expect(last.counts.open).toEqual([]);
+      // Every demo worker published its heartbeat, and marked itself stopped when the run ended.
+      const workers = [...last.workers].sort((a, b) => (a.id < b.id ? -1 : 1));
+      expect(workers.map((w) => [w.id, w.state])).toEqual([
+        ['worker-1', 'stopped'],
+        ['worker-2', 'stopped'],
+      ]);
+      expect(workers.reduce((sum, w) => sum + (w.counters?.completed ?? 0), 0)).toBe(60);
     } finally {
       child.kill('SIGINT');
     }

@@ -51,3 +51,4 @@ export {
   type TaskStats,
 } from './source.js';
 export { SHARDS } from './statements.js';
+export { beatValues, workerStatements } from './workers.js';

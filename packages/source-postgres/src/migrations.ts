@@ -106,6 +106,34 @@ export const MIGRATIONS: readonly Migration[] = [
       -- claims and retryable failures leave finished_at NULL and touch neither index.
       CREATE INDEX tasks_finished_idx ON ${s}.tasks (finished_at) WHERE finished_at IS NOT NULL;`,
   },
+  {
+    version: 4,
+    name: 'workers heartbeat table',
+    sql: (s) => `
+      -- One row per worker: its latest heartbeat (one UPSERT per beat, stamped with the database's now()) and
+      -- the one before, so a reader computes rates from two beats. Rows of workers silent for a day go on a
+      -- worker's first beat (workers.ts). Only the primary key is indexed and it never changes, so a beat is
+      -- a HOT update; the low fillfactor leaves room on each page for the new row versions.
+      CREATE TABLE ${s}.workers (
+        worker_id text PRIMARY KEY,
+        instance text NOT NULL,
+        state text NOT NULL CONSTRAINT workers_state_check CHECK (state IN ('running', 'stopped')),
+        host text NOT NULL,
+        pid integer NOT NULL,
+        mode text NOT NULL,
+        locks text NOT NULL,
+        interval_ms integer NOT NULL CONSTRAINT workers_interval_check CHECK (interval_ms > 0),
+        started_at timestamptz NOT NULL,
+        beat_at timestamptz NOT NULL,
+        stopped_at timestamptz,
+        running integer NOT NULL,
+        task_ids text[] NOT NULL,
+        counters jsonb NOT NULL,
+        prev_beat_at timestamptz,
+        prev_counters jsonb
+      ) WITH (fillfactor = 50);
+      COMMENT ON TABLE ${s}.workers IS 'baton workers: latest heartbeat per worker (the console''s workers view)';`,
+  },
 ];
 
 /** The newest schema version this package knows. */

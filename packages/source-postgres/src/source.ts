@@ -22,6 +22,7 @@ import {
   describeLayout,
   type EnqueueResult,
   type FailResult,
+  type HeartbeatOptions,
   InvalidArgumentError,
   jsonText,
   type LayoutGuard,
@@ -37,6 +38,8 @@ import {
   type TaskStatus,
   throwIfAborted,
   truncateErrorMessage,
+  type WorkerBeat,
+  type WorkerRecord,
 } from '@baton/core';
 import { postgresDurationBounds } from './config.js';
 import { DueNotifications } from './due-notifications.js';
@@ -47,6 +50,7 @@ import { createPool, type PgPool, type PostgresConnectionOptions } from './pool.
 import { decodeTask, dueKey, type PostgresDueTask, type PostgresTask, type TaskRow } from './rows.js';
 import { SHARDS, type Statements, statements } from './statements.js';
 import { inTransaction } from './transaction.js';
+import { beatValues, decodeWorker, workerStatements } from './workers.js';
 
 /** Options of {@link PostgresTaskSource}. */
 export interface PostgresTaskSourceOptions {
@@ -154,6 +158,7 @@ export class PostgresTaskSource implements BucketTaskSource {
   readonly #pool: PgPool;
   readonly #ownsPool: boolean;
   readonly #sql: Statements;
+  readonly #workerSql: ReturnType<typeof workerStatements>;
   readonly #onInvalidTask: ((error: InvalidTaskRowError) => void) | undefined;
   readonly #due: DueNotifications;
   #closing: Promise<void> | undefined;
@@ -171,6 +176,7 @@ export class PostgresTaskSource implements BucketTaskSource {
     this.defaultPageSize = wholeNumber('defaultPageSize', options.defaultPageSize ?? 100, 1, MAX_PAGE);
     this.#onInvalidTask = options.onInvalidTask;
     this.#sql = statements(this.schema);
+    this.#workerSql = workerStatements(this.schema);
     if (options.pool) {
       this.#pool = options.pool;
       this.#ownsPool = false;
@@ -693,6 +699,25 @@ export class PostgresTaskSource implements BucketTaskSource {
       if (row!.last_id === null || row!.scanned < batchSize) return { done, dead, batches };
       after = row!.last_id;
     }
+  }
+
+  /**
+   * Stores a worker's heartbeat in the `workers` table: one UPSERT stamped with the database's `now()`,
+   * keeping the previous beat's time and counters (for rates); a worker's first beat also deletes up to 100
+   * rows of workers silent for a day. See `docs/worker.md` for its cost.
+   */
+  async heartbeat(beat: WorkerBeat, options: HeartbeatOptions = {}): Promise<void> {
+    this.#assertOpen();
+    const values = beatValues(beat);
+    throwIfAborted(options.signal, 'heartbeat()');
+    await this.#query('heartbeat', this.#workerSql.beat, values);
+  }
+
+  /** The workers of the `workers` table, most recent beat first, at most `limit` (default 200). */
+  async workers(options: { limit?: number } = {}): Promise<WorkerRecord[]> {
+    const limit = wholeNumber('workers(): limit', options.limit ?? 200, 1, MAX_PAGE);
+    const rows = await this.#query('workers', this.#workerSql.list, [limit]);
+    return rows.map(decodeWorker);
   }
 
   /** Ends the pool if the source created it. Idempotent; later calls of other methods throw `CLOSED`. */

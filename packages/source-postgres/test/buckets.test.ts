@@ -138,7 +138,7 @@ describe('migration 2 on a table with rows', () => {
         schema,
       });
       try {
-        expect((await source.migrate()).applied).toEqual([2, 3]);
+        expect((await source.migrate()).applied).toEqual(MIGRATIONS.slice(1).map((m) => m.version));
         const rows = await admin.query<{ kind: string; open: boolean }>(
           `SELECT kind, finished_at IS NULL AS open FROM "${schema}".tasks ORDER BY id`,
         );

@@ -17,6 +17,7 @@ import {
   type Settlement,
   type SettleResult,
   type TaskFailure,
+  type WorkerRecord,
 } from '@baton/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -26,6 +27,7 @@ import {
   dueTests,
   enqueueTests,
   fencedWriteTests,
+  heartbeatTests,
   raceTests,
   retryTests,
   type TaskSourceFactory,
@@ -383,6 +385,20 @@ class AlwaysAdded extends MemoryTaskSource {
   }
 }
 
+/** Forgets the previous beat: no rate can be computed. */
+class NoPreviousBeat extends MemoryTaskSource {
+  override async workers(options?: { limit?: number }): Promise<WorkerRecord[]> {
+    return (await super.workers(options)).map((record) => ({ ...record, previous: null }));
+  }
+}
+
+/** Stamps beats with this process's clock instead of the source's. */
+class CallerClockBeats extends MemoryTaskSource {
+  override async workers(options?: { limit?: number }): Promise<WorkerRecord[]> {
+    return (await super.workers(options)).map((record) => ({ ...record, beatAt: new Date() }));
+  }
+}
+
 type Group = (test: TestFn, factory: TaskSourceFactory) => void;
 
 /** Runs suite groups against a factory and returns the names of the cases that failed. */
@@ -486,6 +502,13 @@ describe('the task-source suite catches planted faults', () => {
     expect(failed).toContain(
       'enqueue: enqueueWithResults (optional) says which tasks were added and which keys were known',
     );
+  }, 60_000);
+
+  it('heartbeats that keep no previous beat, or are stamped with the caller’s clock', async () => {
+    const name =
+      'heartbeat (optional): one record per worker, on the source clock, keeping the previous beat of the run';
+    expect(await failingCases(memoryFactory(NoPreviousBeat), [heartbeatTests])).toEqual([name]);
+    expect(await failingCases(memoryFactory(CallerClockBeats), [heartbeatTests])).toEqual([name]);
   }, 60_000);
 
   it('a pass that lists tasks twice', async () => {
@@ -631,6 +654,7 @@ describe('the task-source suite catches planted faults', () => {
       raceTests,
       bucketTests,
       claimBucketsTests,
+      heartbeatTests,
     ]);
     expect(failed).toEqual([]);
   }, 60_000);

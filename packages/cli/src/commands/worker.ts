@@ -15,7 +15,7 @@ import {
 } from '@baton/core';
 import type { PostgresTaskSource } from '@baton/source-postgres';
 import { type Command, Option } from 'commander';
-import { durationArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
+import { durationArg, durationOrOffArg, intArg, kindLimitArg, powerOfTwoArg } from '../args.js';
 import { ReportedFailure, UsageError } from '../classify-errors.js';
 import { backendName, type ConfigFile, lockInput, logLevel } from '../config.js';
 import { type CommandContext, commandContext } from '../context.js';
@@ -47,6 +47,7 @@ interface WorkerFlags {
   metricsPort?: number;
   metricsHost?: string;
   statsEvery?: number;
+  heartbeatEvery?: number | false;
   leaderKey?: string;
   leaseBy?: LeaseMode;
   buckets?: number;
@@ -132,6 +133,12 @@ export function workerCommand(program: Command): Command {
         '--stats-every <duration>',
         'log the worker counters this often (e.g. 10s; 100ms to 24h)',
         durationArg(cliDurationBounds.statsEvery),
+      )
+      .option(
+        '--heartbeat-every <duration|off>',
+        'publish a heartbeat (id, host, what runs, counters) to the workers table this often, for the console ' +
+          '(default 10s; 100ms to 1h; off: none; env BATON_HEARTBEAT_EVERY)',
+        durationOrOffArg(cliDurationBounds.heartbeatEvery),
       ),
   )
     .option(
@@ -195,6 +202,7 @@ export function resolveWorkerSettings(
       handlerTimeout: flags.handlerTimeout,
       stopGrace: flags.stopGrace,
       statsEvery: flags.statsEvery,
+      heartbeatEvery: flags.heartbeatEvery,
       leaderKey: flags.leaderKey,
       leaseBy: flags.leaseBy,
       buckets: flags.buckets,
@@ -296,6 +304,7 @@ async function runWorker(ctx: CommandContext, flags: WorkerFlags): Promise<void>
         ...(kinds ? { kinds } : {}),
         handlerTimeoutMs: s.handlerTimeout,
         stopGraceMs: s.stopGrace,
+        heartbeatEveryMs: s.heartbeatEvery,
         ...(leader ? { leader } : {}),
         ...(limits ? { limits } : {}),
         ...leasing,

@@ -40,6 +40,14 @@ import {
   MAX_TASK_ATTEMPTS,
   truncateErrorMessage,
 } from '../task-source-helpers.js';
+import {
+  checkWorkerBeat,
+  type HeartbeatOptions,
+  WORKER_RECORD_PRUNE_BATCH,
+  WORKER_RECORD_RETENTION_MS,
+  type WorkerBeat,
+  type WorkerRecord,
+} from '../worker-beat.js';
 import { dueKey, positiveInt, type Row, snapshot } from './rows.js';
 
 /** The operations of a {@link MemoryTaskSource}, as named by its fault injection. */
@@ -52,7 +60,8 @@ export type TaskSourceOperation =
   | 'get'
   | 'claimBucket'
   | 'settle'
-  | 'layout';
+  | 'layout'
+  | 'heartbeat';
 
 /** Shards of the memory source, as many as the PostgreSQL source has. */
 const SHARDS = 1024;
@@ -124,6 +133,8 @@ export class MemoryTaskSource implements BucketTaskSource {
   /** Highest lock fence seen per bucket of the current layout, and the first token of that lease. */
   readonly #bucketLeases = new Map<string, { fence: number; since: number }>();
   /** Undeclared, a table runs in task mode, epoch 1, and the first worker may still choose. */
+  /** Heartbeats by worker id (see {@link MemoryTaskSource.heartbeat}). */
+  readonly #workers = new Map<string, WorkerRecord>();
   #layout: LeaseLayout = Object.freeze({ mode: 'task', buckets: null, locks: null, epoch: 1 });
   #declared = false;
   #lastToken = 0;
@@ -511,6 +522,51 @@ export class MemoryTaskSource implements BucketTaskSource {
     const results = batches.map(({ lease }, i) => this.#settleNow(lease, prepared[i]!));
     this.#fault('settle', 'after');
     return results;
+  }
+
+  /**
+   * Stores a worker's beat stamped with this source's clock, keeping the previous beat of the same run; a
+   * worker's first beat also forgets workers silent for {@link WORKER_RECORD_RETENTION_MS}, as the PostgreSQL
+   * source does.
+   */
+  async heartbeat(beat: WorkerBeat, options: HeartbeatOptions = {}): Promise<void> {
+    this.#assertOpen();
+    checkWorkerBeat(beat);
+    throwIfAborted(options.signal);
+    this.#fault('heartbeat', 'before');
+    const now = new Date(this.clock.wallNow());
+    const stored = this.#workers.get(beat.workerId);
+    const sameRun = stored?.instance === beat.instance;
+    if (!sameRun) {
+      let pruned = 0;
+      for (const [id, record] of this.#workers) {
+        if (pruned >= WORKER_RECORD_PRUNE_BATCH) break;
+        if (now.getTime() - record.beatAt.getTime() > WORKER_RECORD_RETENTION_MS) {
+          this.#workers.delete(id);
+          pruned++;
+        }
+      }
+    }
+    const record: WorkerRecord = {
+      ...beat,
+      taskIds: [...beat.taskIds],
+      counters: { ...beat.counters },
+      startedAt: sameRun ? stored.startedAt : new Date(now.getTime() - beat.uptimeMs),
+      beatAt: now,
+      stoppedAt: beat.state === 'stopped' ? now : null,
+      previous: sameRun ? { beatAt: stored.beatAt, counters: stored.counters } : null,
+    };
+    // Most recent beat last, so workers() reads newest first by walking backwards.
+    this.#workers.delete(beat.workerId);
+    this.#workers.set(beat.workerId, record);
+    this.#fault('heartbeat', 'after');
+  }
+
+  /** The workers that beat (and are still kept), most recent beat first. */
+  async workers(options: { limit?: number } = {}): Promise<WorkerRecord[]> {
+    this.#assertOpen();
+    const limit = positiveInt('workers(): limit', options.limit ?? 200);
+    return [...this.#workers.values()].reverse().slice(0, limit);
   }
 
   async get(taskId: string): Promise<Task | null> {

@@ -14,6 +14,8 @@ export type WorkerErrorPhase =
   | 'release'
   /** The leader-only hook: campaigning, a failing `leader.run`, resigning. Retried with backoff. */
   | 'leader'
+  /** Publishing the worker's heartbeat (`source.heartbeat`): tried again at the next tick. */
+  | 'heartbeat'
   /** An event listener threw. */
   | 'listener';
 

@@ -19,6 +19,7 @@ export {
 export type { RunningTask } from './in-flight.js';
 export {
   type BucketOptions,
+  DEFAULT_HEARTBEAT_EVERY_MS,
   type LeaderOptions,
   type StartStrategy,
   type WorkerOptions,

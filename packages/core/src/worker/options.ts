@@ -118,7 +118,18 @@ export interface WorkerOptions {
    * mode the task is given back). Default: none.
    */
   limits?: Readonly<Record<string, number>>;
+  /**
+   * How often the worker publishes a heartbeat (`source.heartbeat`, where the source has it): who it is, what
+   * it runs now and its counters, for a console's workers view. It beats at start, this often while it runs,
+   * and once on a clean stop (marking it stopped). A failing beat is reported as an `error` event (phase
+   * `heartbeat`) and tried again at the next tick; it never stops or slows the task loop. `false` turns it
+   * off. Default {@link DEFAULT_HEARTBEAT_EVERY_MS} (10 s), from 100 ms to 1 h (`workerDurationBounds`).
+   */
+  heartbeatEveryMs?: number | false;
 }
+
+/** Default of {@link WorkerOptions.heartbeatEveryMs}: one beat every 10 s. */
+export const DEFAULT_HEARTBEAT_EVERY_MS = 10_000;
 
 /** Bucket mode settings of a {@link Worker}. */
 export interface BucketOptions {
@@ -172,6 +183,7 @@ export const workerDurationBounds = {
   writeRetryMs: durationBounds({ min: 0 }),
   'leader.recampaignDelayMs': durationBounds({ min: 0 }),
   'buckets.balanceIntervalMs': durationBounds({ min: 10 }),
+  heartbeatEveryMs: durationBounds({ min: 100, max: 3_600_000 }),
 } as const satisfies Record<string, DurationBounds>;
 
 /** {@link WorkerOptions} with defaults applied and values checked. */
@@ -204,6 +216,8 @@ export interface ResolvedWorkerOptions {
   readonly wakeOnEnqueue: boolean;
   /** Semaphore per limited task kind. */
   readonly limits: ReadonlyMap<string, Semaphore>;
+  /** The heartbeat interval; undefined: no heartbeat. */
+  readonly heartbeatEveryMs: number | undefined;
 }
 
 /** Applies defaults and validates; throws `INVALID_ARGUMENT` naming the option. */
@@ -258,6 +272,10 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     buckets: bucketOptions(options.buckets ?? {}, concurrency),
     wakeOnEnqueue: options.wakeOnEnqueue ?? true,
     limits: limitSemaphores(locks, options.limits),
+    heartbeatEveryMs:
+      options.heartbeatEveryMs === false
+        ? undefined
+        : ms('heartbeatEveryMs', options.heartbeatEveryMs ?? DEFAULT_HEARTBEAT_EVERY_MS),
   };
 }
 

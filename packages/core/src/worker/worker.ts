@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { backoffDelay } from '../backoff.js';
 import { type BucketTaskSource, isBucketTaskSource } from '../bucket-source.js';
 import { sleep } from '../clock.js';
@@ -16,10 +17,12 @@ import {
 import { holdProcess } from '../hold-process.js';
 import { describeLayout, type LayoutGuard, type LeaseLayout, layoutMatches } from '../lease-layout.js';
 import type { LockSession } from '../lock.js';
+import { MAX_BEAT_TASK_IDS, type WorkerBeat } from '../worker-beat.js';
 import { BucketDispatcher, type BucketRunOutcome } from './bucket-mode/dispatcher.js';
 import { type Listener, TypedEmitter } from './emitter.js';
 import type { WorkerEnv } from './env.js';
 import { emptyStats, type PassSummary, type WorkerEvents, type WorkerStats } from './events.js';
+import { Heartbeat } from './heartbeat.js';
 import { InFlightTasks, type RunningTask } from './in-flight.js';
 import { KindLimits } from './limits.js';
 import { applyObservation, type Observation } from './observations.js';
@@ -82,6 +85,9 @@ export class Worker {
   #pass = 0;
   #stopped = false;
   #leading: Promise<void> | undefined;
+  #heartbeat: Heartbeat | undefined;
+  /** The worker's monotonic time when `run()` began (the heartbeat's uptime). */
+  #startedAt = 0;
 
   constructor(options: WorkerOptions) {
     this.#options = resolveWorkerOptions(options);
@@ -166,6 +172,7 @@ export class Worker {
     // timers are unref'd, so an idle wait would otherwise let Node exit with run() still pending).
     const release = holdProcess();
     const offDue = this.#subscribeDue();
+    this.#startHeartbeat();
     this.#leading = this.#lead();
     const loop = this.#options.leaseBy === 'bucket' ? this.#bucketLoop() : this.#taskLoop();
     this.#active = loop;
@@ -437,6 +444,50 @@ export class Worker {
     void this.stop();
   }
 
+  /** Starts publishing heartbeats, if the source takes them and they are not turned off. */
+  #startHeartbeat(): void {
+    const { source, clock, heartbeatEveryMs } = this.#options;
+    this.#startedAt = clock.monotonicNow();
+    if (heartbeatEveryMs === undefined || typeof source.heartbeat !== 'function') return;
+    this.#heartbeat = new Heartbeat({
+      send: (beat, options) => source.heartbeat!(beat, options),
+      clock,
+      everyMs: heartbeatEveryMs,
+      beat: (state) => this.#beat(state, heartbeatEveryMs),
+      onError: (error) => this.#observe({ type: 'error', error, phase: 'heartbeat' }),
+    });
+    this.#heartbeat.start();
+  }
+
+  /** What the heartbeat publishes now. */
+  #beat(state: WorkerBeat['state'], intervalMs: number): WorkerBeat {
+    const { clock, leaseBy, locks } = this.#options;
+    const running = this.running().sort((a, b) => b.runningMs - a.runningMs);
+    const s = this.#stats;
+    return {
+      workerId: this.id,
+      instance: this.#env.instance,
+      state,
+      host: hostname(),
+      pid: process.pid,
+      uptimeMs: Math.max(0, Math.round(clock.monotonicNow() - this.#startedAt)),
+      mode: leaseBy,
+      locks: locks.backend,
+      intervalMs,
+      running: this.#inFlight.size,
+      taskIds: running.slice(0, MAX_BEAT_TASK_IDS).map((task) => task.taskId),
+      counters: {
+        claimed: s.claimed,
+        completed: s.completed,
+        failed: s.failed,
+        dead: s.dead,
+        leaseLost: s.leaseLost,
+        staleWrites: s.staleWrites,
+        errors: s.errors,
+      },
+    };
+  }
+
   /** Wakes a task-mode worker between passes when the source says tasks became due. */
   #subscribeDue(): () => void {
     const { source, wakeOnEnqueue, scheduler, leaseBy } = this.#options;
@@ -574,6 +625,7 @@ export class Worker {
     const session = this.#session;
     this.#session = undefined;
     if (session) await this.#destroy(session);
+    await this.#heartbeat?.stop(this.#options.heartbeatEveryMs ?? 0);
     this.#stopped = true;
     this.#emit('stopped', { stats: this.stats() });
   }

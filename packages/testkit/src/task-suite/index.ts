@@ -3,6 +3,7 @@ import { bucketTests } from './buckets.js';
 import { claimTests } from './claim.js';
 import { claimBucketsTests } from './claim-buckets.js';
 import { enqueueTests } from './enqueue.js';
+import { heartbeatTests } from './heartbeat.js';
 import { invalidRowTests } from './invalid.js';
 import { raceTests } from './race.js';
 import { retryTests } from './retry.js';
@@ -19,6 +20,7 @@ export {
   dueTests,
   enqueueTests,
   fencedWriteTests,
+  heartbeatTests,
   invalidRowTests,
   raceTests,
   retryTests,
@@ -27,7 +29,8 @@ export {
 /**
  * The task-source conformance suite: enqueue (single, batch, idempotency keys), claim fencing, fenced
  * complete/fail, retries with backoff and `dead`, the streaming order of `due()` (every due task exactly once
- * per pass from any start, wrap-around, pages), the races fencing exists for, and (optionally) the creation
+ * per pass from any start, wrap-around, pages), the races fencing exists for, heartbeats (for sources that have
+ * them), and (optionally) the creation
  * window, unreadable rows and the bucket-lease operations of a `BucketTaskSource`.
  *
  * Call it from a test file with your runner's test function and a factory that gives a fresh
@@ -55,6 +58,7 @@ export function taskSourceSuite(
   retryTests(test, factory, options);
   dueTests(test, factory, options);
   raceTests(test, factory, options);
+  heartbeatTests(test, factory, options);
   if (options.invalidRows) invalidRowTests(test, factory, options);
   if (options.bucketLeases) {
     bucketTests(test, factory, options);
