@@ -151,12 +151,17 @@ describe.skipIf(REAL_AGENT)('round trips (counted at the test server)', () => {
       server.requests.reset();
       const stop = new AbortController();
       const waiting = b.acquire('rt/leave', { signal: stop.signal });
-      await until(() => server.requests.count('GET /v1/kv') >= 1, 3_000, 'b to wait');
+      // b waits once its blocking query is in (the watch's first read, without an index, comes before it).
+      await until(
+        () => server.requests.log().some((r) => r.method === 'GET' && /(^|&)index=[1-9]/.test(r.query)),
+        3_000,
+        'b to wait',
+      );
       server.requests.reset();
       stop.abort();
       await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
       await until(() => server.requests.count('DELETE /v1/kv') === 1, 3_000, 'the place to be deleted');
-      expect(server.requests.total()).toBe(1);
+      expect(server.requests.total(), JSON.stringify(server.requests.log())).toBe(1);
       expect(await rawLine(env, `${provider.prefix}rt/leave`)).toEqual([]);
     } finally {
       await provider.close();
