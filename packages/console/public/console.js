@@ -639,7 +639,8 @@ async function retry(id) {
  */
 function renderPace(snapshot) {
   const slowed = snapshot.nextRefreshMs > snapshot.refreshMs * 1.2;
-  $('live').title = `refresh every ${duration(snapshot.nextRefreshMs)}; the last read took ${snapshot.readMs} ms`;
+  $('live').title =
+    `refresh every ${duration(snapshot.nextRefreshMs)}; the last read took ${snapshot.readMs} ms`;
   $('pace').textContent = slowed
     ? `refreshing every ${duration(snapshot.nextRefreshMs)}, not ${duration(snapshot.refreshMs)}: reads take ${snapshot.readMs} ms`
     : '';
