@@ -14,7 +14,6 @@ import {
   type SettingsOptions,
   systemClock,
   UnavailableError,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import type { z } from 'zod';
@@ -157,7 +156,7 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
       codec: this.#codec,
       clock: this.clock,
       // Waiting needs no times: the session's watch costs one blocking query per change, nothing more.
-      watch: (key, watchOptions) => this.#plainWatch(key, watchOptions),
+      watch: (key, watchOptions) => this.watch(key, { ...watchOptions, times: false }),
       monitorAfterMs: this.#settings.monitorAfterMs ?? ttlMs,
       watchWaitMs: this.#settings.watchWaitMs,
       requestTimeoutMs: this.#settings.requestTimeoutMs,
@@ -196,24 +195,6 @@ export class ConsulLockProvider extends AbstractLockProvider<ConsulSession> {
         waitMs: this.#settings.watchWaitMs,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
         complete: options.times === false ? undefined : (holder) => this.#withTimes(holder, signal),
-      },
-      key,
-      signal,
-    );
-  }
-
-  /** The provider's watch without the holder's times: what its sessions wait on. */
-  #plainWatch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.assertOpen();
-    const signal = AbortSignal.any([this.#closing.signal, ...(options.signal ? [options.signal] : [])]);
-    return consulWatch(
-      {
-        http: this.#http,
-        codec: this.#codec,
-        clock: this.clock,
-        waitMs: this.#settings.watchWaitMs,
-        retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
       key,
       signal,

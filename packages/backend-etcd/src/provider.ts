@@ -9,7 +9,6 @@ import {
   type SettingsOptions,
   sessionBoundsOf,
   systemClock,
-  validateKey,
   type WatchOptions,
 } from '@baton/core';
 import type { IKeyValue } from 'etcd3';
@@ -119,7 +118,7 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
       keys: this.#keys,
       clock: this.clock,
       // Waiting needs no remaining lease: the sessions' watch sends no LeaseTimeToLive.
-      watch: (key, watchOptions) => this.#plainWatch(key, watchOptions),
+      watch: (key, watchOptions) => this.watch(key, { ...watchOptions, times: false }),
       requestTimeoutMs: this.#requestTimeoutMs,
       onError: this.#onError,
     });
@@ -151,26 +150,6 @@ export class EtcdLockProvider extends AbstractLockProvider<EtcdSession> {
         clock: this.clock,
         read: (k) => this.#read(k),
         complete: async (holder) => (options.times === false ? holder : this.#withLease(holder)),
-        maxWaitMs: 60_000,
-        retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
-      },
-      key,
-      signal,
-    );
-  }
-
-  /** The provider's watch without the holders' remaining lease: what its sessions wait on. */
-  #plainWatch(key: string, options: WatchOptions): AsyncIterable<LockHolder | null> {
-    validateKey(key);
-    this.assertOpen();
-    const signal = AbortSignal.any([this.#closing.signal, ...(options.signal ? [options.signal] : [])]);
-    return etcdWatch(
-      {
-        rpc: this.#rpc,
-        keys: this.#keys,
-        clock: this.clock,
-        read: (k) => this.#read(k),
-        complete: async (holder) => holder,
         maxWaitMs: 60_000,
         retryBaseMs: Math.max(10, Math.min(1_000, (options.pollIntervalMs ?? 500) / 2)),
       },
